@@ -1,0 +1,173 @@
+# mailgw - buildroot-style top-level Makefile.
+#
+#   make <board>_defconfig   start .config from board/<board>/defconfig
+#   make menuconfig          edit .config (kconfiglib)
+#   make olddefconfig        update .config for a changed Kconfig
+#   make savedefconfig       write the minimal defconfig back to board/<board>/defconfig
+#   make                     build the target programs for the configured board
+#   make host                build mailgwd for this machine (used by the tests)
+#   make test                everything CI runs
+#   make run                 run the appliance (see README)
+#   make deps                install the Debian packages building and testing need
+#   make clean / distclean   remove build output / also downloads and .config
+#
+# Without a .config the reference board qemu_aarch64_virt is used.
+
+TOP := $(CURDIR)
+O := $(TOP)/output
+DL := $(TOP)/dl
+CONFIG := $(TOP)/.config
+DEFAULT_BOARD := qemu_aarch64_virt
+PY := /usr/bin/python3
+MGWCONFIG := $(PY) $(TOP)/firmware/kconfig/mgwconfig.py $(TOP)/Kconfig $(CONFIG)
+KCONFIG_H := $(O)/include/mgw_config.h
+KCONFIG_MK := $(O)/include/config.mk
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+.DEFAULT_GOAL := all
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+# Goals that must not need (or create) a .config first.
+NOCONFIG_GOALS := %_defconfig menuconfig clean distclean deps help
+ifeq ($(filter-out $(NOCONFIG_GOALS),$(MAKECMDGOALS)),)
+ifneq ($(MAKECMDGOALS),)
+NOCONFIG := 1
+endif
+endif
+
+ifneq ($(NOCONFIG),1)
+-include $(KCONFIG_MK)
+endif
+
+$(O) $(DL):
+	$(Q)mkdir -p $@
+
+$(CONFIG):
+	@echo "  CONFIG  no .config: using board $(DEFAULT_BOARD)"
+	$(Q)$(MGWCONFIG) defconfig $(TOP)/board/$(DEFAULT_BOARD)/defconfig
+
+$(KCONFIG_H): $(CONFIG) Kconfig | $(O)
+	$(Q)$(MGWCONFIG) header $@
+
+$(KCONFIG_MK): $(CONFIG) Kconfig | $(O)
+	$(Q)$(MGWCONFIG) mk $@
+
+%_defconfig: board/%/defconfig
+	$(Q)$(MGWCONFIG) defconfig $(TOP)/$<
+	@echo "  CONFIG  .config for board $*"
+
+.PHONY: menuconfig olddefconfig savedefconfig
+menuconfig:
+	$(Q)test -f $(CONFIG) || $(MGWCONFIG) defconfig $(TOP)/board/$(DEFAULT_BOARD)/defconfig
+	$(Q)KCONFIG_CONFIG=$(CONFIG) $(PY) -m menuconfig $(TOP)/Kconfig
+
+olddefconfig: $(CONFIG)
+	$(Q)$(MGWCONFIG) olddefconfig
+
+savedefconfig: $(CONFIG)
+	$(Q)$(MGWCONFIG) savedefconfig $(TOP)/board/$(CONFIG_BOARD_NAME)/defconfig
+
+# ---- toolchains --------------------------------------------------------------------
+HOSTCC := gcc
+TARGET_CC := $(CONFIG_TARGET_CROSS)gcc
+CLANG := clang
+
+# ---- packages ----------------------------------------------------------------------
+include firmware/packages/pkg.mk
+include $(sort $(wildcard firmware/packages/*/*.mk))
+
+# ---- our code ----------------------------------------------------------------------
+LIB_SRCS := $(sort $(wildcard firmware/lib/*/*.c) $(wildcard drivers/*/*.c))
+PROGRAMS := mailgwd
+mailgwd_SRCS := $(sort $(wildcard firmware/mailgwd/*.c))
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+	-Wno-missing-field-initializers
+CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE $(WARN) -g -I$(TOP)/firmware/lib -I$(O)/include \
+	-I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2
+SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+# $(1) variant, $(2) compiler, $(3) extra CFLAGS, $(4) extra LDFLAGS, $(5) mbedTLS libs
+define mgw-variant
+$(1)_OBJDIR := $$(O)/$(1)/obj
+$(1)_LIB := $$(O)/$(1)/libmgw.a
+$(1)_LIB_OBJS := $$(patsubst %.c,$$($(1)_OBJDIR)/%.o,$$(LIB_SRCS))
+$(1)_CC := $(2)
+$(1)_CFLAGS := $$(CFLAGS_COMMON) $(3)
+$(1)_LDFLAGS := $(4)
+$(1)_MBEDTLS := $(5)
+
+$$($(1)_OBJDIR)/%.o: %.c $$(KCONFIG_H) | $$(MBEDTLS_SRC)/.stamp_extracted
+	@mkdir -p $$(@D)
+	@echo "  CC      $$< ($(1))"
+	$$(Q)$(2) $$($(1)_CFLAGS) -MMD -MP -c $$< -o $$@
+
+$$($(1)_LIB): $$($(1)_LIB_OBJS)
+	$$(Q)rm -f $$@ && $$(CROSS_AR_$(1))ar rcs $$@ $$^
+
+$$(foreach p,$$(PROGRAMS),$$(eval $$(call mgw-program,$(1),$$(p))))
+-include $$($(1)_LIB_OBJS:.o=.d)
+endef
+
+define mgw-program
+$(1)_$(2)_OBJS := $$(patsubst %.c,$$($(1)_OBJDIR)/%.o,$$($(2)_SRCS))
+$$(O)/$(1)/bin/$(2): $$($(1)_$(2)_OBJS) $$($(1)_LIB) $$($(1)_MBEDTLS)
+	@mkdir -p $$(@D)
+	@echo "  LD      $$@"
+	$$(Q)$$($(1)_CC) $$($(1)_CFLAGS) -o $$@ $$($(1)_$(2)_OBJS) $$($(1)_LIB) $$($(1)_MBEDTLS) $$($(1)_LDFLAGS)
+-include $$($(1)_$(2)_OBJS:.o=.d)
+endef
+
+CROSS_AR_host :=
+CROSS_AR_asan :=
+CROSS_AR_target := $(CONFIG_TARGET_CROSS)
+$(eval $(call mgw-variant,host,$(HOSTCC),-O2,,$(MBEDTLS_host_LIBS)))
+$(eval $(call mgw-variant,asan,$(HOSTCC),-O1 $(SANITIZE),$(SANITIZE),$(MBEDTLS_host_LIBS)))
+$(eval $(call mgw-variant,target,$(TARGET_CC),-O2,,$(MBEDTLS_target_LIBS)))
+
+.PHONY: all host asan target
+all: target
+host: $(addprefix $(O)/host/bin/,$(PROGRAMS))
+asan: $(addprefix $(O)/asan/bin/,$(PROGRAMS))
+target: $(addprefix $(O)/target/bin/,$(PROGRAMS))
+
+include tests/tests.mk
+
+# ---- run ----------------------------------------------------------------------------
+.PHONY: run
+run: deps host
+	$(Q)$(PY) tests/run_host.py $(O)
+
+# ---- deps ---------------------------------------------------------------------------
+DEPS_PKGS := build-essential cmake bzip2 xz-utils python3 python3-kconfiglib \
+	debian-archive-keyring libcmocka-dev python3-pytest python3-pexpect clang \
+	libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf \
+	libc6-dev-armhf-cross qemu-system-arm openssl curl fetchmail swaks
+
+.PHONY: deps
+deps:
+	$(Q)missing=$$(for p in $(DEPS_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "  DEPS    installing:" $$missing; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends $$missing; \
+	fi
+
+# ---- housekeeping --------------------------------------------------------------------
+.PHONY: clean distclean help
+clean:
+	$(Q)rm -rf $(O)
+
+distclean: clean
+	$(Q)rm -rf $(DL) $(CONFIG) $(CONFIG).old
+
+help:
+	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'

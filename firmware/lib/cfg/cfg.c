@@ -1,0 +1,415 @@
+/*
+ * cfg.c - table-driven parser of mailgw.conf.
+ *
+ * Every key is one row of cfg_keys: section, name, type, where it lands in struct
+ * mgw_cfg and its bounds. Adding a key is adding a row (and documenting it in README).
+ */
+#include "cfg/cfg.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "mgw_config.h"
+
+enum cfg_type { CFG_T_STR, CFG_T_PATH, CFG_T_NAME, CFG_T_BOOL, CFG_T_UINT, CFG_T_SIZE,
+		CFG_T_DURATION, CFG_T_LOGLEVEL, CFG_T_HOSTNAME };
+
+struct cfg_key {
+	const char *section; /* "" = global */
+	const char *name;
+	enum cfg_type type;
+	size_t off;
+	size_t size;         /* for strings: the field's size */
+	uint64_t min, max;   /* for numbers */
+};
+
+#define CFG_S(sec, key, type, field) { sec, key, type, offsetof(struct mgw_cfg, field), \
+				       sizeof(((struct mgw_cfg *)0)->field), 0, 0 }
+#define CFG_N(sec, key, type, field, lo, hi) { sec, key, type, offsetof(struct mgw_cfg, field), \
+					       sizeof(((struct mgw_cfg *)0)->field), lo, hi }
+
+static const struct cfg_key cfg_keys[] = {
+	CFG_S("", "hostname", CFG_T_HOSTNAME, hostname),
+	CFG_S("", "data_dir", CFG_T_PATH, data_dir),
+	CFG_S("", "user", CFG_T_NAME, user),
+	CFG_S("", "log_level", CFG_T_LOGLEVEL, log_level),
+	CFG_S("", "log_syslog", CFG_T_BOOL, log_syslog),
+	CFG_N("", "max_connections", CFG_T_UINT, max_connections, 4, 10000),
+	CFG_N("", "shutdown_grace", CFG_T_DURATION, shutdown_grace, 0, 300),
+	CFG_S("control", "socket", CFG_T_PATH, control_socket),
+};
+
+static const char *const cfg_sections[] = { "", "control" };
+
+void cfg_defaults(struct mgw_cfg *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	if (gethostname(cfg->hostname, sizeof(cfg->hostname) - 1) < 0 || cfg->hostname[0] == '\0')
+		snprintf(cfg->hostname, sizeof(cfg->hostname), "mailgw");
+	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", CONFIG_DATA_DIR);
+	snprintf(cfg->user, sizeof(cfg->user), "%s", CONFIG_DAEMON_USER);
+	cfg->log_level = LOG_LVL_INFO;
+	cfg->log_syslog = true;
+	cfg->max_connections = CONFIG_MAX_CONNECTIONS;
+	cfg->shutdown_grace = CONFIG_SHUTDOWN_GRACE;
+	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "/run/mailgw/control");
+}
+
+static int cfg_num(const char *s, uint64_t *out, const char **rest)
+{
+	char *end;
+	unsigned long long v;
+
+	if (*s < '0' || *s > '9')
+		return -MGW_EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -MGW_EINVAL;
+	*out = v;
+	*rest = end;
+	return 0;
+}
+
+static int cfg_scale(uint64_t v, uint64_t mul, uint64_t *out)
+{
+	if (mul && v > UINT64_MAX / mul)
+		return -MGW_EINVAL;
+	*out = v * mul;
+	return 0;
+}
+
+int cfg_parse_size(const char *s, uint64_t *out)
+{
+	const char *rest;
+	uint64_t v, mul = 1;
+
+	if (cfg_num(s, &v, &rest) < 0)
+		return -MGW_EINVAL;
+	if (*rest == 'K' || *rest == 'k')
+		mul = 1024;
+	else if (*rest == 'M' || *rest == 'm')
+		mul = 1024 * 1024;
+	else if (*rest == 'G' || *rest == 'g')
+		mul = 1024ull * 1024 * 1024;
+	else if (*rest != '\0')
+		return -MGW_EINVAL;
+	if (*rest != '\0' && rest[1] != '\0')
+		return -MGW_EINVAL;
+	return cfg_scale(v, mul, out);
+}
+
+int cfg_parse_duration(const char *s, uint64_t *out)
+{
+	const char *rest;
+	uint64_t v, mul = 1;
+
+	if (cfg_num(s, &v, &rest) < 0)
+		return -MGW_EINVAL;
+	switch (*rest) {
+	case '\0': case 's': mul = 1; break;
+	case 'm': mul = 60; break;
+	case 'h': mul = 3600; break;
+	case 'd': mul = 86400; break;
+	default: return -MGW_EINVAL;
+	}
+	if (*rest != '\0' && rest[1] != '\0')
+		return -MGW_EINVAL;
+	return cfg_scale(v, mul, out);
+}
+
+int cfg_parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < MGW_ARRAY_LEN(yes); i++) {
+		if (strcmp(s, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcmp(s, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -MGW_EINVAL;
+}
+
+static bool cfg_hostname_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 253 || s[0] == '.' || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '-' || ch == '.'))
+			return false;
+	}
+	return true;
+}
+
+static bool cfg_name_ok(const char *s)
+{
+	if (*s == '\0' || *s == '-')
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_' || *s == '-' || *s == '.'))
+			return false;
+	return true;
+}
+
+static void cfg_err(char *err, size_t errsz, const char *name, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void cfg_err(char *err, size_t errsz, const char *name, unsigned line, const char *fmt, ...)
+{
+	char msg[CFG_ERR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line)
+		snprintf(err, errsz, "%s:%u: %s", name, line, msg);
+	else
+		snprintf(err, errsz, "%s: %s", name, msg);
+}
+
+/* Stores value into the field described by k; on error fills why. */
+static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *value, char *why,
+		   size_t whysz)
+{
+	void *field = (char *)cfg + k->off;
+	uint64_t v = 0;
+	int rc = -MGW_EINVAL;
+
+	switch (k->type) {
+	case CFG_T_PATH:
+		if (value[0] != '/') {
+			snprintf(why, whysz, "must be an absolute path");
+			return rc;
+		}
+		/* fall through */
+	case CFG_T_STR:
+	case CFG_T_NAME:
+	case CFG_T_HOSTNAME:
+		if (strlen(value) >= k->size) {
+			snprintf(why, whysz, "too long (at most %zu characters)", k->size - 1);
+			return rc;
+		}
+		if (k->type == CFG_T_NAME && !cfg_name_ok(value)) {
+			snprintf(why, whysz, "not a valid name (letters, digits, '_', '-', '.')");
+			return rc;
+		}
+		if (k->type == CFG_T_HOSTNAME && !cfg_hostname_ok(value)) {
+			snprintf(why, whysz, "not a valid host name");
+			return rc;
+		}
+		memcpy(field, value, strlen(value) + 1);
+		return 0;
+	case CFG_T_BOOL:
+		if (cfg_parse_bool(value, (bool *)field) < 0) {
+			snprintf(why, whysz, "expected yes or no");
+			return rc;
+		}
+		return 0;
+	case CFG_T_LOGLEVEL:
+		if (log_level_parse(value, (enum log_level *)field) < 0) {
+			snprintf(why, whysz, "expected error, warning, info or debug");
+			return rc;
+		}
+		return 0;
+	case CFG_T_UINT:
+	case CFG_T_SIZE:
+	case CFG_T_DURATION: {
+		const char *rest = "";
+
+		if (k->type == CFG_T_UINT)
+			rc = cfg_num(value, &v, &rest) == 0 && *rest == '\0' ? 0 : -MGW_EINVAL;
+		else if (k->type == CFG_T_SIZE)
+			rc = cfg_parse_size(value, &v);
+		else
+			rc = cfg_parse_duration(value, &v);
+		if (rc < 0) {
+			snprintf(why, whysz, "%s",
+				 k->type == CFG_T_UINT ? "expected a whole number"
+				 : k->type == CFG_T_SIZE ? "expected a size such as 512K, 25M or 1G"
+							 : "expected a duration such as 30s, 10m, 2h or 7d");
+			return -MGW_EINVAL;
+		}
+		if (v < k->min || v > k->max) {
+			snprintf(why, whysz, "out of range (%llu to %llu)", (unsigned long long)k->min,
+				 (unsigned long long)k->max);
+			return -MGW_EINVAL;
+		}
+		if (k->size == sizeof(uint32_t))
+			*(uint32_t *)field = (uint32_t)v;
+		else
+			*(uint64_t *)field = v;
+		return 0;
+	}
+	}
+	return rc;
+}
+
+static char *cfg_trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+int cfg_parse(const char *name, const char *text, size_t len, struct mgw_cfg *cfg, char *err,
+	      size_t errsz)
+{
+	bool seen[MGW_ARRAY_LEN(cfg_keys)] = { false };
+	const char *section = "";
+	char secbuf[CFG_NAME_MAX] = "";
+	unsigned lineno = 0;
+	size_t pos = 0;
+
+	while (pos < len) {
+		char line[CFG_LINE_MAX + 1], why[CFG_ERR_MAX];
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t l = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		char *s, *eq, *key, *value;
+		const struct cfg_key *k = NULL;
+		size_t ki = 0;
+
+		lineno++;
+		if (l > CFG_LINE_MAX) {
+			cfg_err(err, errsz, name, lineno, "line too long (at most %d bytes)", CFG_LINE_MAX);
+			return -MGW_ECONFIG;
+		}
+		if (memchr(text + pos, '\0', l)) {
+			cfg_err(err, errsz, name, lineno, "NUL byte in line");
+			return -MGW_ECONFIG;
+		}
+		memcpy(line, text + pos, l);
+		line[l] = '\0';
+		pos += l + (nl ? 1 : 0);
+		s = cfg_trim(line);
+		if (*s == '\0' || *s == '#')
+			continue;
+		if (*s == '[') {
+			char *close = strchr(s, ']');
+			bool known = false;
+
+			if (close == NULL || cfg_trim(close + 1)[0] != '\0') {
+				cfg_err(err, errsz, name, lineno, "malformed section header");
+				return -MGW_ECONFIG;
+			}
+			*close = '\0';
+			s = cfg_trim(s + 1);
+			for (size_t i = 0; i < MGW_ARRAY_LEN(cfg_sections); i++)
+				if (cfg_sections[i][0] && strcmp(s, cfg_sections[i]) == 0)
+					known = true;
+			if (!known) {
+				cfg_err(err, errsz, name, lineno, "unknown section [%.64s]", s);
+				return -MGW_ECONFIG;
+			}
+			snprintf(secbuf, sizeof(secbuf), "%s", s);
+			section = secbuf;
+			continue;
+		}
+		eq = strchr(s, '=');
+		if (eq == NULL) {
+			cfg_err(err, errsz, name, lineno, "expected 'key = value'");
+			return -MGW_ECONFIG;
+		}
+		*eq = '\0';
+		key = cfg_trim(s);
+		value = cfg_trim(eq + 1);
+		for (ki = 0; ki < MGW_ARRAY_LEN(cfg_keys); ki++) {
+			if (strcmp(cfg_keys[ki].section, section) == 0 && strcmp(cfg_keys[ki].name, key) == 0) {
+				k = &cfg_keys[ki];
+				break;
+			}
+		}
+		if (k == NULL) {
+			if (section[0])
+				cfg_err(err, errsz, name, lineno, "unknown key '%.64s' in [%s]", key, section);
+			else
+				cfg_err(err, errsz, name, lineno, "unknown key '%.64s'", key);
+			return -MGW_ECONFIG;
+		}
+		if (seen[ki]) {
+			cfg_err(err, errsz, name, lineno, "'%s' given twice", key);
+			return -MGW_ECONFIG;
+		}
+		seen[ki] = true;
+		if (cfg_set(cfg, k, value, why, sizeof(why)) < 0) {
+			cfg_err(err, errsz, name, lineno, "%s: %s", key, why);
+			return -MGW_ECONFIG;
+		}
+	}
+	return 0;
+}
+
+int cfg_load(const char *path, struct mgw_cfg *cfg, char *err, size_t errsz)
+{
+	FILE *f;
+	char *text = NULL;
+	size_t len = 0, cap = 0;
+	int rc = -MGW_ECONFIG;
+
+	cfg_defaults(cfg);
+	if (strlen(path) >= sizeof(cfg->path)) {
+		cfg_err(err, errsz, path, 0, "path too long");
+		return -MGW_ECONFIG;
+	}
+	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
+	f = fopen(path, "r");
+	if (f == NULL) {
+		cfg_err(err, errsz, path, 0, "cannot open: %s", strerror(errno));
+		return -MGW_ENOENT;
+	}
+	for (;;) {
+		size_t n;
+
+		if (len == cap) {
+			char *p;
+
+			if (cap >= 1024 * 1024) {
+				cfg_err(err, errsz, path, 0, "file too large");
+				goto out;
+			}
+			cap = cap ? cap * 2 : 4096;
+			p = realloc(text, cap);
+			if (p == NULL) {
+				cfg_err(err, errsz, path, 0, "out of memory");
+				goto out;
+			}
+			text = p;
+		}
+		n = fread(text + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		cfg_err(err, errsz, path, 0, "read error: %s", strerror(errno));
+		goto out;
+	}
+	rc = cfg_parse(path, text ? text : "", len, cfg, err, errsz);
+out:
+	fclose(f);
+	free(text);
+	return rc;
+}

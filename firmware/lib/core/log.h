@@ -1,0 +1,34 @@
+/*
+ * log.h - one line per event, to syslog and/or stderr.
+ *
+ * Lines are printf-formatted by the caller; anything that came from a peer must be passed
+ * through log_safe() first so that a hostile string cannot forge log lines.
+ */
+#ifndef MGW_LOG_H
+#define MGW_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum log_level { LOG_LVL_ERR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+/* ident is borrowed for the life of the process. */
+void log_open(const char *ident, bool to_syslog, bool to_stderr);
+void log_set_level(enum log_level level);
+/* Parses "error", "warning", "info", "debug"; -MGW_EINVAL otherwise. */
+int log_level_parse(const char *name, enum log_level *out);
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_err(...)   log_msg(LOG_LVL_ERR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
+
+/*
+ * Copies at most len bytes of untrusted text into out (size outsz, always terminated),
+ * replacing control characters and non-ASCII bytes by '?' and truncating with "...".
+ * Returns out.
+ */
+char *log_safe(char *out, size_t outsz, const void *text, size_t len);
+
+#endif

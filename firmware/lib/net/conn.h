@@ -1,0 +1,117 @@
+/*
+ * conn.h - a connection: fd + transport + bounded input/output buffers + idle timer.
+ *
+ * Protocol code never touches the socket: it is told of semantic events through one
+ * callback and reads conn_in(), writes with conn_write()/conn_printf().
+ *   CONN_EV_DATA       new bytes are in conn_in(); consume what you can
+ *   CONN_EV_DRAINED    the output buffer became empty (stream more if you have it)
+ *   CONN_EV_TIMEOUT    the idle timer fired; if the session does not close or re-arm,
+ *                      the connection is closed with reason "idle timeout"
+ *   CONN_EV_TLS_READY  a TLS handshake on this connection completed
+ *   CONN_EV_CLOSED     the connection is closing (reason in conn_close_reason()); the
+ *                      session must free itself and not touch the conn afterwards
+ *
+ * Ownership: a conn owns its fd, buffers and transport context; it is freed by the loop
+ * (deferred) after CLOSED was delivered, so a callback may close it safely. The session
+ * pointer is owned by the session code, which frees it on CLOSED.
+ * Memory: at most in_max + out_max bytes of buffers per connection.
+ */
+#ifndef MGW_CONN_H
+#define MGW_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/loop.h"
+#include "net/buf.h"
+#include "net/transport.h"
+
+enum conn_event {
+	CONN_EV_DATA,
+	CONN_EV_DRAINED,
+	CONN_EV_TIMEOUT,
+	CONN_EV_TLS_READY,
+	CONN_EV_CLOSED,
+};
+
+enum conn_state {
+	CONN_ST_OPEN,
+	CONN_ST_HANDSHAKE, /* transport handshake in progress */
+	CONN_ST_DRAINING,  /* flushing output, then close; input ignored */
+	CONN_ST_CLOSED,
+};
+
+struct conn;
+typedef void (*conn_event_cb)(struct conn *c, enum conn_event ev, void *sess);
+
+#define CONN_ADDR_MAX 64 /* "[ipv6]:port" */
+#define CONN_REASON_MAX 96
+#define CONN_DRAIN_TIMEOUT_MS 10000
+
+struct conn {
+	struct loop *loop;
+	struct loop_io io;
+	struct loop_timer idle;
+	struct loop_defer reap;
+	int fd;
+	struct transport tr;
+	struct transport tls_next; /* STARTTLS: installed once the output is flushed */
+	bool tls_next_set;
+	struct buf in, out;
+	uint32_t idle_ms;
+	conn_event_cb cb;
+	void *sess;
+	enum conn_state state;
+	bool paused, eof, rd_wants_write, wr_wants_read, hs_wants_write, flush_queued;
+	uint64_t id;
+	char peer[CONN_ADDR_MAX];     /* address and port, for logs */
+	char peer_ip[CONN_ADDR_MAX];  /* address only, for per-address limits */
+	char reason[CONN_REASON_MAX];
+	struct loop_defer flush;
+	struct conn *prev, *next; /* list of live connections */
+};
+
+/*
+ * Creates a connection for an accepted, non-blocking fd and starts reading once a
+ * handler is attached. Takes ownership of fd on success only.
+ */
+int conn_new(struct loop *loop, int fd, const struct sockaddr *sa, socklen_t salen,
+	     size_t in_max, size_t out_max, struct conn **out);
+/* Sets the handler and starts the connection (registers the fd). */
+int conn_start(struct conn *c, conn_event_cb cb, void *sess);
+
+/*
+ * Replaces the plain transport by ops/ctx (ownership of ctx transfers to the conn) and
+ * starts its handshake. Implicit TLS: call before conn_start() or at any time with an
+ * empty output. STARTTLS: the switch happens after the pending output (the "go ahead"
+ * reply) is flushed, and every byte the peer sent before the handshake is discarded,
+ * never executed (STARTTLS command injection).
+ */
+int conn_start_tls(struct conn *c, const struct transport_ops *ops, void *ctx);
+
+struct buf *conn_in(struct conn *c);
+int conn_write(struct conn *c, const void *p, size_t len);
+int conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+size_t conn_out_len(const struct conn *c);
+/* Stops (true) or resumes (false) reading input; used for back-pressure by sessions. */
+void conn_pause(struct conn *c, bool paused);
+void conn_set_idle(struct conn *c, uint32_t ms);
+
+/* Closes now; CLOSED is delivered before this returns. Safe to call twice. */
+void conn_close(struct conn *c, const char *reason);
+/* Flushes the output (bounded by CONN_DRAIN_TIMEOUT_MS), then closes. */
+void conn_close_after_flush(struct conn *c, const char *reason);
+const char *conn_close_reason(const struct conn *c);
+bool conn_is_open(const struct conn *c);
+
+/* The transport context in use (e.g. the TLS session), or NULL for plain TCP. */
+void *conn_tls_ctx(const struct conn *c);
+
+/* Live connections, and closing all of them (graceful stop). */
+size_t conn_count(void);
+size_t conn_count_peer(const char *peer_ip);
+void conn_close_all(const char *reason);
+
+#endif

@@ -1,0 +1,297 @@
+/*
+ * main.c - mailgwd: start-up, privilege drop, signals, reload, graceful stop.
+ *
+ * Order at start: load and validate the configuration (never start half-configured),
+ * bind every socket and read every secret as root, drop privileges, then run the loop.
+ * SIGHUP (or "reload" on the control socket) builds a new generation; a bad file keeps
+ * the running one and logs why. SIGTERM/SIGINT stop accepting, give sessions
+ * shutdown_grace seconds, close the rest and exit 0.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cfg/cfg.h"
+#include "control.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "gen.h"
+#include "mgw_config.h"
+#include "net/conn.h"
+#include "net/listen.h"
+
+#define MAILGWD_VERSION "0.1.0"
+
+static struct {
+	struct loop loop;
+	struct mgw_gen *gen; /* current generation; sessions hold their own references */
+	const char *conf_path;
+	struct listener control;
+	struct loop_io sig_io;
+	struct loop_timer stop_timer;
+	int sig_fd;
+	bool stopping;
+	time_t started;
+	uid_t start_uid;
+} d;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: mailgwd [-c FILE] [-t] [-V]\n"
+		   "  -c FILE  configuration file (default %s/etc/mailgw.conf)\n"
+		   "  -t       check the configuration and exit\n"
+		   "  -V       print the version and exit\n",
+		CONFIG_DATA_DIR);
+}
+
+static int mailgwd_reload(char *why, size_t whysz)
+{
+	struct mgw_cfg cfg;
+	struct mgw_gen *g;
+	int rc;
+
+	rc = cfg_load(d.conf_path, &cfg, why, whysz);
+	if (rc < 0) {
+		log_err("reload refused, keeping generation %llu: %s",
+			(unsigned long long)d.gen->serial, why);
+		return rc;
+	}
+	if (strcmp(cfg.control_socket, d.gen->cfg.control_socket) != 0 ||
+	    strcmp(cfg.user, d.gen->cfg.user) != 0 || strcmp(cfg.data_dir, d.gen->cfg.data_dir) != 0)
+		log_warn("reload: control socket, user and data_dir changes take effect at the next start");
+	rc = gen_new(&cfg, why, whysz, &g);
+	if (rc < 0) {
+		log_err("reload refused, keeping generation %llu: %s",
+			(unsigned long long)d.gen->serial, why);
+		return rc;
+	}
+	log_set_level(cfg.log_level);
+	log_info("reloaded %s: generation %llu replaces %llu", d.conf_path,
+		 (unsigned long long)g->serial, (unsigned long long)d.gen->serial);
+	gen_put(d.gen);
+	d.gen = g;
+	return 0;
+}
+
+static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
+{
+	char line[256];
+
+	snprintf(line, sizeof(line), "version: %s", MAILGWD_VERSION);
+	emit(ctx, line);
+	snprintf(line, sizeof(line), "uptime: %lld", (long long)(time(NULL) - d.started));
+	emit(ctx, line);
+	snprintf(line, sizeof(line), "generation: %llu", (unsigned long long)d.gen->serial);
+	emit(ctx, line);
+	snprintf(line, sizeof(line), "generations_alive: %u", gen_alive());
+	emit(ctx, line);
+	snprintf(line, sizeof(line), "connections: %zu", conn_count());
+	emit(ctx, line);
+	snprintf(line, sizeof(line), "config: %s", d.conf_path);
+	emit(ctx, line);
+}
+
+static const struct control_ops mailgwd_control_ops = {
+	.reload = mailgwd_reload,
+	.status = mailgwd_status,
+};
+
+static void mailgwd_stop_now(struct loop *loop, struct loop_timer *t)
+{
+	(void)t;
+	if (conn_count() > 0)
+		log_info("shutdown: closing %zu remaining connections", conn_count());
+	conn_close_all("shutdown");
+	loop_stop(loop);
+}
+
+static void mailgwd_begin_stop(void)
+{
+	if (d.stopping)
+		return;
+	d.stopping = true;
+	listen_stop(&d.loop, &d.control);
+	log_info("stopping: no new connections, %zu open, grace %u s", conn_count(),
+		 d.gen->cfg.shutdown_grace);
+	if (conn_count() == 0)
+		loop_stop(&d.loop);
+	else
+		loop_timer_set(&d.loop, &d.stop_timer, (uint64_t)d.gen->cfg.shutdown_grace * 1000u);
+}
+
+/* Ends the grace period early once the last session has gone. */
+static void mailgwd_iteration(struct loop *loop, void *arg)
+{
+	(void)arg;
+	if (d.stopping && conn_count() == 0)
+		loop_stop(loop);
+}
+
+static void mailgwd_signal(struct loop *loop, struct loop_io *io, uint32_t events)
+{
+	struct signalfd_siginfo si;
+	char why[CFG_ERR_MAX];
+
+	(void)loop;
+	(void)events;
+	while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			log_info("SIGHUP: reloading %s", d.conf_path);
+			mailgwd_reload(why, sizeof(why));
+			break;
+		case SIGTERM:
+		case SIGINT:
+			mailgwd_begin_stop();
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static int mailgwd_signals(void)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -MGW_EIO;
+	d.sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d.sig_fd < 0)
+		return -MGW_EIO;
+	loop_io_init(&d.sig_io, d.sig_fd, mailgwd_signal, NULL);
+	return loop_io_add(&d.loop, &d.sig_io, LOOP_READ);
+}
+
+/* Drops root for the configured user; refuses to go on as root. */
+static int mailgwd_drop_privileges(const struct mgw_cfg *cfg)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0) {
+		log_info("not started as root: running as uid %d, 'user = %s' not applied", (int)geteuid(),
+			 cfg->user);
+		return 0;
+	}
+	pw = getpwnam(cfg->user);
+	if (pw == NULL) {
+		log_err("%s: user '%s' does not exist; refusing to run as root", cfg->path, cfg->user);
+		return -MGW_EPERM;
+	}
+	if (pw->pw_uid == 0) {
+		log_err("%s: user '%s' is root; refusing to run as root", cfg->path, cfg->user);
+		return -MGW_EPERM;
+	}
+	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		log_err("cannot drop privileges to '%s': %s", cfg->user, strerror(errno));
+		return -MGW_EPERM;
+	}
+	/* Paranoia: a drop that can be undone did not happen. */
+	if (setuid(0) == 0 || geteuid() == 0) {
+		log_err("privilege drop to '%s' did not stick; refusing to run", cfg->user);
+		return -MGW_EPERM;
+	}
+	log_info("running as %s (uid %d, gid %d)", cfg->user, (int)pw->pw_uid, (int)pw->pw_gid);
+	return 0;
+}
+
+static int mailgwd_mkdir_parent(const char *path)
+{
+	char dir[CFG_STR_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -MGW_EIO;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	char err[CFG_ERR_MAX];
+	struct mgw_cfg cfg;
+	char default_conf[CFG_STR_MAX];
+	bool check_only = false;
+	int opt, rc;
+
+	snprintf(default_conf, sizeof(default_conf), "%s/etc/mailgw.conf", CONFIG_DATA_DIR);
+	d.conf_path = default_conf;
+	while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+		switch (opt) {
+		case 'c': d.conf_path = optarg; break;
+		case 't': check_only = true; break;
+		case 'V': printf("mailgwd %s (%s)\n", MAILGWD_VERSION, CONFIG_BOARD_NAME); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	rc = cfg_load(d.conf_path, &cfg, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "mailgwd: %s\n", err);
+		return 1;
+	}
+	if (check_only) {
+		printf("mailgwd: %s: configuration ok\n", d.conf_path);
+		return 0;
+	}
+	log_open("mailgwd", cfg.log_syslog, true);
+	log_set_level(cfg.log_level);
+	d.started = time(NULL);
+	d.start_uid = geteuid();
+	if (gen_new(&cfg, err, sizeof(err), &d.gen) < 0 || loop_init(&d.loop) < 0) {
+		log_err("out of memory at start");
+		return 1;
+	}
+	loop_timer_init(&d.stop_timer, mailgwd_stop_now, NULL);
+	d.loop.on_iteration = mailgwd_iteration;
+
+	/* Everything that needs root happens here, before the drop. */
+	if (mailgwd_mkdir_parent(cfg.control_socket) < 0 || control_open(&d.control, cfg.control_socket) < 0) {
+		log_err("%s: [control] socket %s: %s", cfg.path, cfg.control_socket, strerror(errno));
+		return 1;
+	}
+	if (mailgwd_drop_privileges(&cfg) < 0)
+		return 1;
+	if (mailgwd_signals() < 0) {
+		log_err("cannot set up signal handling: %s", strerror(errno));
+		return 1;
+	}
+	if (control_start(&d.loop, &d.control, d.start_uid, &mailgwd_control_ops) < 0) {
+		log_err("cannot start the control socket");
+		return 1;
+	}
+	log_info("listening control on %s", d.control.bound);
+	log_info("mailgwd %s ready (generation %llu, config %s)", MAILGWD_VERSION,
+		 (unsigned long long)d.gen->serial, d.conf_path);
+
+	rc = loop_run(&d.loop);
+	listen_close(&d.loop, &d.control);
+	/* Let the reaps of the connections closed above run. */
+	loop_run_once(&d.loop, 0);
+	gen_put(d.gen);
+	loop_free(&d.loop);
+	log_info("stopped");
+	return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,78 @@
+/*
+ * mbedtls_config.h - mailgw's options for mbedTLS 3.6 LTS.
+ *
+ * Given as MBEDTLS_USER_CONFIG_FILE, identically, to the library build and to our own
+ * code (firmware/lib/tls*), so both see the same structures. Starts from upstream's
+ * default configuration and removes what a TLS 1.2/1.3 server with mandatory client
+ * certificates does not use: every non-AEAD cipher suite, static and PSK key exchanges,
+ * DTLS, legacy ciphers and hashes. What stays: ECDHE with ECDSA (P-256/P-384) or RSA
+ * (>= 2048) certificates, AES-GCM and ChaCha20-Poly1305, X.509 with CRLs.
+ */
+#ifndef MAILGW_MBEDTLS_CONFIG_H
+#define MAILGW_MBEDTLS_CONFIG_H
+
+/* Protocols: TLS 1.2 and 1.3 only, stream transport only. */
+#undef MBEDTLS_SSL_PROTO_DTLS
+#undef MBEDTLS_SSL_DTLS_ANTI_REPLAY
+#undef MBEDTLS_SSL_DTLS_HELLO_VERIFY
+#undef MBEDTLS_SSL_DTLS_CLIENT_PORT_REUSE
+#undef MBEDTLS_SSL_DTLS_CONNECTION_ID
+#undef MBEDTLS_SSL_COOKIE_C
+#undef MBEDTLS_SSL_RENEGOTIATION
+#undef MBEDTLS_SSL_MAX_FRAGMENT_LENGTH
+#undef MBEDTLS_SSL_CONTEXT_SERIALIZATION
+
+/* Key exchanges: ephemeral ECDH only (forward secrecy), no PSK, no static keys. */
+#undef MBEDTLS_KEY_EXCHANGE_PSK_ENABLED
+#undef MBEDTLS_KEY_EXCHANGE_DHE_PSK_ENABLED
+#undef MBEDTLS_KEY_EXCHANGE_ECDHE_PSK_ENABLED
+#undef MBEDTLS_KEY_EXCHANGE_RSA_PSK_ENABLED
+#undef MBEDTLS_KEY_EXCHANGE_RSA_ENABLED
+#undef MBEDTLS_KEY_EXCHANGE_DHE_RSA_ENABLED
+#undef MBEDTLS_KEY_EXCHANGE_ECDH_ECDSA_ENABLED
+#undef MBEDTLS_KEY_EXCHANGE_ECDH_RSA_ENABLED
+#undef MBEDTLS_KEY_EXCHANGE_ECJPAKE_ENABLED
+#undef MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_PSK_ENABLED
+#undef MBEDTLS_SSL_EARLY_DATA
+#undef MBEDTLS_ECJPAKE_C
+#undef MBEDTLS_DHM_C
+
+/* Ciphers: AEAD only. CBC stays compiled for PEM/PKCS#8 helpers but no suite uses it. */
+#undef MBEDTLS_ARIA_C
+#undef MBEDTLS_CAMELLIA_C
+#undef MBEDTLS_DES_C
+#undef MBEDTLS_CCM_C
+#undef MBEDTLS_CMAC_C
+#undef MBEDTLS_NIST_KW_C
+#undef MBEDTLS_CIPHER_NULL_CIPHER
+#undef MBEDTLS_CIPHER_MODE_CFB
+#undef MBEDTLS_CIPHER_MODE_OFB
+#undef MBEDTLS_CIPHER_MODE_XTS
+#undef MBEDTLS_CIPHER_PADDING_ONE_AND_ZEROS
+#undef MBEDTLS_CIPHER_PADDING_ZEROS_AND_LEN
+#undef MBEDTLS_CIPHER_PADDING_ZEROS
+#undef MBEDTLS_SSL_ENCRYPT_THEN_MAC
+#undef MBEDTLS_PKCS12_C
+
+/* Hashes and curves we do not use. */
+#undef MBEDTLS_MD5_C
+#undef MBEDTLS_RIPEMD160_C
+#undef MBEDTLS_SHA3_C
+#undef MBEDTLS_ECP_DP_SECP192R1_ENABLED
+#undef MBEDTLS_ECP_DP_SECP224R1_ENABLED
+#undef MBEDTLS_ECP_DP_SECP192K1_ENABLED
+#undef MBEDTLS_ECP_DP_SECP224K1_ENABLED
+#undef MBEDTLS_ECP_DP_SECP256K1_ENABLED
+#undef MBEDTLS_ECP_DP_BP256R1_ENABLED
+#undef MBEDTLS_ECP_DP_BP384R1_ENABLED
+#undef MBEDTLS_ECP_DP_BP512R1_ENABLED
+
+/* Our own socket layer drives the bio callbacks; no mbedTLS networking or timing. */
+#undef MBEDTLS_NET_C
+#undef MBEDTLS_TIMING_C
+
+/* The cipher-suite list is restricted again at run time (firmware/lib/tls). */
+#define MBEDTLS_SSL_IN_CONTENT_LEN  16384
+#define MBEDTLS_SSL_OUT_CONTENT_LEN 16384
+
+#endif

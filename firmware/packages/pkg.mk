@@ -1,0 +1,29 @@
+# pkg.mk - the generic part of a package recipe.
+#
+# A recipe firmware/packages/<name>/<name>.mk sets, with NAME in upper case:
+#   NAME_VERSION   upstream version          NAME_DEBVERSION  Debian source version
+#   NAME_SUITE     Debian suite to take it from
+#   NAME_TARBALL   the upstream .orig tarball NAME_SHA256      its pinned sha256
+# and then calls $(eval $(call pkg-source,name,NAME)), which defines
+#   NAME_DIR (output/build/name-version), NAME_SRC (extracted sources) and the targets
+#   name-source (download + hash check + extract).
+
+define pkg-source
+$(2)_DIR := $$(O)/build/$(1)-$$($(2)_VERSION)
+$(2)_SRC := $$($(2)_DIR)/src
+
+$$(DL)/$$($(2)_TARBALL): | $$(DL) $$(O)
+	$$(Q)firmware/packages/fetch.sh $$(O) $$(DL) $$($(2)_SUITE) $(1) $$($(2)_DEBVERSION) \
+		$$($(2)_TARBALL) $$($(2)_SHA256)
+
+# Extraction re-checks the hash, so a tarball altered after download is never used.
+$$($(2)_SRC)/.stamp_extracted: $$(DL)/$$($(2)_TARBALL) firmware/packages/$(1)/$(1).mk
+	$$(Q)echo "$$($(2)_SHA256)  $$<" | sha256sum -c --quiet - || \
+		{ echo "$$<: sha256 mismatch (pinned $$($(2)_SHA256))"; exit 1; }
+	$$(Q)rm -rf $$($(2)_SRC) && mkdir -p $$($(2)_SRC)
+	$$(Q)tar -xf $$< -C $$($(2)_SRC) --strip-components=1
+	$$(Q)touch $$@
+
+.PHONY: $(1)-source
+$(1)-source: $$($(2)_SRC)/.stamp_extracted
+endef

@@ -1,0 +1,176 @@
+"""mgw.py - start and drive the real mailgwd binary for integration tests.
+
+Daemon(tmp_path, extra_conf) writes a configuration into a fresh data directory, starts
+mailgwd (the ASan+UBSan build by default: $MGW_BIN), waits for its "ready" line and
+parses the "listening NAME on ADDR" lines, so tests use port 0 and never collide.
+When the tests run as root the daemon drops to 'nobody', as it would on the board.
+"""
+import os
+import pwd
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+BIN = os.environ.get("MGW_BIN", os.path.join(os.path.dirname(__file__), "../../output/asan/bin"))
+HOST_BIN = os.environ.get("MGW_HOST_BIN", os.path.join(os.path.dirname(__file__), "../../output/host/bin"))
+READY_TIMEOUT = 20
+
+
+def binary(name, asan=True):
+    return os.path.join(BIN if asan else HOST_BIN, name)
+
+
+class Daemon:
+    def __init__(self, tmp_path, conf="", prog="mailgwd", asan=True, drop_to="nobody"):
+        self.dir = str(tmp_path)
+        self.data = os.path.join(self.dir, "data")
+        os.makedirs(os.path.join(self.data, "etc"), exist_ok=True)
+        self.conf_path = os.path.join(self.data, "etc", "mailgw.conf")
+        self.control_path = os.path.join(self.dir, "run", "control")
+        self.prog = binary(prog, asan)
+        self.user = drop_to if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+        self.proc = None
+        self.lines = []
+        self.listening = {}
+        self._cond = threading.Condition()
+        self.write_conf(conf)
+
+    def base_conf(self):
+        return ("hostname = mailgw.test\n"
+                "data_dir = %s\n"
+                "user = %s\n"
+                "log_syslog = no\n"
+                "log_level = debug\n"
+                "shutdown_grace = 3s\n"
+                "[control]\n"
+                "socket = %s\n" % (self.data, self.user, self.control_path))
+
+    def write_conf(self, extra=""):
+        """Writes base settings + extra; extra may add keys of the global section
+        (before any [section] header it contains) and whole sections."""
+        base = self.base_conf()
+        head, _, rest = extra.partition("\n[")
+        if extra.startswith("["):
+            head, rest = "", extra[1:]
+        text = head + ("\n" if head and not head.endswith("\n") else "") + base
+        if rest:
+            text += "[" + rest
+        with open(self.conf_path + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(self.conf_path + ".tmp", self.conf_path)
+
+    def chown_data(self):
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam(self.user)
+            for root, dirs, files in os.walk(self.data):
+                for n in dirs + files:
+                    os.chown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
+            os.chown(self.data, pw.pw_uid, pw.pw_gid)
+            # pytest's temporary folders are 0700: let the dropped user traverse them.
+            d = self.dir
+            while d not in ("/", "/tmp"):
+                os.chmod(d, os.stat(d).st_mode | 0o011)
+                d = os.path.dirname(d)
+
+    def start(self, args=(), wait=True):
+        self.chown_data()
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
+        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+        self.proc = subprocess.Popen([self.prog, "-c", self.conf_path, *args],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, env=env)
+        threading.Thread(target=self._reader, daemon=True).start()
+        if wait:
+            self.wait_log(r"ready", READY_TIMEOUT)
+        return self
+
+    def _reader(self):
+        for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            m = re.search(r"listening (\S+) on (\S+)", line)
+            with self._cond:
+                if m:
+                    self.listening[m.group(1)] = m.group(2)
+                self.lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_log(self, pattern, timeout=10, start=0):
+        """Waits for a log line matching pattern (from line index start); returns it."""
+        rx = re.compile(pattern)
+        deadline = time.time() + timeout
+        with self._cond:
+            while True:
+                for line in self.lines[start:]:
+                    if rx.search(line):
+                        return line
+                if self.proc.poll() is not None and not self._reader_alive():
+                    raise AssertionError("mailgwd exited (%s) before %r:\n%s"
+                                         % (self.proc.returncode, pattern, self.log()))
+                left = deadline - time.time()
+                if left <= 0:
+                    raise AssertionError("no log line %r within %ss:\n%s" % (pattern, timeout, self.log()))
+                self._cond.wait(min(left, 0.2))
+
+    def _reader_alive(self):
+        return any(t.is_alive() for t in threading.enumerate() if t.name != "MainThread"
+                   and getattr(t, "_target", None) == self._reader)
+
+    def log(self):
+        with self._cond:
+            return "\n".join(self.lines)
+
+    def mark(self):
+        with self._cond:
+            return len(self.lines)
+
+    def addr(self, name):
+        host, _, port = self.listening[name].rpartition(":")
+        return host.strip("[]"), int(port)
+
+    def control(self, *commands, timeout=10):
+        """Sends commands on the control socket; returns the reply lines of each."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(self.control_path)
+        f = s.makefile("rwb")
+        replies = []
+        for cmd in commands:
+            f.write(cmd.encode() + b"\n")
+            f.flush()
+            lines = []
+            while True:
+                line = f.readline().decode().rstrip("\n")
+                lines.append(line)
+                if line == "OK" or line.startswith("ERR") or line == "":
+                    break
+            replies.append(lines)
+        s.close()
+        return replies[0] if len(replies) == 1 else replies
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=15):
+        """SIGTERM and wait; returns the exit code. Fails on sanitizer reports."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("mailgwd did not stop within %ss:\n%s" % (timeout, self.log()))
+        time.sleep(0.1)
+        text = self.log()
+        assert "ERROR: AddressSanitizer" not in text, text
+        assert "ERROR: LeakSanitizer" not in text, text
+        assert "runtime error:" not in text, text
+        return self.proc.returncode

@@ -1,0 +1,99 @@
+/* test_loop.c - timers fire in order, cancel works, an io deleted mid-batch is not called. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/loop.h"
+
+static char order[16];
+static size_t order_len;
+
+static void mark(struct loop *loop, struct loop_timer *t)
+{
+	(void)loop;
+	order[order_len++] = *(const char *)t->arg;
+}
+
+static void test_timer_order(void **state)
+{
+	struct loop loop;
+	struct loop_timer t[4];
+	static const char names[] = "abcd";
+	static const uint64_t after[] = { 30, 10, 20, 5 };
+
+	(void)state;
+	order_len = 0;
+	assert_int_equal(loop_init(&loop), 0);
+	for (int i = 0; i < 4; i++) {
+		loop_timer_init(&t[i], mark, (void *)&names[i]);
+		assert_int_equal(loop_timer_set(&loop, &t[i], after[i]), 0);
+	}
+	loop_timer_cancel(&loop, &t[2]);
+	assert_false(loop_timer_pending(&t[2]));
+	while (order_len < 3)
+		assert_int_equal(loop_run_once(&loop, 100), 0);
+	assert_memory_equal(order, "dba", 3);
+	loop_free(&loop);
+}
+
+struct two_ios {
+	struct loop_io a, b;
+	int calls_a, calls_b;
+};
+
+static struct two_ios ios;
+
+static void io_a(struct loop *loop, struct loop_io *io, uint32_t ev)
+{
+	(void)io;
+	(void)ev;
+	ios.calls_a++;
+	loop_io_del(loop, &ios.b); /* b must not be called in this batch */
+	loop_io_del(loop, &ios.a);
+}
+
+static void io_b(struct loop *loop, struct loop_io *io, uint32_t ev)
+{
+	(void)io;
+	(void)ev;
+	ios.calls_b++;
+	loop_io_del(loop, &ios.a);
+	loop_io_del(loop, &ios.b);
+}
+
+static void test_del_in_batch(void **state)
+{
+	struct loop loop;
+	int pa[2], pb[2];
+
+	(void)state;
+	memset(&ios, 0, sizeof(ios));
+	assert_int_equal(pipe(pa), 0);
+	assert_int_equal(pipe(pb), 0);
+	assert_int_equal(write(pa[1], "x", 1), 1);
+	assert_int_equal(write(pb[1], "x", 1), 1);
+	assert_int_equal(loop_init(&loop), 0);
+	loop_io_init(&ios.a, pa[0], io_a, NULL);
+	loop_io_init(&ios.b, pb[0], io_b, NULL);
+	assert_int_equal(loop_io_add(&loop, &ios.a, LOOP_READ), 0);
+	assert_int_equal(loop_io_add(&loop, &ios.b, LOOP_READ), 0);
+	assert_int_equal(loop_run_once(&loop, 100), 0);
+	/* Exactly one of them ran; the other was deleted before its turn. */
+	assert_int_equal(ios.calls_a + ios.calls_b, 1);
+	loop_free(&loop);
+	close(pa[0]); close(pa[1]); close(pb[0]); close(pb[1]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_timer_order),
+		cmocka_unit_test(test_del_in_batch),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
