@@ -36,6 +36,7 @@ struct tls_sess {
 	size_t wr_pending; /* length of a record mbedtls_ssl_write() has taken but not sent */
 	bool refused_logged;
 	bool handshake_done;
+	bool deferred; /* TLS 1.3: certificate verdict taken after the handshake (sess.c) */
 	/* What the verify callback saw of the client certificate (depth 0). */
 	uint32_t vrfy_flags;
 	char subject[TLS_SUBJECT_MAX];
