@@ -31,6 +31,15 @@
 #define PASSWD_STR_(x) #x
 #define PASSWD_STR(x) PASSWD_STR_(x)
 
+/* Frees a heap copy of (part of) a passwd-file after wiping it: it holds hashes. */
+static void passwd_free_wiped(char *p, size_t len)
+{
+	if (p == NULL)
+		return;
+	hash_wipe(p, len);
+	free(p);
+}
+
 /* ---- names ---------------------------------------------------------------------------- */
 
 static bool passwd_user_char(char c)
@@ -343,8 +352,7 @@ int passwd_lookup(const char *data_dir, const char *domain, const char *user,
 	rc = passwd_lines_walk(text, len, passwd_find_line, &f) == 1 ? 0 : -MGW_ENOENT;
 	if (rc < 0)
 		memset(out, 0, sizeof(*out));
-	hash_wipe(text, len);
-	free(text);
+	passwd_free_wiped(text, len);
 	return rc;
 }
 
@@ -409,8 +417,7 @@ int passwd_file_check(const char *path, char *err, size_t errsz)
 	}
 	rc = passwd_lines_walk(text, len, passwd_check_line, &c);
 	free(c.users);
-	hash_wipe(text, len);
-	free(text);
+	passwd_free_wiped(text, len);
 	return rc;
 }
 
@@ -560,6 +567,17 @@ static int passwd_domain_dir_make(const char *data_dir, const char *domain)
 	return file_mkdirs(dir, 0750);
 }
 
+/* Creates the domain's directory if needed and installs text as its passwd-file. */
+static int passwd_text_install(const char *data_dir, const char *domain, const char *path,
+			       const char *text, size_t len)
+{
+	int rc = passwd_domain_dir_make(data_dir, domain);
+
+	if (rc < 0)
+		return rc;
+	return file_write_atomic(path, text, len, 0640);
+}
+
 static bool passwd_hash_field_ok(const char *hash)
 {
 	return hash[0] != '\0' && strlen(hash) <= PASSWD_HASH_MAX && strpbrk(hash, ":\r\n") == NULL;
@@ -599,16 +617,10 @@ int passwd_file_write(const char *data_dir, const char *domain, const struct pas
 		len += strlen(line);
 		text[len++] = '\n';
 	}
-	rc = passwd_domain_dir_make(data_dir, domain);
-	if (rc < 0)
-		goto out;
-	rc = file_write_atomic(path, text, len, 0640);
+	rc = passwd_text_install(data_dir, domain, path, text, len);
 out:
 	hash_wipe(line, sizeof(line));
-	if (text != NULL) {
-		hash_wipe(text, len);
-		free(text);
-	}
+	passwd_free_wiped(text, len);
 	return rc;
 }
 
@@ -669,19 +681,10 @@ int passwd_set(const char *data_dir, const char *domain, const char *user, const
 		memcpy(text + len, line, (size_t)m);
 		len += (size_t)m;
 	}
-	rc = passwd_domain_dir_make(data_dir, domain);
-	if (rc < 0)
-		goto out;
-	rc = file_write_atomic(path, text, len, 0640);
+	rc = passwd_text_install(data_dir, domain, path, text, len);
 out:
 	hash_wipe(line, sizeof(line));
-	if (old != NULL) {
-		hash_wipe(old, oldlen);
-		free(old);
-	}
-	if (text != NULL) {
-		hash_wipe(text, len);
-		free(text);
-	}
+	passwd_free_wiped(old, oldlen);
+	passwd_free_wiped(text, len);
 	return rc;
 }
