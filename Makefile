@@ -86,6 +86,8 @@ include $(sort $(wildcard firmware/packages/*/*.mk))
 LIB_SRCS := $(sort $(wildcard firmware/lib/*/*.c) $(wildcard drivers/*/*.c))
 PROGRAMS := mailgwd
 mailgwd_SRCS := $(sort $(wildcard firmware/mailgwd/*.c))
+PROGRAMS += mailgw-passwd
+mailgw-passwd_SRCS := $(sort $(wildcard firmware/tools/passwd/*.c))
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-missing-field-initializers
