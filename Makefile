@@ -87,7 +87,7 @@ LIB_SRCS := $(sort $(wildcard firmware/lib/*/*.c) $(wildcard drivers/*/*.c))
 PROGRAMS := mailgwd
 mailgwd_SRCS := $(sort $(wildcard firmware/mailgwd/*.c))
 
-WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+WARN := -Wall -Wextra -Werror -Wundef -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-missing-field-initializers
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE $(WARN) -g -I$(TOP)/firmware/lib -I$(O)/include \
 	-I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2
