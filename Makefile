@@ -130,6 +130,9 @@ CROSS_AR_target := $(CONFIG_TARGET_CROSS)
 $(eval $(call mgw-variant,host,$(HOSTCC),-O2,,$(MBEDTLS_host_LIBS)))
 $(eval $(call mgw-variant,asan,$(HOSTCC),-O1 $(SANITIZE),$(SANITIZE),$(MBEDTLS_host_LIBS)))
 $(eval $(call mgw-variant,target,$(TARGET_CC),-O2,,$(MBEDTLS_target_LIBS)))
+CROSS_AR_fuzz :=
+FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+$(eval $(call mgw-variant,fuzz,$(CLANG),-O1 -fsanitize=fuzzer-no-link $(FUZZ_SANITIZE),,$(MBEDTLS_host_LIBS)))
 
 .PHONY: all host asan target
 all: target
