@@ -13,7 +13,7 @@ $(O)/asan/tests/%: tests/unit/%.c $(asan_LIB) $(MBEDTLS_host_LIBS)
 
 .PHONY: test test-unit test-integration test-fuzz
 test: deps
-	$(Q)$(MAKE) --no-print-directory test-unit test-integration test-fuzz
+	$(Q)$(MAKE) --no-print-directory test-unit test-fuzz test-integration
 
 test-unit: $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "  UNIT    $$(basename $$t)"; $$t; done
@@ -24,29 +24,25 @@ test-integration: asan host
 	$(Q)cd tests/integration && MGW_BIN=$(O)/asan/bin MGW_HOST_BIN=$(O)/host/bin \
 		MGW_OUTPUT=$(O) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
 
-# Fuzzing (libFuzzer, clang, ASan+UBSan): every tests/fuzz/fuzz_<name>.c is a target,
-# linked with a clang build of libmgw, and runs for FUZZ_TIME seconds over its in-tree
-# corpus: tests/fuzz/corpus/<name>/ if that folder exists, else tests/fuzz/corpus/<word>/
-# with <word> the part of <name> before the first '_' (fuzz_pop3_parse -> corpus/pop3/).
-# New inputs go to output/fuzz/work/<name>/, never into the tree; crashes are written
-# to output/fuzz/ and fail the run.
-FUZZ_TIME ?= 20
-FUZZ_SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-$(eval $(call mgw-variant,fuzz,$(CLANG),-O1 -fsanitize=fuzzer-no-link $(FUZZ_SANITIZE),$(FUZZ_SANITIZE),$(MBEDTLS_host_LIBS)))
+# Fuzzing: every tests/fuzz/fuzz_<name>.c is a libFuzzer target, seeded from
+# tests/fuzz/corpus/<name>/ (read-only; new inputs go to output/fuzz/corpus/<name>/) and
+# run for FUZZ_SECONDS in every test run. A crash, leak or sanitizer report fails the run.
+FUZZ_SECONDS ?= 15
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
-FUZZ_BINS := $(addprefix $(O)/fuzz/bin/fuzz_,$(FUZZ_NAMES))
-fuzz_corpus = $(firstword $(wildcard tests/fuzz/corpus/$(1)) tests/fuzz/corpus/$(firstword $(subst _, ,$(1))))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/tests/%,$(FUZZ_SRCS))
 
-$(O)/fuzz/bin/fuzz_%: tests/fuzz/fuzz_%.c $(fuzz_LIB) $(MBEDTLS_host_LIBS)
+$(O)/fuzz/tests/%: tests/fuzz/%.c $(fuzz_LIB) $(MBEDTLS_host_LIBS)
 	@mkdir -p $(@D)
-	@echo "  CC      $< (fuzz)"
+	@echo "  CC      $< (libFuzzer)"
 	$(Q)$(CLANG) $(fuzz_CFLAGS) -fsanitize=fuzzer -o $@ $< $(fuzz_LIB) $(MBEDTLS_host_LIBS)
 
 test-fuzz: $(FUZZ_BINS)
-	$(Q)set -e; $(foreach n,$(FUZZ_NAMES),echo "  FUZZ    fuzz_$(n) ($(FUZZ_TIME) s, corpus $(call fuzz_corpus,$(n)))"; \
-		mkdir -p $(O)/fuzz/work/$(n); \
-		$(O)/fuzz/bin/fuzz_$(n) -max_total_time=$(FUZZ_TIME) -artifact_prefix=$(O)/fuzz/ \
-			-print_final_stats=0 $(O)/fuzz/work/$(n) $(call fuzz_corpus,$(n)) \
-			>$(O)/fuzz/fuzz_$(n).log 2>&1 || { tail -40 $(O)/fuzz/fuzz_$(n).log; exit 1; }; \
-		grep -E "^(Done|INFO: fuzzing)|stat::number_of_executed_units" $(O)/fuzz/fuzz_$(n).log | tail -1;)
+	$(Q)set -e; for t in $(FUZZ_BINS); do \
+		name=$$(basename $$t | sed 's/^fuzz_//'); \
+		mkdir -p $(O)/fuzz/corpus/$$name; \
+		echo "  FUZZ    $$name ($(FUZZ_SECONDS) s)"; \
+		$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=1024 \
+			-artifact_prefix=$(O)/fuzz/ $(O)/fuzz/corpus/$$name tests/fuzz/corpus/$$name \
+			>$(O)/fuzz/$$name.log 2>&1 || { tail -40 $(O)/fuzz/$$name.log; exit 1; }; \
+		grep -E '^Done [0-9]+ runs' $(O)/fuzz/$$name.log; \
+	done

@@ -20,11 +20,16 @@
 int file_read_all(const char *path, size_t max, char **data, size_t *len);
 
 /*
- * Replaces path with len bytes of data, atomically (see above), the new file with mode.
+ * Replaces path with len bytes of data, atomically (see above), the new file with mode
+ * and, when it replaces a file and we are root, that file's owner and group.
  * On failure the temporary file is removed and path is unchanged. 0, -MGW_ENOSPC (disk
  * full), -MGW_ELIMIT (path too long), -MGW_EIO; errno is logged.
  */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Writes all len bytes to fd (retrying short writes and EINTR). 0, -MGW_ENOSPC (ENOSPC,
+ * EDQUOT), -MGW_EIO (errno tells the rest). */
+int file_write_all(int fd, const void *data, size_t len);
 
 /* fsync()s a directory so that renames and creations in it are durable. 0 or -MGW_EIO. */
 int file_dir_fsync(const char *dir);
