@@ -767,6 +767,10 @@ static void pop3_event(struct conn *c, enum conn_event ev, void *arg)
 		log_info("pop3 %s: idle timeout%s%s", c->peer, s->login[0] ? " for " : "", s->login);
 		break;
 	case CONN_EV_CLOSED:
+		/* The one line per session end (a TLS refusal was logged by the tls module). */
+		if (s->state != POP3_ST_TLS)
+			log_info("pop3 %s: closed (%s)%s%s", c->peer, conn_close_reason(c),
+				 s->login[0] ? ", " : "", s->login);
 		s->closed = true;
 		break;
 	}

@@ -11,9 +11,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <mbedtls/error.h>
-#include <mbedtls/md.h>
-
 #include "core/err.h"
 #include "core/log.h"
 #include "tls/tls_int.h"
@@ -253,12 +250,11 @@ int tls_conf_new(const struct tls_conf_params *p, char *err, size_t errsz, struc
 	mbedtls_ssl_conf_min_tls_version(&conf->ssl, MBEDTLS_SSL_VERSION_TLS1_2);
 	mbedtls_ssl_conf_max_tls_version(&conf->ssl, MBEDTLS_SSL_VERSION_TLS1_3);
 	mbedtls_ssl_conf_ciphersuites(&conf->ssl, tls_suites);
-	/* TLS 1.3: (EC)DHE only, never a PSK, so no resumption by ticket. No ticket callbacks
-	 * and no session cache are set either: every handshake is a full one, with the
-	 * client certificate verified against the CRL of this generation. */
+	/* TLS 1.3: (EC)DHE only, never a PSK, so no resumption. Tickets and the session cache
+	 * are compiled out (mbedtls_config.h): every handshake is a full one, with the client
+	 * certificate verified against the CRL of this generation. */
 	mbedtls_ssl_conf_tls13_key_exchange_modes(&conf->ssl,
 						  MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL);
-	mbedtls_ssl_conf_new_session_tickets(&conf->ssl, 0);
 	/* The key is only read by mbedTLS; it is shared by the confs of every generation. */
 	ret = mbedtls_ssl_conf_own_cert(&conf->ssl, &conf->cert, (mbedtls_pk_context *)&p->key->pk);
 	if (ret != 0) {

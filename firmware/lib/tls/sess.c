@@ -11,9 +11,6 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include <mbedtls/error.h>
-#include <mbedtls/oid.h>
-
 #include "core/err.h"
 #include "core/log.h"
 #include "tls/tls_int.h"

@@ -3,16 +3,11 @@
  * text helpers the rest of the module logs with.
  */
 #include <errno.h>
-#include <psa/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-
-#include <mbedtls/entropy.h>
-#include <mbedtls/error.h>
-#include <mbedtls/oid.h>
 
 #include "core/err.h"
 #include "core/log.h"
