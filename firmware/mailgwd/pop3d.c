@@ -70,7 +70,8 @@ static void pop3d_accept(struct listener *l, int fd, const struct sockaddr *sa, 
 
 	(void)l;
 	if (conn_count() >= g->cfg.max_connections) {
-		log_warn("pop3s: connection refused: max_connections (%u) reached", g->cfg.max_connections);
+		log_warn("pop3s: connection refused: max_connections (%u) reached",
+			 g->cfg.max_connections);
 		close(fd);
 		return;
 	}

@@ -165,6 +165,9 @@ class PKI:
         self.user["expired"] = self.ca.issue(
             "expired", "/CN=old@example.test", "email:old@example.test",
             start=now() - datetime.timedelta(days=400), end=now() - datetime.timedelta(days=2))
+        self.user["future"] = self.ca.issue(
+            "future", "/CN=new@example.test", "email:new@example.test",
+            start=now() + datetime.timedelta(days=2), end=now() + datetime.timedelta(days=400))
         self.user["foreign"] = self.foreign.issue("foreign_joe", "/CN=joe@example.test",
                                                   "email:joe@example.test")
         self.crl_path = self.ca.crl(os.path.join(self.root, "crl.pem"))

@@ -330,6 +330,14 @@ def test_refused_expired_certificate(daemon, pki):
     assert pki.user["expired"].serial()[-4:] in line.replace(":", "")
 
 
+def test_refused_not_yet_valid_certificate(daemon, pki):
+    d = start(daemon, pki)
+    m = d.mark()
+    err = refused(d, pki, pki.user["future"])
+    assert "certificate expired" in err, err  # the alert TLS has for both cases
+    d.wait_log(r"refused: .*validity starts in the future.*CN=new@example.test", start=m)
+
+
 def test_refused_revoked_certificate_tls12_and_13(daemon, pki, tmp_path):
     crl = pki.ca.crl(str(tmp_path / "crl.pem"), revoked=[pki.user["rev"]])
     d = start(daemon, pki, crl=crl)
@@ -485,7 +493,10 @@ def test_reload_revokes_next_connection_not_the_established_session(daemon, pki,
     p.quit()
     # Others are not affected.
     pop(d, pki).quit()
-    assert d.control("status")[-1] == "OK"
+    status = dict(x.split(": ", 1) for x in d.control("status")[:-1])
+    assert status["generation"] == "2"
+    assert re.match(r"CRL next update \d{4}-\d\d-\d\d .* UTC \(in \d+ h\), policy refuse$",
+                    status["tls_gate"]), status
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
@@ -558,6 +569,14 @@ def test_bad_crl_at_reload_keeps_running_generation(daemon, pki, tmp_path):
     d.signal(signal.SIGHUP)
     d.wait_log(r"reload refused, keeping generation 1", start=m)
     pop(d, pki).quit()
+
+
+def test_weak_server_key_refused_at_start(daemon, pki):
+    weak = pki.ca.issue("server_weak", "/CN=localhost", "DNS:localhost", ext="srv", keyalg=1024)
+    d = start(daemon, pki, server=weak, start=False)
+    r = subprocess.run([d.prog, "-c", d.conf_path, "-t"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "RSA key of 1024 bits (at least 2048 needed)" in r.stderr, r.stderr
 
 
 def test_pop3s_needs_tls(daemon):

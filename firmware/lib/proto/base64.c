@@ -42,7 +42,8 @@ int base64_decode(const uint8_t *in, size_t len, uint8_t *out, size_t outsz, siz
 			if (v[j] < 0)
 				return MGW_PARSE_SYNTAX;
 		}
-		w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+		w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
+		    (uint32_t)v[3];
 		/* Canonical encoding: the bits under the padding are zero. */
 		if ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff)))
 			return MGW_PARSE_SYNTAX;

@@ -11,14 +11,14 @@
 #include "core/err.h"
 
 enum pop3_shape {
-	POP3_SH_NONE,     /* no argument */
-	POP3_SH_NAME,     /* one word (USER) */
-	POP3_SH_REST,     /* the rest of the line, at least one octet (PASS) */
-	POP3_SH_WORDS2,   /* zero to two words (AUTH [mechanism [initial-response]]) */
-	POP3_SH_ANY,      /* anything (APOP, not offered: parsed only to be refused) */
-	POP3_SH_OPTNUM,   /* an optional message number (LIST, UIDL) */
-	POP3_SH_NUM,      /* a message number (RETR, DELE) */
-	POP3_SH_NUM2,     /* a message number and a line count (TOP) */
+	POP3_SH_NONE,	/* no argument */
+	POP3_SH_NAME,	/* one word (USER) */
+	POP3_SH_REST,	/* the rest of the line, at least one octet (PASS) */
+	POP3_SH_WORDS2, /* zero to two words (AUTH [mechanism [initial-response]]) */
+	POP3_SH_ANY,	/* anything (APOP, not offered: parsed only to be refused) */
+	POP3_SH_OPTNUM, /* an optional message number (LIST, UIDL) */
+	POP3_SH_NUM,	/* a message number (RETR, DELE) */
+	POP3_SH_NUM2,	/* a message number and a line count (TOP) */
 };
 
 struct pop3_kw {
@@ -28,14 +28,14 @@ struct pop3_kw {
 };
 
 static const struct pop3_kw pop3_kws[] = {
-	{ "USER", POP3_CMD_USER, POP3_SH_NAME },   { "PASS", POP3_CMD_PASS, POP3_SH_REST },
-	{ "AUTH", POP3_CMD_AUTH, POP3_SH_WORDS2 }, { "APOP", POP3_CMD_APOP, POP3_SH_ANY },
-	{ "STLS", POP3_CMD_STLS, POP3_SH_NONE },   { "CAPA", POP3_CMD_CAPA, POP3_SH_NONE },
-	{ "STAT", POP3_CMD_STAT, POP3_SH_NONE },   { "LIST", POP3_CMD_LIST, POP3_SH_OPTNUM },
-	{ "RETR", POP3_CMD_RETR, POP3_SH_NUM },    { "DELE", POP3_CMD_DELE, POP3_SH_NUM },
-	{ "NOOP", POP3_CMD_NOOP, POP3_SH_NONE },   { "RSET", POP3_CMD_RSET, POP3_SH_NONE },
-	{ "QUIT", POP3_CMD_QUIT, POP3_SH_NONE },   { "UIDL", POP3_CMD_UIDL, POP3_SH_OPTNUM },
-	{ "TOP", POP3_CMD_TOP, POP3_SH_NUM2 },     { "LAST", POP3_CMD_LAST, POP3_SH_NONE },
+    {"USER", POP3_CMD_USER, POP3_SH_NAME},   {"PASS", POP3_CMD_PASS, POP3_SH_REST},
+    {"AUTH", POP3_CMD_AUTH, POP3_SH_WORDS2}, {"APOP", POP3_CMD_APOP, POP3_SH_ANY},
+    {"STLS", POP3_CMD_STLS, POP3_SH_NONE},   {"CAPA", POP3_CMD_CAPA, POP3_SH_NONE},
+    {"STAT", POP3_CMD_STAT, POP3_SH_NONE},   {"LIST", POP3_CMD_LIST, POP3_SH_OPTNUM},
+    {"RETR", POP3_CMD_RETR, POP3_SH_NUM},    {"DELE", POP3_CMD_DELE, POP3_SH_NUM},
+    {"NOOP", POP3_CMD_NOOP, POP3_SH_NONE},   {"RSET", POP3_CMD_RSET, POP3_SH_NONE},
+    {"QUIT", POP3_CMD_QUIT, POP3_SH_NONE},   {"UIDL", POP3_CMD_UIDL, POP3_SH_OPTNUM},
+    {"TOP", POP3_CMD_TOP, POP3_SH_NUM2},     {"LAST", POP3_CMD_LAST, POP3_SH_NONE},
 };
 
 static uint8_t pop3_upper(uint8_t c)

@@ -41,11 +41,11 @@ enum pop3_cmd_id {
 
 struct pop3_cmd {
 	enum pop3_cmd_id id;
-	unsigned nargs;            /* arguments present (0..2) */
-	const uint8_t *arg[2];     /* USER name; AUTH mechanism and initial response */
+	unsigned nargs;	       /* arguments present (0..2) */
+	const uint8_t *arg[2]; /* USER name; AUTH mechanism and initial response */
 	size_t arglen[2];
-	uint32_t num[2];           /* LIST/UIDL/RETR/DELE message number; TOP number, lines */
-	const uint8_t *pass;       /* PASS: the rest of the line (may hold spaces) */
+	uint32_t num[2];     /* LIST/UIDL/RETR/DELE message number; TOP number, lines */
+	const uint8_t *pass; /* PASS: the rest of the line (may hold spaces) */
 	size_t passlen;
 };
 

@@ -19,26 +19,26 @@
 #include "proto/base64.h"
 #include "proto/pop3_parse.h"
 
-#define POP3_CHUNK (8 * 1024)        /* bytes read from a message file at a time */
-#define POP3_OUT_HIGH (32 * 1024)    /* stop streaming while this much output waits */
+#define POP3_CHUNK (8 * 1024)	  /* bytes read from a message file at a time */
+#define POP3_OUT_HIGH (32 * 1024) /* stop streaming while this much output waits */
 #define POP3_SASL_MAX BASE64_DECODED_MAX(POP3_LINE_MAX)
 
 enum pop3_state {
 	POP3_ST_TLS = 0, /* handshake in progress */
-	POP3_ST_AUTH,    /* AUTHORIZATION */
-	POP3_ST_SASL,    /* AUTHORIZATION, waiting for the AUTH PLAIN response line */
-	POP3_ST_DELAY,   /* AUTHORIZATION, a failed login waits out its delay */
-	POP3_ST_TRANS,   /* TRANSACTION */
-	POP3_ST_STREAM,  /* TRANSACTION, RETR/TOP output in progress */
-	POP3_ST_DONE,    /* closing: nothing more is read */
+	POP3_ST_AUTH,	 /* AUTHORIZATION */
+	POP3_ST_SASL,	 /* AUTHORIZATION, waiting for the AUTH PLAIN response line */
+	POP3_ST_DELAY,	 /* AUTHORIZATION, a failed login waits out its delay */
+	POP3_ST_TRANS,	 /* TRANSACTION */
+	POP3_ST_STREAM,	 /* TRANSACTION, RETR/TOP output in progress */
+	POP3_ST_DONE,	 /* closing: nothing more is read */
 };
 
 struct pop3_stream {
-	int fd;            /* message file, -1 when not streaming */
-	bool top;          /* TOP: stop after top_left body lines */
-	bool in_body;      /* past the blank line after the header */
-	bool bol;          /* at the beginning of a line */
-	bool line_empty;   /* the current line has had nothing but CR so far */
+	int fd;		 /* message file, -1 when not streaming */
+	bool top;	 /* TOP: stop after top_left body lines */
+	bool in_body;	 /* past the blank line after the header */
+	bool bol;	 /* at the beginning of a line */
+	bool line_empty; /* the current line has had nothing but CR so far */
 	uint32_t top_left;
 };
 
@@ -49,7 +49,7 @@ struct pop3_sess {
 	struct buf_lr lr;
 	struct loop_timer delay;
 	unsigned depth; /* nesting of event handlers: free only at depth 0 */
-	bool closed;    /* CONN_EV_CLOSED seen */
+	bool closed;	/* CONN_EV_CLOSED seen */
 	unsigned cmds, bad, fails;
 	char user[POP3_ARG_MAX + 1]; /* USER name, waiting for PASS */
 	bool have_user;
@@ -74,7 +74,8 @@ static void pop3_enter(struct pop3_sess *s, enum pop3_state st)
 	s->state = st;
 	/* Input is read only in states that take commands (back-pressure otherwise). */
 	if (!s->closed)
-		conn_pause(s->c, !(st == POP3_ST_AUTH || st == POP3_ST_SASL || st == POP3_ST_TRANS));
+		conn_pause(s->c,
+			   !(st == POP3_ST_AUTH || st == POP3_ST_SASL || st == POP3_ST_TRANS));
 }
 
 static void pop3_reply(struct pop3_sess *s, const char *text)
@@ -122,7 +123,8 @@ static long pop3_msg(struct pop3_sess *s, uint32_t n)
 	char line[96];
 
 	if (n == 0 || n > s->box.count) {
-		snprintf(line, sizeof(line), "-ERR no such message, only %zu in the maildrop", s->box.count);
+		snprintf(line, sizeof(line), "-ERR no such message, only %zu in the maildrop",
+			 s->box.count);
 		pop3_reply(s, line);
 		return -1;
 	}
@@ -173,7 +175,8 @@ static void pop3_stream_more(struct pop3_sess *s)
 			continue;
 		if (n < 0) {
 			/* Mid-response there is no way to say -ERR: end the connection. */
-			log_err("pop3 %s: reading a message of %s: %s", s->c->peer, s->login, strerror(errno));
+			log_err("pop3 %s: reading a message of %s: %s", s->c->peer, s->login,
+				strerror(errno));
 			pop3_stream_stop(s);
 			pop3_close(s, NULL, "message read error");
 			return;
@@ -199,7 +202,8 @@ static void pop3_stream_more(struct pop3_sess *s)
 			if (ch == '\n') {
 				if (s->st.top) {
 					if (!s->st.in_body && s->st.line_empty)
-						s->st.in_body = true; /* the blank line ending the header */
+						s->st.in_body =
+						    true; /* the blank line ending the header */
 					else if (s->st.in_body)
 						s->st.top_left--;
 				}
@@ -226,8 +230,8 @@ static void pop3_stream_start(struct pop3_sess *s, long i, bool top, uint32_t li
 
 	rc = maildir_msg_open(&s->box, (size_t)i, &fd);
 	if (rc < 0) {
-		log_warn("pop3 %s: %s: message %ld cannot be opened: %s", s->c->peer, s->login, i + 1,
-			 mgw_strerror(rc));
+		log_warn("pop3 %s: %s: message %ld cannot be opened: %s", s->c->peer, s->login,
+			 i + 1, mgw_strerror(rc));
 		pop3_reply(s, "-ERR [SYS/TEMP] message cannot be read");
 		return;
 	}
@@ -239,7 +243,8 @@ static void pop3_stream_start(struct pop3_sess *s, long i, bool top, uint32_t li
 	if (top)
 		pop3_reply(s, "+OK top of message follows");
 	else {
-		snprintf(line, sizeof(line), "+OK %llu octets", (unsigned long long)s->box.msgs[i].size);
+		snprintf(line, sizeof(line), "+OK %llu octets",
+			 (unsigned long long)s->box.msgs[i].size);
 		pop3_reply(s, line);
 	}
 	pop3_enter(s, POP3_ST_STREAM);
@@ -290,7 +295,8 @@ static void pop3_login_ok(struct pop3_sess *s, const struct passwd_addr *a)
 	throttle_success(s->env.throttle, ka, strlen(ka));
 	rc = maildir_box_open(&s->box, s->env.store, a->domain, a->user, MAILDIR_OPEN_EXCL);
 	if (rc == -MGW_EEXIST) {
-		log_info("pop3 %s: %s@%s: mailbox in use by another session", s->c->peer, a->user, a->domain);
+		log_info("pop3 %s: %s@%s: mailbox in use by another session", s->c->peer, a->user,
+			 a->domain);
 		/* RFC 2449 section 8.1.2 */
 		pop3_reply(s, "-ERR [IN-USE] mailbox in use by another session");
 		return;
@@ -303,8 +309,8 @@ static void pop3_login_ok(struct pop3_sess *s, const struct passwd_addr *a)
 		}
 	}
 	if (rc < 0) {
-		log_err("pop3 %s: %s@%s: cannot open the mailbox: %s", s->c->peer, a->user, a->domain,
-			mgw_strerror(rc));
+		log_err("pop3 %s: %s@%s: cannot open the mailbox: %s", s->c->peer, a->user,
+			a->domain, mgw_strerror(rc));
 		pop3_reply(s, "-ERR [SYS/TEMP] mailbox unavailable, try later");
 		return;
 	}
@@ -335,8 +341,10 @@ static void pop3_login(struct pop3_sess *s, const uint8_t *name, size_t namelen,
 	pop3_throttle_keys(s, kc, ka);
 	if (throttle_check(s->env.throttle, kc, strlen(kc), now, &delay) == -MGW_ELIMIT ||
 	    throttle_check(s->env.throttle, ka, strlen(ka), now, &delay) == -MGW_ELIMIT) {
-		log_warn("pop3 %s: login refused for '%s': too many failures for this certificate or "
-			 "address; subject %s; serial %s", s->c->peer, shown, s->subject, s->serial);
+		log_warn(
+		    "pop3 %s: login refused for '%s': too many failures for this certificate or "
+		    "address; subject %s; serial %s",
+		    s->c->peer, shown, s->subject, s->serial);
 		pop3_close(s, "-ERR [AUTH] too many failed logins, try again later", "login limit");
 		return;
 	}
@@ -362,10 +370,12 @@ static void pop3_login(struct pop3_sess *s, const uint8_t *name, size_t namelen,
 		pop3_login_failed(s, shown, why);
 		return;
 	}
-	rc = passwd_auth(s->env.data_dir, a.domain, a.user, (const char *)pw, pwlen, s->env.passwd_flags);
+	rc = passwd_auth(s->env.data_dir, a.domain, a.user, (const char *)pw, pwlen,
+			 s->env.passwd_flags);
 	if (rc < 0) {
-		pop3_login_failed(s, shown, rc == -MGW_EAUTH ? "wrong password or unknown user"
-						: mgw_strerror(rc));
+		pop3_login_failed(s, shown,
+				  rc == -MGW_EAUTH ? "wrong password or unknown user"
+						   : mgw_strerror(rc));
 		return;
 	}
 	pop3_login_ok(s, &a);
@@ -427,7 +437,8 @@ static void pop3_sasl_plain(struct pop3_sess *s, const uint8_t *b64, size_t len)
 	}
 	if (z1 != msg && ((size_t)(z1 - msg) != (size_t)(z2 - z1 - 1) ||
 			  memcmp(msg, z1 + 1, (size_t)(z1 - msg)) != 0)) {
-		pop3_reply(s, "-ERR [AUTH] authorization identity must be empty or the user itself");
+		pop3_reply(s,
+			   "-ERR [AUTH] authorization identity must be empty or the user itself");
 		goto out;
 	}
 	pop3_login(s, z1 + 1, (size_t)(z2 - z1 - 1), z2 + 1, n - (size_t)(z2 + 1 - msg));
@@ -476,8 +487,9 @@ static void pop3_do_capa(struct pop3_sess *s, const struct pop3_cmd *cmd)
 	(void)cmd;
 	/* RFC 2449 section 5; USER and SASL only while they can be used. */
 	pop3_reply(s, "+OK capability list follows");
-	pop3_reply(s, "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nEXPIRE NEVER\r\n"
-		      "IMPLEMENTATION mailgw");
+	pop3_reply(s,
+		   "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nEXPIRE NEVER\r\n"
+		   "IMPLEMENTATION mailgw");
 	if (s->state == POP3_ST_AUTH)
 		pop3_reply(s, "USER\r\nSASL PLAIN");
 	pop3_reply(s, ".");
@@ -500,7 +512,8 @@ static void pop3_do_quit(struct pop3_sess *s, const struct pop3_cmd *cmd)
 	if (n) {
 		idx = calloc(n, sizeof(*idx));
 		if (idx == NULL) {
-			pop3_close(s, "-ERR [SYS/TEMP] out of memory, nothing deleted", "QUIT (no memory)");
+			pop3_close(s, "-ERR [SYS/TEMP] out of memory, nothing deleted",
+				   "QUIT (no memory)");
 			return;
 		}
 		n = 0;
@@ -511,9 +524,10 @@ static void pop3_do_quit(struct pop3_sess *s, const struct pop3_cmd *cmd)
 	rc = n ? maildir_box_expunge(&s->box, idx, n, &failed) : 0;
 	free(idx);
 	if (rc < 0) {
-		log_err("pop3 %s: %s: UPDATE: %zu of %zu deletions failed", s->c->peer, s->login, failed, n);
-		snprintf(line, sizeof(line), "-ERR [SYS/TEMP] %zu of %zu messages could not be deleted",
-			 failed, n);
+		log_err("pop3 %s: %s: UPDATE: %zu of %zu deletions failed", s->c->peer, s->login,
+			failed, n);
+		snprintf(line, sizeof(line),
+			 "-ERR [SYS/TEMP] %zu of %zu messages could not be deleted", failed, n);
 		pop3_close(s, line, "QUIT (deletions failed)");
 		return;
 	}
@@ -569,8 +583,8 @@ static void pop3_listing(struct pop3_sess *s, const struct pop3_cmd *cmd, bool u
 		if (i < 0)
 			return;
 		if (uidl)
-			snprintf(line, sizeof(line), "+OK %u %u.%u", cmd->num[0], s->box.uidvalidity,
-				 s->box.msgs[i].uid);
+			snprintf(line, sizeof(line), "+OK %u %u.%u", cmd->num[0],
+				 s->box.uidvalidity, s->box.msgs[i].uid);
 		else
 			snprintf(line, sizeof(line), "+OK %u %llu", cmd->num[0],
 				 (unsigned long long)s->box.msgs[i].size);
@@ -584,9 +598,11 @@ static void pop3_listing(struct pop3_sess *s, const struct pop3_cmd *cmd, bool u
 		/* RFC 1939 section 7: the unique-id is 1 to 70 characters 0x21..0x7E and stays
 		 * the same across sessions: UIDVALIDITY.UID from the store. */
 		if (uidl)
-			snprintf(line, sizeof(line), "%zu %u.%u", i + 1, s->box.uidvalidity, s->box.msgs[i].uid);
+			snprintf(line, sizeof(line), "%zu %u.%u", i + 1, s->box.uidvalidity,
+				 s->box.msgs[i].uid);
 		else
-			snprintf(line, sizeof(line), "%zu %llu", i + 1, (unsigned long long)s->box.msgs[i].size);
+			snprintf(line, sizeof(line), "%zu %llu", i + 1,
+				 (unsigned long long)s->box.msgs[i].size);
 		pop3_reply(s, line);
 	}
 	pop3_reply(s, ".");
@@ -653,22 +669,22 @@ static const struct {
 	unsigned states;
 	pop3_handler fn;
 } pop3_table[POP3_CMD_COUNT] = {
-	[POP3_CMD_USER] = { POP3_IN_AUTH, pop3_do_user },
-	[POP3_CMD_PASS] = { POP3_IN_AUTH, pop3_do_pass },
-	[POP3_CMD_AUTH] = { POP3_IN_AUTH, pop3_do_auth },
-	[POP3_CMD_APOP] = { POP3_IN_AUTH, pop3_do_refuse },
-	[POP3_CMD_STLS] = { POP3_IN_AUTH, pop3_do_refuse },
-	[POP3_CMD_CAPA] = { POP3_IN_AUTH | POP3_IN_TRANS, pop3_do_capa },
-	[POP3_CMD_QUIT] = { POP3_IN_AUTH | POP3_IN_TRANS, pop3_do_quit },
-	[POP3_CMD_NOOP] = { POP3_IN_TRANS, pop3_do_noop },
-	[POP3_CMD_STAT] = { POP3_IN_TRANS, pop3_do_stat },
-	[POP3_CMD_LIST] = { POP3_IN_TRANS, pop3_do_list },
-	[POP3_CMD_UIDL] = { POP3_IN_TRANS, pop3_do_uidl },
-	[POP3_CMD_RETR] = { POP3_IN_TRANS, pop3_do_retr },
-	[POP3_CMD_TOP] = { POP3_IN_TRANS, pop3_do_top },
-	[POP3_CMD_DELE] = { POP3_IN_TRANS, pop3_do_dele },
-	[POP3_CMD_RSET] = { POP3_IN_TRANS, pop3_do_rset },
-	[POP3_CMD_LAST] = { POP3_IN_TRANS, pop3_do_refuse },
+    [POP3_CMD_USER] = {POP3_IN_AUTH, pop3_do_user},
+    [POP3_CMD_PASS] = {POP3_IN_AUTH, pop3_do_pass},
+    [POP3_CMD_AUTH] = {POP3_IN_AUTH, pop3_do_auth},
+    [POP3_CMD_APOP] = {POP3_IN_AUTH, pop3_do_refuse},
+    [POP3_CMD_STLS] = {POP3_IN_AUTH, pop3_do_refuse},
+    [POP3_CMD_CAPA] = {POP3_IN_AUTH | POP3_IN_TRANS, pop3_do_capa},
+    [POP3_CMD_QUIT] = {POP3_IN_AUTH | POP3_IN_TRANS, pop3_do_quit},
+    [POP3_CMD_NOOP] = {POP3_IN_TRANS, pop3_do_noop},
+    [POP3_CMD_STAT] = {POP3_IN_TRANS, pop3_do_stat},
+    [POP3_CMD_LIST] = {POP3_IN_TRANS, pop3_do_list},
+    [POP3_CMD_UIDL] = {POP3_IN_TRANS, pop3_do_uidl},
+    [POP3_CMD_RETR] = {POP3_IN_TRANS, pop3_do_retr},
+    [POP3_CMD_TOP] = {POP3_IN_TRANS, pop3_do_top},
+    [POP3_CMD_DELE] = {POP3_IN_TRANS, pop3_do_dele},
+    [POP3_CMD_RSET] = {POP3_IN_TRANS, pop3_do_rset},
+    [POP3_CMD_LAST] = {POP3_IN_TRANS, pop3_do_refuse},
 };
 
 static void pop3_bad(struct pop3_sess *s, const char *reply)
@@ -690,7 +706,8 @@ static void pop3_command(struct pop3_sess *s, const uint8_t *text, size_t len)
 		return;
 	}
 	if (s->state == POP3_ST_AUTH && ++s->cmds > POP3_PRELOGIN_CMDS_MAX) {
-		pop3_close(s, "-ERR too many commands without login, bye", "pre-login command limit");
+		pop3_close(s, "-ERR too many commands without login, bye",
+			   "pre-login command limit");
 		return;
 	}
 	rc = pop3_cmd_parse(text, len, &cmd);
@@ -699,7 +716,8 @@ static void pop3_command(struct pop3_sess *s, const uint8_t *text, size_t len)
 		return;
 	}
 	if (rc != MGW_PARSE_OK) {
-		pop3_bad(s, cmd.id == POP3_CMD_UNKNOWN ? "-ERR syntax error" : "-ERR wrong arguments");
+		pop3_bad(s,
+			 cmd.id == POP3_CMD_UNKNOWN ? "-ERR syntax error" : "-ERR wrong arguments");
 		return;
 	}
 	if (cmd.id == POP3_CMD_UNKNOWN || pop3_table[cmd.id].fn == NULL) {
@@ -707,7 +725,8 @@ static void pop3_command(struct pop3_sess *s, const uint8_t *text, size_t len)
 		return;
 	}
 	if (!(pop3_table[cmd.id].states & (1u << s->state))) {
-		pop3_bad(s, s->state == POP3_ST_AUTH ? "-ERR not logged in" : "-ERR already logged in");
+		pop3_bad(s, s->state == POP3_ST_AUTH ? "-ERR not logged in"
+						     : "-ERR already logged in");
 		return;
 	}
 	pop3_table[cmd.id].fn(s, &cmd);
@@ -715,8 +734,8 @@ static void pop3_command(struct pop3_sess *s, const uint8_t *text, size_t len)
 
 static void pop3_input(struct pop3_sess *s)
 {
-	while (!s->closed &&
-	       (s->state == POP3_ST_AUTH || s->state == POP3_ST_SASL || s->state == POP3_ST_TRANS)) {
+	while (!s->closed && (s->state == POP3_ST_AUTH || s->state == POP3_ST_SASL ||
+			      s->state == POP3_ST_TRANS)) {
 		struct buf *in = conn_in(s->c);
 		struct buf_line line;
 		int rc = buf_lr_next(&s->lr, in, &line);
@@ -764,7 +783,8 @@ static void pop3_event(struct conn *c, enum conn_event ev, void *arg)
 	case CONN_EV_TIMEOUT:
 		/* RFC 1939 section 3: an idle session is closed without UPDATE and without a
 		 * reply; the conn does that when the timer is not re-armed. */
-		log_info("pop3 %s: idle timeout%s%s", c->peer, s->login[0] ? " for " : "", s->login);
+		log_info("pop3 %s: idle timeout%s%s", c->peer, s->login[0] ? " for " : "",
+			 s->login);
 		break;
 	case CONN_EV_CLOSED:
 		/* The one line per session end (a TLS refusal was logged by the tls module). */

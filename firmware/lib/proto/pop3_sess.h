@@ -30,22 +30,22 @@
 #include "store/maildir.h"
 #include "tls/tls.h"
 
-#define POP3_IN_MAX (2 * 1024)     /* conn input buffer: a command line and a bit more */
-#define POP3_OUT_MAX (64 * 1024)   /* conn output buffer */
-#define POP3_PRELOGIN_CMDS_MAX 20  /* commands before a successful login */
-#define POP3_BAD_CMDS_MAX 10       /* unknown or malformed commands per session */
+#define POP3_IN_MAX (2 * 1024)	  /* conn input buffer: a command line and a bit more */
+#define POP3_OUT_MAX (64 * 1024)  /* conn output buffer */
+#define POP3_PRELOGIN_CMDS_MAX 20 /* commands before a successful login */
+#define POP3_BAD_CMDS_MAX 10	  /* unknown or malformed commands per session */
 
 struct pop3_env {
-	const char *hostname;         /* borrowed: greeting */
-	const char *data_dir;         /* borrowed: passwd-files */
-	enum tls_identity identity;   /* certificate-user binding */
-	unsigned passwd_flags;        /* PASSWD_ALLOW_PLAIN or 0 */
-	uint32_t login_timeout_ms;    /* idle limit before login */
-	uint32_t idle_timeout_ms;     /* idle limit after login (>= 10 min, RFC 1939) */
-	uint32_t fail_close;          /* failed logins before the connection is closed */
-	struct maildir_store *store;  /* borrowed, process-wide */
-	struct throttle *throttle;    /* borrowed, process-wide */
-	void (*release)(void *arg);   /* called once when the session is freed */
+	const char *hostname;	     /* borrowed: greeting */
+	const char *data_dir;	     /* borrowed: passwd-files */
+	enum tls_identity identity;  /* certificate-user binding */
+	unsigned passwd_flags;	     /* PASSWD_ALLOW_PLAIN or 0 */
+	uint32_t login_timeout_ms;   /* idle limit before login */
+	uint32_t idle_timeout_ms;    /* idle limit after login (>= 10 min, RFC 1939) */
+	uint32_t fail_close;	     /* failed logins before the connection is closed */
+	struct maildir_store *store; /* borrowed, process-wide */
+	struct throttle *throttle;   /* borrowed, process-wide */
+	void (*release)(void *arg);  /* called once when the session is freed */
 	void *release_arg;
 };
 

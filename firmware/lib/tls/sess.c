@@ -74,11 +74,13 @@ static int tls_sess_verify(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t
 				tls_time_format(next + conf->crl_grace_s, until, sizeof(until));
 				if (now <= next + (int64_t)conf->crl_grace_s) {
 					*flags &= ~(uint32_t)MBEDTLS_X509_BADCRL_EXPIRED;
-					log_warn("tls %s: CRL EXPIRED at %s, accepted under the grace period until %s "
-						 "(subject %s, serial %s): install a new CRL", s->peer, when, until,
-						 s->subject, s->serial);
+					log_warn("tls %s: CRL EXPIRED at %s, accepted under the "
+						 "grace period until %s "
+						 "(subject %s, serial %s): install a new CRL",
+						 s->peer, when, until, s->subject, s->serial);
 				} else {
-					log_warn("tls %s: CRL EXPIRED at %s and the grace period ended at %s",
+					log_warn("tls %s: CRL EXPIRED at %s and the grace period "
+						 "ended at %s",
 						 s->peer, when, until);
 				}
 			}
@@ -158,7 +160,8 @@ static unsigned char tls_alert_for(uint32_t flags)
 	if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
 		return MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA;
 	if (flags & (MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
-		     MBEDTLS_X509_BADCERT_BAD_MD | MBEDTLS_X509_BADCERT_BAD_PK | MBEDTLS_X509_BADCERT_BAD_KEY))
+		     MBEDTLS_X509_BADCERT_BAD_MD | MBEDTLS_X509_BADCERT_BAD_PK |
+		     MBEDTLS_X509_BADCERT_BAD_KEY))
 		return MBEDTLS_SSL_ALERT_MSG_BAD_CERT;
 	return MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN; /* e.g. an expired CRL */
 }
@@ -294,13 +297,13 @@ static void tls_destroy(void *ctx)
 }
 
 const struct transport_ops tls_transport_ops = {
-	.name = "tls",
-	.read = tls_read,
-	.write = tls_write,
-	.handshake = tls_hs,
-	.pending = tls_pending,
-	.shutdown = tls_shutdown,
-	.destroy = tls_destroy,
+    .name = "tls",
+    .read = tls_read,
+    .write = tls_write,
+    .handshake = tls_hs,
+    .pending = tls_pending,
+    .shutdown = tls_shutdown,
+    .destroy = tls_destroy,
 };
 
 const char *tls_sess_version(const struct tls_sess *s)
@@ -317,7 +320,8 @@ const char *tls_sess_cipher(const struct tls_sess *s)
 
 bool tls_sess_has_peer(const struct tls_sess *s)
 {
-	return s->handshake_done && s->conf->client_auth && mbedtls_ssl_get_peer_cert(&s->ssl) != NULL;
+	return s->handshake_done && s->conf->client_auth &&
+	       mbedtls_ssl_get_peer_cert(&s->ssl) != NULL;
 }
 
 void tls_sess_peer_subject(const struct tls_sess *s, char *out, size_t outsz)
@@ -343,7 +347,8 @@ static int tls_identity_copy(const unsigned char *p, size_t len, char *out, size
 	return 0;
 }
 
-static const mbedtls_x509_name *tls_name_find(const mbedtls_x509_name *n, const char *oid, size_t oidlen)
+static const mbedtls_x509_name *tls_name_find(const mbedtls_x509_name *n, const char *oid,
+					      size_t oidlen)
 {
 	for (; n; n = n->next)
 		if (n->oid.p && n->oid.len == oidlen && memcmp(n->oid.p, oid, oidlen) == 0)
@@ -373,14 +378,16 @@ int tls_sess_peer_identity(const struct tls_sess *s, enum tls_identity how, char
 				mbedtls_x509_free_subject_alt_name(&san);
 				continue;
 			}
-			rc = tls_identity_copy(san.san.unstructured_name.p, san.san.unstructured_name.len,
-					       out, outsz);
+			rc = tls_identity_copy(san.san.unstructured_name.p,
+					       san.san.unstructured_name.len, out, outsz);
 			mbedtls_x509_free_subject_alt_name(&san);
 			return rc;
 		}
-		n = tls_name_find(&crt->subject, MBEDTLS_OID_PKCS9_EMAIL, MBEDTLS_OID_SIZE(MBEDTLS_OID_PKCS9_EMAIL));
+		n = tls_name_find(&crt->subject, MBEDTLS_OID_PKCS9_EMAIL,
+				  MBEDTLS_OID_SIZE(MBEDTLS_OID_PKCS9_EMAIL));
 	} else {
-		n = tls_name_find(&crt->subject, MBEDTLS_OID_AT_CN, MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN));
+		n = tls_name_find(&crt->subject, MBEDTLS_OID_AT_CN,
+				  MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN));
 	}
 	if (n == NULL)
 		return -MGW_ENOENT;
