@@ -571,6 +571,20 @@ def test_bad_crl_at_reload_keeps_running_generation(daemon, pki, tmp_path):
     pop(d, pki).quit()
 
 
+def test_plain_passwords_only_when_allowed(daemon, pki):
+    d = start(daemon, pki, users=("ann",), start=False)
+    add_user(d, "joe", scheme="PLAIN")
+    d.start()
+    with pytest.raises(poplib.error_proto, match=r"-ERR \[AUTH\]"):
+        pop(d, pki)
+    d.wait_log(r"login failed for 'joe@example.test': wrong password or unknown user")
+    d.write_conf(tls_conf(d, extra="[auth]\nallow_plain = yes\n"))
+    m = d.mark()
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"generation 2 replaces 1", start=m)
+    pop(d, pki).quit()
+
+
 def test_weak_server_key_refused_at_start(daemon, pki):
     weak = pki.ca.issue("server_weak", "/CN=localhost", "DNS:localhost", ext="srv", keyalg=1024)
     d = start(daemon, pki, server=weak, start=False)
