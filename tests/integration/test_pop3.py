@@ -510,6 +510,7 @@ def test_reload_revokes_next_connection_not_the_established_session(daemon, pki,
     pop(d, pki).quit()
     status = dict(x.split(": ", 1) for x in d.control("status")[:-1])
     assert status["generation"] == "2"
+    assert status["pop3_sessions"] == "0"
     assert re.match(r"CRL next update \d{4}-\d\d-\d\d .* UTC \(in \d+ h\), policy refuse$",
                     status["tls_gate"]), status
 
