@@ -49,6 +49,17 @@ static int tls_file_check(const char *what, const char *path, char *err, size_t 
 	return 0;
 }
 
+/* Client certificates and CRLs: SHA-2 signatures, ECDSA or RSA, P-256/P-384, RSA >= 2048. */
+static const mbedtls_x509_crt_profile tls_crt_profile = {
+	.allowed_mds = MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA256) | MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA384) |
+		       MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA512),
+	.allowed_pks = MBEDTLS_X509_ID_FLAG(MBEDTLS_PK_ECDSA) | MBEDTLS_X509_ID_FLAG(MBEDTLS_PK_ECKEY) |
+		       MBEDTLS_X509_ID_FLAG(MBEDTLS_PK_RSA),
+	.allowed_curves = MBEDTLS_X509_ID_FLAG(MBEDTLS_ECP_DP_SECP256R1) |
+			  MBEDTLS_X509_ID_FLAG(MBEDTLS_ECP_DP_SECP384R1),
+	.rsa_min_bitlen = 2048,
+};
+
 static void tls_mbed_err(int ret, char *out, size_t outsz)
 {
 	mbedtls_strerror(ret, out, outsz);
@@ -65,6 +76,14 @@ const mbedtls_x509_crl *tls_conf_crl_for(const struct tls_conf *conf, const mbed
 		if (tls_raw_eq(&crl->issuer_raw, &crt->issuer_raw))
 			return crl;
 	return NULL;
+}
+
+bool tls_conf_is_ca(const struct tls_conf *conf, const mbedtls_x509_crt *crt)
+{
+	for (const mbedtls_x509_crt *ca = &conf->ca; ca && ca->version; ca = ca->next)
+		if (tls_raw_eq(&ca->raw, &crt->raw))
+			return true;
+	return false;
 }
 
 bool tls_conf_issuer_known(const struct tls_conf *conf, const mbedtls_x509_crt *crt)
@@ -156,6 +175,8 @@ static int tls_conf_check_crls(struct tls_conf *conf, const char *ca_path, const
 		if (!known) {
 			char raw[TLS_SUBJECT_MAX];
 
+			/* dn_gets leaves the buffer untouched for an empty name (CVE-2026-115489). */
+			raw[0] = '\0';
 			if (mbedtls_x509_dn_gets(raw, sizeof(raw), &crl->issuer) < 0)
 				snprintf(raw, sizeof(raw), "?");
 			log_safe(name, sizeof(name), raw, strlen(raw));
@@ -275,6 +296,9 @@ int tls_conf_new(const struct tls_conf_params *p, char *err, size_t errsz, struc
 		goto out;
 	}
 	if (conf->client_auth) {
+		/* An explicit profile: chain signatures are governed by it alone, not by the
+		 * TLS signature-algorithm list (CVE-2026-54441). */
+		mbedtls_ssl_conf_cert_profile(&conf->ssl, &tls_crt_profile);
 		mbedtls_ssl_conf_authmode(&conf->ssl, MBEDTLS_SSL_VERIFY_REQUIRED);
 		mbedtls_ssl_conf_ca_chain(&conf->ssl, &conf->ca, &conf->crl);
 	} else {

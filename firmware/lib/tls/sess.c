@@ -55,9 +55,30 @@ static int tls_sess_verify(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t
 	struct tls_sess *s = arg;
 	const struct tls_conf *conf = s->conf;
 
+	/*
+	 * Chains are exactly office CA -> user certificate. Anything deeper, or a "CA" that is
+	 * not byte for byte one of ours, is refused: mbedTLS 3.6.6 reads some malformed
+	 * basicConstraints as cA=TRUE (CVE-2026-49300), so a user's certificate must never be
+	 * able to act as an issuer.
+	 */
+	if (depth > 1 || (depth == 1 && !tls_conf_is_ca(conf, crt)))
+		*flags |= MBEDTLS_X509_BADCERT_NOT_TRUSTED;
 	if (depth == 0) {
+		const mbedtls_x509_crl *own = tls_conf_crl_for(conf, crt);
+
 		tls_crt_subject(crt, s->subject, sizeof(s->subject));
 		tls_crt_serial(crt, s->serial, sizeof(s->serial));
+		if (crt->subject_raw.len <= 2 || strcmp(s->subject, "(empty)") == 0)
+			*flags |= MBEDTLS_X509_BADCERT_OTHER; /* an empty subject names nobody */
+		if (crt->MBEDTLS_PRIVATE(ca_istrue))
+			*flags |= MBEDTLS_X509_BADCERT_OTHER; /* a user certificate is not a CA */
+		/* Revocation checked by us too, against the CRL whose issuer is byte for byte
+		 * the certificate's issuer: mbedTLS skips a CRL whose issuer name it does not
+		 * match and then treats the certificate as not revoked (CVE-2026-116462). */
+		if (own == NULL)
+			*flags |= MBEDTLS_X509_BADCERT_NOT_TRUSTED;
+		else if (mbedtls_x509_crt_is_revoked(crt, own))
+			*flags |= MBEDTLS_X509_BADCERT_REVOKED;
 		/* Only the configured CAs' CRLs are held: a certificate issued by anything else
 		 * (an intermediate the client sends along) could not be checked for revocation. */
 		if (!tls_conf_issuer_known(conf, crt))

@@ -162,9 +162,14 @@ void tls_crt_subject(const mbedtls_x509_crt *crt, char *out, size_t outsz)
 		snprintf(out, outsz, "-");
 		return;
 	}
+	/* dn_gets returns 0 and leaves the buffer untouched for an empty name
+	 * (CVE-2026-115489): start from an empty string and say so. */
+	raw[0] = '\0';
 	n = mbedtls_x509_dn_gets(raw, sizeof(raw), &crt->subject);
 	if (n < 0)
 		snprintf(raw, sizeof(raw), "?");
+	else if (n == 0 || raw[0] == '\0')
+		snprintf(raw, sizeof(raw), "(empty)");
 	log_safe(out, outsz, raw, strlen(raw));
 }
 

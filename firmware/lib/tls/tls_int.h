@@ -71,5 +71,7 @@ void tls_flags_text(uint32_t flags, char *out, size_t outsz);
 const mbedtls_x509_crl *tls_conf_crl_for(const struct tls_conf *conf, const mbedtls_x509_crt *crt);
 /* True when some configured CA is the issuer of crt (conf.c). */
 bool tls_conf_issuer_known(const struct tls_conf *conf, const mbedtls_x509_crt *crt);
+/* True if crt is, byte for byte, one of the configured CA certificates. */
+bool tls_conf_is_ca(const struct tls_conf *conf, const mbedtls_x509_crt *crt);
 
 #endif
