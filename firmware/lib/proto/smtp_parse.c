@@ -317,6 +317,14 @@ static int smtp_parse_params(const uint8_t *p, const uint8_t *end, struct smtp_c
 {
 	unsigned n = 0;
 
+	/* Count first, so that a flood of parameters is a LIMIT whatever they are. */
+	for (const uint8_t *q = p; q < end; q++)
+		if (*q == ' ' && q + 1 < end && q[1] != ' ')
+			n++;
+	if (n > SMTP_PARAMS_MAX) {
+		cmd->why = SMTP_WHY_TOO_MANY;
+		return MGW_PARSE_LIMIT;
+	}
 	while (p < end) {
 		const uint8_t *val = NULL, *vend;
 		size_t klen;
@@ -329,10 +337,6 @@ static int smtp_parse_params(const uint8_t *p, const uint8_t *end, struct smtp_c
 			p++;
 		if (p == end)
 			break; /* trailing blanks are tolerated */
-		if (++n > SMTP_PARAMS_MAX) {
-			cmd->why = SMTP_WHY_TOO_MANY;
-			return MGW_PARSE_LIMIT;
-		}
 		klen = smtp_keyword_len(p, end);
 		if (klen == 0) {
 			cmd->why = SMTP_WHY_PARAM;
