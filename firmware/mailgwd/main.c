@@ -28,6 +28,7 @@
 #include "mgw_config.h"
 #include "net/conn.h"
 #include "net/listen.h"
+#include "smtpd.h"
 
 #define MAILGWD_VERSION "0.1.0"
 
@@ -66,8 +67,9 @@ static int mailgwd_reload(char *why, size_t whysz)
 		return rc;
 	}
 	if (strcmp(cfg.control_socket, d.gen->cfg.control_socket) != 0 ||
-	    strcmp(cfg.user, d.gen->cfg.user) != 0 || strcmp(cfg.data_dir, d.gen->cfg.data_dir) != 0)
-		log_warn("reload: control socket, user and data_dir changes take effect at the next start");
+	    strcmp(cfg.user, d.gen->cfg.user) != 0 || strcmp(cfg.data_dir, d.gen->cfg.data_dir) != 0 ||
+	    strcmp(cfg.smtp_listen, d.gen->cfg.smtp_listen) != 0)
+		log_warn("reload: control socket, user, data_dir and [smtp] listen changes take effect at the next start");
 	rc = gen_new(&cfg, why, whysz, &g);
 	if (rc < 0) {
 		log_err("reload refused, keeping generation %llu: %s",
@@ -120,6 +122,7 @@ static void mailgwd_begin_stop(void)
 		return;
 	d.stopping = true;
 	listen_stop(&d.loop, &d.control);
+	smtpd_stop(&d.loop);
 	log_info("stopping: no new connections, %zu open, grace %u s", conn_count(),
 		 d.gen->cfg.shutdown_grace);
 	if (conn_count() == 0)
@@ -272,6 +275,10 @@ int main(int argc, char **argv)
 		log_err("%s: [control] socket %s: %s", cfg.path, cfg.control_socket, strerror(errno));
 		return 1;
 	}
+	if (smtpd_open(&cfg) < 0) {
+		log_err("%s: [smtp] listen %s: %s", cfg.path, cfg.smtp_listen, strerror(errno));
+		return 1;
+	}
 	if (mailgwd_drop_privileges(&cfg) < 0)
 		return 1;
 	if (mailgwd_signals() < 0) {
@@ -283,11 +290,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_info("listening control on %s", d.control.bound);
+	if (smtpd_start(&d.loop, &d.gen) < 0)
+		return 1;
+	if (smtpd_bound())
+		log_info("listening smtp on %s", smtpd_bound());
 	log_info("mailgwd %s ready (generation %llu, config %s)", MAILGWD_VERSION,
 		 (unsigned long long)d.gen->serial, d.conf_path);
 
 	rc = loop_run(&d.loop);
 	listen_close(&d.loop, &d.control);
+	smtpd_close(&d.loop);
 	/* Let the reaps of the connections closed above run. */
 	loop_run_once(&d.loop, 0);
 	gen_put(d.gen);
