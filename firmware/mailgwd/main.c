@@ -255,15 +255,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mailgwd: %s\n", err);
 		return 1;
 	}
+	log_open("mailgwd", check_only ? false : cfg.log_syslog, true);
+	log_set_level(check_only ? LOG_LVL_WARN : cfg.log_level);
+	/* The private key is read here, as root; reloads keep it (gen.h). */
+	if (gen_key_load(&cfg, err, sizeof(err)) < 0 || gen_new(&cfg, err, sizeof(err), &d.gen) < 0) {
+		fprintf(stderr, "mailgwd: %s\n", err);
+		gen_shutdown();
+		return 1;
+	}
 	if (check_only) {
+		gen_put(d.gen);
+		gen_shutdown();
 		printf("mailgwd: %s: configuration ok\n", d.conf_path);
 		return 0;
 	}
-	log_open("mailgwd", cfg.log_syslog, true);
-	log_set_level(cfg.log_level);
 	d.started = time(NULL);
 	d.start_uid = geteuid();
-	if (gen_new(&cfg, err, sizeof(err), &d.gen) < 0 || loop_init(&d.loop) < 0) {
+	if (loop_init(&d.loop) < 0) {
 		log_err("out of memory at start");
 		return 1;
 	}
@@ -303,6 +311,7 @@ int main(int argc, char **argv)
 	/* Let the reaps of the connections closed above run. */
 	loop_run_once(&d.loop, 0);
 	gen_put(d.gen);
+	gen_shutdown();
 	loop_free(&d.loop);
 	log_info("stopped");
 	return rc < 0 ? 1 : 0;

@@ -16,12 +16,14 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "mgw_config.h"
 #include "net/addr_rate.h"
 #include "net/conn.h"
 #include "net/listen.h"
 #include "proto/smtp_rcpt.h"
 #include "proto/smtp_sess.h"
 #include "store/maildir.h"
+#include "tls/tls.h"
 
 #define SMTPD_RATE_WINDOW_MS 60000
 
@@ -37,7 +39,7 @@ static struct {
 
 int smtpd_open(const struct mgw_cfg *cfg)
 {
-	if (cfg->smtp_listen[0] == '\0')
+	if (strcmp(cfg->smtp_listen, "off") == 0)
 		return 0;
 	if (listen_open_tcp(&sd.l, "smtp", cfg->smtp_listen) < 0)
 		return -MGW_EIO;
@@ -55,6 +57,33 @@ static void smtpd_sess_closed(void *arg)
 	sd.live--;
 	gen_put(arg);
 }
+
+/* STARTTLS with the generation's server-only configuration (no client certificate). */
+static int smtpd_tls_new(void *arg, struct conn *c, const struct transport_ops **ops, void **ctx)
+{
+	struct mgw_gen *g = arg;
+	struct tls_sess *ts;
+	int rc;
+
+	if (g->tls_server == NULL)
+		return -MGW_ETLS;
+	rc = tls_sess_new(g->tls_server, c->fd, c->peer, &ts);
+	if (rc < 0)
+		return rc;
+	*ops = &tls_transport_ops;
+	*ctx = ts;
+	return 0;
+}
+
+static void smtpd_tls_describe(void *tls_ctx, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "%s %s", tls_sess_version(tls_ctx), tls_sess_cipher(tls_ctx));
+}
+
+static const struct smtp_tls_hooks smtpd_tls_hooks = {
+	.server_new = smtpd_tls_new,
+	.describe = smtpd_tls_describe,
+};
 
 static void smtpd_accept(struct listener *l, int fd, const struct sockaddr *sa, socklen_t salen)
 {
@@ -89,7 +118,7 @@ static void smtpd_accept(struct listener *l, int fd, const struct sockaddr *sa, 
 	memset(&p, 0, sizeof(p));
 	p.cfg = cfg;
 	p.store = &sd.store;
-	p.tls = NULL;
+	p.tls = CONFIG_FEATURE_STARTTLS && g->tls_server ? &smtpd_tls_hooks : NULL;
 	p.on_close = smtpd_sess_closed;
 	p.arg = gen_get(g);
 	sd.live++;

@@ -16,7 +16,7 @@
 #include "core/loop.h"
 #include "gen.h"
 
-/* Binds [smtp] listen (nothing when it is empty). 0 or -MGW_E* (errno set). */
+/* Binds [smtp] listen (nothing when it is "off"). 0 or -MGW_E* (errno set). */
 int smtpd_open(const struct mgw_cfg *cfg);
 /* Opens the store, cleans it up, starts accepting. *genp is read at every accept. */
 int smtpd_start(struct loop *loop, struct mgw_gen **genp);

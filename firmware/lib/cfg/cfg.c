@@ -19,7 +19,8 @@
 #include "mgw_config.h"
 
 enum cfg_type { CFG_T_STR, CFG_T_PATH, CFG_T_NAME, CFG_T_BOOL, CFG_T_UINT, CFG_T_SIZE,
-		CFG_T_DURATION, CFG_T_LOGLEVEL, CFG_T_HOSTNAME, CFG_T_ADDRLIST, CFG_T_LISTEN };
+		CFG_T_DURATION, CFG_T_LOGLEVEL, CFG_T_HOSTNAME, CFG_T_ENUM, CFG_T_ADDRLIST,
+		CFG_T_LISTEN };
 
 struct cfg_key {
 	const char *section; /* "" = global */
@@ -28,12 +29,20 @@ struct cfg_key {
 	size_t off;
 	size_t size;         /* for strings: the field's size */
 	uint64_t min, max;   /* for numbers */
+	const char *const *choices; /* for CFG_T_ENUM: NULL-terminated, stored as uint32_t index */
 };
 
 #define CFG_S(sec, key, type, field) { sec, key, type, offsetof(struct mgw_cfg, field), \
 				       sizeof(((struct mgw_cfg *)0)->field), 0, 0 }
 #define CFG_N(sec, key, type, field, lo, hi) { sec, key, type, offsetof(struct mgw_cfg, field), \
 					       sizeof(((struct mgw_cfg *)0)->field), lo, hi }
+
+#define CFG_E(sec, key, field, names) { sec, key, CFG_T_ENUM, offsetof(struct mgw_cfg, field), \
+					      sizeof(((struct mgw_cfg *)0)->field), 0, 0, names }
+
+/* In enum order (tls/tls.h). */
+static const char *const cfg_crl_policies[] = { "refuse", "grace", NULL };
+static const char *const cfg_identities[] = { "email", "cn", "none", NULL };
 
 static const struct cfg_key cfg_keys[] = {
 	CFG_S("", "hostname", CFG_T_HOSTNAME, hostname),
@@ -57,9 +66,24 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_N("smtp", "data_timeout", CFG_T_DURATION, smtp_data_timeout, 1, 3600),
 	CFG_N("smtp", "min_free_space", CFG_T_SIZE, smtp_min_free_space, 0, UINT64_MAX),
 	CFG_S("smtp", "postmaster", CFG_T_ADDRLIST, smtp_postmaster),
+	CFG_S("tls", "cert", CFG_T_PATH, tls_cert),
+	CFG_S("tls", "key", CFG_T_PATH, tls_key),
+	CFG_S("tls", "ca", CFG_T_PATH, tls_ca),
+	CFG_S("tls", "crl", CFG_T_PATH, tls_crl),
+	CFG_E("tls", "crl_expired", tls_crl_expired, cfg_crl_policies),
+	CFG_N("tls", "crl_grace", CFG_T_DURATION, tls_crl_grace, 0, 720 * 3600),
+	CFG_E("tls", "identity", tls_identity, cfg_identities),
+	CFG_S("pop3s", "listen", CFG_T_STR, pop3s_listen),
+	CFG_N("pop3s", "idle_timeout", CFG_T_DURATION, pop3s_idle_timeout, 600, 86400),
+	CFG_N("pop3s", "login_timeout", CFG_T_DURATION, pop3s_login_timeout, 5, 3600),
+	CFG_S("auth", "allow_plain", CFG_T_BOOL, auth_allow_plain),
+	CFG_N("auth", "fail_close", CFG_T_UINT, auth_fail_close, 1, 10),
+	CFG_N("auth", "fail_limit", CFG_T_UINT, auth_fail_limit, 1, 1000),
+	CFG_N("auth", "fail_window", CFG_T_DURATION, auth_fail_window, 60, 86400),
+	CFG_N("auth", "fail_delay", CFG_T_DURATION, auth_fail_delay, 1, 60),
 };
 
-static const char *const cfg_sections[] = { "", "control", "smtp" };
+static const char *const cfg_sections[] = { "", "control", "tls", "pop3s", "auth", "smtp" };
 
 void cfg_defaults(struct mgw_cfg *cfg)
 {
@@ -73,7 +97,7 @@ void cfg_defaults(struct mgw_cfg *cfg)
 	cfg->max_connections = CONFIG_MAX_CONNECTIONS;
 	cfg->shutdown_grace = CONFIG_SHUTDOWN_GRACE;
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "/run/mailgw/control");
-	snprintf(cfg->smtp_listen, sizeof(cfg->smtp_listen), "%s", CONFIG_FEATURE_SMTP ? "*:25" : "");
+	snprintf(cfg->smtp_listen, sizeof(cfg->smtp_listen), "%s", CONFIG_FEATURE_SMTP ? "0.0.0.0:25" : "off");
 	cfg->smtp_max_message_size = CONFIG_SMTP_MAX_MESSAGE_SIZE;
 	cfg->smtp_max_recipients = CONFIG_SMTP_MAX_RECIPIENTS;
 	cfg->smtp_max_connections = 64;
@@ -85,6 +109,19 @@ void cfg_defaults(struct mgw_cfg *cfg)
 	cfg->smtp_command_timeout = 300; /* RFC 5321 4.5.3.2.7: at least 5 minutes */
 	cfg->smtp_data_timeout = 300;
 	cfg->smtp_min_free_space = 64ull * 1024 * 1024;
+	cfg->tls_crl_expired = CONFIG_CRL_EXPIRED_GRACE ? TLS_CRL_GRACE : TLS_CRL_REFUSE;
+	cfg->tls_crl_grace = CONFIG_CRL_GRACE_HOURS * 3600u;
+	cfg->tls_identity = CONFIG_IDENTITY_CN ? TLS_IDENTITY_CN
+			    : CONFIG_IDENTITY_NONE ? TLS_IDENTITY_NONE : TLS_IDENTITY_EMAIL;
+	snprintf(cfg->pop3s_listen, sizeof(cfg->pop3s_listen), "%s",
+		 CONFIG_FEATURE_POP3S ? "0.0.0.0:995" : "off");
+	cfg->pop3s_idle_timeout = CONFIG_IDLE_TIMEOUT;
+	cfg->pop3s_login_timeout = CONFIG_IDLE_TIMEOUT_PRELOGIN;
+	cfg->auth_allow_plain = false;
+	cfg->auth_fail_close = 3;
+	cfg->auth_fail_limit = 10;
+	cfg->auth_fail_window = 15 * 60;
+	cfg->auth_fail_delay = 8;
 }
 
 static int cfg_num(const char *s, uint64_t *out, const char **rest)
@@ -277,12 +314,12 @@ static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *val
 			snprintf(why, whysz, "expected user@domain[, user@domain...]");
 			return rc;
 		}
-		if (k->type == CFG_T_LISTEN && value[0] != '\0') {
+		if (k->type == CFG_T_LISTEN && strcmp(value, "off") != 0) {
 			struct sockaddr_storage ss;
 			socklen_t sl;
 
 			if (listen_parse_addr(value, &ss, &sl) < 0) {
-				snprintf(why, whysz, "expected HOST:PORT, [V6]:PORT or *:PORT");
+				snprintf(why, whysz, "expected HOST:PORT, [V6]:PORT, *:PORT or off");
 				return rc;
 			}
 		}
@@ -294,6 +331,17 @@ static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *val
 			return rc;
 		}
 		return 0;
+	case CFG_T_ENUM:
+		for (uint32_t i = 0; k->choices[i]; i++) {
+			if (strcmp(value, k->choices[i]) == 0) {
+				*(uint32_t *)field = i;
+				return 0;
+			}
+		}
+		snprintf(why, whysz, "expected one of:");
+		for (uint32_t i = 0; k->choices[i]; i++)
+			snprintf(why + strlen(why), whysz - strlen(why), " %s", k->choices[i]);
+		return rc;
 	case CFG_T_LOGLEVEL:
 		if (log_level_parse(value, (enum log_level *)field) < 0) {
 			snprintf(why, whysz, "expected error, warning, info or debug");

@@ -499,7 +499,7 @@ static void smtp_do_starttls(struct smtp_sess *s, const struct smtp_cmd *cmd)
 		smtp_bad(s);
 		return;
 	}
-	if (s->p.tls->server_new(s->p.tls->arg, s->c, &ops, &ctx) < 0) {
+	if (s->p.tls->server_new(s->p.arg, s->c, &ops, &ctx) < 0) {
 		smtp_reply(s, "454 4.7.0 TLS not available due to temporary reason");
 		return;
 	}

@@ -29,11 +29,11 @@
 /* STARTTLS, provided by the program (the session never sees TLS internals). */
 struct smtp_tls_hooks {
 	/* A server TLS transport for c (no client certificate): 0 and *ops, *ctx for
-	 * conn_start_tls(), or a negative code (the client gets 454 4.7.0). */
+	 * conn_start_tls(), or a negative code (the client gets 454 4.7.0). arg is the
+	 * session's smtp_sess_params.arg. */
 	int (*server_new)(void *arg, struct conn *c, const struct transport_ops **ops, void **ctx);
 	/* "TLSv1.3 TLS_AES_256_GCM_SHA384"-like text for the Received: header and the log. */
 	void (*describe)(void *tls_ctx, char *out, size_t outsz);
-	void *arg;
 };
 
 struct smtp_sess_params {
@@ -41,7 +41,7 @@ struct smtp_sess_params {
 	struct maildir_store *store;       /* borrowed; outlives every session */
 	const struct smtp_tls_hooks *tls;  /* NULL: STARTTLS is not offered */
 	void (*on_close)(void *arg);       /* called once, when the connection closes */
-	void *arg;
+	void *arg;                         /* for on_close and tls->server_new */
 };
 
 /*
