@@ -5,9 +5,9 @@
  * SHA512-CRYPT use). The hash primitives come from tls/hash.h (mbedTLS).
  *
  * Setting/hash syntax: "$5$" or "$6$", optional "rounds=N$" (N clamped to 1000 ..
- * 999999999; default 5000, in which case "rounds=" is not written back), the salt (up
- * to 16 characters, longer salts truncated, ends at '$' or the end), then for a full
- * hash "$" and the 43 (SHA-256) or 86 (SHA-512) character result.
+ * 999999999, and written back into the result, clamped, whenever it was given; default
+ * 5000), the salt (up to 16 characters, longer salts truncated, ends at '$' or the end),
+ * then for a full hash "$" and the 43 (SHA-256) or 86 (SHA-512) character result.
  */
 #ifndef MGW_SHACRYPT_H
 #define MGW_SHACRYPT_H
