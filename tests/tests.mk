@@ -46,3 +46,8 @@ test-fuzz: $(FUZZ_BINS)
 			$(O)/fuzz/corpus/$$n tests/fuzz/corpus/$$n > $(O)/fuzz/$$n.log 2>&1 \
 			|| { tail -50 $(O)/fuzz/$$n.log; exit 1; }; \
 	done
+
+# Benchmarks: measurements, never part of `make test` (tests/bench/*).
+.PHONY: bench
+bench: deps host
+	$(Q)$(PY) tests/bench/smtp_bench $(O)
