@@ -81,8 +81,8 @@ static void smtpd_tls_describe(void *tls_ctx, char *out, size_t outsz)
 }
 
 static const struct smtp_tls_hooks smtpd_tls_hooks = {
-	.server_new = smtpd_tls_new,
-	.describe = smtpd_tls_describe,
+    .server_new = smtpd_tls_new,
+    .describe = smtpd_tls_describe,
 };
 
 static void smtpd_accept(struct listener *l, int fd, const struct sockaddr *sa, socklen_t salen)
@@ -109,7 +109,8 @@ static void smtpd_accept(struct listener *l, int fd, const struct sockaddr *sa, 
 		return;
 	}
 	if (!addr_rate_allow(&sd.rate, c->peer_ip, loop_now_ms(sd.loop), cfg->smtp_rate)) {
-		log_warn("smtp %s: refused, more than %u connections per minute", c->peer, cfg->smtp_rate);
+		log_warn("smtp %s: refused, more than %u connections per minute", c->peer,
+			 cfg->smtp_rate);
 		smtp_sess_refuse(c, cfg->hostname, "connection rate limit exceeded");
 		return;
 	}
@@ -144,7 +145,8 @@ int smtpd_start(struct loop *loop, struct mgw_gen **genp)
 	}
 	rc = maildir_store_init(&sd.store, cfg->data_dir, cfg->hostname, cfg->smtp_min_free_space);
 	if (rc < 0) {
-		log_err("smtp: cannot open the mail store under %s: %s", cfg->data_dir, mgw_strerror(rc));
+		log_err("smtp: cannot open the mail store under %s: %s", cfg->data_dir,
+			mgw_strerror(rc));
 		return rc;
 	}
 	/* What a crash left in the spool or tmp/ was never acknowledged: remove it. */
@@ -153,8 +155,9 @@ int smtpd_start(struct loop *loop, struct mgw_gen **genp)
 	if (removed)
 		log_info("smtp: removed %u unacknowledged partial deliveries", removed);
 	if (cfg->smtp_postmaster[0] == '\0')
-		log_warn("%s: [smtp] postmaster is not set: mail to postmaster and abuse is deferred",
-			 cfg->path);
+		log_warn(
+		    "%s: [smtp] postmaster is not set: mail to postmaster and abuse is deferred",
+		    cfg->path);
 	return listen_start(loop, &sd.l, smtpd_accept, NULL);
 }
 

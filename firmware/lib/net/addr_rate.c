@@ -22,7 +22,8 @@ bool addr_rate_allow(struct addr_rate *r, const char *addr, uint64_t now_ms, uin
 			break;
 		}
 		/* A free slot, else the oldest window, is where a new address goes. */
-		if (victim->addr[0] && (s->addr[0] == '\0' || s->window_start_ms < victim->window_start_ms))
+		if (victim->addr[0] &&
+		    (s->addr[0] == '\0' || s->window_start_ms < victim->window_start_ms))
 			victim = s;
 	}
 	if (hit == NULL) {

@@ -33,8 +33,8 @@ static void smtp_data_emit(struct smtp_data *d, const char *bytes, size_t n, uin
 	*outlen += n;
 }
 
-int smtp_data_feed(struct smtp_data *d, const uint8_t *in, size_t len, size_t *used,
-		   uint8_t *out, size_t outcap, size_t *outlen)
+int smtp_data_feed(struct smtp_data *d, const uint8_t *in, size_t len, size_t *used, uint8_t *out,
+		   size_t outcap, size_t *outlen)
 {
 	size_t i = 0;
 	bool again = false; /* c is being looked at a second time: already counted */

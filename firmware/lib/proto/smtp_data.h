@@ -21,11 +21,11 @@
 #define SMTP_DATA_LINE_MAX 1000 /* RFC 5321 §4.5.3.1.6: text line incl. CRLF */
 
 /* Faults, as a bit set; 0 means the message is good so far. */
-#define SMTP_DATA_F_BARE_LF   0x01u
-#define SMTP_DATA_F_BARE_CR   0x02u
-#define SMTP_DATA_F_NUL       0x04u
+#define SMTP_DATA_F_BARE_LF 0x01u
+#define SMTP_DATA_F_BARE_CR 0x02u
+#define SMTP_DATA_F_NUL 0x04u
 #define SMTP_DATA_F_LONG_LINE 0x08u
-#define SMTP_DATA_F_TOO_BIG   0x10u
+#define SMTP_DATA_F_TOO_BIG 0x10u
 
 enum smtp_data_state {
 	SMTP_DATA_ST_BOL = 0, /* at the beginning of a line (after CRLF) */
@@ -40,7 +40,7 @@ struct smtp_data {
 	enum smtp_data_state state;
 	unsigned faults;
 	size_t line_len;   /* wire octets of the current line so far */
-	uint64_t size;     /* unstuffed octets produced (or that would have been) */
+	uint64_t size;	   /* unstuffed octets produced (or that would have been) */
 	uint64_t max_size; /* 0 = no limit */
 };
 
@@ -54,7 +54,7 @@ void smtp_data_init(struct smtp_data *d, uint64_t max_size);
  * the terminator was reached. Returns MGW_PARSE_OK once the terminator has been consumed
  * (check d->faults), MGW_PARSE_NEED_MORE otherwise.
  */
-int smtp_data_feed(struct smtp_data *d, const uint8_t *in, size_t len, size_t *used,
-		   uint8_t *out, size_t outcap, size_t *outlen);
+int smtp_data_feed(struct smtp_data *d, const uint8_t *in, size_t len, size_t *used, uint8_t *out,
+		   size_t outcap, size_t *outlen);
 
 #endif

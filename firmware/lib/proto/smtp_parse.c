@@ -16,10 +16,10 @@ struct smtp_verb_row {
 };
 
 static const struct smtp_verb_row smtp_verbs[] = {
-	{ "HELO", SMTP_V_HELO }, { "EHLO", SMTP_V_EHLO }, { "MAIL", SMTP_V_MAIL },
-	{ "RCPT", SMTP_V_RCPT }, { "DATA", SMTP_V_DATA }, { "RSET", SMTP_V_RSET },
-	{ "NOOP", SMTP_V_NOOP }, { "QUIT", SMTP_V_QUIT }, { "HELP", SMTP_V_HELP },
-	{ "VRFY", SMTP_V_VRFY }, { "EXPN", SMTP_V_EXPN }, { "STARTTLS", SMTP_V_STARTTLS },
+    {"HELO", SMTP_V_HELO}, {"EHLO", SMTP_V_EHLO}, {"MAIL", SMTP_V_MAIL},
+    {"RCPT", SMTP_V_RCPT}, {"DATA", SMTP_V_DATA}, {"RSET", SMTP_V_RSET},
+    {"NOOP", SMTP_V_NOOP}, {"QUIT", SMTP_V_QUIT}, {"HELP", SMTP_V_HELP},
+    {"VRFY", SMTP_V_VRFY}, {"EXPN", SMTP_V_EXPN}, {"STARTTLS", SMTP_V_STARTTLS},
 };
 
 const char *smtp_verb_name(enum smtp_verb v)
@@ -89,8 +89,8 @@ static size_t smtp_utf8_len(const uint8_t *p, const uint8_t *end)
 	for (size_t i = 1; i < n; i++)
 		if ((p[i] & 0xc0) != 0x80)
 			return 0;
-	if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) || (c == 0xf0 && p[1] < 0x90) ||
-	    (c == 0xf4 && p[1] > 0x8f))
+	if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) ||
+	    (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))
 		return 0;
 	return n;
 }
@@ -194,7 +194,8 @@ static bool smtp_eat_domain(const uint8_t **pp, const uint8_t *end, bool *utf8)
 				break;
 			}
 		}
-		if (p == label || *label == '-' || last == '-' || (size_t)(p - label) > SMTP_LABEL_MAX)
+		if (p == label || *label == '-' || last == '-' ||
+		    (size_t)(p - label) > SMTP_LABEL_MAX)
 			return false;
 		if (p < end && *p == '.' && p + 1 < end && p[1] != '>' && p[1] != ' ') {
 			p++;
@@ -358,7 +359,8 @@ static int smtp_parse_params(const uint8_t *p, const uint8_t *end, struct smtp_c
 			cmd->why = SMTP_WHY_PARAM;
 			return MGW_PARSE_SYNTAX;
 		}
-		if (cmd->verb == SMTP_V_MAIL && smtp_kw_is(p, klen, "SIZE") && val && !cmd->has_size) {
+		if (cmd->verb == SMTP_V_MAIL && smtp_kw_is(p, klen, "SIZE") && val &&
+		    !cmd->has_size) {
 			uint64_t v = 0;
 
 			if ((size_t)(vend - val) > SMTP_SIZE_DIGITS_MAX) {

@@ -22,12 +22,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SMTP_CMD_LINE_MAX 512  /* §4.5.3.1.4: command line incl. CRLF */
-#define SMTP_LOCAL_MAX 64      /* §4.5.3.1.1 */
-#define SMTP_DOMAIN_MAX 255    /* §4.5.3.1.2 */
-#define SMTP_PATH_MAX 256      /* §4.5.3.1.3: incl. the angle brackets */
-#define SMTP_LABEL_MAX 63      /* RFC 1035 §2.3.4 */
-#define SMTP_PARAMS_MAX 8      /* MAIL/RCPT parameters we look at before giving up */
+#define SMTP_CMD_LINE_MAX 512	/* §4.5.3.1.4: command line incl. CRLF */
+#define SMTP_LOCAL_MAX 64	/* §4.5.3.1.1 */
+#define SMTP_DOMAIN_MAX 255	/* §4.5.3.1.2 */
+#define SMTP_PATH_MAX 256	/* §4.5.3.1.3: incl. the angle brackets */
+#define SMTP_LABEL_MAX 63	/* RFC 1035 §2.3.4 */
+#define SMTP_PARAMS_MAX 8	/* MAIL/RCPT parameters we look at before giving up */
 #define SMTP_SIZE_DIGITS_MAX 20 /* RFC 1870 size-value: 1*20DIGIT */
 
 enum smtp_verb {
@@ -50,26 +50,26 @@ enum smtp_verb {
 /* Why a line was refused (chooses the reply). */
 enum smtp_why {
 	SMTP_WHY_NONE = 0,
-	SMTP_WHY_VERB,       /* unknown command: 500 5.5.1 */
-	SMTP_WHY_ARGS,       /* bad or missing arguments: 501 5.5.4 */
-	SMTP_WHY_PATH,       /* malformed address: 501 5.1.3 (RCPT) / 501 5.1.7 (MAIL) */
-	SMTP_WHY_PARAM,      /* unknown or malformed parameter: 555 5.5.4 */
-	SMTP_WHY_UTF8,       /* non-ASCII address without SMTPUTF8: 553 5.6.7 */
-	SMTP_WHY_BYTES,      /* NUL, CR or other control byte in the line: 500 5.5.2 */
-	SMTP_WHY_TOO_LONG,   /* line or path too long: 500 5.5.6 / 501 5.1.3 */
-	SMTP_WHY_TOO_MANY,   /* too many parameters: 555 5.5.4 */
+	SMTP_WHY_VERB,	   /* unknown command: 500 5.5.1 */
+	SMTP_WHY_ARGS,	   /* bad or missing arguments: 501 5.5.4 */
+	SMTP_WHY_PATH,	   /* malformed address: 501 5.1.3 (RCPT) / 501 5.1.7 (MAIL) */
+	SMTP_WHY_PARAM,	   /* unknown or malformed parameter: 555 5.5.4 */
+	SMTP_WHY_UTF8,	   /* non-ASCII address without SMTPUTF8: 553 5.6.7 */
+	SMTP_WHY_BYTES,	   /* NUL, CR or other control byte in the line: 500 5.5.2 */
+	SMTP_WHY_TOO_LONG, /* line or path too long: 500 5.5.6 / 501 5.1.3 */
+	SMTP_WHY_TOO_MANY, /* too many parameters: 555 5.5.4 */
 };
 
 enum smtp_body { SMTP_BODY_NONE = 0, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME };
 
 /* A mailbox or the null path "<>"; text is borrowed from the command line. */
 struct smtp_path {
-	bool null;            /* "<>" (reverse-path only) */
-	bool route;           /* had a source route "@a,@b:" (ignored, §4.1.2 / §C) */
-	bool quoted;          /* local part is a quoted-string */
-	bool literal;         /* domain is an address literal "[...]" */
-	bool percent;         /* local part contains '%' (the old relay hack) */
-	bool utf8;            /* contains non-ASCII (only valid with SMTPUTF8) */
+	bool null;	      /* "<>" (reverse-path only) */
+	bool route;	      /* had a source route "@a,@b:" (ignored, §4.1.2 / §C) */
+	bool quoted;	      /* local part is a quoted-string */
+	bool literal;	      /* domain is an address literal "[...]" */
+	bool percent;	      /* local part contains '%' (the old relay hack) */
+	bool utf8;	      /* contains non-ASCII (only valid with SMTPUTF8) */
 	const uint8_t *local; /* local part as written (with quotes if quoted) */
 	size_t local_len;
 	const uint8_t *domain; /* domain or literal incl. brackets; NULL for bare <postmaster> */
@@ -107,11 +107,11 @@ bool smtp_parse_helo(const uint8_t *p, const uint8_t *end);
  */
 enum smtp_fwd {
 	SMTP_FWD_OK = 0,
-	SMTP_FWD_ROUTE,   /* 550 5.7.1 relaying denied */
+	SMTP_FWD_ROUTE,	  /* 550 5.7.1 relaying denied */
 	SMTP_FWD_PERCENT, /* 550 5.7.1 relaying denied */
 	SMTP_FWD_LITERAL, /* 550 5.7.1 relaying denied */
 	SMTP_FWD_QUOTED,  /* 553 5.1.3 */
-	SMTP_FWD_NULL,    /* "<>" is no recipient: 501 5.1.3 */
+	SMTP_FWD_NULL,	  /* "<>" is no recipient: 501 5.1.3 */
 };
 enum smtp_fwd smtp_path_forward_check(const struct smtp_path *path);
 

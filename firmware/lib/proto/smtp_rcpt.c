@@ -147,7 +147,8 @@ static int smtp_alias_line(const char *line, size_t len, const char *home_domain
 
 		while (ke > p && smtp_is_blank(ke[-1]))
 			ke--;
-		if (!smtp_copy_lower(local, localsz, p, (size_t)(ke - p)) || !passwd_user_valid(local)) {
+		if (!smtp_copy_lower(local, localsz, p, (size_t)(ke - p)) ||
+		    !passwd_user_valid(local)) {
 			*why = "invalid alias name";
 			return MGW_PARSE_SYNTAX;
 		}
@@ -259,7 +260,8 @@ static int smtp_alias_walk(const char *path, const char *home_domain, const char
 			r = MGW_PARSE_TOO_LONG;
 			why = "line too long";
 		} else {
-			r = smtp_alias_line(line, l_len, home_domain, local, sizeof(local), l, &why);
+			r = smtp_alias_line(line, l_len, home_domain, local, sizeof(local), l,
+					    &why);
 		}
 		if (r == MGW_PARSE_NEED_MORE)
 			continue;
@@ -387,7 +389,8 @@ static enum smtp_rcpt_res smtp_admins_list(const char *data_dir, const char *adm
 static bool smtp_set_has(const struct smtp_mbox_set *set, const struct smtp_mbox *mb)
 {
 	for (size_t j = 0; j < set->n; j++)
-		if (strcmp(set->mb[j].domain, mb->domain) == 0 && strcmp(set->mb[j].user, mb->user) == 0)
+		if (strcmp(set->mb[j].domain, mb->domain) == 0 &&
+		    strcmp(set->mb[j].user, mb->user) == 0)
 			return true;
 	return false;
 }

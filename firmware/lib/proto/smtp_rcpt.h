@@ -31,10 +31,10 @@
 #include "proto/smtp_parse.h"
 #include "store/maildir.h"
 
-#define SMTP_ALIAS_LINE_MAX 1024        /* longer lines are malformed */
-#define SMTP_ALIAS_FILE_MAX (1u << 20)  /* a larger aliases file is refused */
-#define SMTP_ALIAS_TARGETS_MAX 32       /* targets of one alias */
-#define SMTP_ADMINS_MAX 8               /* admin mailboxes (config) */
+#define SMTP_ALIAS_LINE_MAX 1024       /* longer lines are malformed */
+#define SMTP_ALIAS_FILE_MAX (1u << 20) /* a larger aliases file is refused */
+#define SMTP_ALIAS_TARGETS_MAX 32      /* targets of one alias */
+#define SMTP_ADMINS_MAX 8	       /* admin mailboxes (config) */
 
 /* A mailbox: validated lower-case names. */
 struct smtp_mbox {
@@ -52,8 +52,8 @@ enum smtp_rcpt_res {
 	SMTP_RCPT_OK = 0,  /* mailboxes added to the set */
 	SMTP_RCPT_UNKNOWN, /* 550 5.1.1 */
 	SMTP_RCPT_RELAY,   /* 550 5.7.1 */
-	SMTP_RCPT_TEMP,    /* 451 4.3.0: a broken alias or admin entry, an unreadable file */
-	SMTP_RCPT_FULL,    /* 452 4.5.3: the set would exceed its capacity */
+	SMTP_RCPT_TEMP,	   /* 451 4.3.0: a broken alias or admin entry, an unreadable file */
+	SMTP_RCPT_FULL,	   /* 452 4.5.3: the set would exceed its capacity */
 };
 
 /*

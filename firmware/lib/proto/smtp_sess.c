@@ -26,18 +26,18 @@
 #include "proto/smtp_parse.h"
 #include "proto/smtp_rcpt.h"
 
-#define SMTP_CHUNK 16384        /* unstuffed bytes written to the store per step */
-#define SMTP_LOG_RCPTS_MAX 512  /* recipients as logged (truncated with "...") */
+#define SMTP_CHUNK 16384       /* unstuffed bytes written to the store per step */
+#define SMTP_LOG_RCPTS_MAX 512 /* recipients as logged (truncated with "...") */
 #define SMTP_ID_MAX 48
 
 enum smtp_state {
 	SMTP_ST_GREET = 0, /* waiting before the banner; any input is an early talker */
-	SMTP_ST_HELO,      /* banner sent, EHLO/HELO expected */
-	SMTP_ST_READY,     /* no transaction */
-	SMTP_ST_MAIL,      /* MAIL accepted, no recipient yet */
-	SMTP_ST_RCPT,      /* at least one recipient */
-	SMTP_ST_DATA,      /* reading the message */
-	SMTP_ST_TLS,       /* STARTTLS accepted, handshake pending */
+	SMTP_ST_HELO,	   /* banner sent, EHLO/HELO expected */
+	SMTP_ST_READY,	   /* no transaction */
+	SMTP_ST_MAIL,	   /* MAIL accepted, no recipient yet */
+	SMTP_ST_RCPT,	   /* at least one recipient */
+	SMTP_ST_DATA,	   /* reading the message */
+	SMTP_ST_TLS,	   /* STARTTLS accepted, handshake pending */
 	SMTP_ST_CLOSING,
 };
 
@@ -93,18 +93,18 @@ static void smtp_do_starttls(struct smtp_sess *s, const struct smtp_cmd *cmd);
 
 /* RFC 5321 §4.1.4 for the order; STARTTLS only outside a transaction (RFC 3207 §4). */
 static const struct smtp_cmd_row smtp_cmds[SMTP_V_COUNT] = {
-	[SMTP_V_HELO] = { SMTP_ST_CMDS, smtp_do_helo },
-	[SMTP_V_EHLO] = { SMTP_ST_CMDS, smtp_do_helo },
-	[SMTP_V_MAIL] = { ST(READY), smtp_do_mail },
-	[SMTP_V_RCPT] = { ST(MAIL) | ST(RCPT), smtp_do_rcpt },
-	[SMTP_V_DATA] = { ST(MAIL) | ST(RCPT), smtp_do_data },
-	[SMTP_V_RSET] = { SMTP_ST_CMDS, smtp_do_rset },
-	[SMTP_V_NOOP] = { SMTP_ST_CMDS, smtp_do_noop },
-	[SMTP_V_QUIT] = { SMTP_ST_CMDS, smtp_do_quit },
-	[SMTP_V_HELP] = { SMTP_ST_CMDS, smtp_do_help },
-	[SMTP_V_VRFY] = { SMTP_ST_CMDS, smtp_do_vrfy },
-	[SMTP_V_EXPN] = { SMTP_ST_CMDS, smtp_do_vrfy },
-	[SMTP_V_STARTTLS] = { ST(HELO) | ST(READY), smtp_do_starttls },
+    [SMTP_V_HELO] = {SMTP_ST_CMDS, smtp_do_helo},
+    [SMTP_V_EHLO] = {SMTP_ST_CMDS, smtp_do_helo},
+    [SMTP_V_MAIL] = {ST(READY), smtp_do_mail},
+    [SMTP_V_RCPT] = {ST(MAIL) | ST(RCPT), smtp_do_rcpt},
+    [SMTP_V_DATA] = {ST(MAIL) | ST(RCPT), smtp_do_data},
+    [SMTP_V_RSET] = {SMTP_ST_CMDS, smtp_do_rset},
+    [SMTP_V_NOOP] = {SMTP_ST_CMDS, smtp_do_noop},
+    [SMTP_V_QUIT] = {SMTP_ST_CMDS, smtp_do_quit},
+    [SMTP_V_HELP] = {SMTP_ST_CMDS, smtp_do_help},
+    [SMTP_V_VRFY] = {SMTP_ST_CMDS, smtp_do_vrfy},
+    [SMTP_V_EXPN] = {SMTP_ST_CMDS, smtp_do_vrfy},
+    [SMTP_V_STARTTLS] = {ST(HELO) | ST(READY), smtp_do_starttls},
 };
 
 static const struct mgw_cfg *smtp_cfg(const struct smtp_sess *s)
@@ -113,7 +113,8 @@ static const struct mgw_cfg *smtp_cfg(const struct smtp_sess *s)
 }
 
 /* One reply line (or several joined with CRLF by the caller); CRLF is added. */
-static void smtp_reply(struct smtp_sess *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void smtp_reply(struct smtp_sess *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void smtp_reply(struct smtp_sess *s, const char *fmt, ...)
 {
@@ -169,7 +170,8 @@ static void smtp_close(struct smtp_sess *s, const char *reason)
 static void smtp_bad(struct smtp_sess *s)
 {
 	if (++s->bad >= smtp_cfg(s)->smtp_max_bad_commands && s->state != SMTP_ST_CLOSING) {
-		smtp_reply(s, "421 4.7.0 %s too many errors, closing connection", smtp_cfg(s)->hostname);
+		smtp_reply(s, "421 4.7.0 %s too many errors, closing connection",
+			   smtp_cfg(s)->hostname);
 		smtp_close(s, "too many bad commands");
 	}
 }
@@ -294,7 +296,8 @@ static void smtp_log_rcpt(struct smtp_sess *s, const char *addr)
 	size_t used = strlen(s->log_rcpts), n = strlen(addr);
 
 	if (used + n + 4 >= sizeof(s->log_rcpts)) {
-		if (used + 4 < sizeof(s->log_rcpts) && (used < 3 || strcmp(s->log_rcpts + used - 3, "...") != 0))
+		if (used + 4 < sizeof(s->log_rcpts) &&
+		    (used < 3 || strcmp(s->log_rcpts + used - 3, "...") != 0))
 			memcpy(s->log_rcpts + used, ",...", 5);
 		return;
 	}
@@ -372,9 +375,9 @@ static void smtp_do_rcpt(struct smtp_sess *s, const struct smtp_cmd *cmd)
 /* RFC 5322 §3.3 date in UTC. */
 static void smtp_date(char *out, size_t outsz)
 {
-	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char *const mons[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+	static const char *const mons[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	time_t now = time(NULL);
 	struct tm tm;
 
@@ -602,7 +605,8 @@ static void smtp_data_done(struct smtp_sess *s)
 	else if (f & SMTP_DATA_F_NUL)
 		reply = "550 5.6.0 NUL byte in message, message refused";
 	else if (f & SMTP_DATA_F_LONG_LINE)
-		reply = "550 5.6.0 line longer than 1000 octets (RFC 5321 4.5.3.1.6), message refused";
+		reply =
+		    "550 5.6.0 line longer than 1000 octets (RFC 5321 4.5.3.1.6), message refused";
 	else if (f & SMTP_DATA_F_TOO_BIG)
 		reply = "552 5.3.4 message size exceeds fixed maximum message size";
 	else if (s->dlv_err == -MGW_ENOSPC)
@@ -629,7 +633,8 @@ static void smtp_data_done(struct smtp_sess *s)
 	log_safe(from, sizeof(from), s->from, strlen(s->from));
 	if (reply == NULL) {
 		smtp_reply(s, "250 2.0.0 ok: queued as %s", s->id);
-		log_info("smtp msg id=%s client=%s tls=%s from=<%s> rcpts=%s size=%llu result=250 delivered",
+		log_info("smtp msg id=%s client=%s tls=%s from=<%s> rcpts=%s size=%llu result=250 "
+			 "delivered",
 			 s->id, s->c->peer_ip, s->tls ? s->tls_desc : "no", from, s->log_rcpts,
 			 (unsigned long long)s->data.size);
 	} else {
@@ -637,7 +642,8 @@ static void smtp_data_done(struct smtp_sess *s)
 
 		sp = sp ? strchr(sp + 1, ' ') : NULL;
 		smtp_reply(s, "%s", reply);
-		log_info("smtp msg id=%s client=%s tls=%s from=<%s> rcpts=%s size=%llu result=%.*s refused",
+		log_info("smtp msg id=%s client=%s tls=%s from=<%s> rcpts=%s size=%llu result=%.*s "
+			 "refused",
 			 s->id, s->c->peer_ip, s->tls ? s->tls_desc : "no", from, s->log_rcpts,
 			 (unsigned long long)s->data.size, sp ? (int)(sp - reply) : 3, reply);
 	}
@@ -687,8 +693,8 @@ static void smtp_input(struct smtp_sess *s)
 				break;
 			continue;
 		}
-		if (s->state != SMTP_ST_HELO && s->state != SMTP_ST_READY && s->state != SMTP_ST_MAIL &&
-		    s->state != SMTP_ST_RCPT)
+		if (s->state != SMTP_ST_HELO && s->state != SMTP_ST_READY &&
+		    s->state != SMTP_ST_MAIL && s->state != SMTP_ST_RCPT)
 			break;
 		/* Back-pressure: a client that pipelines without reading waits for its replies. */
 		if (conn_out_len(s->c) > SMTP_OUT_HIGH) {
@@ -724,7 +730,8 @@ static void smtp_log_close(struct smtp_sess *s, const char *reason)
 		char from[SMTP_PATH_MAX + 1];
 
 		log_safe(from, sizeof(from), s->from, strlen(s->from));
-		log_info("smtp msg id=%s client=%s tls=%s from=<%s> rcpts=%s size=%llu result=aborted (%s)",
+		log_info("smtp msg id=%s client=%s tls=%s from=<%s> rcpts=%s size=%llu "
+			 "result=aborted (%s)",
 			 s->id, s->c->peer_ip, s->tls ? s->tls_desc : "no", from, s->log_rcpts,
 			 (unsigned long long)s->data.size, reason);
 	}
@@ -740,7 +747,8 @@ static void smtp_event(struct conn *c, enum conn_event ev, void *arg)
 		if (s->state == SMTP_ST_GREET) {
 			/* RFC 5321 §4.3.1 / §3.1: the client speaks only after 220. */
 			log_info("smtp %s: talked before the greeting, dropped", c->peer);
-			smtp_reply(s, "554 5.7.0 %s protocol violation: talking before the greeting",
+			smtp_reply(s,
+				   "554 5.7.0 %s protocol violation: talking before the greeting",
 				   smtp_cfg(s)->hostname);
 			buf_reset(conn_in(c));
 			smtp_close(s, "early talker");

@@ -21,7 +21,7 @@
 #include "net/transport.h"
 #include "store/maildir.h"
 
-#define SMTP_IN_MAX (64 * 1024)  /* connection input buffer */
+#define SMTP_IN_MAX (64 * 1024)	 /* connection input buffer */
 #define SMTP_OUT_MAX (16 * 1024) /* connection output buffer */
 #define SMTP_OUT_HIGH (8 * 1024) /* stop reading commands until replies drain */
 #define SMTP_TLS_DESC_MAX 96
@@ -37,11 +37,11 @@ struct smtp_tls_hooks {
 };
 
 struct smtp_sess_params {
-	const struct mgw_cfg *cfg;         /* borrowed until on_close */
-	struct maildir_store *store;       /* borrowed; outlives every session */
-	const struct smtp_tls_hooks *tls;  /* NULL: STARTTLS is not offered */
-	void (*on_close)(void *arg);       /* called once, when the connection closes */
-	void *arg;                         /* for on_close and tls->server_new */
+	const struct mgw_cfg *cfg;	  /* borrowed until on_close */
+	struct maildir_store *store;	  /* borrowed; outlives every session */
+	const struct smtp_tls_hooks *tls; /* NULL: STARTTLS is not offered */
+	void (*on_close)(void *arg);	  /* called once, when the connection closes */
+	void *arg;			  /* for on_close and tls->server_new */
 };
 
 /*
