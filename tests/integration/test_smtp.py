@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from smtputil import (Raw, all_visible, answers, make_cert, messages, split_trace, start_mx)
+from smtputil import (Raw, add_domains, all_visible, answers, make_cert, messages, smtp_conf,
+                      split_trace, start_mx)
 
 MSG = (b"From: Sender <sender@example.net>\r\n"
        b"To: alice@example.com\r\n"
@@ -487,3 +488,19 @@ def test_starttls_injection_discarded(daemon, tmp_path):
     f.flush()
     assert f.readline().startswith(b"221")
     assert all_visible(d) == []
+
+
+def test_ipv6_listener_and_received_literal(daemon):
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    d = daemon(smtp_conf().replace("127.0.0.1:0", "[::1]:0"), start=False)
+    add_domains(d)
+    d.start()
+    host, port = d.addr("smtp")
+    assert host == "::1"
+    with smtplib.SMTP(host, port, timeout=15) as s:
+        assert s.sendmail("s@example.net", ["alice@example.com"], b"Subject: v6\r\n\r\nx\r\n") == {}
+    (m,) = messages(d, "example.com", "alice")
+    assert b"Received: from " in m and b"([IPv6:::1])" in m

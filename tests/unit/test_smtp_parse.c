@@ -31,6 +31,7 @@ static const struct parse_case cases[] = {
 	OK_("HELO host.example.", SMTP_V_HELO),
 	BAD("EHLO", SMTP_V_EHLO, SMTP_WHY_ARGS),
 	BAD("EHLO bad_host!", SMTP_V_EHLO, SMTP_WHY_ARGS),
+	BAD("EHLO b\xc3\xa4r.example", SMTP_V_EHLO, SMTP_WHY_ARGS),
 	BAD("EHLO -bad.example", SMTP_V_EHLO, SMTP_WHY_ARGS),
 	OK_("MAIL FROM:<>", SMTP_V_MAIL),
 	OK_("MAIL FROM:<a@b.example> SIZE=1000 BODY=8BITMIME", SMTP_V_MAIL),

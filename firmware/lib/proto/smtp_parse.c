@@ -514,7 +514,8 @@ bool smtp_parse_helo(const uint8_t *p, const uint8_t *end)
 		if (q < end && *q == '.' && q + 1 == end)
 			q++;
 	}
-	return q == end && (size_t)(end - p) <= SMTP_DOMAIN_MAX;
+	/* ASCII only: the name goes into Received: headers of messages that may be 7-bit. */
+	return q == end && !utf8 && (size_t)(end - p) <= SMTP_DOMAIN_MAX;
 }
 
 enum smtp_fwd smtp_path_forward_check(const struct smtp_path *path)

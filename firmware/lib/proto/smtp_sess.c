@@ -408,12 +408,12 @@ static int smtp_trace_headers(struct smtp_sess *s)
 	smtp_date(date, sizeof(date));
 	n = snprintf(hdr, sizeof(hdr),
 		     "Return-Path: <%s>\r\n"
-		     "Received: from %s ([%s])\r\n"
+		     "Received: from %s ([%s%s])\r\n"
 		     "\tby %s (mailgw) with %s id %s\r\n"
 		     "\t%s%s%s; %s\r\n",
-		     s->from, s->helo, s->c->peer_ip, cfg->hostname, with, s->id,
-		     s->nrcpt == 1 ? "for <" : "", s->nrcpt == 1 ? s->first_rcpt : "",
-		     s->nrcpt == 1 ? ">" : "", date);
+		     s->from, s->helo, strchr(s->c->peer_ip, ':') ? "IPv6:" : "", s->c->peer_ip,
+		     cfg->hostname, with, s->id, s->nrcpt == 1 ? "for <" : "",
+		     s->nrcpt == 1 ? s->first_rcpt : "", s->nrcpt == 1 ? ">" : "", date);
 	if (n < 0 || (size_t)n >= sizeof(hdr))
 		return -MGW_ELIMIT;
 	return maildir_dlv_write(&s->dlv, hdr, (size_t)n);
