@@ -80,7 +80,7 @@ out:
 	return rc;
 }
 
-static int file_write_full(int fd, const void *data, size_t len)
+int file_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
 
@@ -118,7 +118,7 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 		log_err("%s: chmod: %s", tmp, strerror(errno));
 		goto fail;
 	}
-	rc = file_write_full(fd, data, len);
+	rc = file_write_all(fd, data, len);
 	if (rc < 0) {
 		log_err("%s: write: %s", tmp, strerror(errno));
 		goto fail;

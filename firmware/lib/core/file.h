@@ -26,6 +26,10 @@ int file_read_all(const char *path, size_t max, char **data, size_t *len);
  */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* Writes all len bytes to fd (retrying short writes and EINTR). 0, -MGW_ENOSPC (ENOSPC,
+ * EDQUOT), -MGW_EIO (errno tells the rest). */
+int file_write_all(int fd, const void *data, size_t len);
+
 /* fsync()s a directory so that renames and creations in it are durable. 0 or -MGW_EIO. */
 int file_dir_fsync(const char *dir);
 

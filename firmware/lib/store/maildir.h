@@ -40,9 +40,12 @@
  * re-sync, as IMAP requires), and this is logged.
  *
  * Concurrency: a delivery becomes visible by one rename() into new/, which is atomic, so
- * a reader sees a message either complete or not at all. A mailbox scan that races a
- * flag change by another session finds the message under either name; opening a message
- * whose name changed meanwhile looks for its base name in cur/ and new/ again.
+ * a reader sees a message either complete or not at all. Scans (open, rescan, expunge)
+ * and flag renames take the uidlist lock, so a scan never misses a message that a
+ * session of ours is moving; a scan lists new/ before cur/, so a move by an outside
+ * agent (which does not know our lock) makes a message appear twice (resolved: cur/
+ * wins), never vanish. Opening a message whose name changed meanwhile looks for its base
+ * name in cur/ and new/ again.
  *
  * Blocking: every call here does local file I/O synchronously (open, write, fsync, rename).
  * That is intended: the store is a local disk; callers run it from the event loop.
@@ -238,7 +241,9 @@ void maildir_box_close(struct maildir_box *box);
  * (expunged by another session) are kept in the snapshot with gone = true; names changed
  * by another session's flag change are updated. *added (may be NULL) = messages
  * appended. POP3 does not call this within a session (RFC 1939 fixes the maildrop at
- * login); IMAP does on NOOP/IDLE/CHECK.
+ * login); IMAP does on NOOP/IDLE/CHECK. -MGW_EAGAIN if the uidlist was recreated
+ * meanwhile (UIDVALIDITY changed): the snapshot is unchanged and the session must close
+ * and reopen the box (IMAP: the client has to resynchronise).
  */
 int maildir_box_rescan(struct maildir_box *box, size_t *added);
 
