@@ -55,7 +55,7 @@ def test_smtp_source_5000_messages_10_sessions(daemon, tmp_path):
         out, _ = p.communicate(timeout=900)
         # smtp-source stops with an error on the first reply that is not positive, so
         # exit 0 means every one of its messages was acknowledged with 250.
-        assert p.returncode == 0, out
+        assert p.returncode == 0, (out, d.log()[-3000:])
     for who in ("alice", "bob"):
         msgs = messages(d, "example.com", who)
         assert len(msgs) == 2500, who
