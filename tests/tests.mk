@@ -24,27 +24,27 @@ test-integration: asan host
 	$(Q)cd tests/integration && MGW_BIN=$(O)/asan/bin MGW_HOST_BIN=$(O)/host/bin \
 		MGW_OUTPUT=$(O) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
 
-# libFuzzer targets: every tests/fuzz/fuzz_*.c is linked with a clang build of libmgw.a
-# (ASan+UBSan) and run for FUZZ_TIME seconds from its seed corpus
-# tests/fuzz/corpus/<name>/ (read only; new inputs go to output/fuzz/corpus/<name>/).
-FUZZ_TIME ?= 15
-FUZZ_SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-$(eval $(call mgw-variant,fuzz,$(CLANG),-O1 -fsanitize=fuzzer-no-link $(FUZZ_SANITIZE),,$(MBEDTLS_host_LIBS)))
+# Fuzzing: every tests/fuzz/fuzz_<name>.c is a libFuzzer target, seeded from
+# tests/fuzz/corpus/<name>/ (read-only; new inputs go to output/fuzz/corpus/<name>/) and
+# run for FUZZ_SECONDS in every test run. A crash, leak or sanitizer report fails the run.
+FUZZ_SECONDS ?= 15
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/tests/%,$(FUZZ_SRCS))
 
 $(O)/fuzz/tests/%: tests/fuzz/%.c $(fuzz_LIB) $(MBEDTLS_host_LIBS)
 	@mkdir -p $(@D)
 	@echo "  CC      $< (libFuzzer)"
-	$(Q)$(CLANG) $(fuzz_CFLAGS) -Wno-missing-prototypes -fsanitize=fuzzer $(FUZZ_SANITIZE) -o $@ $< \
-		$(fuzz_LIB) $(MBEDTLS_host_LIBS)
+	$(Q)$(CLANG) $(fuzz_CFLAGS) -fsanitize=fuzzer -o $@ $< $(fuzz_LIB) $(MBEDTLS_host_LIBS)
 
 test-fuzz: $(FUZZ_BINS)
-	$(Q)set -e; for t in $(FUZZ_BINS); do n=$$(basename $$t); echo "  FUZZ    $$n ($(FUZZ_TIME) s)"; \
-		mkdir -p $(O)/fuzz/corpus/$$n; \
-		$$t -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=1024 -print_final_stats=0 \
-			$(O)/fuzz/corpus/$$n tests/fuzz/corpus/$$n > $(O)/fuzz/$$n.log 2>&1 \
-			|| { tail -50 $(O)/fuzz/$$n.log; exit 1; }; \
+	$(Q)set -e; for t in $(FUZZ_BINS); do \
+		name=$$(basename $$t | sed 's/^fuzz_//'); \
+		mkdir -p $(O)/fuzz/corpus/$$name; \
+		echo "  FUZZ    $$name ($(FUZZ_SECONDS) s)"; \
+		$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=1024 \
+			-artifact_prefix=$(O)/fuzz/ $(O)/fuzz/corpus/$$name tests/fuzz/corpus/$$name \
+			>$(O)/fuzz/$$name.log 2>&1 || { tail -40 $(O)/fuzz/$$name.log; exit 1; }; \
+		grep -E '^Done [0-9]+ runs' $(O)/fuzz/$$name.log; \
 	done
 
 # Benchmarks: measurements, never part of `make test` (tests/bench/*).

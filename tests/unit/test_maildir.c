@@ -226,6 +226,12 @@ static void test_write_failure(void **state)
 	assert_int_equal(count_spool(), 1);
 	maildir_dlv_abort(&d);
 	assert_int_equal(count_spool(), 0);
+	/* A zeroed delivery (fd 0 there) is inactive: nothing is written, nothing closed. */
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(maildir_dlv_write(&d, "x", 1), -MGW_EINVAL);
+	assert_int_equal(maildir_dlv_commit(&d, r, 1), -MGW_EINVAL);
+	maildir_dlv_abort(&d);
+	assert_true(fcntl(0, F_GETFD) >= 0);
 	/* Too many recipients. */
 	assert_int_equal(maildir_dlv_begin(&st, &d), 0);
 	assert_int_equal(maildir_dlv_commit(&d, r, MAILDIR_RCPT_MAX + 1), -MGW_ELIMIT);

@@ -40,7 +40,7 @@
 #define PASSWD_LINE_MAX 1024   /* longer lines are malformed */
 #define PASSWD_FILE_MAX (4u << 20)  /* a passwd-file larger than this is refused */
 #define PASSWD_PASSWORD_MAX 1024    /* longer passwords never verify */
-/* Rounds for new SHA512-CRYPT hashes: 4x glibc's default of 5000; about 9 ms on the
+/* Rounds for new SHA512-CRYPT hashes: 4x glibc's default of 5000; about 7 ms on the
  * x86-64 build host, estimated 40-60 ms on a Cortex-A53 (README, "Users and passwords"). */
 #define PASSWD_ROUNDS_DEFAULT 20000
 

@@ -101,6 +101,7 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 {
 	static unsigned file_seq;
 	char tmp[FILE_PATH_MAX];
+	struct stat old;
 	int fd, n, rc = -MGW_ELIMIT;
 
 	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.%u", path, (long)getpid(), file_seq++);
@@ -118,6 +119,11 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 		log_err("%s: chmod: %s", tmp, strerror(errno));
 		goto fail;
 	}
+	/* A replaced file keeps its owner and group (root editing a file the daemon reads
+	 * must not take it away from the daemon). Only root can do this; others already
+	 * own what they replace, so a failure changes nothing that matters. */
+	if (stat(path, &old) == 0 && (old.st_uid != geteuid() || old.st_gid != getegid()))
+		(void)!fchown(fd, old.st_uid, old.st_gid);
 	rc = file_write_all(fd, data, len);
 	if (rc < 0) {
 		log_err("%s: write: %s", tmp, strerror(errno));

@@ -20,7 +20,8 @@
 int file_read_all(const char *path, size_t max, char **data, size_t *len);
 
 /*
- * Replaces path with len bytes of data, atomically (see above), the new file with mode.
+ * Replaces path with len bytes of data, atomically (see above), the new file with mode
+ * and, when it replaces a file and we are root, that file's owner and group.
  * On failure the temporary file is removed and path is unchanged. 0, -MGW_ENOSPC (disk
  * full), -MGW_ELIMIT (path too long), -MGW_EIO; errno is logged.
  */

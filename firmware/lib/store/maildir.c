@@ -83,7 +83,7 @@ static bool maildir_name_ok(const char *name)
 	size_t n = strlen(name);
 
 	return n > 0 && n <= MAILDIR_NAME_MAX && name[0] != '.' && strchr(name, '/') == NULL &&
-	       strchr(name, '\n') == NULL && strchr(name, ' ') == NULL;
+	       strchr(name, '\n') == NULL;
 }
 
 static void maildir_scan_free(struct maildir_scan *sc)
@@ -407,8 +407,10 @@ int maildir_dlv_begin(struct maildir_store *st, struct maildir_dlv *d)
 	d->q = ++st->counter;
 	rc = maildir_fmt(d->spool, sizeof(d->spool), "%s/spool/%lld.M%ldP%ldQ%u.%s", st->data_dir,
 			 (long long)d->t_sec, d->t_usec, (long)getpid(), d->q, st->host);
-	if (rc < 0)
+	if (rc < 0) {
+		d->spool[0] = '\0'; /* never unlink a truncated path */
 		return rc;
+	}
 	d->fd = open(d->spool, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (d->fd < 0) {
 		rc = maildir_errno_code(errno);
@@ -419,11 +421,18 @@ int maildir_dlv_begin(struct maildir_store *st, struct maildir_dlv *d)
 	return 0;
 }
 
+/* A delivery is active from a successful begin until commit or abort. The spool name,
+ * not the fd, says so: a zeroed struct has fd 0, which is not ours. */
+static bool maildir_dlv_active(const struct maildir_dlv *d)
+{
+	return d->spool[0] != '\0' && d->fd >= 0;
+}
+
 int maildir_dlv_write(struct maildir_dlv *d, const void *p, size_t len)
 {
 	const char *c = p;
 
-	if (d->fd < 0)
+	if (!maildir_dlv_active(d))
 		return -MGW_EINVAL;
 	if (d->err < 0)
 		return d->err;
@@ -438,11 +447,11 @@ int maildir_dlv_write(struct maildir_dlv *d, const void *p, size_t len)
 
 void maildir_dlv_abort(struct maildir_dlv *d)
 {
-	if (d->fd >= 0)
-		close(d->fd);
+	if (!maildir_dlv_active(d))
+		return;
+	close(d->fd);
 	d->fd = -1;
-	if (d->spool[0] != '\0')
-		unlink(d->spool);
+	unlink(d->spool);
 	d->spool[0] = '\0';
 }
 
@@ -521,8 +530,8 @@ int maildir_dlv_commit(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, 
 	size_t nr = 0, i, j;
 	int rc = -MGW_EINVAL;
 
-	if (d->fd < 0)
-		goto out;
+	if (!maildir_dlv_active(d))
+		return rc;
 	if (d->err < 0) {
 		rc = d->err;
 		goto out;
