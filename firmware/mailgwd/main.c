@@ -28,6 +28,7 @@
 #include "mgw_config.h"
 #include "net/conn.h"
 #include "net/listen.h"
+#include "pop3d.h"
 #include "smtpd.h"
 
 #define MAILGWD_VERSION "0.1.0"
@@ -68,8 +69,10 @@ static int mailgwd_reload(char *why, size_t whysz)
 	}
 	if (strcmp(cfg.control_socket, d.gen->cfg.control_socket) != 0 ||
 	    strcmp(cfg.user, d.gen->cfg.user) != 0 || strcmp(cfg.data_dir, d.gen->cfg.data_dir) != 0 ||
+	    strcmp(cfg.pop3s_listen, d.gen->cfg.pop3s_listen) != 0 ||
 	    strcmp(cfg.smtp_listen, d.gen->cfg.smtp_listen) != 0)
-		log_warn("reload: control socket, user, data_dir and [smtp] listen changes take effect at the next start");
+		log_warn("reload: control socket, user, data_dir and listen address changes take effect "
+			 "at the next start");
 	rc = gen_new(&cfg, why, whysz, &g);
 	if (rc < 0) {
 		log_err("reload refused, keeping generation %llu: %s",
@@ -100,6 +103,13 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "config: %s", d.conf_path);
 	emit(ctx, line);
+	if (d.gen->tls_gate) {
+		char crl[160];
+
+		tls_conf_describe(d.gen->tls_gate, crl, sizeof(crl));
+		snprintf(line, sizeof(line), "tls_gate: %s", crl);
+		emit(ctx, line);
+	}
 }
 
 static const struct control_ops mailgwd_control_ops = {
@@ -122,6 +132,7 @@ static void mailgwd_begin_stop(void)
 		return;
 	d.stopping = true;
 	listen_stop(&d.loop, &d.control);
+	pop3d_stop(&d.loop);
 	smtpd_stop(&d.loop);
 	log_info("stopping: no new connections, %zu open, grace %u s", conn_count(),
 		 d.gen->cfg.shutdown_grace);
@@ -283,6 +294,8 @@ int main(int argc, char **argv)
 		log_err("%s: [control] socket %s: %s", cfg.path, cfg.control_socket, strerror(errno));
 		return 1;
 	}
+	if (pop3d_open(&cfg) < 0)
+		return 1;
 	if (smtpd_open(&cfg) < 0) {
 		log_err("%s: [smtp] listen %s: %s", cfg.path, cfg.smtp_listen, strerror(errno));
 		return 1;
@@ -298,6 +311,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_info("listening control on %s", d.control.bound);
+	if (pop3d_start(&d.loop, &d.gen) < 0) {
+		log_err("cannot start the pop3s service");
+		return 1;
+	}
 	if (smtpd_start(&d.loop, &d.gen) < 0)
 		return 1;
 	if (smtpd_bound())
@@ -307,6 +324,7 @@ int main(int argc, char **argv)
 
 	rc = loop_run(&d.loop);
 	listen_close(&d.loop, &d.control);
+	pop3d_close(&d.loop);
 	smtpd_close(&d.loop);
 	/* Let the reaps of the connections closed above run. */
 	loop_run_once(&d.loop, 0);

@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/err.h"
@@ -111,7 +112,9 @@ static void read_msg(struct maildir_box *b, size_t i, const char *want)
 static void test_deliver_two(void **state)
 {
 	const struct maildir_rcpt r[] = {
-		{ "example.test", "joe" }, { "example.test", "ann" }, { "example.test", "joe" },
+	    {"example.test", "joe"},
+	    {"example.test", "ann"},
+	    {"example.test", "joe"},
 	};
 	struct maildir_box b;
 	char want[64];
@@ -153,11 +156,11 @@ struct fail_case {
 };
 
 static const struct fail_case fail_cases[] = {
-	{ "new/ is not a directory", "bad1", "new", -MGW_EIO },
-	{ "tmp/ is not a directory", "bad2", "tmp", -MGW_EIO },
-	{ "user dir is a file", "bad3", "", -MGW_EIO },
-	{ "invalid name", "../x", NULL, -MGW_EINVAL },
-	{ "invalid name", "a/b", NULL, -MGW_EINVAL },
+    {"new/ is not a directory", "bad1", "new", -MGW_EIO},
+    {"tmp/ is not a directory", "bad2", "tmp", -MGW_EIO},
+    {"user dir is a file", "bad3", "", -MGW_EIO},
+    {"invalid name", "../x", NULL, -MGW_EINVAL},
+    {"invalid name", "a/b", NULL, -MGW_EINVAL},
 };
 
 static void break_path(const char *user, const char *sub)
@@ -184,7 +187,9 @@ static void test_all_or_nothing(void **state)
 	for (size_t i = 0; i < MGW_ARRAY_LEN(fail_cases); i++) {
 		const struct fail_case *c = &fail_cases[i];
 		const struct maildir_rcpt r[] = {
-			{ "f.test", "good1" }, { "f.test", "good2" }, { "f.test", c->user },
+		    {"f.test", "good1"},
+		    {"f.test", "good2"},
+		    {"f.test", c->user},
 		};
 		int rc;
 
@@ -201,8 +206,8 @@ static void test_all_or_nothing(void **state)
 
 static void test_write_failure(void **state)
 {
-	const struct maildir_rcpt r[] = { { "w.test", "joe" } };
-	struct rlimit old, small = { 100, 100 };
+	const struct maildir_rcpt r[] = {{"w.test", "joe"}};
+	struct rlimit old, small = {100, 100};
 	struct maildir_dlv d;
 	static char big[1000];
 
@@ -240,7 +245,7 @@ static void test_write_failure(void **state)
 
 static void test_uids_stable(void **state)
 {
-	const struct maildir_rcpt r[] = { { "u.test", "joe" } };
+	const struct maildir_rcpt r[] = {{"u.test", "joe"}};
 	struct maildir_box b;
 	uint32_t uv, u[3];
 
@@ -281,7 +286,7 @@ static void test_uids_stable(void **state)
 
 static void test_rescan_and_expunge(void **state)
 {
-	const struct maildir_rcpt r[] = { { "r.test", "joe" } };
+	const struct maildir_rcpt r[] = {{"r.test", "joe"}};
 	struct maildir_box b, b2;
 	size_t added = 99, failed = 99, del[2];
 	uint32_t u0, u1, u2, u3;
@@ -322,7 +327,7 @@ static void test_rescan_and_expunge(void **state)
 	/* Expunge 0 and 2 (given out of order and twice). */
 	del[0] = 2;
 	del[1] = 0;
-	size_t del3[3] = { del[0], del[1], 2 };
+	size_t del3[3] = {del[0], del[1], 2};
 	assert_int_equal(maildir_box_expunge(&b, del3, 3, &failed), 0);
 	assert_int_equal(failed, 0);
 	assert_int_equal(b.count, 1);
@@ -347,7 +352,7 @@ static void test_rescan_and_expunge(void **state)
 
 static void test_expunge_failure(void **state)
 {
-	const struct maildir_rcpt r[] = { { "x.test", "joe" } };
+	const struct maildir_rcpt r[] = {{"x.test", "joe"}};
 	struct maildir_box b;
 	size_t failed = 0, idx = 0;
 	char p[512], q[512], keep[600];
@@ -435,7 +440,7 @@ static void test_foreign_files(void **state)
 
 static void test_uidlist_corrupt(void **state)
 {
-	const struct maildir_rcpt r[] = { { "c.test", "joe" } };
+	const struct maildir_rcpt r[] = {{"c.test", "joe"}};
 	struct maildir_box b;
 	uint32_t uv;
 
@@ -452,7 +457,8 @@ static void test_uidlist_corrupt(void **state)
 	assert_int_equal(b.msgs[0].uid, 1);
 	maildir_box_close(&b);
 	/* A torn last line (no LF) is also refused, not half-trusted. */
-	put("mail/c.test/joe/Maildir/mailgw-uidlist", "mailgw-uidlist 1\nuidvalidity 5\nuidnext 9\n3 abc");
+	put("mail/c.test/joe/Maildir/mailgw-uidlist",
+	    "mailgw-uidlist 1\nuidvalidity 5\nuidnext 9\n3 abc");
 	assert_int_equal(maildir_box_open(&b, &st, "c.test", "joe", 0), 0);
 	assert_int_not_equal(b.uidvalidity, 5);
 	maildir_box_close(&b);
@@ -461,7 +467,7 @@ static void test_uidlist_corrupt(void **state)
 static void test_cleanup_and_space(void **state)
 {
 	struct maildir_dlv d;
-	struct timeval old[2] = { { 1000, 0 }, { 1000, 0 } };
+	struct timeval old[2] = {{1000, 0}, {1000, 0}};
 	unsigned removed = 0;
 	char p[512];
 
@@ -503,7 +509,7 @@ static void on_notify(void *arg, const char *domain, const char *user)
 
 static void test_notify_and_paths(void **state)
 {
-	const struct maildir_rcpt r[] = { { "n.test", "a" }, { "n.test", "b" } };
+	const struct maildir_rcpt r[] = {{"n.test", "a"}, {"n.test", "b"}};
 	char p[MAILDIR_PATH_MAX];
 
 	(void)state;
@@ -521,19 +527,70 @@ static void test_notify_and_paths(void **state)
 	assert_int_equal(maildir_name_flags("1.M2"), 0);
 }
 
+static void test_concurrent_delivery(void **state)
+{
+	/* A second process delivers while this one rescans and changes flags: every
+	 * message shows up exactly once, with a UID that never changes afterwards. */
+	const struct maildir_rcpt r[] = {{"cc.test", "joe"}, {"cc.test", "ann"}};
+	enum { N = 200 };
+	struct maildir_box b, b2;
+	uint32_t uids[N];
+	size_t added, seen = 0;
+	pid_t pid;
+	int status;
+
+	(void)state;
+	assert_int_equal(maildir_box_open(&b, &st, "cc.test", "joe", MAILDIR_OPEN_EXCL), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		for (int i = 0; i < N; i++) {
+			struct maildir_dlv d;
+
+			if (maildir_dlv_begin(&st, &d) < 0 ||
+			    maildir_dlv_write(&d, msg2, strlen(msg2)) < 0 ||
+			    maildir_dlv_commit(&d, r, 2) < 0)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	for (time_t end = time(NULL) + 60; seen < N && time(NULL) < end;) {
+		assert_int_equal(maildir_box_rescan(&b, &added), 0);
+		/* flag every message we know once, moving it to cur/ under the scans */
+		for (; seen < b.count; seen++) {
+			read_msg(&b, seen, msg2);
+			assert_int_equal(maildir_msg_flags_set(&b, seen, MAILDIR_F_SEEN), 0);
+		}
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(maildir_box_rescan(&b, &added), 0);
+	assert_int_equal(b.count, N);
+	for (size_t i = 0; i < N; i++) {
+		assert_false(b.msgs[i].gone);
+		assert_true(i == 0 || b.msgs[i].uid > b.msgs[i - 1].uid);
+		uids[i] = b.msgs[i].uid;
+	}
+	maildir_box_close(&b);
+	assert_int_equal(maildir_box_open(&b2, &st, "cc.test", "joe", 0), 0);
+	assert_int_equal(b2.count, N);
+	for (size_t i = 0; i < N; i++) {
+		assert_int_equal(b2.msgs[i].uid, uids[i]);
+		assert_int_equal(b2.msgs[i].flags, MAILDIR_F_SEEN);
+	}
+	maildir_box_close(&b2);
+	assert_int_equal(count_dir("cc.test", "ann", "new"), N);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_deliver_two),
-		cmocka_unit_test(test_all_or_nothing),
-		cmocka_unit_test(test_write_failure),
-		cmocka_unit_test(test_uids_stable),
-		cmocka_unit_test(test_rescan_and_expunge),
-		cmocka_unit_test(test_expunge_failure),
-		cmocka_unit_test(test_foreign_files),
-		cmocka_unit_test(test_uidlist_corrupt),
-		cmocka_unit_test(test_cleanup_and_space),
-		cmocka_unit_test(test_notify_and_paths),
+	    cmocka_unit_test(test_deliver_two),		cmocka_unit_test(test_all_or_nothing),
+	    cmocka_unit_test(test_write_failure),	cmocka_unit_test(test_uids_stable),
+	    cmocka_unit_test(test_rescan_and_expunge),	cmocka_unit_test(test_expunge_failure),
+	    cmocka_unit_test(test_foreign_files),	cmocka_unit_test(test_uidlist_corrupt),
+	    cmocka_unit_test(test_cleanup_and_space),	cmocka_unit_test(test_notify_and_paths),
+	    cmocka_unit_test(test_concurrent_delivery),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -22,9 +22,9 @@
 #include "tls/hash.h"
 
 #define PASSWD_PATH_MAX 1024
-#define PASSWD_LABEL_MAX 63   /* RFC 1035 2.3.4 */
+#define PASSWD_LABEL_MAX 63 /* RFC 1035 2.3.4 */
 #define PASSWD_SALT_LEN 16
-#define PASSWD_FIELDS 7       /* fields before "extra" */
+#define PASSWD_FIELDS 7 /* fields before "extra" */
 /* Refuse to verify hashes whose round count would stall the event loop for seconds. */
 #define PASSWD_VERIFY_ROUNDS_MAX 1000000
 #define PASSWD_TMPL_SHA512 "{SHA512-CRYPT}"
@@ -251,8 +251,8 @@ int passwd_entry_format(const struct passwd_entry *e, char *out, size_t outsz)
 	if (e->has_gid)
 		snprintf(gid, sizeof(gid), "%u", (unsigned)e->gid);
 	if (e->extra[0] != '\0')
-		n = snprintf(out, outsz, "%s:%s:%s:%s::%s::%s", e->user, e->hash, uid, gid,
-			     e->home, e->extra);
+		n = snprintf(out, outsz, "%s:%s:%s:%s::%s::%s", e->user, e->hash, uid, gid, e->home,
+			     e->extra);
 	else
 		n = snprintf(out, outsz, "%s:%s:%s:%s::%s::", e->user, e->hash, uid, gid, e->home);
 	if (n < 0 || (size_t)n >= outsz)
@@ -331,7 +331,7 @@ int passwd_lookup(const char *data_dir, const char *domain, const char *user,
 		  struct passwd_entry *out)
 {
 	char path[PASSWD_PATH_MAX];
-	struct passwd_find f = { path, user, out };
+	struct passwd_find f = {path, user, out};
 	char *text = NULL;
 	size_t len;
 	int rc = -MGW_EINVAL;
@@ -403,7 +403,7 @@ static int passwd_check_line(void *arg, unsigned lineno, const char *line, size_
 
 int passwd_file_check(const char *path, char *err, size_t errsz)
 {
-	struct passwd_check c = { path, err, errsz, NULL, 0, 0 };
+	struct passwd_check c = {path, err, errsz, NULL, 0, 0};
 	char *text = NULL;
 	size_t len;
 	int rc;
@@ -497,9 +497,9 @@ int passwd_auth(const char *data_dir, const char *domain, const char *user, cons
 {
 	/* Burnt when the user does not exist, so that "no such user" costs as much as a
 	 * wrong password (the hash is of a random-looking string nobody knows). */
-	static const char dummy[] = "$6$rounds=" PASSWD_STR(PASSWD_ROUNDS_DEFAULT)
-				    "$mailgwdummysalt$x1LyKBGLOX0b6cJ34Rr4aC8Rw0ZuAqPOvO6nrWm0F."
-				    "tNSRs7Cbh1OlkMSRxHOQG7QOnZOuUzR9Qr0zK3Z2uI5/";
+	static const char dummy[] = "$6$rounds=" PASSWD_STR(
+	    PASSWD_ROUNDS_DEFAULT) "$mailgwdummysalt$x1LyKBGLOX0b6cJ34Rr4aC8Rw0ZuAqPOvO6nrWm0F."
+				   "tNSRs7Cbh1OlkMSRxHOQG7QOnZOuUzR9Qr0zK3Z2uI5/";
 	struct passwd_entry e;
 	int rc;
 
@@ -518,7 +518,7 @@ int passwd_auth(const char *data_dir, const char *domain, const char *user, cons
 int passwd_hash_new(const char *password, size_t len, unsigned rounds, char *out, size_t outsz)
 {
 	static const char b64[] =
-		"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	    "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 	uint8_t rnd[PASSWD_SALT_LEN];
 	char setting[64], h[SHACRYPT_OUT_MAX];
 	size_t got = 0, i;
@@ -603,8 +603,8 @@ int passwd_file_write(const char *data_dir, const char *domain, const struct pas
 		const char *why;
 
 		rc = -MGW_EINVAL;
-		if (!passwd_hash_field_ok(e[i].hash) ||
-		    strpbrk(e[i].home, ":\r\n") != NULL || strpbrk(e[i].extra, "\r\n") != NULL)
+		if (!passwd_hash_field_ok(e[i].hash) || strpbrk(e[i].home, ":\r\n") != NULL ||
+		    strpbrk(e[i].extra, "\r\n") != NULL)
 			goto out;
 		if (passwd_entry_format(&e[i], line, PASSWD_LINE_MAX + 1) < 0)
 			goto out;
@@ -632,8 +632,7 @@ int passwd_set(const char *data_dir, const char *domain, const char *user, const
 	bool found = false;
 	int rc = -MGW_EINVAL;
 
-	if (!passwd_user_valid(user) || !passwd_domain_valid(domain) ||
-	    !passwd_hash_field_ok(hash))
+	if (!passwd_user_valid(user) || !passwd_domain_valid(domain) || !passwd_hash_field_ok(hash))
 		return rc;
 	rc = passwd_file_path(data_dir, domain, path, sizeof(path));
 	if (rc < 0)

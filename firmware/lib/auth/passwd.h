@@ -32,14 +32,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PASSWD_USER_MAX 64     /* RFC 5321 4.5.3.1.1 local-part limit */
-#define PASSWD_DOMAIN_MAX 253  /* RFC 1035 */
+#define PASSWD_USER_MAX 64    /* RFC 5321 4.5.3.1.1 local-part limit */
+#define PASSWD_DOMAIN_MAX 253 /* RFC 1035 */
 #define PASSWD_ADDR_MAX (PASSWD_USER_MAX + 1 + PASSWD_DOMAIN_MAX)
-#define PASSWD_HASH_MAX 255    /* the hash field incl. its {SCHEME} prefix */
-#define PASSWD_FIELD_MAX 255   /* home, extra */
-#define PASSWD_LINE_MAX 1024   /* longer lines are malformed */
-#define PASSWD_FILE_MAX (4u << 20)  /* a passwd-file larger than this is refused */
-#define PASSWD_PASSWORD_MAX 1024    /* longer passwords never verify */
+#define PASSWD_HASH_MAX 255	   /* the hash field incl. its {SCHEME} prefix */
+#define PASSWD_FIELD_MAX 255	   /* home, extra */
+#define PASSWD_LINE_MAX 1024	   /* longer lines are malformed */
+#define PASSWD_FILE_MAX (4u << 20) /* a passwd-file larger than this is refused */
+#define PASSWD_PASSWORD_MAX 1024   /* longer passwords never verify */
 /* Rounds for new SHA512-CRYPT hashes: 4x glibc's default of 5000; about 7 ms on the
  * x86-64 build host, estimated 40-60 ms on a Cortex-A53 (README, "Users and passwords"). */
 #define PASSWD_ROUNDS_DEFAULT 20000
@@ -52,7 +52,7 @@ enum passwd_flag {
 struct passwd_entry {
 	char user[PASSWD_USER_MAX + 1];
 	char hash[PASSWD_HASH_MAX + 1]; /* as in the file, with its {SCHEME} if any */
-	uint32_t uid, gid;              /* 0 when empty */
+	uint32_t uid, gid;		/* 0 when empty */
 	bool has_uid, has_gid;
 	char home[PASSWD_FIELD_MAX + 1];
 	char extra[PASSWD_FIELD_MAX + 1]; /* field 8 and beyond, as written */
@@ -126,8 +126,7 @@ int passwd_auth(const char *data_dir, const char *domain, const char *user, cons
  * characters from getrandom(). rounds 0 means PASSWD_ROUNDS_DEFAULT. 0, -MGW_ELIMIT (out
  * too small), -MGW_EIO (no randomness).
  */
-int passwd_hash_new(const char *password, size_t len, unsigned rounds, char *out,
-		    size_t outsz);
+int passwd_hash_new(const char *password, size_t len, unsigned rounds, char *out, size_t outsz);
 
 /*
  * Sets user's hash in domain's passwd-file: replaces the hash field of the user's line

@@ -17,20 +17,20 @@
 #define SHACRYPT_ROUNDS_PREFIX "rounds="
 
 static const char shacrypt_b64[] =
-	"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /* Byte order of the final encoding (specification, step 22): groups of three digest
  * bytes, most significant first, each written as four characters, least significant
  * six bits first. The last group is shorter. */
 static const uint8_t shacrypt_order256[][3] = {
-	{0, 10, 20}, {21, 1, 11}, {12, 22, 2}, {3, 13, 23}, {24, 4, 14},
-	{15, 25, 5}, {6, 16, 26}, {27, 7, 17}, {18, 28, 8}, {9, 19, 29},
+    {0, 10, 20}, {21, 1, 11}, {12, 22, 2}, {3, 13, 23}, {24, 4, 14},
+    {15, 25, 5}, {6, 16, 26}, {27, 7, 17}, {18, 28, 8}, {9, 19, 29},
 };
 static const uint8_t shacrypt_order512[][3] = {
-	{0, 21, 42},  {22, 43, 1},  {44, 2, 23},  {3, 24, 45},  {25, 46, 4},  {47, 5, 26},
-	{6, 27, 48},  {28, 49, 7},  {50, 8, 29},  {9, 30, 51},  {31, 52, 10}, {53, 11, 32},
-	{12, 33, 54}, {34, 55, 13}, {56, 14, 35}, {15, 36, 57}, {37, 58, 16}, {59, 17, 38},
-	{18, 39, 60}, {40, 61, 19}, {62, 20, 41},
+    {0, 21, 42},  {22, 43, 1},	{44, 2, 23},  {3, 24, 45},  {25, 46, 4},  {47, 5, 26},
+    {6, 27, 48},  {28, 49, 7},	{50, 8, 29},  {9, 30, 51},  {31, 52, 10}, {53, 11, 32},
+    {12, 33, 54}, {34, 55, 13}, {56, 14, 35}, {15, 36, 57}, {37, 58, 16}, {59, 17, 38},
+    {18, 39, 60}, {40, 61, 19}, {62, 20, 41},
 };
 
 struct shacrypt_setting {
@@ -195,14 +195,14 @@ int shacrypt_hash(const void *key, size_t keylen, const char *setting, char *out
 	if (st.alg == HASH_SHA512) {
 		for (i = 0; i < MGW_ARRAY_LEN(shacrypt_order512); i++)
 			o = shacrypt_b64_put(o, a[shacrypt_order512[i][0]],
-					     a[shacrypt_order512[i][1]],
-					     a[shacrypt_order512[i][2]], 4);
+					     a[shacrypt_order512[i][1]], a[shacrypt_order512[i][2]],
+					     4);
 		o = shacrypt_b64_put(o, 0, 0, a[63], 2);
 	} else {
 		for (i = 0; i < MGW_ARRAY_LEN(shacrypt_order256); i++)
 			o = shacrypt_b64_put(o, a[shacrypt_order256[i][0]],
-					     a[shacrypt_order256[i][1]],
-					     a[shacrypt_order256[i][2]], 4);
+					     a[shacrypt_order256[i][1]], a[shacrypt_order256[i][2]],
+					     4);
 		o = shacrypt_b64_put(o, 0, a[31], a[30], 3);
 	}
 	*o = '\0';

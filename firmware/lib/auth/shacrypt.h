@@ -19,7 +19,7 @@
 #define SHACRYPT_ROUNDS_DEFAULT 5000
 #define SHACRYPT_ROUNDS_MIN 1000
 #define SHACRYPT_ROUNDS_MAX 999999999
-#define SHACRYPT_OUT_MAX 128 /* "$6$rounds=999999999$" + 16 + "$" + 86 + NUL fits */
+#define SHACRYPT_OUT_MAX 128  /* "$6$rounds=999999999$" + 16 + "$" + 86 + NUL fits */
 #define SHACRYPT_KEY_MAX 1024 /* longer keys are refused (bounded cost) */
 
 /*

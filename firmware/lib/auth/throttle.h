@@ -28,7 +28,7 @@
 struct throttle_params {
 	uint32_t base_ms;      /* delay after the first failure; default 500 */
 	uint32_t max_delay_ms; /* cap; default 8000 */
-	uint32_t limit;        /* failures per window before refusal; default 10 */
+	uint32_t limit;	       /* failures per window before refusal; default 10 */
 	uint32_t window_ms;    /* default 15 minutes */
 };
 

@@ -37,9 +37,9 @@
 
 /* One message found by a directory scan. */
 struct maildir_ent {
-	char *name;      /* owned */
+	char *name; /* owned */
 	size_t base_len;
-	uint32_t uid;    /* 0: none yet */
+	uint32_t uid; /* 0: none yet */
 	uint64_t size;
 	bool in_new;
 };
@@ -58,7 +58,7 @@ static int maildir_errno_code(int e)
 }
 
 static int maildir_fmt(char *out, size_t outsz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int maildir_fmt(char *out, size_t outsz, const char *fmt, ...)
 {
@@ -179,8 +179,7 @@ static int maildir_ent_arrival_cmp(const void *pa, const void *pb)
 }
 
 /* qsort that accepts an empty (NULL) array. */
-static void maildir_sort(struct maildir_ent *e, size_t n,
-			 int (*cmp)(const void *, const void *))
+static void maildir_sort(struct maildir_ent *e, size_t n, int (*cmp)(const void *, const void *))
 {
 	if (n > 1)
 		qsort(e, n, sizeof(*e), cmp);
@@ -278,7 +277,7 @@ static int maildir_mkdir(const char *p, bool *created)
 
 int maildir_create(const struct maildir_store *st, const char *domain, const char *user)
 {
-	static const char *const subs[] = { "cur", "new", "tmp" };
+	static const char *const subs[] = {"cur", "new", "tmp"};
 	char lv[3][MAILDIR_PATH_MAX], p[MAILDIR_PATH_MAX];
 	bool created = false;
 	size_t i;
@@ -577,7 +576,8 @@ int maildir_dlv_commit(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, 
 		if (rc < 0)
 			goto fail;
 		if (link(d->spool, tmp) < 0) {
-			if (errno == EXDEV || errno == EPERM || errno == EMLINK || errno == ENOTSUP) {
+			if (errno == EXDEV || errno == EPERM || errno == EMLINK ||
+			    errno == ENOTSUP) {
 				rc = maildir_copy(d->spool, tmp);
 			} else {
 				rc = maildir_errno_code(errno);
@@ -777,7 +777,7 @@ static int maildir_lock(const char *md, const char *lockname, bool nonblock, int
  */
 static int maildir_sync(const char *md, struct maildir_scan *out)
 {
-	struct maildir_scan ul = { 0 }, sc = { 0 };
+	struct maildir_scan ul = {0}, sc = {0};
 	char path[MAILDIR_PATH_MAX];
 	char *text = NULL;
 	size_t len = 0, i, j, nfresh = 0;
@@ -935,7 +935,7 @@ static int maildir_box_append(struct maildir_box *box, struct maildir_ent *e)
 int maildir_box_open(struct maildir_box *box, const struct maildir_store *st, const char *domain,
 		     const char *user, unsigned flags)
 {
-	struct maildir_scan sc = { 0 };
+	struct maildir_scan sc = {0};
 	size_t i;
 	int rc;
 
@@ -979,7 +979,7 @@ long maildir_box_find_uid(const struct maildir_box *box, uint32_t uid)
 
 int maildir_box_rescan(struct maildir_box *box, size_t *added)
 {
-	struct maildir_scan sc = { 0 };
+	struct maildir_scan sc = {0};
 	size_t i, j, n = 0;
 	int rc;
 
@@ -1033,7 +1033,7 @@ out:
 static int maildir_msg_locate(struct maildir_box *box, size_t i)
 {
 	struct maildir_msg *m = &box->msgs[i];
-	static const char *const subs[] = { "cur", "new" };
+	static const char *const subs[] = {"cur", "new"};
 	char p[MAILDIR_PATH_MAX];
 	size_t k;
 
@@ -1181,7 +1181,7 @@ int maildir_msg_flags_set(struct maildir_box *box, size_t i, unsigned flags)
 
 int maildir_box_expunge(struct maildir_box *box, const size_t *idx, size_t n, size_t *failed)
 {
-	struct maildir_scan sc = { 0 };
+	struct maildir_scan sc = {0};
 	char p[MAILDIR_PATH_MAX];
 	bool *del;
 	size_t nfail = 0, i, j;

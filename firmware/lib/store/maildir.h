@@ -62,11 +62,11 @@
 #include <stdint.h>
 #include <time.h>
 
-#define MAILDIR_PATH_MAX 512     /* any path we build; longer is -MGW_ELIMIT */
-#define MAILDIR_HOST_MAX 64      /* host part of unique names (sanitized) */
-#define MAILDIR_NAME_MAX 255     /* a file name in cur/ new/ tmp/ */
-#define MAILDIR_RCPT_MAX 100     /* recipients of one delivery (RFC 5321 4.5.3.1.8) */
-#define MAILDIR_MSGS_MAX 1000000 /* messages in one mailbox; more is -MGW_ELIMIT */
+#define MAILDIR_PATH_MAX 512		  /* any path we build; longer is -MGW_ELIMIT */
+#define MAILDIR_HOST_MAX 64		  /* host part of unique names (sanitized) */
+#define MAILDIR_NAME_MAX 255		  /* a file name in cur/ new/ tmp/ */
+#define MAILDIR_RCPT_MAX 100		  /* recipients of one delivery (RFC 5321 4.5.3.1.8) */
+#define MAILDIR_MSGS_MAX 1000000	  /* messages in one mailbox; more is -MGW_ELIMIT */
 #define MAILDIR_TMP_STALE_SEC (36 * 3600) /* Maildir spec: tmp/ files older than 36 h */
 
 /* Flags as in the ":2," suffix (Maildir spec, "info"); kept in this order in names. */
@@ -83,8 +83,8 @@ enum maildir_flag {
 struct maildir_store {
 	char data_dir[MAILDIR_PATH_MAX];
 	char host[MAILDIR_HOST_MAX]; /* hostname with '/', ':' and '.'-leading made safe */
-	uint64_t reserve_bytes;      /* free space to keep on the filesystem of data_dir */
-	uint32_t counter;            /* Q<counter> of unique names, per process */
+	uint64_t reserve_bytes;	     /* free space to keep on the filesystem of data_dir */
+	uint32_t counter;	     /* Q<counter> of unique names, per process */
 	/* Called after every successful commit, once per distinct recipient (IMAP IDLE will
 	 * use it). May be NULL. domain and user are borrowed for the call. */
 	void (*notify)(void *arg, const char *domain, const char *user);
@@ -145,12 +145,12 @@ struct maildir_rcpt {
 
 struct maildir_dlv {
 	struct maildir_store *st; /* borrowed; must outlive the delivery */
-	int fd;                   /* spool file, -1 when not active */
-	int err;                  /* first write error, reported by commit */
-	uint64_t size;            /* bytes written so far */
-	time_t t_sec;             /* arrival time, part of the unique name */
+	int fd;			  /* spool file, -1 when not active */
+	int err;		  /* first write error, reported by commit */
+	uint64_t size;		  /* bytes written so far */
+	time_t t_sec;		  /* arrival time, part of the unique name */
 	long t_usec;
-	uint32_t q;               /* counter value taken at begin */
+	uint32_t q;		      /* counter value taken at begin */
 	char spool[MAILDIR_PATH_MAX]; /* path of the spool file */
 };
 
@@ -193,11 +193,11 @@ void maildir_dlv_abort(struct maildir_dlv *d);
 
 struct maildir_msg {
 	uint32_t uid;
-	uint64_t size;  /* exact byte size of the file (see the top of this file) */
-	unsigned flags; /* MAILDIR_F_* */
-	bool in_new;    /* lives in new/ (not yet moved to cur/) */
-	bool gone;      /* vanished (expunged elsewhere) since it was listed; see rescan */
-	char *name;     /* current file name in new/ or cur/, owned by the box */
+	uint64_t size;	 /* exact byte size of the file (see the top of this file) */
+	unsigned flags;	 /* MAILDIR_F_* */
+	bool in_new;	 /* lives in new/ (not yet moved to cur/) */
+	bool gone;	 /* vanished (expunged elsewhere) since it was listed; see rescan */
+	char *name;	 /* current file name in new/ or cur/, owned by the box */
 	size_t base_len; /* length of the base name (name up to ":2," or the end) */
 };
 
@@ -212,7 +212,7 @@ enum maildir_open_flag {
  */
 struct maildir_box {
 	char path[MAILDIR_PATH_MAX]; /* .../Maildir */
-	int lock_fd;                 /* session lock, -1 when not held */
+	int lock_fd;		     /* session lock, -1 when not held */
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	struct maildir_msg *msgs; /* owned */

@@ -11,9 +11,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <mbedtls/error.h>
-#include <mbedtls/md.h>
-
 #include "core/err.h"
 #include "core/log.h"
 #include "tls/tls_int.h"
@@ -21,18 +18,16 @@
 #define TLS_CA_MAX 16 /* CA certificates in the CA file */
 
 /* AEAD suites with ephemeral ECDH only; TLS 1.3 first (its suites are all AEAD). */
-static const int tls_suites[] = {
-	MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
-	MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
-	MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
-	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-	0
-};
+static const int tls_suites[] = {MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
+				 MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
+				 MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
+				 MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+				 MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+				 MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+				 MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+				 MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+				 MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+				 0};
 
 static int tls_file_check(const char *what, const char *path, char *err, size_t errsz)
 {
@@ -106,40 +101,49 @@ static int tls_conf_check_crls(struct tls_conf *conf, const char *ca_path, const
 		unsigned found = 0;
 
 		if (++nca > TLS_CA_MAX) {
-			snprintf(err, errsz, "CA file %s: more than %d certificates", ca_path, TLS_CA_MAX);
+			snprintf(err, errsz, "CA file %s: more than %d certificates", ca_path,
+				 TLS_CA_MAX);
 			return -MGW_ECONFIG;
 		}
 		tls_crt_subject(ca, name, sizeof(name));
 		if (!ca->MBEDTLS_PRIVATE(ca_istrue)) {
-			snprintf(err, errsz, "CA file %s: '%s' is not a CA certificate", ca_path, name);
+			snprintf(err, errsz, "CA file %s: '%s' is not a CA certificate", ca_path,
+				 name);
 			return -MGW_ECONFIG;
 		}
 		for (mbedtls_x509_crl *crl = &conf->crl; crl && crl->version; crl = crl->next) {
 			if (!tls_raw_eq(&crl->issuer_raw, &ca->subject_raw))
 				continue;
 			if (++found > 1) {
-				snprintf(err, errsz, "CRL file %s: two CRLs for CA '%s' (replace the CRL, never append)",
+				snprintf(err, errsz,
+					 "CRL file %s: two CRLs for CA '%s' (replace the CRL, "
+					 "never append)",
 					 crl_path, name);
 				return -MGW_ECONFIG;
 			}
 			if (!tls_crl_signed_by(crl, ca)) {
-				snprintf(err, errsz, "CRL file %s: the CRL of '%s' is not signed by that CA",
+				snprintf(err, errsz,
+					 "CRL file %s: the CRL of '%s' is not signed by that CA",
 					 crl_path, name);
 				return -MGW_ECONFIG;
 			}
 			if (tls_x509_time(&crl->next_update) < now) {
-				tls_time_format(tls_x509_time(&crl->next_update), when, sizeof(when));
-				log_warn("tls: the CRL of '%s' expired at %s (%s policy applies)", name, when,
-					 tls_crl_policy_name(conf->crl_policy));
+				tls_time_format(tls_x509_time(&crl->next_update), when,
+						sizeof(when));
+				log_warn("tls: the CRL of '%s' expired at %s (%s policy applies)",
+					 name, when, tls_crl_policy_name(conf->crl_policy));
 			}
 			if (tls_x509_time(&crl->this_update) > now) {
-				tls_time_format(tls_x509_time(&crl->this_update), when, sizeof(when));
-				log_warn("tls: the CRL of '%s' is issued in the future (%s): is the clock set?",
+				tls_time_format(tls_x509_time(&crl->this_update), when,
+						sizeof(when));
+				log_warn("tls: the CRL of '%s' is issued in the future (%s): is "
+					 "the clock set?",
 					 name, when);
 			}
 		}
 		if (found == 0) {
-			snprintf(err, errsz, "CRL file %s: no CRL for CA '%s' (a CA without a CRL is an error)",
+			snprintf(err, errsz,
+				 "CRL file %s: no CRL for CA '%s' (a CA without a CRL is an error)",
 				 crl_path, name);
 			return -MGW_ECONFIG;
 		}
@@ -155,8 +159,8 @@ static int tls_conf_check_crls(struct tls_conf *conf, const char *ca_path, const
 			if (mbedtls_x509_dn_gets(raw, sizeof(raw), &crl->issuer) < 0)
 				snprintf(raw, sizeof(raw), "?");
 			log_safe(name, sizeof(name), raw, strlen(raw));
-			snprintf(err, errsz, "CRL file %s: CRL issuer '%s' is not a configured CA", crl_path,
-				 name);
+			snprintf(err, errsz, "CRL file %s: CRL issuer '%s' is not a configured CA",
+				 crl_path, name);
 			return -MGW_ECONFIG;
 		}
 	}
@@ -183,9 +187,12 @@ static int tls_conf_load(struct tls_conf *conf, const struct tls_conf_params *p,
 		snprintf(err, errsz, "no private key loaded");
 		return -MGW_ECONFIG;
 	}
-	if (mbedtls_pk_check_pair(&conf->cert.pk, &p->key->pk, mbedtls_ctr_drbg_random, tls_rng()) != 0) {
-		snprintf(err, errsz, "certificate %s does not match the private key loaded at start "
-			 "(a new key needs a restart)", p->cert);
+	if (mbedtls_pk_check_pair(&conf->cert.pk, &p->key->pk, mbedtls_ctr_drbg_random,
+				  tls_rng()) != 0) {
+		snprintf(err, errsz,
+			 "certificate %s does not match the private key loaded at start "
+			 "(a new key needs a restart)",
+			 p->cert);
 		return -MGW_ECONFIG;
 	}
 	if (tls_x509_time(&conf->cert.valid_to) < (int64_t)time(NULL))
@@ -203,8 +210,10 @@ static int tls_conf_load(struct tls_conf *conf, const struct tls_conf_params *p,
 		return -MGW_ECONFIG;
 	}
 	if (p->crl == NULL || p->crl[0] == '\0') {
-		snprintf(err, errsz, "CA %s given without a CRL (set [tls] crl; a CA without a CRL is an error)",
-			 p->ca);
+		snprintf(
+		    err, errsz,
+		    "CA %s given without a CRL (set [tls] crl; a CA without a CRL is an error)",
+		    p->ca);
 		return -MGW_ECONFIG;
 	}
 	rc = tls_file_check("CRL", p->crl, err, errsz);
@@ -243,22 +252,22 @@ int tls_conf_new(const struct tls_conf_params *p, char *err, size_t errsz, struc
 	if (rc < 0)
 		goto out;
 	rc = -MGW_ETLS;
-	ret = mbedtls_ssl_config_defaults(&conf->ssl, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
-					  MBEDTLS_SSL_PRESET_DEFAULT);
+	ret = mbedtls_ssl_config_defaults(&conf->ssl, MBEDTLS_SSL_IS_SERVER,
+					  MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
 	if (ret != 0) {
-		snprintf(err, errsz, "mbedtls_ssl_config_defaults failed (-0x%04x)", (unsigned)-ret);
+		snprintf(err, errsz, "mbedtls_ssl_config_defaults failed (-0x%04x)",
+			 (unsigned)-ret);
 		goto out;
 	}
 	mbedtls_ssl_conf_rng(&conf->ssl, mbedtls_ctr_drbg_random, tls_rng());
 	mbedtls_ssl_conf_min_tls_version(&conf->ssl, MBEDTLS_SSL_VERSION_TLS1_2);
 	mbedtls_ssl_conf_max_tls_version(&conf->ssl, MBEDTLS_SSL_VERSION_TLS1_3);
 	mbedtls_ssl_conf_ciphersuites(&conf->ssl, tls_suites);
-	/* TLS 1.3: (EC)DHE only, never a PSK, so no resumption by ticket. No ticket callbacks
-	 * and no session cache are set either: every handshake is a full one, with the
-	 * client certificate verified against the CRL of this generation. */
+	/* TLS 1.3: (EC)DHE only, never a PSK, so no resumption. Tickets and the session cache
+	 * are compiled out (mbedtls_config.h): every handshake is a full one, with the client
+	 * certificate verified against the CRL of this generation. */
 	mbedtls_ssl_conf_tls13_key_exchange_modes(&conf->ssl,
 						  MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL);
-	mbedtls_ssl_conf_new_session_tickets(&conf->ssl, 0);
 	/* The key is only read by mbedTLS; it is shared by the confs of every generation. */
 	ret = mbedtls_ssl_conf_own_cert(&conf->ssl, &conf->cert, (mbedtls_pk_context *)&p->key->pk);
 	if (ret != 0) {

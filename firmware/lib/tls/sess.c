@@ -11,9 +11,6 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include <mbedtls/error.h>
-#include <mbedtls/oid.h>
-
 #include "core/err.h"
 #include "core/log.h"
 #include "tls/tls_int.h"
@@ -77,11 +74,13 @@ static int tls_sess_verify(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t
 				tls_time_format(next + conf->crl_grace_s, until, sizeof(until));
 				if (now <= next + (int64_t)conf->crl_grace_s) {
 					*flags &= ~(uint32_t)MBEDTLS_X509_BADCRL_EXPIRED;
-					log_warn("tls %s: CRL EXPIRED at %s, accepted under the grace period until %s "
-						 "(subject %s, serial %s): install a new CRL", s->peer, when, until,
-						 s->subject, s->serial);
+					log_warn("tls %s: CRL EXPIRED at %s, accepted under the "
+						 "grace period until %s "
+						 "(subject %s, serial %s): install a new CRL",
+						 s->peer, when, until, s->subject, s->serial);
 				} else {
-					log_warn("tls %s: CRL EXPIRED at %s and the grace period ended at %s",
+					log_warn("tls %s: CRL EXPIRED at %s and the grace period "
+						 "ended at %s",
 						 s->peer, when, until);
 				}
 			}
@@ -121,7 +120,7 @@ int tls_sess_new(struct tls_conf *conf, int fd, const char *peer, struct tls_ses
 }
 
 /* Logs a refused or failed handshake once: reason in words, peer, subject, serial. */
-static void tls_sess_refused(struct tls_sess *s, int ret)
+static void tls_sess_refused(struct tls_sess *s, int ret, uint32_t flags)
 {
 	char why[600], msg[128];
 
@@ -132,11 +131,13 @@ static void tls_sess_refused(struct tls_sess *s, int ret)
 		log_info("tls %s: peer closed the connection during the handshake", s->peer);
 		return;
 	}
-	if (s->vrfy_flags) {
-		tls_flags_text(s->vrfy_flags, why, sizeof(why));
+	if (flags & MBEDTLS_X509_BADCERT_MISSING)
+		flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_MISSING;
+	if (flags) {
+		tls_flags_text(flags, why, sizeof(why));
 	} else if (ret == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE ||
-		   (s->conf->client_auth && ret == MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE &&
-		    mbedtls_ssl_get_peer_cert(&s->ssl) == NULL && s->subject[0] == '-')) {
+		   (s->conf->client_auth && s->subject[0] == '-' &&
+		    (ret == MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE || ret == 0))) {
 		snprintf(why, sizeof(why), "no client certificate");
 	} else if (ret == MBEDTLS_ERR_SSL_BAD_PROTOCOL_VERSION) {
 		snprintf(why, sizeof(why), "protocol version refused (TLS 1.2 or 1.3 required)");
@@ -147,26 +148,72 @@ static void tls_sess_refused(struct tls_sess *s, int ret)
 	log_warn("tls %s: refused: %s; subject %s; serial %s", s->peer, why, s->subject, s->serial);
 }
 
+/* The alert mbedTLS itself would send for these verify flags. */
+static unsigned char tls_alert_for(uint32_t flags)
+{
+	if (flags & MBEDTLS_X509_BADCERT_MISSING)
+		return MBEDTLS_SSL_ALERT_MSG_CERT_REQUIRED;
+	if (flags & MBEDTLS_X509_BADCERT_REVOKED)
+		return MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED;
+	if (flags & (MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE))
+		return MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED;
+	if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
+		return MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA;
+	if (flags & (MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
+		     MBEDTLS_X509_BADCERT_BAD_MD | MBEDTLS_X509_BADCERT_BAD_PK |
+		     MBEDTLS_X509_BADCERT_BAD_KEY))
+		return MBEDTLS_SSL_ALERT_MSG_BAD_CERT;
+	return MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN; /* e.g. an expired CRL */
+}
+
+/*
+ * The handshake, one mbedTLS step at a time, because of TLS 1.3: when mbedTLS refuses
+ * the client certificate in the handshake it sends its alert under the handshake keys,
+ * while the client, having sent its Finished, already reads with the application keys,
+ * so OpenSSL-based clients report "bad record mac" instead of "certificate revoked".
+ * Under TLS 1.3 only, we therefore let mbedTLS finish the handshake (authmode OPTIONAL
+ * for this session, set just before the client's Certificate is processed) and decide
+ * right after it, before the session sees a byte: a failed verification is answered
+ * with the proper alert, now under the keys the client expects, and the connection is
+ * refused. The client cannot tell the difference otherwise (in TLS 1.3 its handshake is
+ * over once it sent Finished). Under TLS 1.2 mbedTLS refuses in the handshake as usual.
+ * The check after the handshake runs for every version (fail closed).
+ */
 static int tls_hs(void *ctx)
 {
 	struct tls_sess *s = ctx;
-	int ret = mbedtls_ssl_handshake(&s->ssl);
+	uint32_t flags;
+	int ret = 0;
 
+	while (!mbedtls_ssl_is_handshake_over(&s->ssl)) {
+		if (s->conf->client_auth && !s->deferred &&
+		    s->ssl.MBEDTLS_PRIVATE(state) == MBEDTLS_SSL_CLIENT_CERTIFICATE &&
+		    mbedtls_ssl_get_version_number(&s->ssl) == MBEDTLS_SSL_VERSION_TLS1_3) {
+			mbedtls_ssl_set_hs_authmode(&s->ssl, MBEDTLS_SSL_VERIFY_OPTIONAL);
+			s->deferred = true;
+		}
+		ret = mbedtls_ssl_handshake_step(&s->ssl);
+		if (ret != 0)
+			break;
+	}
 	if (ret == MBEDTLS_ERR_SSL_WANT_READ)
 		return -MGW_EWANTREAD;
 	if (ret == MBEDTLS_ERR_SSL_WANT_WRITE)
 		return -MGW_EWANTWRITE;
 	if (ret != 0) {
-		tls_sess_refused(s, ret);
+		tls_sess_refused(s, ret, s->vrfy_flags);
 		return -MGW_ETLS;
 	}
-	/* Fail closed: whatever mbedTLS concluded, the gate needs a verified certificate. */
-	if (s->conf->client_auth &&
-	    (mbedtls_ssl_get_peer_cert(&s->ssl) == NULL || mbedtls_ssl_get_verify_result(&s->ssl) != 0)) {
-		tls_sess_refused(s, MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE);
-		mbedtls_ssl_send_alert_message(&s->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
-					       MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED);
-		return -MGW_ETLS;
+	if (s->conf->client_auth) {
+		flags = mbedtls_ssl_get_verify_result(&s->ssl);
+		if (mbedtls_ssl_get_peer_cert(&s->ssl) == NULL)
+			flags |= MBEDTLS_X509_BADCERT_MISSING;
+		if (flags != 0) {
+			tls_sess_refused(s, 0, flags | s->vrfy_flags);
+			(void)mbedtls_ssl_send_alert_message(&s->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+							     tls_alert_for(flags));
+			return -MGW_ETLS;
+		}
 	}
 	s->handshake_done = true;
 	log_info("tls %s: %s %s%s%s%s%s", s->peer, mbedtls_ssl_get_version(&s->ssl),
@@ -250,13 +297,13 @@ static void tls_destroy(void *ctx)
 }
 
 const struct transport_ops tls_transport_ops = {
-	.name = "tls",
-	.read = tls_read,
-	.write = tls_write,
-	.handshake = tls_hs,
-	.pending = tls_pending,
-	.shutdown = tls_shutdown,
-	.destroy = tls_destroy,
+    .name = "tls",
+    .read = tls_read,
+    .write = tls_write,
+    .handshake = tls_hs,
+    .pending = tls_pending,
+    .shutdown = tls_shutdown,
+    .destroy = tls_destroy,
 };
 
 const char *tls_sess_version(const struct tls_sess *s)
@@ -273,7 +320,8 @@ const char *tls_sess_cipher(const struct tls_sess *s)
 
 bool tls_sess_has_peer(const struct tls_sess *s)
 {
-	return s->handshake_done && s->conf->client_auth && mbedtls_ssl_get_peer_cert(&s->ssl) != NULL;
+	return s->handshake_done && s->conf->client_auth &&
+	       mbedtls_ssl_get_peer_cert(&s->ssl) != NULL;
 }
 
 void tls_sess_peer_subject(const struct tls_sess *s, char *out, size_t outsz)
@@ -299,7 +347,8 @@ static int tls_identity_copy(const unsigned char *p, size_t len, char *out, size
 	return 0;
 }
 
-static const mbedtls_x509_name *tls_name_find(const mbedtls_x509_name *n, const char *oid, size_t oidlen)
+static const mbedtls_x509_name *tls_name_find(const mbedtls_x509_name *n, const char *oid,
+					      size_t oidlen)
 {
 	for (; n; n = n->next)
 		if (n->oid.p && n->oid.len == oidlen && memcmp(n->oid.p, oid, oidlen) == 0)
@@ -329,14 +378,16 @@ int tls_sess_peer_identity(const struct tls_sess *s, enum tls_identity how, char
 				mbedtls_x509_free_subject_alt_name(&san);
 				continue;
 			}
-			rc = tls_identity_copy(san.san.unstructured_name.p, san.san.unstructured_name.len,
-					       out, outsz);
+			rc = tls_identity_copy(san.san.unstructured_name.p,
+					       san.san.unstructured_name.len, out, outsz);
 			mbedtls_x509_free_subject_alt_name(&san);
 			return rc;
 		}
-		n = tls_name_find(&crt->subject, MBEDTLS_OID_PKCS9_EMAIL, MBEDTLS_OID_SIZE(MBEDTLS_OID_PKCS9_EMAIL));
+		n = tls_name_find(&crt->subject, MBEDTLS_OID_PKCS9_EMAIL,
+				  MBEDTLS_OID_SIZE(MBEDTLS_OID_PKCS9_EMAIL));
 	} else {
-		n = tls_name_find(&crt->subject, MBEDTLS_OID_AT_CN, MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN));
+		n = tls_name_find(&crt->subject, MBEDTLS_OID_AT_CN,
+				  MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN));
 	}
 	if (n == NULL)
 		return -MGW_ENOENT;

@@ -3,16 +3,11 @@
  * text helpers the rest of the module logs with.
  */
 #include <errno.h>
-#include <psa/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-
-#include <mbedtls/entropy.h>
-#include <mbedtls/error.h>
-#include <mbedtls/oid.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -138,7 +133,7 @@ void tls_key_free(struct tls_key *key)
 
 int64_t tls_x509_time(const mbedtls_x509_time *t)
 {
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 
 	tm.tm_year = t->year - 1900;
 	tm.tm_mon = t->mon - 1;
@@ -213,9 +208,12 @@ const char *tls_crl_policy_name(enum tls_crl_policy p)
 const char *tls_identity_name(enum tls_identity id)
 {
 	switch (id) {
-	case TLS_IDENTITY_EMAIL: return "email";
-	case TLS_IDENTITY_CN: return "cn";
-	case TLS_IDENTITY_NONE: return "none";
+	case TLS_IDENTITY_EMAIL:
+		return "email";
+	case TLS_IDENTITY_CN:
+		return "cn";
+	case TLS_IDENTITY_NONE:
+		return "none";
 	}
 	return "?";
 }

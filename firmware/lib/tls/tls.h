@@ -34,21 +34,21 @@
 
 #include "net/transport.h"
 
-#define TLS_SUBJECT_MAX 256  /* subject DN as text, for logs */
-#define TLS_SERIAL_MAX 96    /* serial as hex "01:A2:...", for logs and throttle keys */
-#define TLS_IDENTITY_MAX 320 /* user@domain from a certificate */
-#define TLS_ERR_MAX 512      /* error texts filled by the loaders */
+#define TLS_SUBJECT_MAX 256	/* subject DN as text, for logs */
+#define TLS_SERIAL_MAX 96	/* serial as hex "01:A2:...", for logs and throttle keys */
+#define TLS_IDENTITY_MAX 320	/* user@domain from a certificate */
+#define TLS_ERR_MAX 512		/* error texts filled by the loaders */
 #define TLS_FILE_MAX (1u << 20) /* a PEM file larger than this is refused */
 
 enum tls_crl_policy {
 	TLS_CRL_REFUSE = 0, /* expired CRL: refuse every client (default) */
-	TLS_CRL_GRACE,      /* accept for crl_grace_s after nextUpdate, warning each time */
+	TLS_CRL_GRACE,	    /* accept for crl_grace_s after nextUpdate, warning each time */
 };
 
 enum tls_identity {
 	TLS_IDENTITY_EMAIL = 0, /* subjectAltName rfc822Name, then subject emailAddress */
-	TLS_IDENTITY_CN,        /* subject commonName */
-	TLS_IDENTITY_NONE,      /* no binding (explicit opt-out) */
+	TLS_IDENTITY_CN,	/* subject commonName */
+	TLS_IDENTITY_NONE,	/* no binding (explicit opt-out) */
 };
 
 /* Initialises the crypto layer once (psa_crypto_init, the random generator). Idempotent;
@@ -66,12 +66,12 @@ int tls_key_load(const char *path, struct tls_key **out, char *err, size_t errsz
 void tls_key_free(struct tls_key *key);
 
 struct tls_conf_params {
-	const char *cert;          /* server certificate chain (PEM), leaf first */
+	const char *cert;	   /* server certificate chain (PEM), leaf first */
 	const struct tls_key *key; /* borrowed; must outlive the conf */
-	const char *ca;            /* CA certificate(s) (PEM); NULL or "": server-only */
-	const char *crl;           /* CRL(s) (PEM or DER); required with ca */
+	const char *ca;		   /* CA certificate(s) (PEM); NULL or "": server-only */
+	const char *crl;	   /* CRL(s) (PEM or DER); required with ca */
 	enum tls_crl_policy crl_policy;
-	uint32_t crl_grace_s;      /* for TLS_CRL_GRACE */
+	uint32_t crl_grace_s; /* for TLS_CRL_GRACE */
 };
 
 struct tls_conf;
@@ -83,8 +83,7 @@ struct tls_conf;
  * whose issuer is not a configured CA. An expired CRL is not an error here (the policy
  * decides per connection) but is logged as a warning.
  */
-int tls_conf_new(const struct tls_conf_params *p, char *err, size_t errsz,
-		 struct tls_conf **out);
+int tls_conf_new(const struct tls_conf_params *p, char *err, size_t errsz, struct tls_conf **out);
 void tls_conf_free(struct tls_conf *conf);
 /* True when the conf requires client certificates (a CA was given). */
 bool tls_conf_client_auth(const struct tls_conf *conf);

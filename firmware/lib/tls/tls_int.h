@@ -5,11 +5,21 @@
 #ifndef MGW_TLS_INT_H
 #define MGW_TLS_INT_H
 
+/* mbedTLS's headers test some of their own macros with #if while undefined: keep our
+ * -Wundef for our code only. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wundef"
 #include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/error.h>
+#include <mbedtls/md.h>
+#include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
+#include <psa/crypto.h>
+#pragma GCC diagnostic pop
 
 #include "tls/tls.h"
 
@@ -36,6 +46,7 @@ struct tls_sess {
 	size_t wr_pending; /* length of a record mbedtls_ssl_write() has taken but not sent */
 	bool refused_logged;
 	bool handshake_done;
+	bool deferred; /* TLS 1.3: certificate verdict taken after the handshake (sess.c) */
 	/* What the verify callback saw of the client certificate (depth 0). */
 	uint32_t vrfy_flags;
 	char subject[TLS_SUBJECT_MAX];

@@ -290,7 +290,7 @@ static int pw_file_load(struct pw_file *f, const char *path, size_t want, size_t
 static bool pw_shacrypt_shape(const char *h)
 {
 	static const char b64[] =
-		"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	    "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 	const char *last = strrchr(h, '$');
 	size_t want;
 
@@ -362,8 +362,9 @@ static int pw_cmd_import(const char *data_dir, const char *domain, const char *p
 		size_t k;
 
 		if (!passwd_user_valid(p->f[0])) {
-			fprintf(stderr, "%s:%u: user '%s': not a valid mailbox name (a-z 0-9 . _ - +)"
-					" (skipped)\n",
+			fprintf(stderr,
+				"%s:%u: user '%s': not a valid mailbox name (a-z 0-9 . _ - +)"
+				" (skipped)\n",
 				passwd_path, p->lineno, p->f[0]);
 			continue;
 		}
@@ -418,8 +419,8 @@ static int pw_cmd_import(const char *data_dir, const char *domain, const char *p
 			mgw_strerror(rc));
 		goto out;
 	}
-	fprintf(stderr, "mailgw-passwd: imported %zu user%s into %s\n", nout,
-		nout == 1 ? "" : "s", domain);
+	fprintf(stderr, "mailgw-passwd: imported %zu user%s into %s\n", nout, nout == 1 ? "" : "s",
+		domain);
 	ex = PW_EXIT_OK;
 out:
 	if (out != NULL) {
