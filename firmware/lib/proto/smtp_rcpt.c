@@ -414,65 +414,64 @@ static enum smtp_rcpt_res smtp_set_merge(struct smtp_mbox_set *set, size_t max,
 	return SMTP_RCPT_OK;
 }
 
+/* The mailboxes a local part of a local domain names (into l), in the order of the file
+ * header: user, alias, postmaster/abuse. */
+static enum smtp_rcpt_res smtp_local_lookup(const char *data_dir, const char *admins,
+					    const char *domain, const char *user,
+					    struct smtp_mbox_list *l)
+{
+	char apath[SMTP_RCPT_PATH_MAX];
+	unsigned lineno = 0;
+	int rc, n;
+
+	rc = smtp_user_exists(data_dir, domain, user);
+	if (rc == 0) {
+		smtp_list_add(l, domain, user);
+		return SMTP_RCPT_OK;
+	}
+	if (rc != -MGW_ENOENT)
+		return SMTP_RCPT_TEMP;
+	n = snprintf(apath, sizeof(apath), "%s/etc/domains/%s/aliases", data_dir, domain);
+	if (n < 0 || (size_t)n >= sizeof(apath))
+		return SMTP_RCPT_TEMP;
+	rc = smtp_alias_walk(apath, domain, user, l, &lineno, NULL, 0);
+	if (rc == 0)
+		return smtp_list_verify(data_dir, l, apath, lineno);
+	if (rc != -MGW_ENOENT) {
+		log_err("%s: %s", apath, mgw_strerror(rc));
+		return SMTP_RCPT_TEMP;
+	}
+	if (strcmp(user, "postmaster") == 0 || strcmp(user, "abuse") == 0)
+		return smtp_admins_list(data_dir, admins, l);
+	return SMTP_RCPT_UNKNOWN;
+}
+
 enum smtp_rcpt_res smtp_rcpt_resolve(const char *data_dir, const char *admins,
 				     const struct smtp_path *path, struct smtp_mbox_set *set,
 				     size_t max)
 {
 	struct smtp_mbox_list *l = calloc(1, sizeof(*l));
 	char domain[PASSWD_DOMAIN_MAX + 1], user[PASSWD_USER_MAX + 1];
-	char apath[SMTP_RCPT_PATH_MAX];
 	enum smtp_rcpt_res res = SMTP_RCPT_TEMP;
-	unsigned lineno = 0;
-	int rc, n;
 
 	if (l == NULL)
 		return SMTP_RCPT_TEMP;
 	if (path->domain == NULL) {
 		/* "<postmaster>" without a domain, RFC 5321 §4.1.1.3. */
 		res = smtp_admins_list(data_dir, admins, l);
-		goto merge;
-	}
-	if (path->null || path->route || path->literal || path->percent ||
-	    !smtp_copy_lower(domain, sizeof(domain), path->domain, path->domain_len) ||
-	    !smtp_domain_is_local(data_dir, domain)) {
+	} else if (path->null || path->route || path->literal || path->percent ||
+		   !smtp_copy_lower(domain, sizeof(domain), path->domain, path->domain_len) ||
+		   !smtp_domain_is_local(data_dir, domain)) {
 		res = SMTP_RCPT_RELAY;
-		goto out;
-	}
-	if (path->quoted || !smtp_copy_lower(user, sizeof(user), path->local, path->local_len) ||
-	    !passwd_user_valid(user)) {
+	} else if (path->quoted ||
+		   !smtp_copy_lower(user, sizeof(user), path->local, path->local_len) ||
+		   !passwd_user_valid(user)) {
 		res = SMTP_RCPT_UNKNOWN;
-		goto out;
+	} else {
+		res = smtp_local_lookup(data_dir, admins, domain, user, l);
 	}
-	rc = smtp_user_exists(data_dir, domain, user);
-	if (rc == 0) {
-		smtp_list_add(l, domain, user);
-		res = SMTP_RCPT_OK;
-		goto merge;
-	}
-	if (rc != -MGW_ENOENT)
-		goto out; /* TEMP */
-	n = snprintf(apath, sizeof(apath), "%s/etc/domains/%s/aliases", data_dir, domain);
-	if (n < 0 || (size_t)n >= sizeof(apath))
-		goto out;
-	rc = smtp_alias_walk(apath, domain, user, l, &lineno, NULL, 0);
-	if (rc == 0) {
-		res = smtp_list_verify(data_dir, l, apath, lineno);
-		goto merge;
-	}
-	if (rc != -MGW_ENOENT) {
-		log_err("%s: %s", apath, mgw_strerror(rc));
-		goto out;
-	}
-	if (strcmp(user, "postmaster") == 0 || strcmp(user, "abuse") == 0) {
-		res = smtp_admins_list(data_dir, admins, l);
-		goto merge;
-	}
-	res = SMTP_RCPT_UNKNOWN;
-	goto out;
-merge:
 	if (res == SMTP_RCPT_OK)
 		res = smtp_set_merge(set, max, l);
-out:
 	free(l);
 	return res;
 }
