@@ -51,6 +51,8 @@ struct smtp_sess {
 	struct buf_lr lr;
 	unsigned bad;
 	bool esmtp, tls, paused_for_output;
+	bool closed;	/* CONN_EV_CLOSED seen; freed when no event is being handled */
+	unsigned depth; /* events being handled (nesting) */
 	uint64_t started;
 	unsigned msgs;
 	char helo[SMTP_DOMAIN_MAX + 1];
@@ -738,10 +740,8 @@ static void smtp_log_close(struct smtp_sess *s, const char *reason)
 	log_debug("smtp %s: closed (%s), %u messages", s->c->peer, reason, s->msgs);
 }
 
-static void smtp_event(struct conn *c, enum conn_event ev, void *arg)
+static void smtp_event_do(struct conn *c, enum conn_event ev, struct smtp_sess *s)
 {
-	struct smtp_sess *s = arg;
-
 	switch (ev) {
 	case CONN_EV_DATA:
 		if (s->state == SMTP_ST_GREET) {
@@ -790,13 +790,42 @@ static void smtp_event(struct conn *c, enum conn_event ev, void *arg)
 		smtp_enter(s, SMTP_ST_HELO);
 		break;
 	case CONN_EV_CLOSED:
-		smtp_log_close(s, conn_close_reason(c));
-		smtp_txn_reset(s);
-		if (s->p.on_close)
-			s->p.on_close(s->p.arg);
-		free(s);
-		break;
+		break; /* smtp_event() */
 	}
+}
+
+/* The end of a session: the caller's reference (generation) goes last. */
+static void smtp_finish(struct smtp_sess *s)
+{
+	smtp_log_close(s, conn_close_reason(s->c));
+	smtp_txn_reset(s);
+	if (s->p.on_close)
+		s->p.on_close(s->p.arg);
+	free(s);
+}
+
+/*
+ * The one entry point. CLOSED can arrive nested inside another event (a write that hits
+ * the output limit closes the conn at once); the session is then finished when the outer
+ * event unwinds, so no handler ever runs on a freed session or configuration.
+ */
+static void smtp_event(struct conn *c, enum conn_event ev, void *arg)
+{
+	struct smtp_sess *s = arg;
+
+	if (ev == CONN_EV_CLOSED) {
+		s->closed = true;
+		if (s->depth == 0)
+			smtp_finish(s);
+		return;
+	}
+	if (s->closed)
+		return;
+	s->depth++;
+	smtp_event_do(c, ev, s);
+	s->depth--;
+	if (s->closed && s->depth == 0)
+		smtp_finish(s);
 }
 
 int smtp_sess_start(struct conn *c, const struct smtp_sess_params *p)
@@ -820,10 +849,14 @@ int smtp_sess_start(struct conn *c, const struct smtp_sess_params *p)
 		conn_close(c, "cannot start");
 		return rc;
 	}
+	s->depth++; /* as if in an event: a close while greeting is finished below */
 	if (p->cfg->smtp_greeting_delay == 0)
 		smtp_greet(s);
 	else
 		smtp_enter(s, SMTP_ST_GREET);
+	s->depth--;
+	if (s->closed)
+		smtp_finish(s);
 	return 0;
 }
 
