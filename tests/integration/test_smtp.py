@@ -504,3 +504,30 @@ def test_ipv6_listener_and_received_literal(daemon):
         assert s.sendmail("s@example.net", ["alice@example.com"], b"Subject: v6\r\n\r\nx\r\n") == {}
     (m,) = messages(d, "example.com", "alice")
     assert b"Received: from " in m and b"([IPv6:::1])" in m
+
+
+def test_enhanced_status_codes_everywhere(daemon):
+    """RFC 2034 3: every 2xx/4xx/5xx reply but the greeting and the EHLO/HELO reply carries
+    an RFC 3463 code, refusals included."""
+    d = start_mx(daemon, "max_bad_commands = 100\n")
+    r = Raw(d.addr("smtp"))
+    rx = re.compile(r"^[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3} ")
+    script = ["EHLO c.example", "NOOP", "HELP", "VRFY alice", "EXPN x", "BOGUS", "RCPT TO:<a@b>",
+              "MAIL FROM:<s@example.net> SIZE=999999999999", "MAIL FROM:<s@example.net> X=1",
+              "MAIL FROM:<s@example.net>", "RCPT TO:<x@foreign.example>",
+              "RCPT TO:<nobody@example.com>", "RCPT TO:<\"q\"@example.com>",
+              "RCPT TO:<alice@example.com>", "MAIL FROM:<s@example.net>", "RSET",
+              "STARTTLS x", "DATA", "NOOP " + "x" * 600]
+    for line in script:
+        code, lines = r.cmd(line)
+        if line.startswith("EHLO"):
+            continue
+        for l in lines:
+            assert rx.match(l), (line, l)
+    r.cmd("MAIL FROM:<s@example.net>")
+    r.cmd("RCPT TO:<alice@example.com>")
+    assert r.cmd("DATA")[0] == 354
+    r.send(b"x\r\n.\r\n")
+    assert rx.match(r.reply()[1][-1])
+    code, lines = r.cmd("QUIT")
+    assert rx.match(lines[-1])
