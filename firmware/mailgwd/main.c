@@ -29,6 +29,7 @@
 #include "net/conn.h"
 #include "net/listen.h"
 #include "pop3d.h"
+#include "proto/pop3_sess.h"
 #include "smtpd.h"
 
 #define MAILGWD_VERSION "0.1.0"
@@ -102,6 +103,8 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 	snprintf(line, sizeof(line), "connections: %zu", conn_count());
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "config: %s", d.conf_path);
+	emit(ctx, line);
+	snprintf(line, sizeof(line), "pop3_sessions: %u", pop3_sess_count());
 	emit(ctx, line);
 	if (d.gen->tls_gate) {
 		char crl[160];

@@ -213,6 +213,21 @@ def test_line_limits_and_bad_commands(daemon, pki):
     assert p.file.readline() == b""  # closed
 
 
+def test_prelogin_command_limit(daemon, pki):
+    d = start(daemon, pki)
+    p = pop(d, pki, login=False)
+    with pytest.raises(poplib.error_proto, match=r"-ERR already under TLS"):
+        p._shortcmd("STLS")
+    with pytest.raises(poplib.error_proto, match=r"-ERR APOP not supported"):
+        p._shortcmd("APOP joe 0123456789abcdef0123456789abcdef")
+    for _ in range(18):
+        p.capa()
+    with pytest.raises(poplib.error_proto, match=r"-ERR too many commands without login"):
+        p._shortcmd("NOOP")
+    assert p.file.readline() == b""
+    d.wait_log(r"closed \(pre-login command limit\)")
+
+
 def test_curl_pop3s(daemon, pki):
     d = start(daemon, pki)
     body = message(7, 5000)
@@ -495,6 +510,7 @@ def test_reload_revokes_next_connection_not_the_established_session(daemon, pki,
     pop(d, pki).quit()
     status = dict(x.split(": ", 1) for x in d.control("status")[:-1])
     assert status["generation"] == "2"
+    assert status["pop3_sessions"] == "0"
     assert re.match(r"CRL next update \d{4}-\d\d-\d\d .* UTC \(in \d+ h\), policy refuse$",
                     status["tls_gate"]), status
 
