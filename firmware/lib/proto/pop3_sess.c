@@ -49,6 +49,7 @@ struct pop3_sess {
 	struct buf_lr lr;
 	struct loop_timer delay;
 	unsigned depth; /* nesting of event handlers: free only at depth 0 */
+	bool in_input;	/* pop3_input() is running */
 	bool closed;	/* CONN_EV_CLOSED seen */
 	unsigned cmds, bad, fails;
 	char user[POP3_ARG_MAX + 1]; /* USER name, waiting for PASS */
@@ -65,6 +66,33 @@ struct pop3_sess {
 
 static unsigned pop3_live;
 
+static bool pop3_tls_has_peer(const void *ctx)
+{
+	return ctx && tls_sess_has_peer(ctx);
+}
+
+static void pop3_tls_subject(const void *ctx, char *out, size_t outsz)
+{
+	tls_sess_peer_subject(ctx, out, outsz);
+}
+
+static void pop3_tls_serial(const void *ctx, char *out, size_t outsz)
+{
+	tls_sess_peer_serial(ctx, out, outsz);
+}
+
+static int pop3_tls_identity(const void *ctx, enum tls_identity how, char *out, size_t outsz)
+{
+	return tls_sess_peer_identity(ctx, how, out, outsz);
+}
+
+static const struct pop3_peer_ops pop3_peer_tls = {
+    .has_peer = pop3_tls_has_peer,
+    .subject = pop3_tls_subject,
+    .serial = pop3_tls_serial,
+    .identity = pop3_tls_identity,
+};
+
 typedef void (*pop3_handler)(struct pop3_sess *s, const struct pop3_cmd *cmd);
 
 /* ---- helpers ----------------------------------------------------------------------- */
@@ -72,10 +100,6 @@ typedef void (*pop3_handler)(struct pop3_sess *s, const struct pop3_cmd *cmd);
 static void pop3_enter(struct pop3_sess *s, enum pop3_state st)
 {
 	s->state = st;
-	/* Input is read only in states that take commands (back-pressure otherwise). */
-	if (!s->closed)
-		conn_pause(s->c,
-			   !(st == POP3_ST_AUTH || st == POP3_ST_SASL || st == POP3_ST_TRANS));
 }
 
 static void pop3_reply(struct pop3_sess *s, const char *text)
@@ -150,6 +174,8 @@ static void pop3_counts(const struct pop3_sess *s, size_t *n, uint64_t *size)
 
 /* ---- streaming RETR / TOP ---------------------------------------------------------- */
 
+static void pop3_input(struct pop3_sess *s);
+
 static void pop3_stream_end(struct pop3_sess *s)
 {
 	/* RFC 1939 section 3: the multi-line response ends with CRLF "." CRLF. */
@@ -157,8 +183,10 @@ static void pop3_stream_end(struct pop3_sess *s)
 		conn_write(s->c, "\r\n", 2);
 	conn_write(s->c, ".\r\n", 3);
 	pop3_stream_stop(s);
-	if (!s->closed)
+	if (!s->closed) {
 		pop3_enter(s, POP3_ST_TRANS);
+		pop3_input(s); /* pipelined commands that waited (a no-op when nested in it) */
+	}
 }
 
 /* Sends more of the message while the output has room; called again on DRAINED. */
@@ -353,7 +381,7 @@ static void pop3_login(struct pop3_sess *s, const uint8_t *name, size_t namelen,
 		return;
 	}
 	snprintf(want, sizeof(want), "%s@%s", a.user, a.domain);
-	rc = tls_sess_peer_identity(conn_tls_ctx(s->c), s->env.identity, id, sizeof(id));
+	rc = s->env.peer->identity(conn_tls_ctx(s->c), s->env.identity, id, sizeof(id));
 	if (rc == -MGW_ENOENT || rc == -MGW_EINVAL) {
 		/* CVE-2019-3814: no identity in the certificate is a refusal, never a fall-back
 		 * to the typed name. */
@@ -393,6 +421,7 @@ static void pop3_delay_cb(struct loop *loop, struct loop_timer *t)
 		else {
 			pop3_reply(s, s->delayed_reply);
 			pop3_enter(s, POP3_ST_AUTH);
+			pop3_input(s);
 		}
 	}
 	s->depth--;
@@ -732,8 +761,19 @@ static void pop3_command(struct pop3_sess *s, const uint8_t *text, size_t len)
 	pop3_table[cmd.id].fn(s, &cmd);
 }
 
+/*
+ * Runs the commands buffered in the conn's input while the state takes commands. In the
+ * other states (a delayed failure reply, a RETR/TOP being streamed) input stays buffered
+ * (bounded by POP3_IN_MAX; the conn stops reading when it is full) and is taken up here
+ * when the state changes back. Reading is never paused, so a client that goes away is
+ * noticed at once. Not re-entrant: a nested call returns at once and the outer loop
+ * goes on.
+ */
 static void pop3_input(struct pop3_sess *s)
 {
+	if (s->in_input)
+		return;
+	s->in_input = true;
 	while (!s->closed && (s->state == POP3_ST_AUTH || s->state == POP3_ST_SASL ||
 			      s->state == POP3_ST_TRANS)) {
 		struct buf *in = conn_in(s->c);
@@ -755,6 +795,7 @@ static void pop3_input(struct pop3_sess *s)
 			buf_lr_done(&s->lr, in, &line);
 		}
 	}
+	s->in_input = false;
 }
 
 static void pop3_event(struct conn *c, enum conn_event ev, void *arg)
@@ -764,12 +805,12 @@ static void pop3_event(struct conn *c, enum conn_event ev, void *arg)
 	s->depth++;
 	switch (ev) {
 	case CONN_EV_TLS_READY:
-		if (!tls_sess_has_peer(conn_tls_ctx(c))) {
+		if (!s->env.peer->has_peer(conn_tls_ctx(c))) {
 			pop3_close(s, NULL, "no client certificate");
 			break;
 		}
-		tls_sess_peer_subject(conn_tls_ctx(c), s->subject, sizeof(s->subject));
-		tls_sess_peer_serial(conn_tls_ctx(c), s->serial, sizeof(s->serial));
+		s->env.peer->subject(conn_tls_ctx(c), s->subject, sizeof(s->subject));
+		s->env.peer->serial(conn_tls_ctx(c), s->serial, sizeof(s->serial));
 		pop3_enter(s, POP3_ST_AUTH);
 		conn_printf(c, "+OK %s POP3 ready\r\n", s->env.hostname);
 		break;
@@ -808,6 +849,8 @@ int pop3_sess_start(struct conn *c, const struct pop3_env *env)
 		return -MGW_ENOMEM;
 	s->c = c;
 	s->env = *env;
+	if (s->env.peer == NULL)
+		s->env.peer = &pop3_peer_tls;
 	s->st.fd = -1;
 	s->state = POP3_ST_TLS;
 	snprintf(s->subject, sizeof(s->subject), "-");

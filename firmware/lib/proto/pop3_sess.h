@@ -11,8 +11,8 @@
  * failures. A second session of the same user gets "-ERR [IN-USE]" (store session lock).
  *
  * RETR and TOP stream the message from its file in chunks as the output drains
- * (CONN_EV_DRAINED), dot-stuffed, never holding the whole message in memory. Input is
- * paused meanwhile, so pipelined commands (RFC 2449 PIPELINING) wait their turn.
+ * (CONN_EV_DRAINED), dot-stuffed, never holding the whole message in memory. Pipelined
+ * commands (RFC 2449 PIPELINING) wait in the bounded input buffer meanwhile.
  *
  * Ownership: the session borrows everything in its env until it frees itself on
  * CONN_EV_CLOSED, when it calls env.release(env.release_arg) (the caller drops its
@@ -35,17 +35,28 @@
 #define POP3_PRELOGIN_CMDS_MAX 20 /* commands before a successful login */
 #define POP3_BAD_CMDS_MAX 10	  /* unknown or malformed commands per session */
 
+/* Where the session learns about the client certificate; ctx is conn_tls_ctx(c). The
+ * daemon leaves pop3_env.peer NULL: the TLS session (tls/tls.h) answers. The session
+ * fuzzer plugs in a fixed certificate. */
+struct pop3_peer_ops {
+	bool (*has_peer)(const void *ctx);
+	void (*subject)(const void *ctx, char *out, size_t outsz);
+	void (*serial)(const void *ctx, char *out, size_t outsz);
+	int (*identity)(const void *ctx, enum tls_identity how, char *out, size_t outsz);
+};
+
 struct pop3_env {
-	const char *hostname;	     /* borrowed: greeting */
-	const char *data_dir;	     /* borrowed: passwd-files */
-	enum tls_identity identity;  /* certificate-user binding */
-	unsigned passwd_flags;	     /* PASSWD_ALLOW_PLAIN or 0 */
-	uint32_t login_timeout_ms;   /* idle limit before login */
-	uint32_t idle_timeout_ms;    /* idle limit after login (>= 10 min, RFC 1939) */
-	uint32_t fail_close;	     /* failed logins before the connection is closed */
-	struct maildir_store *store; /* borrowed, process-wide */
-	struct throttle *throttle;   /* borrowed, process-wide */
-	void (*release)(void *arg);  /* called once when the session is freed */
+	const char *hostname;		  /* borrowed: greeting */
+	const char *data_dir;		  /* borrowed: passwd-files */
+	enum tls_identity identity;	  /* certificate-user binding */
+	unsigned passwd_flags;		  /* PASSWD_ALLOW_PLAIN or 0 */
+	uint32_t login_timeout_ms;	  /* idle limit before login */
+	uint32_t idle_timeout_ms;	  /* idle limit after login (>= 10 min, RFC 1939) */
+	uint32_t fail_close;		  /* failed logins before the connection is closed */
+	struct maildir_store *store;	  /* borrowed, process-wide */
+	struct throttle *throttle;	  /* borrowed, process-wide */
+	const struct pop3_peer_ops *peer; /* NULL: the TLS session */
+	void (*release)(void *arg);	  /* called once when the session is freed */
 	void *release_arg;
 };
 
