@@ -106,6 +106,8 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "pop3_sessions: %u", pop3_sess_count());
 	emit(ctx, line);
+	snprintf(line, sizeof(line), "smtp_sessions: %u", smtpd_sessions());
+	emit(ctx, line);
 	if (d.gen->tls_gate) {
 		char crl[160];
 

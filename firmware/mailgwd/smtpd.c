@@ -161,6 +161,11 @@ int smtpd_start(struct loop *loop, struct mgw_gen **genp)
 	return listen_start(loop, &sd.l, smtpd_accept, NULL);
 }
 
+unsigned smtpd_sessions(void)
+{
+	return sd.live;
+}
+
 void smtpd_stop(struct loop *loop)
 {
 	if (sd.open && sd.l.running)

@@ -22,6 +22,8 @@ int smtpd_open(const struct mgw_cfg *cfg);
 int smtpd_start(struct loop *loop, struct mgw_gen **genp);
 /* The bound address for the "listening smtp on" line, or NULL when SMTP is off. */
 const char *smtpd_bound(void);
+/* SMTP sessions alive (status). */
+unsigned smtpd_sessions(void);
 void smtpd_stop(struct loop *loop);
 void smtpd_close(struct loop *loop);
 

@@ -531,3 +531,15 @@ def test_enhanced_status_codes_everywhere(daemon):
     assert rx.match(r.reply()[1][-1])
     code, lines = r.cmd("QUIT")
     assert rx.match(lines[-1])
+
+
+def test_status_counts_smtp_sessions(daemon):
+    d = start_mx(daemon)
+    r = Raw(d.addr("smtp"))
+    status = dict(x.split(": ", 1) for x in d.control("status")[:-1])
+    assert status["smtp_sessions"] == "1"
+    r.cmd("QUIT")
+    assert r.closed()
+    time.sleep(0.2)
+    status = dict(x.split(": ", 1) for x in d.control("status")[:-1])
+    assert status["smtp_sessions"] == "0"
