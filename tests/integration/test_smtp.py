@@ -132,6 +132,8 @@ def test_oversized_message_refused_while_streaming(daemon):
     msgs = messages(d, "example.com", "alice")
     assert len(msgs) == 1 and split_trace(msgs[0])[1] == b"Subject: small\r\n\r\nok\r\n"
     assert os.listdir(os.path.join(d.data, "spool")) == []
+    assert answers(d)
+
 
 
 def test_swaks_size_limit(daemon, tmp_path):
@@ -212,6 +214,8 @@ def test_postmaster_abuse_and_aliases(daemon):
     d.wait_log(re.escape(aliases_path) + r":5: target nobody@example\.com is not a local user")
     d.wait_log(re.escape(aliases_path) + r":6: target someone@foreign\.example is not a local")
     d.wait_log(re.escape(aliases_path) + r":4: expected 'local: user\[, user\.\.\.\]'")
+    assert answers(d)
+
 
 
 def test_max_recipients(daemon):
@@ -228,6 +232,8 @@ def test_max_recipients(daemon):
     assert r.reply()[0] == 250
     r.cmd("QUIT")
     assert len(messages(d, "example.com", "alice")) == 1
+    assert answers(d)
+
 
 
 def test_pipelining_replies_in_order(daemon):
@@ -244,6 +250,8 @@ def test_pipelining_replies_in_order(daemon):
     for u in ("alice", "bob"):
         (m,) = messages(d, "example.com", u)
         assert split_trace(m)[1] == b"Subject: p\r\n\r\npipelined\r\n"
+    assert answers(d)
+
 
 
 SMUGGLE = [b"\n.\n", b"\r\n.\n", b"\n.\r\n", b"\r.\r", b"\r\n.\r", b"\r.\r\n"]
@@ -284,6 +292,8 @@ def test_nul_and_bare_lf_commands(daemon):
     assert r.reply()[1][-1].startswith("550 5.6.0")
     r.cmd("QUIT")
     assert all_visible(d) == []
+    assert answers(d)
+
 
 
 def test_overlong_lines(daemon):
@@ -309,6 +319,8 @@ def test_overlong_lines(daemon):
     r.cmd("QUIT")
     (m,) = messages(d, "example.com", "alice")
     assert split_trace(m)[1] == b"Subject: long\r\n\r\n" + b"x" * 998 + b"\r\n"
+    assert answers(d)
+
 
 
 def test_garbage_commands_then_421(daemon):
@@ -370,6 +382,8 @@ def test_timeout_421(daemon):
     r.cmd("EHLO c.example")
     t0 = time.time()
     assert r.reply()[1][-1].startswith("421 4.4.2") and 1.8 <= time.time() - t0 < 6
+    assert answers(d)
+
 
 
 def test_connection_limits(daemon):
@@ -391,6 +405,7 @@ def test_connection_limits(daemon):
     d.wait_log(r"more than 3 connections per minute")
 
 
+
 def test_free_space_reserve_452(daemon):
     d = start_mx(daemon, "min_free_space = 1000000G\n")
     r = Raw(d.addr("smtp"))
@@ -398,6 +413,8 @@ def test_free_space_reserve_452(daemon):
     assert r.text("MAIL FROM:<s@example.net>").startswith("452 4.3.1")
     r.cmd("QUIT")
     assert all_visible(d) == []
+    assert answers(d)
+
 
 
 def test_config_errors(tmp_path):
@@ -488,6 +505,8 @@ def test_starttls_injection_discarded(daemon, tmp_path):
     f.flush()
     assert f.readline().startswith(b"221")
     assert all_visible(d) == []
+    assert answers(d)
+
 
 
 def test_ipv6_listener_and_received_literal(daemon):
