@@ -6,15 +6,13 @@
  */
 #include "proto/smtp_rcpt.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/err.h"
+#include "core/file.h"
 #include "core/log.h"
 
 #define SMTP_RCPT_PATH_MAX 512
@@ -184,49 +182,6 @@ static int smtp_alias_line(const char *line, size_t len, const char *home_domain
 	return MGW_PARSE_OK;
 }
 
-/* Reads a whole small file; *text is owned by the caller (free). */
-static int smtp_file_read(const char *path, char **text, size_t *len)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd, rc = -MGW_EIO;
-
-	*text = NULL;
-	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return errno == ENOENT ? -MGW_ENOENT : -MGW_EIO;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		goto out;
-	if ((uint64_t)st.st_size > SMTP_ALIAS_FILE_MAX) {
-		rc = -MGW_ELIMIT;
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		rc = -MGW_ENOMEM;
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	*text = buf;
-	*len = got;
-	buf = NULL;
-	rc = 0;
-out:
-	free(buf);
-	close(fd);
-	return rc;
-}
-
 /*
  * Walks an aliases file. With want != NULL: stops at the entry named want and fills l
  * (returns 0, or -MGW_ENOENT when absent), logging malformed lines. With want == NULL:
@@ -238,7 +193,7 @@ static int smtp_alias_walk(const char *path, const char *home_domain, const char
 	char *text;
 	size_t len, pos = 0;
 	unsigned lineno = 0;
-	int rc = smtp_file_read(path, &text, &len);
+	int rc = file_read_all(path, SMTP_ALIAS_FILE_MAX, &text, &len);
 
 	if (rc < 0) {
 		if (err)
