@@ -114,6 +114,21 @@ static bool smtp_is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
+/* One comma-separated item from p: its bounds without blanks in [*t, *te); returns where
+ * it ends (at the ',' or end). */
+static const char *smtp_item(const char *p, const char *end, const char **t, const char **te)
+{
+	while (p < end && smtp_is_blank(*p))
+		p++;
+	*t = p;
+	while (p < end && *p != ',')
+		p++;
+	*te = p;
+	while (*te > *t && smtp_is_blank((*te)[-1]))
+		(*te)--;
+	return p;
+}
+
 /*
  * Parses one aliases line "local: t1, t2" (len bytes, no LF). MGW_PARSE_NEED_MORE for a
  * blank or comment line; MGW_PARSE_SYNTAX with *why; MGW_PARSE_OK with the alias name in
@@ -156,14 +171,7 @@ static int smtp_alias_line(const char *line, size_t len, const char *home_domain
 		const char *t, *te;
 		struct smtp_mbox mb;
 
-		while (p < end && smtp_is_blank(*p))
-			p++;
-		t = p;
-		while (p < end && *p != ',')
-			p++;
-		te = p;
-		while (te > t && smtp_is_blank(te[-1]))
-			te--;
+		p = smtp_item(p, end, &t, &te);
 		if (te == t) {
 			*why = "empty target";
 			return MGW_PARSE_SYNTAX;
@@ -266,16 +274,11 @@ static bool smtp_admins_parse(const char *admins, struct smtp_mbox_list *l, cons
 		const char *t, *te;
 		struct smtp_mbox mb;
 
-		while (p < end && (smtp_is_blank(*p) || *p == ','))
-			p++;
-		if (p == end)
-			break;
-		t = p;
-		while (p < end && *p != ',')
-			p++;
-		te = p;
-		while (te > t && smtp_is_blank(te[-1]))
-			te--;
+		p = smtp_item(p, end, &t, &te);
+		if (p < end)
+			p++; /* ',' */
+		if (te == t)
+			continue; /* "a@b, , c@d" and a trailing comma are tolerated */
 		if (memchr(t, '@', (size_t)(te - t)) == NULL) {
 			*why = "an admin must be given as user@domain";
 			return false;
