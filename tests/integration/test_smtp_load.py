@@ -139,6 +139,8 @@ def test_kill_9_during_deliveries_loses_nothing(tmp_path):
         assert rest == Sender.body(i), "message %d is incomplete" % i
         assert i not in seen, "message %d delivered twice" % i
         seen[i] = path
+    print("kill -9 x6: %d acknowledged, %d visible, %d unacknowledged but delivered"
+          % (len(sender.acked), len(seen), len(set(seen) - sender.acked)))
     missing = sender.acked - set(seen)
     assert not missing, "acknowledged but lost: %r" % sorted(missing)[:10]
     # The spool (where a message is written before it is acknowledged) is empty after the
