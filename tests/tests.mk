@@ -46,3 +46,8 @@ test-fuzz: $(FUZZ_BINS)
 			>$(O)/fuzz/$$name.log 2>&1 || { tail -40 $(O)/fuzz/$$name.log; exit 1; }; \
 		grep -E '^Done [0-9]+ runs' $(O)/fuzz/$$name.log; \
 	done
+
+# Benchmarks: measurements, never part of `make test` (tests/bench/*).
+.PHONY: bench
+bench: deps host
+	$(Q)$(PY) tests/bench/smtp_bench $(O)

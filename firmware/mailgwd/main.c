@@ -30,6 +30,7 @@
 #include "net/listen.h"
 #include "pop3d.h"
 #include "proto/pop3_sess.h"
+#include "smtpd.h"
 
 #define MAILGWD_VERSION "0.1.0"
 
@@ -69,7 +70,8 @@ static int mailgwd_reload(char *why, size_t whysz)
 	}
 	if (strcmp(cfg.control_socket, d.gen->cfg.control_socket) != 0 ||
 	    strcmp(cfg.user, d.gen->cfg.user) != 0 || strcmp(cfg.data_dir, d.gen->cfg.data_dir) != 0 ||
-	    strcmp(cfg.pop3s_listen, d.gen->cfg.pop3s_listen) != 0)
+	    strcmp(cfg.pop3s_listen, d.gen->cfg.pop3s_listen) != 0 ||
+	    strcmp(cfg.smtp_listen, d.gen->cfg.smtp_listen) != 0)
 		log_warn("reload: control socket, user, data_dir and listen address changes take effect "
 			 "at the next start");
 	rc = gen_new(&cfg, why, whysz, &g);
@@ -104,6 +106,8 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "pop3_sessions: %u", pop3_sess_count());
 	emit(ctx, line);
+	snprintf(line, sizeof(line), "smtp_sessions: %u", smtpd_sessions());
+	emit(ctx, line);
 	if (d.gen->tls_gate) {
 		char crl[160];
 
@@ -134,6 +138,7 @@ static void mailgwd_begin_stop(void)
 	d.stopping = true;
 	listen_stop(&d.loop, &d.control);
 	pop3d_stop(&d.loop);
+	smtpd_stop(&d.loop);
 	log_info("stopping: no new connections, %zu open, grace %u s", conn_count(),
 		 d.gen->cfg.shutdown_grace);
 	if (conn_count() == 0)
@@ -296,6 +301,10 @@ int main(int argc, char **argv)
 	}
 	if (pop3d_open(&cfg) < 0)
 		return 1;
+	if (smtpd_open(&cfg) < 0) {
+		log_err("%s: [smtp] listen %s: %s", cfg.path, cfg.smtp_listen, strerror(errno));
+		return 1;
+	}
 	if (mailgwd_drop_privileges(&cfg) < 0)
 		return 1;
 	if (mailgwd_signals() < 0) {
@@ -311,12 +320,17 @@ int main(int argc, char **argv)
 		log_err("cannot start the pop3s service");
 		return 1;
 	}
+	if (smtpd_start(&d.loop, &d.gen) < 0)
+		return 1;
+	if (smtpd_bound())
+		log_info("listening smtp on %s", smtpd_bound());
 	log_info("mailgwd %s ready (generation %llu, config %s)", MAILGWD_VERSION,
 		 (unsigned long long)d.gen->serial, d.conf_path);
 
 	rc = loop_run(&d.loop);
 	listen_close(&d.loop, &d.control);
 	pop3d_close(&d.loop);
+	smtpd_close(&d.loop);
 	/* Let the reaps of the connections closed above run. */
 	loop_run_once(&d.loop, 0);
 	gen_put(d.gen);

@@ -15,10 +15,12 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "net/listen.h"
 #include "mgw_config.h"
 
 enum cfg_type { CFG_T_STR, CFG_T_PATH, CFG_T_NAME, CFG_T_BOOL, CFG_T_UINT, CFG_T_SIZE,
-		CFG_T_DURATION, CFG_T_LOGLEVEL, CFG_T_HOSTNAME, CFG_T_ENUM };
+		CFG_T_DURATION, CFG_T_LOGLEVEL, CFG_T_HOSTNAME, CFG_T_ENUM, CFG_T_ADDRLIST,
+		CFG_T_LISTEN };
 
 struct cfg_key {
 	const char *section; /* "" = global */
@@ -51,6 +53,19 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_N("", "max_connections", CFG_T_UINT, max_connections, 4, 10000),
 	CFG_N("", "shutdown_grace", CFG_T_DURATION, shutdown_grace, 0, 300),
 	CFG_S("control", "socket", CFG_T_PATH, control_socket),
+	CFG_S("smtp", "listen", CFG_T_LISTEN, smtp_listen),
+	CFG_N("smtp", "max_message_size", CFG_T_SIZE, smtp_max_message_size, 1024, 1073741824),
+	CFG_N("smtp", "max_recipients", CFG_T_UINT, smtp_max_recipients, 1, 100),
+	CFG_N("smtp", "max_connections", CFG_T_UINT, smtp_max_connections, 1, 10000),
+	CFG_N("smtp", "max_per_address", CFG_T_UINT, smtp_max_per_address, 1, 10000),
+	CFG_N("smtp", "rate", CFG_T_UINT, smtp_rate, 1, 1000000),
+	CFG_N("smtp", "max_bad_commands", CFG_T_UINT, smtp_max_bad_commands, 1, 1000),
+	CFG_N("smtp", "greeting_delay", CFG_T_DURATION, smtp_greeting_delay, 0, 30),
+	CFG_N("smtp", "helo_timeout", CFG_T_DURATION, smtp_helo_timeout, 1, 3600),
+	CFG_N("smtp", "command_timeout", CFG_T_DURATION, smtp_command_timeout, 1, 3600),
+	CFG_N("smtp", "data_timeout", CFG_T_DURATION, smtp_data_timeout, 1, 3600),
+	CFG_N("smtp", "min_free_space", CFG_T_SIZE, smtp_min_free_space, 0, UINT64_MAX),
+	CFG_S("smtp", "postmaster", CFG_T_ADDRLIST, smtp_postmaster),
 	CFG_S("tls", "cert", CFG_T_PATH, tls_cert),
 	CFG_S("tls", "key", CFG_T_PATH, tls_key),
 	CFG_S("tls", "ca", CFG_T_PATH, tls_ca),
@@ -68,7 +83,7 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_N("auth", "fail_delay", CFG_T_DURATION, auth_fail_delay, 1, 60),
 };
 
-static const char *const cfg_sections[] = { "", "control", "tls", "pop3s", "auth" };
+static const char *const cfg_sections[] = { "", "control", "tls", "pop3s", "auth", "smtp" };
 
 void cfg_defaults(struct mgw_cfg *cfg)
 {
@@ -82,6 +97,18 @@ void cfg_defaults(struct mgw_cfg *cfg)
 	cfg->max_connections = CONFIG_MAX_CONNECTIONS;
 	cfg->shutdown_grace = CONFIG_SHUTDOWN_GRACE;
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "/run/mailgw/control");
+	snprintf(cfg->smtp_listen, sizeof(cfg->smtp_listen), "%s", CONFIG_FEATURE_SMTP ? "0.0.0.0:25" : "off");
+	cfg->smtp_max_message_size = CONFIG_SMTP_MAX_MESSAGE_SIZE;
+	cfg->smtp_max_recipients = CONFIG_SMTP_MAX_RECIPIENTS;
+	cfg->smtp_max_connections = 64;
+	cfg->smtp_max_per_address = 8;
+	cfg->smtp_rate = 60;
+	cfg->smtp_max_bad_commands = 20;
+	cfg->smtp_greeting_delay = 1;
+	cfg->smtp_helo_timeout = 60;
+	cfg->smtp_command_timeout = 300; /* RFC 5321 4.5.3.2.7: at least 5 minutes */
+	cfg->smtp_data_timeout = 300;
+	cfg->smtp_min_free_space = 64ull * 1024 * 1024;
 	cfg->tls_crl_expired = CONFIG_CRL_EXPIRED_GRACE ? TLS_CRL_GRACE : TLS_CRL_REFUSE;
 	cfg->tls_crl_grace = CONFIG_CRL_GRACE_HOURS * 3600u;
 	cfg->tls_identity = CONFIG_IDENTITY_CN ? TLS_IDENTITY_CN
@@ -205,6 +232,35 @@ static bool cfg_name_ok(const char *s)
 	return true;
 }
 
+/* "user@domain, user@domain": a light syntax check; names are validated again at use. */
+static bool cfg_addrlist_ok(const char *s)
+{
+	bool at = false, any = false;
+
+	for (;; s++) {
+		if (*s == ',' || *s == '\0') {
+			if (any && !at)
+				return false;
+			if (*s == '\0')
+				return true;
+			at = any = false;
+			continue;
+		}
+		if (*s == ' ' || *s == '\t')
+			continue;
+		if (*s == '@') {
+			if (at || !any)
+				return false;
+			at = true;
+			continue;
+		}
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_' || *s == '-' || *s == '.' || *s == '+'))
+			return false;
+		any = true;
+	}
+}
+
 static void cfg_err(char *err, size_t errsz, const char *name, unsigned line, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
@@ -240,6 +296,8 @@ static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *val
 	case CFG_T_STR:
 	case CFG_T_NAME:
 	case CFG_T_HOSTNAME:
+	case CFG_T_ADDRLIST:
+	case CFG_T_LISTEN:
 		if (strlen(value) >= k->size) {
 			snprintf(why, whysz, "too long (at most %zu characters)", k->size - 1);
 			return rc;
@@ -251,6 +309,19 @@ static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *val
 		if (k->type == CFG_T_HOSTNAME && !cfg_hostname_ok(value)) {
 			snprintf(why, whysz, "not a valid host name");
 			return rc;
+		}
+		if (k->type == CFG_T_ADDRLIST && !cfg_addrlist_ok(value)) {
+			snprintf(why, whysz, "expected user@domain[, user@domain...]");
+			return rc;
+		}
+		if (k->type == CFG_T_LISTEN && strcmp(value, "off") != 0) {
+			struct sockaddr_storage ss;
+			socklen_t sl;
+
+			if (listen_parse_addr(value, &ss, &sl) < 0) {
+				snprintf(why, whysz, "expected HOST:PORT, [V6]:PORT, *:PORT or off");
+				return rc;
+			}
 		}
 		memcpy(field, value, strlen(value) + 1);
 		return 0;

@@ -40,6 +40,20 @@ struct mgw_cfg {
 	/* [control] */
 	char control_socket[CFG_STR_MAX];
 
+	/* [smtp] (README "SMTP") */
+	char smtp_listen[CFG_STR_MAX];    /* "off": no SMTP listener */
+	uint64_t smtp_max_message_size;   /* bytes, as received (before our headers) */
+	uint32_t smtp_max_recipients;     /* per message, RFC 5321 4.5.3.1.8 */
+	uint32_t smtp_max_connections;    /* concurrent SMTP sessions */
+	uint32_t smtp_max_per_address;    /* concurrent sessions per client address */
+	uint32_t smtp_rate;               /* new connections per address per minute */
+	uint32_t smtp_max_bad_commands;   /* then 421 and disconnect */
+	uint32_t smtp_greeting_delay;     /* seconds; early talkers are dropped */
+	uint32_t smtp_helo_timeout;       /* seconds, greeting until EHLO/HELO */
+	uint32_t smtp_command_timeout;    /* seconds, RFC 5321 4.5.3.2.7 */
+	uint32_t smtp_data_timeout;       /* seconds, between DATA blocks */
+	uint64_t smtp_min_free_space;     /* bytes kept free: 452 4.3.1 below */
+	char smtp_postmaster[CFG_STR_MAX]; /* admin mailboxes "user@domain, ..." */
 	/* [tls]: server certificate and key; CA and CRL of the certificate gate */
 	char tls_cert[CFG_STR_MAX];
 	char tls_key[CFG_STR_MAX];
