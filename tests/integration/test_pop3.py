@@ -636,3 +636,40 @@ def test_tls_and_pop3s_config_errors(tmp_path, text, problem):
                        timeout=30)
     assert r.returncode == 1
     assert r.stderr.strip() == "mailgwd: %s:2: %s" % (d.conf_path, problem), r.stderr
+
+
+def test_listings_of_a_large_maildrop_stream(daemon, pki):
+    """LIST and UIDL of a maildrop larger than the output buffer are sent whole (streamed
+    as the output drains), not cut off by the connection's output limit."""
+    d = start(daemon, pki)
+    md = gate.maildir(d, "joe")
+    for sub in ("tmp", "new", "cur"):
+        os.makedirs(os.path.join(md, sub), exist_ok=True)
+    n = 6000
+    body = message(1)
+    for i in range(n - 1):
+        name = "1700000000.M%dP1Q%d.test,S=%d" % (i, i, len(body))
+        with open(os.path.join(md, "new", name), "wb") as f:
+            f.write(body)
+    deliver(d, "joe", body)  # the last one, and the tree's owner
+    p = pop(d, pki)
+    assert p.stat() == (n, n * len(body))
+    uidl = p.uidl()[1]
+    assert len(uidl) == n and len(set(u.split()[1] for u in uidl)) == n
+    assert [int(u.split()[0]) for u in uidl] == list(range(1, n + 1))
+    listing = p.list()[1]
+    assert listing == [b"%d %d" % (i, len(body)) for i in range(1, n + 1)]
+    # Pipelined behind the listings, in order (RFC 2449 PIPELINING).
+    p.sock.sendall(b"UIDL\r\nLIST\r\nSTAT\r\nLIST 3\r\n")
+    for want in (uidl, listing):
+        assert p._getresp().startswith(b"+OK")
+        got = []
+        while True:
+            line = p.file.readline().rstrip(b"\r\n")
+            if line == b".":
+                break
+            got.append(line)
+        assert got == want
+    assert p._getresp() == b"+OK %d %d" % (n, n * len(body))
+    assert p._getresp() == b"+OK 3 %d" % len(body)
+    p.quit()

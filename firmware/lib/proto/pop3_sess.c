@@ -40,6 +40,9 @@ struct pop3_stream {
 	bool bol;	 /* at the beginning of a line */
 	bool line_empty; /* the current line has had nothing but CR so far */
 	uint32_t top_left;
+	bool listing;	 /* LIST/UIDL without argument: one line per message, no file */
+	bool uidl;
+	size_t next;	 /* listing: index of the next message to list */
 };
 
 struct pop3_sess {
@@ -189,11 +192,37 @@ static void pop3_stream_end(struct pop3_sess *s)
 	}
 }
 
+static void pop3_listing_line(struct pop3_sess *s, size_t i, char *line, size_t linesz)
+{
+	/* RFC 1939 section 7: the unique-id is 1 to 70 characters 0x21..0x7E and stays the
+	 * same across sessions: UIDVALIDITY.UID from the store. */
+	if (s->st.uidl)
+		snprintf(line, linesz, "%zu %u.%u", i + 1, s->box.uidvalidity, s->box.msgs[i].uid);
+	else
+		snprintf(line, linesz, "%zu %llu", i + 1, (unsigned long long)s->box.msgs[i].size);
+}
+
 /* Sends more of the message while the output has room; called again on DRAINED. */
 static void pop3_stream_more(struct pop3_sess *s)
 {
 	uint8_t in[POP3_CHUNK], out[2 * POP3_CHUNK];
 
+	/* A listing may be longer than the output buffer: it streams like a message. */
+	while (s->st.listing && !s->closed && s->state == POP3_ST_STREAM &&
+	       conn_out_len(s->c) < POP3_OUT_HIGH) {
+		char line[96];
+
+		while (s->st.next < s->box.count && s->deleted[s->st.next])
+			s->st.next++;
+		if (s->st.next == s->box.count) {
+			pop3_stream_end(s);
+			return;
+		}
+		pop3_listing_line(s, s->st.next++, line, sizeof(line));
+		pop3_reply(s, line);
+	}
+	if (s->st.listing)
+		return;
 	while (!s->closed && s->state == POP3_ST_STREAM && conn_out_len(s->c) < POP3_OUT_HIGH) {
 		ssize_t n = read(s->st.fd, in, sizeof(in));
 		size_t o = 0;
@@ -621,20 +650,13 @@ static void pop3_listing(struct pop3_sess *s, const struct pop3_cmd *cmd, bool u
 		return;
 	}
 	pop3_reply(s, uidl ? "+OK unique-id listing follows" : "+OK scan listing follows");
-	for (size_t i = 0; i < s->box.count && !s->closed; i++) {
-		if (s->deleted[i])
-			continue;
-		/* RFC 1939 section 7: the unique-id is 1 to 70 characters 0x21..0x7E and stays
-		 * the same across sessions: UIDVALIDITY.UID from the store. */
-		if (uidl)
-			snprintf(line, sizeof(line), "%zu %u.%u", i + 1, s->box.uidvalidity,
-				 s->box.msgs[i].uid);
-		else
-			snprintf(line, sizeof(line), "%zu %llu", i + 1,
-				 (unsigned long long)s->box.msgs[i].size);
-		pop3_reply(s, line);
-	}
-	pop3_reply(s, ".");
+	memset(&s->st, 0, sizeof(s->st));
+	s->st.fd = -1;
+	s->st.bol = true;
+	s->st.listing = true;
+	s->st.uidl = uidl;
+	pop3_enter(s, POP3_ST_STREAM);
+	pop3_stream_more(s);
 }
 
 static void pop3_do_list(struct pop3_sess *s, const struct pop3_cmd *cmd)

@@ -11,6 +11,7 @@
  * failures. A second session of the same user gets "-ERR [IN-USE]" (store session lock).
  *
  * RETR and TOP stream the message from its file in chunks as the output drains
+ * (and LIST/UIDL their listing, which may be longer than the output buffer)
  * (CONN_EV_DRAINED), dot-stuffed, never holding the whole message in memory. Pipelined
  * commands (RFC 2449 PIPELINING) wait in the bounded input buffer meanwhile.
  *
