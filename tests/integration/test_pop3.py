@@ -673,3 +673,31 @@ def test_listings_of_a_large_maildrop_stream(daemon, pki):
     assert p._getresp() == b"+OK %d %d" % (n, n * len(body))
     assert p._getresp() == b"+OK 3 %d" % len(body)
     p.quit()
+
+
+def test_pipelining_client_that_reads_late_is_slowed_not_dropped(daemon, pki):
+    """A client that pipelines many LISTs before it reads a reply (RFC 2449 allows it)
+    gets every reply, in order: the session stops taking commands while its output is
+    backed up instead of overflowing the output buffer."""
+    import threading
+    d = start(daemon, pki)
+    for i in range(200):
+        deliver(d, "joe", message(i))
+    p = pop(d, pki)
+    want = p.list()[1]
+    n = 2000
+    t = threading.Thread(target=p.sock.sendall, args=(b"LIST\r\n" * n + b"STAT\r\n",))
+    t.start()
+    time.sleep(3)  # the kernel's buffers and the daemon's output fill up meanwhile
+    for _ in range(n):
+        assert p._getresp().startswith(b"+OK")
+        got = []
+        while True:
+            line = p.file.readline().rstrip(b"\r\n")
+            if line == b".":
+                break
+            got.append(line)
+        assert got == want
+    assert p._getresp().startswith(b"+OK 200 ")
+    t.join()
+    p.quit()
