@@ -79,6 +79,12 @@ static void pop3d_accept(struct listener *l, int fd, const struct sockaddr *sa, 
 		close(fd);
 		return;
 	}
+	if (conn_count_peer(c->peer_ip) > POP3_MAX_PER_ADDRESS) {
+		log_warn("pop3s %s: refused, more than %u connections from this address", c->peer,
+			 POP3_MAX_PER_ADDRESS);
+		conn_close(c, "too many connections from this address");
+		return;
+	}
 	pop3d_throttle_params(g);
 	/* The gate: client certificate required, verified against this generation's CA+CRL. */
 	rc = tls_sess_new(g->tls_gate, c->fd, c->peer, &tls);

@@ -701,3 +701,26 @@ def test_pipelining_client_that_reads_late_is_slowed_not_dropped(daemon, pki):
     assert p._getresp().startswith(b"+OK 200 ")
     t.join()
     p.quit()
+
+
+def test_connections_per_address_are_limited(daemon, pki):
+    """One address cannot hold every connection of the daemon (max_connections is shared
+    with SMTP) by opening TCP connections to pop3s that never finish a handshake."""
+    d = start(daemon, pki)
+    host, port = d.addr("pop3s")
+    idle = [socket.create_connection((host, port), timeout=10) for _ in range(16)]
+    m = d.mark()
+    extra = socket.create_connection((host, port), timeout=10)
+    try:
+        assert extra.recv(1) == b""  # closed at once
+    except ConnectionResetError:
+        pass
+    d.wait_log(r"pop3s 127\.0\.0\.1:\d+: refused, more than 16 connections from this address",
+               start=m)
+    for s in idle:
+        s.close()
+    extra.close()
+    time.sleep(0.5)
+    p = pop(d, pki)
+    assert p.stat()[0] == 0
+    p.quit()

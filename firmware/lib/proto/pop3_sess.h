@@ -35,6 +35,10 @@
 #define POP3_OUT_MAX (64 * 1024)  /* conn output buffer */
 #define POP3_PRELOGIN_CMDS_MAX 20 /* commands before a successful login */
 #define POP3_BAD_CMDS_MAX 10	  /* unknown or malformed commands per session */
+/* Connections from one address (of any service: the daemon's max_connections is shared),
+ * beyond which pop3s refuses: one host must not hold every connection with handshakes
+ * it never finishes. */
+#define POP3_MAX_PER_ADDRESS 16
 
 /* Where the session learns about the client certificate; ctx is conn_tls_ctx(c). The
  * daemon leaves pop3_env.peer NULL: the TLS session (tls/tls.h) answers. The session
