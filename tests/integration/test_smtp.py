@@ -560,3 +560,21 @@ def test_status_counts_smtp_sessions(daemon):
     time.sleep(0.2)
     status = dict(x.split(": ", 1) for x in d.control("status")[:-1])
     assert status["smtp_sessions"] == "0"
+
+
+def test_client_that_half_closes_after_pipelining_gets_every_reply(daemon):
+    """A client may send its whole session and shut down its sending side before reading
+    (printf ... | nc -N): the daemon still answers every command it ran, so the client
+    learns that its message was accepted (and does not send it again)."""
+    d = start_mx(daemon)
+    s = socket.create_connection(d.addr("smtp"), timeout=15)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"220 ")
+    s.sendall(b"EHLO c.example\r\nMAIL FROM:<s@example.net>\r\nRCPT TO:<bob@example.com>\r\n"
+              b"DATA\r\nSubject: half\r\n\r\nhello\r\n.\r\nQUIT\r\n")
+    s.shutdown(socket.SHUT_WR)
+    replies = [l.rstrip(b"\r\n") for l in f.readlines()]
+    codes = [r[:4] for r in replies if not r.startswith(b"250-")]
+    assert codes == [b"250 ", b"250 ", b"250 ", b"354 ", b"250 ", b"221 "], replies
+    assert len(messages(d, "example.com", "bob")) == 1
+    s.close()
