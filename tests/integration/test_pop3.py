@@ -724,3 +724,16 @@ def test_connections_per_address_are_limited(daemon, pki):
     p = pop(d, pki)
     assert p.stat()[0] == 0
     p.quit()
+
+
+def test_input_held_inside_tls_is_not_forgotten(daemon, pki):
+    """One TLS record larger than the session's input buffer: what the TLS layer holds
+    decrypted after the buffer filled is still read although the socket has nothing
+    more (here: the rest of an overlong line, skipped, and a command behind it)."""
+    d = start(daemon, pki)
+    p = pop(d, pki)
+    p.sock.sendall(b"x" * 5000 + b"\r\nNOOP\r\n")  # one write, one TLS record
+    with pytest.raises(poplib.error_proto, match=r"-ERR line too long"):
+        p._getresp()
+    assert p._getresp() == b"+OK"
+    p.quit()

@@ -28,6 +28,7 @@ static void conn_io_cb(struct loop *loop, struct loop_io *io, uint32_t events);
 static void conn_idle_cb(struct loop *loop, struct loop_timer *t);
 static void conn_reap_cb(struct loop *loop, void *arg);
 static void conn_flush_cb(struct loop *loop, void *arg);
+static void conn_queue_flush(struct conn *c);
 
 static void conn_format_peer(struct conn *c, const struct sockaddr *sa, socklen_t salen)
 {
@@ -81,6 +82,13 @@ int conn_new(struct loop *loop, int fd, const struct sockaddr *sa, socklen_t sal
 	return 0;
 }
 
+/* Input is wanted: open, not paused, room for it, and our replies are being read. */
+static bool conn_wants_input(const struct conn *c)
+{
+	return c->state == CONN_ST_OPEN && !c->paused && !c->eof && !c->tls_next_set &&
+	       buf_room(&c->in) > 0 && buf_len(&c->out) < c->out.max / 2;
+}
+
 static uint32_t conn_interest(const struct conn *c)
 {
 	uint32_t want = 0;
@@ -92,8 +100,7 @@ static uint32_t conn_interest(const struct conn *c)
 		return 0;
 	case CONN_ST_OPEN:
 		/* Back-pressure: no reading while the peer does not read our replies. */
-		if (!c->paused && !c->eof && !c->tls_next_set && buf_room(&c->in) > 0 &&
-		    buf_len(&c->out) < c->out.max / 2)
+		if (conn_wants_input(c))
 			want |= c->rd_wants_write ? LOOP_WRITE : LOOP_READ;
 		break;
 	case CONN_ST_DRAINING:
@@ -108,8 +115,15 @@ static void conn_rearm(struct conn *c)
 {
 	if (c->state == CONN_ST_CLOSED || !c->io.registered)
 		return;
-	if (loop_io_mod(c->loop, &c->io, conn_interest(c)) < 0)
+	if (loop_io_mod(c->loop, &c->io, conn_interest(c)) < 0) {
 		conn_close(c, "epoll_ctl failed");
+		return;
+	}
+	/* Bytes the transport already holds (a TLS record read while the input buffer was
+	 * full) never make the fd readable: read them without waiting for it. Each such step
+	 * takes some of them, so this ends. */
+	if (conn_wants_input(c) && c->tr.ops->pending && c->tr.ops->pending(c->tr.ctx))
+		conn_queue_flush(c);
 }
 
 int conn_start(struct conn *c, conn_event_cb cb, void *sess)
