@@ -125,11 +125,44 @@ static void test_line_length(void **state)
 	assert_int_equal(d.faults, SMTP_DATA_F_LONG_LINE);
 }
 
+/* RFC 5321 4.5.3.1.6: the limit does not count "the leading dot duplicated for
+ * transparency": a 1000-octet line that starts with '.' is 1001 octets on the wire. */
+static void test_line_length_stuffed_dot(void **state)
+{
+	static char in[2100];
+	struct smtp_data d;
+	static uint8_t out[4096];
+	size_t used, ol;
+
+	(void)state;
+	memset(in, 'x', sizeof(in));
+	in[0] = in[1] = '.';
+	memcpy(in + 999, "\r\n.\r\n", 5);
+	smtp_data_init(&d, 0);
+	ol = 0;
+	assert_int_equal(smtp_data_feed(&d, (uint8_t *)in, 1004, &used, out, sizeof(out), &ol),
+			 MGW_PARSE_OK);
+	assert_int_equal(d.faults, 0);
+	assert_int_equal(ol, 1000);
+	assert_int_equal(out[0], '.');
+	assert_int_equal(out[1], 'x');
+	/* One more octet of text is over the limit, stuffed or not. */
+	memset(in, 'x', sizeof(in));
+	in[0] = in[1] = '.';
+	memcpy(in + 1000, "\r\n.\r\n", 5);
+	smtp_data_init(&d, 0);
+	ol = 0;
+	assert_int_equal(smtp_data_feed(&d, (uint8_t *)in, 1005, &used, out, sizeof(out), &ol),
+			 MGW_PARSE_OK);
+	assert_int_equal(d.faults, SMTP_DATA_F_LONG_LINE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_line_length),
+		cmocka_unit_test(test_line_length_stuffed_dot),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -53,6 +53,9 @@ int smtp_data_feed(struct smtp_data *d, const uint8_t *in, size_t len, size_t *u
 		switch (d->state) {
 		case SMTP_DATA_ST_BOL:
 			if (c == '.') {
+				/* §4.5.3.1.6: the limit does not count the leading dot duplicated
+				 * for transparency (a lone "." line is the terminator anyway). */
+				d->line_len = 0;
 				d->state = SMTP_DATA_ST_DOT;
 				break;
 			}
