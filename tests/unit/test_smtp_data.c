@@ -99,62 +99,51 @@ static void test_cases(void **state)
 	}
 }
 
+/* One line of `len` wire octets (a `dots` long run of '.' first, the rest 'x'), CRLF and
+ * the terminator, fed at once: returns the faults; *ol gets the message length. */
+static unsigned feed_line(size_t dots, size_t len, size_t *ol, uint8_t *first2)
+{
+	static char in[2100];
+	static uint8_t out[4096];
+	struct smtp_data d;
+	size_t used;
+
+	memset(in, 'x', sizeof(in));
+	memset(in, '.', dots);
+	memcpy(in + len, "\r\n.\r\n", 5);
+	smtp_data_init(&d, 0);
+	*ol = 0;
+	assert_int_equal(smtp_data_feed(&d, (uint8_t *)in, len + 5, &used, out, sizeof(out), ol),
+			 MGW_PARSE_OK);
+	memcpy(first2, out, 2);
+	return d.faults;
+}
+
 /* RFC 5321 4.5.3.1.6: 1000 octets incl. CRLF pass, 1001 do not. */
 static void test_line_length(void **state)
 {
-	static char in[2100];
-	struct smtp_data d;
-	static uint8_t out[4096];
-	size_t used, ol;
+	uint8_t first2[2];
+	size_t ol;
 
 	(void)state;
-	memset(in, 'x', sizeof(in));
-	memcpy(in + 998, "\r\n.\r\n", 5);
-	smtp_data_init(&d, 0);
-	ol = 0;
-	assert_int_equal(smtp_data_feed(&d, (uint8_t *)in, 1003, &used, out, sizeof(out), &ol),
-			 MGW_PARSE_OK);
-	assert_int_equal(d.faults, 0);
+	assert_int_equal(feed_line(0, 998, &ol, first2), 0);
 	assert_int_equal(ol, 1000);
-	memset(in, 'x', sizeof(in));
-	memcpy(in + 999, "\r\n.\r\n", 5);
-	smtp_data_init(&d, 0);
-	ol = 0;
-	assert_int_equal(smtp_data_feed(&d, (uint8_t *)in, 1004, &used, out, sizeof(out), &ol),
-			 MGW_PARSE_OK);
-	assert_int_equal(d.faults, SMTP_DATA_F_LONG_LINE);
+	assert_int_equal(feed_line(0, 999, &ol, first2), SMTP_DATA_F_LONG_LINE);
 }
 
 /* RFC 5321 4.5.3.1.6: the limit does not count "the leading dot duplicated for
  * transparency": a 1000-octet line that starts with '.' is 1001 octets on the wire. */
 static void test_line_length_stuffed_dot(void **state)
 {
-	static char in[2100];
-	struct smtp_data d;
-	static uint8_t out[4096];
-	size_t used, ol;
+	uint8_t first2[2];
+	size_t ol;
 
 	(void)state;
-	memset(in, 'x', sizeof(in));
-	in[0] = in[1] = '.';
-	memcpy(in + 999, "\r\n.\r\n", 5);
-	smtp_data_init(&d, 0);
-	ol = 0;
-	assert_int_equal(smtp_data_feed(&d, (uint8_t *)in, 1004, &used, out, sizeof(out), &ol),
-			 MGW_PARSE_OK);
-	assert_int_equal(d.faults, 0);
+	assert_int_equal(feed_line(2, 999, &ol, first2), 0);
 	assert_int_equal(ol, 1000);
-	assert_int_equal(out[0], '.');
-	assert_int_equal(out[1], 'x');
+	assert_memory_equal(first2, ".x", 2);
 	/* One more octet of text is over the limit, stuffed or not. */
-	memset(in, 'x', sizeof(in));
-	in[0] = in[1] = '.';
-	memcpy(in + 1000, "\r\n.\r\n", 5);
-	smtp_data_init(&d, 0);
-	ol = 0;
-	assert_int_equal(smtp_data_feed(&d, (uint8_t *)in, 1005, &used, out, sizeof(out), &ol),
-			 MGW_PARSE_OK);
-	assert_int_equal(d.faults, SMTP_DATA_F_LONG_LINE);
+	assert_int_equal(feed_line(2, 1000, &ol, first2), SMTP_DATA_F_LONG_LINE);
 }
 
 int main(void)
