@@ -578,3 +578,26 @@ def test_client_that_half_closes_after_pipelining_gets_every_reply(daemon):
     assert codes == [b"250 ", b"250 ", b"250 ", b"354 ", b"250 ", b"221 "], replies
     assert len(messages(d, "example.com", "bob")) == 1
     s.close()
+
+
+def test_half_close_with_replies_backed_up_loses_none(daemon):
+    """Like the above with many pipelined commands: at the client's end of input the
+    daemon still has replies it could not send yet; it sends them before it closes."""
+    import threading
+    d = start_mx(daemon, "max_bad_commands = 1000\n")
+    s = socket.create_connection(d.addr("smtp"), timeout=30)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"220 ")
+    n = 20000
+
+    def send():
+        s.sendall(b"EHLO c.example\r\n" + b"HELP\r\n" * n + b"QUIT\r\n")
+        s.shutdown(socket.SHUT_WR)
+    t = threading.Thread(target=send)
+    t.start()
+    time.sleep(2)  # replies back up in the kernel and in the daemon meanwhile
+    replies = [l.rstrip(b"\r\n") for l in f.readlines()]
+    t.join()
+    assert replies[-1].startswith(b"221 "), replies[-3:]
+    assert sum(1 for r in replies if r.startswith(b"214 ")) == n
+    s.close()

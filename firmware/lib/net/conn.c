@@ -315,7 +315,8 @@ static bool conn_do_flush(struct conn *c)
 /* Reads what is available. Returns false if the conn closed. */
 static bool conn_do_read(struct conn *c)
 {
-	bool got = false;
+	bool got = false, took = false;
+	size_t before;
 
 	c->rd_wants_write = false;
 	while (c->state == CONN_ST_OPEN && !c->paused && !c->eof && !c->tls_next_set &&
@@ -348,9 +349,15 @@ static bool conn_do_read(struct conn *c)
 	}
 	if (got && c->idle_ms)
 		loop_timer_set(c->loop, &c->idle, c->idle_ms);
-	if (buf_len(&c->in) > 0 && c->state == CONN_ST_OPEN && !c->paused)
+	before = buf_len(&c->in);
+	if (before > 0 && c->state == CONN_ST_OPEN && !c->paused) {
 		conn_emit(c, CONN_EV_DATA);
-	if (c->eof && c->state == CONN_ST_OPEN) {
+		took = buf_len(&c->in) < before;
+	}
+	/* The peer has sent everything, but a half-closed peer still reads: close once every
+	 * reply is out and the session takes no more of the input (RFC 9293 3.6). */
+	if (c->eof && c->state == CONN_ST_OPEN && buf_len(&c->out) == 0 &&
+	    (buf_len(&c->in) == 0 || !took)) {
 		conn_close(c, "peer closed");
 		return false;
 	}
