@@ -431,8 +431,11 @@ static bool passwd_ct_equal(const void *a, size_t alen, const void *b, size_t bl
 	unsigned char diff = (unsigned char)(alen != blen);
 	size_t i;
 
-	hash_once(HASH_SHA256, a, alen, ha);
-	hash_once(HASH_SHA256, b, blen, hb);
+	/* A hash that failed never compares equal (fail closed). */
+	if (hash_once(HASH_SHA256, a, alen, ha) < 0)
+		diff = 1;
+	if (hash_once(HASH_SHA256, b, blen, hb) < 0)
+		diff = 1;
 	for (i = 0; i < sizeof(ha); i++)
 		diff |= ha[i] ^ hb[i];
 	hash_wipe(ha, sizeof(ha));

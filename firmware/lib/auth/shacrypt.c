@@ -116,7 +116,7 @@ int shacrypt_hash(const void *key, size_t keylen, const char *setting, char *out
 	size_t hl, n, i;
 	unsigned long r;
 	char *o;
-	int len, rc = -MGW_EINVAL;
+	int len, rc = -MGW_EINVAL, herr = 0;
 
 	if (keylen > SHACRYPT_KEY_MAX || shacrypt_setting_parse(setting, &st) < 0)
 		return -MGW_EINVAL;
@@ -131,7 +131,7 @@ int shacrypt_hash(const void *key, size_t keylen, const char *setting, char *out
 	hash_update(&h, key, keylen);
 	hash_update(&h, st.salt, st.salt_len);
 	hash_update(&h, key, keylen);
-	hash_finish(&h, b);
+	herr |= hash_finish(&h, b) < 0;
 
 	/* Steps 1-3, 9-12: digest A starts with key and salt, then as many bytes of B as
 	 * the key is long. */
@@ -146,13 +146,13 @@ int shacrypt_hash(const void *key, size_t keylen, const char *setting, char *out
 		else
 			hash_update(&h, key, keylen);
 	}
-	hash_finish(&h, a);
+	herr |= hash_finish(&h, a) < 0;
 
 	/* Steps 13-16: DP = hash of the key repeated keylen times; P = keylen bytes of DP. */
 	hash_init(&h, st.alg);
 	for (i = 0; i < keylen; i++)
 		hash_update(&h, key, keylen);
-	hash_finish(&h, dp);
+	herr |= hash_finish(&h, dp) < 0;
 	for (i = 0; i < keylen; i++)
 		pseq[i] = dp[i % hl];
 
@@ -160,7 +160,7 @@ int shacrypt_hash(const void *key, size_t keylen, const char *setting, char *out
 	hash_init(&h, st.alg);
 	for (i = 0; i < 16u + a[0]; i++)
 		hash_update(&h, st.salt, st.salt_len);
-	hash_finish(&h, ds);
+	herr |= hash_finish(&h, ds) < 0;
 	memcpy(sseq, ds, st.salt_len);
 
 	/* Step 21: the rounds. */
@@ -178,8 +178,13 @@ int shacrypt_hash(const void *key, size_t keylen, const char *setting, char *out
 			hash_update(&h, a, hl);
 		else
 			hash_update(&h, pseq, keylen);
-		hash_finish(&h, a);
+		herr |= hash_finish(&h, a) < 0;
 	}
+
+	rc = -MGW_EIO;
+	if (herr)
+		goto out; /* a failed hash step gives no hash at all (fail closed) */
+	rc = -MGW_EINVAL;
 
 	/* Step 22: "$5$" / "$6$", "rounds=N$" if it was given, salt, "$", encoding. */
 	if (st.rounds_given)

@@ -33,7 +33,9 @@ static void throttle_key_make(const void *key, size_t keylen, struct throttle_ke
 		return;
 	}
 	memcpy(k->b, key, THROTTLE_KEY_MAX - HASH_SHA256_LEN);
-	hash_once(HASH_SHA256, key, keylen, k->b + THROTTLE_KEY_MAX - HASH_SHA256_LEN);
+	/* On failure the digest part is zeroed: long keys then share one slot, which only
+	 * makes throttling stricter. */
+	(void)hash_once(HASH_SHA256, key, keylen, k->b + THROTTLE_KEY_MAX - HASH_SHA256_LEN);
 	k->len = THROTTLE_KEY_MAX;
 }
 

@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+#include "core/err.h"
+
 #include "mbedtls/platform_util.h"
 #include "mbedtls/sha256.h"
 #include "mbedtls/sha512.h"
@@ -25,46 +27,54 @@ size_t hash_len(enum hash_alg alg)
 void hash_init(struct hash_ctx *h, enum hash_alg alg)
 {
 	h->alg = alg;
+	h->err = 0;
 	if (alg == HASH_SHA512) {
 		mbedtls_sha512_context *c = (mbedtls_sha512_context *)h->opaque;
 		mbedtls_sha512_init(c);
-		(void)mbedtls_sha512_starts(c, 0);
+		h->err |= mbedtls_sha512_starts(c, 0) != 0;
 	} else {
 		mbedtls_sha256_context *c = (mbedtls_sha256_context *)h->opaque;
 		mbedtls_sha256_init(c);
-		(void)mbedtls_sha256_starts(c, 0);
+		h->err |= mbedtls_sha256_starts(c, 0) != 0;
 	}
 }
 
 void hash_update(struct hash_ctx *h, const void *p, size_t len)
 {
 	if (h->alg == HASH_SHA512)
-		(void)mbedtls_sha512_update((mbedtls_sha512_context *)h->opaque, p, len);
+		h->err |= mbedtls_sha512_update((mbedtls_sha512_context *)h->opaque, p, len) != 0;
 	else
-		(void)mbedtls_sha256_update((mbedtls_sha256_context *)h->opaque, p, len);
+		h->err |= mbedtls_sha256_update((mbedtls_sha256_context *)h->opaque, p, len) != 0;
 }
 
-void hash_finish(struct hash_ctx *h, uint8_t *out)
+int hash_finish(struct hash_ctx *h, uint8_t *out)
 {
+	int err = h->err;
+
 	if (h->alg == HASH_SHA512) {
 		mbedtls_sha512_context *c = (mbedtls_sha512_context *)h->opaque;
-		(void)mbedtls_sha512_finish(c, out);
+		err |= mbedtls_sha512_finish(c, out) != 0;
 		mbedtls_sha512_free(c);
 	} else {
 		mbedtls_sha256_context *c = (mbedtls_sha256_context *)h->opaque;
-		(void)mbedtls_sha256_finish(c, out);
+		err |= mbedtls_sha256_finish(c, out) != 0;
 		mbedtls_sha256_free(c);
 	}
 	mbedtls_platform_zeroize(h->opaque, sizeof(h->opaque));
+	if (err) {
+		mbedtls_platform_zeroize(out, hash_len(h->alg));
+		return -MGW_EIO;
+	}
+	return 0;
 }
 
-void hash_once(enum hash_alg alg, const void *p, size_t len, uint8_t *out)
+int hash_once(enum hash_alg alg, const void *p, size_t len, uint8_t *out)
 {
 	struct hash_ctx h;
 
 	hash_init(&h, alg);
 	hash_update(&h, p, len);
-	hash_finish(&h, out);
+	return hash_finish(&h, out);
 }
 
 void hash_wipe(void *p, size_t n)

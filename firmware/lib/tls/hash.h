@@ -19,18 +19,20 @@ enum hash_alg { HASH_SHA256, HASH_SHA512 };
 
 struct hash_ctx {
 	enum hash_alg alg;
+	int err; /* sticky: set by any failed mbedTLS call, reported by hash_finish() */
 	_Alignas(16) unsigned char opaque[HASH_CTX_SIZE];
 };
 
 /* Output length of alg in bytes. */
 size_t hash_len(enum hash_alg alg);
-/* Starts a hash. Cannot fail for the software implementation we build. */
+/* Starts a hash. A failure of any step is remembered and reported by hash_finish(). */
 void hash_init(struct hash_ctx *h, enum hash_alg alg);
 void hash_update(struct hash_ctx *h, const void *p, size_t len);
-/* Writes hash_len(alg) bytes to out and wipes the context. */
-void hash_finish(struct hash_ctx *h, uint8_t *out);
-/* One-shot. */
-void hash_once(enum hash_alg alg, const void *p, size_t len, uint8_t *out);
+/* Writes hash_len(alg) bytes to out and wipes the context. Returns 0, or -MGW_EIO if
+ * any step failed, in which case out is zeroed and must not be used (fail closed). */
+int hash_finish(struct hash_ctx *h, uint8_t *out);
+/* One-shot; same return as hash_finish(). */
+int hash_once(enum hash_alg alg, const void *p, size_t len, uint8_t *out);
 /* Wipes n bytes in a way the compiler keeps (mbedtls_platform_zeroize). */
 void hash_wipe(void *p, size_t n);
 
