@@ -337,6 +337,22 @@ def test_garbage_commands_then_421(daemon):
     assert answers(d)
 
 
+def test_harmless_commands_cannot_hold_a_session_forever(daemon):
+    d = start_mx(daemon, "max_bad_commands = 3\n")
+    r = Raw(d.addr("smtp"))
+    assert r.text("EHLO client.example").startswith("250")
+    # 100 harmless commands are fine ...
+    for i in range(100):
+        assert r.text(("NOOP", "RSET", "VRFY postmaster", "HELP")[i % 4])[:3] in ("250", "252", "214")
+    # ... after that each counts as an error: the third one ends the session.
+    assert r.text("NOOP").startswith("250")
+    assert r.text("NOOP").startswith("250")
+    assert r.text("NOOP").startswith("250")
+    assert r.reply()[1][-1].startswith("421 4.7.0")
+    assert r.closed()
+    assert answers(d)
+
+
 def test_early_talker_dropped(daemon):
     d = start_mx(daemon, "greeting_delay = 1s\n")
     r = Raw(d.addr("smtp"), greeting=False)

@@ -50,6 +50,7 @@ struct smtp_sess {
 	enum smtp_state state;
 	struct buf_lr lr;
 	unsigned bad;
+	unsigned junk; /* harmless commands since the last message (SMTP_JUNK_MAX) */
 	bool esmtp, tls, paused_for_output;
 	bool closed;	/* CONN_EV_CLOSED seen; freed when no event is being handled */
 	unsigned depth; /* events being handled (nesting) */
@@ -435,6 +436,7 @@ static void smtp_do_data(struct smtp_sess *s, const struct smtp_cmd *cmd)
 		return;
 	snprintf(s->id, sizeof(s->id), "%llX.%llu.%u", (unsigned long long)s->started,
 		 (unsigned long long)s->c->id, ++s->msgs);
+	s->junk = 0;
 	rc = maildir_dlv_begin(s->p.store, &s->dlv);
 	if (rc == 0) {
 		s->dlv_active = true;
@@ -592,6 +594,10 @@ static void smtp_command(struct smtp_sess *s, const uint8_t *line, size_t len)
 		return;
 	}
 	row->fn(s, &cmd);
+	if ((cmd.verb == SMTP_V_NOOP || cmd.verb == SMTP_V_RSET || cmd.verb == SMTP_V_VRFY ||
+	     cmd.verb == SMTP_V_EXPN || cmd.verb == SMTP_V_HELP) &&
+	    ++s->junk > SMTP_JUNK_MAX)
+		smtp_bad(s);
 }
 
 /* The message is complete (terminator read): commit or refuse, reply, log. */

@@ -24,6 +24,10 @@
 #define SMTP_IN_MAX (64 * 1024)	 /* connection input buffer */
 #define SMTP_OUT_MAX (16 * 1024) /* connection output buffer */
 #define SMTP_OUT_HIGH (8 * 1024) /* stop reading commands until replies drain */
+/* NOOP, RSET, VRFY, EXPN and HELP between two messages; each one beyond counts as a bad
+ * command, so a client cannot hold a session forever with harmless commands (the same
+ * idea and default as Postfix's smtpd_junk_command_limit). */
+#define SMTP_JUNK_MAX 100
 #define SMTP_TLS_DESC_MAX 96
 
 /* STARTTLS, provided by the program (the session never sees TLS internals). */
