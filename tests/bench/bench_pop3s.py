@@ -1,31 +1,305 @@
 #!/usr/bin/python3
-"""bench_pop3s.py - measures the certificate gate (host build, not asserted anywhere):
-full mutual-TLS handshakes per second (no resumption), login + STAT + QUIT sessions per
-second, RETR throughput of a large message, and the daemon's memory per idle TLS
-connection. Run: make host && python3 tests/bench/bench_pop3s.py"""
+"""bench_pop3s.py - the certificate gate of mailgwd against Dovecot's POP3S, in one run.
+
+    python3 tests/bench/bench_pop3s.py [OUTPUT_DIR]       (make bench)
+
+Measures, for mailgwd (host build, output/host/bin/mailgwd) and for a throwaway Dovecot
+instance (Debian's dovecot-core + dovecot-pop3d), with the same client (Python's ssl +
+poplib, TLS 1.3, the same user certificate), the same server certificate and key (ECDSA
+P-256), the same CA + CRL, the same {SHA512-CRYPT} password hash and the same 20 MiB
+message in a Maildir:
+
+  - full mutual-TLS handshakes + greeting per second (no resumption),
+  - login (USER/PASS) + STAT + QUIT sessions per second, each on a new TLS connection,
+  - RETR throughput of the 20 MiB message,
+  - memory per idle TLS connection (handshake done, greeting read, no login), over
+    BENCH_IDLE (default 16, mailgwd's per-address limit) connections held at once.
+
+Dovecot is configured the way the reference article does it (implicit TLS POP3,
+ssl = required, client certificate verified against the CA + CRL file and required for
+authentication; dovecot 2.3 names) and runs with its own base_dir and config file
+(dovecot -F -c FILE) as root dropping to dovenull/dovecot for the login processes and to
+nobody for mail access, like mailgwd drops to nobody. The system's dovecot config and
+service are never touched.
+
+Memory: mailgwd is one process; its VmRSS growth is counted. Dovecot forks a pop3-login
+process per connection (high-security mode, service_count = 1), so the sum of VmRSS of
+all processes of the instance is counted (the master and its children), and also the
+sum of Pss (proportional set size, shared pages divided among the sharers), which is
+fairer to forked processes; both are divided by the number of added idle connections.
+
+The rates are medians of BENCH_ROUNDS (default 3) rounds alternating between the two
+servers (the machine may be shared). Nothing here fails on a number. Needs root for
+Dovecot; without it only mailgwd is measured.
+"""
 import os
 import pathlib
 import poplib
+import pwd
+import shutil
 import socket
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
+OUT = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else os.path.join(TOP, "output")
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-os.environ.setdefault("MGW_BIN", os.path.join(HERE, "..", "..", "output", "host", "bin"))
+os.environ.setdefault("MGW_BIN", os.path.join(OUT, "host", "bin"))
 
 import gate  # noqa: E402
 from mgw import Daemon  # noqa: E402
 from pki import PKI  # noqa: E402
 
+DOVECOT = "/usr/sbin/dovecot"
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+N_HANDSHAKES = int(os.environ.get("BENCH_HANDSHAKES", "200"))
+N_SESSIONS = int(os.environ.get("BENCH_SESSIONS", "50"))
+# mailgwd refuses a 17th connection from one address (POP3_MAX_PER_ADDRESS, pop3d.c),
+# and the client is 127.0.0.1 only: the idle connections are 16 for both servers.
+N_IDLE = int(os.environ.get("BENCH_IDLE", "16"))
+BIG = 20 * 1024 * 1024
+USER = "joe@example.test"
 
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+# The reference article's settings in dovecot 2.3 names (ssl_disable = no -> ssl =
+# required; ssl_ca_file -> ssl_ca; ssl_require_client_cert -> auth_ssl_require_client_cert).
+DOVECOT_CONF = """\
+base_dir = {dir}/run
+state_dir = {dir}/state
+log_path = {dir}/dovecot.log
+protocols = pop3
+listen = 127.0.0.1
+ssl = required
+ssl_cert = <{tls}/server.crt
+ssl_key = <{tls}/server.key
+ssl_ca = <{dir}/ca+crl.pem
+ssl_require_crl = yes
+ssl_verify_client_cert = yes
+auth_ssl_require_client_cert = yes
+ssl_min_protocol = TLSv1.3
+disable_plaintext_auth = yes
+auth_mechanisms = plain
+default_internal_user = dovecot
+default_login_user = dovenull
+passdb {{
+  driver = passwd-file
+  args = username_format=%n {dir}/domains/%d/passwd
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%n {dir}/domains/%d/passwd
+  default_fields = uid={uid} gid={gid} home={dir}/mail/%d/%n
+}}
+mail_location = maildir:~/Maildir
+first_valid_uid = 1
+service pop3-login {{
+  inet_listener pop3 {{
+    port = 0
+  }}
+  inet_listener pop3s {{
+    port = {port}
+    ssl = yes
+  }}
+  service_count = 1
+  process_limit = {limit}
+}}
+service pop3 {{
+  process_limit = {limit}
+}}
+"""
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def proc_kb(pid, key, name="status"):
+    try:
+        with open("/proc/%d/%s" % (pid, name)) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     return 0
+
+
+def tree(pid):
+    """pid and all its descendants."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            with open("/proc/%d/task/%d/children" % (p, p)) as f:
+                todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def mem_kb(pid):
+    """(sum of VmRSS, sum of Pss) over pid and its descendants, in KB."""
+    pids = tree(pid)
+    return (sum(proc_kb(p, "VmRSS") for p in pids),
+            sum(proc_kb(p, "Pss", "smaps_rollup") for p in pids), len(pids))
+
+
+class Dovecot:
+    def __init__(self, root, d, pki):
+        """A throwaway instance under root with copies of d's passwd-file and Maildir."""
+        self.dir = str(root)
+        os.makedirs(os.path.join(self.dir, "run"))
+        os.makedirs(os.path.join(self.dir, "state"))
+        tls = gate.tls_dir(d)
+        with open(os.path.join(self.dir, "ca+crl.pem"), "w") as f:
+            for name in ("ca.crt", "crl.pem"):
+                with open(os.path.join(tls, name)) as g:
+                    f.write(g.read().rstrip("\n") + "\n")
+        shutil.copytree(os.path.join(d.data, "etc", "domains"), os.path.join(self.dir, "domains"))
+        shutil.copytree(os.path.join(d.data, "mail"), os.path.join(self.dir, "mail"), symlinks=True)
+        self.port = free_port()
+        pw = pwd.getpwnam("nobody")
+        self.conf = os.path.join(self.dir, "dovecot.conf")
+        with open(self.conf, "w") as f:
+            f.write(DOVECOT_CONF.format(dir=self.dir, tls=tls, port=self.port, uid=pw.pw_uid,
+                                        gid=pw.pw_gid, limit=N_IDLE * 2 + 50))
+        for root_, dirs, files in os.walk(os.path.join(self.dir, "mail")):
+            for n in dirs + files:
+                os.chown(os.path.join(root_, n), pw.pw_uid, pw.pw_gid)
+        os.chown(os.path.join(self.dir, "mail"), pw.pw_uid, pw.pw_gid)
+        p = self.dir
+        while p not in ("/", "/tmp"):
+            os.chmod(p, os.stat(p).st_mode | 0o011)
+            p = os.path.dirname(p)
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen([DOVECOT, "-F", "-c", self.conf], stdin=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.1)
+        raise RuntimeError("dovecot did not start:\n" + self.log())
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, "dovecot.log")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def handshakes(addr, ctx, n):
+    host, port = addr
+    t0 = time.perf_counter()
+    for _ in range(n):
+        s = ctx.wrap_socket(socket.create_connection((host, port)), server_hostname=host)
+        s.recv(100)
+        s.close()
+    return n / (time.perf_counter() - t0)
+
+
+def sessions(addr, ctx, n):
+    host, port = addr
+    t0 = time.perf_counter()
+    for _ in range(n):
+        p = poplib.POP3_SSL(host, port, context=ctx)
+        p.user(USER)
+        p.pass_(gate.PASSWORDS["joe"])
+        p.stat()
+        p.quit()
+    return n / (time.perf_counter() - t0)
+
+
+def retr(addr, ctx, size):
+    host, port = addr
+    p = poplib.POP3_SSL(host, port, context=ctx)
+    p.user(USER)
+    p.pass_(gate.PASSWORDS["joe"])
+    t0 = time.perf_counter()
+    resp, lines, octets = p.retr(1)
+    dt = time.perf_counter() - t0
+    p.quit()
+    got = b"\r\n".join(lines) + b"\r\n"
+    if len(got) != size:
+        print("  warning: RETR returned %d octets, expected %d" % (len(got), size))
+    return size / dt / 2**20
+
+
+def idle_memory(addr, ctx, pid, n):
+    """KB per added idle TLS connection: (VmRSS sum, Pss sum, processes added)."""
+    host, port = addr
+    time.sleep(0.5)
+    rss0, pss0, np0 = mem_kb(pid)
+    conns = []
+    for _ in range(n):
+        s = ctx.wrap_socket(socket.create_connection((host, port)), server_hostname=host)
+        s.recv(100)
+        conns.append(s)
+    time.sleep(0.5)
+    rss1, pss1, np1 = mem_kb(pid)
+    for s in conns:
+        s.close()
+    return (rss1 - rss0) / n, (pss1 - pss0) / n, np1 - np0
+
+
+def describe(addr, ctx):
+    host, port = addr
+    s = ctx.wrap_socket(socket.create_connection((host, port)), server_hostname=host)
+    s.recv(100)
+    v, c = s.version(), s.cipher()[0]
+    s.close()
+    return "%s %s" % (v, c)
+
+
+def login_ok(addr, ctx, user):
+    """True if a login with user's password over this context succeeds."""
+    host, port = addr
+    try:
+        p = poplib.POP3_SSL(host, port, context=ctx, timeout=10)
+        p.user(user + "@example.test")
+        p.pass_(gate.PASSWORDS[user])
+        p.quit()
+        return True
+    except (OSError, poplib.error_proto):
+        return False
+
+
+def gate_check(addr, pki):
+    """Both servers must be the same gate: joe gets in; no certificate, the revoked
+    certificate (rev, on the CRL) and a certificate of another CA do not."""
+    got = {"joe": login_ok(addr, gate.client_ctx(pki, pki.user["joe"]), "joe"),
+           "no certificate": login_ok(addr, gate.client_ctx(pki), "joe"),
+           "revoked": login_ok(addr, gate.client_ctx(pki, pki.user["rev"]), "rev"),
+           "foreign CA": login_ok(addr, gate.client_ctx(pki, pki.user["foreign"]), "joe")}
+    want = {"joe": True, "no certificate": False, "revoked": False, "foreign CA": False}
+    return "ok" if got == want else "NOT THE SAME GATE: %r" % got
+
+
+def ratio(a, b):
+    return "%.3g" % (a / b) if a and b else "-"
 
 
 def main():
@@ -33,59 +307,73 @@ def main():
     pki = PKI(tmp / "pki")
     d = Daemon(tmp / "d", asan=False)
     d.prog = os.path.join(os.environ["MGW_BIN"], "mailgwd")
-    gate.install_tls(d, pki)
+    gate.install_tls(d, pki, crl=pki.ca.crl(str(tmp / "crl.pem"), revoked=[pki.user["rev"]]))
     gate.add_user(d, "joe")
+    gate.add_user(d, "rev")
     d.write_conf(gate.tls_conf(d))
-    d.start()
-    big = gate.message(1, 20 * 1024 * 1024)
+    big = gate.message(1, BIG)
     gate.deliver(d, "joe", big)
-    host, port = d.addr("pop3s")
-    joe = pki.user["joe"]
-    ctx = gate.client_ctx(pki, joe)
+    ctx = gate.client_ctx(pki, pki.user["joe"])
 
-    n = 200
-    t0 = time.perf_counter()
-    for _ in range(n):
-        s = ctx.wrap_socket(socket.create_connection((host, port)), server_hostname=host)
-        s.recv(100)
-        s.close()
-    dt = time.perf_counter() - t0
-    print("handshake+greeting: %d in %.2f s = %.1f/s (%.2f ms each, client included)"
-          % (n, dt, n / dt, 1000 * dt / n))
+    servers = [("mailgwd", None)]
+    dv = None
+    if os.geteuid() == 0 and os.path.exists(DOVECOT):
+        dv = Dovecot(tmp / "dovecot", d, pki)
+        servers.append(("dovecot", None))
+    else:
+        print("Dovecot not measured (needs root and %s: make bench-deps)" % DOVECOT)
+    d.start()
+    addrs = {"mailgwd": d.addr("pop3s")}
+    pids = {"mailgwd": d.proc.pid}
+    try:
+        if dv:
+            dv.start()
+            addrs["dovecot"] = ("127.0.0.1", dv.port)
+            pids["dovecot"] = dv.proc.pid
+        names = [n for n, _ in servers]
+        for n in names:
+            print("%-8s %s on %s:%d, gate check %s" % (n, describe(addrs[n], ctx), *addrs[n],
+                                                       gate_check(addrs[n], pki)))
+        res = {n: {"hs": [], "sess": [], "retr": []} for n in names}
+        for r in range(ROUNDS):
+            order = names if r % 2 == 0 else names[::-1]
+            for n in order:
+                res[n]["hs"].append(handshakes(addrs[n], ctx, N_HANDSHAKES))
+                res[n]["sess"].append(sessions(addrs[n], ctx, N_SESSIONS))
+                res[n]["retr"].append(retr(addrs[n], ctx, len(big)))
+        mem = {n: idle_memory(addrs[n], ctx, pids[n], N_IDLE) for n in names}
+    except Exception:
+        print("".join(l if l.endswith("\n") else l + "\n" for l in d.lines[-15:]))
+        if dv:
+            print(dv.log()[-3000:])
+        raise
+    finally:
+        d.stop()
+        if dv:
+            dv.stop()
 
-    n = 50
-    t0 = time.perf_counter()
-    for _ in range(n):
-        p = poplib.POP3_SSL(host, port, context=ctx)
-        p.user("joe@example.test")
-        p.pass_(gate.PASSWORDS["joe"])
-        p.stat()
-        p.quit()
-    dt = time.perf_counter() - t0
-    print("login+STAT+QUIT: %d in %.2f s = %.1f/s" % (n, dt, n / dt))
-
-    p = poplib.POP3_SSL(host, port, context=ctx)
-    p.user("joe@example.test")
-    p.pass_(gate.PASSWORDS["joe"])
-    t0 = time.perf_counter()
-    resp, lines, octets = p.retr(1)
-    dt = time.perf_counter() - t0
-    print("RETR of %d MiB: %.2f s = %.1f MiB/s" % (len(big) >> 20, dt, len(big) / dt / 2**20))
-    p.quit()
-
-    base = rss_kb(d.proc.pid)
-    conns = []
-    for _ in range(100):
-        s = ctx.wrap_socket(socket.create_connection((host, port)), server_hostname=host)
-        s.recv(100)
-        conns.append(s)
-    time.sleep(0.2)
-    grown = rss_kb(d.proc.pid) - base
-    print("memory: +%d KB RSS for 100 idle TLS 1.3 connections = %.1f KB each"
-          % (grown, grown / 100))
-    for s in conns:
-        s.close()
-    d.stop()
+    med = {n: {k: statistics.median(v) for k, v in res[n].items()} for n in names}
+    other = names[1] if len(names) > 1 else None
+    print("\nmedians of %d rounds (same client, TLS 1.3, ECDSA P-256 server key)" % ROUNDS)
+    print("%-42s %10s %10s %8s" % ("", "mailgwd", "dovecot", "ratio"))
+    for key, label, unit in (("hs", "full mutual-TLS handshakes+greeting", "/s"),
+                             ("sess", "login+STAT+QUIT sessions (new TLS each)", "/s"),
+                             ("retr", "RETR of %d MiB" % (BIG >> 20), "MiB/s")):
+        a = med["mailgwd"][key]
+        b = med[other][key] if other else 0
+        print("%-42s %10.1f %10s %8s   (%s; mailgwd/dovecot)" % (
+            label, a, "%.1f" % b if other else "-", ratio(a, b), unit))
+    a = mem["mailgwd"]
+    b = mem[other] if other else None
+    print("%-42s %10.1f %10s %8s   (KB; sum of VmRSS of all processes)" % (
+        "memory per idle TLS connection, RSS", a[0], "%.1f" % b[0] if b else "-",
+        ratio(a[0], b[0]) if b else "-"))
+    print("%-42s %10.1f %10s %8s   (KB; sum of Pss of all processes)" % (
+        "memory per idle TLS connection, PSS", a[1], "%.1f" % b[1] if b else "-",
+        ratio(a[1], b[1]) if b else "-"))
+    print("processes added for %d idle connections: mailgwd %d%s" % (
+        N_IDLE, a[2], ", dovecot %d" % b[2] if b else ""))
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
