@@ -9,6 +9,7 @@
 #   make test                everything CI runs
 #   make run                 run the appliance (see README)
 #   make deps                install the Debian packages building and testing need
+#   make bench               benchmarks against peers (make bench-deps installs the peers)
 #   make clean / distclean   remove build output / also downloads and .config
 #
 # Without a .config the reference board qemu_aarch64_virt is used.
@@ -34,7 +35,7 @@ endif
 .SUFFIXES:
 
 # Goals that must not need (or create) a .config first.
-NOCONFIG_GOALS := %_defconfig menuconfig clean distclean deps help
+NOCONFIG_GOALS := %_defconfig menuconfig clean distclean deps bench-deps help
 ifeq ($(filter-out $(NOCONFIG_GOALS),$(MAKECMDGOALS)),)
 ifneq ($(MAKECMDGOALS),)
 NOCONFIG := 1
@@ -156,7 +157,13 @@ DEPS_PKGS := build-essential git cmake bzip2 xz-utils python3 python3-kconfiglib
 	libc6-dev-armhf-cross qemu-system-arm openssl curl fetchmail swaks \
 	libnet-ssleay-perl postfix
 
-.PHONY: deps
+# Peers the benchmarks measure against (make bench), never needed by make test.
+BENCH_PKGS := dovecot-core dovecot-pop3d
+
+.PHONY: deps bench-deps
+bench-deps:
+	$(Q)$(MAKE) --no-print-directory deps DEPS_PKGS="$(BENCH_PKGS)"
+
 deps:
 	$(Q)missing=$$(for p in $(DEPS_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \

@@ -52,5 +52,6 @@ test-fuzz: $(FUZZ_BINS)
 
 # Benchmarks: measurements, never part of `make test` (tests/bench/*).
 .PHONY: bench
-bench: deps host
+bench: deps bench-deps host
 	$(Q)$(PY) tests/bench/smtp_bench $(O)
+	$(Q)$(PY) tests/bench/bench_pop3s.py $(O)

@@ -153,7 +153,7 @@ def mem_kb(pid):
 
 
 class Dovecot:
-    def __init__(self, root, d, pki):
+    def __init__(self, root, d):
         """A throwaway instance under root with copies of d's passwd-file and Maildir."""
         self.dir = str(root)
         os.makedirs(os.path.join(self.dir, "run"))
@@ -315,11 +315,11 @@ def main():
     gate.deliver(d, "joe", big)
     ctx = gate.client_ctx(pki, pki.user["joe"])
 
-    servers = [("mailgwd", None)]
+    names = ["mailgwd"]
     dv = None
     if os.geteuid() == 0 and os.path.exists(DOVECOT):
-        dv = Dovecot(tmp / "dovecot", d, pki)
-        servers.append(("dovecot", None))
+        dv = Dovecot(tmp / "dovecot", d)
+        names.append("dovecot")
     else:
         print("Dovecot not measured (needs root and %s: make bench-deps)" % DOVECOT)
     d.start()
@@ -330,7 +330,6 @@ def main():
             dv.start()
             addrs["dovecot"] = ("127.0.0.1", dv.port)
             pids["dovecot"] = dv.proc.pid
-        names = [n for n, _ in servers]
         for n in names:
             print("%-8s %s on %s:%d, gate check %s" % (n, describe(addrs[n], ctx), *addrs[n],
                                                        gate_check(addrs[n], pki)))
