@@ -86,10 +86,12 @@ include $(sort $(wildcard firmware/packages/*/*.mk))
 LIB_SRCS := $(sort $(wildcard firmware/lib/*/*.c) $(wildcard drivers/*/*.c))
 PROGRAMS := mailgwd
 mailgwd_SRCS := $(sort $(wildcard firmware/mailgwd/*.c))
+PROGRAMS += mailgw-keygen
+mailgw-keygen_SRCS := firmware/tools/keygen/main.c
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-missing-field-initializers
-CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE $(WARN) -g -I$(TOP)/firmware/lib -I$(O)/include \
+CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE $(WARN) -g -I$(TOP)/firmware/lib -I$(TOP)/drivers -I$(O)/include \
 	-I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 

@@ -43,6 +43,8 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_N("", "max_connections", CFG_T_UINT, max_connections, 4, 10000),
 	CFG_N("", "shutdown_grace", CFG_T_DURATION, shutdown_grace, 0, 300),
 	CFG_S("control", "socket", CFG_T_PATH, control_socket),
+	CFG_S("", "watchdog", CFG_T_PATH, watchdog),
+	CFG_N("", "watchdog_timeout", CFG_T_DURATION, watchdog_timeout, 2, 600),
 };
 
 static const char *const cfg_sections[] = { "", "control" };
@@ -59,6 +61,7 @@ void cfg_defaults(struct mgw_cfg *cfg)
 	cfg->max_connections = CONFIG_MAX_CONNECTIONS;
 	cfg->shutdown_grace = CONFIG_SHUTDOWN_GRACE;
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "/run/mailgw/control");
+	cfg->watchdog_timeout = 15;
 }
 
 static int cfg_num(const char *s, uint64_t *out, const char **rest)

@@ -38,6 +38,10 @@ struct mgw_cfg {
 
 	/* [control] */
 	char control_socket[CFG_STR_MAX];
+
+	/* hardware watchdog: device (or simulated file); empty = not used */
+	char watchdog[CFG_STR_MAX];
+	uint32_t watchdog_timeout; /* seconds */
 };
 
 /* Fills cfg with the built-in defaults (Kconfig). */
