@@ -4,10 +4,11 @@
 #   make menuconfig          edit .config (kconfiglib)
 #   make olddefconfig        update .config for a changed Kconfig
 #   make savedefconfig       write the minimal defconfig back to board/<board>/defconfig
-#   make                     build the target programs for the configured board
+#   make                     build the configured board's image (output/images)
 #   make host                build mailgwd for this machine (used by the tests)
 #   make test                everything CI runs
-#   make run                 run the appliance (see README)
+#   make run                 boot the appliance in QEMU (see README)
+#   make run-host            run mailgwd on this machine
 #   make deps                install the Debian packages building and testing need
 #   make clean / distclean   remove build output / also downloads and .config
 #
@@ -134,23 +135,22 @@ $(eval $(call mgw-variant,asan,$(HOSTCC),-O1 $(SANITIZE),$(SANITIZE),$(MBEDTLS_h
 $(eval $(call mgw-variant,target,$(TARGET_CC),-O2,,$(MBEDTLS_target_LIBS)))
 
 .PHONY: all host asan target
-all: target
+all: target image
 host: $(addprefix $(O)/host/bin/,$(PROGRAMS))
 asan: $(addprefix $(O)/asan/bin/,$(PROGRAMS))
 target: $(addprefix $(O)/target/bin/,$(PROGRAMS))
 
 include tests/tests.mk
 
-# ---- run ----------------------------------------------------------------------------
-.PHONY: run
-run: deps host
-	$(Q)$(PY) tests/run_host.py $(O)
+# ---- image and run (board image, QEMU) ----------------------------------------------
+include firmware/image/image.mk
 
 # ---- deps ---------------------------------------------------------------------------
 DEPS_PKGS := build-essential cmake bzip2 xz-utils python3 python3-kconfiglib \
 	debian-archive-keyring libcmocka-dev python3-pytest python3-pexpect clang \
 	libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf \
-	libc6-dev-armhf-cross qemu-system-arm openssl curl fetchmail swaks
+	libc6-dev-armhf-cross qemu-system-arm openssl curl fetchmail swaks \
+	genimage e2fsprogs dosfstools mtools cpio kmod xz-utils
 
 .PHONY: deps
 deps:
