@@ -232,9 +232,11 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             root = os.path.join(tmp, "root")
             os.makedirs(root)
-            run("genimage", "--config", genimage_cfg, "--rootpath", root, "--tmppath",
-                os.path.join(tmp, "gen"), "--inputpath", img, "--outputpath", img,
-                stdout=subprocess.DEVNULL)
+            r = subprocess.run(["genimage", "--config", genimage_cfg, "--rootpath", root,
+                                "--tmppath", os.path.join(tmp, "gen"), "--inputpath", img,
+                                "--outputpath", img], capture_output=True, text=True)
+            if r.returncode:
+                sys.exit("mkimage: genimage failed:\n" + r.stdout + r.stderr)
         os.unlink(os.path.join(img, "boot.vfat"))
 
     # 9. size report
