@@ -89,8 +89,10 @@ PROGRAMS := mailgwd
 mailgwd_SRCS := $(sort $(wildcard firmware/mailgwd/*.c))
 PROGRAMS += mailgw-keygen
 mailgw-keygen_SRCS := firmware/tools/keygen/main.c
+PROGRAMS += mailgw-passwd
+mailgw-passwd_SRCS := $(sort $(wildcard firmware/tools/passwd/*.c))
 
-WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+WARN := -Wall -Wextra -Werror -Wundef -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-missing-field-initializers
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE $(WARN) -g -I$(TOP)/firmware/lib -I$(TOP)/drivers -I$(O)/include \
 	-I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2
@@ -133,6 +135,9 @@ CROSS_AR_target := $(CONFIG_TARGET_CROSS)
 $(eval $(call mgw-variant,host,$(HOSTCC),-O2,,$(MBEDTLS_host_LIBS)))
 $(eval $(call mgw-variant,asan,$(HOSTCC),-O1 $(SANITIZE),$(SANITIZE),$(MBEDTLS_host_LIBS)))
 $(eval $(call mgw-variant,target,$(TARGET_CC),-O2,,$(MBEDTLS_target_LIBS)))
+CROSS_AR_fuzz :=
+FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+$(eval $(call mgw-variant,fuzz,$(CLANG),-O1 -fsanitize=fuzzer-no-link $(FUZZ_SANITIZE),,$(MBEDTLS_host_LIBS)))
 
 .PHONY: all host asan target
 all: target image

@@ -11,9 +11,9 @@ $(O)/asan/tests/%: tests/unit/%.c $(asan_LIB) $(MBEDTLS_host_LIBS)
 	$(Q)$(HOSTCC) $(asan_CFLAGS) -Wno-missing-prototypes -o $@ $< $(asan_LIB) \
 		$(MBEDTLS_host_LIBS) $(SANITIZE) -lcmocka
 
-.PHONY: test test-unit test-integration test-system system-images
+.PHONY: test test-unit test-integration test-fuzz test-system system-images
 test: deps
-	$(Q)$(MAKE) --no-print-directory test-unit test-integration test-system
+	$(Q)$(MAKE) --no-print-directory test-unit test-fuzz test-integration test-system
 
 test-unit: $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "  UNIT    $$(basename $$t)"; $$t; done
@@ -23,6 +23,29 @@ test-unit: $(UNIT_BINS)
 test-integration: asan host
 	$(Q)cd tests/integration && MGW_BIN=$(O)/asan/bin MGW_HOST_BIN=$(O)/host/bin \
 		MGW_OUTPUT=$(O) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
+
+# Fuzzing: every tests/fuzz/fuzz_<name>.c is a libFuzzer target, seeded from
+# tests/fuzz/corpus/<name>/ (read-only; new inputs go to output/fuzz/corpus/<name>/) and
+# run for FUZZ_SECONDS in every test run. A crash, leak or sanitizer report fails the run.
+FUZZ_SECONDS ?= 15
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/tests/%,$(FUZZ_SRCS))
+
+$(O)/fuzz/tests/%: tests/fuzz/%.c $(fuzz_LIB) $(MBEDTLS_host_LIBS)
+	@mkdir -p $(@D)
+	@echo "  CC      $< (libFuzzer)"
+	$(Q)$(CLANG) $(fuzz_CFLAGS) -fsanitize=fuzzer -o $@ $< $(fuzz_LIB) $(MBEDTLS_host_LIBS)
+
+test-fuzz: $(FUZZ_BINS)
+	$(Q)set -e; for t in $(FUZZ_BINS); do \
+		name=$$(basename $$t | sed 's/^fuzz_//'); \
+		mkdir -p $(O)/fuzz/corpus/$$name; \
+		echo "  FUZZ    $$name ($(FUZZ_SECONDS) s)"; \
+		$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=1024 \
+			-artifact_prefix=$(O)/fuzz/ $(O)/fuzz/corpus/$$name tests/fuzz/corpus/$$name \
+			>$(O)/fuzz/$$name.log 2>&1 || { tail -40 $(O)/fuzz/$$name.log; exit 1; }; \
+		grep -E '^Done [0-9]+ runs' $(O)/fuzz/$$name.log; \
+	done
 
 # System tests: every board's image is built in its own output folder
 # (output/boards/<board>, whatever .config says), then pytest boots the QEMU boards under

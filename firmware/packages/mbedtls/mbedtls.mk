@@ -12,11 +12,12 @@ MBEDTLS_CFLAGS := -DMBEDTLS_USER_CONFIG_FILE='"$(MBEDTLS_USER_CONFIG)"'
 MBEDTLS_INC := $(MBEDTLS_SRC)/include
 MBEDTLS_LIBNAMES := libmbedtls.a libmbedx509.a libmbedcrypto.a
 
-# $(1): host or target; $(2): C compiler; $(3): extra cmake arguments
+# $(1): host or target; $(2): C compiler; $(3): extra cmake arguments; $(4): extra
+# prerequisites (the target build depends on the configured board's toolchain)
 define mbedtls-build
 MBEDTLS_$(1)_LIBS := $$(addprefix $$(MBEDTLS_DIR)/$(1)/library/,$$(MBEDTLS_LIBNAMES))
 $$(MBEDTLS_DIR)/$(1)/.stamp_built: $$(MBEDTLS_SRC)/.stamp_extracted $$(MBEDTLS_USER_CONFIG) \
-		firmware/packages/mbedtls/mbedtls.mk $$(KCONFIG_MK)
+		firmware/packages/mbedtls/mbedtls.mk $(4)
 	@echo "  BUILD   mbedtls-$$(MBEDTLS_VERSION) ($(1))"
 	$$(Q)rm -rf $$(MBEDTLS_DIR)/$(1) && mkdir -p $$(MBEDTLS_DIR)/$(1)
 	$$(Q)cmake -S $$(MBEDTLS_SRC) -B $$(MBEDTLS_DIR)/$(1) -DCMAKE_BUILD_TYPE=Release \
@@ -27,9 +28,9 @@ $$(MBEDTLS_DIR)/$(1)/.stamp_built: $$(MBEDTLS_SRC)/.stamp_extracted $$(MBEDTLS_U
 		{ tail -20 $$(MBEDTLS_DIR)/$(1)/cmake.log; exit 1; }
 	$$(Q)$$(MAKE) -s -C $$(MBEDTLS_DIR)/$(1) >$$(MBEDTLS_DIR)/$(1)/build.log 2>&1 || \
 		{ tail -30 $$(MBEDTLS_DIR)/$(1)/build.log; exit 1; }
-	$$(Q)touch $$@
+	$$(Q)touch $$@ && touch $$(MBEDTLS_$(1)_LIBS)
 $$(MBEDTLS_$(1)_LIBS): $$(MBEDTLS_DIR)/$(1)/.stamp_built ;
 endef
 
-$(eval $(call mbedtls-build,host,$(HOSTCC),))
-$(eval $(call mbedtls-build,target,$(TARGET_CC),-DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=$(CONFIG_TARGET_ARCH)))
+$(eval $(call mbedtls-build,host,$(HOSTCC),,))
+$(eval $(call mbedtls-build,target,$(TARGET_CC),-DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=$(CONFIG_TARGET_ARCH),$(KCONFIG_MK)))

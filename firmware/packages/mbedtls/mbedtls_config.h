@@ -67,6 +67,27 @@
 #undef MBEDTLS_ECP_DP_BP384R1_ENABLED
 #undef MBEDTLS_ECP_DP_BP512R1_ENABLED
 
+/*
+ * No session resumption at all: every handshake is a full one and checks the current CRL
+ * (ARCHITECTURE.md: a resumed TLS 1.3 session carries no peer certificate). Compiling it
+ * out also removes the ticket advisories that affect 3.6.6, among them CVE-2026-93831
+ * (a TLS 1.3 ticket resumed as TLS 1.2: client impersonation), CVE-2026-50640,
+ * CVE-2026-50586, CVE-2026-73064 and CVE-2026-115491 (README, advisories).
+ */
+#undef MBEDTLS_SSL_SESSION_TICKETS
+#undef MBEDTLS_SSL_TICKET_C
+#undef MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_PSK_EPHEMERAL_ENABLED
+#undef MBEDTLS_SSL_CACHE_C
+
+/* PKCS#7 is never used (CVE-2026-50579, PKCS7 weak-hash advisory). */
+#undef MBEDTLS_PKCS7_C
+
+/* Off by default upstream, but preconditions of 3.6.6 advisories: pinned off. */
+#undef MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH /* CVE-2026-115488, CVE-2026-93844 */
+#undef MBEDTLS_SSL_DTLS_SRTP              /* CVE-2026-50585 */
+#undef MBEDTLS_PSA_P256M_DRIVER_ENABLED   /* CVE-2026-93845 */
+#undef MBEDTLS_USE_PSA_CRYPTO             /* CVE-2026-50587, CVE-2026-50583 */
+
 /* Our own socket layer drives the bio callbacks; no mbedTLS networking or timing. */
 #undef MBEDTLS_NET_C
 #undef MBEDTLS_TIMING_C

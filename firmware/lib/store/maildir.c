@@ -1,0 +1,1248 @@
+/*
+ * maildir.c - the Maildir store: delivery (all or nothing), mailbox snapshots with
+ * stable UIDs, flags, expunge, start-up cleanup (see maildir.h for the contracts and the
+ * on-disk layout).
+ *
+ * Ownership: a box owns its msgs array and every msgs[i].name; scan results are built in
+ * a struct maildir_scan and handed over whole. Every path is built with snprintf into a
+ * MAILDIR_PATH_MAX buffer and checked for truncation.
+ */
+#include "store/maildir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "auth/passwd.h"
+#include "core/err.h"
+#include "core/file.h"
+#include "core/log.h"
+
+#define MAILDIR_UIDLIST "mailgw-uidlist"
+#define MAILDIR_UIDLIST_LOCK "mailgw-uidlist.lock"
+#define MAILDIR_SESSION_LOCK "mailgw-session.lock"
+#define MAILDIR_UIDLIST_MAGIC "mailgw-uidlist 1"
+#define MAILDIR_UIDLIST_MAX (256u << 20) /* bytes; ~MAILDIR_MSGS_MAX lines */
+#define MAILDIR_COPY_CHUNK 65536
+#define MAILDIR_FLAG_LETTERS "DFPRST" /* bit i of enum maildir_flag is letter i */
+
+/* One message found by a directory scan. */
+struct maildir_ent {
+	char *name; /* owned */
+	size_t base_len;
+	uint32_t uid; /* 0: none yet */
+	uint64_t size;
+	bool in_new;
+};
+
+struct maildir_scan {
+	struct maildir_ent *e;
+	size_t n, cap;
+	uint32_t uidvalidity, uidnext;
+};
+
+/* ---- small helpers ---------------------------------------------------------------- */
+
+static int maildir_errno_code(int e)
+{
+	return (e == ENOSPC || e == EDQUOT) ? -MGW_ENOSPC : -MGW_EIO;
+}
+
+static int maildir_fmt(char *out, size_t outsz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int maildir_fmt(char *out, size_t outsz, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, outsz, fmt, ap);
+	va_end(ap);
+	return (n < 0 || (size_t)n >= outsz) ? -MGW_ELIMIT : 0;
+}
+
+/* Length of the base name: up to the ':' that starts the info part (Maildir spec). */
+static size_t maildir_base_len(const char *name)
+{
+	return strcspn(name, ":");
+}
+
+/* A name we accept in new/ and cur/: no dot files (., .., dovecot's own), no '/'. */
+static bool maildir_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 0 && n <= MAILDIR_NAME_MAX && name[0] != '.' && strchr(name, '/') == NULL &&
+	       strchr(name, '\n') == NULL;
+}
+
+static void maildir_scan_free(struct maildir_scan *sc)
+{
+	size_t i;
+
+	for (i = 0; i < sc->n; i++)
+		free(sc->e[i].name);
+	free(sc->e);
+	memset(sc, 0, sizeof(*sc));
+}
+
+static int maildir_scan_add(struct maildir_scan *sc, const char *name, uint64_t size, bool in_new)
+{
+	struct maildir_ent *e;
+
+	if (sc->n == sc->cap) {
+		size_t ncap = sc->cap ? sc->cap * 2 : 64;
+
+		if (sc->n >= MAILDIR_MSGS_MAX)
+			return -MGW_ELIMIT;
+		e = realloc(sc->e, ncap * sizeof(*e));
+		if (e == NULL)
+			return -MGW_ENOMEM;
+		sc->e = e;
+		sc->cap = ncap;
+	}
+	e = &sc->e[sc->n];
+	e->name = strdup(name);
+	if (e->name == NULL)
+		return -MGW_ENOMEM;
+	e->base_len = maildir_base_len(name);
+	e->uid = 0;
+	e->size = size;
+	e->in_new = in_new;
+	sc->n++;
+	return 0;
+}
+
+static int maildir_base_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen ? 1 : 0;
+}
+
+static int maildir_ent_base_cmp(const void *pa, const void *pb)
+{
+	const struct maildir_ent *a = pa, *b = pb;
+	int c = maildir_base_cmp(a->name, a->base_len, b->name, b->base_len);
+
+	/* Equal bases (same message in new/ and cur/): cur/ first, it is the newer state. */
+	return c != 0 ? c : (int)a->in_new - (int)b->in_new;
+}
+
+static int maildir_ent_uid_cmp(const void *pa, const void *pb)
+{
+	const struct maildir_ent *a = pa, *b = pb;
+
+	return a->uid < b->uid ? -1 : a->uid > b->uid;
+}
+
+/* Arrival order of unique names "<sec>.M<usec>P..." (others sort by name after them). */
+static void maildir_arrival_key(const char *name, unsigned long long *sec, unsigned long *usec)
+{
+	char *end;
+
+	*sec = strtoull(name, &end, 10);
+	*usec = 0;
+	if (end == name) {
+		*sec = ~0ull;
+		return;
+	}
+	if (end[0] == '.' && end[1] == 'M')
+		*usec = strtoul(end + 2, NULL, 10);
+}
+
+static int maildir_ent_arrival_cmp(const void *pa, const void *pb)
+{
+	const struct maildir_ent *a = pa, *b = pb;
+	unsigned long long as, bs;
+	unsigned long au, bu;
+
+	maildir_arrival_key(a->name, &as, &au);
+	maildir_arrival_key(b->name, &bs, &bu);
+	if (as != bs)
+		return as < bs ? -1 : 1;
+	if (au != bu)
+		return au < bu ? -1 : 1;
+	return maildir_base_cmp(a->name, a->base_len, b->name, b->base_len);
+}
+
+/* qsort that accepts an empty (NULL) array. */
+static void maildir_sort(struct maildir_ent *e, size_t n, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(e, n, sizeof(*e), cmp);
+}
+
+unsigned maildir_name_flags(const char *name)
+{
+	const char *info = strstr(name, ":2,");
+	unsigned flags = 0;
+	const char *l;
+
+	if (info == NULL)
+		return 0;
+	for (info += 3; *info != '\0'; info++) {
+		l = strchr(MAILDIR_FLAG_LETTERS, *info);
+		if (l != NULL)
+			flags |= 1u << (l - MAILDIR_FLAG_LETTERS);
+	}
+	return flags;
+}
+
+/* ---- store ------------------------------------------------------------------------ */
+
+int maildir_store_init(struct maildir_store *st, const char *data_dir, const char *hostname,
+		       uint64_t reserve_bytes)
+{
+	char p[MAILDIR_PATH_MAX];
+	size_t i;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	rc = maildir_fmt(st->data_dir, sizeof(st->data_dir), "%s", data_dir);
+	if (rc < 0)
+		return rc;
+	/* The host part of unique names must not contain '/' or ':' (Maildir spec) nor
+	 * anything our name checks refuse; anything unusual becomes '_'. */
+	for (i = 0; hostname[i] != '\0' && i < sizeof(st->host) - 1; i++) {
+		char c = hostname[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '-' || (c == '.' && i > 0);
+
+		st->host[i] = ok ? c : '_';
+	}
+	if (i == 0)
+		snprintf(st->host, sizeof(st->host), "mailgw");
+	st->reserve_bytes = reserve_bytes;
+	rc = maildir_fmt(p, sizeof(p), "%s/mail", data_dir);
+	if (rc == 0)
+		rc = file_mkdirs(p, 0700);
+	if (rc == 0)
+		rc = maildir_fmt(p, sizeof(p), "%s/spool", data_dir);
+	if (rc == 0)
+		rc = file_mkdirs(p, 0700);
+	return rc;
+}
+
+int maildir_store_space_check(const struct maildir_store *st, uint64_t need)
+{
+	struct statvfs vfs;
+	uint64_t avail;
+
+	if (statvfs(st->data_dir, &vfs) < 0) {
+		log_err("%s: statvfs: %s", st->data_dir, strerror(errno));
+		return -MGW_EIO;
+	}
+	avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+	if (avail < need || avail - need < st->reserve_bytes)
+		return -MGW_ENOSPC;
+	/* A filesystem that counts inodes needs a few per delivery (file, maybe dirs). */
+	if (vfs.f_files > 0 && vfs.f_favail < 16)
+		return -MGW_ENOSPC;
+	return 0;
+}
+
+int maildir_path(const struct maildir_store *st, const char *domain, const char *user, char *out,
+		 size_t outsz)
+{
+	if (!passwd_domain_valid(domain) || !passwd_user_valid(user))
+		return -MGW_EINVAL;
+	return maildir_fmt(out, outsz, "%s/mail/%s/%s/Maildir", st->data_dir, domain, user);
+}
+
+/* mkdir that reports whether it created the directory. */
+static int maildir_mkdir(const char *p, bool *created)
+{
+	if (mkdir(p, 0700) == 0) {
+		*created = true;
+		return 0;
+	}
+	if (errno == EEXIST)
+		return 0;
+	log_err("%s: mkdir: %s", p, strerror(errno));
+	return maildir_errno_code(errno);
+}
+
+int maildir_create(const struct maildir_store *st, const char *domain, const char *user)
+{
+	static const char *const subs[] = {"cur", "new", "tmp"};
+	char lv[3][MAILDIR_PATH_MAX], p[MAILDIR_PATH_MAX];
+	bool created = false;
+	size_t i;
+	int rc;
+
+	/* lv: .../mail/<domain>, .../<user>, .../Maildir (validates the names) */
+	rc = maildir_path(st, domain, user, lv[2], sizeof(lv[2]));
+	if (rc == 0)
+		rc = maildir_fmt(lv[0], sizeof(lv[0]), "%s/mail/%s", st->data_dir, domain);
+	if (rc == 0)
+		rc = maildir_fmt(lv[1], sizeof(lv[1]), "%s/%s", lv[0], user);
+	if (rc < 0)
+		return rc;
+	/* Fast path: an existing Maildir. */
+	for (i = 0; i < MGW_ARRAY_LEN(subs); i++)
+		if (maildir_fmt(p, sizeof(p), "%s/%s", lv[2], subs[i]) < 0 || access(p, F_OK) < 0)
+			break;
+	if (i == MGW_ARRAY_LEN(subs))
+		return 0;
+	for (i = 0; i < MGW_ARRAY_LEN(lv); i++) {
+		rc = maildir_mkdir(lv[i], &created);
+		if (rc < 0)
+			return rc;
+	}
+	for (i = 0; i < MGW_ARRAY_LEN(subs); i++) {
+		rc = maildir_fmt(p, sizeof(p), "%s/%s", lv[2], subs[i]);
+		if (rc == 0)
+			rc = maildir_mkdir(p, &created);
+		if (rc < 0)
+			return rc;
+	}
+	if (!created)
+		return 0;
+	/* New directory entries must be durable before a message in them is acknowledged:
+	 * fsync each level and the one above the first. */
+	rc = file_dir_fsync(lv[2]);
+	for (i = MGW_ARRAY_LEN(lv); rc == 0 && i-- > 0;)
+		rc = file_parent_fsync(lv[i]);
+	return rc;
+}
+
+/* Removes files in dir: all of them, or those last modified before cutoff. */
+static int maildir_dir_prune(const char *dir, bool all, time_t cutoff, unsigned *removed)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int rc = 0;
+
+	if (d == NULL) /* no such Maildir (or not one): nothing to clean */
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -MGW_EIO;
+	while ((de = readdir(d)) != NULL) {
+		struct stat sb;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    S_ISDIR(sb.st_mode))
+			continue;
+		if (!all && sb.st_mtime >= cutoff)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) < 0) {
+			log_err("%s/%s: cannot remove stale file: %s", dir, de->d_name,
+				strerror(errno));
+			rc = -MGW_EIO;
+			continue;
+		}
+		log_info("%s/%s: removed stale file", dir, de->d_name);
+		(*removed)++;
+	}
+	closedir(d);
+	return rc;
+}
+
+int maildir_store_cleanup(struct maildir_store *st, time_t now, unsigned *removed)
+{
+	char p[MAILDIR_PATH_MAX];
+	unsigned count = 0;
+	DIR *dd = NULL, *ud;
+	struct dirent *de, *ue;
+	int rc, r;
+
+	rc = maildir_fmt(p, sizeof(p), "%s/spool", st->data_dir);
+	if (rc == 0)
+		rc = maildir_dir_prune(p, true, 0, &count);
+	if (maildir_fmt(p, sizeof(p), "%s/mail", st->data_dir) == 0)
+		dd = opendir(p);
+	while (dd != NULL && (de = readdir(dd)) != NULL) {
+		if (!passwd_domain_valid(de->d_name))
+			continue;
+		if (maildir_fmt(p, sizeof(p), "%s/mail/%s", st->data_dir, de->d_name) < 0)
+			continue;
+		ud = opendir(p);
+		while (ud != NULL && (ue = readdir(ud)) != NULL) {
+			if (!passwd_user_valid(ue->d_name))
+				continue;
+			if (maildir_fmt(p, sizeof(p), "%s/mail/%s/%s/Maildir/tmp", st->data_dir,
+					de->d_name, ue->d_name) < 0)
+				continue;
+			r = maildir_dir_prune(p, false, now - MAILDIR_TMP_STALE_SEC, &count);
+			if (r < 0)
+				rc = r;
+		}
+		if (ud != NULL)
+			closedir(ud);
+	}
+	if (dd != NULL)
+		closedir(dd);
+	if (removed != NULL)
+		*removed = count;
+	return rc;
+}
+
+/* ---- delivery --------------------------------------------------------------------- */
+
+int maildir_dlv_begin(struct maildir_store *st, struct maildir_dlv *d)
+{
+	struct timeval tv;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	d->fd = -1;
+	d->st = st;
+	gettimeofday(&tv, NULL);
+	d->t_sec = tv.tv_sec;
+	d->t_usec = (long)tv.tv_usec;
+	d->q = ++st->counter;
+	rc = maildir_fmt(d->spool, sizeof(d->spool), "%s/spool/%lld.M%ldP%ldQ%u.%s", st->data_dir,
+			 (long long)d->t_sec, d->t_usec, (long)getpid(), d->q, st->host);
+	if (rc < 0) {
+		d->spool[0] = '\0'; /* never unlink a truncated path */
+		return rc;
+	}
+	d->fd = open(d->spool, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (d->fd < 0) {
+		rc = maildir_errno_code(errno);
+		log_err("%s: cannot create: %s", d->spool, strerror(errno));
+		d->spool[0] = '\0';
+		return rc;
+	}
+	return 0;
+}
+
+/* A delivery is active from a successful begin until commit or abort. The spool name,
+ * not the fd, says so: a zeroed struct has fd 0, which is not ours. */
+static bool maildir_dlv_active(const struct maildir_dlv *d)
+{
+	return d->spool[0] != '\0' && d->fd >= 0;
+}
+
+int maildir_dlv_write(struct maildir_dlv *d, const void *p, size_t len)
+{
+	const char *c = p;
+
+	if (!maildir_dlv_active(d))
+		return -MGW_EINVAL;
+	if (d->err < 0)
+		return d->err;
+	d->err = file_write_all(d->fd, c, len);
+	if (d->err < 0) {
+		log_err("%s: write: %s", d->spool, strerror(errno));
+		return d->err;
+	}
+	d->size += len;
+	return 0;
+}
+
+void maildir_dlv_abort(struct maildir_dlv *d)
+{
+	if (!maildir_dlv_active(d))
+		return;
+	close(d->fd);
+	d->fd = -1;
+	unlink(d->spool);
+	d->spool[0] = '\0';
+}
+
+/* Per recipient progress of a commit, so a failure can undo exactly what was done. */
+struct maildir_dlv_rcpt {
+	const struct maildir_rcpt *r;
+	char md[MAILDIR_PATH_MAX];
+	enum { MAILDIR_DLV_NONE, MAILDIR_DLV_TMP, MAILDIR_DLV_NEW } stage;
+};
+
+/* Copies the spool file to dst (used when the filesystem refuses hard links). */
+static int maildir_copy(const char *src, const char *dst)
+{
+	char buf[MAILDIR_COPY_CHUNK];
+	int in, out, rc = -MGW_EIO;
+	ssize_t n;
+
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -MGW_EIO;
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out < 0) {
+		rc = maildir_errno_code(errno);
+		close(in);
+		return rc;
+	}
+	while ((n = read(in, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto out;
+		rc = file_write_all(out, buf, (size_t)n);
+		if (rc < 0)
+			goto out;
+		rc = -MGW_EIO;
+	}
+	if (fsync(out) < 0) {
+		rc = maildir_errno_code(errno);
+		goto out;
+	}
+	rc = 0;
+out:
+	close(in);
+	if (close(out) < 0 && rc == 0)
+		rc = maildir_errno_code(errno);
+	if (rc < 0)
+		unlink(dst);
+	return rc;
+}
+
+static void maildir_dlv_undo(struct maildir_dlv_rcpt *rs, size_t n, const char *name)
+{
+	char p[MAILDIR_PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (rs[i].stage == MAILDIR_DLV_NONE)
+			continue;
+		if (maildir_fmt(p, sizeof(p), "%s/%s/%s", rs[i].md,
+				rs[i].stage == MAILDIR_DLV_NEW ? "new" : "tmp", name) < 0)
+			continue;
+		if (unlink(p) < 0 && errno != ENOENT)
+			log_err("%s: cannot remove after a failed delivery: %s", p,
+				strerror(errno));
+		else if (rs[i].stage == MAILDIR_DLV_NEW &&
+			 maildir_fmt(p, sizeof(p), "%s/new", rs[i].md) == 0)
+			(void)file_dir_fsync(p);
+		rs[i].stage = MAILDIR_DLV_NONE;
+	}
+}
+
+int maildir_dlv_commit(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, size_t n)
+{
+	struct maildir_dlv_rcpt *rs = NULL;
+	char name[MAILDIR_NAME_MAX + 1], tmp[MAILDIR_PATH_MAX], dst[MAILDIR_PATH_MAX];
+	size_t nr = 0, i, j;
+	int rc = -MGW_EINVAL;
+
+	if (!maildir_dlv_active(d))
+		return rc;
+	if (d->err < 0) {
+		rc = d->err;
+		goto out;
+	}
+	rc = -MGW_ELIMIT;
+	if (n == 0 || n > MAILDIR_RCPT_MAX)
+		goto out;
+	rc = -MGW_ENOMEM;
+	rs = calloc(n, sizeof(*rs));
+	if (rs == NULL)
+		goto out;
+	/* Distinct recipients, each with its Maildir path (this validates the names). */
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < nr; j++)
+			if (strcmp(rs[j].r->domain, rcpts[i].domain) == 0 &&
+			    strcmp(rs[j].r->user, rcpts[i].user) == 0)
+				break;
+		if (j < nr)
+			continue;
+		rs[nr].r = &rcpts[i];
+		rc = maildir_path(d->st, rcpts[i].domain, rcpts[i].user, rs[nr].md,
+				  sizeof(rs[nr].md));
+		if (rc < 0)
+			goto out;
+		nr++;
+	}
+	rc = maildir_fmt(name, sizeof(name), "%s,S=%llu", strrchr(d->spool, '/') + 1,
+			 (unsigned long long)d->size);
+	if (rc < 0)
+		goto out;
+	/* 1. The content is on disk before any name points at it. */
+	if (fsync(d->fd) < 0) {
+		rc = maildir_errno_code(errno);
+		log_err("%s: fsync: %s", d->spool, strerror(errno));
+		goto out;
+	}
+	/* 2. Into every tmp/. */
+	for (i = 0; i < nr; i++) {
+		rc = maildir_create(d->st, rs[i].r->domain, rs[i].r->user);
+		if (rc < 0)
+			goto fail;
+		rc = maildir_fmt(tmp, sizeof(tmp), "%s/tmp/%s", rs[i].md, name);
+		if (rc < 0)
+			goto fail;
+		if (link(d->spool, tmp) < 0) {
+			if (errno == EXDEV || errno == EPERM || errno == EMLINK ||
+			    errno == ENOTSUP) {
+				rc = maildir_copy(d->spool, tmp);
+			} else {
+				rc = maildir_errno_code(errno);
+				log_err("%s: link: %s", tmp, strerror(errno));
+			}
+			if (rc < 0)
+				goto fail;
+		}
+		rs[i].stage = MAILDIR_DLV_TMP;
+	}
+	/* 3. Visible: one atomic rename each. */
+	for (i = 0; i < nr; i++) {
+		rc = maildir_fmt(tmp, sizeof(tmp), "%s/tmp/%s", rs[i].md, name);
+		if (rc == 0)
+			rc = maildir_fmt(dst, sizeof(dst), "%s/new/%s", rs[i].md, name);
+		if (rc < 0)
+			goto fail;
+		if (rename(tmp, dst) < 0) {
+			rc = maildir_errno_code(errno);
+			log_err("%s: rename to %s: %s", tmp, dst, strerror(errno));
+			goto fail;
+		}
+		rs[i].stage = MAILDIR_DLV_NEW;
+	}
+	/* 4. Durable: the new/ entries survive a power cut. */
+	for (i = 0; i < nr; i++) {
+		rc = maildir_fmt(dst, sizeof(dst), "%s/new", rs[i].md);
+		if (rc == 0)
+			rc = file_dir_fsync(dst);
+		if (rc < 0)
+			goto fail;
+	}
+	rc = 0;
+	goto out;
+fail:
+	log_err("delivery of %s to %s@%s failed (%s): removed from all %zu recipients", name,
+		rs[i].r->user, rs[i].r->domain, mgw_strerror(rc), nr);
+	maildir_dlv_undo(rs, nr, name);
+out:
+	/* 5. The spool copy is no longer needed, whatever happened. */
+	maildir_dlv_abort(d);
+	if (rc == 0 && d->st->notify != NULL)
+		for (i = 0; i < nr; i++)
+			d->st->notify(d->st->notify_arg, rs[i].r->domain, rs[i].r->user);
+	free(rs);
+	return rc;
+}
+
+/* ---- uidlist ---------------------------------------------------------------------- */
+
+/* Parses the uidlist text into sc->e (uid and base name only) and the header fields.
+ * Returns 0, or -MGW_EINVAL when the text is not a well-formed uidlist. */
+static int maildir_uidlist_parse(char *text, size_t len, struct maildir_scan *sc)
+{
+	char *line = text, *end = text + len, *nl;
+	unsigned long long v;
+	uint32_t maxuid = 0;
+	int lineno = 0, rc;
+
+	if (memchr(text, '\0', len) != NULL)
+		return -MGW_EINVAL;
+	while (line < end) {
+		char *sp, *num_end;
+
+		nl = memchr(line, '\n', (size_t)(end - line));
+		if (nl == NULL)
+			return -MGW_EINVAL; /* every record ends in LF; a torn file does not */
+		*nl = '\0';
+		lineno++;
+		if (lineno == 1) {
+			if (strcmp(line, MAILDIR_UIDLIST_MAGIC) != 0)
+				return -MGW_EINVAL;
+		} else if (lineno == 2 || lineno == 3) {
+			const char *key = lineno == 2 ? "uidvalidity " : "uidnext ";
+
+			if (strncmp(line, key, strlen(key)) != 0)
+				return -MGW_EINVAL;
+			errno = 0;
+			v = strtoull(line + strlen(key), &num_end, 10);
+			if (errno || *num_end != '\0' || v == 0 || v > UINT32_MAX)
+				return -MGW_EINVAL;
+			if (lineno == 2)
+				sc->uidvalidity = (uint32_t)v;
+			else
+				sc->uidnext = (uint32_t)v;
+		} else {
+			errno = 0;
+			v = strtoull(line, &sp, 10);
+			if (errno || sp == line || *sp != ' ' || v == 0 || v >= sc->uidnext ||
+			    v <= maxuid || !maildir_name_ok(sp + 1) ||
+			    maildir_base_len(sp + 1) != strlen(sp + 1))
+				return -MGW_EINVAL; /* UIDs are written ascending, bases only */
+			maxuid = (uint32_t)v;
+			rc = maildir_scan_add(sc, sp + 1, 0, false);
+			if (rc < 0)
+				return rc;
+			sc->e[sc->n - 1].uid = (uint32_t)v;
+		}
+		line = nl + 1;
+	}
+	return lineno >= 3 ? 0 : -MGW_EINVAL;
+}
+
+/* Writes the uidlist for the (uid-sorted) entries of sc. */
+static int maildir_uidlist_write(const char *md, const struct maildir_scan *sc)
+{
+	char path[MAILDIR_PATH_MAX];
+	size_t cap = 64, len, i;
+	char *text;
+	int rc, n;
+
+	for (i = 0; i < sc->n; i++)
+		cap += 12 + sc->e[i].base_len;
+	text = malloc(cap);
+	if (text == NULL)
+		return -MGW_ENOMEM;
+	n = snprintf(text, cap, "%s\nuidvalidity %u\nuidnext %u\n", MAILDIR_UIDLIST_MAGIC,
+		     (unsigned)sc->uidvalidity, (unsigned)sc->uidnext);
+	len = (size_t)n;
+	for (i = 0; i < sc->n; i++) {
+		n = snprintf(text + len, cap - len, "%u %.*s\n", (unsigned)sc->e[i].uid,
+			     (int)sc->e[i].base_len, sc->e[i].name);
+		len += (size_t)n;
+	}
+	rc = maildir_fmt(path, sizeof(path), "%s/%s", md, MAILDIR_UIDLIST);
+	if (rc == 0)
+		rc = file_write_atomic(path, text, len, 0600);
+	free(text);
+	return rc;
+}
+
+/* Lists one of new/ cur/ into sc (regular files with acceptable names only). */
+static int maildir_dir_list(const char *md, const char *sub, struct maildir_scan *sc)
+{
+	char p[MAILDIR_PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int rc;
+
+	rc = maildir_fmt(p, sizeof(p), "%s/%s", md, sub);
+	if (rc < 0)
+		return rc;
+	d = opendir(p);
+	if (d == NULL) {
+		log_err("%s: opendir: %s", p, strerror(errno));
+		return -MGW_EIO;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct stat sb;
+
+		if (!maildir_name_ok(de->d_name))
+			continue;
+		/* Symbolic links and other odd entries are never served. A file that vanished
+		 * since readdir (moved by another session) is found in the other directory. */
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(sb.st_mode))
+			continue;
+		rc = maildir_scan_add(sc, de->d_name, (uint64_t)sb.st_size, sub[0] == 'n');
+		if (rc < 0)
+			break;
+	}
+	closedir(d);
+	return rc;
+}
+
+static int maildir_lock(const char *md, const char *lockname, bool nonblock, int *fd)
+{
+	char p[MAILDIR_PATH_MAX];
+	int rc = maildir_fmt(p, sizeof(p), "%s/%s", md, lockname);
+
+	*fd = -1;
+	if (rc < 0)
+		return rc;
+	*fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*fd < 0) {
+		log_err("%s: open: %s", p, strerror(errno));
+		return -MGW_EIO;
+	}
+	while (flock(*fd, LOCK_EX | (nonblock ? LOCK_NB : 0)) < 0) {
+		if (errno == EINTR)
+			continue;
+		rc = errno == EWOULDBLOCK ? -MGW_EEXIST : -MGW_EIO;
+		if (rc == -MGW_EIO)
+			log_err("%s: flock: %s", p, strerror(errno));
+		close(*fd);
+		*fd = -1;
+		return rc;
+	}
+	return 0;
+}
+
+/*
+ * The heart of the UID bookkeeping. Under the uidlist lock: reads the uidlist, lists
+ * cur/ and new/, gives each found message its recorded UID or a new one (arrival order),
+ * drops records of vanished files, writes the uidlist back if anything changed. On
+ * success out holds every message found, sorted by UID.
+ */
+static int maildir_sync(const char *md, struct maildir_scan *out)
+{
+	struct maildir_scan ul = {0}, sc = {0};
+	char path[MAILDIR_PATH_MAX];
+	char *text = NULL;
+	size_t len = 0, i, j, nfresh = 0;
+	bool changed = false;
+	int lockfd = -1, rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = maildir_lock(md, MAILDIR_UIDLIST_LOCK, false, &lockfd);
+	if (rc < 0)
+		return rc;
+	rc = maildir_fmt(path, sizeof(path), "%s/%s", md, MAILDIR_UIDLIST);
+	if (rc < 0)
+		goto out;
+	rc = file_read_all(path, MAILDIR_UIDLIST_MAX, &text, &len);
+	if (rc == 0)
+		rc = maildir_uidlist_parse(text, len, &ul);
+	if (rc < 0) {
+		if (rc != -MGW_ENOENT)
+			log_warn("%s: unreadable (%s): starting a new UIDVALIDITY", path,
+				 mgw_strerror(rc));
+		maildir_scan_free(&ul);
+		/* Never reuse a UIDVALIDITY a client may have seen: the clock moves on, and
+		 * a recreated list one second later still differs. */
+		ul.uidvalidity = (uint32_t)time(NULL);
+		if (ul.uidvalidity == 0)
+			ul.uidvalidity = 1;
+		ul.uidnext = 1;
+		changed = true;
+	}
+	/* new/ before cur/: a message moved from new/ to cur/ meanwhile (by a delivery
+	 * agent that does not take our lock) is then seen twice, never missed. */
+	rc = maildir_dir_list(md, "new", &sc);
+	if (rc == 0)
+		rc = maildir_dir_list(md, "cur", &sc);
+	if (rc < 0)
+		goto out;
+	sc.uidvalidity = ul.uidvalidity;
+	sc.uidnext = ul.uidnext;
+
+	/* Merge-join found files and records by base name. */
+	maildir_sort(sc.e, sc.n, maildir_ent_base_cmp);
+	maildir_sort(ul.e, ul.n, maildir_ent_base_cmp);
+	for (i = 0, j = 0; i < sc.n; i++) {
+		struct maildir_ent *e = &sc.e[i];
+		int c = 1;
+
+		if (i > 0 && maildir_base_cmp(e->name, e->base_len, sc.e[i - 1].name,
+					      sc.e[i - 1].base_len) == 0) {
+			/* The same message in new/ and cur/ (a crash of another writer):
+			 * serve the cur/ one, leave the duplicate alone. */
+			log_warn("%s: %s is in new/ and cur/; using cur/", md, e->name);
+			e->uid = UINT32_MAX; /* marked: dropped below */
+			continue;
+		}
+		while (j < ul.n && (c = maildir_base_cmp(ul.e[j].name, ul.e[j].base_len, e->name,
+							 e->base_len)) < 0) {
+			changed = true; /* a record whose file is gone */
+			j++;
+		}
+		if (j < ul.n && c == 0)
+			e->uid = ul.e[j++].uid;
+		else
+			nfresh++;
+	}
+	if (j < ul.n)
+		changed = true;
+	/* Drop duplicates marked above. */
+	for (i = 0, j = 0; i < sc.n; i++) {
+		if (sc.e[i].uid == UINT32_MAX) {
+			free(sc.e[i].name);
+			continue;
+		}
+		sc.e[j++] = sc.e[i];
+	}
+	sc.n = j;
+	if (nfresh > 0) {
+		/* New messages: UIDs in arrival order. Put them first, sort, number. */
+		struct maildir_ent tmp;
+
+		for (i = 0, j = 0; i < sc.n; i++) {
+			if (sc.e[i].uid != 0)
+				continue;
+			tmp = sc.e[j];
+			sc.e[j] = sc.e[i];
+			sc.e[i] = tmp;
+			j++;
+		}
+		maildir_sort(sc.e, j, maildir_ent_arrival_cmp);
+		rc = -MGW_ELIMIT;
+		if ((uint64_t)sc.uidnext + j >= UINT32_MAX) {
+			log_err("%s: UIDs exhausted", md);
+			goto out;
+		}
+		for (i = 0; i < j; i++)
+			sc.e[i].uid = sc.uidnext++;
+		changed = true;
+	}
+	maildir_sort(sc.e, sc.n, maildir_ent_uid_cmp);
+	rc = changed ? maildir_uidlist_write(md, &sc) : 0;
+	if (rc < 0)
+		goto out;
+	*out = sc;
+	memset(&sc, 0, sizeof(sc));
+out:
+	maildir_scan_free(&ul);
+	maildir_scan_free(&sc);
+	free(text);
+	if (lockfd >= 0)
+		close(lockfd); /* releases the flock */
+	return rc;
+}
+
+/* ---- mailbox ---------------------------------------------------------------------- */
+
+void maildir_box_close(struct maildir_box *box)
+{
+	size_t i;
+
+	for (i = 0; i < box->count; i++)
+		free(box->msgs[i].name);
+	free(box->msgs);
+	/* > 0, not >= 0: a zeroed box has 0 there, and fd 0 is never our lock (stdin is
+	 * kept open on /dev/null by the daemon). */
+	if (box->lock_fd > 0)
+		close(box->lock_fd);
+	memset(box, 0, sizeof(*box));
+	box->lock_fd = -1;
+}
+
+static int maildir_box_append(struct maildir_box *box, struct maildir_ent *e)
+{
+	struct maildir_msg *m;
+
+	if (box->count == box->cap) {
+		size_t ncap = box->cap ? box->cap * 2 : 64;
+
+		m = realloc(box->msgs, ncap * sizeof(*m));
+		if (m == NULL)
+			return -MGW_ENOMEM;
+		box->msgs = m;
+		box->cap = ncap;
+	}
+	m = &box->msgs[box->count++];
+	memset(m, 0, sizeof(*m));
+	m->uid = e->uid;
+	m->size = e->size;
+	m->in_new = e->in_new;
+	m->flags = maildir_name_flags(e->name);
+	m->name = e->name; /* ownership moves to the box */
+	m->base_len = e->base_len;
+	e->name = NULL;
+	return 0;
+}
+
+int maildir_box_open(struct maildir_box *box, const struct maildir_store *st, const char *domain,
+		     const char *user, unsigned flags)
+{
+	struct maildir_scan sc = {0};
+	size_t i;
+	int rc;
+
+	memset(box, 0, sizeof(*box));
+	box->lock_fd = -1;
+	rc = maildir_path(st, domain, user, box->path, sizeof(box->path));
+	if (rc == 0)
+		rc = maildir_create(st, domain, user);
+	if (rc == 0 && (flags & MAILDIR_OPEN_EXCL))
+		rc = maildir_lock(box->path, MAILDIR_SESSION_LOCK, true, &box->lock_fd);
+	if (rc == 0)
+		rc = maildir_sync(box->path, &sc);
+	for (i = 0; rc == 0 && i < sc.n; i++)
+		rc = maildir_box_append(box, &sc.e[i]);
+	if (rc == 0) {
+		box->uidvalidity = sc.uidvalidity;
+		box->uidnext = sc.uidnext;
+	}
+	maildir_scan_free(&sc);
+	if (rc < 0)
+		maildir_box_close(box);
+	return rc;
+}
+
+long maildir_box_find_uid(const struct maildir_box *box, uint32_t uid)
+{
+	size_t lo = 0, hi = box->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (box->msgs[mid].uid == uid)
+			return (long)mid;
+		if (box->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -MGW_ENOENT;
+}
+
+int maildir_box_rescan(struct maildir_box *box, size_t *added)
+{
+	struct maildir_scan sc = {0};
+	size_t i, j, n = 0;
+	int rc;
+
+	if (added != NULL)
+		*added = 0;
+	rc = maildir_sync(box->path, &sc);
+	if (rc < 0)
+		return rc;
+	if (sc.uidvalidity != box->uidvalidity) {
+		log_warn("%s: UIDVALIDITY changed under an open mailbox", box->path);
+		rc = -MGW_EAGAIN;
+		goto out;
+	}
+	/* Both lists are sorted by UID: walk them together. */
+	for (i = 0, j = 0; i < box->count; i++) {
+		struct maildir_msg *m = &box->msgs[i];
+
+		while (j < sc.n && sc.e[j].uid < m->uid)
+			j++; /* not in our snapshot and older: cannot happen (see maildir.h) */
+		if (j < sc.n && sc.e[j].uid == m->uid) {
+			if (strcmp(m->name, sc.e[j].name) != 0) {
+				free(m->name);
+				m->name = sc.e[j].name;
+				sc.e[j].name = NULL;
+				m->base_len = sc.e[j].base_len;
+				m->in_new = sc.e[j].in_new;
+				m->flags = maildir_name_flags(m->name);
+			}
+			j++;
+		} else {
+			m->gone = true;
+		}
+	}
+	for (; j < sc.n; j++) {
+		if (box->count > 0 && sc.e[j].uid <= box->msgs[box->count - 1].uid)
+			continue;
+		rc = maildir_box_append(box, &sc.e[j]);
+		if (rc < 0)
+			goto out;
+		n++;
+	}
+	box->uidnext = sc.uidnext;
+	if (added != NULL)
+		*added = n;
+out:
+	maildir_scan_free(&sc);
+	return rc;
+}
+
+/* Finds message i's file again by its base name after someone renamed it. */
+static int maildir_msg_locate(struct maildir_box *box, size_t i)
+{
+	struct maildir_msg *m = &box->msgs[i];
+	static const char *const subs[] = {"cur", "new"};
+	char p[MAILDIR_PATH_MAX];
+	size_t k;
+
+	for (k = 0; k < MGW_ARRAY_LEN(subs); k++) {
+		struct dirent *de;
+		DIR *d;
+
+		if (maildir_fmt(p, sizeof(p), "%s/%s", box->path, subs[k]) < 0)
+			return -MGW_ELIMIT;
+		d = opendir(p);
+		if (d == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			char *name;
+
+			if (!maildir_name_ok(de->d_name) ||
+			    maildir_base_cmp(de->d_name, maildir_base_len(de->d_name), m->name,
+					     m->base_len) != 0)
+				continue;
+			name = strdup(de->d_name);
+			closedir(d);
+			if (name == NULL)
+				return -MGW_ENOMEM;
+			free(m->name);
+			m->name = name;
+			m->in_new = k == 1;
+			m->flags = maildir_name_flags(name);
+			return 0;
+		}
+		closedir(d);
+	}
+	m->gone = true;
+	return -MGW_ENOENT;
+}
+
+static int maildir_msg_path(const struct maildir_box *box, size_t i, char *out, size_t outsz)
+{
+	const struct maildir_msg *m = &box->msgs[i];
+
+	return maildir_fmt(out, outsz, "%s/%s/%s", box->path, m->in_new ? "new" : "cur", m->name);
+}
+
+int maildir_msg_open(struct maildir_box *box, size_t i, int *fd)
+{
+	char p[MAILDIR_PATH_MAX];
+	int attempt, rc;
+
+	*fd = -1;
+	if (i >= box->count)
+		return -MGW_EINVAL;
+	if (box->msgs[i].gone)
+		return -MGW_ENOENT;
+	for (attempt = 0; attempt < 2; attempt++) {
+		rc = maildir_msg_path(box, i, p, sizeof(p));
+		if (rc < 0)
+			return rc;
+		*fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+		if (*fd >= 0)
+			return 0;
+		if (errno != ENOENT) {
+			log_err("%s: open: %s", p, strerror(errno));
+			return -MGW_EIO;
+		}
+		rc = maildir_msg_locate(box, i);
+		if (rc < 0)
+			return rc;
+	}
+	return -MGW_ENOENT;
+}
+
+int maildir_msg_flags_set(struct maildir_box *box, size_t i, unsigned flags)
+{
+	struct maildir_msg *m;
+	char from[MAILDIR_PATH_MAX], to[MAILDIR_PATH_MAX], name[MAILDIR_NAME_MAX + 1];
+	char info[64];
+	const char *old;
+	size_t n = 0, k;
+	int attempt, lockfd, rc;
+
+	if (i >= box->count)
+		return -MGW_EINVAL;
+	m = &box->msgs[i];
+	if (m->gone)
+		return -MGW_ENOENT;
+	for (attempt = 0; attempt < 2; attempt++) {
+		/* Our letters plus any the name had that we do not know (dovecot keywords
+		 * a-z), ASCII-sorted as the Maildir spec asks. */
+		n = 0;
+		for (k = 0; k < strlen(MAILDIR_FLAG_LETTERS); k++)
+			if (flags & (1u << k))
+				info[n++] = MAILDIR_FLAG_LETTERS[k];
+		old = strstr(m->name, ":2,");
+		for (old = old ? old + 3 : ""; *old != '\0' && n < sizeof(info) - 1; old++)
+			if (strchr(MAILDIR_FLAG_LETTERS, *old) == NULL && *old > ' ' &&
+			    *old != '/' && memchr(info, *old, n) == NULL)
+				info[n++] = *old;
+		info[n] = '\0';
+		for (k = 1; k < n; k++)
+			for (size_t l = k; l > 0 && info[l - 1] > info[l]; l--) {
+				char c = info[l];
+
+				info[l] = info[l - 1];
+				info[l - 1] = c;
+			}
+		rc = maildir_fmt(name, sizeof(name), "%.*s:2,%s", (int)m->base_len, m->name, info);
+		if (rc == 0)
+			rc = maildir_msg_path(box, i, from, sizeof(from));
+		if (rc == 0)
+			rc = maildir_fmt(to, sizeof(to), "%s/cur/%s", box->path, name);
+		if (rc < 0)
+			return rc;
+		if (strcmp(from, to) == 0)
+			return 0;
+		/* Under the uidlist lock, so that a concurrent scan never sees the message
+		 * in neither directory (and drops its UID). */
+		rc = maildir_lock(box->path, MAILDIR_UIDLIST_LOCK, false, &lockfd);
+		if (rc < 0)
+			return rc;
+		rc = rename(from, to) == 0 ? 0 : errno;
+		close(lockfd);
+		if (rc == 0)
+			break;
+		if (rc != ENOENT) {
+			log_err("%s: rename to %s: %s", from, to, strerror(rc));
+			return -MGW_EIO;
+		}
+		rc = maildir_msg_locate(box, i);
+		if (rc < 0)
+			return rc;
+		if (attempt == 1)
+			return -MGW_ENOENT;
+	}
+	{
+		char *dup = strdup(name);
+
+		if (dup == NULL)
+			return -MGW_ENOMEM;
+		free(m->name);
+		m->name = dup;
+	}
+	m->in_new = false;
+	m->flags = maildir_name_flags(m->name);
+	return 0;
+}
+
+int maildir_box_expunge(struct maildir_box *box, const size_t *idx, size_t n, size_t *failed)
+{
+	struct maildir_scan sc = {0};
+	char p[MAILDIR_PATH_MAX];
+	bool *del;
+	size_t nfail = 0, i, j;
+	int rc = 0;
+
+	if (failed != NULL)
+		*failed = 0;
+	del = calloc(box->count ? box->count : 1, sizeof(*del));
+	if (del == NULL)
+		return -MGW_ENOMEM;
+	for (i = 0; i < n; i++)
+		if (idx[i] < box->count)
+			del[idx[i]] = true;
+	for (i = 0; i < box->count; i++) {
+		struct maildir_msg *m = &box->msgs[i];
+
+		if (!del[i] || m->gone)
+			continue;
+		if (maildir_msg_path(box, i, p, sizeof(p)) == 0 && unlink(p) == 0)
+			continue;
+		/* Renamed meanwhile by a flag change elsewhere: find it and try once more. */
+		if (errno == ENOENT && maildir_msg_locate(box, i) == -MGW_ENOENT)
+			continue;
+		if (maildir_msg_path(box, i, p, sizeof(p)) == 0 && unlink(p) == 0)
+			continue;
+		log_err("%s: cannot expunge: %s", p, strerror(errno));
+		del[i] = false;
+		nfail++;
+	}
+	for (i = 0, j = 0; i < box->count; i++) {
+		if (del[i]) {
+			free(box->msgs[i].name);
+			continue;
+		}
+		box->msgs[j++] = box->msgs[i];
+	}
+	box->count = j;
+	free(del);
+	/* Drop the records of the removed files (their UIDs are never reused: uidnext
+	 * stays). Messages that arrived meanwhile get their UIDs now; the snapshot picks
+	 * them up at the next rescan. */
+	if (n > 0 && maildir_fmt(p, sizeof(p), "%s/new", box->path) == 0)
+		(void)file_dir_fsync(p);
+	if (n > 0 && maildir_fmt(p, sizeof(p), "%s/cur", box->path) == 0)
+		(void)file_dir_fsync(p);
+	rc = maildir_sync(box->path, &sc);
+	maildir_scan_free(&sc);
+	if (failed != NULL)
+		*failed = nfail;
+	if (nfail > 0)
+		return -MGW_EIO;
+	return rc;
+}
+
+uint64_t maildir_box_size(const struct maildir_box *box)
+{
+	uint64_t total = 0;
+	size_t i;
+
+	for (i = 0; i < box->count; i++)
+		if (!box->msgs[i].gone)
+			total += box->msgs[i].size;
+	return total;
+}

@@ -1,0 +1,285 @@
+/*
+ * maildir.h - the mail store: one Maildir per user, in dovecot's layout, plus our own
+ * small UID list beside it. Shared by SMTP (delivery), POP3 and IMAP (mailbox access).
+ *
+ * Layout (all under the configured data_dir, created on demand with mode 0700):
+ *
+ *   <data_dir>/mail/<domain>/<user>/Maildir/{cur,new,tmp}/   the Maildir proper
+ *   <data_dir>/mail/<domain>/<user>/Maildir/mailgw-uidlist   UIDVALIDITY, UIDNEXT, UIDs
+ *   <data_dir>/mail/<domain>/<user>/Maildir/mailgw-uidlist.lock   flock: uidlist writers
+ *   <data_dir>/mail/<domain>/<user>/Maildir/mailgw-session.lock   flock: POP3 exclusivity
+ *   <data_dir>/spool/                                        delivery spool (same fs)
+ *
+ * File names follow the Maildir specification (cr.yp.to/proto/maildir.html) as dovecot
+ * writes them: "<sec>.M<usec>P<pid>Q<counter>.<host>,S=<size>" in new/, and the same base
+ * name plus ":2,<flags>" (flags sorted, from "DFPRST") in cur/. Files written by others
+ * (dovecot, procmail) are accepted whatever their base name, as long as it is a plain
+ * file name without '/' and does not start with '.'.
+ *
+ * Messages are stored exactly as SMTP received them after dot-unstuffing: lines end in
+ * CRLF (SMTP refuses bare LF/CR). So the size reported for a message is the exact byte
+ * size of its file, which is also the exact number of octets POP3 sends for RETR (before
+ * its own dot-stuffing) and IMAP reports as RFC822.SIZE; readers send the bytes as they
+ * are, no conversion.
+ *
+ * UIDs: "mailgw-uidlist" maps each message's base name (the name without ":2,..." so a
+ * flag change keeps the UID) to a UID. New names found by a scan get UIDNEXT, UIDNEXT+1,
+ * ... in arrival order (the <sec>.M<usec> prefix, then the name). UIDVALIDITY is chosen
+ * once (the time of creation) and kept; UIDNEXT never goes down. The file is rewritten
+ * atomically (temp file, fsync, rename, fsync of the directory) under an exclusive flock
+ * on mailgw-uidlist.lock, so concurrent sessions and deliveries never lose an assignment.
+ * Format, one record per line:
+ *
+ *   mailgw-uidlist 1
+ *   uidvalidity <u32>
+ *   uidnext <u32>
+ *   <uid> <base name>
+ *   ...
+ *
+ * A missing or unreadable uidlist is recreated with a new UIDVALIDITY (clients then
+ * re-sync, as IMAP requires), and this is logged.
+ *
+ * Concurrency: a delivery becomes visible by one rename() into new/, which is atomic, so
+ * a reader sees a message either complete or not at all. Scans (open, rescan, expunge)
+ * and flag renames take the uidlist lock, so a scan never misses a message that a
+ * session of ours is moving; a scan lists new/ before cur/, so a move by an outside
+ * agent (which does not know our lock) makes a message appear twice (resolved: cur/
+ * wins), never vanish. Opening a message whose name changed meanwhile looks for its base
+ * name in cur/ and new/ again.
+ *
+ * Blocking: every call here does local file I/O synchronously (open, write, fsync, rename).
+ * That is intended: the store is a local disk; callers run it from the event loop.
+ *
+ * Names: every domain and user passed in is validated with passwd_domain_valid() /
+ * passwd_user_valid() (auth/passwd.h) before it touches a path; an invalid name gives
+ * -MGW_EINVAL and nothing is created.
+ */
+#ifndef MGW_MAILDIR_H
+#define MGW_MAILDIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define MAILDIR_PATH_MAX 512		  /* any path we build; longer is -MGW_ELIMIT */
+#define MAILDIR_HOST_MAX 64		  /* host part of unique names (sanitized) */
+#define MAILDIR_NAME_MAX 255		  /* a file name in cur/ new/ tmp/ */
+#define MAILDIR_RCPT_MAX 100		  /* recipients of one delivery (RFC 5321 4.5.3.1.8) */
+#define MAILDIR_MSGS_MAX 1000000	  /* messages in one mailbox; more is -MGW_ELIMIT */
+#define MAILDIR_TMP_STALE_SEC (36 * 3600) /* Maildir spec: tmp/ files older than 36 h */
+
+/* Flags as in the ":2," suffix (Maildir spec, "info"); kept in this order in names. */
+enum maildir_flag {
+	MAILDIR_F_DRAFT = 1u << 0,   /* 'D' */
+	MAILDIR_F_FLAGGED = 1u << 1, /* 'F' */
+	MAILDIR_F_PASSED = 1u << 2,  /* 'P' */
+	MAILDIR_F_REPLIED = 1u << 3, /* 'R' */
+	MAILDIR_F_SEEN = 1u << 4,    /* 'S' */
+	MAILDIR_F_TRASHED = 1u << 5, /* 'T' */
+};
+
+/* The store: where it is and how it names files. A plain value the caller owns. */
+struct maildir_store {
+	char data_dir[MAILDIR_PATH_MAX];
+	char host[MAILDIR_HOST_MAX]; /* hostname with '/', ':' and '.'-leading made safe */
+	uint64_t reserve_bytes;	     /* free space to keep on the filesystem of data_dir */
+	uint32_t counter;	     /* Q<counter> of unique names, per process */
+	/* Called after every successful commit, once per distinct recipient (IMAP IDLE will
+	 * use it). May be NULL. domain and user are borrowed for the call. */
+	void (*notify)(void *arg, const char *domain, const char *user);
+	void *notify_arg;
+};
+
+/*
+ * Fills st. data_dir and hostname are copied. Creates <data_dir>/mail and
+ * <data_dir>/spool if missing (mode 0700). -MGW_ELIMIT if data_dir is too long,
+ * -MGW_EIO if a directory cannot be created (logged with errno).
+ */
+int maildir_store_init(struct maildir_store *st, const char *data_dir, const char *hostname,
+		       uint64_t reserve_bytes);
+
+/*
+ * Free-space check for SMTP before it takes data (RFC 5321: 452 4.3.1). need is the
+ * expected message size (0 if unknown, e.g. no SIZE= parameter). Returns 0 when, after
+ * storing need bytes, at least reserve_bytes stay free for an unprivileged user (statvfs
+ * f_bavail) and free inodes remain; -MGW_ENOSPC otherwise; -MGW_EIO if statvfs fails.
+ */
+int maildir_store_space_check(const struct maildir_store *st, uint64_t need);
+
+/*
+ * Start-up cleanup (call once at daemon start, before accepting connections): removes
+ * every file in <data_dir>/spool (a delivery that was not acknowledged), and in every
+ * <data_dir>/mail/<domain>/<user>/Maildir/tmp/ every file last modified more than
+ * MAILDIR_TMP_STALE_SEC before now. Never touches new/ or cur/. Returns 0, or -MGW_EIO
+ * if something could not be removed (each failure logged; the rest is still cleaned).
+ * *removed (may be NULL) gets the number of files removed.
+ */
+int maildir_store_cleanup(struct maildir_store *st, time_t now, unsigned *removed);
+
+/*
+ * Writes "<data_dir>/mail/<domain>/<user>/Maildir" into out. -MGW_EINVAL for an invalid
+ * name, -MGW_ELIMIT if it does not fit.
+ */
+int maildir_path(const struct maildir_store *st, const char *domain, const char *user, char *out,
+		 size_t outsz);
+
+/* Creates the user's Maildir with cur/ new/ tmp/ (mode 0700) if missing. 0 or -MGW_E*. */
+int maildir_create(const struct maildir_store *st, const char *domain, const char *user);
+
+/* ---- delivery (SMTP) ---------------------------------------------------------------
+ *
+ *   struct maildir_dlv d;
+ *   maildir_dlv_begin(st, &d);                 spool file created
+ *   maildir_dlv_write(&d, p, n) ...            as DATA streams (after dot-unstuffing)
+ *   maildir_dlv_commit(&d, rcpts, nrcpt)       0 -> answer 250; <0 -> answer 451
+ * or maildir_dlv_abort(&d)                     client went away, RSET, size exceeded
+ *
+ * After commit (success or failure) or abort, d is finished and may be begun again.
+ * Calling abort on a finished or zeroed d is harmless.
+ */
+struct maildir_rcpt {
+	const char *domain; /* borrowed for the call */
+	const char *user;
+};
+
+struct maildir_dlv {
+	struct maildir_store *st; /* borrowed; must outlive the delivery */
+	int fd;			  /* spool file, -1 when not active */
+	int err;		  /* first write error, reported by commit */
+	uint64_t size;		  /* bytes written so far */
+	time_t t_sec;		  /* arrival time, part of the unique name */
+	long t_usec;
+	uint32_t q;		      /* counter value taken at begin */
+	char spool[MAILDIR_PATH_MAX]; /* path of the spool file */
+};
+
+/*
+ * Creates the spool file <data_dir>/spool/<unique>. 0, -MGW_EIO (logged), -MGW_ELIMIT.
+ */
+int maildir_dlv_begin(struct maildir_store *st, struct maildir_dlv *d);
+
+/*
+ * Appends len bytes (written through to the file; no buffering here). On failure the
+ * error is returned and also remembered, so a commit after a failed write fails too.
+ * -MGW_ENOSPC when the disk is full (ENOSPC/EDQUOT), -MGW_EIO otherwise.
+ */
+int maildir_dlv_write(struct maildir_dlv *d, const void *p, size_t len);
+
+/*
+ * Delivers the message to every recipient, all or nothing:
+ *   1. fsync the spool file;
+ *   2. for each distinct recipient: create the Maildir if missing, hard-link the spool
+ *      file into its tmp/ under the unique name (or copy when the filesystem refuses
+ *      hard links);
+ *   3. rename each into new/ (same name, ",S=<size>" included);
+ *   4. fsync each new/ directory;
+ *   5. remove the spool file.
+ * Returns 0 only when every step succeeded for every recipient: then the message is
+ * durable in every Maildir and the caller may answer 250. On any failure every file this
+ * call created (tmp/ links, new/ entries) is removed again, the failure is logged with
+ * the recipient and errno, and -MGW_EIO (-MGW_ENOSPC when the disk was full,
+ * -MGW_EINVAL for an invalid name, -MGW_ELIMIT for too many recipients) is returned:
+ * answer 451 4.3.0 (452 for ENOSPC); nothing is visible in any mailbox. Duplicate
+ * recipients (same domain and user) get the message once. n must be 1..MAILDIR_RCPT_MAX.
+ * The delivery is finished afterwards either way. notify is called on success.
+ */
+int maildir_dlv_commit(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, size_t n);
+
+/* Removes the spool file and finishes the delivery. */
+void maildir_dlv_abort(struct maildir_dlv *d);
+
+/* ---- mailbox (POP3, IMAP) ------------------------------------------------------------ */
+
+struct maildir_msg {
+	uint32_t uid;
+	uint64_t size;	 /* exact byte size of the file (see the top of this file) */
+	unsigned flags;	 /* MAILDIR_F_* */
+	bool in_new;	 /* lives in new/ (not yet moved to cur/) */
+	bool gone;	 /* vanished (expunged elsewhere) since it was listed; see rescan */
+	char *name;	 /* current file name in new/ or cur/, owned by the box */
+	size_t base_len; /* length of the base name (name up to ":2," or the end) */
+};
+
+enum maildir_open_flag {
+	MAILDIR_OPEN_EXCL = 1u << 0, /* take the session lock (POP3); -MGW_EEXIST if held */
+};
+
+/*
+ * An open mailbox: a snapshot of its messages sorted by UID (ascending), held by one
+ * session. msgs[i] for i < count; an index is stable for the life of the box except
+ * across maildir_box_expunge(), which removes entries and shifts the rest down.
+ */
+struct maildir_box {
+	char path[MAILDIR_PATH_MAX]; /* .../Maildir */
+	int lock_fd;		     /* session lock, -1 when not held */
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	struct maildir_msg *msgs; /* owned */
+	size_t count;
+	size_t cap;
+};
+
+/*
+ * Opens domain/user's mailbox: creates the Maildir if missing, scans new/ and cur/,
+ * assigns UIDs to names not yet in the uidlist (arrival order) and persists the uidlist.
+ * Entries of the uidlist whose file is gone are dropped from it. With MAILDIR_OPEN_EXCL
+ * the session lock is taken first (flock LOCK_EX|LOCK_NB on mailgw-session.lock, held
+ * until maildir_box_close): a second exclusive opener gets -MGW_EEXIST (POP3 answers
+ * "-ERR [IN-USE]", RFC 2449). Other errors: -MGW_EINVAL (name), -MGW_EIO, -MGW_ENOMEM,
+ * -MGW_ELIMIT. On error box is left closed (safe to close again).
+ */
+int maildir_box_open(struct maildir_box *box, const struct maildir_store *st, const char *domain,
+		     const char *user, unsigned flags);
+
+/* Frees the snapshot and releases the session lock. Safe on a zeroed or closed box. */
+void maildir_box_close(struct maildir_box *box);
+
+/*
+ * Picks up deliveries that arrived since the last scan: new names get new, higher UIDs
+ * and are appended (existing indices do not move). Messages whose file disappeared
+ * (expunged by another session) are kept in the snapshot with gone = true; names changed
+ * by another session's flag change are updated. *added (may be NULL) = messages
+ * appended. POP3 does not call this within a session (RFC 1939 fixes the maildrop at
+ * login); IMAP does on NOOP/IDLE/CHECK. -MGW_EAGAIN if the uidlist was recreated
+ * meanwhile (UIDVALIDITY changed): the snapshot is unchanged and the session must close
+ * and reopen the box (IMAP: the client has to resynchronise).
+ */
+int maildir_box_rescan(struct maildir_box *box, size_t *added);
+
+/*
+ * Opens message i for reading: returns an fd (O_RDONLY|O_CLOEXEC, owned by the caller,
+ * positioned at 0) in *fd. If the file was renamed meanwhile (another session changed
+ * flags) it is found again by its base name. -MGW_ENOENT if it no longer exists (the
+ * message is then marked gone), -MGW_EINVAL for a bad index.
+ */
+int maildir_msg_open(struct maildir_box *box, size_t i, int *fd);
+
+/*
+ * Sets message i's flags to flags (MAILDIR_F_* bits): renames it to
+ * cur/<base>:2,<flags>. A message in new/ moves to cur/ even if flags stay 0. The UID is
+ * kept (same base name). 0, -MGW_ENOENT (gone), -MGW_EIO.
+ */
+int maildir_msg_flags_set(struct maildir_box *box, size_t i, unsigned flags);
+
+/*
+ * Expunges the messages with the n indices in idx (any order, duplicates ignored): each
+ * file is unlinked, and removed entries leave the snapshot (remaining entries keep their
+ * order; indices shift down). A message already gone counts as removed. Returns 0 if all
+ * were removed; -MGW_EIO if any unlink failed: those messages stay in the snapshot and
+ * on disk, each failure is logged, and *failed (may be NULL) = their number. The uidlist
+ * is updated (their UIDs are never reused). POP3's UPDATE state answers -ERR when this
+ * fails (RFC 1939 section 6).
+ */
+int maildir_box_expunge(struct maildir_box *box, const size_t *idx, size_t n, size_t *failed);
+
+/* Total size of messages not gone, for POP3 STAT. */
+uint64_t maildir_box_size(const struct maildir_box *box);
+
+/* Index of the message with this UID, or -MGW_ENOENT. Binary search. */
+long maildir_box_find_uid(const struct maildir_box *box, uint32_t uid);
+
+/* Flags parsed from a file name's ":2," part (0 if none); unknown letters ignored. */
+unsigned maildir_name_flags(const char *name);
+
+#endif

@@ -1,0 +1,244 @@
+/*
+ * test_conn.c - the connection layer over a real socketpair: line echo, close after
+ * flush, idle timeout, back-pressure, and the STARTTLS switch discarding bytes that were
+ * sent in the clear before the handshake (command injection).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/err.h"
+#include "core/loop.h"
+#include "net/conn.h"
+
+struct echo {
+	struct buf_lr lr;
+	int closed, timeouts, tls_ready, drained;
+	char lines[8][64];
+	int nlines;
+	char reason[CONN_REASON_MAX];
+};
+
+static void echo_event(struct conn *c, enum conn_event ev, void *arg)
+{
+	struct echo *e = arg;
+	struct buf_line line;
+
+	switch (ev) {
+	case CONN_EV_DATA:
+		while (buf_lr_next(&e->lr, conn_in(c), &line) == MGW_PARSE_OK) {
+			if (e->nlines < 8) {
+				memcpy(e->lines[e->nlines], line.text, line.len < 63 ? line.len : 63);
+				e->lines[e->nlines][line.len < 63 ? line.len : 63] = '\0';
+			}
+			if (line.len == 4 && memcmp(line.text, "QUIT", 4) == 0) {
+				buf_lr_done(&e->lr, conn_in(c), &line);
+				conn_printf(c, "BYE\r\n");
+				conn_close_after_flush(c, "quit");
+				return;
+			}
+			if (e->nlines < 8 && strcmp(e->lines[e->nlines], "STARTTLS") == 0) {
+				e->nlines++;
+				buf_lr_done(&e->lr, conn_in(c), &line);
+				conn_printf(c, "GO\r\n");
+				conn_start_tls(c, &transport_sock_ops, &c->fd);
+				return;
+			}
+			e->nlines++;
+			conn_write(c, "> ", 2);
+			conn_write(c, line.text, line.len);
+			conn_write(c, "\r\n", 2);
+			buf_lr_done(&e->lr, conn_in(c), &line);
+		}
+		break;
+	case CONN_EV_TIMEOUT:
+		e->timeouts++;
+		break;
+	case CONN_EV_TLS_READY:
+		e->tls_ready++;
+		break;
+	case CONN_EV_DRAINED:
+		e->drained++;
+		break;
+	case CONN_EV_CLOSED:
+		e->closed++;
+		strncpy(e->reason, conn_close_reason(c), sizeof(e->reason) - 1);
+		break;
+	}
+}
+
+struct fixture {
+	struct loop loop;
+	int peer;
+	struct conn *c;
+	struct echo e;
+};
+
+static void setup_conn(struct fixture *f, uint32_t idle_ms)
+{
+	int sv[2];
+
+	memset(f, 0, sizeof(*f));
+	assert_int_equal(loop_init(&f->loop), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	f->peer = sv[1];
+	buf_lr_init(&f->e.lr, 64);
+	assert_int_equal(conn_new(&f->loop, sv[0], NULL, 0, 256, 4096, &f->c), 0);
+	conn_set_idle(f->c, idle_ms);
+	assert_int_equal(conn_start(f->c, echo_event, &f->e), 0);
+}
+
+static void spin(struct fixture *f, int rounds)
+{
+	for (int i = 0; i < rounds; i++)
+		loop_run_once(&f->loop, 10);
+}
+
+static size_t peer_read(struct fixture *f, char *out, size_t max)
+{
+	ssize_t n = read(f->peer, out, max - 1);
+
+	n = n < 0 ? 0 : n;
+	out[n] = '\0';
+	return (size_t)n;
+}
+
+static void teardown_conn(struct fixture *f)
+{
+	if (f->e.closed == 0)
+		conn_close(f->c, "test end");
+	spin(f, 2);
+	close(f->peer);
+	loop_free(&f->loop);
+}
+
+static void test_echo_and_quit(void **state)
+{
+	struct fixture f;
+	char out[256];
+
+	(void)state;
+	setup_conn(&f, 0);
+	assert_int_equal(write(f.peer, "hello\r\nwor", 10), 10);
+	spin(&f, 3);
+	assert_int_equal(write(f.peer, "ld\r\nQUIT\r\nignored\r\n", 19), 19);
+	spin(&f, 5);
+	peer_read(&f, out, sizeof(out));
+	assert_string_equal(out, "> hello\r\n> world\r\nBYE\r\n");
+	assert_int_equal(f.e.closed, 1);
+	assert_string_equal(f.e.reason, "quit");
+	assert_int_equal(conn_count(), 0); /* reaped */
+	assert_int_equal(read(f.peer, out, 1), 0); /* EOF */
+	teardown_conn(&f);
+}
+
+static void test_idle_timeout(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	setup_conn(&f, 30);
+	for (int i = 0; i < 50 && f.e.closed == 0; i++)
+		loop_run_once(&f.loop, 10);
+	assert_int_equal(f.e.timeouts, 1);
+	assert_int_equal(f.e.closed, 1);
+	assert_string_equal(f.e.reason, "idle timeout");
+	teardown_conn(&f);
+}
+
+static void test_peer_close(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	setup_conn(&f, 0);
+	assert_int_equal(write(f.peer, "last\r\n", 6), 6);
+	shutdown(f.peer, SHUT_WR);
+	spin(&f, 3);
+	assert_int_equal(f.e.nlines, 1); /* data before EOF is still delivered */
+	assert_int_equal(f.e.closed, 1);
+	assert_string_equal(f.e.reason, "peer closed");
+	teardown_conn(&f);
+}
+
+static void test_starttls_discards_pipelined_clear_text(void **state)
+{
+	struct fixture f;
+	char out[256];
+
+	(void)state;
+	setup_conn(&f, 0);
+	/* One write: the command, then an injected command in the clear. */
+	assert_int_equal(write(f.peer, "STARTTLS\r\nINJECTED\r\n", 20), 20);
+	spin(&f, 4);
+	peer_read(&f, out, sizeof(out));
+	assert_string_equal(out, "GO\r\n");
+	assert_int_equal(f.e.tls_ready, 1);
+	/* What came after the switch is processed; the injected line never was. */
+	assert_int_equal(write(f.peer, "after\r\n", 7), 7);
+	spin(&f, 3);
+	peer_read(&f, out, sizeof(out));
+	assert_string_equal(out, "> after\r\n");
+	assert_int_equal(f.e.nlines, 2);
+	assert_string_equal(f.e.lines[0], "STARTTLS");
+	assert_string_equal(f.e.lines[1], "after");
+	teardown_conn(&f);
+}
+
+static void test_backpressure_stops_reading(void **state)
+{
+	struct fixture f;
+	char big[200];
+	int sent = 0;
+
+	char drain[65536];
+	size_t got = 0;
+	int small = 2048;
+
+	(void)state;
+	setup_conn(&f, 0);
+	setsockopt(f.c->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	setsockopt(f.peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	setsockopt(f.peer, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	/* The peer never reads: replies pile up to half the output limit, then the conn
+	 * stops reading input instead of growing without bound or closing. */
+	memset(big, 'x', 40);
+	memcpy(big + 40, "\r\n", 2);
+	for (int i = 0; i < 2000; i++) {
+		if (write(f.peer, big, 42) == 42)
+			sent++;
+		spin(&f, 1);
+	}
+	assert_int_equal(f.e.closed, 0);
+	assert_true(conn_out_len(f.c) <= 4096);
+	assert_true(sent < 2000); /* the peer's writes blocked: we stopped reading */
+	/* Once the peer reads, everything it sent is answered, in order. */
+	for (int i = 0; i < 400; i++) {
+		ssize_t n;
+
+		spin(&f, 1);
+		while ((n = read(f.peer, drain, sizeof(drain))) > 0)
+			got += (size_t)n;
+	}
+	assert_int_equal(got, (size_t)sent * 44);
+	teardown_conn(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_echo_and_quit),
+		cmocka_unit_test(test_idle_timeout),
+		cmocka_unit_test(test_peer_close),
+		cmocka_unit_test(test_starttls_discards_pipelined_clear_text),
+		cmocka_unit_test(test_backpressure_stops_reading),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

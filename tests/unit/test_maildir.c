@@ -1,0 +1,596 @@
+/* test_maildir.c - the Maildir store: all-or-nothing delivery, stable UIDs, rescans
+ * during an open mailbox, flags, expunge, the session lock, start-up cleanup. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/file.h"
+#include "core/log.h"
+#include "store/maildir.h"
+
+static char tmpdir[64];
+static struct maildir_store st;
+
+static const char msg1[] = "From: a@b.test\r\nSubject: one\r\n\r\nbody one\r\n";
+static const char msg2[] = "From: a@b.test\r\nSubject: two\r\n\r\nsecond body\r\n.. dots\r\n";
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_maildir.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	return maildir_store_init(&st, tmpdir, "host/with:odd.chars", 0);
+}
+
+static int teardown(void **state)
+{
+	char cmd[256];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "chmod -R u+rwx '%s'; rm -rf '%s'", tmpdir, tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Number of entries (not starting with '.') in <data>/mail/<d>/<u>/Maildir/<sub>. */
+static int count_dir(const char *domain, const char *user, const char *sub)
+{
+	char p[512];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(p, sizeof(p), "%s/mail/%s/%s/Maildir/%s", tmpdir, domain, user, sub);
+	d = opendir(p);
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static int count_spool(void)
+{
+	char p[512];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(p, sizeof(p), "%s/spool", tmpdir);
+	d = opendir(p);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static int deliver(const char *text, const struct maildir_rcpt *r, size_t n)
+{
+	struct maildir_dlv d;
+	size_t len = strlen(text);
+
+	assert_int_equal(maildir_dlv_begin(&st, &d), 0);
+	/* in two chunks, as DATA arrives */
+	assert_int_equal(maildir_dlv_write(&d, text, len / 2), 0);
+	assert_int_equal(maildir_dlv_write(&d, text + len / 2, len - len / 2), 0);
+	return maildir_dlv_commit(&d, r, n);
+}
+
+static void read_msg(struct maildir_box *b, size_t i, const char *want)
+{
+	char buf[4096];
+	ssize_t n;
+	int fd;
+
+	assert_int_equal(maildir_msg_open(b, i, &fd), 0);
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	assert_int_equal(n, strlen(want));
+	assert_memory_equal(buf, want, (size_t)n);
+	assert_int_equal(b->msgs[i].size, strlen(want));
+}
+
+static void test_deliver_two(void **state)
+{
+	const struct maildir_rcpt r[] = {
+	    {"example.test", "joe"},
+	    {"example.test", "ann"},
+	    {"example.test", "joe"},
+	};
+	struct maildir_box b;
+	char want[64];
+
+	(void)state;
+	assert_int_equal(deliver(msg1, r, 3), 0);
+	/* duplicates get it once; nothing left in tmp/ or the spool */
+	assert_int_equal(count_dir("example.test", "joe", "new"), 1);
+	assert_int_equal(count_dir("example.test", "ann", "new"), 1);
+	assert_int_equal(count_dir("example.test", "joe", "tmp"), 0);
+	assert_int_equal(count_spool(), 0);
+
+	assert_int_equal(maildir_box_open(&b, &st, "example.test", "joe", 0), 0);
+	assert_int_equal(b.count, 1);
+	assert_int_equal(b.msgs[0].uid, 1);
+	assert_true(b.msgs[0].in_new);
+	assert_int_equal(b.msgs[0].flags, 0);
+	/* a unique name in the spec's form, host made safe, exact size in S= */
+	snprintf(want, sizeof(want), ".host_with_odd.chars,S=%zu", strlen(msg1));
+	assert_non_null(strstr(b.msgs[0].name, want));
+	assert_non_null(strstr(b.msgs[0].name, ".M"));
+	read_msg(&b, 0, msg1);
+	assert_int_equal(maildir_box_size(&b), strlen(msg1));
+	maildir_box_close(&b);
+}
+
+static void assert_nothing_visible(const char *domain, const char *user)
+{
+	assert_int_equal(count_dir(domain, user, "new"), 0);
+	assert_int_equal(count_dir(domain, user, "cur"), 0);
+	assert_int_equal(count_dir(domain, user, "tmp"), 0);
+}
+
+struct fail_case {
+	const char *what;
+	const char *user; /* the failing recipient (last of three) */
+	const char *sub;  /* its Maildir/<sub> is made a plain file; "" the user dir itself */
+	int rc;
+};
+
+static const struct fail_case fail_cases[] = {
+    {"new/ is not a directory", "bad1", "new", -MGW_EIO},
+    {"tmp/ is not a directory", "bad2", "tmp", -MGW_EIO},
+    {"user dir is a file", "bad3", "", -MGW_EIO},
+    {"invalid name", "../x", NULL, -MGW_EINVAL},
+    {"invalid name", "a/b", NULL, -MGW_EINVAL},
+};
+
+static void break_path(const char *user, const char *sub)
+{
+	char p[512];
+
+	if (sub[0] != '\0') {
+		assert_int_equal(maildir_create(&st, "f.test", user), 0);
+		snprintf(p, sizeof(p), "%s/mail/f.test/%s/Maildir/%s", tmpdir, user, sub);
+		assert_int_equal(rmdir(p), 0);
+	} else {
+		snprintf(p, sizeof(p), "%s/mail/f.test", tmpdir);
+		assert_int_equal(file_mkdirs(p, 0700), 0);
+		snprintf(p, sizeof(p), "%s/mail/f.test/%s", tmpdir, user);
+	}
+	assert_int_equal(file_write_atomic(p, "x", 1, 0600), 0);
+}
+
+static void test_all_or_nothing(void **state)
+{
+	(void)state;
+	/* One recipient's Maildir exists already, one is created by the delivery. */
+	assert_int_equal(maildir_create(&st, "f.test", "good1"), 0);
+	for (size_t i = 0; i < MGW_ARRAY_LEN(fail_cases); i++) {
+		const struct fail_case *c = &fail_cases[i];
+		const struct maildir_rcpt r[] = {
+		    {"f.test", "good1"},
+		    {"f.test", "good2"},
+		    {"f.test", c->user},
+		};
+		int rc;
+
+		if (c->sub != NULL)
+			break_path(c->user, c->sub);
+		rc = deliver(msg2, r, 3);
+		if (rc != c->rc)
+			fail_msg("%s: rc %d want %d", c->what, rc, c->rc);
+		assert_nothing_visible("f.test", "good1");
+		assert_nothing_visible("f.test", "good2");
+		assert_int_equal(count_spool(), 0);
+	}
+}
+
+static void test_write_failure(void **state)
+{
+	const struct maildir_rcpt r[] = {{"w.test", "joe"}};
+	struct rlimit old, small = {100, 100};
+	struct maildir_dlv d;
+	static char big[1000];
+
+	(void)state;
+	/* A write that fails (file size limit, like a full disk) fails the commit. */
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small.rlim_max = old.rlim_max;
+	assert_int_equal(maildir_dlv_begin(&st, &d), 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(maildir_dlv_write(&d, big, sizeof(big)), -MGW_EIO);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(maildir_dlv_write(&d, "y", 1), -MGW_EIO); /* remembered */
+	assert_int_equal(maildir_dlv_commit(&d, r, 1), -MGW_EIO);
+	assert_nothing_visible("w.test", "joe");
+	assert_int_equal(count_spool(), 0);
+	/* Abort of a finished delivery, and of a fresh one. */
+	maildir_dlv_abort(&d);
+	assert_int_equal(maildir_dlv_begin(&st, &d), 0);
+	assert_int_equal(count_spool(), 1);
+	maildir_dlv_abort(&d);
+	assert_int_equal(count_spool(), 0);
+	/* A zeroed delivery (fd 0 there) is inactive: nothing is written, nothing closed. */
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(maildir_dlv_write(&d, "x", 1), -MGW_EINVAL);
+	assert_int_equal(maildir_dlv_commit(&d, r, 1), -MGW_EINVAL);
+	maildir_dlv_abort(&d);
+	assert_true(fcntl(0, F_GETFD) >= 0);
+	/* Too many recipients. */
+	assert_int_equal(maildir_dlv_begin(&st, &d), 0);
+	assert_int_equal(maildir_dlv_commit(&d, r, MAILDIR_RCPT_MAX + 1), -MGW_ELIMIT);
+	assert_int_equal(count_spool(), 0);
+}
+
+static void test_uids_stable(void **state)
+{
+	const struct maildir_rcpt r[] = {{"u.test", "joe"}};
+	struct maildir_box b;
+	uint32_t uv, u[3];
+
+	(void)state;
+	assert_int_equal(deliver(msg1, r, 1), 0);
+	assert_int_equal(deliver(msg2, r, 1), 0);
+	assert_int_equal(deliver(msg1, r, 1), 0);
+	assert_int_equal(maildir_box_open(&b, &st, "u.test", "joe", 0), 0);
+	assert_int_equal(b.count, 3);
+	uv = b.uidvalidity;
+	assert_true(uv != 0);
+	for (int i = 0; i < 3; i++)
+		u[i] = b.msgs[i].uid;
+	assert_true(u[0] < u[1] && u[1] < u[2]);
+	read_msg(&b, 1, msg2); /* arrival order */
+	/* A flag change moves the message to cur/ with :2,S and keeps its UID. */
+	assert_int_equal(maildir_msg_flags_set(&b, 1, MAILDIR_F_SEEN | MAILDIR_F_REPLIED), 0);
+	assert_false(b.msgs[1].in_new);
+	assert_non_null(strstr(b.msgs[1].name, ":2,RS"));
+	read_msg(&b, 1, msg2);
+	maildir_box_close(&b);
+	assert_int_equal(count_dir("u.test", "joe", "cur"), 1);
+
+	assert_int_equal(maildir_box_open(&b, &st, "u.test", "joe", 0), 0);
+	assert_int_equal(b.count, 3);
+	assert_int_equal(b.uidvalidity, uv);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(b.msgs[i].uid, u[i]);
+	assert_int_equal(b.msgs[1].flags, MAILDIR_F_SEEN | MAILDIR_F_REPLIED);
+	assert_int_equal(maildir_box_find_uid(&b, u[2]), 2);
+	assert_int_equal(maildir_box_find_uid(&b, 999), -MGW_ENOENT);
+	/* Clearing flags keeps it in cur/ with an empty info part. */
+	assert_int_equal(maildir_msg_flags_set(&b, 1, 0), 0);
+	assert_non_null(strstr(b.msgs[1].name, ":2,"));
+	assert_int_equal(b.msgs[1].flags, 0);
+	maildir_box_close(&b);
+}
+
+static void test_rescan_and_expunge(void **state)
+{
+	const struct maildir_rcpt r[] = {{"r.test", "joe"}};
+	struct maildir_box b, b2;
+	size_t added = 99, failed = 99, del[2];
+	uint32_t u0, u1, u2, u3;
+
+	(void)state;
+	assert_int_equal(deliver(msg1, r, 1), 0);
+	assert_int_equal(deliver(msg2, r, 1), 0);
+	assert_int_equal(maildir_box_open(&b, &st, "r.test", "joe", MAILDIR_OPEN_EXCL), 0);
+	assert_int_equal(b.count, 2);
+	u0 = b.msgs[0].uid;
+	u1 = b.msgs[1].uid;
+
+	/* The POP3 session lock: a second exclusive opener is refused, a plain one is not. */
+	assert_int_equal(maildir_box_open(&b2, &st, "r.test", "joe", MAILDIR_OPEN_EXCL),
+			 -MGW_EEXIST);
+	maildir_box_close(&b2); /* harmless on a failed open */
+
+	/* A delivery while the box is open: the snapshot does not change by itself... */
+	assert_int_equal(deliver(msg1, r, 1), 0);
+	assert_int_equal(b.count, 2);
+	read_msg(&b, 0, msg1);
+	/* ...and shows up on rescan with a higher UID. */
+	assert_int_equal(maildir_box_rescan(&b, &added), 0);
+	assert_int_equal(added, 1);
+	assert_int_equal(b.count, 3);
+	u2 = b.msgs[2].uid;
+	assert_true(u2 > u1);
+	read_msg(&b, 2, msg1);
+
+	/* Another (non-exclusive) session changes flags: our snapshot still opens it. */
+	assert_int_equal(maildir_box_open(&b2, &st, "r.test", "joe", 0), 0);
+	assert_int_equal(b2.msgs[0].uid, u0);
+	assert_int_equal(maildir_msg_flags_set(&b2, 0, MAILDIR_F_FLAGGED), 0);
+	maildir_box_close(&b2);
+	read_msg(&b, 0, msg1);
+	assert_int_equal(b.msgs[0].flags, MAILDIR_F_FLAGGED);
+
+	/* Expunge 0 and 2 (given out of order and twice). */
+	del[0] = 2;
+	del[1] = 0;
+	size_t del3[3] = {del[0], del[1], 2};
+	assert_int_equal(maildir_box_expunge(&b, del3, 3, &failed), 0);
+	assert_int_equal(failed, 0);
+	assert_int_equal(b.count, 1);
+	assert_int_equal(b.msgs[0].uid, u1);
+	maildir_box_close(&b);
+
+	/* The lock is released by close. */
+	assert_int_equal(maildir_box_open(&b, &st, "r.test", "joe", MAILDIR_OPEN_EXCL), 0);
+	assert_int_equal(b.count, 1);
+	assert_int_equal(b.msgs[0].uid, u1);
+	read_msg(&b, 0, msg2);
+	maildir_box_close(&b);
+
+	/* UIDs of expunged messages are never reused. */
+	assert_int_equal(deliver(msg1, r, 1), 0);
+	assert_int_equal(maildir_box_open(&b, &st, "r.test", "joe", 0), 0);
+	assert_int_equal(b.count, 2);
+	u3 = b.msgs[1].uid;
+	assert_true(u3 > u2);
+	maildir_box_close(&b);
+}
+
+static void test_expunge_failure(void **state)
+{
+	const struct maildir_rcpt r[] = {{"x.test", "joe"}};
+	struct maildir_box b;
+	size_t failed = 0, idx = 0;
+	char p[512], q[512], keep[600];
+
+	(void)state;
+	assert_int_equal(deliver(msg1, r, 1), 0);
+	assert_int_equal(maildir_box_open(&b, &st, "x.test", "joe", 0), 0);
+	/* Make the unlink fail even for root: a non-empty directory under the message's
+	 * name (unlink gives EISDIR). */
+	snprintf(p, sizeof(p), "%s/mail/x.test/joe/Maildir/new/%s", tmpdir, b.msgs[0].name);
+	snprintf(q, sizeof(q), "%s/aside", tmpdir);
+	assert_int_equal(rename(p, q), 0);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(keep, sizeof(keep), "%s/f", p);
+	assert_int_equal(file_write_atomic(keep, "x", 1, 0600), 0);
+	assert_int_equal(maildir_box_expunge(&b, &idx, 1, &failed), -MGW_EIO);
+	assert_int_equal(failed, 1);
+	assert_int_equal(b.count, 1); /* still listed */
+	assert_int_equal(unlink(keep), 0);
+	assert_int_equal(rmdir(p), 0);
+	assert_int_equal(rename(q, p), 0);
+	read_msg(&b, 0, msg1);
+	/* and now it goes */
+	assert_int_equal(maildir_box_expunge(&b, &idx, 1, &failed), 0);
+	assert_int_equal(b.count, 0);
+	maildir_box_close(&b);
+	assert_int_equal(count_dir("x.test", "joe", "new"), 0);
+}
+
+static void put(const char *rel, const char *text)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/%s", tmpdir, rel);
+	assert_int_equal(file_write_atomic(p, text, strlen(text), 0600), 0);
+}
+
+static void test_foreign_files(void **state)
+{
+	struct maildir_box b;
+	char p[512], q[512];
+
+	(void)state;
+	assert_int_equal(maildir_create(&st, "d.test", "joe"), 0);
+	/* dovecot-style names, out of order; flags parsed; odd entries ignored */
+	put("mail/d.test/joe/Maildir/cur/1700000200.M5P1.mx,S=3,W=4:2,FS", "two");
+	put("mail/d.test/joe/Maildir/new/1700000100.M9P1.mx", "one");
+	put("mail/d.test/joe/Maildir/new/1700000100.M10P1.mx", "one-b");
+	put("mail/d.test/joe/Maildir/cur/.hidden", "x");
+	snprintf(p, sizeof(p), "%s/mail/d.test/joe/Maildir/cur/link", tmpdir);
+	assert_int_equal(symlink("/etc/passwd", p), 0);
+	snprintf(p, sizeof(p), "%s/mail/d.test/joe/Maildir/cur/adir", tmpdir);
+	assert_int_equal(mkdir(p, 0700), 0);
+
+	assert_int_equal(maildir_box_open(&b, &st, "d.test", "joe", 0), 0);
+	assert_int_equal(b.count, 3);
+	assert_non_null(strstr(b.msgs[0].name, "1700000100.M9P1"));
+	assert_non_null(strstr(b.msgs[1].name, "1700000100.M10P1")); /* usec numerically */
+	assert_non_null(strstr(b.msgs[2].name, "1700000200"));
+	assert_int_equal(b.msgs[2].flags, MAILDIR_F_FLAGGED | MAILDIR_F_SEEN);
+	assert_int_equal(b.msgs[2].size, 3); /* the file's size, not S= */
+
+	/* Somebody else renames a message: opening it still works. */
+	snprintf(p, sizeof(p), "%s/mail/d.test/joe/Maildir/new/1700000100.M9P1.mx", tmpdir);
+	snprintf(q, sizeof(q), "%s/mail/d.test/joe/Maildir/cur/1700000100.M9P1.mx:2,S", tmpdir);
+	assert_int_equal(rename(p, q), 0);
+	read_msg(&b, 0, "one");
+	assert_int_equal(b.msgs[0].flags, MAILDIR_F_SEEN);
+	/* ... and a message removed behind our back is reported gone. */
+	assert_int_equal(unlink(q), 0);
+	int fd;
+	assert_int_equal(maildir_msg_open(&b, 0, &fd), -MGW_ENOENT);
+	assert_true(b.msgs[0].gone);
+	assert_int_equal(maildir_box_size(&b), 5 + 3);
+	/* Unknown info letters (keywords) survive a flag change. */
+	put("mail/d.test/joe/Maildir/cur/1700000300.M1P1.mx:2,Sab", "kw");
+	size_t added;
+	assert_int_equal(maildir_box_rescan(&b, &added), 0);
+	assert_int_equal(added, 1);
+	assert_true(b.msgs[0].gone);
+	assert_int_equal(maildir_msg_flags_set(&b, 3, MAILDIR_F_DRAFT), 0);
+	assert_non_null(strstr(b.msgs[3].name, ":2,Dab"));
+	maildir_box_close(&b);
+}
+
+static void test_uidlist_corrupt(void **state)
+{
+	const struct maildir_rcpt r[] = {{"c.test", "joe"}};
+	struct maildir_box b;
+	uint32_t uv;
+
+	(void)state;
+	assert_int_equal(deliver(msg1, r, 1), 0);
+	assert_int_equal(maildir_box_open(&b, &st, "c.test", "joe", 0), 0);
+	uv = b.uidvalidity;
+	maildir_box_close(&b);
+	sleep(1); /* UIDVALIDITY is a time: a recreated list must differ */
+	put("mail/c.test/joe/Maildir/mailgw-uidlist", "mailgw-uidlist 1\nuidvalidity x\n");
+	assert_int_equal(maildir_box_open(&b, &st, "c.test", "joe", 0), 0);
+	assert_int_not_equal(b.uidvalidity, uv);
+	assert_int_equal(b.count, 1);
+	assert_int_equal(b.msgs[0].uid, 1);
+	maildir_box_close(&b);
+	/* A torn last line (no LF) is also refused, not half-trusted. */
+	put("mail/c.test/joe/Maildir/mailgw-uidlist",
+	    "mailgw-uidlist 1\nuidvalidity 5\nuidnext 9\n3 abc");
+	assert_int_equal(maildir_box_open(&b, &st, "c.test", "joe", 0), 0);
+	assert_int_not_equal(b.uidvalidity, 5);
+	maildir_box_close(&b);
+}
+
+static void test_cleanup_and_space(void **state)
+{
+	struct maildir_dlv d;
+	struct timeval old[2] = {{1000, 0}, {1000, 0}};
+	unsigned removed = 0;
+	char p[512];
+
+	(void)state;
+	assert_int_equal(maildir_create(&st, "k.test", "joe"), 0);
+	put("mail/k.test/joe/Maildir/tmp/stale", "s");
+	put("mail/k.test/joe/Maildir/tmp/fresh", "f");
+	put("mail/k.test/joe/Maildir/new/1.M1P1.x", "m");
+	snprintf(p, sizeof(p), "%s/mail/k.test/joe/Maildir/tmp/stale", tmpdir);
+	assert_int_equal(utimes(p, old), 0);
+	snprintf(p, sizeof(p), "%s/mail/k.test/joe/Maildir/new/1.M1P1.x", tmpdir);
+	assert_int_equal(utimes(p, old), 0);
+	assert_int_equal(maildir_dlv_begin(&st, &d), 0); /* a delivery cut short by a crash */
+	close(d.fd);
+	assert_int_equal(count_spool(), 1);
+
+	assert_int_equal(maildir_store_cleanup(&st, time(NULL), &removed), 0);
+	assert_int_equal(removed, 2);
+	assert_int_equal(count_spool(), 0);
+	assert_int_equal(count_dir("k.test", "joe", "tmp"), 1);
+	assert_int_equal(count_dir("k.test", "joe", "new"), 1);
+
+	assert_int_equal(maildir_store_space_check(&st, 1000), 0);
+	st.reserve_bytes = UINT64_MAX / 2;
+	assert_int_equal(maildir_store_space_check(&st, 0), -MGW_ENOSPC);
+	st.reserve_bytes = 0;
+	assert_int_equal(maildir_store_space_check(&st, UINT64_MAX), -MGW_ENOSPC);
+}
+
+static unsigned notified;
+
+static void on_notify(void *arg, const char *domain, const char *user)
+{
+	(void)arg;
+	(void)domain;
+	(void)user;
+	notified++;
+}
+
+static void test_notify_and_paths(void **state)
+{
+	const struct maildir_rcpt r[] = {{"n.test", "a"}, {"n.test", "b"}};
+	char p[MAILDIR_PATH_MAX];
+
+	(void)state;
+	st.notify = on_notify;
+	assert_int_equal(deliver(msg1, r, 2), 0);
+	st.notify = NULL;
+	assert_int_equal(notified, 2);
+	assert_int_equal(maildir_path(&st, "n.test", "a", p, sizeof(p)), 0);
+	assert_non_null(strstr(p, "/mail/n.test/a/Maildir"));
+	assert_int_equal(maildir_path(&st, "n.test", "../a", p, sizeof(p)), -MGW_EINVAL);
+	assert_int_equal(maildir_path(&st, "..", "a", p, sizeof(p)), -MGW_EINVAL);
+	assert_int_equal(maildir_path(&st, "n.test", "a", p, 10), -MGW_ELIMIT);
+	assert_int_equal(maildir_create(&st, "n.test", ".x"), -MGW_EINVAL);
+	assert_int_equal(maildir_name_flags("1.M2:2,DFPRST"), 0x3f);
+	assert_int_equal(maildir_name_flags("1.M2"), 0);
+}
+
+static void test_concurrent_delivery(void **state)
+{
+	/* A second process delivers while this one rescans and changes flags: every
+	 * message shows up exactly once, with a UID that never changes afterwards. */
+	const struct maildir_rcpt r[] = {{"cc.test", "joe"}, {"cc.test", "ann"}};
+	enum { N = 200 };
+	struct maildir_box b, b2;
+	uint32_t uids[N];
+	size_t added, seen = 0;
+	pid_t pid;
+	int status;
+
+	(void)state;
+	assert_int_equal(maildir_box_open(&b, &st, "cc.test", "joe", MAILDIR_OPEN_EXCL), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		for (int i = 0; i < N; i++) {
+			struct maildir_dlv d;
+
+			if (maildir_dlv_begin(&st, &d) < 0 ||
+			    maildir_dlv_write(&d, msg2, strlen(msg2)) < 0 ||
+			    maildir_dlv_commit(&d, r, 2) < 0)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	for (time_t end = time(NULL) + 60; seen < N && time(NULL) < end;) {
+		assert_int_equal(maildir_box_rescan(&b, &added), 0);
+		/* flag every message we know once, moving it to cur/ under the scans */
+		for (; seen < b.count; seen++) {
+			read_msg(&b, seen, msg2);
+			assert_int_equal(maildir_msg_flags_set(&b, seen, MAILDIR_F_SEEN), 0);
+		}
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(maildir_box_rescan(&b, &added), 0);
+	assert_int_equal(b.count, N);
+	for (size_t i = 0; i < N; i++) {
+		assert_false(b.msgs[i].gone);
+		assert_true(i == 0 || b.msgs[i].uid > b.msgs[i - 1].uid);
+		uids[i] = b.msgs[i].uid;
+	}
+	maildir_box_close(&b);
+	assert_int_equal(maildir_box_open(&b2, &st, "cc.test", "joe", 0), 0);
+	assert_int_equal(b2.count, N);
+	for (size_t i = 0; i < N; i++) {
+		assert_int_equal(b2.msgs[i].uid, uids[i]);
+		assert_int_equal(b2.msgs[i].flags, MAILDIR_F_SEEN);
+	}
+	maildir_box_close(&b2);
+	assert_int_equal(count_dir("cc.test", "ann", "new"), N);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_deliver_two),		cmocka_unit_test(test_all_or_nothing),
+	    cmocka_unit_test(test_write_failure),	cmocka_unit_test(test_uids_stable),
+	    cmocka_unit_test(test_rescan_and_expunge),	cmocka_unit_test(test_expunge_failure),
+	    cmocka_unit_test(test_foreign_files),	cmocka_unit_test(test_uidlist_corrupt),
+	    cmocka_unit_test(test_cleanup_and_space),	cmocka_unit_test(test_notify_and_paths),
+	    cmocka_unit_test(test_concurrent_delivery),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
