@@ -13,10 +13,10 @@ def vm(tmp_path):
     stopped at the end."""
     started = []
 
-    def make(board="qemu_aarch64_virt", qemu_extra=""):
+    def make(board="qemu_aarch64_virt", qemu_extra="", data_seed=None):
         if not os.path.exists(os.path.join(images(board), "rootfs.cpio.gz")):
             pytest.fail("no image for %s: run `make test-system` (it builds them)" % board)
-        v = Vm(board, tmp_path / ("vm%d" % len(started)), qemu_extra)
+        v = Vm(board, tmp_path / ("vm%d" % len(started)), qemu_extra, data_seed)
         started.append(v)
         return v.start()
 

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import time
 
 import pexpect
@@ -33,13 +34,20 @@ def free_port():
 
 
 class Vm:
-    def __init__(self, board, tmp_path, qemu_extra=""):
+    def __init__(self, board, tmp_path, qemu_extra="", data_seed=None):
         self.board = board
         self.images = images(board)
         self.dir = str(tmp_path)
         os.makedirs(self.dir, exist_ok=True)
         self.data = os.path.join(self.dir, "data.img")
-        shutil.copyfile(os.path.join(self.images, "data.img"), self.data)
+        if data_seed is None:
+            shutil.copyfile(os.path.join(self.images, "data.img"), self.data)
+        else:
+            # a /data prepared on the host (configuration, PKI, users): what an admin
+            # would have installed; the board's first boot fills in the rest
+            subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "mgwdata", "-E", "root_owner=0:0",
+                            "-d", str(data_seed), self.data, "64M"], check=True,
+                           stdout=subprocess.DEVNULL)
         self.ports = {"smtp": free_port(), "imaps": free_port(), "pop3s": free_port()}
         self.qemu_extra = qemu_extra
         self.child = None
