@@ -150,7 +150,7 @@ def main():
     ap.add_argument("--dtb", action="append", default=[])
     ap.add_argument("--firmware-dir")
     ap.add_argument("--firmware-file", action="append", default=[])
-    ap.add_argument("--data-size", default="64M")
+    ap.add_argument("--data-size", default="256M")
     args = ap.parse_args()
     st, img = args.staging, args.images
     os.makedirs(img, exist_ok=True)

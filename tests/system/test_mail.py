@@ -107,8 +107,9 @@ def seed_data(root, pki):
     with open(os.path.join(dom, "passwd"), "w") as f:
         f.write("joe:{SHA512-CRYPT}%s::::::\n" % h)
     os.makedirs(os.path.join(root, "mail"))
+    os.makedirs(os.path.join(root, "spool"))
     if os.geteuid() == 0:
-        for p in (os.path.join(root, "mail"), os.path.join(root, "etc", "domains"), dom,
+        for p in (os.path.join(root, "mail"), os.path.join(root, "spool"), os.path.join(root, "etc", "domains"), dom,
                   os.path.join(dom, "passwd")):
             os.chown(p, MAILGW_UID, MAILGW_UID)
 

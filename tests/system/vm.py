@@ -46,7 +46,7 @@ class Vm:
             # a /data prepared on the host (configuration, PKI, users): what an admin
             # would have installed; the board's first boot fills in the rest
             subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "mgwdata", "-E", "root_owner=0:0",
-                            "-d", str(data_seed), self.data, "64M"], check=True,
+                            "-d", str(data_seed), self.data, "256M"], check=True,
                            stdout=subprocess.DEVNULL)
         self.ports = {"smtp": free_port(), "imaps": free_port(), "pop3s": free_port()}
         self.qemu_extra = qemu_extra
