@@ -21,8 +21,8 @@
 #define WDT_TIMEOUT_MAX 600
 
 struct wdt {
-	int fd;               /* -1 when not open */
-	bool sim;             /* simulated backend (regular file) */
+	int fd;		      /* -1 when not open */
+	bool sim;	      /* simulated backend (regular file) */
 	unsigned timeout_s;   /* what the device runs with */
 	uint64_t last_pet_ms; /* monotonic time of the last pet */
 	uint64_t pets;

@@ -4,6 +4,8 @@ import re
 import subprocess
 import time
 
+from vm import mailgwd_has, smtp_greeting
+
 
 def test_first_boot_console(vm, tmp_path):
     # a USB key plugged in at boot: its uevent must reach the crlwatch spool
@@ -73,6 +75,8 @@ def test_watchdog_resets_hung_daemon(vm):
     v.expect(r"init started: BusyBox", 120)
     print("\nwatchdog reset %.1f s after SIGSTOP (timeout 15 s)" % (time.monotonic() - t0))
     v.wait_ready()
+    if mailgwd_has("smtp"):
+        smtp_greeting(v.ports["smtp"], 60)  # and it serves mail again
     v.login()
     assert v.check("cat /data/etc/note").strip() == "survives-reset"
 

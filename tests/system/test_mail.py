@@ -10,12 +10,11 @@ import os
 import socket
 import ssl
 import subprocess
-import tempfile
 import time
 
 import pytest
+from vm import mailgwd_has, smtp_greeting
 
-HOST_BIN = os.environ.get("MGW_HOST_BIN", os.path.join(os.path.dirname(__file__), "../../output/host/bin"))
 DOMAIN = "example.test"
 PASSWORD = "joe's secret"
 MAILGW_UID = 100  # the image's mailgw user (rootfs/etc/passwd)
@@ -48,15 +47,6 @@ keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = serverAuth
 subjectAltName = DNS:localhost, IP:127.0.0.1
 """
-
-
-def mailgwd_has(section):
-    with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
-        f.write("[%s]\n" % section)
-        f.flush()
-        r = subprocess.run([os.path.join(HOST_BIN, "mailgwd"), "-t", "-c", f.name],
-                           capture_output=True, text=True)
-    return "unknown section" not in (r.stdout + r.stderr)
 
 
 def openssl(*args, cwd=None):
@@ -112,22 +102,6 @@ def seed_data(root, pki):
         for p in (os.path.join(root, "mail"), os.path.join(root, "spool"), os.path.join(root, "etc", "domains"), dom,
                   os.path.join(dom, "passwd")):
             os.chown(p, MAILGW_UID, MAILGW_UID)
-
-
-def smtp_greeting(port, timeout):
-    """Waits for the SMTP banner (a forwarded port accepts connects even when nothing
-    listens inside, so only the greeting counts)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-                banner = s.recv(512)
-                if banner.startswith(b"220"):
-                    return banner
-        except OSError:
-            pass
-        time.sleep(1)
-    raise AssertionError("no SMTP greeting on 127.0.0.1:%d within %ss" % (port, timeout))
 
 
 def test_mail_end_to_end(vm, tmp_path):

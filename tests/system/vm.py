@@ -12,12 +12,14 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 
 import pexpect
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 BOARDS_OUT = os.environ.get("MGW_BOARDS_OUT", os.path.join(TOP, "output/boards"))
+HOST_BIN = os.environ.get("MGW_HOST_BIN", os.path.join(TOP, "output/host/bin"))
 BOOT_TIMEOUT = int(os.environ.get("MGW_BOOT_TIMEOUT", "180"))
 READY = r"mailgwd \S+ ready"
 PROMPT = "[mgw]# "
@@ -31,6 +33,31 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def mailgwd_has(section):
+    with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+        f.write("[%s]\n" % section)
+        f.flush()
+        r = subprocess.run([os.path.join(HOST_BIN, "mailgwd"), "-t", "-c", f.name],
+                           capture_output=True, text=True)
+    return "unknown section" not in (r.stdout + r.stderr)
+
+
+def smtp_greeting(port, timeout):
+    """Waits for the SMTP banner (a forwarded port accepts connects even when nothing
+    listens inside, so only the greeting counts)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                banner = s.recv(512)
+                if banner.startswith(b"220"):
+                    return banner
+        except OSError:
+            pass
+        time.sleep(1)
+    raise AssertionError("no SMTP greeting on 127.0.0.1:%d within %ss" % (port, timeout))
 
 
 class Vm:

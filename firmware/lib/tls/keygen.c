@@ -45,7 +45,8 @@ static void tls_keygen_fp_format(const unsigned char hash[32], char fp[TLS_KEYGE
 }
 
 /* Writes len bytes to path through path.tmp, fsync and rename; mode applies at create. */
-static int tls_keygen_write_file(const char *path, const void *data, size_t len, mode_t mode, bool excl)
+static int tls_keygen_write_file(const char *path, const void *data, size_t len, mode_t mode,
+				 bool excl)
 {
 	char tmp[4096];
 	int fd, rc = -MGW_EIO;
@@ -97,8 +98,8 @@ static void tls_keygen_time(time_t t, char out[16])
 		out[0] = '\0';
 }
 
-int tls_keygen_selfsigned(const char *key_path, const char *crt_path, const char *cn,
-			  unsigned days, char fp[TLS_KEYGEN_FP_MAX], char *why, size_t whysz)
+int tls_keygen_selfsigned(const char *key_path, const char *crt_path, const char *cn, unsigned days,
+			  char fp[TLS_KEYGEN_FP_MAX], char *why, size_t whysz)
 {
 	static const char pers[] = "mailgw-keygen";
 	mbedtls_entropy_context entropy;
@@ -106,7 +107,8 @@ int tls_keygen_selfsigned(const char *key_path, const char *crt_path, const char
 	mbedtls_pk_context key;
 	mbedtls_x509write_cert crt;
 	mbedtls_x509_san_list san;
-	unsigned char pem[TLS_KEYGEN_PEM_MAX], der[TLS_KEYGEN_PEM_MAX], serial[TLS_KEYGEN_SERIAL_LEN];
+	unsigned char pem[TLS_KEYGEN_PEM_MAX], der[TLS_KEYGEN_PEM_MAX],
+	    serial[TLS_KEYGEN_SERIAL_LEN];
 	unsigned char hash[32];
 	char dn[TLS_KEYGEN_DN_MAX], from[16], to[16];
 	time_t now = time(NULL);
@@ -126,8 +128,8 @@ int tls_keygen_selfsigned(const char *key_path, const char *crt_path, const char
 		rc = -MGW_EEXIST;
 		goto out;
 	}
-	ret = mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, (const unsigned char *)pers,
-				    sizeof(pers) - 1);
+	ret = mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy,
+				    (const unsigned char *)pers, sizeof(pers) - 1);
 	if (ret == 0)
 		ret = mbedtls_pk_setup(&key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY));
 	if (ret == 0)
@@ -168,12 +170,14 @@ int tls_keygen_selfsigned(const char *key_path, const char *crt_path, const char
 	if (ret == 0)
 		ret = mbedtls_x509write_crt_set_subject_alternative_name(&crt, &san);
 	if (ret != 0) {
-		snprintf(why, whysz, "certificate fields refused (mbedTLS -0x%04x)", (unsigned)-ret);
+		snprintf(why, whysz, "certificate fields refused (mbedTLS -0x%04x)",
+			 (unsigned)-ret);
 		goto out;
 	}
 	len = mbedtls_x509write_crt_der(&crt, der, sizeof(der), mbedtls_ctr_drbg_random, &drbg);
 	if (len <= 0) {
-		snprintf(why, whysz, "certificate signing failed (mbedTLS -0x%04x)", (unsigned)-len);
+		snprintf(why, whysz, "certificate signing failed (mbedTLS -0x%04x)",
+			 (unsigned)-len);
 		goto out;
 	}
 	/* the DER is written at the end of the buffer */
@@ -190,13 +194,15 @@ int tls_keygen_selfsigned(const char *key_path, const char *crt_path, const char
 	}
 	rc = tls_keygen_write_file(key_path, pem, strlen((char *)pem), 0600, true);
 	if (rc < 0) {
-		snprintf(why, whysz, "%s: %s", key_path, rc == -MGW_EEXIST ? "exists" : strerror(errno));
+		snprintf(why, whysz, "%s: %s", key_path,
+			 rc == -MGW_EEXIST ? "exists" : strerror(errno));
 		goto out;
 	}
 	rc = -MGW_ETLS;
 	ret = mbedtls_x509write_crt_pem(&crt, pem, sizeof(pem), mbedtls_ctr_drbg_random, &drbg);
 	if (ret != 0) {
-		snprintf(why, whysz, "certificate encoding failed (mbedTLS -0x%04x)", (unsigned)-ret);
+		snprintf(why, whysz, "certificate encoding failed (mbedTLS -0x%04x)",
+			 (unsigned)-ret);
 		goto out;
 	}
 	rc = tls_keygen_write_file(crt_path, pem, strlen((char *)pem), 0644, false);
@@ -211,7 +217,8 @@ out:
 	return rc;
 }
 
-int tls_keygen_fingerprint(const char *crt_path, char fp[TLS_KEYGEN_FP_MAX], char *why, size_t whysz)
+int tls_keygen_fingerprint(const char *crt_path, char fp[TLS_KEYGEN_FP_MAX], char *why,
+			   size_t whysz)
 {
 	mbedtls_x509_crt crt;
 	unsigned char hash[32];

@@ -21,8 +21,8 @@
  * Returns 0, -MGW_EEXIST when key_path exists, -MGW_EINVAL, -MGW_EIO or -MGW_ETLS; the
  * reason is in why.
  */
-int tls_keygen_selfsigned(const char *key_path, const char *crt_path, const char *cn,
-			  unsigned days, char fp[TLS_KEYGEN_FP_MAX], char *why, size_t whysz);
+int tls_keygen_selfsigned(const char *key_path, const char *crt_path, const char *cn, unsigned days,
+			  char fp[TLS_KEYGEN_FP_MAX], char *why, size_t whysz);
 
 /* Reads the PEM certificate at crt_path and writes its SHA-256 fingerprint into fp. */
 int tls_keygen_fingerprint(const char *crt_path, char fp[TLS_KEYGEN_FP_MAX], char *why,

@@ -35,19 +35,32 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "k:c:n:d:fh")) != -1) {
 		switch (opt) {
-		case 'k': key = optarg; break;
-		case 'c': crt = optarg; break;
-		case 'n': name = optarg; break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'c':
+			crt = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
 		case 'd':
 			days = strtoul(optarg, &end, 10);
 			if (*end != '\0' || days == 0 || days > TLS_KEYGEN_DAYS_MAX) {
-				fprintf(stderr, "mailgw-keygen: -d: 1 to %d days\n", TLS_KEYGEN_DAYS_MAX);
+				fprintf(stderr, "mailgw-keygen: -d: 1 to %d days\n",
+					TLS_KEYGEN_DAYS_MAX);
 				return 2;
 			}
 			break;
-		case 'f': fp_only = true; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'f':
+			fp_only = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind != argc || crt == NULL || (!fp_only && (key == NULL || name == NULL))) {
