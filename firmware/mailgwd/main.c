@@ -280,10 +280,13 @@ int main(int argc, char **argv)
 
 	/* Everything that needs root happens here, before the drop. */
 	wdt_init(&d.wdt);
-	if (cfg.watchdog[0] && wdt_open(&d.wdt, cfg.watchdog, cfg.watchdog_timeout, err, sizeof(err)) < 0) {
+	if (CONFIG_FEATURE_WATCHDOG && cfg.watchdog[0] &&
+	    wdt_open(&d.wdt, cfg.watchdog, cfg.watchdog_timeout, err, sizeof(err)) < 0) {
 		log_err("%s: watchdog: %s", cfg.path, err);
 		return 1;
 	}
+	if (!CONFIG_FEATURE_WATCHDOG && cfg.watchdog[0])
+		log_warn("watchdog = %s ignored: built without FEATURE_WATCHDOG", cfg.watchdog);
 	if (wdt_is_open(&d.wdt)) {
 		log_info("watchdog %s armed: timeout %u s, pet every %llu ms", cfg.watchdog,
 			 d.wdt.timeout_s, (unsigned long long)wdt_interval_ms(&d.wdt));
