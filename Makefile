@@ -177,4 +177,4 @@ distclean: clean
 	$(Q)rm -rf $(DL) $(CONFIG) $(CONFIG).old
 
 help:
-	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
