@@ -14,6 +14,8 @@ if not os.path.exists(conf):
     with open(conf, "w") as f:
         f.write("# mailgw.conf for `make run` on this machine; see README, Configuration.\n"
                 "data_dir = %s\nuser = nobody\nlog_syslog = no\n[control]\nsocket = %s/control\n"
+                "# SMTP on a high loopback port: port 25 may be taken by the machine's own MTA.\n"
+                "[smtp]\nlisten = 127.0.0.1:2525\n"
                 % (data, run))
 print("mailgwd: config %s; control socket %s/control (try: echo status | nc -U %s/control)"
       % (conf, run, run), flush=True)

@@ -19,10 +19,13 @@ test-unit: $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "  UNIT    $$(basename $$t)"; $$t; done
 
 # The integration tests run against the ASan+UBSan build, so a memory error anywhere a
-# real client can reach fails the run.
+# real client can reach fails the run. Their temporary folders live under output/: the
+# daemon drops to 'nobody' and must traverse them, and pytest resets its shared default
+# folder in /tmp to 0700 whenever any other pytest run starts on the machine.
 test-integration: asan host
 	$(Q)cd tests/integration && MGW_BIN=$(O)/asan/bin MGW_HOST_BIN=$(O)/host/bin \
-		MGW_OUTPUT=$(O) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
+		MGW_OUTPUT=$(O) $(PY) -m pytest -q -p no:cacheprovider --basetemp=$(O)/pytest \
+		$(PYTEST_ARGS) .
 
 # Fuzzing: every tests/fuzz/fuzz_<name>.c is a libFuzzer target, seeded from
 # tests/fuzz/corpus/<name>/ (read-only; new inputs go to output/fuzz/corpus/<name>/) and
@@ -62,3 +65,8 @@ system-images:
 test-system: system-images host
 	$(Q)cd tests/system && MGW_BOARDS_OUT=$(O)/boards MGW_HOST_BIN=$(O)/host/bin \
 		$(PY) -m pytest -q -s -p no:cacheprovider $(PYTEST_ARGS) .
+
+# Benchmarks: measurements, never part of `make test` (tests/bench/*).
+.PHONY: bench
+bench: deps host
+	$(Q)$(PY) tests/bench/smtp_bench $(O)

@@ -29,6 +29,9 @@
 #include "net/conn.h"
 #include "net/listen.h"
 #include "watchdog/wdt.h"
+#include "pop3d.h"
+#include "proto/pop3_sess.h"
+#include "smtpd.h"
 
 #define MAILGWD_VERSION "0.1.0"
 
@@ -69,8 +72,11 @@ static int mailgwd_reload(char *why, size_t whysz)
 		return rc;
 	}
 	if (strcmp(cfg.control_socket, d.gen->cfg.control_socket) != 0 ||
-	    strcmp(cfg.user, d.gen->cfg.user) != 0 || strcmp(cfg.data_dir, d.gen->cfg.data_dir) != 0)
-		log_warn("reload: control socket, user and data_dir changes take effect at the next start");
+	    strcmp(cfg.user, d.gen->cfg.user) != 0 || strcmp(cfg.data_dir, d.gen->cfg.data_dir) != 0 ||
+	    strcmp(cfg.pop3s_listen, d.gen->cfg.pop3s_listen) != 0 ||
+	    strcmp(cfg.smtp_listen, d.gen->cfg.smtp_listen) != 0)
+		log_warn("reload: control socket, user, data_dir and listen address changes take effect "
+			 "at the next start");
 	rc = gen_new(&cfg, why, whysz, &g);
 	if (rc < 0) {
 		log_err("reload refused, keeping generation %llu: %s",
@@ -101,6 +107,17 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "config: %s", d.conf_path);
 	emit(ctx, line);
+	snprintf(line, sizeof(line), "pop3_sessions: %u", pop3_sess_count());
+	emit(ctx, line);
+	snprintf(line, sizeof(line), "smtp_sessions: %u", smtpd_sessions());
+	emit(ctx, line);
+	if (d.gen->tls_gate) {
+		char crl[160];
+
+		tls_conf_describe(d.gen->tls_gate, crl, sizeof(crl));
+		snprintf(line, sizeof(line), "tls_gate: %s", crl);
+		emit(ctx, line);
+	}
 }
 
 static const struct control_ops mailgwd_control_ops = {
@@ -123,6 +140,8 @@ static void mailgwd_begin_stop(void)
 		return;
 	d.stopping = true;
 	listen_stop(&d.loop, &d.control);
+	pop3d_stop(&d.loop);
+	smtpd_stop(&d.loop);
 	log_info("stopping: no new connections, %zu open, grace %u s", conn_count(),
 		 d.gen->cfg.shutdown_grace);
 	if (conn_count() == 0)
@@ -263,15 +282,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mailgwd: %s\n", err);
 		return 1;
 	}
+	log_open("mailgwd", check_only ? false : cfg.log_syslog, true);
+	log_set_level(check_only ? LOG_LVL_WARN : cfg.log_level);
+	/* The private key is read here, as root; reloads keep it (gen.h). */
+	if (gen_key_load(&cfg, err, sizeof(err)) < 0 || gen_new(&cfg, err, sizeof(err), &d.gen) < 0) {
+		fprintf(stderr, "mailgwd: %s\n", err);
+		gen_shutdown();
+		return 1;
+	}
 	if (check_only) {
+		gen_put(d.gen);
+		gen_shutdown();
 		printf("mailgwd: %s: configuration ok\n", d.conf_path);
 		return 0;
 	}
-	log_open("mailgwd", cfg.log_syslog, true);
-	log_set_level(cfg.log_level);
 	d.started = time(NULL);
 	d.start_uid = geteuid();
-	if (gen_new(&cfg, err, sizeof(err), &d.gen) < 0 || loop_init(&d.loop) < 0) {
+	if (loop_init(&d.loop) < 0) {
 		log_err("out of memory at start");
 		return 1;
 	}
@@ -297,6 +324,12 @@ int main(int argc, char **argv)
 		log_err("%s: [control] socket %s: %s", cfg.path, cfg.control_socket, strerror(errno));
 		return 1;
 	}
+	if (pop3d_open(&cfg) < 0)
+		return 1;
+	if (smtpd_open(&cfg) < 0) {
+		log_err("%s: [smtp] listen %s: %s", cfg.path, cfg.smtp_listen, strerror(errno));
+		return 1;
+	}
 	if (mailgwd_drop_privileges(&cfg) < 0)
 		return 1;
 	if (mailgwd_signals() < 0) {
@@ -308,16 +341,27 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_info("listening control on %s", d.control.bound);
+	if (pop3d_start(&d.loop, &d.gen) < 0) {
+		log_err("cannot start the pop3s service");
+		return 1;
+	}
+	if (smtpd_start(&d.loop, &d.gen) < 0)
+		return 1;
+	if (smtpd_bound())
+		log_info("listening smtp on %s", smtpd_bound());
 	log_info("mailgwd %s ready (generation %llu, config %s)", MAILGWD_VERSION,
 		 (unsigned long long)d.gen->serial, d.conf_path);
 
 	rc = loop_run(&d.loop);
 	listen_close(&d.loop, &d.control);
+	pop3d_close(&d.loop);
+	smtpd_close(&d.loop);
 	/* Let the reaps of the connections closed above run. */
 	loop_run_once(&d.loop, 0);
 	gen_put(d.gen);
 	if (wdt_is_open(&d.wdt))
 		loop_timer_cancel(&d.loop, &d.wdt_timer);
+	gen_shutdown();
 	loop_free(&d.loop);
 	wdt_close(&d.wdt);
 	log_info("stopped");

@@ -22,3 +22,10 @@ def daemon(tmp_path):
     for d in started:
         if d.proc is not None and d.proc.poll() is None:
             assert d.stop() == 0, d.log()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """The test PKI (tests/integration/pki.py), made once per run with the openssl CLI."""
+    from pki import PKI
+    return PKI(tmp_path_factory.mktemp("pki"))

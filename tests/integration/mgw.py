@@ -46,11 +46,21 @@ class Daemon:
                 "log_level = debug\n"
                 "shutdown_grace = 3s\n"
                 "[control]\n"
-                "socket = %s\n" % (self.data, self.user, self.control_path))
+                "socket = %s\n" % (self.data, self.user, self.control_path)
+                + self.off_sections())
+
+    # Services that listen on a fixed port by default are turned off unless a test
+    # configures their section itself.
+    OFF_SECTIONS = ("pop3s", "smtp")
+
+    def off_sections(self):
+        return "".join("[%s]\nlisten = off\n" % sec for sec in self.OFF_SECTIONS
+                       if "[%s]" % sec not in self.extra)
 
     def write_conf(self, extra=""):
         """Writes base settings + extra; extra may add keys of the global section
         (before any [section] header it contains) and whole sections."""
+        self.extra = extra
         base = self.base_conf()
         head, _, rest = extra.partition("\n[")
         if extra.startswith("["):

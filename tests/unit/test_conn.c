@@ -231,6 +231,25 @@ static void test_backpressure_stops_reading(void **state)
 	teardown_conn(&f);
 }
 
+static void test_paused_conn_closes_on_hangup(void **state)
+{
+	struct fixture f;
+	int i;
+
+	(void)state;
+	setup_conn(&f, 0);
+	assert_int_equal(write(f.peer, "one\r\n", 5), 5);
+	spin(&f, 2);
+	conn_pause(f.c, true);
+	close(f.peer); /* both directions gone: EPOLLHUP regardless of interest */
+	f.peer = open("/dev/null", O_RDONLY);
+	for (i = 0; i < 20 && f.e.closed == 0; i++)
+		spin(&f, 1);
+	assert_int_equal(f.e.closed, 1);
+	assert_true(i < 20);
+	teardown_conn(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +258,7 @@ int main(void)
 		cmocka_unit_test(test_peer_close),
 		cmocka_unit_test(test_starttls_discards_pipelined_clear_text),
 		cmocka_unit_test(test_backpressure_stops_reading),
+		cmocka_unit_test(test_paused_conn_closes_on_hangup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,10 +15,12 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "net/listen.h"
 #include "mgw_config.h"
 
 enum cfg_type { CFG_T_STR, CFG_T_PATH, CFG_T_NAME, CFG_T_BOOL, CFG_T_UINT, CFG_T_SIZE,
-		CFG_T_DURATION, CFG_T_LOGLEVEL, CFG_T_HOSTNAME };
+		CFG_T_DURATION, CFG_T_LOGLEVEL, CFG_T_HOSTNAME, CFG_T_ENUM, CFG_T_ADDRLIST,
+		CFG_T_LISTEN };
 
 struct cfg_key {
 	const char *section; /* "" = global */
@@ -27,12 +29,20 @@ struct cfg_key {
 	size_t off;
 	size_t size;         /* for strings: the field's size */
 	uint64_t min, max;   /* for numbers */
+	const char *const *choices; /* for CFG_T_ENUM: NULL-terminated, stored as uint32_t index */
 };
 
 #define CFG_S(sec, key, type, field) { sec, key, type, offsetof(struct mgw_cfg, field), \
 				       sizeof(((struct mgw_cfg *)0)->field), 0, 0 }
 #define CFG_N(sec, key, type, field, lo, hi) { sec, key, type, offsetof(struct mgw_cfg, field), \
 					       sizeof(((struct mgw_cfg *)0)->field), lo, hi }
+
+#define CFG_E(sec, key, field, names) { sec, key, CFG_T_ENUM, offsetof(struct mgw_cfg, field), \
+					      sizeof(((struct mgw_cfg *)0)->field), 0, 0, names }
+
+/* In enum order (tls/tls.h). */
+static const char *const cfg_crl_policies[] = { "refuse", "grace", NULL };
+static const char *const cfg_identities[] = { "email", "cn", "none", NULL };
 
 static const struct cfg_key cfg_keys[] = {
 	CFG_S("", "hostname", CFG_T_HOSTNAME, hostname),
@@ -45,9 +55,37 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_S("control", "socket", CFG_T_PATH, control_socket),
 	CFG_S("", "watchdog", CFG_T_PATH, watchdog),
 	CFG_N("", "watchdog_timeout", CFG_T_DURATION, watchdog_timeout, 2, 600),
+	CFG_S("smtp", "listen", CFG_T_LISTEN, smtp_listen),
+	CFG_N("smtp", "max_message_size", CFG_T_SIZE, smtp_max_message_size, 1024, 1073741824),
+	CFG_N("smtp", "max_recipients", CFG_T_UINT, smtp_max_recipients, 1, 100),
+	CFG_N("smtp", "max_connections", CFG_T_UINT, smtp_max_connections, 1, 10000),
+	CFG_N("smtp", "max_per_address", CFG_T_UINT, smtp_max_per_address, 1, 10000),
+	CFG_N("smtp", "rate", CFG_T_UINT, smtp_rate, 1, 1000000),
+	CFG_N("smtp", "max_bad_commands", CFG_T_UINT, smtp_max_bad_commands, 1, 1000),
+	CFG_N("smtp", "greeting_delay", CFG_T_DURATION, smtp_greeting_delay, 0, 30),
+	CFG_N("smtp", "helo_timeout", CFG_T_DURATION, smtp_helo_timeout, 1, 3600),
+	CFG_N("smtp", "command_timeout", CFG_T_DURATION, smtp_command_timeout, 1, 3600),
+	CFG_N("smtp", "data_timeout", CFG_T_DURATION, smtp_data_timeout, 1, 3600),
+	CFG_N("smtp", "min_free_space", CFG_T_SIZE, smtp_min_free_space, 0, UINT64_MAX),
+	CFG_S("smtp", "postmaster", CFG_T_ADDRLIST, smtp_postmaster),
+	CFG_S("tls", "cert", CFG_T_PATH, tls_cert),
+	CFG_S("tls", "key", CFG_T_PATH, tls_key),
+	CFG_S("tls", "ca", CFG_T_PATH, tls_ca),
+	CFG_S("tls", "crl", CFG_T_PATH, tls_crl),
+	CFG_E("tls", "crl_expired", tls_crl_expired, cfg_crl_policies),
+	CFG_N("tls", "crl_grace", CFG_T_DURATION, tls_crl_grace, 0, 720 * 3600),
+	CFG_E("tls", "identity", tls_identity, cfg_identities),
+	CFG_S("pop3s", "listen", CFG_T_STR, pop3s_listen),
+	CFG_N("pop3s", "idle_timeout", CFG_T_DURATION, pop3s_idle_timeout, 600, 86400),
+	CFG_N("pop3s", "login_timeout", CFG_T_DURATION, pop3s_login_timeout, 5, 3600),
+	CFG_S("auth", "allow_plain", CFG_T_BOOL, auth_allow_plain),
+	CFG_N("auth", "fail_close", CFG_T_UINT, auth_fail_close, 1, 10),
+	CFG_N("auth", "fail_limit", CFG_T_UINT, auth_fail_limit, 1, 1000),
+	CFG_N("auth", "fail_window", CFG_T_DURATION, auth_fail_window, 60, 86400),
+	CFG_N("auth", "fail_delay", CFG_T_DURATION, auth_fail_delay, 1, 60),
 };
 
-static const char *const cfg_sections[] = { "", "control" };
+static const char *const cfg_sections[] = { "", "control", "tls", "pop3s", "auth", "smtp" };
 
 void cfg_defaults(struct mgw_cfg *cfg)
 {
@@ -62,6 +100,31 @@ void cfg_defaults(struct mgw_cfg *cfg)
 	cfg->shutdown_grace = CONFIG_SHUTDOWN_GRACE;
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "/run/mailgw/control");
 	cfg->watchdog_timeout = 15;
+	snprintf(cfg->smtp_listen, sizeof(cfg->smtp_listen), "%s", CONFIG_FEATURE_SMTP ? "0.0.0.0:25" : "off");
+	cfg->smtp_max_message_size = CONFIG_SMTP_MAX_MESSAGE_SIZE;
+	cfg->smtp_max_recipients = CONFIG_SMTP_MAX_RECIPIENTS;
+	cfg->smtp_max_connections = 64;
+	cfg->smtp_max_per_address = 8;
+	cfg->smtp_rate = 60;
+	cfg->smtp_max_bad_commands = 20;
+	cfg->smtp_greeting_delay = 1;
+	cfg->smtp_helo_timeout = 60;
+	cfg->smtp_command_timeout = 300; /* RFC 5321 4.5.3.2.7: at least 5 minutes */
+	cfg->smtp_data_timeout = 300;
+	cfg->smtp_min_free_space = 64ull * 1024 * 1024;
+	cfg->tls_crl_expired = CONFIG_CRL_EXPIRED_GRACE ? TLS_CRL_GRACE : TLS_CRL_REFUSE;
+	cfg->tls_crl_grace = CONFIG_CRL_GRACE_HOURS * 3600u;
+	cfg->tls_identity = CONFIG_IDENTITY_CN ? TLS_IDENTITY_CN
+			    : CONFIG_IDENTITY_NONE ? TLS_IDENTITY_NONE : TLS_IDENTITY_EMAIL;
+	snprintf(cfg->pop3s_listen, sizeof(cfg->pop3s_listen), "%s",
+		 CONFIG_FEATURE_POP3S ? "0.0.0.0:995" : "off");
+	cfg->pop3s_idle_timeout = CONFIG_IDLE_TIMEOUT;
+	cfg->pop3s_login_timeout = CONFIG_IDLE_TIMEOUT_PRELOGIN;
+	cfg->auth_allow_plain = false;
+	cfg->auth_fail_close = 3;
+	cfg->auth_fail_limit = 10;
+	cfg->auth_fail_window = 15 * 60;
+	cfg->auth_fail_delay = 8;
 }
 
 static int cfg_num(const char *s, uint64_t *out, const char **rest)
@@ -172,6 +235,35 @@ static bool cfg_name_ok(const char *s)
 	return true;
 }
 
+/* "user@domain, user@domain": a light syntax check; names are validated again at use. */
+static bool cfg_addrlist_ok(const char *s)
+{
+	bool at = false, any = false;
+
+	for (;; s++) {
+		if (*s == ',' || *s == '\0') {
+			if (any && !at)
+				return false;
+			if (*s == '\0')
+				return true;
+			at = any = false;
+			continue;
+		}
+		if (*s == ' ' || *s == '\t')
+			continue;
+		if (*s == '@') {
+			if (at || !any)
+				return false;
+			at = true;
+			continue;
+		}
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_' || *s == '-' || *s == '.' || *s == '+'))
+			return false;
+		any = true;
+	}
+}
+
 static void cfg_err(char *err, size_t errsz, const char *name, unsigned line, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
@@ -207,6 +299,8 @@ static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *val
 	case CFG_T_STR:
 	case CFG_T_NAME:
 	case CFG_T_HOSTNAME:
+	case CFG_T_ADDRLIST:
+	case CFG_T_LISTEN:
 		if (strlen(value) >= k->size) {
 			snprintf(why, whysz, "too long (at most %zu characters)", k->size - 1);
 			return rc;
@@ -219,6 +313,19 @@ static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *val
 			snprintf(why, whysz, "not a valid host name");
 			return rc;
 		}
+		if (k->type == CFG_T_ADDRLIST && !cfg_addrlist_ok(value)) {
+			snprintf(why, whysz, "expected user@domain[, user@domain...]");
+			return rc;
+		}
+		if (k->type == CFG_T_LISTEN && strcmp(value, "off") != 0) {
+			struct sockaddr_storage ss;
+			socklen_t sl;
+
+			if (listen_parse_addr(value, &ss, &sl) < 0) {
+				snprintf(why, whysz, "expected HOST:PORT, [V6]:PORT, *:PORT or off");
+				return rc;
+			}
+		}
 		memcpy(field, value, strlen(value) + 1);
 		return 0;
 	case CFG_T_BOOL:
@@ -227,6 +334,17 @@ static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *val
 			return rc;
 		}
 		return 0;
+	case CFG_T_ENUM:
+		for (uint32_t i = 0; k->choices[i]; i++) {
+			if (strcmp(value, k->choices[i]) == 0) {
+				*(uint32_t *)field = i;
+				return 0;
+			}
+		}
+		snprintf(why, whysz, "expected one of:");
+		for (uint32_t i = 0; k->choices[i]; i++)
+			snprintf(why + strlen(why), whysz - strlen(why), " %s", k->choices[i]);
+		return rc;
 	case CFG_T_LOGLEVEL:
 		if (log_level_parse(value, (enum log_level *)field) < 0) {
 			snprintf(why, whysz, "expected error, warning, info or debug");

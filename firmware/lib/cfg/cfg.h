@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "core/log.h"
+#include "tls/tls.h"
 
 #define CFG_STR_MAX 256
 #define CFG_NAME_MAX 64
@@ -42,6 +43,40 @@ struct mgw_cfg {
 	/* hardware watchdog: device (or simulated file); empty = not used */
 	char watchdog[CFG_STR_MAX];
 	uint32_t watchdog_timeout; /* seconds */
+	/* [smtp] (README "SMTP") */
+	char smtp_listen[CFG_STR_MAX];    /* "off": no SMTP listener */
+	uint64_t smtp_max_message_size;   /* bytes, as received (before our headers) */
+	uint32_t smtp_max_recipients;     /* per message, RFC 5321 4.5.3.1.8 */
+	uint32_t smtp_max_connections;    /* concurrent SMTP sessions */
+	uint32_t smtp_max_per_address;    /* concurrent sessions per client address */
+	uint32_t smtp_rate;               /* new connections per address per minute */
+	uint32_t smtp_max_bad_commands;   /* then 421 and disconnect */
+	uint32_t smtp_greeting_delay;     /* seconds; early talkers are dropped */
+	uint32_t smtp_helo_timeout;       /* seconds, greeting until EHLO/HELO */
+	uint32_t smtp_command_timeout;    /* seconds, RFC 5321 4.5.3.2.7 */
+	uint32_t smtp_data_timeout;       /* seconds, between DATA blocks */
+	uint64_t smtp_min_free_space;     /* bytes kept free: 452 4.3.1 below */
+	char smtp_postmaster[CFG_STR_MAX]; /* admin mailboxes "user@domain, ..." */
+	/* [tls]: server certificate and key; CA and CRL of the certificate gate */
+	char tls_cert[CFG_STR_MAX];
+	char tls_key[CFG_STR_MAX];
+	char tls_ca[CFG_STR_MAX];
+	char tls_crl[CFG_STR_MAX];
+	uint32_t tls_crl_expired; /* enum tls_crl_policy */
+	uint32_t tls_crl_grace;   /* seconds after nextUpdate, under TLS_CRL_GRACE */
+	uint32_t tls_identity;    /* enum tls_identity */
+
+	/* [pop3s] */
+	char pop3s_listen[CFG_STR_MAX]; /* "off": not opened */
+	uint32_t pop3s_idle_timeout;    /* seconds, after login (RFC 1939: >= 600) */
+	uint32_t pop3s_login_timeout;   /* seconds, before login */
+
+	/* [auth]: logins (POP3, IMAP) */
+	bool auth_allow_plain;     /* {PLAIN} passwords in passwd-files may verify */
+	uint32_t auth_fail_close;  /* failed logins on one connection before it is closed */
+	uint32_t auth_fail_limit;  /* failures per certificate / address per window */
+	uint32_t auth_fail_window; /* seconds */
+	uint32_t auth_fail_delay;  /* seconds: cap of the growing delay after a failure */
 };
 
 /* Fills cfg with the built-in defaults (Kconfig). */

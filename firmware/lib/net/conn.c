@@ -393,8 +393,12 @@ static void conn_io_cb(struct loop *loop, struct loop_io *io, uint32_t events)
 	struct conn *c = io->arg;
 
 	(void)loop;
-	(void)events;
 	conn_step(c);
+	/* epoll reports hang-up and errors whatever the interest: a conn that is not reading
+	 * (paused, back-pressure) would be woken for it forever. The peer is gone, so nothing
+	 * we could still send would arrive: close. */
+	if ((events & LOOP_HUP) && c->state != CONN_ST_CLOSED)
+		conn_close(c, "peer hung up");
 }
 
 static void conn_flush_cb(struct loop *loop, void *arg)

@@ -1,0 +1,34 @@
+/*
+ * addr_rate.h - per-address connection rate: at most `limit` new connections per address
+ * in each window of `window_ms`, tracked in a fixed table (no allocation).
+ *
+ * The table holds ADDR_RATE_SLOTS addresses; when it is full the address whose window
+ * started longest ago is forgotten (so a flood of distinct addresses costs memory once
+ * and can at worst make the limit forget an old address, never grow the table).
+ */
+#ifndef MGW_ADDR_RATE_H
+#define MGW_ADDR_RATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net/conn.h"
+
+#define ADDR_RATE_SLOTS 512
+
+struct addr_rate_slot {
+	char addr[CONN_ADDR_MAX]; /* "" = free */
+	uint64_t window_start_ms;
+	uint32_t count;
+};
+
+struct addr_rate {
+	struct addr_rate_slot slot[ADDR_RATE_SLOTS];
+	uint64_t window_ms;
+};
+
+void addr_rate_init(struct addr_rate *r, uint64_t window_ms);
+/* Counts one new connection from addr at now_ms; false when it exceeds limit. */
+bool addr_rate_allow(struct addr_rate *r, const char *addr, uint64_t now_ms, uint32_t limit);
+
+#endif

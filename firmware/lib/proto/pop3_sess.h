@@ -1,0 +1,76 @@
+/*
+ * pop3_sess.h - a POP3 session (RFC 1939, RFC 2449, RFC 5034) behind the certificate
+ * gate: a table-driven state machine fed only by conn events (net/conn.h).
+ *
+ * States (RFC 1939 section 3): TLS handshake -> AUTHORIZATION -> TRANSACTION -> UPDATE
+ * (on QUIT only; a dropped connection deletes nothing). Login needs both: the client
+ * certificate's identity (tls/tls.h, configurable) equal to the login name, and the
+ * password verified against the domain's passwd-file (auth/passwd.h). Failures go
+ * through the throttle (auth/throttle.h): a growing delay before the -ERR, per
+ * certificate and per address limits, and the connection is closed after fail_close
+ * failures. A second session of the same user gets "-ERR [IN-USE]" (store session lock).
+ *
+ * RETR and TOP stream the message from its file in chunks as the output drains
+ * (CONN_EV_DRAINED), dot-stuffed, never holding the whole message in memory. Pipelined
+ * commands (RFC 2449 PIPELINING) wait in the bounded input buffer meanwhile.
+ *
+ * Ownership: the session borrows everything in its env until it frees itself on
+ * CONN_EV_CLOSED, when it calls env.release(env.release_arg) (the caller drops its
+ * generation reference there). Memory: the session struct, one bool per
+ * message of the maildrop, and the store's snapshot of the mailbox.
+ */
+#ifndef MGW_POP3_SESS_H
+#define MGW_POP3_SESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "auth/throttle.h"
+#include "net/conn.h"
+#include "store/maildir.h"
+#include "tls/tls.h"
+
+#define POP3_IN_MAX (2 * 1024)	  /* conn input buffer: a command line and a bit more */
+#define POP3_OUT_MAX (64 * 1024)  /* conn output buffer */
+#define POP3_PRELOGIN_CMDS_MAX 20 /* commands before a successful login */
+#define POP3_BAD_CMDS_MAX 10	  /* unknown or malformed commands per session */
+
+/* Where the session learns about the client certificate; ctx is conn_tls_ctx(c). The
+ * daemon leaves pop3_env.peer NULL: the TLS session (tls/tls.h) answers. The session
+ * fuzzer plugs in a fixed certificate. */
+struct pop3_peer_ops {
+	bool (*has_peer)(const void *ctx);
+	void (*subject)(const void *ctx, char *out, size_t outsz);
+	void (*serial)(const void *ctx, char *out, size_t outsz);
+	int (*identity)(const void *ctx, enum tls_identity how, char *out, size_t outsz);
+};
+
+struct pop3_env {
+	const char *hostname;		  /* borrowed: greeting */
+	const char *data_dir;		  /* borrowed: passwd-files */
+	enum tls_identity identity;	  /* certificate-user binding */
+	unsigned passwd_flags;		  /* PASSWD_ALLOW_PLAIN or 0 */
+	uint32_t login_timeout_ms;	  /* idle limit before login */
+	uint32_t idle_timeout_ms;	  /* idle limit after login (>= 10 min, RFC 1939) */
+	uint32_t fail_close;		  /* failed logins before the connection is closed */
+	struct maildir_store *store;	  /* borrowed, process-wide */
+	struct throttle *throttle;	  /* borrowed, process-wide */
+	const struct pop3_peer_ops *peer; /* NULL: the TLS session */
+	void (*release)(void *arg);	  /* called once when the session is freed */
+	void *release_arg;
+};
+
+struct pop3_sess;
+
+/*
+ * Creates a session for c (whose transport is a TLS session of the gate) and starts the
+ * connection with it. Returns 0 once the session owns the connection's events (even if
+ * starting failed: it then closes c itself and env->release runs). -MGW_ENOMEM: nothing
+ * was started; the caller closes c and calls release itself.
+ */
+int pop3_sess_start(struct conn *c, const struct pop3_env *env);
+
+/* Sessions alive (status). */
+unsigned pop3_sess_count(void);
+
+#endif

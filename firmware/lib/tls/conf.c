@@ -1,0 +1,349 @@
+/*
+ * conf.c - building a TLS server configuration from files, and the checks mbedTLS does
+ * not make for us: a CA set must come with exactly one CRL per CA, signed by it (mbedTLS
+ * treats a CA without a CRL as "nothing revoked" and merges the flags of several CRLs
+ * for one CA), and the server certificate must belong to the loaded key.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "tls/tls_int.h"
+
+#define TLS_CA_MAX 16 /* CA certificates in the CA file */
+
+/* AEAD suites with ephemeral ECDH only; TLS 1.3 first (its suites are all AEAD). */
+static const int tls_suites[] = {MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
+				 MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
+				 MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
+				 MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+				 MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+				 MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+				 MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+				 MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+				 MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+				 0};
+
+static int tls_file_check(const char *what, const char *path, char *err, size_t errsz)
+{
+	struct stat st;
+
+	if (path == NULL || path[0] == '\0') {
+		snprintf(err, errsz, "no %s file configured", what);
+		return -MGW_ECONFIG;
+	}
+	if (stat(path, &st) < 0) {
+		snprintf(err, errsz, "%s %s: %s", what, path, strerror(errno));
+		return -MGW_ENOENT;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)TLS_FILE_MAX) {
+		snprintf(err, errsz, "%s %s: not a regular file of at most %u bytes", what, path,
+			 TLS_FILE_MAX);
+		return -MGW_ECONFIG;
+	}
+	return 0;
+}
+
+/* Client certificates and CRLs: SHA-2 signatures, ECDSA or RSA, P-256/P-384, RSA >= 2048. */
+static const mbedtls_x509_crt_profile tls_crt_profile = {
+	.allowed_mds = MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA256) | MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA384) |
+		       MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA512),
+	.allowed_pks = MBEDTLS_X509_ID_FLAG(MBEDTLS_PK_ECDSA) | MBEDTLS_X509_ID_FLAG(MBEDTLS_PK_ECKEY) |
+		       MBEDTLS_X509_ID_FLAG(MBEDTLS_PK_RSA),
+	.allowed_curves = MBEDTLS_X509_ID_FLAG(MBEDTLS_ECP_DP_SECP256R1) |
+			  MBEDTLS_X509_ID_FLAG(MBEDTLS_ECP_DP_SECP384R1),
+	.rsa_min_bitlen = 2048,
+};
+
+static void tls_mbed_err(int ret, char *out, size_t outsz)
+{
+	mbedtls_strerror(ret, out, outsz);
+}
+
+static bool tls_raw_eq(const mbedtls_x509_buf *a, const mbedtls_x509_buf *b)
+{
+	return a->len == b->len && memcmp(a->p, b->p, a->len) == 0;
+}
+
+const mbedtls_x509_crl *tls_conf_crl_for(const struct tls_conf *conf, const mbedtls_x509_crt *crt)
+{
+	for (const mbedtls_x509_crl *crl = &conf->crl; crl && crl->version; crl = crl->next)
+		if (tls_raw_eq(&crl->issuer_raw, &crt->issuer_raw))
+			return crl;
+	return NULL;
+}
+
+bool tls_conf_is_ca(const struct tls_conf *conf, const mbedtls_x509_crt *crt)
+{
+	for (const mbedtls_x509_crt *ca = &conf->ca; ca && ca->version; ca = ca->next)
+		if (tls_raw_eq(&ca->raw, &crt->raw))
+			return true;
+	return false;
+}
+
+bool tls_conf_issuer_known(const struct tls_conf *conf, const mbedtls_x509_crt *crt)
+{
+	for (const mbedtls_x509_crt *ca = &conf->ca; ca && ca->version; ca = ca->next)
+		if (tls_raw_eq(&ca->subject_raw, &crt->issuer_raw))
+			return true;
+	return false;
+}
+
+/* The CRL's signature by ca (mbedTLS checks it only during a handshake, silently). */
+static bool tls_crl_signed_by(const mbedtls_x509_crl *crl, mbedtls_x509_crt *ca)
+{
+	unsigned char hash[MBEDTLS_MD_MAX_SIZE];
+	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(crl->MBEDTLS_PRIVATE(sig_md));
+
+	if (md == NULL || mbedtls_md(md, crl->tbs.p, crl->tbs.len, hash) != 0)
+		return false;
+	return mbedtls_pk_verify_ext(crl->MBEDTLS_PRIVATE(sig_pk), crl->MBEDTLS_PRIVATE(sig_opts),
+				     &ca->pk, crl->MBEDTLS_PRIVATE(sig_md), hash,
+				     mbedtls_md_get_size(md), crl->MBEDTLS_PRIVATE(sig).p,
+				     crl->MBEDTLS_PRIVATE(sig).len) == 0;
+}
+
+/* Every CA has exactly one CRL, signed by it; every CRL belongs to a CA. */
+static int tls_conf_check_crls(struct tls_conf *conf, const char *ca_path, const char *crl_path,
+			       char *err, size_t errsz)
+{
+	char name[TLS_SUBJECT_MAX], when[48];
+	int64_t now = (int64_t)time(NULL);
+	unsigned nca = 0;
+
+	for (mbedtls_x509_crt *ca = &conf->ca; ca && ca->version; ca = ca->next) {
+		unsigned found = 0;
+
+		if (++nca > TLS_CA_MAX) {
+			snprintf(err, errsz, "CA file %s: more than %d certificates", ca_path,
+				 TLS_CA_MAX);
+			return -MGW_ECONFIG;
+		}
+		tls_crt_subject(ca, name, sizeof(name));
+		if (!ca->MBEDTLS_PRIVATE(ca_istrue)) {
+			snprintf(err, errsz, "CA file %s: '%s' is not a CA certificate", ca_path,
+				 name);
+			return -MGW_ECONFIG;
+		}
+		for (mbedtls_x509_crl *crl = &conf->crl; crl && crl->version; crl = crl->next) {
+			if (!tls_raw_eq(&crl->issuer_raw, &ca->subject_raw))
+				continue;
+			if (++found > 1) {
+				snprintf(err, errsz,
+					 "CRL file %s: two CRLs for CA '%s' (replace the CRL, "
+					 "never append)",
+					 crl_path, name);
+				return -MGW_ECONFIG;
+			}
+			if (!tls_crl_signed_by(crl, ca)) {
+				snprintf(err, errsz,
+					 "CRL file %s: the CRL of '%s' is not signed by that CA",
+					 crl_path, name);
+				return -MGW_ECONFIG;
+			}
+			if (tls_x509_time(&crl->next_update) < now) {
+				tls_time_format(tls_x509_time(&crl->next_update), when,
+						sizeof(when));
+				log_warn("tls: the CRL of '%s' expired at %s (%s policy applies)",
+					 name, when, tls_crl_policy_name(conf->crl_policy));
+			}
+			if (tls_x509_time(&crl->this_update) > now) {
+				tls_time_format(tls_x509_time(&crl->this_update), when,
+						sizeof(when));
+				log_warn("tls: the CRL of '%s' is issued in the future (%s): is "
+					 "the clock set?",
+					 name, when);
+			}
+		}
+		if (found == 0) {
+			snprintf(err, errsz,
+				 "CRL file %s: no CRL for CA '%s' (a CA without a CRL is an error)",
+				 crl_path, name);
+			return -MGW_ECONFIG;
+		}
+	}
+	for (mbedtls_x509_crl *crl = &conf->crl; crl && crl->version; crl = crl->next) {
+		bool known = false;
+
+		for (mbedtls_x509_crt *ca = &conf->ca; ca && ca->version; ca = ca->next)
+			known = known || tls_raw_eq(&crl->issuer_raw, &ca->subject_raw);
+		if (!known) {
+			char raw[TLS_SUBJECT_MAX];
+
+			/* dn_gets leaves the buffer untouched for an empty name (CVE-2026-115489). */
+			raw[0] = '\0';
+			if (mbedtls_x509_dn_gets(raw, sizeof(raw), &crl->issuer) < 0)
+				snprintf(raw, sizeof(raw), "?");
+			log_safe(name, sizeof(name), raw, strlen(raw));
+			snprintf(err, errsz, "CRL file %s: CRL issuer '%s' is not a configured CA",
+				 crl_path, name);
+			return -MGW_ECONFIG;
+		}
+	}
+	return 0;
+}
+
+static int tls_conf_load(struct tls_conf *conf, const struct tls_conf_params *p, char *err,
+			 size_t errsz)
+{
+	char msg[160];
+	int rc, ret;
+
+	rc = tls_file_check("certificate", p->cert, err, errsz);
+	if (rc < 0)
+		return rc;
+	ret = mbedtls_x509_crt_parse_file(&conf->cert, p->cert);
+	if (ret != 0) {
+		tls_mbed_err(ret, msg, sizeof(msg));
+		snprintf(err, errsz, "certificate %s: %s", p->cert,
+			 ret > 0 ? "some certificates could not be parsed" : msg);
+		return -MGW_ECONFIG;
+	}
+	if (p->key == NULL) {
+		snprintf(err, errsz, "no private key loaded");
+		return -MGW_ECONFIG;
+	}
+	if (mbedtls_pk_check_pair(&conf->cert.pk, &p->key->pk, mbedtls_ctr_drbg_random,
+				  tls_rng()) != 0) {
+		snprintf(err, errsz,
+			 "certificate %s does not match the private key loaded at start "
+			 "(a new key needs a restart)",
+			 p->cert);
+		return -MGW_ECONFIG;
+	}
+	if (tls_x509_time(&conf->cert.valid_to) < (int64_t)time(NULL))
+		log_warn("tls: the server certificate %s has expired", p->cert);
+	if (!conf->client_auth)
+		return 0;
+	rc = tls_file_check("CA", p->ca, err, errsz);
+	if (rc < 0)
+		return rc;
+	ret = mbedtls_x509_crt_parse_file(&conf->ca, p->ca);
+	if (ret != 0) {
+		tls_mbed_err(ret, msg, sizeof(msg));
+		snprintf(err, errsz, "CA file %s: %s", p->ca,
+			 ret > 0 ? "some certificates could not be parsed" : msg);
+		return -MGW_ECONFIG;
+	}
+	if (p->crl == NULL || p->crl[0] == '\0') {
+		snprintf(
+		    err, errsz,
+		    "CA %s given without a CRL (set [tls] crl; a CA without a CRL is an error)",
+		    p->ca);
+		return -MGW_ECONFIG;
+	}
+	rc = tls_file_check("CRL", p->crl, err, errsz);
+	if (rc < 0)
+		return rc;
+	ret = mbedtls_x509_crl_parse_file(&conf->crl, p->crl);
+	if (ret != 0) {
+		tls_mbed_err(ret, msg, sizeof(msg));
+		snprintf(err, errsz, "CRL file %s: %s", p->crl, msg);
+		return -MGW_ECONFIG;
+	}
+	return tls_conf_check_crls(conf, p->ca, p->crl, err, errsz);
+}
+
+int tls_conf_new(const struct tls_conf_params *p, char *err, size_t errsz, struct tls_conf **out)
+{
+	struct tls_conf *conf;
+	int rc = -MGW_ECONFIG, ret;
+
+	*out = NULL;
+	if (tls_init() < 0) {
+		snprintf(err, errsz, "cannot initialise the crypto library");
+		return -MGW_ETLS;
+	}
+	conf = calloc(1, sizeof(*conf));
+	if (conf == NULL)
+		return -MGW_ENOMEM;
+	mbedtls_ssl_config_init(&conf->ssl);
+	mbedtls_x509_crt_init(&conf->cert);
+	mbedtls_x509_crt_init(&conf->ca);
+	mbedtls_x509_crl_init(&conf->crl);
+	conf->client_auth = p->ca != NULL && p->ca[0] != '\0';
+	conf->crl_policy = p->crl_policy;
+	conf->crl_grace_s = p->crl_grace_s;
+	rc = tls_conf_load(conf, p, err, errsz);
+	if (rc < 0)
+		goto out;
+	rc = -MGW_ETLS;
+	ret = mbedtls_ssl_config_defaults(&conf->ssl, MBEDTLS_SSL_IS_SERVER,
+					  MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+	if (ret != 0) {
+		snprintf(err, errsz, "mbedtls_ssl_config_defaults failed (-0x%04x)",
+			 (unsigned)-ret);
+		goto out;
+	}
+	mbedtls_ssl_conf_rng(&conf->ssl, mbedtls_ctr_drbg_random, tls_rng());
+	mbedtls_ssl_conf_min_tls_version(&conf->ssl, MBEDTLS_SSL_VERSION_TLS1_2);
+	mbedtls_ssl_conf_max_tls_version(&conf->ssl, MBEDTLS_SSL_VERSION_TLS1_3);
+	mbedtls_ssl_conf_ciphersuites(&conf->ssl, tls_suites);
+	/* TLS 1.3: (EC)DHE only, never a PSK, so no resumption. Tickets and the session cache
+	 * are compiled out (mbedtls_config.h): every handshake is a full one, with the client
+	 * certificate verified against the CRL of this generation. */
+	mbedtls_ssl_conf_tls13_key_exchange_modes(&conf->ssl,
+						  MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL);
+	/* The key is only read by mbedTLS; it is shared by the confs of every generation. */
+	ret = mbedtls_ssl_conf_own_cert(&conf->ssl, &conf->cert, (mbedtls_pk_context *)&p->key->pk);
+	if (ret != 0) {
+		snprintf(err, errsz, "mbedtls_ssl_conf_own_cert failed (-0x%04x)", (unsigned)-ret);
+		goto out;
+	}
+	if (conf->client_auth) {
+		/* An explicit profile: chain signatures are governed by it alone, not by the
+		 * TLS signature-algorithm list (CVE-2026-54441). */
+		mbedtls_ssl_conf_cert_profile(&conf->ssl, &tls_crt_profile);
+		mbedtls_ssl_conf_authmode(&conf->ssl, MBEDTLS_SSL_VERIFY_REQUIRED);
+		mbedtls_ssl_conf_ca_chain(&conf->ssl, &conf->ca, &conf->crl);
+	} else {
+		mbedtls_ssl_conf_authmode(&conf->ssl, MBEDTLS_SSL_VERIFY_NONE);
+	}
+	*out = conf;
+	conf = NULL;
+	rc = 0;
+out:
+	tls_conf_free(conf);
+	return rc;
+}
+
+void tls_conf_free(struct tls_conf *conf)
+{
+	if (conf == NULL)
+		return;
+	mbedtls_ssl_config_free(&conf->ssl);
+	mbedtls_x509_crt_free(&conf->cert);
+	mbedtls_x509_crt_free(&conf->ca);
+	mbedtls_x509_crl_free(&conf->crl);
+	free(conf);
+}
+
+bool tls_conf_client_auth(const struct tls_conf *conf)
+{
+	return conf->client_auth;
+}
+
+void tls_conf_describe(const struct tls_conf *conf, char *out, size_t outsz)
+{
+	const mbedtls_x509_crl *crl = &conf->crl;
+	char when[48];
+	int64_t next, now = (int64_t)time(NULL);
+
+	if (!conf->client_auth || crl->version == 0) {
+		snprintf(out, outsz, "no client certificates");
+		return;
+	}
+	next = tls_x509_time(&crl->next_update);
+	tls_time_format(next, when, sizeof(when));
+	if (next >= now)
+		snprintf(out, outsz, "CRL next update %s (in %lld h), policy %s", when,
+			 (long long)((next - now) / 3600), tls_crl_policy_name(conf->crl_policy));
+	else
+		snprintf(out, outsz, "CRL EXPIRED at %s (%lld h ago), policy %s", when,
+			 (long long)((now - next) / 3600), tls_crl_policy_name(conf->crl_policy));
+}

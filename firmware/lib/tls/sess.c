@@ -1,0 +1,416 @@
+/*
+ * sess.c - one TLS server session as a conn transport: mbedTLS driven through bio
+ * callbacks on the non-blocking socket, the certificate-gate verify callback (CRL expiry
+ * policy, issuer check), refusal logging, and what the protocols need to know about the
+ * client certificate afterwards.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "tls/tls_int.h"
+
+static int tls_bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+	struct tls_sess *s = ctx;
+	ssize_t n;
+
+	do
+		n = send(s->fd, buf, len, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n >= 0)
+		return (int)n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return MBEDTLS_ERR_SSL_WANT_WRITE;
+	return MBEDTLS_ERR_SSL_CONN_EOF; /* reset or broken pipe: the peer is gone */
+}
+
+static int tls_bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	struct tls_sess *s = ctx;
+	ssize_t n;
+
+	do
+		n = recv(s->fd, buf, len, 0);
+	while (n < 0 && errno == EINTR);
+	if (n >= 0)
+		return (int)n; /* 0: EOF, which mbedTLS reports as MBEDTLS_ERR_SSL_CONN_EOF */
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return MBEDTLS_ERR_SSL_WANT_READ;
+	return MBEDTLS_ERR_SSL_CONN_EOF;
+}
+
+/*
+ * Called by mbedTLS for every certificate of the client's chain, top first, depth 0
+ * (the client's own) last, with the flags its own checks set. We add two rules and one
+ * policy, then remember what we saw for the refusal log.
+ */
+static int tls_sess_verify(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+	struct tls_sess *s = arg;
+	const struct tls_conf *conf = s->conf;
+
+	/*
+	 * Chains are exactly office CA -> user certificate. Anything deeper, or a "CA" that is
+	 * not byte for byte one of ours, is refused: mbedTLS 3.6.6 reads some malformed
+	 * basicConstraints as cA=TRUE (CVE-2026-49300), so a user's certificate must never be
+	 * able to act as an issuer.
+	 */
+	if (depth > 1 || (depth == 1 && !tls_conf_is_ca(conf, crt)))
+		*flags |= MBEDTLS_X509_BADCERT_NOT_TRUSTED;
+	if (depth == 0) {
+		const mbedtls_x509_crl *own = tls_conf_crl_for(conf, crt);
+
+		tls_crt_subject(crt, s->subject, sizeof(s->subject));
+		tls_crt_serial(crt, s->serial, sizeof(s->serial));
+		if (crt->subject_raw.len <= 2 || strcmp(s->subject, "(empty)") == 0)
+			*flags |= MBEDTLS_X509_BADCERT_OTHER; /* an empty subject names nobody */
+		if (crt->MBEDTLS_PRIVATE(ca_istrue))
+			*flags |= MBEDTLS_X509_BADCERT_OTHER; /* a user certificate is not a CA */
+		/* Revocation checked by us too, against the CRL whose issuer is byte for byte
+		 * the certificate's issuer: mbedTLS skips a CRL whose issuer name it does not
+		 * match and then treats the certificate as not revoked (CVE-2026-116462). */
+		if (own == NULL)
+			*flags |= MBEDTLS_X509_BADCERT_NOT_TRUSTED;
+		else if (mbedtls_x509_crt_is_revoked(crt, own))
+			*flags |= MBEDTLS_X509_BADCERT_REVOKED;
+		/* Only the configured CAs' CRLs are held: a certificate issued by anything else
+		 * (an intermediate the client sends along) could not be checked for revocation. */
+		if (!tls_conf_issuer_known(conf, crt))
+			*flags |= MBEDTLS_X509_BADCERT_NOT_TRUSTED;
+		if ((*flags & MBEDTLS_X509_BADCRL_EXPIRED) && conf->crl_policy == TLS_CRL_GRACE) {
+			const mbedtls_x509_crl *crl = tls_conf_crl_for(conf, crt);
+			int64_t now = (int64_t)time(NULL);
+			char when[48], until[48];
+
+			if (crl) {
+				int64_t next = tls_x509_time(&crl->next_update);
+
+				tls_time_format(next, when, sizeof(when));
+				tls_time_format(next + conf->crl_grace_s, until, sizeof(until));
+				if (now <= next + (int64_t)conf->crl_grace_s) {
+					*flags &= ~(uint32_t)MBEDTLS_X509_BADCRL_EXPIRED;
+					log_warn("tls %s: CRL EXPIRED at %s, accepted under the "
+						 "grace period until %s "
+						 "(subject %s, serial %s): install a new CRL",
+						 s->peer, when, until, s->subject, s->serial);
+				} else {
+					log_warn("tls %s: CRL EXPIRED at %s and the grace period "
+						 "ended at %s",
+						 s->peer, when, until);
+				}
+			}
+		}
+	}
+	s->vrfy_flags |= *flags;
+	return 0;
+}
+
+int tls_sess_new(struct tls_conf *conf, int fd, const char *peer, struct tls_sess **out)
+{
+	struct tls_sess *s;
+	int ret;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -MGW_ENOMEM;
+	mbedtls_ssl_init(&s->ssl);
+	s->conf = conf;
+	s->fd = fd;
+	snprintf(s->peer, sizeof(s->peer), "%s", peer ? peer : "?");
+	snprintf(s->subject, sizeof(s->subject), "-");
+	snprintf(s->serial, sizeof(s->serial), "-");
+	ret = mbedtls_ssl_setup(&s->ssl, &conf->ssl);
+	if (ret != 0) {
+		log_err("tls %s: mbedtls_ssl_setup failed (-0x%04x)", s->peer, (unsigned)-ret);
+		mbedtls_ssl_free(&s->ssl);
+		free(s);
+		return ret == MBEDTLS_ERR_SSL_ALLOC_FAILED ? -MGW_ENOMEM : -MGW_ETLS;
+	}
+	mbedtls_ssl_set_bio(&s->ssl, s, tls_bio_send, tls_bio_recv, NULL);
+	if (conf->client_auth)
+		mbedtls_ssl_set_verify(&s->ssl, tls_sess_verify, s);
+	*out = s;
+	return 0;
+}
+
+/* Logs a refused or failed handshake once: reason in words, peer, subject, serial. */
+static void tls_sess_refused(struct tls_sess *s, int ret, uint32_t flags)
+{
+	char why[600], msg[128];
+
+	if (s->refused_logged)
+		return;
+	s->refused_logged = true;
+	if (ret == MBEDTLS_ERR_SSL_CONN_EOF) {
+		log_info("tls %s: peer closed the connection during the handshake", s->peer);
+		return;
+	}
+	if (flags & MBEDTLS_X509_BADCERT_MISSING)
+		flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_MISSING;
+	if (flags) {
+		tls_flags_text(flags, why, sizeof(why));
+	} else if (ret == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE ||
+		   (s->conf->client_auth && s->subject[0] == '-' &&
+		    (ret == MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE || ret == 0))) {
+		snprintf(why, sizeof(why), "no client certificate");
+	} else if (ret == MBEDTLS_ERR_SSL_BAD_PROTOCOL_VERSION) {
+		snprintf(why, sizeof(why), "protocol version refused (TLS 1.2 or 1.3 required)");
+	} else {
+		mbedtls_strerror(ret, msg, sizeof(msg));
+		snprintf(why, sizeof(why), "%s (-0x%04x)", msg, (unsigned)-ret);
+	}
+	log_warn("tls %s: refused: %s; subject %s; serial %s", s->peer, why, s->subject, s->serial);
+}
+
+/* The alert mbedTLS itself would send for these verify flags. */
+static unsigned char tls_alert_for(uint32_t flags)
+{
+	if (flags & MBEDTLS_X509_BADCERT_MISSING)
+		return MBEDTLS_SSL_ALERT_MSG_CERT_REQUIRED;
+	if (flags & MBEDTLS_X509_BADCERT_REVOKED)
+		return MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED;
+	if (flags & (MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE))
+		return MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED;
+	if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
+		return MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA;
+	if (flags & (MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
+		     MBEDTLS_X509_BADCERT_BAD_MD | MBEDTLS_X509_BADCERT_BAD_PK |
+		     MBEDTLS_X509_BADCERT_BAD_KEY))
+		return MBEDTLS_SSL_ALERT_MSG_BAD_CERT;
+	return MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN; /* e.g. an expired CRL */
+}
+
+/*
+ * The handshake, one mbedTLS step at a time, because of TLS 1.3: when mbedTLS refuses
+ * the client certificate in the handshake it sends its alert under the handshake keys,
+ * while the client, having sent its Finished, already reads with the application keys,
+ * so OpenSSL-based clients report "bad record mac" instead of "certificate revoked".
+ * Under TLS 1.3 only, we therefore let mbedTLS finish the handshake (authmode OPTIONAL
+ * for this session, set just before the client's Certificate is processed) and decide
+ * right after it, before the session sees a byte: a failed verification is answered
+ * with the proper alert, now under the keys the client expects, and the connection is
+ * refused. The client cannot tell the difference otherwise (in TLS 1.3 its handshake is
+ * over once it sent Finished). Under TLS 1.2 mbedTLS refuses in the handshake as usual.
+ * The check after the handshake runs for every version (fail closed).
+ */
+static int tls_hs(void *ctx)
+{
+	struct tls_sess *s = ctx;
+	uint32_t flags;
+	int ret = 0;
+
+	while (!mbedtls_ssl_is_handshake_over(&s->ssl)) {
+		if (s->conf->client_auth && !s->deferred &&
+		    s->ssl.MBEDTLS_PRIVATE(state) == MBEDTLS_SSL_CLIENT_CERTIFICATE &&
+		    mbedtls_ssl_get_version_number(&s->ssl) == MBEDTLS_SSL_VERSION_TLS1_3) {
+			mbedtls_ssl_set_hs_authmode(&s->ssl, MBEDTLS_SSL_VERIFY_OPTIONAL);
+			s->deferred = true;
+		}
+		ret = mbedtls_ssl_handshake_step(&s->ssl);
+		if (ret != 0)
+			break;
+	}
+	if (ret == MBEDTLS_ERR_SSL_WANT_READ)
+		return -MGW_EWANTREAD;
+	if (ret == MBEDTLS_ERR_SSL_WANT_WRITE)
+		return -MGW_EWANTWRITE;
+	if (ret != 0) {
+		tls_sess_refused(s, ret, s->vrfy_flags);
+		return -MGW_ETLS;
+	}
+	if (s->conf->client_auth) {
+		flags = mbedtls_ssl_get_verify_result(&s->ssl);
+		if (mbedtls_ssl_get_peer_cert(&s->ssl) == NULL)
+			flags |= MBEDTLS_X509_BADCERT_MISSING;
+		if (flags != 0) {
+			tls_sess_refused(s, 0, flags | s->vrfy_flags);
+			(void)mbedtls_ssl_send_alert_message(&s->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+							     tls_alert_for(flags));
+			return -MGW_ETLS;
+		}
+	}
+	s->handshake_done = true;
+	log_info("tls %s: %s %s%s%s%s%s", s->peer, mbedtls_ssl_get_version(&s->ssl),
+		 mbedtls_ssl_get_ciphersuite(&s->ssl), s->conf->client_auth ? ", client " : "",
+		 s->conf->client_auth ? s->subject : "", s->conf->client_auth ? ", serial " : "",
+		 s->conf->client_auth ? s->serial : "");
+	return 0;
+}
+
+static ssize_t tls_read(void *ctx, void *buf, size_t len)
+{
+	struct tls_sess *s = ctx;
+	int ret = mbedtls_ssl_read(&s->ssl, buf, len);
+
+	if (ret > 0)
+		return ret;
+	switch (ret) {
+	case 0:
+	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
+	case MBEDTLS_ERR_SSL_CONN_EOF:
+		return 0;
+	case MBEDTLS_ERR_SSL_WANT_READ:
+		return -MGW_EWANTREAD;
+	case MBEDTLS_ERR_SSL_WANT_WRITE:
+		return -MGW_EWANTWRITE;
+	default:
+		log_info("tls %s: read failed (-0x%04x)", s->peer, (unsigned)-ret);
+		return -MGW_ETLS;
+	}
+}
+
+static ssize_t tls_write(void *ctx, const void *buf, size_t len)
+{
+	struct tls_sess *s = ctx;
+	int ret;
+
+	/* mbedtls_ssl_write() that returned WANT_* has already taken a record: it must be
+	 * called again with the same length (the conn's output only grows meanwhile). */
+	if (s->wr_pending) {
+		if (len < s->wr_pending)
+			return -MGW_EIO;
+		len = s->wr_pending;
+	}
+	ret = mbedtls_ssl_write(&s->ssl, buf, len);
+	if (ret == MBEDTLS_ERR_SSL_WANT_WRITE || ret == MBEDTLS_ERR_SSL_WANT_READ) {
+		s->wr_pending = len;
+		return ret == MBEDTLS_ERR_SSL_WANT_WRITE ? -MGW_EWANTWRITE : -MGW_EWANTREAD;
+	}
+	s->wr_pending = 0;
+	if (ret >= 0)
+		return ret;
+	if (ret == MBEDTLS_ERR_SSL_CONN_EOF)
+		return -MGW_ECLOSED;
+	log_info("tls %s: write failed (-0x%04x)", s->peer, (unsigned)-ret);
+	return -MGW_ETLS;
+}
+
+static bool tls_pending(void *ctx)
+{
+	struct tls_sess *s = ctx;
+
+	return mbedtls_ssl_get_bytes_avail(&s->ssl) > 0 || mbedtls_ssl_check_pending(&s->ssl);
+}
+
+static void tls_shutdown(void *ctx)
+{
+	struct tls_sess *s = ctx;
+
+	if (s->handshake_done)
+		(void)mbedtls_ssl_close_notify(&s->ssl);
+}
+
+static void tls_destroy(void *ctx)
+{
+	struct tls_sess *s = ctx;
+
+	if (s == NULL)
+		return;
+	mbedtls_ssl_free(&s->ssl);
+	free(s);
+}
+
+const struct transport_ops tls_transport_ops = {
+    .name = "tls",
+    .read = tls_read,
+    .write = tls_write,
+    .handshake = tls_hs,
+    .pending = tls_pending,
+    .shutdown = tls_shutdown,
+    .destroy = tls_destroy,
+};
+
+const char *tls_sess_version(const struct tls_sess *s)
+{
+	return mbedtls_ssl_get_version(&s->ssl);
+}
+
+const char *tls_sess_cipher(const struct tls_sess *s)
+{
+	const char *c = mbedtls_ssl_get_ciphersuite(&s->ssl);
+
+	return c ? c : "-";
+}
+
+bool tls_sess_has_peer(const struct tls_sess *s)
+{
+	return s->handshake_done && s->conf->client_auth &&
+	       mbedtls_ssl_get_peer_cert(&s->ssl) != NULL;
+}
+
+void tls_sess_peer_subject(const struct tls_sess *s, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "%s", s->subject);
+}
+
+void tls_sess_peer_serial(const struct tls_sess *s, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "%s", s->serial);
+}
+
+/* Copies an identity field if every byte may be part of a user name's text. */
+static int tls_identity_copy(const unsigned char *p, size_t len, char *out, size_t outsz)
+{
+	if (len == 0 || len >= outsz)
+		return -MGW_EINVAL;
+	for (size_t i = 0; i < len; i++)
+		if (p[i] <= 0x20 || p[i] >= 0x7f)
+			return -MGW_EINVAL;
+	memcpy(out, p, len);
+	out[len] = '\0';
+	return 0;
+}
+
+static const mbedtls_x509_name *tls_name_find(const mbedtls_x509_name *n, const char *oid,
+					      size_t oidlen)
+{
+	for (; n; n = n->next)
+		if (n->oid.p && n->oid.len == oidlen && memcmp(n->oid.p, oid, oidlen) == 0)
+			return n;
+	return NULL;
+}
+
+int tls_sess_peer_identity(const struct tls_sess *s, enum tls_identity how, char *out, size_t outsz)
+{
+	const mbedtls_x509_crt *crt;
+	const mbedtls_x509_name *n;
+
+	if (how == TLS_IDENTITY_NONE)
+		return -MGW_EPERM;
+	if (!tls_sess_has_peer(s))
+		return -MGW_ENOENT;
+	crt = mbedtls_ssl_get_peer_cert(&s->ssl);
+	if (how == TLS_IDENTITY_EMAIL) {
+		for (const mbedtls_x509_sequence *cur = &crt->subject_alt_names; cur && cur->buf.p;
+		     cur = cur->next) {
+			mbedtls_x509_subject_alternative_name san;
+			int rc;
+
+			if (mbedtls_x509_parse_subject_alt_name(&cur->buf, &san) != 0)
+				continue;
+			if (san.type != MBEDTLS_X509_SAN_RFC822_NAME) {
+				mbedtls_x509_free_subject_alt_name(&san);
+				continue;
+			}
+			rc = tls_identity_copy(san.san.unstructured_name.p,
+					       san.san.unstructured_name.len, out, outsz);
+			mbedtls_x509_free_subject_alt_name(&san);
+			return rc;
+		}
+		n = tls_name_find(&crt->subject, MBEDTLS_OID_PKCS9_EMAIL,
+				  MBEDTLS_OID_SIZE(MBEDTLS_OID_PKCS9_EMAIL));
+	} else {
+		n = tls_name_find(&crt->subject, MBEDTLS_OID_AT_CN,
+				  MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN));
+	}
+	if (n == NULL)
+		return -MGW_ENOENT;
+	return tls_identity_copy(n->val.p, n->val.len, out, outsz);
+}

@@ -1,0 +1,77 @@
+/*
+ * tls_int.h - the insides of the tls module, shared by its .c files only (it includes
+ * mbedTLS, which nothing outside firmware/lib/tls may do).
+ */
+#ifndef MGW_TLS_INT_H
+#define MGW_TLS_INT_H
+
+/* mbedTLS's headers test some of their own macros with #if while undefined: keep our
+ * -Wundef for our code only. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wundef"
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/error.h>
+#include <mbedtls/md.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crl.h>
+#include <mbedtls/x509_crt.h>
+#include <psa/crypto.h>
+#pragma GCC diagnostic pop
+
+#include "tls/tls.h"
+
+#define TLS_PEER_MAX 64
+
+struct tls_key {
+	mbedtls_pk_context pk;
+};
+
+struct tls_conf {
+	mbedtls_ssl_config ssl;
+	mbedtls_x509_crt cert; /* server chain */
+	mbedtls_x509_crt ca;   /* client CAs (gate only) */
+	mbedtls_x509_crl crl;  /* one per CA (gate only) */
+	bool client_auth;
+	enum tls_crl_policy crl_policy;
+	uint32_t crl_grace_s;
+};
+
+struct tls_sess {
+	mbedtls_ssl_context ssl;
+	struct tls_conf *conf;
+	int fd;
+	size_t wr_pending; /* length of a record mbedtls_ssl_write() has taken but not sent */
+	bool refused_logged;
+	bool handshake_done;
+	bool deferred; /* TLS 1.3: certificate verdict taken after the handshake (sess.c) */
+	/* What the verify callback saw of the client certificate (depth 0). */
+	uint32_t vrfy_flags;
+	char subject[TLS_SUBJECT_MAX];
+	char serial[TLS_SERIAL_MAX];
+	char peer[TLS_PEER_MAX];
+};
+
+/* The process-wide random generator (tls.c), valid after tls_init(). */
+mbedtls_ctr_drbg_context *tls_rng(void);
+
+/* x509 time as seconds since the epoch (UTC). */
+int64_t tls_x509_time(const mbedtls_x509_time *t);
+/* "2026-11-29 07:00:00 UTC" */
+void tls_time_format(int64_t t, char *out, size_t outsz);
+/* Subject DN / serial of crt as text (printable ASCII; "-" if none). */
+void tls_crt_subject(const mbedtls_x509_crt *crt, char *out, size_t outsz);
+void tls_crt_serial(const mbedtls_x509_crt *crt, char *out, size_t outsz);
+/* Verify flags in words, joined by "; ". */
+void tls_flags_text(uint32_t flags, char *out, size_t outsz);
+
+/* The CRL of conf whose issuer is the issuer of crt, or NULL (conf.c). */
+const mbedtls_x509_crl *tls_conf_crl_for(const struct tls_conf *conf, const mbedtls_x509_crt *crt);
+/* True when some configured CA is the issuer of crt (conf.c). */
+bool tls_conf_issuer_known(const struct tls_conf *conf, const mbedtls_x509_crt *crt);
+/* True if crt is, byte for byte, one of the configured CA certificates. */
+bool tls_conf_is_ca(const struct tls_conf *conf, const mbedtls_x509_crt *crt);
+
+#endif
