@@ -16,9 +16,10 @@ FW_ROOT := $(if $(BOARD_FIRMWARE),$($(BOARD_FIRMWARE)_ROOT))
 IMAGE_VERSION := $(shell git -C $(TOP) describe --always --dirty 2>/dev/null || echo unknown)
 # The clock is never set earlier than this at boot (SOURCE_DATE_EPOCH if given).
 BUILD_TIME = $(or $(SOURCE_DATE_EPOCH),$(shell date +%s))
+# (directories too: a renamed or removed file changes its directory)
 IMAGE_INPUTS := $(addprefix $(O)/target/bin/,$(PROGRAMS)) $(BUSYBOX_BIN) \
 	$(KROOT)/.stamp_extracted $(if $(FW_ROOT),$(FW_ROOT)/.stamp_extracted) \
-	$(shell find $(TOP)/rootfs $(BOARD_DIR) -type f 2>/dev/null) firmware/image/mkimage.py \
+	$(shell find $(TOP)/rootfs $(BOARD_DIR) ! -type l 2>/dev/null) firmware/image/mkimage.py \
 	firmware/image/image.mk $(KCONFIG_MK)
 
 $(IMAGE_STAMP): $(IMAGE_INPUTS)

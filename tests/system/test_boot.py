@@ -1,6 +1,9 @@
 """The reference board boots, serves its console, and keeps its promises across a
 reboot and a hung daemon."""
+import hashlib
 import re
+import smtplib
+import ssl
 import subprocess
 import time
 
@@ -36,6 +39,21 @@ def test_first_boot_console(vm, tmp_path):
     assert "queued for crlwatch" in v.check("logread | grep usb")
     # network from the configuration (DHCP on QEMU's user network)
     assert "10.0.2.15/24" in v.check("ip -4 addr show dev eth0")
+
+    if mailgwd_has("smtp"):
+        # the default configuration serves SMTP with STARTTLS on the first-boot key: a
+        # client sees the very certificate whose fingerprint the console showed
+        smtp_greeting(v.ports["smtp"], 60)
+        with smtplib.SMTP("127.0.0.1", v.ports["smtp"], timeout=30) as s:
+            s.ehlo("client.example")
+            assert s.has_extn("starttls")
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            s.starttls(context=ctx)
+            der = s.sock.getpeercert(binary_form=True)
+        seen = ":".join("%02X" % b for b in hashlib.sha256(der).digest())
+        assert seen == fp
 
 
 def test_reboot_keeps_data_and_clock(vm):
