@@ -4,10 +4,11 @@
 #   make menuconfig          edit .config (kconfiglib)
 #   make olddefconfig        update .config for a changed Kconfig
 #   make savedefconfig       write the minimal defconfig back to board/<board>/defconfig
-#   make                     build the target programs for the configured board
+#   make                     build the configured board's image (output/images)
 #   make host                build mailgwd for this machine (used by the tests)
 #   make test                everything CI runs
-#   make run                 run the appliance (see README)
+#   make run                 boot the appliance in QEMU (see README)
+#   make run-host            run mailgwd on this machine
 #   make deps                install the Debian packages building and testing need
 #   make bench               benchmarks against peers (make bench-deps installs the peers)
 #   make clean / distclean   remove build output / also downloads and .config
@@ -87,12 +88,14 @@ include $(sort $(wildcard firmware/packages/*/*.mk))
 LIB_SRCS := $(sort $(wildcard firmware/lib/*/*.c) $(wildcard drivers/*/*.c))
 PROGRAMS := mailgwd
 mailgwd_SRCS := $(sort $(wildcard firmware/mailgwd/*.c))
+PROGRAMS += mailgw-keygen
+mailgw-keygen_SRCS := firmware/tools/keygen/main.c
 PROGRAMS += mailgw-passwd
 mailgw-passwd_SRCS := $(sort $(wildcard firmware/tools/passwd/*.c))
 
 WARN := -Wall -Wextra -Werror -Wundef -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-missing-field-initializers
-CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE $(WARN) -g -I$(TOP)/firmware/lib -I$(O)/include \
+CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE $(WARN) -g -I$(TOP)/firmware/lib -I$(TOP)/drivers -I$(O)/include \
 	-I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -138,23 +141,22 @@ FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omi
 $(eval $(call mgw-variant,fuzz,$(CLANG),-O1 -fsanitize=fuzzer-no-link $(FUZZ_SANITIZE),,$(MBEDTLS_host_LIBS)))
 
 .PHONY: all host asan target
-all: target
+all: target image
 host: $(addprefix $(O)/host/bin/,$(PROGRAMS))
 asan: $(addprefix $(O)/asan/bin/,$(PROGRAMS))
 target: $(addprefix $(O)/target/bin/,$(PROGRAMS))
 
 include tests/tests.mk
 
-# ---- run ----------------------------------------------------------------------------
-.PHONY: run
-run: deps host
-	$(Q)$(PY) tests/run_host.py $(O)
+# ---- image and run (board image, QEMU) ----------------------------------------------
+include firmware/image/image.mk
 
 # ---- deps ---------------------------------------------------------------------------
 DEPS_PKGS := build-essential git cmake bzip2 xz-utils python3 python3-kconfiglib \
 	debian-archive-keyring libcmocka-dev python3-pytest python3-pexpect clang \
 	libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf \
 	libc6-dev-armhf-cross qemu-system-arm openssl curl fetchmail swaks \
+	genimage e2fsprogs dosfstools mtools cpio kmod xz-utils \
 	libnet-ssleay-perl postfix
 
 # Peers the benchmarks measure against (make bench), never needed by make test.
@@ -183,4 +185,4 @@ distclean: clean
 	$(Q)rm -rf $(DL) $(CONFIG) $(CONFIG).old
 
 help:
-	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'

@@ -11,9 +11,9 @@ $(O)/asan/tests/%: tests/unit/%.c $(asan_LIB) $(MBEDTLS_host_LIBS)
 	$(Q)$(HOSTCC) $(asan_CFLAGS) -Wno-missing-prototypes -o $@ $< $(asan_LIB) \
 		$(MBEDTLS_host_LIBS) $(SANITIZE) -lcmocka
 
-.PHONY: test test-unit test-integration test-fuzz
+.PHONY: test test-unit test-integration test-fuzz test-system system-images
 test: deps
-	$(Q)$(MAKE) --no-print-directory test-unit test-fuzz test-integration
+	$(Q)$(MAKE) --no-print-directory test-unit test-fuzz test-integration test-system
 
 test-unit: $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "  UNIT    $$(basename $$t)"; $$t; done
@@ -49,6 +49,22 @@ test-fuzz: $(FUZZ_BINS)
 			>$(O)/fuzz/$$name.log 2>&1 || { tail -40 $(O)/fuzz/$$name.log; exit 1; }; \
 		grep -E '^Done [0-9]+ runs' $(O)/fuzz/$$name.log; \
 	done
+
+# System tests: every board's image is built in its own output folder
+# (output/boards/<board>, whatever .config says), then pytest boots the QEMU boards under
+# software emulation and checks the Raspberry Pi 4 SD card's layout.
+SYSTEST_BOARDS := qemu_aarch64_virt qemu_arm_virt raspberrypi4_64
+system-images:
+	$(Q)set -e; for b in $(SYSTEST_BOARDS); do \
+		mkdir -p $(O)/boards/$$b; \
+		test -f $(O)/boards/$$b/.config || $(MAKE) --no-print-directory O=$(O)/boards/$$b \
+			CONFIG=$(O)/boards/$$b/.config $${b}_defconfig; \
+		$(MAKE) --no-print-directory O=$(O)/boards/$$b CONFIG=$(O)/boards/$$b/.config image; \
+	done
+
+test-system: system-images host
+	$(Q)cd tests/system && MGW_BOARDS_OUT=$(O)/boards MGW_HOST_BIN=$(O)/host/bin \
+		$(PY) -m pytest -q -s -p no:cacheprovider $(PYTEST_ARGS) .
 
 # Benchmarks: measurements, never part of `make test` (tests/bench/*).
 .PHONY: bench

@@ -28,6 +28,7 @@
 #include "mgw_config.h"
 #include "net/conn.h"
 #include "net/listen.h"
+#include "watchdog/wdt.h"
 #include "pop3d.h"
 #include "proto/pop3_sess.h"
 #include "smtpd.h"
@@ -41,6 +42,8 @@ static struct {
 	struct listener control;
 	struct loop_io sig_io;
 	struct loop_timer stop_timer;
+	struct wdt wdt;              /* hardware watchdog, petted from the loop */
+	struct loop_timer wdt_timer; /* wakes an idle loop in time to pet */
 	int sig_fd;
 	bool stopping;
 	time_t started;
@@ -147,10 +150,18 @@ static void mailgwd_begin_stop(void)
 		loop_timer_set(&d.loop, &d.stop_timer, (uint64_t)d.gen->cfg.shutdown_grace * 1000u);
 }
 
-/* Ends the grace period early once the last session has gone. */
+static void mailgwd_wdt_wake(struct loop *loop, struct loop_timer *t)
+{
+	loop_timer_set(loop, t, wdt_interval_ms(&d.wdt));
+}
+
+/* Ends the grace period early once the last session has gone; pets the watchdog, so a
+ * loop that stops turning resets the board. */
 static void mailgwd_iteration(struct loop *loop, void *arg)
 {
 	(void)arg;
+	if (wdt_is_open(&d.wdt) && wdt_pet_due(&d.wdt, loop_now_ms(loop)) < 0)
+		log_warn("watchdog: pet failed: %s", strerror(errno));
 	if (d.stopping && conn_count() == 0)
 		loop_stop(loop);
 }
@@ -295,6 +306,20 @@ int main(int argc, char **argv)
 	d.loop.on_iteration = mailgwd_iteration;
 
 	/* Everything that needs root happens here, before the drop. */
+	wdt_init(&d.wdt);
+	if (CONFIG_FEATURE_WATCHDOG && cfg.watchdog[0] &&
+	    wdt_open(&d.wdt, cfg.watchdog, cfg.watchdog_timeout, err, sizeof(err)) < 0) {
+		log_err("%s: watchdog: %s", cfg.path, err);
+		return 1;
+	}
+	if (!CONFIG_FEATURE_WATCHDOG && cfg.watchdog[0])
+		log_warn("watchdog = %s ignored: built without FEATURE_WATCHDOG", cfg.watchdog);
+	if (wdt_is_open(&d.wdt)) {
+		log_info("watchdog %s armed: timeout %u s, pet every %llu ms", cfg.watchdog,
+			 d.wdt.timeout_s, (unsigned long long)wdt_interval_ms(&d.wdt));
+		loop_timer_init(&d.wdt_timer, mailgwd_wdt_wake, NULL);
+		loop_timer_set(&d.loop, &d.wdt_timer, wdt_interval_ms(&d.wdt));
+	}
 	if (mailgwd_mkdir_parent(cfg.control_socket) < 0 || control_open(&d.control, cfg.control_socket) < 0) {
 		log_err("%s: [control] socket %s: %s", cfg.path, cfg.control_socket, strerror(errno));
 		return 1;
@@ -334,8 +359,11 @@ int main(int argc, char **argv)
 	/* Let the reaps of the connections closed above run. */
 	loop_run_once(&d.loop, 0);
 	gen_put(d.gen);
+	if (wdt_is_open(&d.wdt))
+		loop_timer_cancel(&d.loop, &d.wdt_timer);
 	gen_shutdown();
 	loop_free(&d.loop);
+	wdt_close(&d.wdt);
 	log_info("stopped");
 	return rc < 0 ? 1 : 0;
 }

@@ -2,13 +2,18 @@
 # fetch.sh - download one upstream tarball from a Debian source package and check it.
 #
 # usage: fetch.sh OUTDIR DLDIR SUITE SRCPKG DEBVERSION TARBALL SHA256
+#        fetch.sh OUTDIR DLDIR SUITE BINPKG DEBVERSION DEBFILE SHA256 ARCH
+#
+# With ARCH (arm64, armhf; "all" packages are listed under both) a binary .deb is
+# fetched instead, from main and non-free-firmware, through the same private
+# configuration with APT::Architectures set to ARCH.
 #
 # A private apt configuration under OUTDIR/apt takes the mirror from the machine's own
 # apt sources (the system configuration is never changed) and verifies the archive with
 # Debian's keyring. Only the upstream .orig tarball is kept, in DLDIR, and only after its
 # sha256 matches the pin in the package recipe. No registry host is named here.
 set -eu
-out=$1 dl=$2 suite=$3 pkg=$4 ver=$5 tarball=$6 sha=$7
+out=$1 dl=$2 suite=$3 pkg=$4 ver=$5 tarball=$6 sha=$7 arch=${8:-}
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 
 check() {
@@ -29,28 +34,46 @@ fi
 apt=$(cd "$out" && pwd)/apt
 mkdir -p "$apt/etc/apt.conf.d" "$apt/etc/preferences.d" "$apt/etc/sources.list.d" \
 	"$apt/state/lists/partial" "$apt/cache/archives/partial" "$dl"
-printf 'deb-src [signed-by=%s] %s %s main\n' "$keyring" "$mirror" "$suite" > "$apt/etc/sources.list.$suite"
-cat > "$apt/apt.conf.$suite" <<CONF
+if [ -n "$arch" ]; then
+	tag=$suite-$arch
+	printf 'deb [arch=%s signed-by=%s] %s %s main non-free-firmware\n' "$arch" "$keyring" "$mirror" "$suite" \
+		> "$apt/etc/sources.list.$tag"
+	archconf="APT::Architecture \"$arch\"; APT::Architectures { \"$arch\"; };"
+else
+	tag=$suite
+	printf 'deb-src [signed-by=%s] %s %s main\n' "$keyring" "$mirror" "$suite" > "$apt/etc/sources.list.$tag"
+	archconf=
+fi
+cat > "$apt/apt.conf.$tag" <<CONF
 Dir::Etc "$apt/etc";
-Dir::Etc::SourceList "$apt/etc/sources.list.$suite";
+Dir::Etc::SourceList "$apt/etc/sources.list.$tag";
 Dir::Etc::SourceParts "$apt/etc/sources.list.d";
-Dir::State "$apt/state/$suite";
-Dir::State::Lists "$apt/state/$suite/lists";
-Dir::Cache "$apt/cache/$suite";
+Dir::State "$apt/state/$tag";
+Dir::State::Lists "$apt/state/$tag/lists";
+Dir::Cache "$apt/cache/$tag";
 APT::Sandbox::User "root";
+$archconf
 CONF
-mkdir -p "$apt/state/$suite/lists/partial" "$apt/cache/$suite/archives/partial"
-export APT_CONFIG="$apt/apt.conf.$suite"
-if [ ! -f "$apt/state/$suite/updated" ]; then
+mkdir -p "$apt/state/$tag/lists/partial" "$apt/cache/$tag/archives/partial"
+export APT_CONFIG="$apt/apt.conf.$tag"
+if [ ! -f "$apt/state/$tag/updated" ]; then
 	apt-get -qq update >&2
-	touch "$apt/state/$suite/updated"
+	touch "$apt/state/$tag/updated"
 fi
 tmp=$(mktemp -d "$apt/src.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-(cd "$tmp" && apt-get -qq source --download-only "$pkg=$ver" >/dev/null 2>&1) || {
-	echo "fetch.sh: $pkg=$ver not found in $suite (has the archive moved on? update the recipe's pin)" >&2
-	exit 1
-}
+if [ -n "$arch" ]; then
+	(cd "$tmp" && apt-get -qq download "$pkg:$arch=$ver" >/dev/null 2>&1 &&
+		for f in ./*.deb; do [ "$f" = "./$tarball" ] || mv "$f" "$tarball"; done) || {
+		echo "fetch.sh: $pkg:$arch=$ver not found in $suite (has the archive moved on? update the recipe's pin)" >&2
+		exit 1
+	}
+else
+	(cd "$tmp" && apt-get -qq source --download-only "$pkg=$ver" >/dev/null 2>&1) || {
+		echo "fetch.sh: $pkg=$ver not found in $suite (has the archive moved on? update the recipe's pin)" >&2
+		exit 1
+	}
+fi
 mv "$tmp/$tarball" "$dl/$tarball.part"
 got=$(sha256sum "$dl/$tarball.part" | cut -d' ' -f1)
 if [ "$got" != "$sha" ]; then

@@ -27,3 +27,30 @@ $$($(2)_SRC)/.stamp_extracted: $$(DL)/$$($(2)_TARBALL) firmware/packages/$(1)/$(
 .PHONY: $(1)-source
 $(1)-source: $$($(2)_SRC)/.stamp_extracted
 endef
+
+# A binary .deb (a kernel, boot firmware) is pinned the same way, with
+#   NAME_DEB       the binary package       NAME_DEBVERSION  its Debian version
+#   NAME_SUITE     Debian suite             NAME_ARCH        arm64, armhf (or the arch
+#                                                            whose list carries an "all")
+#   NAME_SHA256    the .deb's pinned sha256
+# and $(eval $(call pkg-deb,name,NAME)) defines NAME_DIR, NAME_ROOT (the package's files,
+# extracted with dpkg-deb -x, never installed) and the target name-extract.
+define pkg-deb
+$(2)_DIR := $$(O)/build/$(1)-$$($(2)_DEBVERSION)
+$(2)_ROOT := $$($(2)_DIR)/root
+$(2)_DEBFILE := $$($(2)_DEB)_$$($(2)_DEBVERSION)_$$($(2)_ARCH).deb
+
+$$(DL)/$$($(2)_DEBFILE): | $$(DL) $$(O)
+	$$(Q)firmware/packages/fetch.sh $$(O) $$(DL) $$($(2)_SUITE) $$($(2)_DEB) $$($(2)_DEBVERSION) \
+		$$($(2)_DEBFILE) $$($(2)_SHA256) $$($(2)_ARCH)
+
+$$($(2)_ROOT)/.stamp_extracted: $$(DL)/$$($(2)_DEBFILE) $$(wildcard firmware/packages/$(1)/$(1).mk)
+	$$(Q)echo "$$($(2)_SHA256)  $$<" | sha256sum -c --quiet - || \
+		{ echo "$$<: sha256 mismatch (pinned $$($(2)_SHA256))"; exit 1; }
+	$$(Q)rm -rf $$($(2)_ROOT) && mkdir -p $$($(2)_ROOT)
+	$$(Q)dpkg-deb -x $$< $$($(2)_ROOT)
+	$$(Q)touch $$@
+
+.PHONY: $(1)-extract
+$(1)-extract: $$($(2)_ROOT)/.stamp_extracted
+endef

@@ -40,6 +40,9 @@ struct mgw_cfg {
 	/* [control] */
 	char control_socket[CFG_STR_MAX];
 
+	/* hardware watchdog: device (or simulated file); empty = not used */
+	char watchdog[CFG_STR_MAX];
+	uint32_t watchdog_timeout; /* seconds */
 	/* [smtp] (README "SMTP") */
 	char smtp_listen[CFG_STR_MAX];    /* "off": no SMTP listener */
 	uint64_t smtp_max_message_size;   /* bytes, as received (before our headers) */

@@ -1,0 +1,20 @@
+#!/bin/sh
+# run-qemu.sh IMAGES [DATA_IMG] - boot the qemu_aarch64_virt image with the serial
+# console on this terminal (Ctrl-A X quits QEMU).
+#
+# The appliance's ports are forwarded on 127.0.0.1 only: MGW_PORT_SMTP (2525) -> 25,
+# MGW_PORT_IMAPS (9993) -> 993, MGW_PORT_POP3S (9995) -> 995. The guest reaches nothing
+# beyond them (user-mode network, restrict=on). MGW_QEMU_EXTRA adds QEMU options.
+set -eu
+images=${1:?usage: run-qemu.sh IMAGES [DATA_IMG]}
+data=${2:-$images/data.img}
+smtp=${MGW_PORT_SMTP:-2525} imaps=${MGW_PORT_IMAPS:-9993} pop3s=${MGW_PORT_POP3S:-9995}
+fwd="hostfwd=tcp:127.0.0.1:$smtp-:25,hostfwd=tcp:127.0.0.1:$imaps-:993,hostfwd=tcp:127.0.0.1:$pop3s-:995"
+# shellcheck disable=SC2086
+exec qemu-system-aarch64 -M virt -cpu cortex-a53 -m 256 -smp 1 -nographic \
+	-kernel "$images/Image" -initrd "$images/rootfs.cpio.gz" \
+	-append "console=ttyAMA0 panic=5 quiet" \
+	-drive "file=$data,if=none,format=raw,id=data" -device virtio-blk-pci,drive=data \
+	-netdev "user,id=net0,restrict=on,$fwd" -device virtio-net-pci,netdev=net0,romfile= \
+	-device virtio-rng-pci -device i6300esb \
+	${MGW_QEMU_EXTRA:-}

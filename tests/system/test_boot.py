@@ -1,0 +1,109 @@
+"""The reference board boots, serves its console, and keeps its promises across a
+reboot and a hung daemon."""
+import hashlib
+import re
+import smtplib
+import ssl
+import subprocess
+import time
+
+from vm import mailgwd_has, smtp_greeting
+
+
+def test_first_boot_console(vm, tmp_path):
+    # a USB key plugged in at boot: its uevent must reach the crlwatch spool
+    stick = tmp_path / "stick.img"
+    subprocess.run(["mkfs.vfat", "-C", "-n", "CRLKEY", str(stick), "8192"], check=True,
+                   stdout=subprocess.DEVNULL)
+    v = vm(qemu_extra="-device qemu-xhci -drive if=none,id=stick,format=raw,file=%s "
+                      "-device usb-storage,drive=stick" % stick)
+    fp = v.expect(r"server certificate SHA256 Fingerprint=([0-9A-F:]{95})").group(1)
+    v.wait_ready()
+    ready = time.monotonic() - v.started
+    print("\nboot-to-ready (qemu_aarch64_virt, TCG): %.1f s" % ready)
+    v.login()
+
+    assert v.check("cat /etc/mailgw/board").strip() == "qemu_aarch64_virt"
+    # the fingerprint shown on the console is the certificate's on /data
+    assert fp in v.check("mailgw-keygen -c /data/pki/server.crt -f")
+    assert "BEGIN CERTIFICATE" in v.check("cat /data/pki/server.crt")
+    assert v.check("stat -c %a /data/pki/server.key").strip() == "600"
+    # mailgwd runs unprivileged, /data is the ext4 disk, / is the initramfs in RAM
+    assert re.search(r"^\s*\d+\s+mailgw\s", v.check("ps -o pid,user,args | grep '[m]ailgwd -c'"), re.M)
+    assert re.search(r"/dev/vda /data ext4", v.check("cat /proc/mounts"))
+    # the default configuration: no users, the watchdog on
+    conf = v.check("cat /data/etc/mailgw.conf")
+    assert "watchdog = /dev/watchdog" in conf
+    # syslog is a RAM ring, the USB key was queued for crlwatch
+    assert "/dev/sda" in v.check("cat /run/mailgw/usb/sda*")
+    assert "queued for crlwatch" in v.check("logread | grep usb")
+    # network from the configuration (DHCP on QEMU's user network)
+    assert "10.0.2.15/24" in v.check("ip -4 addr show dev eth0")
+
+    if mailgwd_has("smtp"):
+        # the default configuration serves SMTP with STARTTLS on the first-boot key: a
+        # client sees the very certificate whose fingerprint the console showed
+        smtp_greeting(v.ports["smtp"], 60)
+        with smtplib.SMTP("127.0.0.1", v.ports["smtp"], timeout=30) as s:
+            s.ehlo("client.example")
+            assert s.has_extn("starttls")
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            s.starttls(context=ctx)
+            der = s.sock.getpeercert(binary_form=True)
+        seen = ":".join("%02X" % b for b in hashlib.sha256(der).digest())
+        assert seen == fp
+
+
+def test_reboot_keeps_data_and_clock(vm):
+    # an RTC that says 2001: the clock must come from the build time, then the saved time
+    v = vm(qemu_extra="-rtc base=2001-01-01T00:00:00")
+    v.expect(r"clock: .* from the build time")
+    v.wait_ready()
+    v.login()
+    build = int(v.check("cat /etc/mailgw/build-time"))
+    assert int(v.check("date +%s")) >= build
+    fp1 = v.check("mailgw-keygen -c /data/pki/server.crt -f").strip()
+
+    v.check("echo kept-across-reboot > /data/etc/note")
+    future = build + 40 * 86400
+    v.check("date -u -s @%d >/dev/null" % future)
+    v.child.send("reboot\r")
+    v.expect(r"rcK: /data saved and unmounted", 60)
+    v.expect(r"clock: .* UTC", 120)
+    boot = v.child.before
+    assert "first boot" not in boot
+    v.wait_ready()
+    v.login()
+    assert v.check("cat /data/etc/note").strip() == "kept-across-reboot"
+    assert int(v.check("date +%s")) >= future, "the clock went backwards across a reboot"
+    assert v.check("mailgw-keygen -c /data/pki/server.crt -f").strip() == fp1
+
+
+def test_watchdog_resets_hung_daemon(vm):
+    v = vm()
+    v.wait_ready()
+    v.login()
+    assert "i6300ESB" in v.check("cat /sys/class/watchdog/watchdog0/identity")
+    v.check("echo survives-reset > /data/etc/note && sync")
+    t0 = time.monotonic()
+    v.child.send("kill -STOP $(pidof mailgwd)\r")
+    # nothing pets the i6300esb now: the board resets and boots again
+    v.expect(r"init started: BusyBox", 120)
+    print("\nwatchdog reset %.1f s after SIGSTOP (timeout 15 s)" % (time.monotonic() - t0))
+    v.wait_ready()
+    if mailgwd_has("smtp"):
+        smtp_greeting(v.ports["smtp"], 60)  # and it serves mail again
+    v.login()
+    assert v.check("cat /data/etc/note").strip() == "survives-reset"
+
+
+def test_armhf_board_boots(vm):
+    v = vm(board="qemu_arm_virt")
+    v.wait_ready()
+    print("\nboot-to-ready (qemu_arm_virt, TCG): %.1f s" % (time.monotonic() - v.started))
+    v.login()
+    assert v.check("uname -m").strip().startswith("armv7")
+    assert "Software Watchdog" in v.check("cat /sys/class/watchdog/watchdog0/identity")
+    assert v.check("cat /etc/mailgw/board").strip() == "qemu_arm_virt"
