@@ -90,6 +90,8 @@ PROGRAMS := mailgwd
 mailgwd_SRCS := $(sort $(wildcard firmware/mailgwd/*.c))
 PROGRAMS += mailgw-keygen
 mailgw-keygen_SRCS := firmware/tools/keygen/main.c
+PROGRAMS += mailgw
+mailgw_SRCS := $(sort $(wildcard firmware/cli/*.c))
 PROGRAMS += mailgw-passwd
 mailgw-passwd_SRCS := $(sort $(wildcard firmware/tools/passwd/*.c))
 

@@ -129,3 +129,23 @@ def test_refuses_to_stay_root(tmp_path):
     assert d.proc.wait(20) == 1
     time.sleep(0.2)
     assert "refusing to run as root" in d.log()
+
+
+def test_mailgw_cli_status_reload_and_errors(daemon):
+    d = daemon()
+    cli = [binary("mailgw"), "-s", d.control_path]
+    r = subprocess.run(cli + ["status"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    assert "generation: 1" in r.stdout.splitlines()
+    r = subprocess.run(cli + ["reload"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0 and r.stdout == ""
+    assert "generation: 2" in subprocess.check_output(cli + ["status"], text=True).splitlines()
+    d.write_conf("max_connections = 2\n")
+    r = subprocess.run(cli + ["reload"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1
+    assert r.stderr.strip() == "mailgw: %s:1: max_connections: out of range (4 to 10000)" % d.conf_path
+    r = subprocess.run(cli + ["frobnicate"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1 and "unknown command" in r.stderr
+    r = subprocess.run([binary("mailgw"), "-s", d.control_path + ".nope", "status"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "cannot reach mailgwd" in r.stderr
