@@ -17,6 +17,7 @@
 
 #include "auth/shacrypt.h"
 #include "core/err.h"
+#include "core/num.h"
 #include "core/file.h"
 #include "core/log.h"
 #include "tls/hash.h"
@@ -138,24 +139,6 @@ static bool passwd_field_copy(char *out, size_t outsz, const char *p, size_t n)
 	return true;
 }
 
-static bool passwd_num_parse(const char *p, size_t n, uint32_t *out)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	if (n == 0 || n > 10)
-		return false;
-	for (i = 0; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return false;
-		v = v * 10 + (uint64_t)(p[i] - '0');
-	}
-	if (v > UINT32_MAX)
-		return false;
-	*out = (uint32_t)v;
-	return true;
-}
-
 int passwd_line_parse(const char *line, size_t len, struct passwd_entry *out, const char **why)
 {
 	const char *f[PASSWD_FIELDS + 1];
@@ -213,14 +196,14 @@ int passwd_line_parse(const char *line, size_t len, struct passwd_entry *out, co
 		goto bad;
 	}
 	if (nf > 2 && flen[2] > 0) {
-		if (!passwd_num_parse(f[2], flen[2], &out->uid)) {
+		if (!num_parse_u32(f[2], flen[2], &out->uid)) {
 			*why = "uid is not a number";
 			goto bad;
 		}
 		out->has_uid = true;
 	}
 	if (nf > 3 && flen[3] > 0) {
-		if (!passwd_num_parse(f[3], flen[3], &out->gid)) {
+		if (!num_parse_u32(f[3], flen[3], &out->gid)) {
 			*why = "gid is not a number";
 			goto bad;
 		}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/num.h"
 
 enum pop3_shape {
 	POP3_SH_NONE,	/* no argument */
@@ -41,24 +42,6 @@ static const struct pop3_kw pop3_kws[] = {
 static uint8_t pop3_upper(uint8_t c)
 {
 	return c >= 'a' && c <= 'z' ? (uint8_t)(c - 'a' + 'A') : c;
-}
-
-/* A decimal number of 1..10 digits that fits in 32 bits. */
-static bool pop3_num(const uint8_t *p, size_t len, uint32_t *out)
-{
-	uint64_t v = 0;
-
-	if (len == 0 || len > 10)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return false;
-		v = v * 10 + (uint64_t)(p[i] - '0');
-	}
-	if (v > UINT32_MAX)
-		return false;
-	*out = (uint32_t)v;
-	return true;
 }
 
 /* Splits [p, end) into words at single spaces; an empty word (two spaces, a leading or
@@ -165,7 +148,7 @@ int pop3_cmd_parse(const uint8_t *line, size_t len, struct pop3_cmd *cmd)
 		if (cmd->nargs != want && !(kw->shape == POP3_SH_OPTNUM && cmd->nargs == 0))
 			return MGW_PARSE_SYNTAX;
 		for (unsigned i = 0; i < cmd->nargs; i++)
-			if (!pop3_num(cmd->arg[i], cmd->arglen[i], &cmd->num[i]))
+			if (!num_parse_u32(cmd->arg[i], cmd->arglen[i], &cmd->num[i]))
 				return MGW_PARSE_SYNTAX;
 		return MGW_PARSE_OK;
 	}
