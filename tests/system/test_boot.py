@@ -7,7 +7,7 @@ import ssl
 import subprocess
 import time
 
-from vm import mailgwd_has, smtp_greeting
+from vm import BOOT_TIMEOUT, mailgwd_has, smtp_greeting
 
 
 def test_first_boot_console(vm, tmp_path):
@@ -71,7 +71,7 @@ def test_reboot_keeps_data_and_clock(vm):
     v.check("date -u -s @%d >/dev/null" % future)
     v.child.send("reboot\r")
     v.expect(r"rcK: /data saved and unmounted", 60)
-    v.expect(r"clock: .* UTC", 120)
+    v.expect(r"clock: .* UTC", BOOT_TIMEOUT)
     boot = v.child.before
     assert "first boot" not in boot
     v.wait_ready()
@@ -90,7 +90,7 @@ def test_watchdog_resets_hung_daemon(vm):
     t0 = time.monotonic()
     v.child.send("kill -STOP $(pidof mailgwd)\r")
     # nothing pets the i6300esb now: the board resets and boots again
-    v.expect(r"init started: BusyBox", 120)
+    v.expect(r"init started: BusyBox", BOOT_TIMEOUT)
     print("\nwatchdog reset %.1f s after SIGSTOP (timeout 15 s)" % (time.monotonic() - t0))
     v.wait_ready()
     if mailgwd_has("smtp"):
