@@ -79,6 +79,10 @@ savedefconfig: $(CONFIG)
 HOSTCC := gcc
 TARGET_CC := $(CONFIG_TARGET_CROSS)gcc
 CLANG := clang
+# The sanitizer flags of the asan (gcc) and fuzz (clang) variants; mbedTLS is built with
+# them too (firmware/packages/mbedtls/mbedtls.mk).
+SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 # ---- packages ----------------------------------------------------------------------
 include firmware/packages/pkg.mk
@@ -99,7 +103,6 @@ WARN := -Wall -Wextra -Werror -Wundef -Wshadow -Wformat=2 -Wstrict-prototypes -W
 	-Wno-missing-field-initializers
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE $(WARN) -g -I$(TOP)/firmware/lib -I$(TOP)/drivers -I$(O)/include \
 	-I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2
-SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # $(1) variant, $(2) compiler, $(3) extra CFLAGS, $(4) extra LDFLAGS, $(5) mbedTLS libs
 define mgw-variant
@@ -136,11 +139,10 @@ CROSS_AR_host :=
 CROSS_AR_asan :=
 CROSS_AR_target := $(CONFIG_TARGET_CROSS)
 $(eval $(call mgw-variant,host,$(HOSTCC),-O2,,$(MBEDTLS_host_LIBS)))
-$(eval $(call mgw-variant,asan,$(HOSTCC),-O1 $(SANITIZE),$(SANITIZE),$(MBEDTLS_host_LIBS)))
+$(eval $(call mgw-variant,asan,$(HOSTCC),-O1 $(SANITIZE),$(SANITIZE),$(MBEDTLS_asan_LIBS)))
 $(eval $(call mgw-variant,target,$(TARGET_CC),-O2,,$(MBEDTLS_target_LIBS)))
 CROSS_AR_fuzz :=
-FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-$(eval $(call mgw-variant,fuzz,$(CLANG),-O1 -fsanitize=fuzzer-no-link $(FUZZ_SANITIZE),,$(MBEDTLS_host_LIBS)))
+$(eval $(call mgw-variant,fuzz,$(CLANG),-O1 -fsanitize=fuzzer-no-link $(FUZZ_SANITIZE),,$(MBEDTLS_fuzz_LIBS)))
 
 .PHONY: all host asan target
 all: target image

@@ -5,11 +5,11 @@
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/asan/tests/%,$(UNIT_SRCS))
 
-$(O)/asan/tests/%: tests/unit/%.c $(asan_LIB) $(MBEDTLS_host_LIBS)
+$(O)/asan/tests/%: tests/unit/%.c $(asan_LIB) $(MBEDTLS_asan_LIBS)
 	@mkdir -p $(@D)
 	@echo "  CC      $< (unit, asan)"
 	$(Q)$(HOSTCC) $(asan_CFLAGS) -Wno-missing-prototypes -o $@ $< $(asan_LIB) \
-		$(MBEDTLS_host_LIBS) $(SANITIZE) -lcmocka
+		$(MBEDTLS_asan_LIBS) $(SANITIZE) -lcmocka
 
 .PHONY: test test-unit test-integration test-fuzz test-system system-images
 test: deps
@@ -34,10 +34,10 @@ FUZZ_SECONDS ?= 15
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/tests/%,$(FUZZ_SRCS))
 
-$(O)/fuzz/tests/%: tests/fuzz/%.c $(fuzz_LIB) $(MBEDTLS_host_LIBS)
+$(O)/fuzz/tests/%: tests/fuzz/%.c $(fuzz_LIB) $(MBEDTLS_fuzz_LIBS)
 	@mkdir -p $(@D)
 	@echo "  CC      $< (libFuzzer)"
-	$(Q)$(CLANG) $(fuzz_CFLAGS) -fsanitize=fuzzer -o $@ $< $(fuzz_LIB) $(MBEDTLS_host_LIBS)
+	$(Q)$(CLANG) $(fuzz_CFLAGS) -fsanitize=fuzzer -o $@ $< $(fuzz_LIB) $(MBEDTLS_fuzz_LIBS)
 
 test-fuzz: $(FUZZ_BINS)
 	$(Q)set -e; for t in $(FUZZ_BINS); do \

@@ -22,6 +22,9 @@ def daemon(tmp_path):
     for d in started:
         if d.proc is not None and d.proc.poll() is None:
             assert d.stop() == 0, d.log()
+        elif d.proc is not None:
+            # A daemon that died during the test (a sanitizer aborts it) must say why.
+            d.assert_no_sanitizer_report()
 
 
 @pytest.fixture(scope="session")

@@ -179,8 +179,12 @@ class Daemon:
                 self.proc.wait()
                 raise AssertionError("mailgwd did not stop within %ss:\n%s" % (timeout, self.log()))
         time.sleep(0.1)
+        self.assert_no_sanitizer_report()
+        return self.proc.returncode
+
+    def assert_no_sanitizer_report(self):
+        """Fails, with the whole log, if ASan, LeakSanitizer or UBSan reported anything."""
         text = self.log()
         assert "ERROR: AddressSanitizer" not in text, text
         assert "ERROR: LeakSanitizer" not in text, text
         assert "runtime error:" not in text, text
-        return self.proc.returncode

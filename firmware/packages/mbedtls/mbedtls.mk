@@ -12,19 +12,20 @@ MBEDTLS_CFLAGS := -DMBEDTLS_USER_CONFIG_FILE='"$(MBEDTLS_USER_CONFIG)"'
 MBEDTLS_INC := $(MBEDTLS_SRC)/include
 MBEDTLS_LIBNAMES := libmbedtls.a libmbedx509.a libmbedcrypto.a
 
-# $(1): host or target; $(2): C compiler; $(3): extra cmake arguments; $(4): extra
-# prerequisites (the target build depends on the configured board's toolchain)
+# $(1): host, asan, fuzz or target; $(2): C compiler; $(3): C flags; $(4): extra cmake
+# arguments; $(5): extra prerequisites (the target build depends on the configured board's
+# toolchain). CMake's Release type adds mbedTLS's own -O2 after $(3).
 define mbedtls-build
 MBEDTLS_$(1)_LIBS := $$(addprefix $$(MBEDTLS_DIR)/$(1)/library/,$$(MBEDTLS_LIBNAMES))
 $$(MBEDTLS_DIR)/$(1)/.stamp_built: $$(MBEDTLS_SRC)/.stamp_extracted $$(MBEDTLS_USER_CONFIG) \
-		firmware/packages/mbedtls/mbedtls.mk $(4)
+		firmware/packages/mbedtls/mbedtls.mk $(5)
 	@echo "  BUILD   mbedtls-$$(MBEDTLS_VERSION) ($(1))"
 	$$(Q)rm -rf $$(MBEDTLS_DIR)/$(1) && mkdir -p $$(MBEDTLS_DIR)/$(1)
 	$$(Q)cmake -S $$(MBEDTLS_SRC) -B $$(MBEDTLS_DIR)/$(1) -DCMAKE_BUILD_TYPE=Release \
 		-DCMAKE_C_COMPILER=$(2) -DENABLE_TESTING=OFF -DENABLE_PROGRAMS=OFF \
 		-DMBEDTLS_FATAL_WARNINGS=OFF -DUSE_SHARED_MBEDTLS_LIBRARY=OFF \
 		-DCMAKE_POSITION_INDEPENDENT_CODE=ON \
-		-DMBEDTLS_USER_CONFIG_FILE=$$(MBEDTLS_USER_CONFIG) -DCMAKE_C_FLAGS="-O2 -g" $(3) >$$(MBEDTLS_DIR)/$(1)/cmake.log 2>&1 || \
+		-DMBEDTLS_USER_CONFIG_FILE=$$(MBEDTLS_USER_CONFIG) -DCMAKE_C_FLAGS="$(3)" $(4) >$$(MBEDTLS_DIR)/$(1)/cmake.log 2>&1 || \
 		{ tail -20 $$(MBEDTLS_DIR)/$(1)/cmake.log; exit 1; }
 	$$(Q)$$(MAKE) -s -C $$(MBEDTLS_DIR)/$(1) >$$(MBEDTLS_DIR)/$(1)/build.log 2>&1 || \
 		{ tail -30 $$(MBEDTLS_DIR)/$(1)/build.log; exit 1; }
@@ -32,5 +33,12 @@ $$(MBEDTLS_DIR)/$(1)/.stamp_built: $$(MBEDTLS_SRC)/.stamp_extracted $$(MBEDTLS_U
 $$(MBEDTLS_$(1)_LIBS): $$(MBEDTLS_DIR)/$(1)/.stamp_built ;
 endef
 
-$(eval $(call mbedtls-build,host,$(HOSTCC),,))
-$(eval $(call mbedtls-build,target,$(TARGET_CC),-DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=$(CONFIG_TARGET_ARCH),$(KCONFIG_MK)))
+# The sanitizer builds link an mbedTLS built by the same compiler with the same sanitizer
+# flags as our code, so ASan and UBSan also see the library's own reads and writes (a
+# configuration freed under a live session is only visible inside mbedtls_ssl_free), and
+# the fuzzers' coverage reaches into it. gcc's and clang's sanitizer runtimes must not be
+# mixed: asan (gcc) and fuzz (clang) each get their own build.
+$(eval $(call mbedtls-build,host,$(HOSTCC),-O2 -g,,))
+$(eval $(call mbedtls-build,asan,$(HOSTCC),-O1 -g $(SANITIZE),,))
+$(eval $(call mbedtls-build,fuzz,$(CLANG),-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SANITIZE),,))
+$(eval $(call mbedtls-build,target,$(TARGET_CC),-O2 -g,-DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=$(CONFIG_TARGET_ARCH),$(KCONFIG_MK)))
