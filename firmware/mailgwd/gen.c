@@ -81,8 +81,8 @@ fail:
 
 static void gen_free(struct mgw_gen *g)
 {
-	tls_conf_free(g->tls_gate);
-	tls_conf_free(g->tls_server);
+	tls_conf_put(g->tls_gate); /* sessions hold their own references */
+	tls_conf_put(g->tls_server);
 	free(g);
 }
 

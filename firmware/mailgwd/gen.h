@@ -10,10 +10,13 @@
  * (client certificate required, CA + CRL; ports 993/995) and tls_server (no client
  * certificate; STARTTLS on port 25). mbedTLS forbids changing a configuration under live
  * sessions, so each generation builds its own; a session keeps its generation, hence its
- * configuration, CA and CRL, to the end. The private key is the exception: it is read
- * once at start, as root, before the privilege drop (gen_key_load) and shared by every
- * generation; a reload re-reads certificate, CA and CRL, checks that the certificate
- * still matches the key, and refuses the reload otherwise (a new key needs a restart).
+ * configuration, CA and CRL, to the end; its TLS state, freed after the session has
+ * dropped the generation, holds a reference of its own to the configuration
+ * (tls_conf_put), so a reload never frees a configuration under it. The private key is
+ * the exception: it is read once at start, as root, before the privilege drop
+ * (gen_key_load) and shared by every generation; a reload re-reads certificate, CA and
+ * CRL, checks that the certificate still matches the key, and refuses the reload
+ * otherwise (a new key needs a restart).
  */
 #ifndef MGW_GEN_H
 #define MGW_GEN_H

@@ -487,6 +487,40 @@ def test_starttls_smtplib_state_reset(daemon, tmp_path):
     assert len(messages(d, "example.com", "bob")) == 1
 
 
+def test_starttls_session_outlives_its_generation(daemon, tmp_path):
+    """A STARTTLS session keeps the TLS configuration of the generation it started with:
+    a reload in the middle, then QUIT, frees that generation only after the session's
+    TLS state (under ASan, a configuration freed first is a use-after-free inside
+    mbedTLS, and the daemon dies)."""
+    import signal
+    import ssl
+    d = start_mx(daemon, tls_conf(tmp_path))
+    host, port = d.addr("smtp")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    s = smtplib.SMTP(host, port, timeout=15)
+    s.ehlo("c.example")
+    s.starttls(context=ctx)
+    s.ehlo("c.example")
+    assert s.sendmail("s@example.net", ["bob@example.com"], b"Subject: 1\r\n\r\nx\r\n") == {}
+    m = d.mark()
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"generation 2 replaces 1", start=m)
+    # The session goes on over TLS with its generation, and ends normally.
+    assert s.sendmail("s@example.net", ["bob@example.com"], b"Subject: 2\r\n\r\nx\r\n") == {}
+    assert s.quit()[0] == 221
+    # The daemon still serves STARTTLS with the new generation.
+    with smtplib.SMTP(host, port, timeout=15) as s2:
+        s2.ehlo("c.example")
+        s2.starttls(context=ctx)
+        s2.ehlo("c.example")
+        assert s2.sendmail("s@example.net", ["bob@example.com"], b"Subject: 3\r\n\r\nx\r\n") == {}
+    assert len(messages(d, "example.com", "bob")) == 3
+    status = dict(x.split(": ", 1) for x in d.control("status")[:-1])
+    assert status["generation"] == "2"
+
+
 def test_starttls_injection_discarded(daemon, tmp_path):
     import ssl
     d = start_mx(daemon, tls_conf(tmp_path))

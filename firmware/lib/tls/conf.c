@@ -266,6 +266,7 @@ int tls_conf_new(const struct tls_conf_params *p, char *err, size_t errsz, struc
 	mbedtls_x509_crt_init(&conf->cert);
 	mbedtls_x509_crt_init(&conf->ca);
 	mbedtls_x509_crl_init(&conf->crl);
+	conf->refs = 1;
 	conf->client_auth = p->ca != NULL && p->ca[0] != '\0';
 	conf->crl_policy = p->crl_policy;
 	conf->crl_grace_s = p->crl_grace_s;
@@ -308,13 +309,13 @@ int tls_conf_new(const struct tls_conf_params *p, char *err, size_t errsz, struc
 	conf = NULL;
 	rc = 0;
 out:
-	tls_conf_free(conf);
+	tls_conf_put(conf);
 	return rc;
 }
 
-void tls_conf_free(struct tls_conf *conf)
+void tls_conf_put(struct tls_conf *conf)
 {
-	if (conf == NULL)
+	if (conf == NULL || --conf->refs > 0)
 		return;
 	mbedtls_ssl_config_free(&conf->ssl);
 	mbedtls_x509_crt_free(&conf->cert);

@@ -136,6 +136,7 @@ int tls_sess_new(struct tls_conf *conf, int fd, const char *peer, struct tls_ses
 	mbedtls_ssl_set_bio(&s->ssl, s, tls_bio_send, tls_bio_recv, NULL);
 	if (conf->client_auth)
 		mbedtls_ssl_set_verify(&s->ssl, tls_sess_verify, s);
+	conf->refs++; /* dropped by tls_destroy, after mbedtls_ssl_free */
 	*out = s;
 	return 0;
 }
@@ -313,7 +314,10 @@ static void tls_destroy(void *ctx)
 
 	if (s == NULL)
 		return;
+	/* mbedtls_ssl_free still reads the configuration (its debug hooks): the session's
+	 * reference keeps it alive until then, even if its generation is gone. */
 	mbedtls_ssl_free(&s->ssl);
+	tls_conf_put(s->conf);
 	free(s);
 }
 

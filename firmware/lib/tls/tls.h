@@ -9,10 +9,13 @@
  *   struct tls_conf  immutable once built: server certificate chain, and for the
  *                    certificate gate the CA set and its CRLs, plus the mbedTLS
  *                    configuration. Built per generation (mbedTLS forbids changing a
- *                    configuration under live sessions); freed only when no session uses
- *                    it (the generation's reference count guarantees that).
+ *                    configuration under live sessions). Reference-counted: its builder
+ *                    holds one reference and every session one more, so it is freed
+ *                    after the last mbedtls_ssl_free() that reads it, whenever the
+ *                    generation that built it goes.
  *   struct tls_sess  one per connection; owned by the conn once handed to
- *                    conn_start_tls() (destroy op frees it). Borrows its conf and the fd.
+ *                    conn_start_tls() (destroy op frees it, then drops its reference to
+ *                    the conf). Borrows the fd.
  *
  * Policy (the certificate gate, ports 993/995): TLS 1.2 and 1.3 only; ECDHE key exchange
  * with AES-GCM or ChaCha20-Poly1305 only; no session resumption (no tickets, no session
@@ -84,7 +87,8 @@ struct tls_conf;
  * decides per connection) but is logged as a warning.
  */
 int tls_conf_new(const struct tls_conf_params *p, char *err, size_t errsz, struct tls_conf **out);
-void tls_conf_free(struct tls_conf *conf);
+/* Drops the caller's reference; the conf is freed once no session holds it either. */
+void tls_conf_put(struct tls_conf *conf);
 /* True when the conf requires client certificates (a CA was given). */
 bool tls_conf_client_auth(const struct tls_conf *conf);
 /* One status line about the CRLs ("crl: next update ... (in N h)"), for status/logs. */
@@ -96,8 +100,9 @@ extern const struct transport_ops tls_transport_ops;
 
 /*
  * A server session over fd (borrowed; the conn owns it). peer ("ip:port") is copied for
- * logs. 0, -MGW_ENOMEM, -MGW_ETLS. On success *out belongs to the caller until handed
- * to conn_start_tls() (or freed with tls_transport_ops.destroy).
+ * logs. The session takes its own reference to conf, dropped by its destroy after the
+ * mbedTLS context is freed. 0, -MGW_ENOMEM, -MGW_ETLS. On success *out belongs to the
+ * caller until handed to conn_start_tls() (or freed with tls_transport_ops.destroy).
  */
 int tls_sess_new(struct tls_conf *conf, int fd, const char *peer, struct tls_sess **out);
 

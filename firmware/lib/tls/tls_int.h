@@ -34,6 +34,7 @@ struct tls_conf {
 	mbedtls_x509_crt cert; /* server chain */
 	mbedtls_x509_crt ca;   /* client CAs (gate only) */
 	mbedtls_x509_crl crl;  /* one per CA (gate only) */
+	unsigned refs;	       /* the builder's, plus one per tls_sess (tls.h) */
 	bool client_auth;
 	enum tls_crl_policy crl_policy;
 	uint32_t crl_grace_s;
@@ -41,7 +42,7 @@ struct tls_conf {
 
 struct tls_sess {
 	mbedtls_ssl_context ssl;
-	struct tls_conf *conf;
+	struct tls_conf *conf; /* a reference of its own: ssl reads it up to mbedtls_ssl_free */
 	int fd;
 	size_t wr_pending; /* length of a record mbedtls_ssl_write() has taken but not sent */
 	bool refused_logged;
