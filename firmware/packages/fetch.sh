@@ -12,9 +12,19 @@
 # apt sources (the system configuration is never changed) and verifies the archive with
 # Debian's keyring. Only the upstream .orig tarball is kept, in DLDIR, and only after its
 # sha256 matches the pin in the package recipe. No registry host is named here.
+#
+# FETCH_VALID_UNTIL=ignore (set by a recipe's NAME_SUITE_VALID_UNTIL) accepts a Release
+# file past its Valid-Until date, in this suite's private configuration only: the archive
+# may serve a snapshot of a suite that has since moved on. The signature is still checked,
+# and the pinned sha256 decides whether the file is used.
 set -eu
 out=$1 dl=$2 suite=$3 pkg=$4 ver=$5 tarball=$6 sha=$7 arch=${8:-}
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+case ${FETCH_VALID_UNTIL:-check} in
+check) validconf= ;;
+ignore) validconf='Acquire::Check-Valid-Until "false";' ;;
+*) echo "fetch.sh: FETCH_VALID_UNTIL must be check or ignore" >&2; exit 1 ;;
+esac
 
 check() {
 	[ -f "$dl/$tarball" ] || return 1
@@ -53,6 +63,7 @@ Dir::State::Lists "$apt/state/$tag/lists";
 Dir::Cache "$apt/cache/$tag";
 APT::Sandbox::User "root";
 $archconf
+$validconf
 CONF
 mkdir -p "$apt/state/$tag/lists/partial" "$apt/cache/$tag/archives/partial"
 export APT_CONFIG="$apt/apt.conf.$tag"

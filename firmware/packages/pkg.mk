@@ -4,6 +4,9 @@
 #   NAME_VERSION   upstream version          NAME_DEBVERSION  Debian source version
 #   NAME_SUITE     Debian suite to take it from
 #   NAME_TARBALL   the upstream .orig tarball NAME_SHA256      its pinned sha256
+#   NAME_SUITE_VALID_UNTIL  optional: "ignore" accepts that suite's Release file past its
+#                  Valid-Until date (an archive snapshot of a suite that moves on; the
+#                  sha256 pin guarantees the tarball), in that suite's apt configuration only
 # and then calls $(eval $(call pkg-source,name,NAME)), which defines
 #   NAME_DIR (output/build/name-version), NAME_SRC (extracted sources) and the targets
 #   name-source (download + hash check + extract).
@@ -13,7 +16,8 @@ $(2)_DIR := $$(O)/build/$(1)-$$($(2)_VERSION)
 $(2)_SRC := $$($(2)_DIR)/src
 
 $$(DL)/$$($(2)_TARBALL): | $$(DL) $$(O)
-	$$(Q)firmware/packages/fetch.sh $$(O) $$(DL) $$($(2)_SUITE) $(1) $$($(2)_DEBVERSION) \
+	$$(Q)FETCH_VALID_UNTIL=$$(or $$($(2)_SUITE_VALID_UNTIL),check) \
+		firmware/packages/fetch.sh $$(O) $$(DL) $$($(2)_SUITE) $(1) $$($(2)_DEBVERSION) \
 		$$($(2)_TARBALL) $$($(2)_SHA256)
 
 # Extraction re-checks the hash, so a tarball altered after download is never used.

@@ -1,4 +1,4 @@
-"""The certificate gate's own checks on top of mbedTLS 3.6.6 (README, "mbedTLS security
+"""The certificate gate's own checks on top of mbedTLS (README, "mbedTLS security
 advisories"): a user certificate can never act as an issuer, chains are exactly office CA
 -> user, weak signatures are refused, and an empty subject names nobody. Each case is a
 client a user could really build with openssl; each must be refused in the handshake

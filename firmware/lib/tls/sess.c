@@ -57,9 +57,9 @@ static int tls_sess_verify(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t
 
 	/*
 	 * Chains are exactly office CA -> user certificate. Anything deeper, or a "CA" that is
-	 * not byte for byte one of ours, is refused: mbedTLS 3.6.6 reads some malformed
-	 * basicConstraints as cA=TRUE (CVE-2026-49300), so a user's certificate must never be
-	 * able to act as an issuer.
+	 * not byte for byte one of ours, is refused: a user's certificate must never be able
+	 * to act as an issuer (mbedTLS before 3.6.7 read some malformed basicConstraints as
+	 * cA=TRUE, CVE-2026-49300; the rule stays as the gate's policy).
 	 */
 	if (depth > 1 || (depth == 1 && !tls_conf_is_ca(conf, crt)))
 		*flags |= MBEDTLS_X509_BADCERT_NOT_TRUSTED;

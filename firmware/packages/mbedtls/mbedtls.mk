@@ -1,10 +1,14 @@
 # mbedTLS 3.6 LTS: the TLS, X.509 and crypto library, built as static libraries for the
 # host (tests) and the target, with our mbedtls_config.h as MBEDTLS_USER_CONFIG_FILE.
-MBEDTLS_VERSION := 3.6.6
-MBEDTLS_DEBVERSION := 3.6.6-0.1~deb13u1
-MBEDTLS_SUITE := trixie
-MBEDTLS_TARBALL := mbedtls_3.6.6.orig.tar.bz2
-MBEDTLS_SHA256 := 8fb65fae8dcae5840f793c0a334860a411f884cc537ea290ce1c52bb64ca007a
+# 3.6.7 is the newest 3.6 release in Debian (forky and sid; trixie has 3.6.6). The archive's
+# forky Release file may be past its Valid-Until date: accepted for this suite only, the
+# tarball's sha256 pin is what guarantees its integrity (fetch.sh).
+MBEDTLS_VERSION := 3.6.7
+MBEDTLS_DEBVERSION := 3.6.7-3
+MBEDTLS_SUITE := forky
+MBEDTLS_SUITE_VALID_UNTIL := ignore
+MBEDTLS_TARBALL := mbedtls_3.6.7.orig.tar.bz2
+MBEDTLS_SHA256 := a7e8bcbec0e6f761b4af24f25677626b35f762f68eef79c08677a363212d11f6
 $(eval $(call pkg-source,mbedtls,MBEDTLS))
 
 MBEDTLS_USER_CONFIG := $(TOP)/firmware/packages/mbedtls/mbedtls_config.h

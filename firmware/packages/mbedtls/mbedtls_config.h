@@ -70,23 +70,28 @@
 /*
  * No session resumption at all: every handshake is a full one and checks the current CRL
  * (ARCHITECTURE.md: a resumed TLS 1.3 session carries no peer certificate). Compiling it
- * out also removes the ticket advisories that affect 3.6.6, among them CVE-2026-93831
- * (a TLS 1.3 ticket resumed as TLS 1.2: client impersonation), CVE-2026-50640,
- * CVE-2026-50586, CVE-2026-73064 and CVE-2026-115491 (README, advisories).
+ * out also removes the ticket advisories: CVE-2026-93831 (a TLS 1.3 ticket resumed as
+ * TLS 1.2: client impersonation) and CVE-2026-115491, open in 3.6.7 (fixed in 3.6.8), and
+ * CVE-2026-50640 and CVE-2026-50586, fixed in 3.6.7 (README, advisories).
  */
 #undef MBEDTLS_SSL_SESSION_TICKETS
 #undef MBEDTLS_SSL_TICKET_C
 #undef MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_PSK_EPHEMERAL_ENABLED
 #undef MBEDTLS_SSL_CACHE_C
 
-/* PKCS#7 is never used (CVE-2026-50579, PKCS7 weak-hash advisory). */
+/* PKCS#7 is never used: less code to reach (its 3.6.6 advisories, CVE-2026-50579 and the
+ * weak-hash one, are fixed in 3.6.7). */
 #undef MBEDTLS_PKCS7_C
 
-/* Off by default upstream, but preconditions of 3.6.6 advisories: pinned off. */
+/* Off by default upstream; pinned off because advisories that 3.6.7 does not fix
+ * (3.6.8 does) need them. */
 #undef MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH /* CVE-2026-115488, CVE-2026-93844 */
-#undef MBEDTLS_SSL_DTLS_SRTP              /* CVE-2026-50585 */
 #undef MBEDTLS_PSA_P256M_DRIVER_ENABLED   /* CVE-2026-93845 */
-#undef MBEDTLS_USE_PSA_CRYPTO             /* CVE-2026-50587, CVE-2026-50583 */
+/* Off by default upstream and never used; their advisories (CVE-2026-50585;
+ * CVE-2026-50587, CVE-2026-50583) are fixed in 3.6.7, kept off to stay on the code paths
+ * we test. */
+#undef MBEDTLS_SSL_DTLS_SRTP
+#undef MBEDTLS_USE_PSA_CRYPTO
 
 /* Our own socket layer drives the bio callbacks; no mbedTLS networking or timing. */
 #undef MBEDTLS_NET_C
