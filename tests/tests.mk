@@ -22,10 +22,12 @@ test-unit: $(UNIT_BINS)
 # real client can reach fails the run. Their temporary folders live under output/: the
 # daemon drops to 'nobody' and must traverse them, and pytest resets its shared default
 # folder in /tmp to 0700 whenever any other pytest run starts on the machine.
+# PYTEST_ARGS that name test files run those only (pytest would collect them twice, and
+# every other file too, if "." were added).
 test-integration: asan host
 	$(Q)cd tests/integration && MGW_BIN=$(O)/asan/bin MGW_HOST_BIN=$(O)/host/bin \
 		MGW_OUTPUT=$(O) $(PY) -m pytest -q -p no:cacheprovider --basetemp=$(O)/pytest \
-		$(PYTEST_ARGS) .
+		$(PYTEST_ARGS) $(if $(findstring .py,$(PYTEST_ARGS)),,.)
 
 # Fuzzing: every tests/fuzz/fuzz_<name>.c is a libFuzzer target, seeded from
 # tests/fuzz/corpus/<name>/ (read-only; new inputs go to output/fuzz/corpus/<name>/) and
