@@ -93,6 +93,10 @@
 #undef MBEDTLS_SSL_DTLS_SRTP
 #undef MBEDTLS_USE_PSA_CRYPTO
 
+/* As Debian builds 3.6.7-3 ("disable buggy efficient unaligned access"): the portable
+ * byte-wise loads and stores, on every target. */
+#define MBEDTLS_ALIGNMENT_DISABLE_EFFICENT_UNALIGNED_ACCESS
+
 /* Our own socket layer drives the bio callbacks; no mbedTLS networking or timing. */
 #undef MBEDTLS_NET_C
 #undef MBEDTLS_TIMING_C
