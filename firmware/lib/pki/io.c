@@ -197,12 +197,12 @@ bool pki_time_index(time_t t, char out[16])
 	y = tm.tm_year + 1900;
 	/* UTCTime until 2049, GeneralizedTime from 2050 (RFC 5280 4.1.2.5); openssl ca's
 	 * index.txt spells times the same way */
+	if (strftime(out, 16, "%Y%m%d%H%M%SZ", &tm) != 15) {
+		out[0] = '\0';
+		return false;
+	}
 	if (y < 2050)
-		snprintf(out, 16, "%02d%02d%02d%02d%02d%02dZ", y % 100, tm.tm_mon + 1, tm.tm_mday,
-			 tm.tm_hour, tm.tm_min, tm.tm_sec);
-	else
-		snprintf(out, 16, "%04d%02d%02d%02d%02d%02dZ", y % 10000, tm.tm_mon + 1, tm.tm_mday,
-			 tm.tm_hour, tm.tm_min, tm.tm_sec);
+		memmove(out, out + 2, 14);
 	return y < 2050;
 }
 
