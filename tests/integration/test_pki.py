@@ -340,6 +340,11 @@ def test_sign_csr_for_another_identity_refused(ca, tmp_path):
     r = drv("sign", d, "joe@example.test", bad, 1, ok=False)
     assert r.returncode == 1 and ("signature does not verify" in r.stderr
                                   or "not a certificate request" in r.stderr), r.stderr
+    # a critical extension mbedTLS cannot read: a clear reason, not an mbedTLS code
+    crit, _ = make_csr(tmp_path, "crit", "/CN=joe@example.test", None,
+                       ["basicConstraints=critical,CA:TRUE"])
+    r = drv("sign", d, "joe@example.test", crit, 1, ok=False)
+    assert r.returncode == 1 and "critical extension" in r.stderr, r.stderr
     # garbage is refused with the file named
     junk = tmp_path / "junk.csr"
     junk.write_text("hello\n")
@@ -606,3 +611,46 @@ def test_issued_cert_logs_in_revoked_refused_after_reload(daemon, pki, tmp_path)
     assert p_ann.stat()[0] == 0
     p_ann.quit()
     login("ann", str(usb / "ann" / "ann.crt"), str(usb / "ann" / "ann.key")).quit()
+
+
+def der_tlv(b, i):
+    """(tag, content start, end) of the DER element at b[i]."""
+    tag, n = b[i], b[i + 1]
+    if n < 0x80:
+        return tag, i + 2, i + 2 + n
+    k = n & 0x7f
+    ln = int.from_bytes(b[i + 2:i + 2 + k], "big")
+    return tag, i + 2 + k, i + 2 + k + ln
+
+
+def name_der(cert_der, which):
+    """The raw issuer or subject Name of a certificate."""
+    _, s, _ = der_tlv(cert_der, 0)          # Certificate
+    _, i, _ = der_tlv(cert_der, s)          # TBSCertificate content
+    fields = []
+    while len(fields) < 6:
+        tag, cs, e = der_tlv(cert_der, i)
+        fields.append(cert_der[i:e])
+        i = e
+    off = 1 if fields[0][0] == 0xA0 else 0  # [0] version
+    return fields[off + (2 if which == "issuer" else 4)]
+
+
+def test_import_ca_issuer_byte_exact(tmp_path):
+    """An openssl CA with a many-part subject (the reference article's kind): the
+    certificates and CRLs the gateway signs name it byte for byte."""
+    key, crt = tmp_path / "ca.key", tmp_path / "ca.crt"
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", key, "-out", crt, "-days", "100",
+         "-subj", "/C=IE/ST=Dublin/O=Senderek Web Security/OU=Mail/CN=Senderek RootCA/emailAddress=ca@senderek.ie",
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    d = tmp_path / "ca"
+    drv("ca-import", d, crt, key)
+    i = issue(str(d), "joe@example.test")
+    ca_der = ossl("x509", "-in", crt, "-outform", "DER", text=False).stdout
+    c_der = ossl("x509", "-in", d / "certs" / (i["serial"] + ".pem"), "-outform", "DER", text=False).stdout
+    assert name_der(c_der, "issuer") == name_der(ca_der, "subject")
+    crl_der = ossl("crl", "-in", d / "crl.pem", "-outform", "DER", text=False).stdout
+    assert name_der(ca_der, "subject") in crl_der
+    ossl("verify", "-CAfile", crt, d / "certs" / (i["serial"] + ".pem"))
+    crl_fields(str(d / "crl.pem"), str(crt))
