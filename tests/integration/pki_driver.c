@@ -35,9 +35,9 @@ static int fail(int rc)
 static void print_ca(const struct pki_ca_info *i)
 {
 	printf("subject=%s\nfp=%s\nnot_before=%lld\nnot_after=%lld\nhas_key=%d\nhas_crl=%d\n"
-	       "crl_next_update=%lld\n",
+	       "crl_next_update=%lld\nreplaced=%s\n",
 	       i->subject, i->fp, (long long)i->not_before, (long long)i->not_after, i->has_key,
-	       i->has_crl, (long long)i->crl_next_update);
+	       i->has_crl, (long long)i->crl_next_update, i->replaced);
 }
 
 static void print_issued(const struct pki_issued *is)

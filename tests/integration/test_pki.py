@@ -133,6 +133,72 @@ def test_ca_create_files_modes_and_fields(ca, tmp_path):
     assert "Subject: CN = Other CA, O = Example Ltd, C = IE" in x509_text(os.path.join(d, "ca.crt"))
 
 
+def tmpfs(path, size):
+    path.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % size, "tmpfs", str(path)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: " + r.stderr)
+    return path
+
+
+def fill(fs, leave):
+    """Fills the file system at fs, then frees `leave` bytes again."""
+    filler = fs / "filler.bin"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"x" * 4096)
+    except OSError:
+        pass
+    os.close(fd)
+    os.truncate(filler, max(0, os.path.getsize(filler) - leave))
+    return filler
+
+
+def snapshot(d):
+    out = {}
+    for root, dirs, files in os.walk(d):
+        for n in files:
+            p = os.path.join(root, n)
+            if n not in ("filler.bin", ".lock"):
+                out[os.path.relpath(p, d)] = open(p, "rb").read()
+    return out
+
+
+def test_replace_keeps_old_ca_and_full_data_changes_nothing(tmp_path):
+    data = tmpfs(tmp_path / "data", "256k")
+    try:
+        d = data / "ca"
+        drv("ca-create", d, "First CA")
+        drv("issue", d, "joe@example.test", 1)
+        first = snapshot(d)
+        # /data full: issuing fails with a clear reason and leaves the database as it was
+        filler = fill(data, 0)
+        r = drv("issue", d, "ann@example.test", 1, ok=False)
+        assert r.returncode == 1 and "no space left on device" in r.stderr, r.stderr
+        assert snapshot(d) == first
+        r = drv("revoke", d, "joe@example.test", ok=False)
+        assert "no space left on device" in r.stderr, r.stderr
+        # a replacement that runs out of space half-way puts the old CA back
+        os.truncate(filler, max(0, os.path.getsize(filler) - 8192))
+        r = drv("ca-create", d, "Second CA", 0, "replace", ok=False)
+        assert r.returncode == 1 and "no space left on device" in r.stderr, r.stderr
+        assert snapshot(d) == first, "old CA not restored"
+        assert [n for n in os.listdir(d) if n.startswith("replaced-")] == []
+        assert kv(drv("ca-info", d))["subject"] == "CN=First CA"
+        # with room, the replaced CA is kept aside, whole
+        os.unlink(filler)
+        info = kv(drv("ca-create", d, "Second CA", 0, "replace"))
+        old = info["replaced"]
+        assert old.startswith(str(d) + "/replaced-") and modes(old) == 0o700
+        assert snapshot(old) == first
+        assert kv(drv("ca-info", d))["subject"] == "CN=Second CA"
+        assert open(d / "index.txt").read() == ""
+    finally:
+        subprocess.run(["umount", str(data)])
+
+
 def test_ca_create_bad_names(tmp_path):
     for name in ("", "Office\nCA", "bad;name", "x" * 201):
         r = drv("ca-create", tmp_path / "ca", name, ok=False)
