@@ -545,10 +545,11 @@ def test_bundle_into_missing_folder(ca, tmp_path):
 
 # ---- importing a CA ----------------------------------------------------------------------
 
-@pytest.fixture
-def office(tmp_path):
-    """An office CA made with openssl (the pki.py test PKI's way) and its CRL."""
-    c = CA(str(tmp_path / "openssl-ca"), "Example Office Root")
+@pytest.fixture(params=["ec", 2048], ids=["ecdsa", "rsa2048"])
+def office(tmp_path, request):
+    """An office CA made with openssl (the pki.py test PKI's way), ECDSA or RSA, and its
+    CRL."""
+    c = CA(str(tmp_path / "openssl-ca"), "Example Office Root", keyalg=request.param)
     user = c.issue("old", "/CN=old@example.test", "email:old@example.test")
     crl = c.crl(str(tmp_path / "office-crl.pem"), revoked=[user])
     return c, crl, user
