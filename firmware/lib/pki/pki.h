@@ -38,23 +38,22 @@
 #include <time.h>
 
 #define PKI_WHY_MAX 512
-#define PKI_FP_MAX 96	  /* "AA:BB:..." SHA-256 fingerprint, NUL included */
-#define PKI_SERIAL_MAX 41 /* up to 20 bytes as upper-case hex, NUL included */
-#define PKI_DN_MAX 320	  /* subject/issuer as text ("CN=joe@example.test") */
-#define PKI_LOGIN_MAX 254 /* user@domain */
-#define PKI_PASS_MAX 32
-#define PKI_PATH_MAX_INFO 512	/* one-time PKCS#12 passphrase, NUL included */
+#define PKI_FP_MAX 96		/* "AA:BB:..." SHA-256 fingerprint, NUL included */
+#define PKI_SERIAL_MAX 41	/* up to 20 bytes as upper-case hex, NUL included */
+#define PKI_DN_MAX 320		/* subject/issuer as text ("CN=joe@example.test") */
+#define PKI_LOGIN_MAX 254	/* user@domain */
+#define PKI_PASS_MAX 32		/* one-time PKCS#12 passphrase, NUL included */
+#define PKI_PATH_MAX_INFO 512	/* pki_ca_info.replaced */
 #define PKI_CA_DAYS 3650	/* 10 years */
 #define PKI_CRL_DAYS 30		/* default CRL validity (thisUpdate to nextUpdate) */
 #define PKI_CRL_REFRESH_DAYS 29 /* default: re-sign when nextUpdate is closer than this */
 #define PKI_CERT_YEARS_MIN 1
 #define PKI_CERT_YEARS_MAX 3
 
-/* Flags for pki_ca_create / pki_ca_import. */
-#define PKI_F_REPLACE                                                                              \
-	1u /* replace an existing CA: its files (key, certificate, CRL, database,                  \
-	    * certs/) are moved to dir/replaced-DATE/, and moved back if the new                   \
-	    * CA cannot be written */
+/* Flags for pki_ca_create / pki_ca_import. PKI_F_REPLACE: replace an existing CA; its
+ * files (key, certificate, CRL, database, certs/) are moved to dir/replaced-DATE/ (kept,
+ * not destroyed), and moved back if the new CA cannot be written. */
+#define PKI_F_REPLACE 1u
 
 /* CRL reason codes (RFC 5280 section 5.3.1); the index.txt spelling is openssl's. */
 enum pki_reason {
