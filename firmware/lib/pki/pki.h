@@ -283,7 +283,9 @@ struct pki_bundle_opts {
  * passphrase, returned in pass for the caller to show once, "" without a key),
  * LOCAL.crt, LOCAL.key (0600, when is->key_pem), office-ca.pem (the CA certificate of
  * ca_dir), .fetchmailrc (0600), curl-example.sh and README.txt (server fingerprint,
- * POP3S/IMAPS settings). LOCAL is the login's local part ("joe").
+ * POP3S/IMAPS settings). LOCAL is the login's local part ("joe"). When the office CA did
+ * not issue o->server_crt (self-signed at first boot), that file goes along as
+ * server.pem and .fetchmailrc/curl-example.sh trust it instead of office-ca.pem.
  * All files are written to temporary names first, fsynced, then renamed; when anything
  * fails (a full key: -MGW_ENOSPC, a key pulled out: -MGW_EIO) every file of this call
  * is removed again and why names the file and the cause.
