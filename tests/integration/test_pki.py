@@ -252,6 +252,24 @@ def test_issue_fields_database_and_verify(ca):
         assert "%s=Valid (V)" % serial in r.stdout + r.stderr
 
 
+def test_serial_file_like_openssl_ca(ca):
+    """`serial` holds the next serial as openssl ca does; one that is not a positive,
+    minimal, unused INTEGER (hand-edited, damaged) is replaced by a random one."""
+    d, _ = ca
+    with open(os.path.join(d, "serial"), "w") as f:
+        f.write("7F\n")
+    assert issue(d, "a@example.test")["serial"] == "7F"
+    nxt = open(os.path.join(d, "serial")).read().strip()
+    assert re.fullmatch(r"[0-7][0-9A-F]{31}", nxt) and nxt != "7F"
+    for bad in ("00", "0012", "80", "7F", "zz"):  # zero, leading zero, negative, used, junk
+        with open(os.path.join(d, "serial"), "w") as f:
+            f.write(bad + "\n")
+        s = issue(d, "a@example.test")["serial"]
+        assert s != bad and re.fullmatch(r"[1-7][0-9A-F]{31}", s), (bad, s)
+        crt = os.path.join(d, "certs", s + ".pem")
+        assert ossl("x509", "-in", crt, "-noout", "-serial").stdout.strip() == "serial=" + s
+
+
 def test_issue_refuses_bad_input(ca):
     d, _ = ca
     for login, years in (("joe@example.test", 0), ("joe@example.test", 4), ("joe", 1),
