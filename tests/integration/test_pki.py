@@ -585,6 +585,44 @@ def test_bundle_on_full_usb_key_leaves_nothing(ca, tmp_path, tiny_usb):
     ossl("pkcs12", "-info", "-in", tiny_usb / "joe.p12", "-passin", "pass:" + i["passphrase"], "-noout")
 
 
+def test_bundle_on_failing_usb_device(ca, tmp_path):
+    """A USB key whose device fails under the writes (an ext2 image on a loop device whose
+    backing store runs out: the file system thinks it has room, the block device errors,
+    as a stick pulled or dying does). The bundle fails with the file named; plugged in
+    again, the key has a clean file system and no file of the bundle, whole or partial."""
+    back, usb = tmp_path / "back", tmp_path / "usb"
+    usb.mkdir()
+    tmpfs(back, "2m")
+    img = back / "usb.img"
+    loop = None
+    try:
+        with open(img, "wb") as f:
+            f.truncate(16 * 1024 * 1024)
+        subprocess.run(["mkfs.ext2", "-q", "-F", str(img)], check=True)
+        r = subprocess.run(["losetup", "-f", "--show", str(img)], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip("no loop device here: " + r.stderr)
+        loop = r.stdout.strip()
+        subprocess.run(["mount", "-t", "ext2", loop, str(usb)], check=True)
+        filler = fill(back, 0)
+        d, _ = ca
+        r = drv("issue", d, "joe@example.test", 1, usb, "mail.example.test", ok=False)
+        assert r.returncode == 1, r.stdout
+        assert re.search(r"%s/(joe\.(p12|crt|key)|office-ca\.pem|\.fetchmailrc|curl-example\.sh|"
+                         r"README\.txt): " % re.escape(str(usb)), r.stderr), r.stderr
+        os.unlink(filler)
+        subprocess.run(["umount", str(usb)], check=True)
+        fsck = subprocess.run(["e2fsck", "-fn", str(img)], capture_output=True, text=True)
+        assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+        subprocess.run(["mount", "-t", "ext2", loop, str(usb)], check=True)
+        assert sorted(os.listdir(usb)) == ["lost+found"]
+    finally:
+        subprocess.run(["umount", str(usb)], capture_output=True)
+        if loop:
+            subprocess.run(["losetup", "-d", loop], capture_output=True)
+        subprocess.run(["umount", str(back)], capture_output=True)
+
+
 def test_bundle_into_missing_folder(ca, tmp_path):
     d, _ = ca
     r = drv("issue", d, "joe@example.test", 1, tmp_path / "gone", "mail.example.test", ok=False)
