@@ -26,6 +26,18 @@ static void put(const char *path, const uint8_t *p, size_t n)
 	close(fd);
 }
 
+static void cleanup(void)
+{
+	static const char *const names[] = {"index.txt", "crl.pem", "ca.crt", ".lock"};
+	char path[128];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
 static void reason_ok(int rc, const char *why)
 {
 	if (rc > 0 || (rc < 0 && (why[0] == '\0' || strchr(why, '\n') != NULL)))
@@ -41,6 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(dir, sizeof(dir), "/tmp/fuzz_pki.XXXXXX");
 		if (mkdtemp(dir) == NULL)
 			__builtin_trap();
+		atexit(cleanup);
 	}
 	if (size < 1)
 		return 0;
