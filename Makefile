@@ -94,6 +94,8 @@ PROGRAMS += mailgw
 mailgw_SRCS := $(sort $(wildcard firmware/cli/*.c))
 PROGRAMS += mailgw-passwd
 mailgw-passwd_SRCS := $(sort $(wildcard firmware/tools/passwd/*.c))
+PROGRAMS += mailgw-layout
+mailgw-layout_SRCS := $(sort $(wildcard firmware/tools/layout/*.c))
 
 WARN := -Wall -Wextra -Werror -Wundef -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-missing-field-initializers
