@@ -84,6 +84,7 @@ static int mailgwd_reload(char *why, size_t whysz)
 		return rc;
 	}
 	log_set_level(cfg.log_level);
+	conn_set_v6_prefix(cfg.ipv6_prefix);
 	log_info("reloaded %s: generation %llu replaces %llu", d.conf_path,
 		 (unsigned long long)g->serial, (unsigned long long)d.gen->serial);
 	gen_put(d.gen);
@@ -110,6 +111,8 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 	snprintf(line, sizeof(line), "pop3_sessions: %u", pop3_sess_count());
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "smtp_sessions: %u", smtpd_sessions());
+	emit(ctx, line);
+	snprintf(line, sizeof(line), "pop3s_connections: %u", pop3d_connections());
 	emit(ctx, line);
 	if (d.gen->tls_gate) {
 		char crl[160];
@@ -303,6 +306,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	loop_timer_init(&d.stop_timer, mailgwd_stop_now, NULL);
+	conn_set_v6_prefix(cfg.ipv6_prefix);
 	d.loop.on_iteration = mailgwd_iteration;
 
 	/* Everything that needs root happens here, before the drop. */

@@ -4,8 +4,8 @@
  * Per-address limits (connections, connection rate) and the login throttle count an IPv4
  * client by its address and an IPv6 client by its prefix: a site or a customer usually
  * gets a whole /64 and can use any of its 2^64 addresses, so counting IPv6 addresses one
- * by one would be no limit at all. The prefix length is configurable ([net]
- * ipv6_prefix; 128 counts single addresses).
+ * by one would be no limit at all. The prefix length is configurable (ipv6_prefix; 128
+ * counts single addresses).
  */
 #ifndef MGW_ADDR_NET_H
 #define MGW_ADDR_NET_H
