@@ -44,6 +44,7 @@ static struct {
 	struct loop_timer stop_timer;
 	struct wdt wdt;              /* hardware watchdog, petted from the loop */
 	struct loop_timer wdt_timer; /* wakes an idle loop in time to pet */
+	struct loop_timer log_timer; /* wakes an idle loop when a log summary is due */
 	int sig_fd;
 	bool stopping;
 	time_t started;
@@ -114,6 +115,8 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "pop3s_connections: %u", pop3d_connections());
 	emit(ctx, line);
+	snprintf(line, sizeof(line), "log_dropped: %llu", (unsigned long long)log_dropped());
+	emit(ctx, line);
 	if (d.gen->tls_gate) {
 		char crl[160];
 
@@ -153,6 +156,12 @@ static void mailgwd_begin_stop(void)
 		loop_timer_set(&d.loop, &d.stop_timer, (uint64_t)d.gen->cfg.shutdown_grace * 1000u);
 }
 
+static void mailgwd_log_wake(struct loop *loop, struct loop_timer *t)
+{
+	(void)loop;
+	(void)t; /* the iteration hook reports the summaries */
+}
+
 static void mailgwd_wdt_wake(struct loop *loop, struct loop_timer *t)
 {
 	loop_timer_set(loop, t, wdt_interval_ms(&d.wdt));
@@ -162,7 +171,12 @@ static void mailgwd_wdt_wake(struct loop *loop, struct loop_timer *t)
  * loop that stops turning resets the board. */
 static void mailgwd_iteration(struct loop *loop, void *arg)
 {
+	uint64_t log_due;
+
 	(void)arg;
+	log_due = log_tick();
+	if (log_due && !loop_timer_pending(&d.log_timer))
+		loop_timer_set(loop, &d.log_timer, log_due);
 	if (wdt_is_open(&d.wdt) && wdt_pet_due(&d.wdt, loop_now_ms(loop)) < 0)
 		log_warn("watchdog: pet failed: %s", strerror(errno));
 	if (d.stopping && conn_count() == 0)
@@ -306,6 +320,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	loop_timer_init(&d.stop_timer, mailgwd_stop_now, NULL);
+	loop_timer_init(&d.log_timer, mailgwd_log_wake, NULL);
 	conn_set_v6_prefix(cfg.ipv6_prefix);
 	d.loop.on_iteration = mailgwd_iteration;
 
@@ -365,6 +380,7 @@ int main(int argc, char **argv)
 	gen_put(d.gen);
 	if (wdt_is_open(&d.wdt))
 		loop_timer_cancel(&d.loop, &d.wdt_timer);
+	loop_timer_cancel(&d.loop, &d.log_timer);
 	gen_shutdown();
 	loop_free(&d.loop);
 	wdt_close(&d.wdt);

@@ -387,8 +387,8 @@ static void pop3_login_ok(struct pop3_sess *s, const struct passwd_addr *a)
 	s->box_open = true;
 	snprintf(s->login, sizeof(s->login), "%s@%s", a->user, a->domain);
 	pop3_counts(s, &n, &size);
-	log_info("pop3 %s: login %s (subject %s, serial %s): %zu messages, %llu octets", s->c->peer,
-		 s->login, s->subject, s->serial, n, (unsigned long long)size);
+	log_record("pop3 %s: login %s (subject %s, serial %s): %zu messages, %llu octets",
+		   s->c->peer, s->login, s->subject, s->serial, n, (unsigned long long)size);
 	snprintf(line, sizeof(line), "+OK logged in, %zu messages (%llu octets)", n,
 		 (unsigned long long)size);
 	pop3_reply(s, line);
