@@ -60,6 +60,25 @@ static void usage(FILE *f)
 		CONFIG_DATA_DIR);
 }
 
+/*
+ * Listeners are bound once, as root, and a reload does not change them: a reloaded
+ * configuration is checked against the listeners that run, not against its own listen
+ * keys (a POP3S listener without [tls] ca would hand TLS no gate at all).
+ */
+static int mailgwd_reload_check(struct mgw_cfg *cfg, char *why, size_t whysz)
+{
+	if (pop3d_bound() && (cfg->tls_cert[0] == '\0' || cfg->tls_ca[0] == '\0')) {
+		snprintf(why, whysz,
+			 "%s: [pop3s] is listening on %s until a restart (a reload does not change "
+			 "listeners): it needs [tls] cert, key, ca and crl",
+			 cfg->path, pop3d_bound());
+		return -MGW_ECONFIG;
+	}
+	snprintf(cfg->pop3s_listen, sizeof(cfg->pop3s_listen), "%s", d.gen->cfg.pop3s_listen);
+	snprintf(cfg->smtp_listen, sizeof(cfg->smtp_listen), "%s", d.gen->cfg.smtp_listen);
+	return cfg_check(cfg, why, whysz);
+}
+
 static int mailgwd_reload(char *why, size_t whysz)
 {
 	struct mgw_cfg cfg;
@@ -78,7 +97,9 @@ static int mailgwd_reload(char *why, size_t whysz)
 	    strcmp(cfg.smtp_listen, d.gen->cfg.smtp_listen) != 0)
 		log_warn("reload: control socket, user, data_dir and listen address changes take effect "
 			 "at the next start");
-	rc = gen_new(&cfg, why, whysz, &g);
+	rc = mailgwd_reload_check(&cfg, why, whysz);
+	if (rc == 0)
+		rc = gen_new(&cfg, why, whysz, &g);
 	if (rc < 0) {
 		log_err("reload refused, keeping generation %llu: %s",
 			(unsigned long long)d.gen->serial, why);
