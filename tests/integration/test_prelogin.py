@@ -91,6 +91,34 @@ def test_consecutive_serials_have_their_own_login_throttle(daemon, pki, tmp_path
     p.quit()
 
 
+def test_equal_serials_of_two_cas_have_their_own_login_throttle(daemon, pki, tmp_path):
+    """Two office CAs (both configured) that each number from 1000: joe's and ann's
+    certificates have the same serial; joe's failures must not lock ann out."""
+    cas = [pkimod.CA(str(tmp_path / n), "mailgw %s CA" % n) for n in ("east", "west")]
+    joe = cas[0].issue("joe_east", "/CN=joe@example.test", "email:joe@example.test")
+    ann = cas[1].issue("ann_west", "/CN=ann@example.test", "email:ann@example.test")
+    assert joe.serial() == ann.serial()
+    both_ca, both_crl = str(tmp_path / "cas.pem"), str(tmp_path / "crls.pem")
+    with open(both_ca, "w") as f:
+        f.write("".join(open(ca.crt).read() for ca in cas))
+    with open(both_crl, "w") as f:
+        f.write("".join(open(ca.crl(str(tmp_path / ("crl-%d.pem" % i)))).read()
+                        for i, ca in enumerate(cas)))
+    d = pop3s_daemon(daemon, pki, crl=both_crl, ca=both_ca,
+                     extra="[auth]\nfail_limit = 3\nfail_delay = 1s\n")
+    d.start()
+    for _ in range(3):
+        with pytest.raises(poplib.error_proto, match=r"-ERR \[AUTH\]"):
+            pop_from(d, pki, "127.0.0.2", joe, "joe", password="wrong")
+    with pytest.raises(poplib.error_proto, match=r"-ERR \[AUTH\]"):
+        pop_from(d, pki, "127.0.0.3", joe, "joe")
+    try:
+        p = pop_from(d, pki, "127.0.0.4", ann, "ann")
+    except poplib.error_proto as e:
+        raise AssertionError("ann locked out by joe's failures: %s\n%s" % (e, d.log()[-2000:]))
+    p.quit()
+
+
 # ---- item 4: pre-login exhaustion ---------------------------------------------------------
 
 PARTIAL_HELLO = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"  # a ClientHello that stops
