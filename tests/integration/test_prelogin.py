@@ -13,7 +13,7 @@ import pytest
 import gate
 import pki as pkimod
 from gate import DOMAIN, PASSWORDS, add_user, client_ctx, install_tls, tls_conf
-from smtputil import add_domains, smtp_conf
+from smtputil import Raw, add_domains, make_cert, smtp_conf
 
 REFUSED = (OSError, EOFError, poplib.error_proto)  # ssl.SSLError is an OSError
 
@@ -202,6 +202,24 @@ def test_handshake_timeout_is_not_the_login_timeout(daemon, pki):
     time.sleep(3)
     assert p.noop().startswith(b"+OK")
     p.quit()
+
+
+def test_starttls_handshake_has_the_deadline_too(daemon, tmp_path):
+    """STARTTLS on port 25: a client that says STARTTLS and never finishes the handshake
+    is closed at [tls] handshake_timeout (default 10 s), not after the 5 minutes of
+    command_timeout."""
+    cert, key = make_cert(str(tmp_path))
+    os.chmod(key, 0o600)
+    d = daemon("[tls]\ncert = %s\nkey = %s\n" % (cert, key) + smtp_conf(), start=False)
+    add_domains(d)
+    d.start()
+    r = Raw(d.addr("smtp"))
+    assert r.cmd("EHLO client.example")[0] == 250
+    assert r.text("STARTTLS") == "220 2.0.0 ready to start TLS"
+    r.send(PARTIAL_HELLO)
+    assert r.closed(timeout=30)  # bounded wait
+    d.wait_log(r"tls 127\.0\.0\.1:\d+: TLS handshake timeout")
+    r.close()
 
 
 # ---- item 5: a console slower than the log --------------------------------------------------
