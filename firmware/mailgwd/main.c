@@ -321,6 +321,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_open("mailgwd", check_only ? false : cfg.log_syslog, true);
+	if (!check_only)
+		log_daemon_mode();
 	log_set_level(check_only ? LOG_LVL_WARN : cfg.log_level);
 	/* The private key is read here, as root; reloads keep it (gen.h). */
 	if (gen_key_load(&cfg, err, sizeof(err)) < 0 || gen_new(&cfg, err, sizeof(err), &d.gen) < 0) {

@@ -1,7 +1,9 @@
 /*
  * log.c - syslog and stderr sinks; the level filter is process-wide.
  *
- * Logging must never stop the event loop. On the board stderr is the serial console
+ * In a daemon (log_daemon_mode), logging must never stop the event loop. Command-line
+ * tools keep plain blocking, unabridged output: their user waits for it and reads every
+ * line. On the board the daemon's stderr is the serial console
  * (115,200 baud, about 11 KB/s), and a client that connects and closes in a loop makes
  * lines faster than that. So:
  *   - stderr is written without ever waiting: a pipe or terminal gets its own
@@ -48,6 +50,7 @@ struct log_site {
 
 static bool log_to_syslog;
 static bool log_to_stderr = true;
+static bool log_daemon; /* non-blocking stderr, repetitive lines summarised */
 static enum log_level log_level_cur = LOG_LVL_INFO;
 static const char *log_ident = "mailgw";
 static int log_fd = STDERR_FILENO;
@@ -81,10 +84,14 @@ void log_open(const char *ident, bool to_syslog, bool to_stderr)
 	log_ident = ident;
 	log_to_syslog = to_syslog;
 	log_to_stderr = to_stderr;
-	if (to_stderr)
-		log_stderr_open();
 	if (to_syslog)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void log_daemon_mode(void)
+{
+	log_daemon = true;
+	log_stderr_open();
 }
 
 void log_set_level(enum log_level level)
@@ -243,7 +250,7 @@ static void log_vmsg(enum log_level level, bool limited, const char *fmt, va_lis
 
 	if (level > log_level_cur)
 		return;
-	if (limited) {
+	if (limited && log_daemon) {
 		s = log_site_get(fmt, level, log_now_ms());
 		if (s->count < UINT32_MAX)
 			s->count++;

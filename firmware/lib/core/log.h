@@ -4,9 +4,9 @@
  * Lines are printf-formatted by the caller; anything that came from a peer must be passed
  * through log_safe() first so that a hostile string cannot forge log lines.
  *
- * Logging never blocks (log.c): stderr lines that would wait are dropped and counted, and
- * each call site may log LOG_BURST (20) lines per 10 s, the rest being summarised in one
- * line when the window ends. log_record() is for the one line per message or login that
+ * In a daemon (log_daemon_mode) logging never blocks (log.c): stderr lines that would wait
+ * are dropped and counted, and each call site may log LOG_BURST (20) lines per 10 s, the
+ * rest being summarised in one line when the window ends. Tools write every line and wait. log_record() is for the one line per message or login that
  * must never be summarised; its callers are bounded by real work (a message, a login).
  */
 #ifndef MGW_LOG_H
@@ -20,6 +20,9 @@ enum log_level { LOG_LVL_ERR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 /* ident is borrowed for the life of the process. */
 void log_open(const char *ident, bool to_syslog, bool to_stderr);
+/* For an event-loop daemon, after log_open (while it may still open /proc/self/fd/2):
+ * stderr is never waited for, and repetitive lines are summarised (see above). */
+void log_daemon_mode(void);
 void log_set_level(enum log_level level);
 /* Parses "error", "warning", "info", "debug"; -MGW_EINVAL otherwise. */
 int log_level_parse(const char *name, enum log_level *out);
