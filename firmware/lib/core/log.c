@@ -225,18 +225,17 @@ static struct log_site *log_site_get(const char *fmt, enum log_level level, uint
 		if (c->fmt == NULL || (oldest->fmt && c->start_ms < oldest->start_ms))
 			oldest = c;
 	}
-	if (s && now - s->start_ms >= LOG_WINDOW_MS) {
-		log_site_flush(s);
-		s = NULL;
-	}
-	if (s == NULL) {
+	if (s && now - s->start_ms < LOG_WINDOW_MS)
+		return s;
+	/* The site's window has passed (it starts a new one in its slot), or a new site
+	 * takes a free slot or the oldest window's. */
+	if (s == NULL)
 		s = oldest;
-		if (s->fmt)
-			log_site_flush(s);
-		s->fmt = fmt;
-		s->level = level;
-		s->start_ms = now;
-	}
+	if (s->fmt)
+		log_site_flush(s);
+	s->fmt = fmt;
+	s->level = level;
+	s->start_ms = now;
 	return s;
 }
 
