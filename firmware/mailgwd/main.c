@@ -128,15 +128,15 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "connections: %zu", conn_count());
 	emit(ctx, line);
+	snprintf(line, sizeof(line), "pop3s_connections: %u", pop3d_connections());
+	emit(ctx, line);
+	snprintf(line, sizeof(line), "log_dropped: %llu", (unsigned long long)log_dropped());
+	emit(ctx, line);
 	snprintf(line, sizeof(line), "config: %s", d.conf_path);
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "pop3_sessions: %u", pop3_sess_count());
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "smtp_sessions: %u", smtpd_sessions());
-	emit(ctx, line);
-	snprintf(line, sizeof(line), "pop3s_connections: %u", pop3d_connections());
-	emit(ctx, line);
-	snprintf(line, sizeof(line), "log_dropped: %llu", (unsigned long long)log_dropped());
 	emit(ctx, line);
 	if (d.gen->tls_gate) {
 		char crl[160];
