@@ -44,6 +44,7 @@ static struct {
 	struct loop_timer stop_timer;
 	struct wdt wdt;              /* hardware watchdog, petted from the loop */
 	struct loop_timer wdt_timer; /* wakes an idle loop in time to pet */
+	struct loop_timer log_timer; /* wakes an idle loop when a log summary is due */
 	int sig_fd;
 	bool stopping;
 	time_t started;
@@ -57,6 +58,25 @@ static void usage(FILE *f)
 		   "  -t       check the configuration and exit\n"
 		   "  -V       print the version and exit\n",
 		CONFIG_DATA_DIR);
+}
+
+/*
+ * Listeners are bound once, as root, and a reload does not change them: a reloaded
+ * configuration is checked against the listeners that run, not against its own listen
+ * keys (a POP3S listener without [tls] ca would hand TLS no gate at all).
+ */
+static int mailgwd_reload_check(struct mgw_cfg *cfg, char *why, size_t whysz)
+{
+	if (pop3d_bound() && (cfg->tls_cert[0] == '\0' || cfg->tls_ca[0] == '\0')) {
+		snprintf(why, whysz,
+			 "%s: [pop3s] is listening on %s until a restart (a reload does not change "
+			 "listeners): it needs [tls] cert, key, ca and crl",
+			 cfg->path, pop3d_bound());
+		return -MGW_ECONFIG;
+	}
+	snprintf(cfg->pop3s_listen, sizeof(cfg->pop3s_listen), "%s", d.gen->cfg.pop3s_listen);
+	snprintf(cfg->smtp_listen, sizeof(cfg->smtp_listen), "%s", d.gen->cfg.smtp_listen);
+	return cfg_check(cfg, why, whysz);
 }
 
 static int mailgwd_reload(char *why, size_t whysz)
@@ -77,13 +97,16 @@ static int mailgwd_reload(char *why, size_t whysz)
 	    strcmp(cfg.smtp_listen, d.gen->cfg.smtp_listen) != 0)
 		log_warn("reload: control socket, user, data_dir and listen address changes take effect "
 			 "at the next start");
-	rc = gen_new(&cfg, why, whysz, &g);
+	rc = mailgwd_reload_check(&cfg, why, whysz);
+	if (rc == 0)
+		rc = gen_new(&cfg, why, whysz, &g);
 	if (rc < 0) {
 		log_err("reload refused, keeping generation %llu: %s",
 			(unsigned long long)d.gen->serial, why);
 		return rc;
 	}
 	log_set_level(cfg.log_level);
+	conn_set_v6_prefix(cfg.ipv6_prefix);
 	log_info("reloaded %s: generation %llu replaces %llu", d.conf_path,
 		 (unsigned long long)g->serial, (unsigned long long)d.gen->serial);
 	gen_put(d.gen);
@@ -104,6 +127,10 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 	snprintf(line, sizeof(line), "generations_alive: %u", gen_alive());
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "connections: %zu", conn_count());
+	emit(ctx, line);
+	snprintf(line, sizeof(line), "pop3s_connections: %u", pop3d_connections());
+	emit(ctx, line);
+	snprintf(line, sizeof(line), "log_dropped: %llu", (unsigned long long)log_dropped());
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "config: %s", d.conf_path);
 	emit(ctx, line);
@@ -150,6 +177,12 @@ static void mailgwd_begin_stop(void)
 		loop_timer_set(&d.loop, &d.stop_timer, (uint64_t)d.gen->cfg.shutdown_grace * 1000u);
 }
 
+static void mailgwd_log_wake(struct loop *loop, struct loop_timer *t)
+{
+	(void)loop;
+	(void)t; /* the iteration hook reports the summaries */
+}
+
 static void mailgwd_wdt_wake(struct loop *loop, struct loop_timer *t)
 {
 	loop_timer_set(loop, t, wdt_interval_ms(&d.wdt));
@@ -159,7 +192,12 @@ static void mailgwd_wdt_wake(struct loop *loop, struct loop_timer *t)
  * loop that stops turning resets the board. */
 static void mailgwd_iteration(struct loop *loop, void *arg)
 {
+	uint64_t log_due;
+
 	(void)arg;
+	log_due = log_tick();
+	if (log_due && !loop_timer_pending(&d.log_timer))
+		loop_timer_set(loop, &d.log_timer, log_due);
 	if (wdt_is_open(&d.wdt) && wdt_pet_due(&d.wdt, loop_now_ms(loop)) < 0)
 		log_warn("watchdog: pet failed: %s", strerror(errno));
 	if (d.stopping && conn_count() == 0)
@@ -283,6 +321,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_open("mailgwd", check_only ? false : cfg.log_syslog, true);
+	if (!check_only)
+		log_daemon_mode();
 	log_set_level(check_only ? LOG_LVL_WARN : cfg.log_level);
 	/* The private key is read here, as root; reloads keep it (gen.h). */
 	if (gen_key_load(&cfg, err, sizeof(err)) < 0 || gen_new(&cfg, err, sizeof(err), &d.gen) < 0) {
@@ -303,6 +343,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	loop_timer_init(&d.stop_timer, mailgwd_stop_now, NULL);
+	loop_timer_init(&d.log_timer, mailgwd_log_wake, NULL);
+	conn_set_v6_prefix(cfg.ipv6_prefix);
 	d.loop.on_iteration = mailgwd_iteration;
 
 	/* Everything that needs root happens here, before the drop. */
@@ -361,6 +403,7 @@ int main(int argc, char **argv)
 	gen_put(d.gen);
 	if (wdt_is_open(&d.wdt))
 		loop_timer_cancel(&d.loop, &d.wdt_timer);
+	loop_timer_cancel(&d.loop, &d.log_timer);
 	gen_shutdown();
 	loop_free(&d.loop);
 	wdt_close(&d.wdt);

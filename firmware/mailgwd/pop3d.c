@@ -1,4 +1,12 @@
-/* pop3d.c - accepting POP3S connections and giving each a TLS session and a POP3 session. */
+/*
+ * pop3d.c - accepting POP3S connections and giving each a TLS session and a POP3 session.
+ *
+ * Limits are checked before any TLS work, in the order a flood hits them: POP3S's share
+ * of the connections ([pop3s] max_connections) and all connections (max_connections),
+ * connections from the client's network ([pop3s] max_per_address), new connections from
+ * it in the last minute ([pop3s] rate). A refused client is closed without a handshake.
+ * The handshake itself must finish within [tls] handshake_timeout.
+ */
 #include "pop3d.h"
 
 #include <stdio.h>
@@ -9,6 +17,7 @@
 #include "auth/throttle.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "net/addr_rate.h"
 #include "net/conn.h"
 #include "net/listen.h"
 #include "proto/pop3_sess.h"
@@ -22,7 +31,11 @@ static struct {
 	struct maildir_store store;
 	struct throttle throttle;
 	uint64_t throttle_gen; /* generation whose [auth] settings the throttle uses */
+	struct addr_rate rate;
+	unsigned live; /* POP3S connections (sessions) alive */
 } p3;
+
+#define POP3D_RATE_WINDOW_MS 60000
 
 int pop3d_open(const struct mgw_cfg *cfg)
 {
@@ -38,6 +51,7 @@ int pop3d_open(const struct mgw_cfg *cfg)
 
 static void pop3d_release(void *arg)
 {
+	p3.live--;
 	gen_put(arg);
 }
 
@@ -69,8 +83,18 @@ static void pop3d_accept(struct listener *l, int fd, const struct sockaddr *sa, 
 	int rc;
 
 	(void)l;
-	if (conn_count() >= g->cfg.max_connections) {
-		log_warn("pop3s: connection refused: max_connections (%u) reached",
+	/* Listeners outlive reloads, which must keep the gate (main.c); never hand TLS a
+	 * missing configuration. */
+	if (g->tls_gate == NULL) {
+		log_err("pop3s: connection refused: generation %llu has no certificate gate",
+			(unsigned long long)g->serial);
+		close(fd);
+		return;
+	}
+	if (p3.live >= g->cfg.pop3s_max_connections || conn_count() >= g->cfg.max_connections) {
+		log_warn("pop3s: connection refused: %u POP3S connections ([pop3s] max_connections "
+			 "%u), %zu in all (max_connections %u)",
+			 p3.live, g->cfg.pop3s_max_connections, conn_count(),
 			 g->cfg.max_connections);
 		close(fd);
 		return;
@@ -79,12 +103,19 @@ static void pop3d_accept(struct listener *l, int fd, const struct sockaddr *sa, 
 		close(fd);
 		return;
 	}
-	if (conn_count_peer(c->peer_ip) > POP3_MAX_PER_ADDRESS) {
+	if (conn_count_peer(c->peer_net) > g->cfg.pop3s_max_per_address) {
 		log_warn("pop3s %s: refused, more than %u connections from this address", c->peer,
-			 POP3_MAX_PER_ADDRESS);
+			 g->cfg.pop3s_max_per_address);
 		conn_close(c, "too many connections from this address");
 		return;
 	}
+	if (!addr_rate_allow(&p3.rate, c->peer_net, loop_now_ms(p3.loop), g->cfg.pop3s_rate)) {
+		log_warn("pop3s %s: refused, more than %u connections per minute", c->peer,
+			 g->cfg.pop3s_rate);
+		conn_close(c, "connection rate limit");
+		return;
+	}
+	conn_set_handshake_timeout(c, g->cfg.tls_handshake_timeout * 1000u);
 	pop3d_throttle_params(g);
 	/* The gate: client certificate required, verified against this generation's CA+CRL. */
 	rc = tls_sess_new(g->tls_gate, c->fd, c->peer, &tls);
@@ -109,7 +140,9 @@ static void pop3d_accept(struct listener *l, int fd, const struct sockaddr *sa, 
 	env.throttle = &p3.throttle;
 	env.release = pop3d_release;
 	env.release_arg = gen_get(g);
+	p3.live++;
 	if (pop3_sess_start(c, &env) < 0) {
+		p3.live--;
 		gen_put(g);
 		conn_close(c, "out of memory");
 	}
@@ -127,6 +160,7 @@ int pop3d_start(struct loop *loop, struct mgw_gen *const *genp)
 	if (rc < 0)
 		return rc;
 	pop3d_throttle_params(*genp);
+	addr_rate_init(&p3.rate, POP3D_RATE_WINDOW_MS);
 	rc = listen_start(loop, &p3.l, pop3d_accept, NULL);
 	if (rc == 0)
 		log_info("listening pop3s on %s", p3.l.bound);
@@ -144,6 +178,11 @@ void pop3d_close(struct loop *loop)
 	if (p3.open)
 		listen_close(loop, &p3.l);
 	p3.open = false;
+}
+
+unsigned pop3d_connections(void)
+{
+	return p3.live;
 }
 
 const char *pop3d_bound(void)

@@ -16,6 +16,8 @@ int pop3d_start(struct loop *loop, struct mgw_gen *const *genp);
 /* Stops accepting (graceful stop). */
 void pop3d_stop(struct loop *loop);
 void pop3d_close(struct loop *loop);
+/* POP3S connections alive, handshakes included (status). */
+unsigned pop3d_connections(void);
 /* The address bound, or NULL when not listening. */
 const char *pop3d_bound(void);
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "net/addr_net.h"
 #include "net/listen.h"
 #include "mgw_config.h"
 
@@ -51,6 +52,7 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_S("", "log_level", CFG_T_LOGLEVEL, log_level),
 	CFG_S("", "log_syslog", CFG_T_BOOL, log_syslog),
 	CFG_N("", "max_connections", CFG_T_UINT, max_connections, 4, 10000),
+	CFG_N("", "ipv6_prefix", CFG_T_UINT, ipv6_prefix, ADDR_NET_V6_PREFIX_MIN, ADDR_NET_V6_PREFIX_MAX),
 	CFG_N("", "shutdown_grace", CFG_T_DURATION, shutdown_grace, 0, 300),
 	CFG_S("control", "socket", CFG_T_PATH, control_socket),
 	CFG_S("", "watchdog", CFG_T_PATH, watchdog),
@@ -75,9 +77,13 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_E("tls", "crl_expired", tls_crl_expired, cfg_crl_policies),
 	CFG_N("tls", "crl_grace", CFG_T_DURATION, tls_crl_grace, 0, 720 * 3600),
 	CFG_E("tls", "identity", tls_identity, cfg_identities),
+	CFG_N("tls", "handshake_timeout", CFG_T_DURATION, tls_handshake_timeout, 1, 60),
 	CFG_S("pop3s", "listen", CFG_T_STR, pop3s_listen),
 	CFG_N("pop3s", "idle_timeout", CFG_T_DURATION, pop3s_idle_timeout, 600, 86400),
 	CFG_N("pop3s", "login_timeout", CFG_T_DURATION, pop3s_login_timeout, 5, 3600),
+	CFG_N("pop3s", "max_connections", CFG_T_UINT, pop3s_max_connections, 1, 10000),
+	CFG_N("pop3s", "max_per_address", CFG_T_UINT, pop3s_max_per_address, 1, 10000),
+	CFG_N("pop3s", "rate", CFG_T_UINT, pop3s_rate, 1, 1000000),
 	CFG_S("auth", "allow_plain", CFG_T_BOOL, auth_allow_plain),
 	CFG_N("auth", "fail_close", CFG_T_UINT, auth_fail_close, 1, 10),
 	CFG_N("auth", "fail_limit", CFG_T_UINT, auth_fail_limit, 1, 1000),
@@ -97,6 +103,7 @@ void cfg_defaults(struct mgw_cfg *cfg)
 	cfg->log_level = LOG_LVL_INFO;
 	cfg->log_syslog = true;
 	cfg->max_connections = CONFIG_MAX_CONNECTIONS;
+	cfg->ipv6_prefix = ADDR_NET_V6_PREFIX_DEFAULT;
 	cfg->shutdown_grace = CONFIG_SHUTDOWN_GRACE;
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "/run/mailgw/control");
 	cfg->watchdog_timeout = 15;
@@ -114,12 +121,16 @@ void cfg_defaults(struct mgw_cfg *cfg)
 	cfg->smtp_min_free_space = 64ull * 1024 * 1024;
 	cfg->tls_crl_expired = CONFIG_CRL_EXPIRED_GRACE ? TLS_CRL_GRACE : TLS_CRL_REFUSE;
 	cfg->tls_crl_grace = CONFIG_CRL_GRACE_HOURS * 3600u;
+	cfg->tls_handshake_timeout = 10;
 	cfg->tls_identity = CONFIG_IDENTITY_CN ? TLS_IDENTITY_CN
 			    : CONFIG_IDENTITY_NONE ? TLS_IDENTITY_NONE : TLS_IDENTITY_EMAIL;
 	snprintf(cfg->pop3s_listen, sizeof(cfg->pop3s_listen), "%s",
 		 CONFIG_FEATURE_POP3S ? "0.0.0.0:995" : "off");
 	cfg->pop3s_idle_timeout = CONFIG_IDLE_TIMEOUT;
 	cfg->pop3s_login_timeout = CONFIG_IDLE_TIMEOUT_PRELOGIN;
+	cfg->pop3s_max_connections = 64;
+	cfg->pop3s_max_per_address = 16;
+	cfg->pop3s_rate = 60;
 	cfg->auth_allow_plain = false;
 	cfg->auth_fail_close = 3;
 	cfg->auth_fail_limit = 10;
@@ -384,6 +395,29 @@ static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *val
 	return rc;
 }
 
+/* Checks between keys, once the whole file is read. */
+static int cfg_check_named(const char *name, const struct mgw_cfg *cfg, char *err, size_t errsz)
+{
+	uint64_t shares = 0;
+
+	/* Each listening service has its own share, so that a flood on one port cannot
+	 * take the connections another port needs. */
+	if (strcmp(cfg->smtp_listen, "off") != 0)
+		shares += cfg->smtp_max_connections;
+	if (strcmp(cfg->pop3s_listen, "off") != 0)
+		shares += cfg->pop3s_max_connections;
+	if (shares > cfg->max_connections) {
+		cfg_err(err, errsz, name, 0,
+			"the services' shares ([smtp] max_connections %u + [pop3s] max_connections "
+			"%u) exceed max_connections %u",
+			strcmp(cfg->smtp_listen, "off") != 0 ? cfg->smtp_max_connections : 0,
+			strcmp(cfg->pop3s_listen, "off") != 0 ? cfg->pop3s_max_connections : 0,
+			cfg->max_connections);
+		return -MGW_ECONFIG;
+	}
+	return 0;
+}
+
 static char *cfg_trim(char *s)
 {
 	char *e;
@@ -480,7 +514,12 @@ int cfg_parse(const char *name, const char *text, size_t len, struct mgw_cfg *cf
 			return -MGW_ECONFIG;
 		}
 	}
-	return 0;
+	return cfg_check_named(name, cfg, err, errsz);
+}
+
+int cfg_check(const struct mgw_cfg *cfg, char *err, size_t errsz)
+{
+	return cfg_check_named(cfg->path, cfg, err, errsz);
 }
 
 int cfg_load(const char *path, struct mgw_cfg *cfg, char *err, size_t errsz)

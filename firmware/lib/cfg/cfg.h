@@ -34,7 +34,8 @@ struct mgw_cfg {
 	char user[CFG_NAME_MAX];
 	enum log_level log_level;
 	bool log_syslog;
-	uint32_t max_connections;
+	uint32_t max_connections; /* all services; each has its own share of it, below */
+	uint32_t ipv6_prefix;     /* per-address limits count IPv6 clients per /N (addr_net.h) */
 	uint32_t shutdown_grace; /* seconds */
 
 	/* [control] */
@@ -65,11 +66,15 @@ struct mgw_cfg {
 	uint32_t tls_crl_expired; /* enum tls_crl_policy */
 	uint32_t tls_crl_grace;   /* seconds after nextUpdate, under TLS_CRL_GRACE */
 	uint32_t tls_identity;    /* enum tls_identity */
+	uint32_t tls_handshake_timeout; /* seconds to finish a TLS handshake (993, 995, STARTTLS) */
 
 	/* [pop3s] */
 	char pop3s_listen[CFG_STR_MAX]; /* "off": not opened */
 	uint32_t pop3s_idle_timeout;    /* seconds, after login (RFC 1939: >= 600) */
 	uint32_t pop3s_login_timeout;   /* seconds, before login */
+	uint32_t pop3s_max_connections; /* concurrent POP3S connections: its share */
+	uint32_t pop3s_max_per_address; /* concurrent connections per client network */
+	uint32_t pop3s_rate;            /* new connections per client network per minute */
 
 	/* [auth]: logins (POP3, IMAP) */
 	bool auth_allow_plain;     /* {PLAIN} passwords in passwd-files may verify */
@@ -89,6 +94,10 @@ int cfg_load(const char *path, struct mgw_cfg *cfg, char *err, size_t errsz);
 /* Parses a text buffer (used by cfg_load and the fuzzer); name is used in messages. */
 int cfg_parse(const char *name, const char *text, size_t len, struct mgw_cfg *cfg, char *err,
 	      size_t errsz);
+
+/* The checks between keys that cfg_parse ends with (each listening service's share of
+ * max_connections), for a configuration whose listen values the caller changed. */
+int cfg_check(const struct mgw_cfg *cfg, char *err, size_t errsz);
 
 /* Value parsers, exposed for tests and for other modules' files. */
 int cfg_parse_size(const char *s, uint64_t *out);     /* 10, 10K, 25M, 1G */

@@ -59,6 +59,7 @@ struct pop3_sess {
 	bool have_user;
 	char login[PASSWD_ADDR_MAX + 1]; /* user@domain once logged in */
 	char subject[TLS_SUBJECT_MAX], serial[TLS_SERIAL_MAX];
+	char cert_id[TLS_CERT_ID_MAX]; /* issuer + serial: the per-certificate throttle key */
 	const char *delayed_reply; /* sent when the delay ends */
 	bool close_after_delay;
 	struct maildir_box box;
@@ -84,6 +85,11 @@ static void pop3_tls_serial(const void *ctx, char *out, size_t outsz)
 	tls_sess_peer_serial(ctx, out, outsz);
 }
 
+static void pop3_tls_cert_id(const void *ctx, char *out, size_t outsz)
+{
+	tls_sess_peer_id(ctx, out, outsz);
+}
+
 static int pop3_tls_identity(const void *ctx, enum tls_identity how, char *out, size_t outsz)
 {
 	return tls_sess_peer_identity(ctx, how, out, outsz);
@@ -93,6 +99,7 @@ static const struct pop3_peer_ops pop3_peer_tls = {
     .has_peer = pop3_tls_has_peer,
     .subject = pop3_tls_subject,
     .serial = pop3_tls_serial,
+    .cert_id = pop3_tls_cert_id,
     .identity = pop3_tls_identity,
 };
 
@@ -312,16 +319,22 @@ static void pop3_stream_start(struct pop3_sess *s, long i, bool top, uint32_t li
 
 static void pop3_delay_cb(struct loop *loop, struct loop_timer *t);
 
-static void pop3_throttle_keys(const struct pop3_sess *s, char cert[THROTTLE_KEY_MAX],
-			       char addr[THROTTLE_KEY_MAX])
+/* Throttle keys: the certificate (issuer and whole serial, hashed: consecutive serials
+ * of one CA and equal serials of two CAs stay apart) and the client's network (its
+ * address; for IPv6 its [net] ipv6_prefix, see conn.h). Long keys are hashed by the
+ * throttle itself. */
+#define POP3_THROTTLE_KEY_MAX (8 + TLS_CERT_ID_MAX + CONN_ADDR_MAX)
+
+static void pop3_throttle_keys(const struct pop3_sess *s, char cert[POP3_THROTTLE_KEY_MAX],
+			       char addr[POP3_THROTTLE_KEY_MAX])
 {
-	snprintf(cert, THROTTLE_KEY_MAX, "cert:%.58s", s->serial);
-	snprintf(addr, THROTTLE_KEY_MAX, "addr:%.58s", s->c->peer_ip);
+	snprintf(cert, POP3_THROTTLE_KEY_MAX, "cert:%s", s->cert_id);
+	snprintf(addr, POP3_THROTTLE_KEY_MAX, "addr:%s", s->c->peer_net);
 }
 
 static void pop3_login_failed(struct pop3_sess *s, const char *name, const char *why)
 {
-	char kc[THROTTLE_KEY_MAX], ka[THROTTLE_KEY_MAX];
+	char kc[POP3_THROTTLE_KEY_MAX], ka[POP3_THROTTLE_KEY_MAX];
 	uint64_t now = loop_now_ms(s->c->loop);
 	uint32_t d1, d2, delay;
 
@@ -342,7 +355,7 @@ static void pop3_login_failed(struct pop3_sess *s, const char *name, const char 
 
 static void pop3_login_ok(struct pop3_sess *s, const struct passwd_addr *a)
 {
-	char kc[THROTTLE_KEY_MAX], ka[THROTTLE_KEY_MAX], line[128];
+	char kc[POP3_THROTTLE_KEY_MAX], ka[POP3_THROTTLE_KEY_MAX], line[128];
 	size_t n;
 	uint64_t size;
 	int rc;
@@ -374,8 +387,8 @@ static void pop3_login_ok(struct pop3_sess *s, const struct passwd_addr *a)
 	s->box_open = true;
 	snprintf(s->login, sizeof(s->login), "%s@%s", a->user, a->domain);
 	pop3_counts(s, &n, &size);
-	log_info("pop3 %s: login %s (subject %s, serial %s): %zu messages, %llu octets", s->c->peer,
-		 s->login, s->subject, s->serial, n, (unsigned long long)size);
+	log_record("pop3 %s: login %s (subject %s, serial %s): %zu messages, %llu octets",
+		   s->c->peer, s->login, s->subject, s->serial, n, (unsigned long long)size);
 	snprintf(line, sizeof(line), "+OK logged in, %zu messages (%llu octets)", n,
 		 (unsigned long long)size);
 	pop3_reply(s, line);
@@ -387,7 +400,7 @@ static void pop3_login_ok(struct pop3_sess *s, const struct passwd_addr *a)
 static void pop3_login(struct pop3_sess *s, const uint8_t *name, size_t namelen, const uint8_t *pw,
 		       size_t pwlen)
 {
-	char kc[THROTTLE_KEY_MAX], ka[THROTTLE_KEY_MAX], shown[POP3_ARG_MAX + 1];
+	char kc[POP3_THROTTLE_KEY_MAX], ka[POP3_THROTTLE_KEY_MAX], shown[POP3_ARG_MAX + 1];
 	char id[TLS_IDENTITY_MAX], want[PASSWD_ADDR_MAX + 2], why[TLS_IDENTITY_MAX + 64];
 	uint64_t now = loop_now_ms(s->c->loop);
 	struct passwd_addr a;
@@ -841,6 +854,7 @@ static void pop3_event(struct conn *c, enum conn_event ev, void *arg)
 		}
 		s->env.peer->subject(conn_tls_ctx(c), s->subject, sizeof(s->subject));
 		s->env.peer->serial(conn_tls_ctx(c), s->serial, sizeof(s->serial));
+		s->env.peer->cert_id(conn_tls_ctx(c), s->cert_id, sizeof(s->cert_id));
 		pop3_enter(s, POP3_ST_AUTH);
 		conn_printf(c, "+OK %s POP3 ready\r\n", s->env.hostname);
 		break;
@@ -885,6 +899,7 @@ int pop3_sess_start(struct conn *c, const struct pop3_env *env)
 	s->state = POP3_ST_TLS;
 	snprintf(s->subject, sizeof(s->subject), "-");
 	snprintf(s->serial, sizeof(s->serial), "-");
+	snprintf(s->cert_id, sizeof(s->cert_id), "-");
 	buf_lr_init(&s->lr, POP3_LINE_MAX);
 	loop_timer_init(&s->delay, pop3_delay_cb, s);
 	conn_set_idle(c, env->login_timeout_ms);

@@ -38,7 +38,6 @@
 /* Connections from one address (of any service: the daemon's max_connections is shared),
  * beyond which pop3s refuses: one host must not hold every connection with handshakes
  * it never finishes. */
-#define POP3_MAX_PER_ADDRESS 16
 
 /* Where the session learns about the client certificate; ctx is conn_tls_ctx(c). The
  * daemon leaves pop3_env.peer NULL: the TLS session (tls/tls.h) answers. The session
@@ -47,6 +46,7 @@ struct pop3_peer_ops {
 	bool (*has_peer)(const void *ctx);
 	void (*subject)(const void *ctx, char *out, size_t outsz);
 	void (*serial)(const void *ctx, char *out, size_t outsz);
+	void (*cert_id)(const void *ctx, char *out, size_t outsz); /* tls_sess_peer_id */
 	int (*identity)(const void *ctx, enum tls_identity how, char *out, size_t outsz);
 };
 
