@@ -464,6 +464,49 @@ static void test_uidlist_corrupt(void **state)
 	maildir_box_close(&b);
 }
 
+/*
+ * A uidlist that cannot be read for a transient reason (an I/O error from a failing SD
+ * card, memory exhausted) is an error for this open, not damage: UIDVALIDITY and UIDs
+ * stay. The read error here is a real EIO from read(2): the list is replaced by a link
+ * to /proc/self/mem, which opens fine and fails every read at offset 0.
+ */
+static void test_uidlist_read_error_keeps_uids(void **state)
+{
+	const struct maildir_rcpt r[] = {{"t.test", "joe"}};
+	char p[512], *saved = NULL;
+	struct maildir_box b;
+	struct stat sb;
+	size_t len;
+	uint32_t uv;
+
+	(void)state;
+	assert_int_equal(deliver(msg1, r, 1), 0);
+	assert_int_equal(deliver(msg2, r, 1), 0);
+	assert_int_equal(maildir_box_open(&b, &st, "t.test", "joe", 0), 0);
+	uv = b.uidvalidity;
+	maildir_box_close(&b);
+	snprintf(p, sizeof(p), "%s/mail/t.test/joe/Maildir/mailgw-uidlist", tmpdir);
+	assert_int_equal(file_read_all(p, 1 << 20, &saved, &len), 0);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(symlink("/proc/self/mem", p), 0);
+	sleep(1); /* a recreated list would get a different UIDVALIDITY */
+
+	/* The open fails (POP3 answers -ERR [SYS/TEMP]) and the list is not replaced. */
+	assert_int_equal(maildir_box_open(&b, &st, "t.test", "joe", 0), -MGW_EIO);
+	assert_int_equal(lstat(p, &sb), 0);
+	assert_true(S_ISLNK(sb.st_mode));
+	/* The error goes away: the same UIDVALIDITY and UIDs. */
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(file_write_atomic(p, saved, len, 0600), 0);
+	free(saved);
+	assert_int_equal(maildir_box_open(&b, &st, "t.test", "joe", 0), 0);
+	assert_int_equal(b.uidvalidity, uv);
+	assert_int_equal(b.count, 2);
+	assert_int_equal(b.msgs[0].uid, 1);
+	assert_int_equal(b.msgs[1].uid, 2);
+	maildir_box_close(&b);
+}
+
 static void test_cleanup_and_space(void **state)
 {
 	struct maildir_dlv d;
@@ -585,12 +628,18 @@ static void test_concurrent_delivery(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_deliver_two),		cmocka_unit_test(test_all_or_nothing),
-	    cmocka_unit_test(test_write_failure),	cmocka_unit_test(test_uids_stable),
-	    cmocka_unit_test(test_rescan_and_expunge),	cmocka_unit_test(test_expunge_failure),
-	    cmocka_unit_test(test_foreign_files),	cmocka_unit_test(test_uidlist_corrupt),
-	    cmocka_unit_test(test_cleanup_and_space),	cmocka_unit_test(test_notify_and_paths),
+	    cmocka_unit_test(test_deliver_two),
+	    cmocka_unit_test(test_all_or_nothing),
+	    cmocka_unit_test(test_write_failure),
+	    cmocka_unit_test(test_uids_stable),
+	    cmocka_unit_test(test_rescan_and_expunge),
+	    cmocka_unit_test(test_expunge_failure),
+	    cmocka_unit_test(test_foreign_files),
+	    cmocka_unit_test(test_uidlist_corrupt),
+	    cmocka_unit_test(test_cleanup_and_space),
+	    cmocka_unit_test(test_notify_and_paths),
 	    cmocka_unit_test(test_concurrent_delivery),
+	    cmocka_unit_test(test_uidlist_read_error_keeps_uids),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -794,9 +794,19 @@ static int maildir_sync(const char *md, struct maildir_scan *out)
 	rc = file_read_all(path, MAILDIR_UIDLIST_MAX, &text, &len);
 	if (rc == 0)
 		rc = maildir_uidlist_parse(text, len, &ul);
+	if (rc == -MGW_EIO || rc == -MGW_ENOMEM) {
+		/* A read that failed (EIO, EMFILE, out of memory) says nothing about the
+		 * list: starting over would change every UID a client has seen (fetchmail
+		 * with "keep" would fetch the whole maildrop again). Fail this open; the
+		 * session answers a temporary error and the next try reads the list. */
+		log_err("%s: cannot read (%s): mailbox unavailable for now", path,
+			mgw_strerror(rc));
+		goto out;
+	}
 	if (rc < 0) {
+		/* Missing (a new mailbox), malformed or oversized: damage, so start over. */
 		if (rc != -MGW_ENOENT)
-			log_warn("%s: unreadable (%s): starting a new UIDVALIDITY", path,
+			log_warn("%s: damaged (%s): starting a new UIDVALIDITY", path,
 				 mgw_strerror(rc));
 		maildir_scan_free(&ul);
 		/* Never reuse a UIDVALIDITY a client may have seen: the clock moves on, and
