@@ -426,7 +426,8 @@ static void test_foreign_files(void **state)
 	int fd;
 	assert_int_equal(maildir_msg_open(&b, 0, &fd), -MGW_ENOENT);
 	assert_true(b.msgs[0].gone);
-	assert_int_equal(maildir_box_size(&b), 5 + 3);
+	/* Sizes as sent: "one-b" gets a final CRLF (7); "two" has W=4 in its name. */
+	assert_int_equal(maildir_box_size(&b), 7 + 4);
 	/* Unknown info letters (keywords) survive a flag change. */
 	put("mail/d.test/joe/Maildir/cur/1700000300.M1P1.mx:2,Sab", "kw");
 	size_t added;
@@ -505,6 +506,55 @@ static void test_uidlist_read_error_keeps_uids(void **state)
 	assert_int_equal(b.msgs[0].uid, 1);
 	assert_int_equal(b.msgs[1].uid, 2);
 	maildir_box_close(&b);
+}
+
+/* Sizes as sent (CRLF form): from W= in our own names, computed once for LF files and
+ * kept in the uidlist; a version 1 uidlist is read and keeps its UIDs. */
+static void test_vsize(void **state)
+{
+	const struct maildir_rcpt r[] = {{"v.test", "joe"}};
+	char p[512], *text = NULL;
+	struct maildir_box b;
+	size_t len;
+	(void)state;
+	assert_int_equal(deliver(msg1, r, 1), 0);
+	put("mail/v.test/joe/Maildir/new/1700000001.M1P1.lf", "a: b\n\nline\n.x\n");
+	put("mail/v.test/joe/Maildir/new/1700000002.M1P1.nonl", "a: b\r\n\r\nx\ny");
+	assert_int_equal(maildir_box_open(&b, &st, "v.test", "joe", 0), 0);
+	assert_int_equal(b.count, 3);
+	assert_non_null(strstr(b.msgs[2].name, ",W=")); /* ours, delivered last */
+	assert_int_equal(b.msgs[2].vsize, strlen(msg1));
+	assert_int_equal(b.msgs[0].size, 14);
+	assert_int_equal(b.msgs[0].vsize, 18);
+	assert_int_equal(b.msgs[1].vsize, 11 + 1 + 2); /* one lone LF, a final CRLF */
+	maildir_box_close(&b);
+	snprintf(p, sizeof(p), "%s/mail/v.test/joe/Maildir/mailgw-uidlist", tmpdir);
+	assert_int_equal(file_read_all(p, 1 << 20, &text, &len), 0);
+	assert_non_null(strstr(text, "\n1 18 1700000001.M1P1.lf\n"));
+	assert_non_null(strstr(text, "\n2 14 1700000002.M1P1.nonl\n"));
+	free(text);
+	/* The cached value is what is used (a Maildir file's content never changes);
+	 * version 1 (no sizes): UIDs kept, sizes computed, rewritten as version 2. */
+	static const struct {
+		const char *list;
+		uint32_t uv, uid;
+		uint64_t vsize;
+	} lists[] = {
+	    {"mailgw-uidlist 2\nuidvalidity 77\nuidnext 9\n4 99 1700000001.M1P1.lf\n", 77, 4, 99},
+	    {"mailgw-uidlist 1\nuidvalidity 78\nuidnext 9\n5 1700000001.M1P1.lf\n", 78, 5, 18},
+	};
+	for (size_t i = 0; i < MGW_ARRAY_LEN(lists); i++) {
+		put("mail/v.test/joe/Maildir/mailgw-uidlist", lists[i].list);
+		assert_int_equal(maildir_box_open(&b, &st, "v.test", "joe", 0), 0);
+		assert_int_equal(b.uidvalidity, lists[i].uv);
+		assert_int_equal(b.msgs[0].uid, lists[i].uid);
+		assert_int_equal(b.msgs[0].vsize, lists[i].vsize);
+		assert_int_equal(b.msgs[1].vsize, 14);
+		maildir_box_close(&b);
+	}
+	assert_int_equal(file_read_all(p, 1 << 20, &text, &len), 0);
+	assert_true(strncmp(text, "mailgw-uidlist 2\nuidvalidity 78\n", 32) == 0);
+	free(text);
 }
 
 static void test_cleanup_and_space(void **state)
@@ -640,6 +690,7 @@ int main(void)
 	    cmocka_unit_test(test_notify_and_paths),
 	    cmocka_unit_test(test_concurrent_delivery),
 	    cmocka_unit_test(test_uidlist_read_error_keeps_uids),
+	    cmocka_unit_test(test_vsize),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
