@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "store/maildir.h"
+#include "store/quota.h"
 
 static char tmpdir[64];
 static struct maildir_store st;
@@ -557,6 +559,55 @@ static void test_vsize(void **state)
 	free(text);
 }
 
+/* Usage for the quota: recalculated when missing, kept by deliveries and expunges,
+ * recalculated after a torn line and when a full mailbox's count has gone stale. */
+static void test_quota_usage(void **state)
+{
+	const struct maildir_rcpt r[] = {{"q.test", "joe"}};
+	struct timeval old[2] = {{1000, 0}, {1000, 0}};
+	uint64_t bytes, msgs;
+	struct maildir_box b;
+	size_t idx = 0;
+	char p[512];
+	int fd;
+
+	(void)state;
+	assert_int_equal(maildir_quota_get(&st, "q.test", "joe", 0, &bytes, &msgs), 0);
+	assert_int_equal(bytes, 0); /* no Maildir, nothing created */
+	assert_int_equal(count_dir("q.test", "joe", "new"), 0);
+	assert_int_equal(deliver(msg1, r, 1), 0);
+	assert_int_equal(maildir_quota_get(&st, "q.test", "joe", 100, &bytes, &msgs), 0);
+	assert_int_equal(bytes, strlen(msg1));
+	assert_int_equal(msgs, 1);
+	assert_int_equal(deliver(msg2, r, 1), 0); /* appended */
+	assert_int_equal(maildir_quota_get(&st, "q.test", "joe", 100, &bytes, &msgs), 0);
+	assert_int_equal(bytes, strlen(msg1) + strlen(msg2));
+	assert_int_equal(msgs, 2);
+	assert_int_equal(maildir_box_open(&b, &st, "q.test", "joe", 0), 0);
+	assert_int_equal(maildir_box_expunge(&b, &idx, 1, NULL), 0);
+	maildir_box_close(&b);
+	assert_int_equal(maildir_quota_get(&st, "q.test", "joe", 100, &bytes, &msgs), 0);
+	assert_int_equal(bytes, strlen(msg2));
+	assert_int_equal(msgs, 1);
+	/* A torn line: recalculated, not trusted. */
+	snprintf(p, sizeof(p), "%s/mail/q.test/joe/Maildir/maildirsize", tmpdir);
+	fd = open(p, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "999999 1", 8), 8);
+	close(fd);
+	assert_int_equal(maildir_quota_get(&st, "q.test", "joe", 100, &bytes, &msgs), 0);
+	assert_int_equal(bytes, strlen(msg2));
+	/* A count saying "full" is believed while fresh, re-checked when stale. */
+	fd = open(p, O_WRONLY | O_APPEND);
+	assert_int_equal(write(fd, "999999 1\n", 9), 9);
+	close(fd);
+	assert_int_equal(maildir_quota_get(&st, "q.test", "joe", 1000, &bytes, &msgs), 0);
+	assert_int_equal(bytes, strlen(msg2) + 999999);
+	assert_int_equal(utimes(p, old), 0);
+	assert_int_equal(maildir_quota_get(&st, "q.test", "joe", 1000, &bytes, &msgs), 0);
+	assert_int_equal(bytes, strlen(msg2));
+}
+
 static void test_cleanup_and_space(void **state)
 {
 	struct maildir_dlv d;
@@ -583,11 +634,18 @@ static void test_cleanup_and_space(void **state)
 	assert_int_equal(count_dir("k.test", "joe", "tmp"), 1);
 	assert_int_equal(count_dir("k.test", "joe", "new"), 1);
 
-	assert_int_equal(maildir_store_space_check(&st, 1000), 0);
+	assert_int_equal(maildir_store_space_check(&st, 1000, false), 0);
 	st.reserve_bytes = UINT64_MAX / 2;
-	assert_int_equal(maildir_store_space_check(&st, 0), -MGW_ENOSPC);
+	assert_int_equal(maildir_store_space_check(&st, 0, false), -MGW_ENOSPC);
 	st.reserve_bytes = 0;
-	assert_int_equal(maildir_store_space_check(&st, UINT64_MAX), -MGW_ENOSPC);
+	assert_int_equal(maildir_store_space_check(&st, UINT64_MAX, false), -MGW_ENOSPC);
+	/* Free space between half the reserve and the reserve: only admin mail fits. */
+	struct statvfs vfs;
+	assert_int_equal(statvfs(tmpdir, &vfs), 0);
+	st.reserve_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize / 2 * 3;
+	assert_int_equal(maildir_store_space_check(&st, 0, false), -MGW_ENOSPC);
+	assert_int_equal(maildir_store_space_check(&st, 0, true), 0);
+	st.reserve_bytes = 0;
 }
 
 static unsigned notified;
@@ -691,6 +749,7 @@ int main(void)
 	    cmocka_unit_test(test_concurrent_delivery),
 	    cmocka_unit_test(test_uidlist_read_error_keeps_uids),
 	    cmocka_unit_test(test_vsize),
+	    cmocka_unit_test(test_quota_usage),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -27,6 +27,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "store/crlf.h"
+#include "store/quota.h"
 
 #define MAILDIR_UIDLIST "mailgw-uidlist"
 #define MAILDIR_UIDLIST_LOCK "mailgw-uidlist.lock"
@@ -242,8 +243,9 @@ int maildir_store_init(struct maildir_store *st, const char *data_dir, const cha
 	return rc;
 }
 
-int maildir_store_space_check(const struct maildir_store *st, uint64_t need)
+int maildir_store_space_check(const struct maildir_store *st, uint64_t need, bool admin)
 {
+	uint64_t reserve = admin ? st->reserve_bytes / 2 : st->reserve_bytes;
 	struct statvfs vfs;
 	uint64_t avail;
 
@@ -252,7 +254,7 @@ int maildir_store_space_check(const struct maildir_store *st, uint64_t need)
 		return -MGW_EIO;
 	}
 	avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
-	if (avail < need || avail - need < st->reserve_bytes)
+	if (avail < need || avail - need < reserve)
 		return -MGW_ENOSPC;
 	/* A filesystem that counts inodes needs a few per delivery (file, maybe dirs). */
 	if (vfs.f_files > 0 && vfs.f_favail < 16)
@@ -620,6 +622,9 @@ int maildir_dlv_commit(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, 
 		if (rc < 0)
 			goto fail;
 	}
+	/* 5. Usage for the quota (quota.h): one appended line per mailbox. */
+	for (i = 0; i < nr; i++)
+		maildir_quota_add(rs[i].md, (int64_t)d->size, 1);
 	rc = 0;
 	goto out;
 fail:
@@ -1305,6 +1310,7 @@ int maildir_box_expunge(struct maildir_box *box, const size_t *idx, size_t n, si
 	char p[MAILDIR_PATH_MAX];
 	bool *del;
 	size_t nfail = 0, i, j;
+	int64_t freed = 0, nfreed = 0;
 	int rc = 0;
 
 	if (failed != NULL)
@@ -1321,16 +1327,22 @@ int maildir_box_expunge(struct maildir_box *box, const size_t *idx, size_t n, si
 		if (!del[i] || m->gone)
 			continue;
 		if (maildir_msg_path(box, i, p, sizeof(p)) == 0 && unlink(p) == 0)
-			continue;
+			goto unlinked;
 		/* Renamed meanwhile by a flag change elsewhere: find it and try once more. */
 		if (errno == ENOENT && maildir_msg_locate(box, i) == -MGW_ENOENT)
-			continue;
+			continue; /* removed by someone else, who accounts for it */
 		if (maildir_msg_path(box, i, p, sizeof(p)) == 0 && unlink(p) == 0)
-			continue;
+			goto unlinked;
 		log_err("%s: cannot expunge: %s", p, strerror(errno));
 		del[i] = false;
 		nfail++;
+		continue;
+	unlinked:
+		freed += (int64_t)m->size;
+		nfreed++;
 	}
+	if (nfreed > 0)
+		maildir_quota_add(box->path, -freed, -nfreed);
 	for (i = 0, j = 0; i < box->count; i++) {
 		if (del[i]) {
 			free(box->msgs[i].name);

@@ -114,8 +114,10 @@ int maildir_store_init(struct maildir_store *st, const char *data_dir, const cha
  * expected message size (0 if unknown, e.g. no SIZE= parameter). Returns 0 when, after
  * storing need bytes, at least reserve_bytes stay free for an unprivileged user (statvfs
  * f_bavail) and free inodes remain; -MGW_ENOSPC otherwise; -MGW_EIO if statvfs fails.
+ * admin: mail for the admins (postmaster, abuse) may use the lower half of the reserve,
+ * so the warnings about a filling disk still reach them.
  */
-int maildir_store_space_check(const struct maildir_store *st, uint64_t need);
+int maildir_store_space_check(const struct maildir_store *st, uint64_t need, bool admin);
 
 /*
  * Start-up cleanup (call once at daemon start, before accepting connections): removes
@@ -185,7 +187,8 @@ int maildir_dlv_write(struct maildir_dlv *d, const void *p, size_t len);
  *      hard links);
  *   3. rename each into new/ (same name, ",S=<size>" included);
  *   4. fsync each new/ directory;
- *   5. remove the spool file.
+ *   5. record the size in each maildirsize (store/quota.h);
+ *   6. remove the spool file.
  * Returns 0 only when every step succeeded for every recipient: then the message is
  * durable in every Maildir and the caller may answer 250. On any failure every file this
  * call created (tmp/ links, new/ entries) is removed again, the failure is logged with
