@@ -163,6 +163,33 @@ def test_uidl_stable_across_sessions_and_in_use(daemon, pki):
     p.quit()
 
 
+def test_uidlist_read_error_is_temporary_and_keeps_uidl(daemon, pki):
+    """A uidlist that cannot be read at the moment (here every read fails: the file is
+    replaced by a link to /proc/self/mem) gets -ERR [SYS/TEMP], and once it reads again
+    the UIDs are those the client saw before (fetchmail's keep fetches nothing twice)."""
+    d = start(daemon, pki)
+    deliver(d, "joe", message(1))
+    deliver(d, "joe", message(2))
+    p = pop(d, pki)
+    before = p.uidl()[1]
+    p.quit()
+    path = os.path.join(gate.maildir(d, "joe"), "mailgw-uidlist")
+    os.rename(path, path + ".aside")
+    os.symlink("/proc/self/mem", path)
+    time.sleep(1)  # a recreated list would get another UIDVALIDITY
+    p = pop(d, pki, login=False)
+    p.user("joe@example.test")
+    with pytest.raises(poplib.error_proto, match=r"-ERR \[SYS/TEMP\]"):
+        p.pass_(PASSWORDS["joe"])
+    p.quit()
+    assert os.path.islink(path)  # not replaced by a new list
+    os.unlink(path)
+    os.rename(path + ".aside", path)
+    p = pop(d, pki)
+    assert p.uidl()[1] == before
+    p.quit()
+
+
 def test_dropped_connection_deletes_nothing(daemon, pki):
     d = start(daemon, pki)
     deliver(d, "joe", message(1))
