@@ -675,7 +675,8 @@ int maildir_box_open(struct maildir_box *box, const struct maildir_store *st, co
 	if (rc == 0)
 		rc = maildir_sync(box->path, &sc);
 	for (i = 0; rc == 0 && i < sc.n; i++)
-		rc = maildir_box_append(box, &sc.e[i]);
+		if (sc.e[i].vsize_ok)
+			rc = maildir_box_append(box, &sc.e[i]);
 	if (rc == 0) {
 		box->uidvalidity = sc.uidvalidity;
 		box->uidnext = sc.uidnext;
@@ -742,6 +743,8 @@ int maildir_box_rescan(struct maildir_box *box, size_t *added)
 	for (; j < sc.n; j++) {
 		if (box->count > 0 && sc.e[j].uid <= box->msgs[box->count - 1].uid)
 			continue;
+		if (!sc.e[j].vsize_ok)
+			break; /* not sized yet: it and the later ones come with a later rescan */
 		rc = maildir_box_append(box, &sc.e[j]);
 		if (rc < 0)
 			goto out;

@@ -19,6 +19,8 @@
 #define MAILDIR_UIDLIST_MAGIC_V1 "mailgw-uidlist 1" /* read, then rewritten as 2 */
 #define MAILDIR_UIDLIST_MAX (256u << 20)	    /* bytes; ~MAILDIR_MSGS_MAX lines */
 #define MAILDIR_COPY_CHUNK 65536
+/* Bytes of message files one sync may read to size them (see maildir_sync). */
+#define MAILDIR_VSIZE_BUDGET (32ull << 20)
 
 /* One message found by a directory scan. */
 struct maildir_ent {

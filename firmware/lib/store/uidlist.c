@@ -31,7 +31,7 @@ static int maildir_uidlist_parse(char *text, size_t len, struct maildir_scan *sc
 	unsigned long long v, w = 0;
 	uint32_t maxuid = 0;
 	int lineno = 0, rc;
-	bool v2 = false;
+	bool v2 = false, known;
 
 	if (memchr(text, '\0', len) != NULL)
 		return -MGW_EINVAL;
@@ -66,7 +66,12 @@ static int maildir_uidlist_parse(char *text, size_t len, struct maildir_scan *sc
 			if (errno || sp == line || *sp != ' ' || v == 0 || v >= sc->uidnext ||
 			    v <= maxuid)
 				return -MGW_EINVAL; /* UIDs are written ascending */
-			if (v2) {
+			known = v2;
+			if (v2 && sp[1] == '-' && sp[2] == ' ') {
+				/* "<uid> - <base>": not sized yet (the sizing budget ran out) */
+				known = false;
+				sp += 2;
+			} else if (v2) {
 				/* "<uid> <crlf size> <base>" */
 				char *ws = sp + 1;
 
@@ -83,8 +88,8 @@ static int maildir_uidlist_parse(char *text, size_t len, struct maildir_scan *sc
 			if (rc < 0)
 				return rc;
 			sc->e[sc->n - 1].uid = (uint32_t)v;
-			sc->e[sc->n - 1].vsize = w;
-			sc->e[sc->n - 1].vsize_ok = v2;
+			sc->e[sc->n - 1].vsize = known ? w : 0;
+			sc->e[sc->n - 1].vsize_ok = known;
 		}
 		line = nl + 1;
 	}
@@ -108,9 +113,12 @@ static int maildir_uidlist_write(const char *md, const struct maildir_scan *sc)
 		     (unsigned)sc->uidvalidity, (unsigned)sc->uidnext);
 	len = (size_t)n;
 	for (i = 0; i < sc->n; i++) {
-		n = snprintf(text + len, cap - len, "%u %llu %.*s\n", (unsigned)sc->e[i].uid,
-			     (unsigned long long)sc->e[i].vsize, (int)sc->e[i].base_len,
-			     sc->e[i].name);
+		char w[24] = "-";
+
+		if (sc->e[i].vsize_ok)
+			snprintf(w, sizeof(w), "%llu", (unsigned long long)sc->e[i].vsize);
+		n = snprintf(text + len, cap - len, "%u %s %.*s\n", (unsigned)sc->e[i].uid, w,
+			     (int)sc->e[i].base_len, sc->e[i].name);
 		len += (size_t)n;
 	}
 	rc = maildir_fmt(path, sizeof(path), "%s/%s", md, MAILDIR_UIDLIST);
@@ -143,8 +151,9 @@ static bool maildir_name_vsize(const struct maildir_ent *e, uint64_t *vsize)
 	return false;
 }
 
-/* Computes the CRLF size of e by reading its file once (then the uidlist keeps it). */
-static int maildir_file_vsize(const char *md, struct maildir_ent *e)
+/* Computes the CRLF size of e by reading its file once (then the uidlist keeps it);
+ * *budget (bytes that may still be read by this sync) goes down by the file's size. */
+static int maildir_file_vsize(const char *md, struct maildir_ent *e, uint64_t *budget)
 {
 	char p[MAILDIR_PATH_MAX], buf[MAILDIR_COPY_CHUNK];
 	struct crlf_count c = {0};
@@ -178,6 +187,7 @@ static int maildir_file_vsize(const char *md, struct maildir_ent *e)
 			return -MGW_EIO;
 		}
 		crlf_count_add(&c, buf, (size_t)n);
+		*budget -= *budget < (uint64_t)n ? *budget : (uint64_t)n;
 	}
 	close(fd);
 	e->vsize = crlf_count_total(&c);
@@ -252,6 +262,8 @@ int maildir_lock(const char *md, const char *lockname, bool nonblock, int *fd)
  */
 int maildir_sync(const char *md, struct maildir_scan *out)
 {
+	uint64_t budget = MAILDIR_VSIZE_BUDGET;
+	size_t unsized = 0;
 	struct maildir_scan ul = {0}, sc = {0};
 	char path[MAILDIR_PATH_MAX];
 	char *text = NULL;
@@ -342,20 +354,31 @@ int maildir_sync(const char *md, struct maildir_scan *out)
 	}
 	sc.n = j;
 	/* Sizes as sent: from the uidlist, else from W= in the name, else by reading the
-	 * file once (a copied LF Maildir, once per message); then kept in the uidlist. */
+	 * file once (a copied LF Maildir, once per message); then kept in the uidlist. The
+	 * reading stops after MAILDIR_VSIZE_BUDGET bytes per sync, so that a large copied
+	 * Maildir never holds the event loop (and the watchdog) for long: the rest is sized
+	 * by the next syncs, and is left out of snapshots until then (maildir.h). */
 	for (i = 0; i < sc.n; i++) {
 		struct maildir_ent *e = &sc.e[i];
 
 		if (e->vsize_ok)
 			continue;
 		if (!maildir_name_vsize(e, &e->vsize)) {
-			rc = maildir_file_vsize(md, e);
+			if (budget == 0) {
+				unsized++;
+				continue;
+			}
+			rc = maildir_file_vsize(md, e, &budget);
 			if (rc < 0)
 				goto out;
 		}
 		e->vsize_ok = true;
 		changed = true;
 	}
+	if (unsized > 0)
+		log_info("%s: %zu messages not sized yet (a Maildir with LF line ends is read "
+			 "once, %u MiB per login); they are served once sized",
+			 md, unsized, (unsigned)(MAILDIR_VSIZE_BUDGET >> 20));
 	if (nfresh > 0) {
 		/* New messages: UIDs in arrival order. Put them first, sort, number. */
 		struct maildir_ent tmp;
