@@ -1,7 +1,8 @@
 /*
  * maildir.c - the Maildir store: delivery (all or nothing), mailbox snapshots with
  * stable UIDs, flags, expunge, start-up cleanup (see maildir.h for the contracts and the
- * on-disk layout).
+ * on-disk layout). The UID list and the directory sync are in uidlist.c, the usage for
+ * the quota in quota.c.
  *
  * Ownership: a box owns its msgs array and every msgs[i].name; scan results are built in
  * a struct maildir_scan and handed over whole. Every path is built with snprintf into a
@@ -26,41 +27,19 @@
 #include "core/err.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "store/maildir_int.h"
+#include "store/quota.h"
 
-#define MAILDIR_UIDLIST "mailgw-uidlist"
-#define MAILDIR_UIDLIST_LOCK "mailgw-uidlist.lock"
-#define MAILDIR_SESSION_LOCK "mailgw-session.lock"
-#define MAILDIR_UIDLIST_MAGIC "mailgw-uidlist 1"
-#define MAILDIR_UIDLIST_MAX (256u << 20) /* bytes; ~MAILDIR_MSGS_MAX lines */
-#define MAILDIR_COPY_CHUNK 65536
 #define MAILDIR_FLAG_LETTERS "DFPRST" /* bit i of enum maildir_flag is letter i */
-
-/* One message found by a directory scan. */
-struct maildir_ent {
-	char *name; /* owned */
-	size_t base_len;
-	uint32_t uid; /* 0: none yet */
-	uint64_t size;
-	bool in_new;
-};
-
-struct maildir_scan {
-	struct maildir_ent *e;
-	size_t n, cap;
-	uint32_t uidvalidity, uidnext;
-};
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
-static int maildir_errno_code(int e)
+int maildir_errno_code(int e)
 {
 	return (e == ENOSPC || e == EDQUOT) ? -MGW_ENOSPC : -MGW_EIO;
 }
 
-static int maildir_fmt(char *out, size_t outsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int maildir_fmt(char *out, size_t outsz, const char *fmt, ...)
+int maildir_fmt(char *out, size_t outsz, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -72,13 +51,13 @@ static int maildir_fmt(char *out, size_t outsz, const char *fmt, ...)
 }
 
 /* Length of the base name: up to the ':' that starts the info part (Maildir spec). */
-static size_t maildir_base_len(const char *name)
+size_t maildir_base_len(const char *name)
 {
 	return strcspn(name, ":");
 }
 
 /* A name we accept in new/ and cur/: no dot files (., .., dovecot's own), no '/'. */
-static bool maildir_name_ok(const char *name)
+bool maildir_name_ok(const char *name)
 {
 	size_t n = strlen(name);
 
@@ -86,7 +65,7 @@ static bool maildir_name_ok(const char *name)
 	       strchr(name, '\n') == NULL;
 }
 
-static void maildir_scan_free(struct maildir_scan *sc)
+void maildir_scan_free(struct maildir_scan *sc)
 {
 	size_t i;
 
@@ -96,7 +75,7 @@ static void maildir_scan_free(struct maildir_scan *sc)
 	memset(sc, 0, sizeof(*sc));
 }
 
-static int maildir_scan_add(struct maildir_scan *sc, const char *name, uint64_t size, bool in_new)
+int maildir_scan_add(struct maildir_scan *sc, const char *name, uint64_t size, bool in_new)
 {
 	struct maildir_ent *e;
 
@@ -118,12 +97,14 @@ static int maildir_scan_add(struct maildir_scan *sc, const char *name, uint64_t 
 	e->base_len = maildir_base_len(name);
 	e->uid = 0;
 	e->size = size;
+	e->vsize = 0;
+	e->vsize_ok = false;
 	e->in_new = in_new;
 	sc->n++;
 	return 0;
 }
 
-static int maildir_base_cmp(const char *a, size_t alen, const char *b, size_t blen)
+int maildir_base_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
 	int c = memcmp(a, b, alen < blen ? alen : blen);
 
@@ -132,7 +113,7 @@ static int maildir_base_cmp(const char *a, size_t alen, const char *b, size_t bl
 	return alen < blen ? -1 : alen > blen ? 1 : 0;
 }
 
-static int maildir_ent_base_cmp(const void *pa, const void *pb)
+int maildir_ent_base_cmp(const void *pa, const void *pb)
 {
 	const struct maildir_ent *a = pa, *b = pb;
 	int c = maildir_base_cmp(a->name, a->base_len, b->name, b->base_len);
@@ -141,7 +122,7 @@ static int maildir_ent_base_cmp(const void *pa, const void *pb)
 	return c != 0 ? c : (int)a->in_new - (int)b->in_new;
 }
 
-static int maildir_ent_uid_cmp(const void *pa, const void *pb)
+int maildir_ent_uid_cmp(const void *pa, const void *pb)
 {
 	const struct maildir_ent *a = pa, *b = pb;
 
@@ -163,7 +144,7 @@ static void maildir_arrival_key(const char *name, unsigned long long *sec, unsig
 		*usec = strtoul(end + 2, NULL, 10);
 }
 
-static int maildir_ent_arrival_cmp(const void *pa, const void *pb)
+int maildir_ent_arrival_cmp(const void *pa, const void *pb)
 {
 	const struct maildir_ent *a = pa, *b = pb;
 	unsigned long long as, bs;
@@ -179,7 +160,7 @@ static int maildir_ent_arrival_cmp(const void *pa, const void *pb)
 }
 
 /* qsort that accepts an empty (NULL) array. */
-static void maildir_sort(struct maildir_ent *e, size_t n, int (*cmp)(const void *, const void *))
+void maildir_sort(struct maildir_ent *e, size_t n, int (*cmp)(const void *, const void *))
 {
 	if (n > 1)
 		qsort(e, n, sizeof(*e), cmp);
@@ -236,8 +217,9 @@ int maildir_store_init(struct maildir_store *st, const char *data_dir, const cha
 	return rc;
 }
 
-int maildir_store_space_check(const struct maildir_store *st, uint64_t need)
+int maildir_store_space_check(const struct maildir_store *st, uint64_t need, bool admin)
 {
+	uint64_t reserve = admin ? st->reserve_bytes / 2 : st->reserve_bytes;
 	struct statvfs vfs;
 	uint64_t avail;
 
@@ -246,7 +228,7 @@ int maildir_store_space_check(const struct maildir_store *st, uint64_t need)
 		return -MGW_EIO;
 	}
 	avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
-	if (avail < need || avail - need < st->reserve_bytes)
+	if (avail < need || avail - need < reserve)
 		return -MGW_ENOSPC;
 	/* A filesystem that counts inodes needs a few per delivery (file, maybe dirs). */
 	if (vfs.f_files > 0 && vfs.f_favail < 16)
@@ -441,6 +423,7 @@ int maildir_dlv_write(struct maildir_dlv *d, const void *p, size_t len)
 		return d->err;
 	}
 	d->size += len;
+	crlf_count_add(&d->crlf, c, len);
 	return 0;
 }
 
@@ -557,8 +540,11 @@ int maildir_dlv_commit(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, 
 			goto out;
 		nr++;
 	}
-	rc = maildir_fmt(name, sizeof(name), "%s,S=%llu", strrchr(d->spool, '/') + 1,
-			 (unsigned long long)d->size);
+	/* S= the file's size, W= its size as sent (dovecot's fields): readers take both
+	 * from the name without opening the file. */
+	rc = maildir_fmt(name, sizeof(name), "%s,S=%llu,W=%llu", strrchr(d->spool, '/') + 1,
+			 (unsigned long long)d->size,
+			 (unsigned long long)crlf_count_total(&d->crlf));
 	if (rc < 0)
 		goto out;
 	/* 1. The content is on disk before any name points at it. */
@@ -610,6 +596,9 @@ int maildir_dlv_commit(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, 
 		if (rc < 0)
 			goto fail;
 	}
+	/* 5. Usage for the quota (quota.h): one appended line per mailbox. */
+	for (i = 0; i < nr; i++)
+		maildir_quota_add(rs[i].md, (int64_t)d->size, 1);
 	rc = 0;
 	goto out;
 fail:
@@ -623,270 +612,6 @@ out:
 		for (i = 0; i < nr; i++)
 			d->st->notify(d->st->notify_arg, rs[i].r->domain, rs[i].r->user);
 	free(rs);
-	return rc;
-}
-
-/* ---- uidlist ---------------------------------------------------------------------- */
-
-/* Parses the uidlist text into sc->e (uid and base name only) and the header fields.
- * Returns 0, or -MGW_EINVAL when the text is not a well-formed uidlist. */
-static int maildir_uidlist_parse(char *text, size_t len, struct maildir_scan *sc)
-{
-	char *line = text, *end = text + len, *nl;
-	unsigned long long v;
-	uint32_t maxuid = 0;
-	int lineno = 0, rc;
-
-	if (memchr(text, '\0', len) != NULL)
-		return -MGW_EINVAL;
-	while (line < end) {
-		char *sp, *num_end;
-
-		nl = memchr(line, '\n', (size_t)(end - line));
-		if (nl == NULL)
-			return -MGW_EINVAL; /* every record ends in LF; a torn file does not */
-		*nl = '\0';
-		lineno++;
-		if (lineno == 1) {
-			if (strcmp(line, MAILDIR_UIDLIST_MAGIC) != 0)
-				return -MGW_EINVAL;
-		} else if (lineno == 2 || lineno == 3) {
-			const char *key = lineno == 2 ? "uidvalidity " : "uidnext ";
-
-			if (strncmp(line, key, strlen(key)) != 0)
-				return -MGW_EINVAL;
-			errno = 0;
-			v = strtoull(line + strlen(key), &num_end, 10);
-			if (errno || *num_end != '\0' || v == 0 || v > UINT32_MAX)
-				return -MGW_EINVAL;
-			if (lineno == 2)
-				sc->uidvalidity = (uint32_t)v;
-			else
-				sc->uidnext = (uint32_t)v;
-		} else {
-			errno = 0;
-			v = strtoull(line, &sp, 10);
-			if (errno || sp == line || *sp != ' ' || v == 0 || v >= sc->uidnext ||
-			    v <= maxuid || !maildir_name_ok(sp + 1) ||
-			    maildir_base_len(sp + 1) != strlen(sp + 1))
-				return -MGW_EINVAL; /* UIDs are written ascending, bases only */
-			maxuid = (uint32_t)v;
-			rc = maildir_scan_add(sc, sp + 1, 0, false);
-			if (rc < 0)
-				return rc;
-			sc->e[sc->n - 1].uid = (uint32_t)v;
-		}
-		line = nl + 1;
-	}
-	return lineno >= 3 ? 0 : -MGW_EINVAL;
-}
-
-/* Writes the uidlist for the (uid-sorted) entries of sc. */
-static int maildir_uidlist_write(const char *md, const struct maildir_scan *sc)
-{
-	char path[MAILDIR_PATH_MAX];
-	size_t cap = 64, len, i;
-	char *text;
-	int rc, n;
-
-	for (i = 0; i < sc->n; i++)
-		cap += 12 + sc->e[i].base_len;
-	text = malloc(cap);
-	if (text == NULL)
-		return -MGW_ENOMEM;
-	n = snprintf(text, cap, "%s\nuidvalidity %u\nuidnext %u\n", MAILDIR_UIDLIST_MAGIC,
-		     (unsigned)sc->uidvalidity, (unsigned)sc->uidnext);
-	len = (size_t)n;
-	for (i = 0; i < sc->n; i++) {
-		n = snprintf(text + len, cap - len, "%u %.*s\n", (unsigned)sc->e[i].uid,
-			     (int)sc->e[i].base_len, sc->e[i].name);
-		len += (size_t)n;
-	}
-	rc = maildir_fmt(path, sizeof(path), "%s/%s", md, MAILDIR_UIDLIST);
-	if (rc == 0)
-		rc = file_write_atomic(path, text, len, 0600);
-	free(text);
-	return rc;
-}
-
-/* Lists one of new/ cur/ into sc (regular files with acceptable names only). */
-static int maildir_dir_list(const char *md, const char *sub, struct maildir_scan *sc)
-{
-	char p[MAILDIR_PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-	int rc;
-
-	rc = maildir_fmt(p, sizeof(p), "%s/%s", md, sub);
-	if (rc < 0)
-		return rc;
-	d = opendir(p);
-	if (d == NULL) {
-		log_err("%s: opendir: %s", p, strerror(errno));
-		return -MGW_EIO;
-	}
-	while ((de = readdir(d)) != NULL) {
-		struct stat sb;
-
-		if (!maildir_name_ok(de->d_name))
-			continue;
-		/* Symbolic links and other odd entries are never served. A file that vanished
-		 * since readdir (moved by another session) is found in the other directory. */
-		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(sb.st_mode))
-			continue;
-		rc = maildir_scan_add(sc, de->d_name, (uint64_t)sb.st_size, sub[0] == 'n');
-		if (rc < 0)
-			break;
-	}
-	closedir(d);
-	return rc;
-}
-
-static int maildir_lock(const char *md, const char *lockname, bool nonblock, int *fd)
-{
-	char p[MAILDIR_PATH_MAX];
-	int rc = maildir_fmt(p, sizeof(p), "%s/%s", md, lockname);
-
-	*fd = -1;
-	if (rc < 0)
-		return rc;
-	*fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (*fd < 0) {
-		log_err("%s: open: %s", p, strerror(errno));
-		return -MGW_EIO;
-	}
-	while (flock(*fd, LOCK_EX | (nonblock ? LOCK_NB : 0)) < 0) {
-		if (errno == EINTR)
-			continue;
-		rc = errno == EWOULDBLOCK ? -MGW_EEXIST : -MGW_EIO;
-		if (rc == -MGW_EIO)
-			log_err("%s: flock: %s", p, strerror(errno));
-		close(*fd);
-		*fd = -1;
-		return rc;
-	}
-	return 0;
-}
-
-/*
- * The heart of the UID bookkeeping. Under the uidlist lock: reads the uidlist, lists
- * cur/ and new/, gives each found message its recorded UID or a new one (arrival order),
- * drops records of vanished files, writes the uidlist back if anything changed. On
- * success out holds every message found, sorted by UID.
- */
-static int maildir_sync(const char *md, struct maildir_scan *out)
-{
-	struct maildir_scan ul = {0}, sc = {0};
-	char path[MAILDIR_PATH_MAX];
-	char *text = NULL;
-	size_t len = 0, i, j, nfresh = 0;
-	bool changed = false;
-	int lockfd = -1, rc;
-
-	memset(out, 0, sizeof(*out));
-	rc = maildir_lock(md, MAILDIR_UIDLIST_LOCK, false, &lockfd);
-	if (rc < 0)
-		return rc;
-	rc = maildir_fmt(path, sizeof(path), "%s/%s", md, MAILDIR_UIDLIST);
-	if (rc < 0)
-		goto out;
-	rc = file_read_all(path, MAILDIR_UIDLIST_MAX, &text, &len);
-	if (rc == 0)
-		rc = maildir_uidlist_parse(text, len, &ul);
-	if (rc < 0) {
-		if (rc != -MGW_ENOENT)
-			log_warn("%s: unreadable (%s): starting a new UIDVALIDITY", path,
-				 mgw_strerror(rc));
-		maildir_scan_free(&ul);
-		/* Never reuse a UIDVALIDITY a client may have seen: the clock moves on, and
-		 * a recreated list one second later still differs. */
-		ul.uidvalidity = (uint32_t)time(NULL);
-		if (ul.uidvalidity == 0)
-			ul.uidvalidity = 1;
-		ul.uidnext = 1;
-		changed = true;
-	}
-	/* new/ before cur/: a message moved from new/ to cur/ meanwhile (by a delivery
-	 * agent that does not take our lock) is then seen twice, never missed. */
-	rc = maildir_dir_list(md, "new", &sc);
-	if (rc == 0)
-		rc = maildir_dir_list(md, "cur", &sc);
-	if (rc < 0)
-		goto out;
-	sc.uidvalidity = ul.uidvalidity;
-	sc.uidnext = ul.uidnext;
-
-	/* Merge-join found files and records by base name. */
-	maildir_sort(sc.e, sc.n, maildir_ent_base_cmp);
-	maildir_sort(ul.e, ul.n, maildir_ent_base_cmp);
-	for (i = 0, j = 0; i < sc.n; i++) {
-		struct maildir_ent *e = &sc.e[i];
-		int c = 1;
-
-		if (i > 0 && maildir_base_cmp(e->name, e->base_len, sc.e[i - 1].name,
-					      sc.e[i - 1].base_len) == 0) {
-			/* The same message in new/ and cur/ (a crash of another writer):
-			 * serve the cur/ one, leave the duplicate alone. */
-			log_warn("%s: %s is in new/ and cur/; using cur/", md, e->name);
-			e->uid = UINT32_MAX; /* marked: dropped below */
-			continue;
-		}
-		while (j < ul.n && (c = maildir_base_cmp(ul.e[j].name, ul.e[j].base_len, e->name,
-							 e->base_len)) < 0) {
-			changed = true; /* a record whose file is gone */
-			j++;
-		}
-		if (j < ul.n && c == 0)
-			e->uid = ul.e[j++].uid;
-		else
-			nfresh++;
-	}
-	if (j < ul.n)
-		changed = true;
-	/* Drop duplicates marked above. */
-	for (i = 0, j = 0; i < sc.n; i++) {
-		if (sc.e[i].uid == UINT32_MAX) {
-			free(sc.e[i].name);
-			continue;
-		}
-		sc.e[j++] = sc.e[i];
-	}
-	sc.n = j;
-	if (nfresh > 0) {
-		/* New messages: UIDs in arrival order. Put them first, sort, number. */
-		struct maildir_ent tmp;
-
-		for (i = 0, j = 0; i < sc.n; i++) {
-			if (sc.e[i].uid != 0)
-				continue;
-			tmp = sc.e[j];
-			sc.e[j] = sc.e[i];
-			sc.e[i] = tmp;
-			j++;
-		}
-		maildir_sort(sc.e, j, maildir_ent_arrival_cmp);
-		rc = -MGW_ELIMIT;
-		if ((uint64_t)sc.uidnext + j >= UINT32_MAX) {
-			log_err("%s: UIDs exhausted", md);
-			goto out;
-		}
-		for (i = 0; i < j; i++)
-			sc.e[i].uid = sc.uidnext++;
-		changed = true;
-	}
-	maildir_sort(sc.e, sc.n, maildir_ent_uid_cmp);
-	rc = changed ? maildir_uidlist_write(md, &sc) : 0;
-	if (rc < 0)
-		goto out;
-	*out = sc;
-	memset(&sc, 0, sizeof(sc));
-out:
-	maildir_scan_free(&ul);
-	maildir_scan_free(&sc);
-	free(text);
-	if (lockfd >= 0)
-		close(lockfd); /* releases the flock */
 	return rc;
 }
 
@@ -924,6 +649,7 @@ static int maildir_box_append(struct maildir_box *box, struct maildir_ent *e)
 	memset(m, 0, sizeof(*m));
 	m->uid = e->uid;
 	m->size = e->size;
+	m->vsize = e->vsize;
 	m->in_new = e->in_new;
 	m->flags = maildir_name_flags(e->name);
 	m->name = e->name; /* ownership moves to the box */
@@ -949,7 +675,8 @@ int maildir_box_open(struct maildir_box *box, const struct maildir_store *st, co
 	if (rc == 0)
 		rc = maildir_sync(box->path, &sc);
 	for (i = 0; rc == 0 && i < sc.n; i++)
-		rc = maildir_box_append(box, &sc.e[i]);
+		if (sc.e[i].vsize_ok)
+			rc = maildir_box_append(box, &sc.e[i]);
 	if (rc == 0) {
 		box->uidvalidity = sc.uidvalidity;
 		box->uidnext = sc.uidnext;
@@ -1016,6 +743,8 @@ int maildir_box_rescan(struct maildir_box *box, size_t *added)
 	for (; j < sc.n; j++) {
 		if (box->count > 0 && sc.e[j].uid <= box->msgs[box->count - 1].uid)
 			continue;
+		if (!sc.e[j].vsize_ok)
+			break; /* not sized yet: it and the later ones come with a later rescan */
 		rc = maildir_box_append(box, &sc.e[j]);
 		if (rc < 0)
 			goto out;
@@ -1185,6 +914,7 @@ int maildir_box_expunge(struct maildir_box *box, const size_t *idx, size_t n, si
 	char p[MAILDIR_PATH_MAX];
 	bool *del;
 	size_t nfail = 0, i, j;
+	int64_t freed = 0, nfreed = 0;
 	int rc = 0;
 
 	if (failed != NULL)
@@ -1201,16 +931,22 @@ int maildir_box_expunge(struct maildir_box *box, const size_t *idx, size_t n, si
 		if (!del[i] || m->gone)
 			continue;
 		if (maildir_msg_path(box, i, p, sizeof(p)) == 0 && unlink(p) == 0)
-			continue;
+			goto unlinked;
 		/* Renamed meanwhile by a flag change elsewhere: find it and try once more. */
 		if (errno == ENOENT && maildir_msg_locate(box, i) == -MGW_ENOENT)
-			continue;
+			continue; /* removed by someone else, who accounts for it */
 		if (maildir_msg_path(box, i, p, sizeof(p)) == 0 && unlink(p) == 0)
-			continue;
+			goto unlinked;
 		log_err("%s: cannot expunge: %s", p, strerror(errno));
 		del[i] = false;
 		nfail++;
+		continue;
+	unlinked:
+		freed += (int64_t)m->size;
+		nfreed++;
 	}
+	if (nfreed > 0)
+		maildir_quota_add(box->path, -freed, -nfreed);
 	for (i = 0, j = 0; i < box->count; i++) {
 		if (del[i]) {
 			free(box->msgs[i].name);
@@ -1243,6 +979,6 @@ uint64_t maildir_box_size(const struct maildir_box *box)
 
 	for (i = 0; i < box->count; i++)
 		if (!box->msgs[i].gone)
-			total += box->msgs[i].size;
+			total += box->msgs[i].vsize;
 	return total;
 }
