@@ -119,6 +119,8 @@ PROGRAMS += mailgw-passwd
 mailgw-passwd_SRCS := $(sort $(wildcard firmware/tools/passwd/*.c))
 PROGRAMS += mailgw-layout
 mailgw-layout_SRCS := $(sort $(wildcard firmware/tools/layout/*.c))
+PROGRAMS += crlwatch
+crlwatch_SRCS := $(sort $(wildcard firmware/crlwatch/*.c))
 
 WARN := -Wall -Wextra -Werror -Wundef -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-missing-field-initializers

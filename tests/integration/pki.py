@@ -117,15 +117,19 @@ class CA:
             "-out", crt, "-notext", "-startdate", utc(start), "-enddate", utc(end))
         return Cert(name, crt, key)
 
-    def crl(self, out, revoked=(), last=None, next=None):
+    def crl(self, out, revoked=(), last=None, next=None, number=None):
         """Writes a CRL revoking the given certificates to out (a fresh copy of the CA
-        database each time). last/next default to an hour ago / 30 days ahead."""
+        database each time). last/next default to an hour ago / 30 days ahead; number
+        (an int) is its CRL number (default: the database's, the same every time)."""
         tmp = out + ".db"
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(self.dir, tmp, ignore=shutil.ignore_patterns("*.db"))
         cnf = os.path.join(tmp, "ca.cnf")
         with open(cnf, "w") as f:
             f.write(CA_CNF.format(dir=tmp))
+        if number is not None:
+            with open(os.path.join(tmp, "crlnumber"), "w") as f:
+                f.write("%04X\n" % number)
         for cert in revoked:
             run("openssl", "ca", "-config", cnf, "-revoke", cert.crt, "-crl_reason", "keyCompromise")
         last = last or now() - datetime.timedelta(hours=1)

@@ -1,0 +1,93 @@
+/*
+ * crlwatch.h - what the files of crlwatch share: the loaded configuration, the countdown
+ * state, the one install path and the notifications.
+ *
+ * Every CRL that reaches the gate comes through cw_offer(): validated by lib/pki
+ * (pki/crlcheck.h), written atomically by lib/admin (admin/layout.h, root:DG 0640), then
+ * mailgwd is told to `reload` over its control socket; a refused reload puts the previous
+ * CRL back. Sources (a file, a USB key, HTTP, re-signing) only produce candidate bytes.
+ */
+#ifndef MGW_CRLWATCH_H
+#define MGW_CRLWATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "cfg/cfg.h"
+#include "led/led.h"
+
+#define CW_WHY_MAX 512
+#define CW_SOURCE_MAX 300
+
+/* The countdown (README "crlwatch"), in order of urgency. */
+enum cw_state {
+	CW_OK = 0,
+	CW_REFRESH_DUE,
+	CW_WARNING,
+	CW_CRITICAL,
+	CW_EXPIRED,
+	CW_NO_CRL, /* no valid CRL installed at all */
+	CW_STATE_MAX
+};
+
+/* What crlwatch remembers between runs (the state file). */
+struct cw_status {
+	enum cw_state state;  /* last announced */
+	time_t state_since;   /* when it was announced */
+	time_t last_announce; /* last console/syslog line (repeats) */
+	time_t last_refresh;  /* last CRL installed */
+	char last_source[CW_SOURCE_MAX];
+	time_t next_attempt; /* next network fetch, 0: none */
+	char last_error[CW_WHY_MAX];
+	time_t last_error_at;
+	time_t next_update; /* of the installed CRL */
+	char etag[128];	    /* of the last HTTP 200 */
+	char last_modified[64];
+	unsigned failures; /* consecutive failed fetches */
+};
+
+struct cw {
+	struct mgw_cfg cfg;
+	struct cw_status st;
+	struct led led;
+	bool verbose;
+};
+
+const char *cw_state_name(enum cw_state s);
+/* The state for a CRL with nextUpdate next_update at now (thresholds of cfg). */
+enum cw_state cw_state_of(const struct mgw_cfg *cfg, time_t next_update, time_t now);
+
+/* Loads cfg from path (file:line in why on error). */
+int cw_config(struct cw *cw, const char *path, char *why, size_t whysz);
+/* The state file: load (missing is fine) and save. */
+void cw_status_load(struct cw *cw);
+int cw_status_save(struct cw *cw);
+
+/* Reads the installed CRL ([tls] crl) and its nextUpdate; -MGW_ENOENT when there is none
+ * valid. */
+int cw_installed(const struct cw *cw, time_t now, time_t *next_update, char *why, size_t whysz);
+
+/*
+ * The one install path: validates len bytes (named source in logs) and, when newer than
+ * the installed CRL, replaces it and reloads mailgwd. Returns 1 when installed, 0 when it
+ * was the installed CRL already, negative when refused or failed (why says why; the
+ * installed CRL is then the one from before).
+ */
+int cw_offer(struct cw *cw, const void *data, size_t len, const char *source, time_t now, char *why,
+	     size_t whysz);
+
+/* Sends one command to mailgwd's control socket; 0 on OK, -MGW_EINVAL on ERR (the
+ * reason in why), -MGW_EIO when mailgwd cannot be reached. */
+int cw_control(const char *socket_path, const char *cmd, char *why, size_t whysz);
+
+/* Countdown: computes the state now and announces a change (and repeats) on every
+ * channel. */
+void cw_countdown(struct cw *cw, time_t now);
+/* One line on the console (if configured) and in the log at level lvl. */
+void cw_say(struct cw *cw, int lvl, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Delivers a mail to postmaster through mailgwd's SMTP listener. */
+int cw_mail_postmaster(const struct cw *cw, const char *subject, const char *body, char *why,
+		       size_t whysz);
+
+#endif

@@ -1,0 +1,294 @@
+/*
+ * main.c - crlwatch, the CRL watchdog beside mailgwd (README "crlwatch").
+ *
+ *   crlwatch [-c CONF] [-v] check          the countdown once: announce a state change
+ *   crlwatch [-c CONF] [-v] install FILE   offer FILE (PEM or DER) as the new CRL
+ *   crlwatch [-c CONF] [-v] refresh        fetch / re-sign now
+ *   crlwatch [-c CONF] [-v] status         what crlwatch knows
+ *   crlwatch [-c CONF] [-v] run            the watchdog (started by init)
+ *
+ * Exit status: 0 done (installed, or nothing to do); 1 the candidate was refused or the
+ * refresh failed (the reason on stderr and in the log); 2 usage or configuration error.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/file.h"
+#include "core/log.h"
+#include "crlwatch.h"
+#include "mgw_config.h"
+
+#define CW_DEFAULT_CONF CONFIG_DATA_DIR "/etc/mailgw.conf"
+#define CW_STATUS_MAX 8192
+
+static volatile sig_atomic_t cw_stop, cw_hup, cw_usr1;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: crlwatch [-c CONF] [-v] COMMAND\n"
+		   "  check          look at the installed CRL now; announce a state change\n"
+		   "  install FILE   validate FILE (PEM or DER) and install it as the CRL\n"
+		   "  refresh        fetch the CRL (url) or re-sign it (built-in CA) now\n"
+		   "  status         the CRL state, last refresh, next attempt, last error\n"
+		   "  run            the watchdog (as started by init)\n"
+		   "  -c CONF        configuration (default " CW_DEFAULT_CONF ")\n");
+}
+
+int cw_config(struct cw *cw, const char *path, char *why, size_t whysz)
+{
+	return cfg_load(path, &cw->cfg, why, whysz);
+}
+
+/* The state file: "key value" lines; unknown keys are ignored. */
+void cw_status_load(struct cw *cw)
+{
+	struct cw_status *st = &cw->st;
+	char *data = NULL, *save = NULL;
+	size_t len;
+
+	if (file_read_all(cw->cfg.crlwatch_state, CW_STATUS_MAX, &data, &len) < 0)
+		return;
+	for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *v = strchr(line, ' ');
+		long long n;
+
+		if (v == NULL)
+			continue;
+		*v++ = '\0';
+		n = strtoll(v, NULL, 10);
+		if (strcmp(line, "state") == 0 && n >= 0 && n < CW_STATE_MAX)
+			st->state = (enum cw_state)n;
+		else if (strcmp(line, "state_since") == 0)
+			st->state_since = (time_t)n;
+		else if (strcmp(line, "last_announce") == 0)
+			st->last_announce = (time_t)n;
+		else if (strcmp(line, "last_refresh") == 0)
+			st->last_refresh = (time_t)n;
+		else if (strcmp(line, "last_source") == 0)
+			snprintf(st->last_source, sizeof(st->last_source), "%s", v);
+		else if (strcmp(line, "next_attempt") == 0)
+			st->next_attempt = (time_t)n;
+		else if (strcmp(line, "last_error") == 0)
+			snprintf(st->last_error, sizeof(st->last_error), "%s", v);
+		else if (strcmp(line, "last_error_at") == 0)
+			st->last_error_at = (time_t)n;
+		else if (strcmp(line, "etag") == 0)
+			snprintf(st->etag, sizeof(st->etag), "%s", v);
+		else if (strcmp(line, "last_modified") == 0)
+			snprintf(st->last_modified, sizeof(st->last_modified), "%s", v);
+		else if (strcmp(line, "failures") == 0 && n >= 0 && n < 1000)
+			st->failures = (unsigned)n;
+	}
+	free(data);
+}
+
+int cw_status_save(struct cw *cw)
+{
+	const struct cw_status *st = &cw->st;
+	char buf[CW_STATUS_MAX], dir[CFG_STR_MAX], *slash;
+	int n;
+
+	n = snprintf(buf, sizeof(buf),
+		     "state %d\nstate_since %lld\nlast_announce %lld\nlast_refresh %lld\n"
+		     "last_source %s\nnext_attempt %lld\nlast_error %s\nlast_error_at %lld\n"
+		     "etag %s\nlast_modified %s\nfailures %u\n",
+		     (int)st->state, (long long)st->state_since, (long long)st->last_announce,
+		     (long long)st->last_refresh, st->last_source, (long long)st->next_attempt,
+		     st->last_error, (long long)st->last_error_at, st->etag, st->last_modified,
+		     st->failures);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -MGW_ELIMIT;
+	snprintf(dir, sizeof(dir), "%s", cw->cfg.crlwatch_state);
+	slash = strrchr(dir, '/');
+	if (slash != NULL && slash != dir) {
+		*slash = '\0';
+		(void)file_mkdirs(dir, 0755);
+	}
+	return file_write_atomic(cw->cfg.crlwatch_state, buf, (size_t)n, 0644);
+}
+
+static void cw_time(time_t t, char *out, size_t outsz)
+{
+	struct tm tm;
+
+	if (t == 0) {
+		snprintf(out, outsz, "never");
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(out, outsz, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+static int cw_cmd_status(struct cw *cw, time_t now)
+{
+	char why[CW_WHY_MAX], t1[64], t2[64], t3[64], t4[64];
+	time_t next = 0;
+	enum cw_state s;
+
+	(void)cw_installed(cw, now, &next, why, sizeof(why));
+	s = cw_state_of(&cw->cfg, next, now);
+	cw_time(next, t1, sizeof(t1));
+	cw_time(cw->st.last_refresh, t2, sizeof(t2));
+	cw_time(cw->st.next_attempt, t3, sizeof(t3));
+	cw_time(cw->st.last_error_at, t4, sizeof(t4));
+	printf("state: %s\n", cw_state_name(s));
+	printf("crl: %s\n", cw->cfg.tls_crl);
+	printf("next_update: %s\n", t1);
+	printf("last_refresh: %s%s%s\n", t2, cw->st.last_source[0] ? " from " : "",
+	       cw->st.last_source);
+	printf("next_attempt: %s\n", t3);
+	printf("last_error: %s%s%s\n", cw->st.last_error[0] ? cw->st.last_error : "none",
+	       cw->st.last_error[0] ? " at " : "", cw->st.last_error[0] ? t4 : "");
+	return 0;
+}
+
+static int cw_cmd_install(struct cw *cw, const char *file, time_t now)
+{
+	char why[CW_WHY_MAX];
+	char *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	/* one byte more than the cap, so that a too-large file is named as such */
+	rc = file_read_all(file, (size_t)cw->cfg.crlwatch_max_size + 1, &data, &len);
+	if (rc == -MGW_ELIMIT) {
+		snprintf(why, sizeof(why),
+			 "%s: larger than the limit of %llu bytes ([crlwatch] "
+			 "max_size)",
+			 file, (unsigned long long)cw->cfg.crlwatch_max_size);
+		log_warn("CRL from %s refused: %s (the installed CRL stays)", file, why);
+		fprintf(stderr, "crlwatch: %s\n", why);
+		return 1;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "crlwatch: %s: %s\n", file,
+			rc == -MGW_ENOENT ? "no such file" : "cannot read");
+		return 1;
+	}
+	rc = cw_offer(cw, data, len, file, now, why, sizeof(why));
+	free(data);
+	if (rc < 0) {
+		fprintf(stderr, "crlwatch: %s\n", why);
+		return 1;
+	}
+	printf("%s\n", rc == 1 ? "installed" : "already installed");
+	return 0;
+}
+
+static void cw_on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		cw_hup = 1;
+	else if (sig == SIGUSR1)
+		cw_usr1 = 1;
+	else
+		cw_stop = 1;
+}
+
+static int cw_run(struct cw *cw, const char *conf)
+{
+	struct sigaction sa = {.sa_handler = cw_on_signal};
+	time_t next_check = 0;
+	char why[CW_WHY_MAX];
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	log_info("watching %s (check every %u s)", cw->cfg.tls_crl, cw->cfg.crlwatch_interval);
+	while (!cw_stop) {
+		time_t now = time(NULL);
+
+		if (cw_hup) {
+			struct cw fresh = {.verbose = cw->verbose};
+
+			cw_hup = 0;
+			if (cw_config(&fresh, conf, why, sizeof(why)) < 0)
+				log_err("%s (the previous configuration stays)", why);
+			else {
+				cw->cfg = fresh.cfg;
+				next_check = 0;
+				log_info("configuration reloaded");
+			}
+		}
+		if (cw_usr1) {
+			cw_usr1 = 0;
+			next_check = 0;
+		}
+		if (now >= next_check) {
+			cw_countdown(cw, now);
+			next_check = now + (time_t)cw->cfg.crlwatch_interval;
+			(void)cw_status_save(cw);
+		}
+		(void)poll(NULL, 0, 1000);
+	}
+	log_info("stopping");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *conf = CW_DEFAULT_CONF, *cmd;
+	static struct cw cw;
+	char why[CW_WHY_MAX];
+	time_t now = time(NULL);
+	int opt, rc;
+
+	while ((opt = getopt(argc, argv, "c:vh")) != -1) {
+		switch (opt) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'v':
+			cw.verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[optind];
+	if (cw_config(&cw, conf, why, sizeof(why)) < 0) {
+		fprintf(stderr, "crlwatch: %s\n", why);
+		return 2;
+	}
+	log_open("crlwatch", cw.cfg.log_syslog, true);
+	log_set_level(cw.verbose ? LOG_LVL_DEBUG : cw.cfg.log_level);
+	if (cw.cfg.tls_ca[0] == '\0' || cw.cfg.tls_crl[0] == '\0') {
+		fprintf(stderr, "crlwatch: %s: [tls] ca and crl must be set\n", conf);
+		return 2;
+	}
+	if (cw.cfg.crlwatch_led[0] && led_open(&cw.led, cw.cfg.crlwatch_led, why, sizeof(why)) < 0)
+		log_warn("LED: %s (not used)", why);
+	cw_status_load(&cw);
+	if (strcmp(cmd, "install") == 0 && optind + 2 == argc)
+		rc = cw_cmd_install(&cw, argv[optind + 1], now);
+	else if (strcmp(cmd, "check") == 0 && optind + 1 == argc) {
+		cw_countdown(&cw, now);
+		rc = 0;
+	} else if (strcmp(cmd, "status") == 0 && optind + 1 == argc)
+		return cw_cmd_status(&cw, now);
+	else if (strcmp(cmd, "run") == 0 && optind + 1 == argc)
+		rc = cw_run(&cw, conf);
+	else {
+		usage(stderr);
+		return 2;
+	}
+	if (cw_status_save(&cw) < 0)
+		log_warn("%s: cannot save the state", cw.cfg.crlwatch_state);
+	return rc;
+}

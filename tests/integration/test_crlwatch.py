@@ -1,0 +1,211 @@
+"""crlwatch, the CRL watchdog: the one validation and install path (a candidate is
+installed as [tls] crl and mailgwd reloads, or refused with its reason and the installed
+CRL untouched), and the countdown warnings on the console, the LED and in the
+postmaster's Maildir. crlwatch runs as root (as init starts it); mailgwd as 'nobody'."""
+import datetime
+import email
+import glob
+import os
+import pwd
+import grp
+import socket
+import subprocess
+
+import pytest
+
+import gate
+from gate import add_user, deliver, install_tls, message, tls_conf
+from mgw import binary
+from pki import now
+from test_pop3 import pop, refused
+
+CRLWATCH = binary("crlwatch")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def watched(daemon, pki, tmp_path, crl=None, smtp=False, extra_crlwatch=""):
+    d = daemon(start=False)
+    install_tls(d, pki, crl=crl)
+    for u in ("joe", "mia", "rev"):
+        add_user(d, u)
+    side = tmp_path / "side"
+    side.mkdir(exist_ok=True)
+    led = side / "led"
+    led.write_text("")  # the simulated LED: a regular file the driver rewrites
+    cw = ("[crlwatch]\nconsole = %s\nled = %s\nstate = %s\n%s"
+          % (side / "console", led, side / "state", extra_crlwatch))
+    if smtp:
+        cw += ("[smtp]\nlisten = 127.0.0.1:%d\npostmaster = joe@example.test\n"
+               "greeting_delay = 0\n" % free_port())
+    else:
+        cw += "mail = no\n"
+    d.write_conf(tls_conf(d) + cw)
+    d.start()
+    d.side = side
+    return d
+
+
+def crlwatch(d, *args):
+    return subprocess.run([CRLWATCH, "-c", d.conf_path, *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def installed(d):
+    with open(os.path.join(gate.tls_dir(d), "crl.pem"), "rb") as f:
+        return f.read()
+
+
+def pem_of(path):
+    return subprocess.run(["openssl", "crl", "-in", path, "-outform", "PEM"], check=True,
+                          capture_output=True).stdout
+
+
+def test_install_revokes_next_connection_established_session_goes_on(daemon, pki, tmp_path):
+    d = watched(daemon, pki, tmp_path)
+    deliver(d, "mia", message(1))
+    p = pop(d, pki, user="mia")
+    assert p.stat()[0] == 1
+    # The CA's new CRL, in DER as some CAs publish it.
+    new = pki.ca.crl(str(tmp_path / "new.pem"), revoked=[pki.user["mia"]], number=2)
+    der = str(tmp_path / "new.crl")
+    subprocess.run(["openssl", "crl", "-in", new, "-outform", "DER", "-out", der], check=True)
+    m = d.mark()
+    r = crlwatch(d, "install", der)
+    assert r.returncode == 0, r.stderr
+    assert "installed" in r.stdout
+    assert "mailgwd reloaded" in r.stderr
+    d.wait_log(r"generation 2 replaces 1", start=m)
+    # Replaced, not appended: exactly the new CRL, as PEM, root:DG 0640.
+    assert installed(d) == pem_of(new)
+    st = os.stat(os.path.join(gate.tls_dir(d), "crl.pem"))
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (
+        0, pwd.getpwnam(d.user).pw_gid, 0o640)
+    assert not [n for n in os.listdir(gate.tls_dir(d)) if n not in
+                ("server.crt", "server.key", "ca.crt", "crl.pem")]
+    # The established session goes on; the next connection of mia is refused.
+    assert p.retr(1)[0].startswith(b"+OK")
+    m = d.mark()
+    refused(d, pki, pki.user["mia"])
+    d.wait_log(r"refused: .*has been revoked.*CN=mia@example.test", start=m)
+    p.quit()
+    pop(d, pki).quit()
+    # The same CRL again: nothing to do, no reload.
+    m = d.mark()
+    r = crlwatch(d, "install", new)
+    assert r.returncode == 0 and "already installed" in r.stdout, r.stderr
+    r = crlwatch(d, "status")
+    assert "state: OK" in r.stdout
+    assert "last_refresh: " in r.stdout and der in r.stdout
+    assert "generation 3" not in d.log()
+
+
+def bad_candidates(pki, tmp_path):
+    t = tmp_path
+    good = pki.ca.crl(str(t / "good.pem"), revoked=[pki.user["rev"]], number=5)
+    text = open(good).read()
+    trunc = t / "truncated.pem"
+    trunc.write_text(text[: len(text) // 2] + "\n-----END X509 CRL-----\n")
+    der = subprocess.run(["openssl", "crl", "-in", good, "-outform", "DER"], check=True,
+                         capture_output=True).stdout
+    badsig = t / "badsig.crl"
+    badsig.write_bytes(der[:-3] + bytes(b ^ 0x55 for b in der[-3:]))
+    huge = t / "huge.pem"
+    huge.write_text(text + "#" * (2 * 1024 * 1024))
+    two = t / "two.pem"
+    two.write_text(text + open(pki.ca.crl(str(t / "other.pem"), number=6)).read())
+    return {
+        "foreign": (pki.foreign.crl(str(t / "foreign.pem"), number=9), "not issued by this CA"),
+        "expired": (pki.ca.crl(str(t / "expired.pem"), number=7,
+                               last=now() - datetime.timedelta(days=10),
+                               next=now() - datetime.timedelta(days=1)), "nextUpdate passed"),
+        "future": (pki.ca.crl(str(t / "future.pem"), number=8,
+                              last=now() + datetime.timedelta(days=2)), "thisUpdate is"),
+        "older": (pki.ca.crl(str(t / "older.pem"), number=1), "rollback refused"),
+        "truncated": (str(trunc), "not a valid CRL"),
+        "badsig": (str(badsig), "signature does not verify"),
+        "huge": (str(huge), "larger than the limit"),
+        "two": (str(two), "more than one CRL"),
+        "garbage": (str(t / "garbage"), "not a valid CRL"),
+        "empty": (str(t / "empty"), "empty"),
+    }
+
+
+def test_bad_candidates_are_refused_installed_crl_stays(daemon, pki, tmp_path):
+    first = pki.ca.crl(str(tmp_path / "first.pem"), number=3)
+    d = watched(daemon, pki, tmp_path, crl=first)
+    (tmp_path / "garbage").write_bytes(b"\x30\x82\x01\x00hello")
+    (tmp_path / "empty").write_bytes(b"")
+    before = installed(d)
+    cands = bad_candidates(pki, tmp_path)
+    for name, (path, reason) in cands.items():
+        m = d.mark()
+        r = crlwatch(d, "install", path)
+        assert r.returncode == 1, (name, r.stdout, r.stderr)
+        assert reason in r.stderr, (name, r.stderr)
+        assert "the installed CRL stays" in r.stderr, (name, r.stderr)
+        assert installed(d) == before, name
+        assert not [x for x in d.lines[m:] if "generation" in x], name
+    # mailgwd kept serving with its CRL; the last refusal is in the status.
+    pop(d, pki, user="rev").quit()
+    r = crlwatch(d, "status")
+    assert "last_error: " in r.stdout and "empty" in r.stdout, r.stdout
+
+
+def mails(d, user="joe"):
+    out = []
+    for p in sorted(glob.glob(os.path.join(gate.maildir(d, user), "new", "*"))):
+        with open(p, "rb") as f:
+            out.append(email.message_from_bytes(f.read()))
+    return out
+
+
+def test_warnings_reach_console_led_and_postmaster_once_per_state(daemon, pki, tmp_path):
+    soon = pki.ca.crl(str(tmp_path / "soon.pem"), number=10,
+                      next=now() + datetime.timedelta(days=3))
+    d = watched(daemon, pki, tmp_path, crl=soon, smtp=True)
+    console, led = d.side / "console", d.side / "led"
+    r = crlwatch(d, "check")
+    assert r.returncode == 0, r.stderr
+    assert "CRL state WARNING" in console.read_text()
+    assert led.read_text() == "blink-slow 1\n"
+    got = mails(d)
+    assert len(got) == 1, r.stderr
+    assert "CRL WARNING" in got[0]["Subject"]
+    assert "crlwatch install FILE" in got[0].get_payload()
+    # Checked again: no change, no second mail, the LED is not rewritten.
+    r = crlwatch(d, "check")
+    assert r.returncode == 0, r.stderr
+    assert len(mails(d)) == 1
+    assert console.read_text().count("CRL state") == 1
+    # A day left: CRITICAL on every channel, once more.
+    crit = pki.ca.crl(str(tmp_path / "crit.pem"), number=11,
+                      next=now() + datetime.timedelta(hours=12))
+    assert crlwatch(d, "install", crit).returncode == 0
+    r = crlwatch(d, "check")
+    assert "CRL state CRITICAL (was WARNING)" in console.read_text()
+    assert led.read_text() == "blink-fast 1\n"
+    got = mails(d)
+    assert len(got) == 2 and "CRL CRITICAL" in got[1]["Subject"]
+    # A fresh CRL: back to OK, the LED steady, no mail for good news.
+    fresh = pki.ca.crl(str(tmp_path / "fresh.pem"), number=12)
+    assert crlwatch(d, "install", fresh).returncode == 0
+    crlwatch(d, "check")
+    assert "CRL state OK (was CRITICAL)" in console.read_text()
+    assert led.read_text() == "on 1\n"
+    assert len(mails(d)) == 2
+    assert "state: OK" in crlwatch(d, "status").stdout
+
+
+def test_bad_crlwatch_values_name_file_and_line(daemon, tmp_path):
+    d = daemon(start=False)
+    d.write_conf("[crlwatch]\nurl = ftp://ca.example/crl\n")
+    r = crlwatch(d, "status")
+    assert r.returncode == 2
+    assert "%s:" % d.conf_path in r.stderr and "url: expected an http:// or https:// URL" in r.stderr
