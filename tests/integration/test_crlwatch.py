@@ -209,3 +209,19 @@ def test_bad_crlwatch_values_name_file_and_line(daemon, tmp_path):
     r = crlwatch(d, "status")
     assert r.returncode == 2
     assert "%s:" % d.conf_path in r.stderr and "url: expected an http:// or https:// URL" in r.stderr
+
+
+def test_refused_reload_puts_the_previous_crl_back(daemon, pki, tmp_path):
+    first = pki.ca.crl(str(tmp_path / "first.pem"), number=3)
+    d = watched(daemon, pki, tmp_path, crl=first)
+    before = installed(d)
+    # Someone broke the server certificate: mailgwd will refuse the next reload.
+    with open(os.path.join(gate.tls_dir(d), "server.crt"), "w") as f:
+        f.write("not a certificate\n")
+    new = pki.ca.crl(str(tmp_path / "new.pem"), revoked=[pki.user["mia"]], number=4)
+    r = crlwatch(d, "install", new)
+    assert r.returncode == 1
+    assert "mailgwd refused the reload" in r.stderr and "previous CRL is restored" in r.stderr
+    assert installed(d) == before
+    # mailgwd still runs its first generation: mia still gets in.
+    pop(d, pki, user="mia").quit()
