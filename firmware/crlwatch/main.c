@@ -23,9 +23,12 @@
 #include "core/log.h"
 #include "crlwatch.h"
 #include "mgw_config.h"
+#include "pki/crlcheck.h"
+#include "pki/pki.h"
 
 #define CW_DEFAULT_CONF CONFIG_DATA_DIR "/etc/mailgw.conf"
 #define CW_STATUS_MAX 8192
+#define CW_RESPAWN_PAUSE_S 30
 
 static volatile sig_atomic_t cw_stop, cw_hup, cw_usr1;
 
@@ -181,6 +184,74 @@ static int cw_cmd_install(struct cw *cw, const char *file, time_t now)
 	return 0;
 }
 
+/* The built-in CA (key on the gateway): re-signing is the refresh. Its current CRL is
+ * offered too, so that a CRL signed by the console (`mailgw crl sign`, a revocation) is
+ * installed even when no re-signing is due. 0 nothing new, 1 installed, negative. */
+static int cw_resign(struct cw *cw, time_t now, char *why, size_t whysz)
+{
+	unsigned min_days = cw->cfg.crlwatch_refresh_due / 86400u;
+	char path[CFG_STR_MAX + 16], *pem = NULL;
+	size_t len = 0;
+	bool resigned = false;
+	int rc;
+
+	rc = pki_crl_refresh(cw->cfg.crlwatch_ca_dir, min_days ? min_days : 1,
+			     cw->cfg.crlwatch_resign_days, now, &resigned, &pem, &len, why, whysz);
+	if (rc < 0) {
+		log_err("built-in CA %s: CRL not re-signed: %s", cw->cfg.crlwatch_ca_dir, why);
+		return rc;
+	}
+	if (resigned)
+		log_info("built-in CA %s: CRL re-signed for %u days", cw->cfg.crlwatch_ca_dir,
+			 cw->cfg.crlwatch_resign_days);
+	else {
+		snprintf(path, sizeof(path), "%s/crl.pem", cw->cfg.crlwatch_ca_dir);
+		rc = file_read_all(path, PKI_CRL_SIZE_MAX, &pem, &len);
+		if (rc < 0) {
+			snprintf(why, whysz, "%s: cannot read", path);
+			return rc;
+		}
+	}
+	rc = cw_offer(cw, pem, len, resigned ? "the built-in CA (re-signed)" : "the built-in CA",
+		      now, why, whysz);
+	free(pem);
+	return rc;
+}
+
+/* refresh: re-sign (built-in CA) and/or fetch (url or the CA's distribution point). */
+static int cw_refresh(struct cw *cw, time_t now, char *why, size_t whysz)
+{
+	char url[CFG_STR_MAX];
+	int rc = 0, any = 0;
+
+	if (cw->cfg.crlwatch_ca_dir[0]) {
+		any = 1;
+		rc = cw_resign(cw, now, why, whysz);
+	}
+	if (cw_fetch_url(cw, url, sizeof(url)) == 0) {
+		int frc;
+
+		any = 1;
+		frc = cw_fetch(cw, url, now, why, whysz);
+		if (frc < 0) {
+			cw->st.failures++;
+			log_warn("CRL fetch from %s failed (%u in a row): %s", url, cw->st.failures,
+				 why);
+		} else
+			cw->st.failures = 0;
+		cw->st.next_attempt = cw_fetch_next(cw, frc < 0, now);
+		if (rc >= 0)
+			rc = frc;
+	}
+	if (!any) {
+		snprintf(why, whysz,
+			 "no source to refresh from: set [crlwatch] url or ca_dir (and the CA "
+			 "certificate has no CRL distribution point)");
+		return -MGW_ENOENT;
+	}
+	return rc;
+}
+
 static void cw_on_signal(int sig)
 {
 	if (sig == SIGHUP)
@@ -218,9 +289,17 @@ static int cw_run(struct cw *cw, const char *conf)
 				log_info("configuration reloaded");
 			}
 		}
-		if (cw_usr1) {
+		if (cw_usr1) { /* `crlwatch refresh` of a running watchdog: now */
 			cw_usr1 = 0;
 			next_check = 0;
+			cw->st.next_attempt = 0;
+		}
+		if (now >= cw->st.next_attempt) {
+			if (cw_refresh(cw, now, why, sizeof(why)) == -MGW_ENOENT)
+				cw->st.next_attempt = now + (time_t)cw->cfg.crlwatch_poll;
+			else if (cw->cfg.crlwatch_ca_dir[0] && cw->st.next_attempt <= now)
+				cw->st.next_attempt = now + (time_t)cw->cfg.crlwatch_interval;
+			(void)cw_status_save(cw);
 		}
 		if (now >= next_check) {
 			cw_countdown(cw, now);
@@ -264,6 +343,8 @@ int main(int argc, char **argv)
 	cmd = argv[optind];
 	if (cw_config(&cw, conf, why, sizeof(why)) < 0) {
 		fprintf(stderr, "crlwatch: %s\n", why);
+		if (strcmp(cmd, "run") == 0)
+			sleep(CW_RESPAWN_PAUSE_S); /* init respawns us: do not spin */
 		return 2;
 	}
 	log_open("crlwatch", cw.cfg.log_syslog, true);
@@ -280,6 +361,13 @@ int main(int argc, char **argv)
 	else if (strcmp(cmd, "check") == 0 && optind + 1 == argc) {
 		cw_countdown(&cw, now);
 		rc = 0;
+	} else if (strcmp(cmd, "refresh") == 0 && optind + 1 == argc) {
+		rc = cw_refresh(&cw, now, why, sizeof(why));
+		if (rc < 0)
+			fprintf(stderr, "crlwatch: %s\n", why);
+		else
+			printf("%s\n", rc == 1 ? "installed" : "nothing new");
+		rc = rc < 0 ? 1 : 0;
 	} else if (strcmp(cmd, "status") == 0 && optind + 1 == argc)
 		return cw_cmd_status(&cw, now);
 	else if (strcmp(cmd, "run") == 0 && optind + 1 == argc)

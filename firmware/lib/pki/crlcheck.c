@@ -191,3 +191,72 @@ out:
 	mbedtls_x509_crt_free(&ca);
 	return rc;
 }
+
+/* DistributionPoint ::= SEQUENCE { distributionPoint [0] { fullName [0] GeneralNames } }
+ * GeneralName uniformResourceIdentifier is [6] IA5String. */
+static int pki_dp_url(unsigned char *q, const unsigned char *end, char *url, size_t urlsz)
+{
+	const unsigned char CTX0 = MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED | 0;
+	const unsigned char URI = MBEDTLS_ASN1_CONTEXT_SPECIFIC | 6;
+	size_t len;
+
+	if (mbedtls_asn1_get_tag(&q, end, &len, CTX0) != 0 ||
+	    mbedtls_asn1_get_tag(&q, q + len, &len, CTX0) != 0)
+		return -MGW_ENOENT;
+	end = q + len;
+	while (q < end) {
+		unsigned char tag = *q++;
+
+		if (mbedtls_asn1_get_len(&q, end, &len) != 0)
+			return -MGW_ENOENT;
+		if (tag == URI && ((len > 7 && memcmp(q, "http://", 7) == 0) ||
+				   (len > 8 && memcmp(q, "https://", 8) == 0))) {
+			if (len >= urlsz)
+				return -MGW_ELIMIT;
+			for (size_t i = 0; i < len; i++)
+				if (q[i] <= 0x20 || q[i] >= 0x7f)
+					return -MGW_ENOENT;
+			memcpy(url, q, len);
+			url[len] = '\0';
+			return 0;
+		}
+		q += len;
+	}
+	return -MGW_ENOENT;
+}
+
+int pki_crt_crl_url(const char *crt_path, char *url, size_t urlsz)
+{
+	mbedtls_x509_crt crt;
+	const unsigned char *v;
+	unsigned char *q, *end;
+	size_t vlen, len;
+	int rc = -MGW_ENOENT;
+
+	url[0] = '\0';
+	mbedtls_x509_crt_init(&crt);
+	if (mbedtls_x509_crt_parse_file(&crt, crt_path) != 0) {
+		rc = -MGW_EIO;
+		goto out;
+	}
+	if (crt.v3_ext.p == NULL ||
+	    pki_der_find_ext(crt.v3_ext.p, crt.v3_ext.p + crt.v3_ext.len,
+			     MBEDTLS_OID_CRL_DISTRIBUTION_POINTS,
+			     MBEDTLS_OID_SIZE(MBEDTLS_OID_CRL_DISTRIBUTION_POINTS), &v, &vlen) < 0)
+		goto out;
+	q = (unsigned char *)v;
+	end = q + vlen;
+	if (mbedtls_asn1_get_tag(&q, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE))
+		goto out;
+	end = q + len;
+	while (q < end && rc == -MGW_ENOENT) {
+		if (mbedtls_asn1_get_tag(&q, end, &len,
+					 MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE))
+			break;
+		rc = pki_dp_url(q, q + len, url, urlsz);
+		q += len;
+	}
+out:
+	mbedtls_x509_crt_free(&crt);
+	return rc;
+}

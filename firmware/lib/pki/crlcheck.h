@@ -63,4 +63,9 @@ int pki_crl_candidate(const char *ca_path, const void *data, size_t len, const v
 /* Compares two CRL numbers given as hex ("" = none): <0, 0, >0 like memcmp. */
 int pki_crl_number_cmp(const char *a, const char *b);
 
+/* The first http:// or https:// URI of the cRLDistributionPoints extension (RFC 5280
+ * 4.2.1.13) of the certificate at crt_path, into url. 0, -MGW_ENOENT (none), -MGW_EIO
+ * (certificate unreadable), -MGW_ELIMIT (longer than urlsz - 1). */
+int pki_crt_crl_url(const char *crt_path, char *url, size_t urlsz);
+
 #endif
