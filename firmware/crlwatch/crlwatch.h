@@ -90,6 +90,12 @@ int cw_fetch_url(struct cw *cw, char *url, size_t urlsz);
 int cw_fetch(struct cw *cw, const char *url, time_t now, char *why, size_t whysz);
 time_t cw_fetch_next(const struct cw *cw, bool failed, time_t now);
 
+/* The USB source (usb.c). cw_usb_key: reads one key (a block device, mounted read-only
+ * here, or a directory) and offers its CRLs; cw_usb_spool: handles and removes every
+ * event the mdev hook spooled. */
+void cw_usb_key(struct cw *cw, const char *path, time_t now);
+void cw_usb_spool(struct cw *cw, time_t now);
+
 /* Countdown: computes the state now and announces a change (and repeats) on every
  * channel. */
 void cw_countdown(struct cw *cw, time_t now);

@@ -4,6 +4,7 @@
  *   crlwatch [-c CONF] [-v] check          the countdown once: announce a state change
  *   crlwatch [-c CONF] [-v] install FILE   offer FILE (PEM or DER) as the new CRL
  *   crlwatch [-c CONF] [-v] refresh        fetch / re-sign now
+ *   crlwatch [-c CONF] [-v] usb DEV|DIR    read a USB key (device or directory) now
  *   crlwatch [-c CONF] [-v] status         what crlwatch knows
  *   crlwatch [-c CONF] [-v] run            the watchdog (started by init)
  *
@@ -38,6 +39,7 @@ static void usage(FILE *f)
 		   "  check          look at the installed CRL now; announce a state change\n"
 		   "  install FILE   validate FILE (PEM or DER) and install it as the CRL\n"
 		   "  refresh        fetch the CRL (url) or re-sign it (built-in CA) now\n"
+		   "  usb DEV|DIR    read the CRLs on a USB key (mounted read-only) now\n"
 		   "  status         the CRL state, last refresh, next attempt, last error\n"
 		   "  run            the watchdog (as started by init)\n"
 		   "  -c CONF        configuration (default " CW_DEFAULT_CONF ")\n");
@@ -301,6 +303,7 @@ static int cw_run(struct cw *cw, const char *conf)
 				cw->st.next_attempt = now + (time_t)cw->cfg.crlwatch_interval;
 			(void)cw_status_save(cw);
 		}
+		cw_usb_spool(cw, now);
 		if (now >= next_check) {
 			cw_countdown(cw, now);
 			next_check = now + (time_t)cw->cfg.crlwatch_interval;
@@ -368,6 +371,9 @@ int main(int argc, char **argv)
 		else
 			printf("%s\n", rc == 1 ? "installed" : "nothing new");
 		rc = rc < 0 ? 1 : 0;
+	} else if (strcmp(cmd, "usb") == 0 && optind + 2 == argc) {
+		cw_usb_key(&cw, argv[optind + 1], now);
+		rc = 0;
 	} else if (strcmp(cmd, "status") == 0 && optind + 1 == argc)
 		return cw_cmd_status(&cw, now);
 	else if (strcmp(cmd, "run") == 0 && optind + 1 == argc)

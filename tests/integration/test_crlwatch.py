@@ -7,9 +7,10 @@ import email
 import glob
 import os
 import pwd
-import grp
+import shutil
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -20,6 +21,7 @@ from pki import now
 from test_pop3 import pop, refused
 
 CRLWATCH = binary("crlwatch")
+HOOK = os.path.join(os.path.dirname(__file__), "../../rootfs/usr/libexec/mailgw/usb-event")
 
 
 def free_port():
@@ -225,3 +227,118 @@ def test_refused_reload_puts_the_previous_crl_back(daemon, pki, tmp_path):
     assert installed(d) == before
     # mailgwd still runs its first generation: mia still gets in.
     pop(d, pki, user="mia").quit()
+
+
+class Watchdog:
+    """`crlwatch run` as init starts it, stopped at the end of the test."""
+
+    def __init__(self, d):
+        self.proc = subprocess.Popen([CRLWATCH, "-c", d.conf_path, "run"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True)
+
+    def stop(self):
+        self.proc.terminate()
+        _, err = self.proc.communicate(timeout=30)
+        assert self.proc.returncode == 0, err
+        assert "ERROR: AddressSanitizer" not in err and "runtime error:" not in err, err
+        return err
+
+
+def wait_for(pred, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def usb_key(root, pki, tmp_path):
+    """A key as an admin prepares it: mailgw/crl.pem (the CA's new CRL) and, beside it,
+    a stray CRL of another CA."""
+    os.makedirs(os.path.join(root, "mailgw"), exist_ok=True)
+    new = pki.ca.crl(str(tmp_path / "usb-new.pem"), revoked=[pki.user["mia"]], number=4)
+    shutil.copy(new, os.path.join(root, "mailgw", "crl.pem"))
+    shutil.copy(pki.foreign.crl(str(tmp_path / "stray.pem"), number=9),
+                os.path.join(root, "stray.crl"))
+    return new
+
+
+def test_usb_key_directory_simulated_event(daemon, pki, tmp_path):
+    first = pki.ca.crl(str(tmp_path / "first.pem"), number=3)
+    spool = tmp_path / "side" / "usb"
+    d = watched(daemon, pki, tmp_path, crl=first, extra_crlwatch="usb_spool = %s\n" % spool)
+    key = tmp_path / "key"
+    new = usb_key(str(key), pki, tmp_path)
+    empty = tmp_path / "empty-key"
+    empty.mkdir()
+    w = Watchdog(d)
+    try:
+        spool.mkdir(exist_ok=True)
+        (spool / "sdb1").write_text("%s\n" % empty)
+        console = d.side / "console"
+        assert wait_for(lambda: console.exists() and "no CRL on this key" in console.read_text())
+        m = d.mark()
+        (spool / "sdc1").write_text("%s\n" % key)
+        assert wait_for(lambda: "CRL file(s)" in console.read_text()), console.read_text()
+        d.wait_log(r"generation 2 replaces 1", start=m)
+    finally:
+        err = w.stop()
+    text = console.read_text()
+    assert "USB %s:mailgw/crl.pem: new CRL installed" % key in text
+    assert "USB %s:stray.crl: refused: " % key in text and "not issued by this CA" in text
+    assert "2 CRL file(s): 1 installed, 0 already installed, 1 refused" in text
+    assert installed(d) == pem_of(new)
+    assert os.listdir(spool) == []  # each event handled once
+    refused(d, pki, pki.user["mia"])
+    pop(d, pki, user="joe").quit()
+
+
+def fs_supported(fs):
+    with open("/proc/filesystems") as f:
+        return any(line.split()[-1] == fs for line in f if line.strip())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
+@pytest.mark.parametrize("fs", ["ext4", "vfat"])
+def test_usb_key_image_mounted_read_only(daemon, pki, tmp_path, fs):
+    if not fs_supported(fs):
+        pytest.skip("this kernel has no %s (/proc/filesystems)" % fs)
+    first = pki.ca.crl(str(tmp_path / "first.pem"), number=3)
+    spool = tmp_path / "side" / "usb"
+    d = watched(daemon, pki, tmp_path, crl=first, extra_crlwatch="usb_spool = %s\n" % spool)
+    content = tmp_path / "content"
+    new = usb_key(str(content), pki, tmp_path)
+    img = str(tmp_path / "key.img")
+    subprocess.run(["truncate", "-s", "16M", img], check=True)
+    if fs == "ext4":
+        subprocess.run(["mkfs.ext4", "-q", "-d", str(content), img], check=True)
+    else:
+        subprocess.run(["mkfs.vfat", img], check=True, capture_output=True)
+        subprocess.run(["mcopy", "-s", "-i", img, str(content / "mailgw"), str(content / "stray.crl"),
+                        "::"], check=True)
+    try:
+        dev = subprocess.run(["losetup", "-f", "--show", img], capture_output=True, text=True)
+    except FileNotFoundError:
+        pytest.skip("no losetup")
+    if dev.returncode != 0:
+        pytest.skip("no loop device here: %s" % dev.stderr.strip())
+    dev = dev.stdout.strip()
+    w = Watchdog(d)
+    try:
+        # The image's own mdev hook spools the event, as on the board.
+        env = dict(os.environ, ACTION="add", MDEV=os.path.basename(dev),
+                   MAILGW_USB_SPOOL=str(spool))
+        subprocess.run([HOOK], env=env, check=True)
+        console = d.side / "console"
+        assert wait_for(lambda: console.exists() and "CRL file(s)" in console.read_text())
+    finally:
+        err = w.stop()
+        subprocess.run(["losetup", "-d", dev])
+    assert "mounted read-only (%s)" % fs in err and "unmounted; the key can be removed" in err
+    assert "USB %s:mailgw/crl.pem: new CRL installed" % dev in console.read_text()
+    assert installed(d) == pem_of(new)
+    with open("/proc/mounts") as f:
+        assert dev not in f.read()
+    refused(d, pki, pki.user["mia"])
