@@ -17,7 +17,7 @@ import pytest
 import gate
 from gate import add_user, deliver, install_tls, message, tls_conf
 from mgw import binary
-from pki import now
+from pki import Cert, now
 from test_pop3 import pop, refused
 
 CRLWATCH = binary("crlwatch")
@@ -32,9 +32,9 @@ def free_port():
     return port
 
 
-def watched(daemon, pki, tmp_path, crl=None, smtp=False, extra_crlwatch=""):
+def watched(daemon, pki, tmp_path, crl=None, smtp=False, extra_crlwatch="", ca=None):
     d = daemon(start=False)
-    install_tls(d, pki, crl=crl)
+    install_tls(d, pki, crl=crl, ca=ca)
     for u in ("joe", "mia", "rev"):
         add_user(d, u)
     side = tmp_path / "side"
@@ -342,3 +342,48 @@ def test_usb_key_image_mounted_read_only(daemon, pki, tmp_path, fs):
     with open("/proc/mounts") as f:
         assert dev not in f.read()
     refused(d, pki, pki.user["mia"])
+
+
+PKI_DRIVER = os.path.join(os.environ.get("MGW_OUTPUT", os.path.join(os.path.dirname(__file__),
+                                                                     "../../output")),
+                          "asan", "tests", "pki_driver")
+
+
+def drv(*args):
+    r = subprocess.run([PKI_DRIVER, *map(str, args)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l)
+
+
+def crl_text(path):
+    return subprocess.run(["openssl", "crl", "-in", path, "-noout", "-text"], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def test_builtin_ca_resigns_before_next_update_and_installs_revocations(daemon, pki, tmp_path):
+    ca = tmp_path / "ca"
+    drv("ca-create", ca, "Office CA", 3)  # its first CRL is valid 3 days: WARNING
+    out = tmp_path / "bundle"
+    out.mkdir()
+    drv("issue", ca, "ann@example.test", 1, out, "localhost", pki.server.crt, "/home/ann/.certs")
+    # mailgwd's gate uses the built-in CA and its CRL
+    d = watched(daemon, pki, tmp_path, crl=str(ca / "crl.pem"), ca=str(ca / "ca.crt"),
+                extra_crlwatch="ca_dir = %s\n" % ca)
+    assert "state: WARNING" in crlwatch(d, "status").stdout
+    m = d.mark()
+    r = crlwatch(d, "refresh")
+    assert r.returncode == 0, r.stderr
+    assert "CRL re-signed for 30 days" in r.stderr and "installed" in r.stdout
+    d.wait_log(r"generation 2 replaces 1", start=m)
+    assert "state: OK" in crlwatch(d, "status").stdout
+    assert installed(d) == open(ca / "crl.pem", "rb").read()
+    # Not due again: nothing re-signed, nothing installed.
+    r = crlwatch(d, "refresh")
+    assert r.returncode == 0 and "nothing new" in r.stdout, r.stderr
+    assert "re-signed" not in r.stderr
+    # The console revokes ann (lib/pki writes the CA's CRL): the refresh installs it.
+    drv("revoke", ca, "ann@example.test", "keyCompromise")
+    r = crlwatch(d, "refresh")
+    assert r.returncode == 0 and "installed" in r.stdout, r.stderr
+    assert "Key Compromise" in crl_text(os.path.join(gate.tls_dir(d), "crl.pem"))
+    refused(d, pki, Cert("ann", str(out / "ann.crt"), str(out / "ann.key")))
