@@ -45,6 +45,7 @@ struct cw_status {
 	char etag[128];	    /* of the last HTTP 200 */
 	char last_modified[64];
 	unsigned failures; /* consecutive failed fetches */
+	time_t last_seen;  /* the latest trustworthy time crlwatch saw (clock jumps) */
 };
 
 struct cw {
@@ -63,6 +64,12 @@ int cw_config(struct cw *cw, const char *path, char *why, size_t whysz);
 /* The state file: load (missing is fine) and save. */
 void cw_status_load(struct cw *cw);
 int cw_status_save(struct cw *cw);
+
+/* Time safety: false (why says why) when now is before the image's build time
+ * ($MAILGW_ETC/build-time, default /etc/mailgw) or more than CW_CLOCK_BACK_S before a time
+ * crlwatch has already seen; nothing is installed or signed then. */
+#define CW_CLOCK_BACK_S 600
+bool cw_clock_ok(const struct cw *cw, time_t now, char *why, size_t whysz);
 
 /* Reads the installed CRL ([tls] crl) and its nextUpdate; -MGW_ENOENT when there is none
  * valid. */

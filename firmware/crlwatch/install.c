@@ -143,6 +143,12 @@ int cw_offer(struct cw *cw, const void *data, size_t len, const char *source, ti
 	int rc, v;
 
 	memset(&cand, 0, sizeof(cand));
+	if (!cw_clock_ok(cw, now, why, whysz)) {
+		log_err("CRL from %s not considered: %s", source, why);
+		snprintf(cw->st.last_error, sizeof(cw->st.last_error), "%s", why);
+		cw->st.last_error_at = now;
+		return -MGW_EPERM;
+	}
 	rc = cw_crl_rel(&cw->cfg, rel, why, whysz);
 	if (rc < 0)
 		return rc;

@@ -89,8 +89,38 @@ void cw_status_load(struct cw *cw)
 			snprintf(st->last_modified, sizeof(st->last_modified), "%s", v);
 		else if (strcmp(line, "failures") == 0 && n >= 0 && n < 1000)
 			st->failures = (unsigned)n;
+		else if (strcmp(line, "last_seen") == 0)
+			st->last_seen = (time_t)n;
 	}
 	free(data);
+}
+
+bool cw_clock_ok(const struct cw *cw, time_t now, char *why, size_t whysz)
+{
+	const char *etc = getenv("MAILGW_ETC");
+	char path[CFG_STR_MAX], *data = NULL;
+	long long build = 0;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/build-time", etc && etc[0] ? etc : "/etc/mailgw");
+	if (file_read_all(path, 64, &data, &len) == 0)
+		build = strtoll(data, NULL, 10);
+	free(data);
+	if (build > 0 && (long long)now < build) {
+		snprintf(why, whysz,
+			 "the clock (%lld) is before the image's build time (%lld): not trusted, "
+			 "nothing installed",
+			 (long long)now, build);
+		return false;
+	}
+	if (cw->st.last_seen != 0 && now + CW_CLOCK_BACK_S < cw->st.last_seen) {
+		snprintf(why, whysz,
+			 "the clock went back %lld s since crlwatch last looked: not trusted, "
+			 "nothing installed",
+			 (long long)(cw->st.last_seen - now));
+		return false;
+	}
+	return true;
 }
 
 int cw_status_save(struct cw *cw)
@@ -102,11 +132,11 @@ int cw_status_save(struct cw *cw)
 	n = snprintf(buf, sizeof(buf),
 		     "state %d\nstate_since %lld\nlast_announce %lld\nlast_refresh %lld\n"
 		     "last_source %s\nnext_attempt %lld\nlast_error %s\nlast_error_at %lld\n"
-		     "etag %s\nlast_modified %s\nfailures %u\n",
+		     "etag %s\nlast_modified %s\nfailures %u\nlast_seen %lld\n",
 		     (int)st->state, (long long)st->state_since, (long long)st->last_announce,
 		     (long long)st->last_refresh, st->last_source, (long long)st->next_attempt,
 		     st->last_error, (long long)st->last_error_at, st->etag, st->last_modified,
-		     st->failures);
+		     st->failures, (long long)st->last_seen);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -MGW_ELIMIT;
 	snprintf(dir, sizeof(dir), "%s", cw->cfg.crlwatch_state);
@@ -197,6 +227,10 @@ static int cw_resign(struct cw *cw, time_t now, char *why, size_t whysz)
 	bool resigned = false;
 	int rc;
 
+	if (!cw_clock_ok(cw, now, why, whysz)) {
+		log_err("built-in CA %s: CRL not re-signed: %s", cw->cfg.crlwatch_ca_dir, why);
+		return -MGW_EPERM;
+	}
 	rc = pki_crl_refresh(cw->cfg.crlwatch_ca_dir, min_days ? min_days : 1,
 			     cw->cfg.crlwatch_resign_days, now, &resigned, &pem, &len, why, whysz);
 	if (rc < 0) {
@@ -254,6 +288,15 @@ static int cw_refresh(struct cw *cw, time_t now, char *why, size_t whysz)
 	return rc;
 }
 
+/* Remembers the latest trustworthy time seen (cw_clock_ok). */
+static void cw_seen(struct cw *cw, time_t now)
+{
+	char why[CW_WHY_MAX];
+
+	if (now > cw->st.last_seen && cw_clock_ok(cw, now, why, sizeof(why)))
+		cw->st.last_seen = now;
+}
+
 static void cw_on_signal(int sig)
 {
 	if (sig == SIGHUP)
@@ -305,6 +348,7 @@ static int cw_run(struct cw *cw, const char *conf)
 		}
 		cw_usb_spool(cw, now);
 		if (now >= next_check) {
+			cw_seen(cw, now);
 			cw_countdown(cw, now);
 			next_check = now + (time_t)cw->cfg.crlwatch_interval;
 			(void)cw_status_save(cw);
@@ -382,6 +426,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	cw_seen(&cw, now);
 	if (cw_status_save(&cw) < 0)
 		log_warn("%s: cannot save the state", cw.cfg.crlwatch_state);
 	return rc;

@@ -387,3 +387,29 @@ def test_builtin_ca_resigns_before_next_update_and_installs_revocations(daemon, 
     assert r.returncode == 0 and "installed" in r.stdout, r.stderr
     assert "Key Compromise" in crl_text(os.path.join(gate.tls_dir(d), "crl.pem"))
     refused(d, pki, Cert("ann", str(out / "ann.crt"), str(out / "ann.key")))
+
+
+@pytest.mark.parametrize("how", ["before-build", "jumped-back"])
+def test_untrustworthy_clock_installs_nothing(daemon, pki, tmp_path, how):
+    first = pki.ca.crl(str(tmp_path / "first.pem"), number=3)
+    d = watched(daemon, pki, tmp_path, crl=first)
+    before = installed(d)
+    new = pki.ca.crl(str(tmp_path / "new.pem"), revoked=[pki.user["mia"]], number=4)
+    env = dict(os.environ)
+    if how == "before-build":
+        etc = tmp_path / "etc-mailgw"
+        etc.mkdir()
+        (etc / "build-time").write_text("%d\n" % (time.time() + 86400))
+        env["MAILGW_ETC"] = str(etc)
+        reason = "before the image's build time"
+    else:
+        # crlwatch ran a day "later" before: the clock has since gone back
+        assert crlwatch(d, "status").returncode == 0
+        state = d.side / "state"
+        state.write_text("last_seen %d\n" % (time.time() + 86400))
+        reason = "the clock went back"
+    r = subprocess.run([CRLWATCH, "-c", d.conf_path, "install", new], capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert r.returncode == 1
+    assert reason in r.stderr and "nothing installed" in r.stderr, r.stderr
+    assert installed(d) == before
