@@ -15,11 +15,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "crlwatch.h"
 #include "pki/crlcheck.h"
@@ -32,6 +37,7 @@
 #define CW_READ_CHUNK 16384
 #define CW_BACKOFF_MIN_S 30
 #define CW_RETRY_MIN_S 60
+#define CW_FETCH_USER "nobody" /* the fetch runs as this user (no files of its own) */
 
 struct cw_url {
 	bool https;
@@ -199,7 +205,20 @@ int cw_fetch_url(struct cw *cw, char *url, size_t urlsz)
 	return pki_crt_crl_url(cw->cfg.tls_ca, url, urlsz) == 0 ? 0 : -MGW_ENOENT;
 }
 
-int cw_fetch(struct cw *cw, const char *url, time_t now, char *why, size_t whysz)
+/* What one GET brought back. */
+struct cw_got {
+	int rc; /* 0 or the failure (why) */
+	unsigned status;
+	char etag[HTTP_ETAG_MAX];
+	char last_modified[HTTP_DATE_MAX];
+	char why[CW_WHY_MAX];
+	size_t len; /* body bytes (status 200) */
+};
+
+/* The network part: connect, TLS, request, response. body (max bytes) receives a 200's
+ * body. Runs in the unprivileged child (cw_fetch). */
+static void cw_get(const struct cw *cw, const char *url, const char *trust, size_t trust_len,
+		   uint8_t *body, struct cw_got *g)
 {
 	uint64_t t0 = tls_client_now_ms();
 	uint64_t cdl = t0 + (uint64_t)cw->cfg.crlwatch_connect_timeout * 1000u;
@@ -211,36 +230,36 @@ int cw_fetch(struct cw *cw, const char *url, time_t now, char *why, size_t whysz
 	struct http_resp r;
 	struct cw_url u;
 	char req[CW_REQ_MAX], hostport[CW_HOST_MAX + 16];
-	uint8_t *buf = NULL, *body = NULL;
-	bool eof = false;
+	const char *why_pfx = url;
+	uint8_t *buf = NULL;
+	bool eof = false, dflt;
 	int rc, prc, n;
 
-	rc = cw_url_parse(url, &u, why, whysz);
+	rc = cw_url_parse(url, &u, g->why, sizeof(g->why));
 	if (rc < 0)
-		return rc;
+		goto out;
 	if (cdl > dl)
 		cdl = dl;
 	buf = malloc(cap);
-	body = malloc(max);
-	if (buf == NULL || body == NULL) {
+	if (buf == NULL) {
 		rc = -MGW_ENOMEM;
-		snprintf(why, whysz, "%s: out of memory", url);
+		snprintf(g->why, sizeof(g->why), "%s: out of memory", url);
 		goto out;
 	}
-	rc = io.fd = cw_connect(&u, cdl, why, whysz);
+	rc = io.fd = cw_connect(&u, cdl, g->why, sizeof(g->why));
 	if (rc < 0)
 		goto out;
 	if (u.https) {
-		rc = tls_client_open(&io.tls, io.fd, u.host, cw_trust(cw),
+		rc = tls_client_open(&io.tls, io.fd, u.host, trust, trust_len, cw_trust(cw),
 				     cw->cfg.crlwatch_tls_version ? TLS_CLIENT_TLS13
 								  : TLS_CLIENT_TLS12,
-				     dl, why, whysz);
+				     dl, g->why, sizeof(g->why));
 		if (rc < 0)
 			goto out;
 	}
+	dflt = strcmp(u.port, u.https ? "443" : "80") == 0;
 	snprintf(hostport, sizeof(hostport), "%s%s%s%s%s", strchr(u.host, ':') ? "[" : "", u.host,
-		 strchr(u.host, ':') ? "]" : "", strcmp(u.port, u.https ? "443" : "80") ? ":" : "",
-		 strcmp(u.port, u.https ? "443" : "80") ? u.port : "");
+		 strchr(u.host, ':') ? "]" : "", dflt ? "" : ":", dflt ? "" : u.port);
 	n = snprintf(req, sizeof(req),
 		     "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: mailgw-crlwatch\r\n"
 		     "Accept: application/pkix-crl, application/x-pem-file, */*\r\n"
@@ -251,25 +270,24 @@ int cw_fetch(struct cw *cw, const char *url, time_t now, char *why, size_t whysz
 		     cw->st.last_modified[0] ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(req)) {
 		rc = -MGW_ELIMIT;
-		snprintf(why, whysz, "%s: request too long", url);
+		snprintf(g->why, sizeof(g->why), "%s: request too long", why_pfx);
 		goto out;
 	}
 	rc = cw_io_write(&io, req, (size_t)n, dl);
 	if (rc < 0) {
-		snprintf(why, whysz, "%s: sending the request failed%s", url,
+		snprintf(g->why, sizeof(g->why), "%s: sending the request failed%s", why_pfx,
 			 rc == -MGW_EAGAIN ? " (timed out)" : "");
 		goto out;
 	}
 	for (;;) {
-		ssize_t got = 0;
-
 		if (!eof && used < cap) {
-			got =
+			ssize_t got =
 			    cw_io_read(&io, buf + used,
 				       cap - used > CW_READ_CHUNK ? CW_READ_CHUNK : cap - used, dl);
+
 			if (got < 0) {
 				rc = (int)got;
-				snprintf(why, whysz, "%s: %s after %zu bytes", url,
+				snprintf(g->why, sizeof(g->why), "%s: %s after %zu bytes", why_pfx,
 					 got == -MGW_EAGAIN ? "timed out" : "connection failed",
 					 used);
 				goto out;
@@ -283,36 +301,174 @@ int cw_fetch(struct cw *cw, const char *url, time_t now, char *why, size_t whysz
 	}
 	if (prc != MGW_PARSE_OK) {
 		rc = prc == MGW_PARSE_LIMIT ? -MGW_ELIMIT : -MGW_EINVAL;
-		snprintf(why, whysz, "%s: %s%s", url, http_resp_parse_name(prc),
+		snprintf(g->why, sizeof(g->why), "%s: %s%s", why_pfx, http_resp_parse_name(prc),
 			 prc == MGW_PARSE_LIMIT ? " ([crlwatch] max_size)" : "");
 		goto out;
 	}
-	if (r.status == 304) {
-		log_info("%s: not modified (HTTP 304)", url);
-		rc = 0;
-		goto out;
+	g->status = r.status;
+	snprintf(g->etag, sizeof(g->etag), "%s", r.etag);
+	snprintf(g->last_modified, sizeof(g->last_modified), "%s", r.last_modified);
+	if (r.status == 200) {
+		if (r.body != body)
+			memcpy(body, r.body, r.body_len);
+		g->len = r.body_len;
 	}
-	if (r.status != 200) {
-		rc = -MGW_EIO;
-		snprintf(why, whysz, "%s: HTTP %u", url, r.status);
-		goto out;
-	}
-	rc = cw_offer(cw, r.body, r.body_len, url, now, why, whysz);
-	if (rc >= 0) {
-		/* remembered only for a CRL that passed: a bad one is fetched (and refused with
-		 * its reason) again at the next attempt */
-		snprintf(cw->st.etag, sizeof(cw->st.etag), "%s", r.etag);
-		snprintf(cw->st.last_modified, sizeof(cw->st.last_modified), "%s", r.last_modified);
-	}
+	rc = 0;
 out:
-	if (rc < 0 && rc != -MGW_EINVAL && cw->st.last_error_at != now) {
-		snprintf(cw->st.last_error, sizeof(cw->st.last_error), "%s", why);
-		cw->st.last_error_at = now;
-	}
+	g->rc = rc;
 	tls_client_free(io.tls);
 	if (io.fd >= 0)
 		close(io.fd);
 	free(buf);
+}
+
+/* Reads exactly len bytes from fd before deadline_ms. */
+static int cw_read_full(int fd, void *p, size_t len, uint64_t deadline_ms)
+{
+	uint8_t *q = p;
+
+	while (len > 0) {
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		uint64_t now = tls_client_now_ms();
+		ssize_t n;
+
+		if (now >= deadline_ms || poll(&pf, 1, (int)(deadline_ms - now)) <= 0)
+			return -MGW_EAGAIN;
+		n = read(fd, q, len);
+		if (n == 0)
+			return -MGW_ECLOSED;
+		if (n < 0 && errno != EINTR)
+			return -MGW_EIO;
+		if (n > 0) {
+			q += n;
+			len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+/* In the child: no privileges left (README "crlwatch", privileges). */
+static int cw_drop(const char *user, char *why, size_t whysz)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (pw == NULL || pw->pw_uid == 0) {
+		snprintf(why, whysz, "user %s for the fetch: unknown", user);
+		return -MGW_ENOENT;
+	}
+	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0 ||
+	    setuid(0) == 0) {
+		snprintf(why, whysz, "cannot drop to %s: %s", user, strerror(errno));
+		return -MGW_EPERM;
+	}
+	return 0;
+}
+
+/*
+ * Runs cw_get in a child process that has dropped to CW_FETCH_USER (when we are root):
+ * the HTTP and TLS code that talks to the network never runs as root. The child sends
+ * struct cw_got and the body through a pipe; the parent bounds what it reads and runs the
+ * one validation and install path itself.
+ */
+static void cw_get_unprivileged(const struct cw *cw, const char *url, uint8_t *body,
+				struct cw_got *g)
+{
+	uint64_t dl = tls_client_now_ms() + (uint64_t)cw->cfg.crlwatch_timeout * 1000u + 5000u;
+	char *trust = NULL;
+	size_t trust_len = 0;
+	int pfd[2] = {-1, -1}, status, rc;
+	pid_t pid;
+
+	memset(g, 0, sizeof(*g));
+	/* the trust anchor may be root-only: read it before the privileges go */
+	if (strncmp(url, "https://", 8) == 0 &&
+	    file_read_all(cw_trust(cw), 1024 * 1024, &trust, &trust_len) < 0) {
+		g->rc = -MGW_EIO;
+		snprintf(g->why, sizeof(g->why), "%s: cannot read the trust anchor", cw_trust(cw));
+		return;
+	}
+	if (geteuid() != 0) {
+		cw_get(cw, url, trust, trust_len, body, g);
+		free(trust);
+		return;
+	}
+	if (pipe2(pfd, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+		g->rc = -MGW_EIO;
+		snprintf(g->why, sizeof(g->why), "cannot start the fetch: %s", strerror(errno));
+		goto out;
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		if (cw_drop(CW_FETCH_USER, g->why, sizeof(g->why)) < 0)
+			g->rc = -MGW_EPERM;
+		else
+			cw_get(cw, url, trust, trust_len, body, g);
+		rc = file_write_all(pfd[1], g, sizeof(*g));
+		if (rc == 0 && g->rc == 0 && g->len > 0)
+			rc = file_write_all(pfd[1], body, g->len);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	close(pfd[1]);
+	pfd[1] = -1;
+	rc = cw_read_full(pfd[0], g, sizeof(*g), dl);
+	if (rc == 0 && g->rc == 0 && (g->len > (size_t)cw->cfg.crlwatch_max_size))
+		rc = -MGW_EINVAL;
+	if (rc == 0 && g->rc == 0 && g->len > 0)
+		rc = cw_read_full(pfd[0], body, g->len, dl);
+	g->why[sizeof(g->why) - 1] = '\0';
+	g->etag[sizeof(g->etag) - 1] = '\0';
+	g->last_modified[sizeof(g->last_modified) - 1] = '\0';
+	if (rc < 0) {
+		memset(g, 0, sizeof(*g));
+		g->rc = rc;
+		snprintf(g->why, sizeof(g->why), "%s: the fetch process %s", url,
+			 rc == -MGW_EAGAIN ? "timed out" : "failed");
+		kill(pid, SIGKILL);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+out:
+	if (pfd[0] >= 0)
+		close(pfd[0]);
+	if (pfd[1] >= 0)
+		close(pfd[1]);
+	free(trust);
+}
+
+int cw_fetch(struct cw *cw, const char *url, time_t now, char *why, size_t whysz)
+{
+	size_t max = (size_t)cw->cfg.crlwatch_max_size;
+	uint8_t *body = malloc(max);
+	struct cw_got g;
+	int rc;
+
+	if (body == NULL) {
+		snprintf(why, whysz, "%s: out of memory", url);
+		return -MGW_ENOMEM;
+	}
+	cw_get_unprivileged(cw, url, body, &g);
+	rc = g.rc;
+	if (rc < 0)
+		snprintf(why, whysz, "%s", g.why);
+	else if (g.status == 304) {
+		log_info("%s: not modified (HTTP 304)", url);
+	} else if (g.status != 200) {
+		rc = -MGW_EIO;
+		snprintf(why, whysz, "%s: HTTP %u", url, g.status);
+	} else {
+		rc = cw_offer(cw, body, g.len, url, now, why, whysz);
+		if (rc >= 0) {
+			/* remembered only for a CRL that passed: a bad one is fetched (and
+			 * refused with its reason) again at the next attempt */
+			snprintf(cw->st.etag, sizeof(cw->st.etag), "%s", g.etag);
+			snprintf(cw->st.last_modified, sizeof(cw->st.last_modified), "%s",
+				 g.last_modified);
+		}
+	}
+	if (rc < 0 && cw->st.last_error_at != now) {
+		snprintf(cw->st.last_error, sizeof(cw->st.last_error), "%s", why);
+		cw->st.last_error_at = now;
+	}
 	free(body);
 	return rc;
 }

@@ -4,6 +4,7 @@ answers. Every fetched candidate goes through the one validation path: installed
 the newly revoked user's next POP3S connection is refused) or refused with its reason."""
 import datetime
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -13,7 +14,7 @@ import time
 import pytest
 
 from pki import now
-from test_crlwatch import crlwatch, free_port, installed, pem_of, watched
+from test_crlwatch import CRLWATCH, crlwatch, free_port, installed, pem_of, wait_for, watched
 from test_pop3 import pop, refused
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -191,6 +192,25 @@ def test_bad_responses_are_not_installed(daemon, pki, tmp_path, nginx, case):
     pop(d, pki, user="mia").quit()  # mailgwd serves with the CRL it had
 
 
+def children(pid):
+    out = []
+    for n in os.listdir("/proc"):
+        if n.isdigit():
+            try:
+                with open("/proc/%s/stat" % n) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(n))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def fetch_uid(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("Uid:"))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="privilege separation needs root")
 def test_stalled_server_times_out_with_backoff(daemon, pki, tmp_path):
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
@@ -209,11 +229,17 @@ def test_stalled_server_times_out_with_backoff(daemon, pki, tmp_path):
     d = with_url(daemon, pki, tmp_path, "http://127.0.0.1:%d/crl.pem" % srv.getsockname()[1],
                  "timeout = 2s\n")
     before = installed(d)
-    for _ in range(2):
-        t0 = time.monotonic()
-        r = crlwatch(d, "refresh")
-        assert r.returncode == 1
-        assert "timed out" in r.stderr, r.stderr
+    # While the server stalls, the process talking to it is not root.
+    p = subprocess.Popen([CRLWATCH, "-c", d.conf_path, "refresh"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    assert wait_for(lambda: held)
+    uids = [fetch_uid(c) for c in children(p.pid)]
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 1 and "timed out" in err, err
+    assert uids == [pwd.getpwnam("nobody").pw_uid]
+    r = crlwatch(d, "refresh")
+    assert r.returncode == 1
+    assert "timed out" in r.stderr, r.stderr
     assert "(2 in a row)" in r.stderr
     assert installed(d) == before
     srv.close()

@@ -80,8 +80,9 @@ static bool tls_client_retry(int ret)
 	       ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET;
 }
 
-int tls_client_open(struct tls_client **out, int fd, const char *host, const char *trust_path,
-		    enum tls_client_version v, uint64_t deadline_ms, char *why, size_t whysz)
+int tls_client_open(struct tls_client **out, int fd, const char *host, const char *trust_pem,
+		    size_t trust_len, const char *trust_name, enum tls_client_version v,
+		    uint64_t deadline_ms, char *why, size_t whysz)
 {
 	mbedtls_ssl_protocol_version pv =
 	    v == TLS_CLIENT_TLS13 ? MBEDTLS_SSL_VERSION_TLS1_3 : MBEDTLS_SSL_VERSION_TLS1_2;
@@ -103,10 +104,10 @@ int tls_client_open(struct tls_client **out, int fd, const char *host, const cha
 	mbedtls_ssl_init(&c->ssl);
 	mbedtls_ssl_config_init(&c->conf);
 	mbedtls_x509_crt_init(&c->trust);
-	ret = mbedtls_x509_crt_parse_file(&c->trust, trust_path);
+	ret = mbedtls_x509_crt_parse(&c->trust, (const unsigned char *)trust_pem, trust_len + 1);
 	if (ret != 0) {
 		mbedtls_strerror(ret, e, sizeof(e));
-		snprintf(why, whysz, "%s: not a readable trust anchor: %s", trust_path, e);
+		snprintf(why, whysz, "%s: not a usable trust anchor: %s", trust_name, e);
 		rc = -MGW_EIO;
 		goto fail;
 	}

@@ -24,11 +24,15 @@ enum tls_client_version {
 	TLS_CLIENT_TLS13 = 1,
 };
 
-/* Handshakes with the server on fd as host (its name for SNI and verification).
+/* Handshakes with the server on fd as host (its name for SNI and verification), trusting
+ * the certificates in trust_pem (PEM text of trust_len bytes, NUL-terminated at
+ * trust_pem[trust_len]; read by the caller, so that an unprivileged process can use a
+ * root-only file; trust_name names it in messages).
  * 0, -MGW_ETLS (handshake or verification failed: why says how), -MGW_EAGAIN (deadline),
- * -MGW_EIO (trust anchor unreadable), -MGW_ENOMEM. */
-int tls_client_open(struct tls_client **out, int fd, const char *host, const char *trust_path,
-		    enum tls_client_version v, uint64_t deadline_ms, char *why, size_t whysz);
+ * -MGW_EIO (trust anchor unusable), -MGW_ENOMEM. */
+int tls_client_open(struct tls_client **out, int fd, const char *host, const char *trust_pem,
+		    size_t trust_len, const char *trust_name, enum tls_client_version v,
+		    uint64_t deadline_ms, char *why, size_t whysz);
 /* Writes all len bytes. 0 or a negative code. */
 int tls_client_write(struct tls_client *c, const void *buf, size_t len, uint64_t deadline_ms);
 /* Reads up to len bytes: > 0 bytes read, 0 at the end of the stream (close_notify or
