@@ -186,7 +186,11 @@ static int pki_serial_take(const char *dir, const struct pki_db *db, struct pki_
 	for (int tries = 0; tries < 8; tries++) {
 		bool used = false;
 
-		if (rc == 0 && *len > 0 && *len <= 20 && (serial[0] & 0x80) == 0) {
+		/* positive (top bit clear, RFC 5280 4.1.2.2), minimal (no leading zero byte:
+		 * index.txt and the certificate then spell it alike), unused; otherwise (a
+		 * damaged or hand-edited serial file) a new random one */
+		if (rc == 0 && *len > 0 && *len <= 20 && serial[0] != 0 &&
+		    (serial[0] & 0x80) == 0) {
 			pki_hex(serial, *len, hex, sizeof(hex));
 			for (size_t i = 0; i < db->n && !used; i++)
 				used = strcmp(db->e[i].serial, hex) == 0;
