@@ -34,6 +34,7 @@ enum cw_state {
 /* What crlwatch remembers between runs (the state file). */
 struct cw_status {
 	enum cw_state state;  /* last announced */
+	enum cw_state mailed; /* the state postmaster has had a mail about */
 	time_t state_since;   /* when it was announced */
 	time_t last_announce; /* last console/syslog line (repeats) */
 	time_t last_refresh;  /* last CRL installed */

@@ -69,6 +69,8 @@ void cw_status_load(struct cw *cw)
 		n = strtoll(v, NULL, 10);
 		if (strcmp(line, "state") == 0 && n >= 0 && n < CW_STATE_MAX)
 			st->state = (enum cw_state)n;
+		else if (strcmp(line, "mailed") == 0 && n >= 0 && n < CW_STATE_MAX)
+			st->mailed = (enum cw_state)n;
 		else if (strcmp(line, "state_since") == 0)
 			st->state_since = (time_t)n;
 		else if (strcmp(line, "last_announce") == 0)
@@ -129,14 +131,15 @@ int cw_status_save(struct cw *cw)
 	char buf[CW_STATUS_MAX], dir[CFG_STR_MAX], *slash;
 	int n;
 
-	n = snprintf(buf, sizeof(buf),
-		     "state %d\nstate_since %lld\nlast_announce %lld\nlast_refresh %lld\n"
-		     "last_source %s\nnext_attempt %lld\nlast_error %s\nlast_error_at %lld\n"
-		     "etag %s\nlast_modified %s\nfailures %u\nlast_seen %lld\n",
-		     (int)st->state, (long long)st->state_since, (long long)st->last_announce,
-		     (long long)st->last_refresh, st->last_source, (long long)st->next_attempt,
-		     st->last_error, (long long)st->last_error_at, st->etag, st->last_modified,
-		     st->failures, (long long)st->last_seen);
+	n = snprintf(
+	    buf, sizeof(buf),
+	    "state %d\nmailed %d\nstate_since %lld\nlast_announce %lld\nlast_refresh %lld\n"
+	    "last_source %s\nnext_attempt %lld\nlast_error %s\nlast_error_at %lld\n"
+	    "etag %s\nlast_modified %s\nfailures %u\nlast_seen %lld\n",
+	    (int)st->state, (int)st->mailed, (long long)st->state_since,
+	    (long long)st->last_announce, (long long)st->last_refresh, st->last_source,
+	    (long long)st->next_attempt, st->last_error, (long long)st->last_error_at, st->etag,
+	    st->last_modified, st->failures, (long long)st->last_seen);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -MGW_ELIMIT;
 	snprintf(dir, sizeof(dir), "%s", cw->cfg.crlwatch_state);

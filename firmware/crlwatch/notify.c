@@ -240,25 +240,27 @@ void cw_countdown(struct cw *cw, time_t now)
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
 	} else
 		snprintf(when, sizeof(when), "never");
-	if (s == cw->st.state && cw->st.state_since != 0) {
+	if (s != cw->st.state || cw->st.state_since == 0) {
+		/* a change (or the first look): console and syslog, once */
+		cw_say(cw, s >= CW_WARNING ? LOG_LVL_WARN : LOG_LVL_INFO,
+		       "CRL state %s (was %s): nextUpdate %s (%lld h left)", cw_state_name(s),
+		       cw->st.state_since ? cw_state_name(cw->st.state) : "unknown", when,
+		       next ? (long long)(next - now) / 3600 : 0LL);
+		cw->st.state = s;
+		cw->st.state_since = now;
+		cw->st.last_announce = now;
+	} else if (s >= CW_WARNING &&
+		   now - cw->st.last_announce >= (time_t)cw->cfg.crlwatch_repeat) {
 		/* no change: WARNING and worse are said again every `repeat` */
-		if (s >= CW_WARNING &&
-		    now - cw->st.last_announce >= (time_t)cw->cfg.crlwatch_repeat) {
-			cw_say(cw, LOG_LVL_WARN, "CRL %s: nextUpdate %s (%lld h left)",
-			       cw_state_name(s), when, (long long)(next - now) / 3600);
-			cw->st.last_announce = now;
-		}
-		return;
+		cw_say(cw, LOG_LVL_WARN, "CRL %s: nextUpdate %s (%lld h left)", cw_state_name(s),
+		       when, (long long)(next - now) / 3600);
+		cw->st.last_announce = now;
 	}
-	/* a change (or the first look): every channel, once */
-	cw_say(cw, s >= CW_WARNING ? LOG_LVL_WARN : LOG_LVL_INFO,
-	       "CRL state %s (was %s): nextUpdate %s (%lld h left)", cw_state_name(s),
-	       cw->st.state_since ? cw_state_name(cw->st.state) : "unknown", when,
-	       next ? (long long)(next - now) / 3600 : 0LL);
-	cw->st.state = s;
-	cw->st.state_since = now;
-	cw->st.last_announce = now;
-	if (s == CW_OK || !cw->cfg.crlwatch_mail)
+	/* one mail per state (good news gets none); a mail that could not be delivered is
+	 * tried again at the next check */
+	if (s == CW_OK)
+		cw->st.mailed = s;
+	if (cw->st.mailed == s || !cw->cfg.crlwatch_mail)
 		return;
 	cw_advice(cw, s, advice, sizeof(advice));
 	snprintf(subject, sizeof(subject), "[%.200s] CRL %s: nextUpdate %s", cw->cfg.hostname,
@@ -267,9 +269,12 @@ void cw_countdown(struct cw *cw, time_t now)
 		 "The certificate revocation list of %s (%s) is now in state %s.\n"
 		 "Its nextUpdate is %s.\n\n%s",
 		 cw->cfg.hostname, cw->cfg.tls_crl, cw_state_name(s), when, advice);
-	if (cw_mail_postmaster(cw, subject, body, why, sizeof(why)) < 0)
-		log_warn("mail to postmaster about CRL %s not delivered: %s", cw_state_name(s),
-			 why);
-	else
-		log_info("mail to postmaster: CRL %s", cw_state_name(s));
+	if (cw_mail_postmaster(cw, subject, body, why, sizeof(why)) < 0) {
+		log_warn("mail to postmaster about CRL %s not delivered (tried again at the next "
+			 "check): %s",
+			 cw_state_name(s), why);
+		return;
+	}
+	cw->st.mailed = s;
+	log_info("mail to postmaster: CRL %s", cw_state_name(s));
 }

@@ -7,6 +7,7 @@ import email
 import glob
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -186,6 +187,14 @@ def test_warnings_reach_console_led_and_postmaster_once_per_state(daemon, pki, t
     assert r.returncode == 0, r.stderr
     assert len(mails(d)) == 1
     assert console.read_text().count("CRL state") == 1
+    assert led.read_text() == "blink-slow 1\n"
+    # `repeat` (6 h) after the last line: said again on the console, still one mail.
+    state = d.side / "state"
+    state.write_text(re.sub(r"last_announce \d+", "last_announce %d" % (time.time() - 7 * 3600),
+                            state.read_text()))
+    crlwatch(d, "check")
+    assert console.read_text().count("CRL WARNING: nextUpdate") == 1
+    assert len(mails(d)) == 1
     # A day left: CRITICAL on every channel, once more.
     crit = pki.ca.crl(str(tmp_path / "crit.pem"), number=11,
                       next=now() + datetime.timedelta(hours=12))
@@ -203,6 +212,24 @@ def test_warnings_reach_console_led_and_postmaster_once_per_state(daemon, pki, t
     assert led.read_text() == "on 1\n"
     assert len(mails(d)) == 2
     assert "state: OK" in crlwatch(d, "status").stdout
+
+
+def test_mail_not_delivered_is_tried_again_at_the_next_check(daemon, pki, tmp_path):
+    soon = pki.ca.crl(str(tmp_path / "soon.pem"), number=10,
+                      next=now() + datetime.timedelta(hours=6))
+    d = watched(daemon, pki, tmp_path, crl=soon, smtp=True)
+    d.stop()  # mailgwd is down when the CRL turns CRITICAL
+    r = crlwatch(d, "check")
+    assert "CRL state CRITICAL" in (d.side / "console").read_text()
+    assert "not delivered (tried again at the next check)" in r.stderr, r.stderr
+    assert mails(d) == []
+    d.start()
+    r = crlwatch(d, "check")
+    got = mails(d)
+    assert len(got) == 1 and "CRL CRITICAL" in got[0]["Subject"], r.stderr
+    crlwatch(d, "check")
+    assert len(mails(d)) == 1
+    assert (d.side / "console").read_text().count("CRL state") == 1
 
 
 def test_bad_crlwatch_values_name_file_and_line(daemon, tmp_path):
