@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from pki import now
+from pki import CA, now, run
 from test_crlwatch import CRLWATCH, crlwatch, free_port, installed, pem_of, wait_for, watched
 from test_pop3 import pop, refused
 
@@ -243,3 +243,21 @@ def test_stalled_server_times_out_with_backoff(daemon, pki, tmp_path):
     assert "(2 in a row)" in r.stderr
     assert installed(d) == before
     srv.close()
+
+
+def test_url_from_the_ca_certificates_crl_distribution_point(daemon, pki, tmp_path, nginx):
+    # A CA whose certificate names where its CRL is published (no [crlwatch] url).
+    ca = CA(str(tmp_path / "dpca"), "CA with a distribution point")
+    run("openssl", "req", "-config", ca.cnf, "-new", "-x509", "-key", ca.key, "-out", ca.crt,
+        "-days", "3650", "-subj", "/CN=CA with a distribution point", "-extensions", "v3_ca",
+        "-sha256", "-addext",
+        "crlDistributionPoints=URI:ldap://ldap.invalid/x,URI:http://127.0.0.1:%d/dp.crl"
+        % nginx.http)
+    first = ca.crl(str(tmp_path / "dp1.pem"), number=1)
+    d = watched(daemon, pki, tmp_path, crl=first, ca=ca.crt)
+    new = ca.crl(str(tmp_path / "dp2.pem"), number=2)
+    nginx.serve("dp.crl", src=new)
+    r = crlwatch(d, "refresh")
+    assert r.returncode == 0, r.stderr
+    assert "CRL from http://127.0.0.1:%d/dp.crl installed" % nginx.http in r.stderr
+    assert installed(d) == pem_of(new)
