@@ -29,9 +29,22 @@
 
 #define CW_DEFAULT_CONF CONFIG_DATA_DIR "/etc/mailgw.conf"
 #define CW_STATUS_MAX 8192
-#define CW_RESPAWN_PAUSE_S 30
+#define CW_IDLE_S 60 /* `run` without a usable configuration looks again this often */
 
 static volatile sig_atomic_t cw_stop, cw_hup, cw_usr1;
+
+/* Loads the configuration and checks there is a CRL to watch; why is "" on success. */
+static int cw_setup(struct cw *cw, const char *conf, char *why, size_t whysz)
+{
+	why[0] = '\0';
+	if (cw_config(cw, conf, why, whysz) < 0)
+		return -MGW_ECONFIG;
+	if (cw->cfg.tls_ca[0] == '\0' || cw->cfg.tls_crl[0] == '\0') {
+		snprintf(why, whysz, "%s: [tls] ca and crl are not set: no CRL to watch", conf);
+		return -MGW_ENOENT;
+	}
+	return 0;
+}
 
 static void usage(FILE *f)
 {
@@ -391,18 +404,26 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cmd = argv[optind];
-	if (cw_config(&cw, conf, why, sizeof(why)) < 0) {
+	if (cw_setup(&cw, conf, why, sizeof(why)) < 0) {
+		char last[CW_WHY_MAX];
+
 		fprintf(stderr, "crlwatch: %s\n", why);
-		if (strcmp(cmd, "run") == 0)
-			sleep(CW_RESPAWN_PAUSE_S); /* init respawns us: do not spin */
-		return 2;
+		if (strcmp(cmd, "run") != 0)
+			return 2;
+		/* started by init on a gateway without a CA yet: wait quietly (a respawn
+		 * loop would write this line on the console every few seconds) */
+		fprintf(stderr, "crlwatch: looking at the configuration again every %d s\n",
+			CW_IDLE_S);
+		do {
+			snprintf(last, sizeof(last), "%s", why);
+			sleep(CW_IDLE_S);
+			if (cw_setup(&cw, conf, why, sizeof(why)) < 0 && strcmp(why, last) != 0)
+				fprintf(stderr, "crlwatch: %s\n", why);
+		} while (why[0] != '\0');
+		now = time(NULL);
 	}
 	log_open("crlwatch", cw.cfg.log_syslog, true);
 	log_set_level(cw.verbose ? LOG_LVL_DEBUG : cw.cfg.log_level);
-	if (cw.cfg.tls_ca[0] == '\0' || cw.cfg.tls_crl[0] == '\0') {
-		fprintf(stderr, "crlwatch: %s: [tls] ca and crl must be set\n", conf);
-		return 2;
-	}
 	if (cw.cfg.crlwatch_led[0] && led_open(&cw.led, cw.cfg.crlwatch_led, why, sizeof(why)) < 0)
 		log_warn("LED: %s (not used)", why);
 	cw_status_load(&cw);

@@ -440,3 +440,14 @@ def test_untrustworthy_clock_installs_nothing(daemon, pki, tmp_path, how):
     assert r.returncode == 1
     assert reason in r.stderr and "nothing installed" in r.stderr, r.stderr
     assert installed(d) == before
+
+
+def test_run_without_a_ca_waits_quietly_instead_of_respawning(daemon, tmp_path):
+    d = daemon(start=False)  # a fresh gateway: no [tls] ca/crl yet
+    p = subprocess.Popen([CRLWATCH, "-c", d.conf_path, "run"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    assert p.poll() is None  # still there: init has nothing to respawn
+    p.terminate()
+    _, err = p.communicate(timeout=30)
+    assert err.count("[tls] ca and crl are not set: no CRL to watch") == 1, err
