@@ -5,6 +5,7 @@ the newly revoked user's next POP3S connection is refused) or refused with its r
 import datetime
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -261,3 +262,29 @@ def test_url_from_the_ca_certificates_crl_distribution_point(daemon, pki, tmp_pa
     assert r.returncode == 0, r.stderr
     assert "CRL from http://127.0.0.1:%d/dp.crl installed" % nginx.http in r.stderr
     assert installed(d) == pem_of(new)
+
+
+def next_attempt_in(d):
+    st = crlwatch(d, "status").stdout
+    m = re.search(r"next_attempt: (\S+ \S+) UTC", st)
+    assert m, st
+    t = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").replace(
+        tzinfo=datetime.timezone.utc)
+    return (t - now()).total_seconds()
+
+
+def test_schedule_backoff_then_earlier_attempts_near_next_update(daemon, pki, tmp_path, nginx):
+    d = with_url(daemon, pki, tmp_path, "http://127.0.0.1:%d/crl.pem" % nginx.http)
+    # Failures (404): 30 s, then 60 s, each +-25 %.
+    assert crlwatch(d, "refresh").returncode == 1
+    assert 0 < next_attempt_in(d) <= 38
+    r = crlwatch(d, "refresh")
+    assert "(2 in a row)" in r.stderr
+    assert 40 <= next_attempt_in(d) <= 76
+    # A CRL valid 2 hours: the next attempt comes after a quarter of that (+-25 %), not
+    # after the 6 h poll period.
+    nginx.serve("crl.pem", src=pki.ca.crl(str(tmp_path / "short.pem"), number=4,
+                                          next=now() + datetime.timedelta(hours=2)))
+    r = crlwatch(d, "refresh")
+    assert r.returncode == 0 and "installed" in r.stdout, r.stderr
+    assert 1300 <= next_attempt_in(d) <= 2260
