@@ -451,3 +451,40 @@ def test_run_without_a_ca_waits_quietly_instead_of_respawning(daemon, tmp_path):
     p.terminate()
     _, err = p.communicate(timeout=30)
     assert err.count("[tls] ca and crl are not set: no CRL to watch") == 1, err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a private /dev needs root")
+def test_warning_reaches_syslog(daemon, pki, tmp_path):
+    soon = pki.ca.crl(str(tmp_path / "soon.pem"), number=10,
+                      next=now() + datetime.timedelta(days=2))
+    d = watched(daemon, pki, tmp_path, crl=soon)
+    # crlwatch's own configuration, with syslog on (mailgwd's test config has it off)
+    conf = str(tmp_path / "crlwatch.conf")
+    with open(d.conf_path) as f:
+        text = f.read().replace("log_syslog = no", "log_syslog = yes")
+    with open(conf, "w") as f:
+        f.write(text)
+    # A syslog socket of our own as /dev/log, in a private mount namespace.
+    sock = str(tmp_path / "log")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(sock)
+    s.settimeout(30)
+    script = 'mount -t tmpfs none /dev && touch /dev/log && mount --bind "$1" /dev/log && ' \
+             'exec "$2" -c "$3" check'
+    r = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", sock, CRLWATCH, conf],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0 and "unshare" in r.stderr:
+        pytest.skip("no mount namespace here: %s" % r.stderr.strip())
+    assert r.returncode == 0, r.stderr
+    got = []
+    try:
+        while True:
+            got.append(s.recv(4096).decode())
+            if any("CRL state WARNING" in g for g in got):
+                break
+    except socket.timeout:
+        pass
+    line = next((g for g in got if "CRL state WARNING" in g), None)
+    assert line is not None, got
+    # <PRI>: facility mail (2), severity warning (4)
+    assert line.startswith("<%d>" % (2 * 8 + 4)) and "crlwatch[" in line, line
