@@ -136,6 +136,12 @@ def bad_candidates(pki, tmp_path):
         "huge": (str(huge), "larger than the limit"),
         "two": (str(two), "more than one CRL"),
         "garbage": (str(t / "garbage"), "not a valid CRL"),
+        # critical extensions mbedTLS cannot honour: a delta CRL, a private one
+        "delta": (pki.ca.crl(str(t / "delta.pem"), number=10,
+                             exts=["2.5.29.27 = critical,DER:02:01:05"]), "not a valid CRL"),
+        "critical": (pki.ca.crl(str(t / "crit.pem"), number=11,
+                                exts=["1.3.6.1.4.1.99999.1 = critical,ASN1:NULL"]),
+                     "not a valid CRL"),
         "empty": (str(t / "empty"), "empty"),
     }
 
@@ -159,6 +165,11 @@ def test_bad_candidates_are_refused_installed_crl_stays(daemon, pki, tmp_path):
     pop(d, pki, user="rev").quit()
     r = crlwatch(d, "status")
     assert "last_error: " in r.stdout and "empty" in r.stdout, r.stdout
+    # The control: the same unknown extension, not critical, is accepted.
+    ok = pki.ca.crl(str(tmp_path / "noncrit.pem"), number=12,
+                    exts=["1.3.6.1.4.1.99999.1 = ASN1:NULL"])
+    r = crlwatch(d, "install", ok)
+    assert r.returncode == 0 and "installed" in r.stdout, r.stderr
 
 
 def mails(d, user="joe"):
