@@ -6,6 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <poll.h>
@@ -130,8 +134,8 @@ static int cw_write(const struct layout *l, const char *rel, const void *data, s
 	return rc;
 }
 
-int cw_offer(struct cw *cw, const void *data, size_t len, const char *source, time_t now, char *why,
-	     size_t whysz)
+static int cw_offer_locked(struct cw *cw, const void *data, size_t len, const char *source,
+			   time_t now, char *why, size_t whysz)
 {
 	struct pki_crl_policy pol = {.max_size = (size_t)cw->cfg.crlwatch_max_size,
 				     .skew_s = cw->cfg.crlwatch_skew};
@@ -211,5 +215,35 @@ out:
 	pki_crl_cand_free(&cand);
 	free(old);
 	layout_close(&l);
+	return rc;
+}
+
+/* One install at a time (the watchdog and a `crlwatch install` on the console): the
+ * rollback check must see the CRL the other one installed. The fd, or -1 (then no lock:
+ * logged, the install goes on). */
+static int cw_lock(const struct cw *cw)
+{
+	char path[CFG_STR_MAX + 8];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.lock", cw->cfg.crlwatch_state);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+		log_warn("%s: no lock: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int cw_offer(struct cw *cw, const void *data, size_t len, const char *source, time_t now, char *why,
+	     size_t whysz)
+{
+	int lock = cw_lock(cw);
+	int rc = cw_offer_locked(cw, data, len, source, now, why, whysz);
+
+	if (lock >= 0)
+		close(lock);
 	return rc;
 }

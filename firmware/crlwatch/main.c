@@ -141,7 +141,7 @@ bool cw_clock_ok(const struct cw *cw, time_t now, char *why, size_t whysz)
 int cw_status_save(struct cw *cw)
 {
 	const struct cw_status *st = &cw->st;
-	char buf[CW_STATUS_MAX], dir[CFG_STR_MAX], *slash;
+	char buf[CW_STATUS_MAX];
 	int n;
 
 	n = snprintf(
@@ -155,13 +155,20 @@ int cw_status_save(struct cw *cw)
 	    st->last_modified, st->failures, (long long)st->last_seen);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -MGW_ELIMIT;
+	return file_write_atomic(cw->cfg.crlwatch_state, buf, (size_t)n, 0644);
+}
+
+/* The state file's directory (/run/mailgw on the board), for it and its lock. */
+static void cw_state_dir(const struct cw *cw)
+{
+	char dir[CFG_STR_MAX], *slash;
+
 	snprintf(dir, sizeof(dir), "%s", cw->cfg.crlwatch_state);
 	slash = strrchr(dir, '/');
 	if (slash != NULL && slash != dir) {
 		*slash = '\0';
 		(void)file_mkdirs(dir, 0755);
 	}
-	return file_write_atomic(cw->cfg.crlwatch_state, buf, (size_t)n, 0644);
 }
 
 static void cw_time(time_t t, char *out, size_t outsz)
@@ -426,6 +433,7 @@ int main(int argc, char **argv)
 	log_set_level(cw.verbose ? LOG_LVL_DEBUG : cw.cfg.log_level);
 	if (cw.cfg.crlwatch_led[0] && led_open(&cw.led, cw.cfg.crlwatch_led, why, sizeof(why)) < 0)
 		log_warn("LED: %s (not used)", why);
+	cw_state_dir(&cw);
 	cw_status_load(&cw);
 	if (strcmp(cmd, "install") == 0 && optind + 2 == argc)
 		rc = cw_cmd_install(&cw, argv[optind + 1], now);

@@ -499,3 +499,18 @@ def test_warning_reaches_syslog(daemon, pki, tmp_path):
     assert line is not None, got
     # <PRI>: facility mail (2), severity warning (4)
     assert line.startswith("<%d>" % (2 * 8 + 4)) and "crlwatch[" in line, line
+
+
+def test_concurrent_installs_never_roll_back(daemon, pki, tmp_path):
+    first = pki.ca.crl(str(tmp_path / "first.pem"), number=3)
+    d = watched(daemon, pki, tmp_path, crl=first)
+    for i in range(4):
+        newer = pki.ca.crl(str(tmp_path / ("n%d.pem" % i)), number=20 + 2 * i + 1)
+        older = pki.ca.crl(str(tmp_path / ("o%d.pem" % i)), number=20 + 2 * i)
+        ps = [subprocess.Popen([CRLWATCH, "-c", d.conf_path, "install", f],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for f in (newer, older)]
+        for p in ps:
+            p.communicate(timeout=120)
+        # whichever came second: the newer CRL is the one installed
+        assert installed(d) == pem_of(newer), i
