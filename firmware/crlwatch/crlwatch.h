@@ -15,39 +15,8 @@
 #include <time.h>
 
 #include "cfg/cfg.h"
+#include "cw/state.h"
 #include "led/led.h"
-
-#define CW_WHY_MAX 512
-#define CW_SOURCE_MAX 300
-
-/* The countdown (README "crlwatch"), in order of urgency. */
-enum cw_state {
-	CW_OK = 0,
-	CW_REFRESH_DUE,
-	CW_WARNING,
-	CW_CRITICAL,
-	CW_EXPIRED,
-	CW_NO_CRL, /* no valid CRL installed at all */
-	CW_STATE_MAX
-};
-
-/* What crlwatch remembers between runs (the state file). */
-struct cw_status {
-	enum cw_state state;  /* last announced */
-	enum cw_state mailed; /* the state postmaster has had a mail about */
-	time_t state_since;   /* when it was announced */
-	time_t last_announce; /* last console/syslog line (repeats) */
-	time_t last_refresh;  /* last CRL installed */
-	char last_source[CW_SOURCE_MAX];
-	time_t next_attempt; /* next network fetch, 0: none */
-	char last_error[CW_WHY_MAX];
-	time_t last_error_at;
-	time_t next_update; /* of the installed CRL */
-	char etag[128];	    /* of the last HTTP 200 */
-	char last_modified[64];
-	unsigned failures; /* consecutive failed fetches */
-	time_t last_seen;  /* the latest trustworthy time crlwatch saw (clock jumps) */
-};
 
 struct cw {
 	struct mgw_cfg cfg;
@@ -56,13 +25,12 @@ struct cw {
 	bool verbose;
 };
 
-const char *cw_state_name(enum cw_state s);
 /* The state for a CRL with nextUpdate next_update at now (thresholds of cfg). */
 enum cw_state cw_state_of(const struct mgw_cfg *cfg, time_t next_update, time_t now);
 
 /* Loads cfg from path (file:line in why on error). */
 int cw_config(struct cw *cw, const char *path, char *why, size_t whysz);
-/* The state file: load (missing is fine) and save. */
+/* The state file ([crlwatch] state): load (missing is fine) and save. */
 void cw_status_load(struct cw *cw);
 int cw_status_save(struct cw *cw);
 

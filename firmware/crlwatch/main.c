@@ -28,7 +28,6 @@
 #include "pki/pki.h"
 
 #define CW_DEFAULT_CONF CONFIG_DATA_DIR "/etc/mailgw.conf"
-#define CW_STATUS_MAX 8192
 #define CW_IDLE_S 60 /* `run` without a usable configuration looks again this often */
 
 static volatile sig_atomic_t cw_stop, cw_hup, cw_usr1;
@@ -63,51 +62,9 @@ int cw_config(struct cw *cw, const char *path, char *why, size_t whysz)
 	return cfg_load(path, &cw->cfg, why, whysz);
 }
 
-/* The state file: "key value" lines; unknown keys are ignored. */
 void cw_status_load(struct cw *cw)
 {
-	struct cw_status *st = &cw->st;
-	char *data = NULL, *save = NULL;
-	size_t len;
-
-	if (file_read_all(cw->cfg.crlwatch_state, CW_STATUS_MAX, &data, &len) < 0)
-		return;
-	for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *v = strchr(line, ' ');
-		long long n;
-
-		if (v == NULL)
-			continue;
-		*v++ = '\0';
-		n = strtoll(v, NULL, 10);
-		if (strcmp(line, "state") == 0 && n >= 0 && n < CW_STATE_MAX)
-			st->state = (enum cw_state)n;
-		else if (strcmp(line, "mailed") == 0 && n >= 0 && n < CW_STATE_MAX)
-			st->mailed = (enum cw_state)n;
-		else if (strcmp(line, "state_since") == 0)
-			st->state_since = (time_t)n;
-		else if (strcmp(line, "last_announce") == 0)
-			st->last_announce = (time_t)n;
-		else if (strcmp(line, "last_refresh") == 0)
-			st->last_refresh = (time_t)n;
-		else if (strcmp(line, "last_source") == 0)
-			snprintf(st->last_source, sizeof(st->last_source), "%s", v);
-		else if (strcmp(line, "next_attempt") == 0)
-			st->next_attempt = (time_t)n;
-		else if (strcmp(line, "last_error") == 0)
-			snprintf(st->last_error, sizeof(st->last_error), "%s", v);
-		else if (strcmp(line, "last_error_at") == 0)
-			st->last_error_at = (time_t)n;
-		else if (strcmp(line, "etag") == 0)
-			snprintf(st->etag, sizeof(st->etag), "%s", v);
-		else if (strcmp(line, "last_modified") == 0)
-			snprintf(st->last_modified, sizeof(st->last_modified), "%s", v);
-		else if (strcmp(line, "failures") == 0 && n >= 0 && n < 1000)
-			st->failures = (unsigned)n;
-		else if (strcmp(line, "last_seen") == 0)
-			st->last_seen = (time_t)n;
-	}
-	free(data);
+	(void)cw_status_read(cw->cfg.crlwatch_state, &cw->st);
 }
 
 bool cw_clock_ok(const struct cw *cw, time_t now, char *why, size_t whysz)
@@ -140,22 +97,7 @@ bool cw_clock_ok(const struct cw *cw, time_t now, char *why, size_t whysz)
 
 int cw_status_save(struct cw *cw)
 {
-	const struct cw_status *st = &cw->st;
-	char buf[CW_STATUS_MAX];
-	int n;
-
-	n = snprintf(
-	    buf, sizeof(buf),
-	    "state %d\nmailed %d\nstate_since %lld\nlast_announce %lld\nlast_refresh %lld\n"
-	    "last_source %s\nnext_attempt %lld\nlast_error %s\nlast_error_at %lld\n"
-	    "etag %s\nlast_modified %s\nfailures %u\nlast_seen %lld\n",
-	    (int)st->state, (int)st->mailed, (long long)st->state_since,
-	    (long long)st->last_announce, (long long)st->last_refresh, st->last_source,
-	    (long long)st->next_attempt, st->last_error, (long long)st->last_error_at, st->etag,
-	    st->last_modified, st->failures, (long long)st->last_seen);
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		return -MGW_ELIMIT;
-	return file_write_atomic(cw->cfg.crlwatch_state, buf, (size_t)n, 0644);
+	return cw_status_write(cw->cfg.crlwatch_state, &cw->st);
 }
 
 /* The state file's directory (/run/mailgw on the board), for it and its lock. */

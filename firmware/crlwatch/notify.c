@@ -23,19 +23,10 @@
 #define CW_SMTP_TIMEOUT_S 30
 #define CW_SMTP_LINE_MAX 1024
 
-static const char *const cw_state_names[CW_STATE_MAX] = {
-    "OK", "REFRESH DUE", "WARNING", "CRITICAL", "EXPIRED", "NO CRL",
-};
-
 /* What the LED shows in each state. */
 static const enum led_pattern cw_state_led[CW_STATE_MAX] = {
     LED_ON, LED_ON, LED_BLINK_SLOW, LED_BLINK_FAST, LED_BLINK_FAST, LED_BLINK_FAST,
 };
-
-const char *cw_state_name(enum cw_state s)
-{
-	return (unsigned)s < CW_STATE_MAX ? cw_state_names[s] : "?";
-}
 
 enum cw_state cw_state_of(const struct mgw_cfg *cfg, time_t next_update, time_t now)
 {
@@ -56,13 +47,15 @@ enum cw_state cw_state_of(const struct mgw_cfg *cfg, time_t next_update, time_t 
 
 void cw_say(struct cw *cw, int lvl, const char *fmt, ...)
 {
-	char line[1024];
+	char raw[1024], line[1024];
 	va_list ap;
 	int fd;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* names from a USB key or a server end up here: one line, no control characters */
+	log_safe(line, sizeof(line), raw, strlen(raw));
 	log_msg((enum log_level)lvl, "%s", line);
 	if (cw->cfg.crlwatch_console[0] == '\0')
 		return;

@@ -104,8 +104,18 @@ static void cw_usb_crls(struct cw *cw, int dfd, const char *label, const char *r
 	while ((de = readdir(d)) != NULL && n < CW_USB_FILES_MAX) {
 		size_t l = strlen(de->d_name);
 
-		if (l > 4 && l < CW_USB_NAME_MAX && strcasecmp(de->d_name + l - 4, ".crl") == 0)
-			memcpy(names[n++], de->d_name, l + 1);
+		if (l <= 4 || l >= CW_USB_NAME_MAX || strcasecmp(de->d_name + l - 4, ".crl") != 0)
+			continue;
+		/* the name reaches logs, the console and the state file: plain names only */
+		if (strspn(de->d_name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				       "0123456789._-+") != l) {
+			char safe[CW_USB_NAME_MAX];
+
+			cw_say(cw, LOG_LVL_WARN, "USB %s:%s%s: odd file name, not read", label, rel,
+			       log_safe(safe, sizeof(safe), de->d_name, l));
+			continue;
+		}
+		memcpy(names[n++], de->d_name, l + 1);
 	}
 	closedir(d);
 	qsort(names, n, sizeof(names[0]), cw_usb_namecmp);

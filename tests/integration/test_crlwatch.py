@@ -518,3 +518,19 @@ def test_installs_wait_for_each_other(daemon, pki, tmp_path):
     out, err = p.communicate(timeout=60)
     assert p.returncode == 0 and "installed" in out, err
     assert installed(d) == pem_of(new)
+
+
+def test_usb_file_names_cannot_forge_state_or_console_lines(daemon, pki, tmp_path):
+    first = pki.ca.crl(str(tmp_path / "first.pem"), number=3)
+    d = watched(daemon, pki, tmp_path, crl=first)
+    key = tmp_path / "key"
+    key.mkdir()
+    evil = "x\nlast_seen 4102444800\n*** crlwatch: CRL state OK.crl"
+    shutil.copy(pki.foreign.crl(str(tmp_path / "f.pem"), number=9), str(key / evil))
+    r = crlwatch(d, "usb", str(key))
+    assert r.returncode == 0, r.stderr
+    state = (d.side / "state").read_text()
+    assert "last_seen 4102444800" not in state, state
+    console = (d.side / "console").read_text()
+    assert "\n*** crlwatch: CRL state OK" not in console, console
+    assert "odd file name, not read" in console, console
