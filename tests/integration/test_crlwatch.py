@@ -107,6 +107,8 @@ def test_install_revokes_next_connection_established_session_goes_on(daemon, pki
     r = crlwatch(d, "status")
     assert "state: OK" in r.stdout
     assert "last_refresh: " in r.stdout and der in r.stdout
+    status = dict(x.split(": ", 1) for x in d.control("status")[:-1])
+    assert status["crlwatch_last_refresh"].endswith(" UTC from " + der), status
     assert "generation 3" not in d.log()
 
 
@@ -164,6 +166,8 @@ def test_bad_candidates_are_refused_installed_crl_stays(daemon, pki, tmp_path):
         assert not [x for x in d.lines[m:] if "generation" in x], name
     # mailgwd kept serving with its CRL; the last refusal is in the status.
     pop(d, pki, user="rev").quit()
+    status = dict(x.split(": ", 1) for x in d.control("status")[:-1])
+    assert status["crlwatch_last_error"].startswith(str(tmp_path / "empty") + ": empty at ")
     r = crlwatch(d, "status")
     assert "last_error: " in r.stdout and "empty" in r.stdout, r.stdout
     # The control: the same unknown extension, not critical, is accepted.
@@ -194,6 +198,9 @@ def test_warnings_reach_console_led_and_postmaster_once_per_state(daemon, pki, t
     assert len(got) == 1, r.stderr
     assert "CRL WARNING" in got[0]["Subject"]
     assert "crlwatch install FILE" in got[0].get_payload()
+    # `mailgw status` (mailgwd's control socket) shows what crlwatch knows
+    status = dict(x.split(": ", 1) for x in d.control("status")[:-1])
+    assert re.match(r"CRL WARNING since \d{4}-\d\d-\d\d ", status["crlwatch"]), status
     # Checked again: no change, no second mail, the LED is not rewritten.
     r = crlwatch(d, "check")
     assert r.returncode == 0, r.stderr
