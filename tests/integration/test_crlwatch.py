@@ -242,7 +242,9 @@ def test_mail_not_delivered_is_tried_again_at_the_next_check(daemon, pki, tmp_pa
     assert "CRL state CRITICAL" in (d.side / "console").read_text()
     assert "not delivered (tried again at the next check)" in r.stderr, r.stderr
     assert mails(d) == []
-    d.start()
+    m = d.mark()
+    d.start(wait=False)
+    d.wait_log(r"ready", 20, start=m)  # the new process's line, not the first one's
     r = crlwatch(d, "check")
     got = mails(d)
     assert len(got) == 1 and "CRL CRITICAL" in got[0]["Subject"], r.stderr
