@@ -228,7 +228,7 @@ def test_stalled_server_times_out_with_backoff(daemon, pki, tmp_path):
 
     threading.Thread(target=accept, daemon=True).start()
     d = with_url(daemon, pki, tmp_path, "http://127.0.0.1:%d/crl.pem" % srv.getsockname()[1],
-                 "timeout = 2s\n")
+                 "timeout = 8s\n")
     before = installed(d)
     # While the server stalls, the process talking to it is not root.
     p = subprocess.Popen([CRLWATCH, "-c", d.conf_path, "refresh"], stdout=subprocess.PIPE,
