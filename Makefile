@@ -119,6 +119,8 @@ PROGRAMS += mailgw-passwd
 mailgw-passwd_SRCS := $(sort $(wildcard firmware/tools/passwd/*.c))
 PROGRAMS += mailgw-layout
 mailgw-layout_SRCS := $(sort $(wildcard firmware/tools/layout/*.c))
+PROGRAMS += crlwatch
+crlwatch_SRCS := $(sort $(wildcard firmware/crlwatch/*.c))
 
 WARN := -Wall -Wextra -Werror -Wundef -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-missing-field-initializers
@@ -182,7 +184,7 @@ DEPS_PKGS := build-essential git cmake bzip2 xz-utils python3 python3-kconfiglib
 	libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf \
 	libc6-dev-armhf-cross qemu-system-arm openssl curl fetchmail swaks \
 	genimage e2fsprogs dosfstools mtools cpio kmod xz-utils \
-	libnet-ssleay-perl postfix libnss3-tools
+	libnet-ssleay-perl postfix libnss3-tools nginx
 
 # Peers the benchmarks measure against (make bench), never needed by make test.
 BENCH_PKGS := dovecot-core dovecot-pop3d

@@ -24,6 +24,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "cw/state.h"
 #include "gen.h"
 #include "mgw_config.h"
 #include "net/conn.h"
@@ -115,6 +116,43 @@ static int mailgwd_reload(char *why, size_t whysz)
 	return 0;
 }
 
+static void mailgwd_time(time_t t, char *out, size_t outsz)
+{
+	struct tm tm;
+
+	if (t == 0 || gmtime_r(&t, &tm) == NULL)
+		snprintf(out, outsz, "never");
+	else
+		strftime(out, outsz, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+/* What crlwatch last wrote in its state file (README "crlwatch"), when it runs. */
+static void mailgwd_status_crlwatch(void (*emit)(void *ctx, const char *line), void *ctx)
+{
+	char line[CW_WHY_MAX + CW_SOURCE_MAX + 64], t[40];
+	struct cw_status st;
+
+	if (cw_status_read(d.gen->cfg.crlwatch_state, &st) < 0) {
+		emit(ctx, "crlwatch: not running (no state file)");
+		return;
+	}
+	mailgwd_time(st.state_since, t, sizeof(t));
+	snprintf(line, sizeof(line), "crlwatch: CRL %s since %s", cw_state_name(st.state), t);
+	emit(ctx, line);
+	mailgwd_time(st.last_refresh, t, sizeof(t));
+	snprintf(line, sizeof(line), "crlwatch_last_refresh: %s%s%s", t,
+		 st.last_source[0] ? " from " : "", st.last_source);
+	emit(ctx, line);
+	mailgwd_time(st.next_attempt, t, sizeof(t));
+	snprintf(line, sizeof(line), "crlwatch_next_attempt: %s", t);
+	emit(ctx, line);
+	mailgwd_time(st.last_error_at, t, sizeof(t));
+	snprintf(line, sizeof(line), "crlwatch_last_error: %s%s%s",
+		 st.last_error[0] ? st.last_error : "none", st.last_error[0] ? " at " : "",
+		 st.last_error[0] ? t : "");
+	emit(ctx, line);
+}
+
 static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 {
 	char line[256];
@@ -153,6 +191,7 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 		snprintf(line, sizeof(line), "tls_gate: %s", crl);
 		emit(ctx, line);
 	}
+	mailgwd_status_crlwatch(emit, ctx);
 }
 
 static const struct control_ops mailgwd_control_ops = {

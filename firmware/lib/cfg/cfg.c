@@ -21,7 +21,7 @@
 
 enum cfg_type { CFG_T_STR, CFG_T_PATH, CFG_T_NAME, CFG_T_BOOL, CFG_T_UINT, CFG_T_SIZE,
 		CFG_T_DURATION, CFG_T_LOGLEVEL, CFG_T_HOSTNAME, CFG_T_ENUM, CFG_T_ADDRLIST,
-		CFG_T_LISTEN };
+		CFG_T_LISTEN, CFG_T_URL };
 
 struct cfg_key {
 	const char *section; /* "" = global */
@@ -44,6 +44,7 @@ struct cfg_key {
 /* In enum order (tls/tls.h). */
 static const char *const cfg_crl_policies[] = { "refuse", "grace", NULL };
 static const char *const cfg_identities[] = { "email", "cn", "none", NULL };
+static const char *const cfg_tls_versions[] = { "1.2", "1.3", NULL };
 
 static const struct cfg_key cfg_keys[] = {
 	CFG_S("", "hostname", CFG_T_HOSTNAME, hostname),
@@ -90,9 +91,31 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_N("auth", "fail_limit", CFG_T_UINT, auth_fail_limit, 1, 1000),
 	CFG_N("auth", "fail_window", CFG_T_DURATION, auth_fail_window, 60, 86400),
 	CFG_N("auth", "fail_delay", CFG_T_DURATION, auth_fail_delay, 1, 60),
+	CFG_N("crlwatch", "interval", CFG_T_DURATION, crlwatch_interval, 1, 86400),
+	CFG_N("crlwatch", "refresh_due", CFG_T_DURATION, crlwatch_refresh_due, 0, 365 * 86400),
+	CFG_N("crlwatch", "warning", CFG_T_DURATION, crlwatch_warning, 0, 365 * 86400),
+	CFG_N("crlwatch", "critical", CFG_T_DURATION, crlwatch_critical, 0, 365 * 86400),
+	CFG_N("crlwatch", "repeat", CFG_T_DURATION, crlwatch_repeat, 60, 7 * 86400),
+	CFG_S("crlwatch", "console", CFG_T_STR, crlwatch_console),
+	CFG_S("crlwatch", "led", CFG_T_STR, crlwatch_led),
+	CFG_S("crlwatch", "mail", CFG_T_BOOL, crlwatch_mail),
+	CFG_N("crlwatch", "max_size", CFG_T_SIZE, crlwatch_max_size, 1024, 1048576),
+	CFG_N("crlwatch", "skew", CFG_T_DURATION, crlwatch_skew, 0, 86400),
+	CFG_S("crlwatch", "url", CFG_T_URL, crlwatch_url),
+	CFG_S("crlwatch", "trust", CFG_T_PATH, crlwatch_trust),
+	CFG_E("crlwatch", "tls_version", crlwatch_tls_version, cfg_tls_versions),
+	CFG_N("crlwatch", "connect_timeout", CFG_T_DURATION, crlwatch_connect_timeout, 1, 300),
+	CFG_N("crlwatch", "timeout", CFG_T_DURATION, crlwatch_timeout, 1, 3600),
+	CFG_N("crlwatch", "poll", CFG_T_DURATION, crlwatch_poll, 10, 7 * 86400),
+	CFG_S("crlwatch", "usb", CFG_T_BOOL, crlwatch_usb),
+	CFG_S("crlwatch", "usb_spool", CFG_T_PATH, crlwatch_usb_spool),
+	CFG_S("crlwatch", "ca_dir", CFG_T_STR, crlwatch_ca_dir),
+	CFG_N("crlwatch", "resign_days", CFG_T_UINT, crlwatch_resign_days, 2, 3650),
+	CFG_S("crlwatch", "state", CFG_T_PATH, crlwatch_state),
 };
 
-static const char *const cfg_sections[] = { "", "control", "tls", "pop3s", "auth", "smtp" };
+static const char *const cfg_sections[] = { "", "control", "tls", "pop3s", "auth", "smtp",
+					     "crlwatch" };
 
 void cfg_defaults(struct mgw_cfg *cfg)
 {
@@ -137,6 +160,23 @@ void cfg_defaults(struct mgw_cfg *cfg)
 	cfg->auth_fail_limit = 10;
 	cfg->auth_fail_window = 15 * 60;
 	cfg->auth_fail_delay = 8;
+	cfg->crlwatch_interval = 3600;
+	cfg->crlwatch_refresh_due = 14 * 86400;
+	cfg->crlwatch_warning = 7 * 86400;
+	cfg->crlwatch_critical = 86400;
+	cfg->crlwatch_repeat = 6 * 3600;
+	snprintf(cfg->crlwatch_console, sizeof(cfg->crlwatch_console), "/dev/console");
+	cfg->crlwatch_mail = true;
+	cfg->crlwatch_max_size = 1048576;
+	cfg->crlwatch_skew = 300;
+	cfg->crlwatch_tls_version = 0;
+	cfg->crlwatch_connect_timeout = 10;
+	cfg->crlwatch_timeout = 60;
+	cfg->crlwatch_poll = 6 * 3600;
+	cfg->crlwatch_usb = true;
+	snprintf(cfg->crlwatch_usb_spool, sizeof(cfg->crlwatch_usb_spool), "/run/mailgw/usb");
+	cfg->crlwatch_resign_days = 30;
+	snprintf(cfg->crlwatch_state, sizeof(cfg->crlwatch_state), "/run/mailgw/crlwatch.state");
 }
 
 static int cfg_num(const char *s, uint64_t *out, const char **rest)
@@ -313,6 +353,7 @@ static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *val
 	case CFG_T_HOSTNAME:
 	case CFG_T_ADDRLIST:
 	case CFG_T_LISTEN:
+	case CFG_T_URL:
 		if (strlen(value) >= k->size) {
 			snprintf(why, whysz, "too long (at most %zu characters)", k->size - 1);
 			return rc;
@@ -327,6 +368,12 @@ static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *val
 		}
 		if (k->type == CFG_T_ADDRLIST && !cfg_addrlist_ok(value)) {
 			snprintf(why, whysz, "expected user@domain[, user@domain...]");
+			return rc;
+		}
+		if (k->type == CFG_T_URL && value[0] &&
+		    ((strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) ||
+		     strpbrk(value, " \t\"<>\\^`{|}") != NULL)) {
+			snprintf(why, whysz, "expected an http:// or https:// URL");
 			return rc;
 		}
 		if (k->type == CFG_T_LISTEN && strcmp(value, "off") != 0) {

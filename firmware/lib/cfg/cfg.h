@@ -83,6 +83,29 @@ struct mgw_cfg {
 	uint32_t auth_fail_limit;  /* failures per certificate / address per window */
 	uint32_t auth_fail_window; /* seconds */
 	uint32_t auth_fail_delay;  /* seconds: cap of the growing delay after a failure */
+
+	/* [crlwatch]: the CRL watchdog (README "crlwatch"); mailgwd only validates these */
+	uint32_t crlwatch_interval;	     /* seconds between checks of the installed CRL */
+	uint32_t crlwatch_refresh_due;	     /* seconds before nextUpdate: REFRESH DUE */
+	uint32_t crlwatch_warning;	     /* seconds before nextUpdate: WARNING */
+	uint32_t crlwatch_critical;	     /* seconds before nextUpdate: CRITICAL */
+	uint32_t crlwatch_repeat;	     /* seconds: WARNING and worse repeated this often */
+	char crlwatch_console[CFG_STR_MAX];  /* console device or file; "" = none */
+	char crlwatch_led[CFG_STR_MAX];	     /* LED class directory or simulated file; "" = none */
+	bool crlwatch_mail;		     /* a mail to postmaster per state change */
+	uint64_t crlwatch_max_size;	     /* bytes: size cap of a candidate CRL */
+	uint32_t crlwatch_skew;		     /* seconds thisUpdate may be ahead of our clock */
+	char crlwatch_url[CFG_STR_MAX];	     /* http:// or https:// URL of the CRL; "" = none */
+	char crlwatch_trust[CFG_STR_MAX];    /* HTTPS trust anchor (PEM); "" = [tls] ca */
+	uint32_t crlwatch_tls_version;	     /* 0: TLS 1.2 only, 1: TLS 1.3 only */
+	uint32_t crlwatch_connect_timeout;   /* seconds */
+	uint32_t crlwatch_timeout;	     /* seconds for a whole fetch */
+	uint32_t crlwatch_poll;		     /* seconds between fetches of url */
+	bool crlwatch_usb;		     /* read CRLs from USB keys */
+	char crlwatch_usb_spool[CFG_STR_MAX]; /* where the mdev hook spools USB events */
+	char crlwatch_ca_dir[CFG_STR_MAX];   /* built-in CA; "" = none (no re-signing) */
+	uint32_t crlwatch_resign_days;	     /* validity of a re-signed CRL */
+	char crlwatch_state[CFG_STR_MAX];    /* crlwatch's status file */
 };
 
 /* Fills cfg with the built-in defaults (Kconfig). */

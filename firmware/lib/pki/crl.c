@@ -217,8 +217,8 @@ static bool pki_crl_signed_by(const mbedtls_x509_crl *crl, const mbedtls_x509_cr
 }
 
 /* Parses exactly one CRL from buf (PEM text NUL-terminated at buf[len], or DER) and
- * checks it against ca. */
-static int pki_crl_parse_checked(mbedtls_x509_crl *crl, const mbedtls_x509_crt *ca, const char *buf,
+ * checks it against ca (pki_int.h). */
+int pki_crl_parse_checked(mbedtls_x509_crl *crl, const mbedtls_x509_crt *ca, const char *buf,
 				 size_t len, const char *name, char *why, size_t whysz)
 {
 	bool pem = strstr(buf, "-----BEGIN X509 CRL-----") != NULL;

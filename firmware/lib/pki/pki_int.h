@@ -115,6 +115,10 @@ int pki_crl_make(const struct pki_ca *ca, const struct pki_db *db, const unsigne
 /* Parses and checks a CRL (PEM/DER buffer) against ca: issuer and signature. */
 int pki_crl_check(const mbedtls_x509_crt *ca, const char *buf, size_t len, const char *name,
 		  char *why, size_t whysz);
+/* Like pki_crl_check but leaves the parsed CRL in crl (caller frees; also on failure).
+ * buf must be NUL-terminated at buf[len]. */
+int pki_crl_parse_checked(mbedtls_x509_crl *crl, const mbedtls_x509_crt *ca, const char *buf,
+			  size_t len, const char *name, char *why, size_t whysz);
 /* Signs the next CRL of the CA in dir (lock held, CA loaded with its key). */
 int pki_crl_sign_locked(const char *dir, const struct pki_ca *ca, unsigned days, time_t now,
 			char **crl_pem, size_t *crl_len, char *why, size_t whysz);
