@@ -182,7 +182,7 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 		struct maildir_store st;
 
 		if (maildir_store_init(&st, d.gen->cfg.data_dir, "status", 0) == 0)
-			maildir_quota_report(&st, d.gen->cfg.smtp_quota, emit, ctx);
+			maildir_quota_report(&st, cfg_smtp_quota(&d.gen->cfg), emit, ctx);
 	}
 	if (d.gen->tls_gate) {
 		char crl[160];

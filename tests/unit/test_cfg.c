@@ -41,6 +41,13 @@ static const struct cfg_case cfg_cases[] = {
 	{ "max_connections = 100\n[smtp]\nmax_connections = 50\n[pop3s]\nmax_connections = 50\n", NULL },
 	{ "ipv6_prefix = 8\n", "t.conf:1: ipv6_prefix: out of range (16 to 128)" },
 	{ "[tls]\nhandshake_timeout = 2m\n", "t.conf:2: handshake_timeout: out of range (1 to 60)" },
+	/* [smtp] quota: a size or a share of the data filesystem. */
+	{ "[smtp]\nquota = 25%\n", NULL },
+	{ "[smtp]\nquota = 500M\n", NULL },
+	{ "[smtp]\nquota = 0%\n", "t.conf:2: quota: expected a size such as 500M or 1G, or 1% to 100%" },
+	{ "[smtp]\nquota = 101%\n", "t.conf:2: quota: expected a size such as 500M or 1G, or 1% to 100%" },
+	{ "[smtp]\nquota = x%\n", "t.conf:2: quota: expected a size such as 500M or 1G, or 1% to 100%" },
+	{ "[smtp]\nquota = 5X\n", "t.conf:2: quota: expected a size such as 500M or 1G, or 1% to 100%" },
 	{ "user = a\nuser = b\n", "t.conf:2: 'user' given twice" },
 	{ "just words\n", "t.conf:1: expected 'key = value'" },
 };

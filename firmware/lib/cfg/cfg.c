@@ -12,16 +12,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/log.h"
 #include "net/addr_net.h"
 #include "net/listen.h"
 #include "mgw_config.h"
 
 enum cfg_type { CFG_T_STR, CFG_T_PATH, CFG_T_NAME, CFG_T_BOOL, CFG_T_UINT, CFG_T_SIZE,
 		CFG_T_DURATION, CFG_T_LOGLEVEL, CFG_T_HOSTNAME, CFG_T_ENUM, CFG_T_ADDRLIST,
-		CFG_T_LISTEN, CFG_T_URL };
+		CFG_T_LISTEN, CFG_T_URL, CFG_T_QUOTA };
 
 struct cfg_key {
 	const char *section; /* "" = global */
@@ -70,7 +72,7 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_N("smtp", "command_timeout", CFG_T_DURATION, smtp_command_timeout, 1, 3600),
 	CFG_N("smtp", "data_timeout", CFG_T_DURATION, smtp_data_timeout, 1, 3600),
 	CFG_N("smtp", "min_free_space", CFG_T_SIZE, smtp_min_free_space, 0, UINT64_MAX),
-	CFG_N("smtp", "quota", CFG_T_SIZE, smtp_quota, 0, UINT64_MAX),
+	CFG_N("smtp", "quota", CFG_T_QUOTA, smtp_quota, 0, UINT64_MAX),
 	CFG_S("smtp", "postmaster", CFG_T_ADDRLIST, smtp_postmaster),
 	CFG_S("tls", "cert", CFG_T_PATH, tls_cert),
 	CFG_S("tls", "key", CFG_T_PATH, tls_key),
@@ -333,6 +335,27 @@ static void cfg_err(char *err, size_t errsz, const char *name, unsigned line, co
 		snprintf(err, errsz, "%s: %s", name, msg);
 }
 
+/* [smtp] quota = N% (1 to 100): a share of the data filesystem, sized at each use. */
+static int cfg_set_pct(struct mgw_cfg *cfg, void *field, const char *value, char *why, size_t whysz)
+{
+	size_t n = strlen(value) - 1;
+	const char *rest = "";
+	char num[8];
+	uint64_t v = 0;
+
+	if (n < sizeof(num)) {
+		memcpy(num, value, n);
+		num[n] = '\0';
+		if (cfg_num(num, &v, &rest) == 0 && *rest == '\0' && v >= 1 && v <= 100) {
+			cfg->smtp_quota_pct = (uint32_t)v;
+			*(uint64_t *)field = 0;
+			return 0;
+		}
+	}
+	snprintf(why, whysz, "expected a size such as 500M or 1G, or 1%% to 100%%");
+	return -MGW_EINVAL;
+}
+
 /* Stores value into the field described by k; on error fills why. */
 static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *value, char *why,
 		   size_t whysz)
@@ -410,6 +433,11 @@ static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *val
 			return rc;
 		}
 		return 0;
+	case CFG_T_QUOTA:
+		cfg->smtp_quota_pct = 0;
+		if (strlen(value) > 1 && value[strlen(value) - 1] == '%')
+			return cfg_set_pct(cfg, field, value, why, whysz);
+		/* fall through */
 	case CFG_T_UINT:
 	case CFG_T_SIZE:
 	case CFG_T_DURATION: {
@@ -417,7 +445,7 @@ static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *val
 
 		if (k->type == CFG_T_UINT)
 			rc = cfg_num(value, &v, &rest) == 0 && *rest == '\0' ? 0 : -MGW_EINVAL;
-		else if (k->type == CFG_T_SIZE)
+		else if (k->type == CFG_T_SIZE || k->type == CFG_T_QUOTA)
 			rc = cfg_parse_size(value, &v);
 		else
 			rc = cfg_parse_duration(value, &v);
@@ -425,6 +453,7 @@ static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *val
 			snprintf(why, whysz, "%s",
 				 k->type == CFG_T_UINT ? "expected a whole number"
 				 : k->type == CFG_T_SIZE ? "expected a size such as 512K, 25M or 1G"
+				 : k->type == CFG_T_QUOTA ? "expected a size such as 500M or 1G, or 1% to 100%"
 							 : "expected a duration such as 30s, 10m, 2h or 7d");
 			return -MGW_EINVAL;
 		}
@@ -563,6 +592,21 @@ int cfg_parse(const char *name, const char *text, size_t len, struct mgw_cfg *cf
 		}
 	}
 	return cfg_check_named(name, cfg, err, errsz);
+}
+
+uint64_t cfg_smtp_quota(const struct mgw_cfg *cfg)
+{
+	struct statvfs sv;
+
+	if (cfg->smtp_quota_pct == 0)
+		return cfg->smtp_quota;
+	/* Sized at each use, so a data partition grown later (resize2fs) counts at once. */
+	if (statvfs(cfg->data_dir, &sv) < 0) {
+		log_warn("%s: statvfs: %s: quota of %u%% not applied", cfg->data_dir, strerror(errno),
+			 cfg->smtp_quota_pct);
+		return 0;
+	}
+	return (uint64_t)sv.f_blocks * sv.f_frsize / 100 * cfg->smtp_quota_pct;
 }
 
 int cfg_check(const struct mgw_cfg *cfg, char *err, size_t errsz)

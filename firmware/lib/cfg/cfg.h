@@ -58,6 +58,7 @@ struct mgw_cfg {
 	uint32_t smtp_data_timeout;       /* seconds, between DATA blocks */
 	uint64_t smtp_min_free_space;     /* bytes kept free: 452 4.3.1 below */
 	uint64_t smtp_quota;              /* default per-user quota in bytes, 0: none */
+	uint32_t smtp_quota_pct;          /* or a percentage of data_dir's filesystem (1-100) */
 	char smtp_postmaster[CFG_STR_MAX]; /* admin mailboxes "user@domain, ..." */
 	/* [tls]: server certificate and key; CA and CRL of the certificate gate */
 	char tls_cert[CFG_STR_MAX];
@@ -121,6 +122,10 @@ int cfg_parse(const char *name, const char *text, size_t len, struct mgw_cfg *cf
 
 /* The checks between keys that cfg_parse ends with (each listening service's share of
  * max_connections), for a configuration whose listen values the caller changed. */
+/* The default per-user quota in bytes ([smtp] quota): a size, or a percentage of the size
+ * of data_dir's filesystem; 0 = none (also when that size cannot be read: logged). */
+uint64_t cfg_smtp_quota(const struct mgw_cfg *cfg);
+
 int cfg_check(const struct mgw_cfg *cfg, char *err, size_t errsz);
 
 /* Value parsers, exposed for tests and for other modules' files. */

@@ -310,7 +310,7 @@ static enum smtp_rcpt_res smtp_rcpt_quota_check(struct smtp_sess *s, size_t n0, 
 		struct smtp_mbox *mb = &s->mboxes.mb[i];
 		uint64_t used, msgs;
 
-		if (smtp_rcpt_quota(cfg->data_dir, cfg->smtp_quota, mb, &mb->quota) < 0)
+		if (smtp_rcpt_quota(cfg->data_dir, cfg_smtp_quota(cfg), mb, &mb->quota) < 0)
 			return SMTP_RCPT_TEMP;
 		if (mb->quota == 0)
 			continue;
