@@ -15,6 +15,8 @@
 
 #include "netsim.h"
 
+#define NETSIM_WALL_MAX_S 120 /* real seconds per seed (virtual time is bounded in run.c) */
+
 static int netsim_one(uint64_t seed, const struct netsim_env *env, bool quiet)
 {
 	struct netsim_params p;
@@ -92,8 +94,10 @@ int main(int argc, char **argv)
 		pid_t pid = fork();
 		int st;
 
-		if (pid == 0)
+		if (pid == 0) {
+			alarm(NETSIM_WALL_MAX_S); /* a seed that hangs the CPU fails, named */
 			_exit(netsim_one(seed, &env, true));
+		}
 		if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 			if (pid > 0 && WIFSIGNALED(st))
 				printf("seed %" PRIu64 ": killed by signal %d\n", seed,

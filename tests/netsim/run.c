@@ -34,6 +34,7 @@
 #include "wire.h"
 
 #define NETSIM_VTIME_MAX_MS (4u * 3600u * 1000u) /* a run that is not over by then stalled */
+#define NETSIM_SPINS_MAX 200000			 /* steps at one virtual instant */
 #define NETSIM_DOMAIN "example.test"
 #define NETSIM_PASS "netsim-secret-1"
 
@@ -329,7 +330,21 @@ static size_t run_server_buffered(void)
 
 static void run_drive(struct run *u, bool (*until)(struct run *))
 {
+	uint64_t last = u->w.now_ms;
+	unsigned spins = 0;
+
 	while (!until(u) && u->w.now_ms < NETSIM_VTIME_MAX_MS) {
+		/* Virtual time must move: a loop that is always busy at one instant is a livelock.
+		 */
+		if (u->w.now_ms == last && ++spins > NETSIM_SPINS_MAX) {
+			run_fail(u, "livelock: %u steps without virtual time passing at %llu ms",
+				 spins, (unsigned long long)last);
+			return;
+		}
+		if (u->w.now_ms != last) {
+			last = u->w.now_ms;
+			spins = 0;
+		}
 		run_step(u);
 		if (u->joe && pop3_client_stalled(u->joe)) {
 			size_t b = run_server_buffered();

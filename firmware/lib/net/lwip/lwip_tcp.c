@@ -22,6 +22,7 @@ struct lwip_tcp {
 	struct pbuf *rx; /* received, not yet read; rx_off bytes of its head already read */
 	uint16_t rx_off;
 	bool connected, eof, reset;
+	bool wr_blocked; /* lwIP refused a write for memory: wait for an ACK (tcp_sent) */
 };
 
 struct lwip_tcp_listener {
@@ -86,6 +87,16 @@ static err_t lwip_tcp_connected_cb(void *arg, struct tcp_pcb *pcb, err_t err)
 	return ERR_OK;
 }
 
+static err_t lwip_tcp_sent_cb(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+	struct lwip_tcp *t = arg;
+
+	(void)pcb;
+	(void)len;
+	t->wr_blocked = false;
+	return ERR_OK;
+}
+
 static struct lwip_tcp *lwip_tcp_wrap(struct tcp_pcb *pcb)
 {
 	struct lwip_tcp *t = calloc(1, sizeof(*t));
@@ -95,6 +106,7 @@ static struct lwip_tcp *lwip_tcp_wrap(struct tcp_pcb *pcb)
 	t->pcb = pcb;
 	tcp_arg(pcb, t);
 	tcp_recv(pcb, lwip_tcp_recv_cb);
+	tcp_sent(pcb, lwip_tcp_sent_cb);
 	tcp_err(pcb, lwip_tcp_err_cb);
 	tcp_nagle_disable(pcb);
 	lwip_tcp_nlive++;
@@ -133,11 +145,20 @@ static ssize_t lwip_tcp_read(void *ctx, void *buf, size_t len)
 	return (ssize_t)n;
 }
 
+/* What one tcp_write can take: the send buffer, and as many segments as the queue has
+ * room for (with a 1-byte MSS a write of n bytes is n segments). */
 static size_t lwip_tcp_room(const struct lwip_tcp *t)
 {
-	if (t->pcb == NULL || !t->connected || tcp_sndqueuelen(t->pcb) >= TCP_SND_QUEUELEN - 4)
+	size_t segs, room;
+
+	if (t->pcb == NULL || !t->connected || t->wr_blocked ||
+	    tcp_sndqueuelen(t->pcb) >= TCP_SND_QUEUELEN - 4)
 		return 0;
-	return tcp_sndbuf(t->pcb);
+	segs = (size_t)(TCP_SND_QUEUELEN - 4 - tcp_sndqueuelen(t->pcb));
+	room = tcp_sndbuf(t->pcb);
+	if (room > segs * tcp_mss(t->pcb))
+		room = segs * tcp_mss(t->pcb);
+	return room;
 }
 
 static ssize_t lwip_tcp_write(void *ctx, const void *buf, size_t len)
@@ -155,8 +176,10 @@ static ssize_t lwip_tcp_write(void *ctx, const void *buf, size_t len)
 	if (n > 0xffffu)
 		n = 0xffffu;
 	e = tcp_write(t->pcb, buf, (u16_t)n, TCP_WRITE_FLAG_COPY);
-	if (e == ERR_MEM)
+	if (e == ERR_MEM) {
+		t->wr_blocked = tcp_sndqueuelen(t->pcb) > 0; /* an ACK will come and unblock */
 		return -MGW_EWANTWRITE;
+	}
 	if (e != ERR_OK)
 		return -MGW_ECLOSED;
 	tcp_output(t->pcb);
