@@ -90,6 +90,15 @@ netsim-replay: $(O)/asan/tests/netsim $(NETSIM_PKI)
 	$(Q)$(NETSIM_RUN) -s $(SEED) -v -c $(O)/netsim/seed-$(SEED).pcap; rc=$$?; \
 		echo "  PCAP    $(O)/netsim/seed-$(SEED).pcap"; exit $$rc
 
+# fuzz_netsim links the simulator and lwIP too (built with the fuzz variant's flags).
+NETSIM_FUZZ_SRCS := $(filter-out tests/netsim/main.c,$(NETSIM_SRCS))
+$(O)/fuzz/tests/fuzz_netsim: tests/fuzz/fuzz_netsim.c $(NETSIM_FUZZ_SRCS) $(NETSIM_HDRS) $(fuzz_LIB) \
+		$(LWIP_fuzz_LIB) $(MBEDTLS_fuzz_LIBS) $(NETSIM_PKI)
+	@mkdir -p $(@D)
+	@echo "  CC      $< (libFuzzer, lwIP)"
+	$(Q)$(CLANG) $(fuzz_CFLAGS) $(LWIP_INC) -Itests/netsim -fsanitize=fuzzer -o $@ $< \
+		$(NETSIM_FUZZ_SRCS) $(fuzz_LIB) $(LWIP_fuzz_LIB) $(MBEDTLS_fuzz_LIBS)
+
 # System tests: every board's image is built in its own output folder
 # (output/boards/<board>, whatever .config says), then pytest boots the QEMU boards under
 # software emulation and checks the Raspberry Pi 4 SD card's layout.

@@ -59,6 +59,9 @@ enum client_state pop3_client_state(const struct pop3_client *c);
 const char *pop3_client_error(const struct pop3_client *c);
 /* True while the client holds its zero window (the stall). */
 bool pop3_client_stalled(const struct pop3_client *c);
+/* Closes the connection; its TLS context goes when the loop reaps it (run the loop once),
+ * and it borrows the client's TLS configuration: only then pop3_client_free. */
+void pop3_client_close(struct pop3_client *c);
 void pop3_client_free(struct pop3_client *c);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * main.c - the netsim command (README "netsim"):
  *   netsim -p PKI_DIR -w WORK_DIR -s SEED [-c FILE.pcap] [-v]   one run, a replay
+ *   netsim -p PKI_DIR -w WORK_DIR -f FUZZ_INPUT [-c FILE.pcap] [-v]  a fuzzer's input
  *   netsim -p PKI_DIR -w WORK_DIR -m FIRST-LAST                  the seed matrix
  * Exit status 0 when every property held. In the matrix each seed runs in a child
  * process of its own (a fresh lwIP, so a seed replays alone exactly as it ran there); a
@@ -17,14 +18,26 @@
 
 #define NETSIM_WALL_MAX_S 120 /* real seconds per seed (virtual time is bounded in run.c) */
 
-static int netsim_one(uint64_t seed, const struct netsim_env *env, bool quiet)
+static int netsim_one(uint64_t seed, const char *file, const struct netsim_env *env, bool quiet)
 {
 	struct netsim_params p;
 	struct netsim_result r;
 	char desc[512];
 	int rc;
 
-	netsim_params_from_seed(seed, &p);
+	if (file) { /* a fuzzer input (fuzz_netsim): its network, replayed */
+		uint8_t b[64];
+		FILE *f = fopen(file, "rb");
+		size_t n = f ? fread(b, 1, sizeof(b), f) : 0;
+
+		if (f == NULL) {
+			perror(file);
+			return 2;
+		}
+		fclose(f);
+		netsim_params_from_bytes(b, n, &p);
+	} else
+		netsim_params_from_seed(seed, &p);
 	netsim_params_print(&p, desc, sizeof(desc));
 	rc = netsim_run(&p, env, &r);
 	if (rc < 0) {
@@ -48,10 +61,11 @@ int main(int argc, char **argv)
 	struct netsim_env env = {0};
 	uint64_t seed = 0, first = 0, last = 0;
 	bool matrix = false, have_seed = false;
+	const char *file = NULL;
 	unsigned failed = 0;
 	int o;
 
-	while ((o = getopt(argc, argv, "p:w:s:m:c:v")) != -1) {
+	while ((o = getopt(argc, argv, "p:w:s:f:m:c:v")) != -1) {
 		switch (o) {
 		case 'p':
 			env.pki_dir = optarg;
@@ -71,6 +85,10 @@ int main(int argc, char **argv)
 			}
 			matrix = true;
 			break;
+		case 'f':
+			file = optarg;
+			have_seed = true;
+			break;
 		case 'c':
 			env.pcap = optarg;
 			break;
@@ -89,14 +107,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!matrix)
-		return netsim_one(seed, &env, false);
+		return netsim_one(seed, file, &env, false);
 	for (seed = first; seed <= last; seed++) {
 		pid_t pid = fork();
 		int st;
 
 		if (pid == 0) {
 			alarm(NETSIM_WALL_MAX_S); /* a seed that hangs the CPU fails, named */
-			_exit(netsim_one(seed, &env, true));
+			_exit(netsim_one(seed, NULL, &env, true));
 		}
 		if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 			if (pid > 0 && WIFSIGNALED(st))

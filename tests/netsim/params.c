@@ -116,6 +116,7 @@ void netsim_params_from_bytes(const uint8_t *d, size_t len, struct netsim_params
 	p->smtp_half_close = b[18] & 1;
 	p->nmsgs = 1 + b[19] % 3;
 	p->msg_max = 100 + (uint32_t)b[20] * 200;
+	p->lenient = true;
 }
 
 void netsim_params_print(const struct netsim_params *p, char *out, size_t outsz)

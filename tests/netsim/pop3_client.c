@@ -460,7 +460,7 @@ bool pop3_client_stalled(const struct pop3_client *pc)
 	return pc->stalled;
 }
 
-void pop3_client_free(struct pop3_client *pc)
+void pop3_client_close(struct pop3_client *pc)
 {
 	if (pc == NULL)
 		return;
@@ -469,7 +469,15 @@ void pop3_client_free(struct pop3_client *pc)
 	if (pc->c) {
 		pc->c->cb = NULL;
 		conn_close(pc->c, "simulation over");
+		pc->c = NULL;
 	}
+}
+
+void pop3_client_free(struct pop3_client *pc)
+{
+	if (pc == NULL)
+		return;
+	pop3_client_close(pc);
 	free(pc->msg);
 	mbedtls_ssl_config_free(&pc->conf);
 	mbedtls_x509_crt_free(&pc->ca);

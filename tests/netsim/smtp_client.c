@@ -35,6 +35,8 @@ struct smtp_client {
 	enum client_state state;
 	struct loop_timer retry;
 	char err[256];
+	unsigned retried_421;
+	char last[80];	 /* the last reply line, for the error text */
 	size_t body_off; /* streaming the current body */
 };
 
@@ -43,7 +45,8 @@ static void smtp_client_event(struct conn *c, enum conn_event ev, void *arg);
 static void smtp_client_fail(struct smtp_client *s, const char *what, const char *detail)
 {
 	if (s->state == CLIENT_RUNNING) {
-		snprintf(s->err, sizeof(s->err), "%s%s", what, detail);
+		snprintf(s->err, sizeof(s->err), "%s%s%s%s", what, detail,
+			 s->last[0] ? "; last reply: " : "", s->last);
 		s->state = CLIENT_FAILED;
 	}
 }
@@ -91,6 +94,7 @@ static int smtp_client_reply(struct smtp_client *s, bool *pipelining)
 		}
 		if (pipelining && ll >= 14 && memcmp(p + pos + 4, "PIPELINING", 10) == 0)
 			*pipelining = true;
+		snprintf(s->last, sizeof(s->last), "%.*s", (int)(ll > 70 ? 70 : ll - 1), p + pos);
 		if (p[pos + 3] == ' ' || p[pos + 3] == '\r') {
 			int code =
 			    (p[pos] - '0') * 100 + (p[pos + 1] - '0') * 10 + (p[pos + 2] - '0');
@@ -144,6 +148,12 @@ static void smtp_client_input(struct smtp_client *s)
 
 		if (code <= 0)
 			return;
+		/* 421: the server is closing (RFC 5321 3.8); an MTA retries later. */
+		if (code == 421 && s->st != SC_CLOSING) {
+			s->retried_421++;
+			conn_close(s->c, "421 from the server");
+			return;
+		}
 		switch (s->st) {
 		case SC_GREETING:
 			if (code != 220)
