@@ -109,9 +109,11 @@ int main(int argc, char **argv)
 	if (!matrix)
 		return netsim_one(seed, file, &env, false);
 	for (seed = first; seed <= last; seed++) {
-		pid_t pid = fork();
+		pid_t pid;
 		int st;
 
+		fflush(stdout); /* the child must not print the parent's buffered lines again */
+		pid = fork();
 		if (pid == 0) {
 			alarm(NETSIM_WALL_MAX_S); /* a seed that hangs the CPU fails, named */
 			_exit(netsim_one(seed, NULL, &env, true));

@@ -34,7 +34,11 @@
 #include "wire.h"
 
 #define NETSIM_VTIME_MAX_MS (4u * 3600u * 1000u) /* a run that is not over by then stalled */
-#define NETSIM_SPINS_MAX 200000			 /* steps at one virtual instant */
+/* The virtual clock of the process: each run starts where the last one ended (lwIP's
+ * timers, which outlive a run inside the fuzzer, must never see time go back). */
+static uint64_t netsim_clock;
+
+#define NETSIM_SPINS_MAX 200000 /* steps at one virtual instant */
 #define NETSIM_DOMAIN "example.test"
 #define NETSIM_PASS "netsim-secret-1"
 
@@ -333,7 +337,7 @@ static void run_drive(struct run *u, bool (*until)(struct run *))
 	uint64_t last = u->w.now_ms;
 	unsigned spins = 0;
 
-	while (!until(u) && u->w.now_ms < NETSIM_VTIME_MAX_MS) {
+	while (!until(u) && u->w.now_ms - u->w.t0_ms < NETSIM_VTIME_MAX_MS) {
 		/* Virtual time must move: a loop that is always busy at one instant is a livelock.
 		 */
 		if (u->w.now_ms == last && ++spins > NETSIM_SPINS_MAX) {
@@ -568,7 +572,7 @@ int netsim_run(const struct netsim_params *p, const struct netsim_env *env, stru
 	snprintf(dir, sizeof(dir), "%s/run.XXXXXX", env->work_dir);
 	rc = mkdtemp(dir) ? 0 : -MGW_EIO;
 	if (rc == 0)
-		rc = wire_init(&u->w, p, env->pcap);
+		rc = wire_init(&u->w, p, env->pcap, netsim_clock);
 	if (rc == 0)
 		rc = loop_init(&u->loop);
 	if (rc < 0) {
@@ -614,7 +618,7 @@ int netsim_run(const struct netsim_params *p, const struct netsim_env *env, stru
 		rc = pop3_client_start(&u->loop, &pp, &u->joe);
 	run_drive(u, run_all_over);
 	run_check(u, m);
-	r->vtime_ms = u->w.now_ms;
+	r->vtime_ms = u->w.now_ms - u->w.t0_ms;
 	/* Let lwIP finish (FIN handshakes, TIME_WAIT), then count what is left. */
 	smtp_client_free(u->smtp);
 	pop3_client_close(u->joe);
@@ -632,6 +636,7 @@ int netsim_run(const struct netsim_params *p, const struct netsim_env *env, stru
 	run_drive(u, run_quiet);
 	run_check_memory(u);
 out:
+	netsim_clock = u->w.now_ms + 1000;
 	r->packets = u->w.packets;
 	r->dropped = u->w.dropped;
 	r->corrupted = u->w.corrupted;

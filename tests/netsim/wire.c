@@ -50,9 +50,10 @@ static void wire_pcap_u32(FILE *f, uint32_t v)
 	fwrite(&v, 4, 1, f); /* pcap is written in host order; its magic tells readers */
 }
 
-int wire_init(struct wire *w, const struct netsim_params *p, const char *pcap)
+int wire_init(struct wire *w, const struct netsim_params *p, const char *pcap, uint64_t now_ms)
 {
 	memset(w, 0, sizeof(*w));
+	w->now_ms = w->t0_ms = w->busy_until_ms = now_ms;
 	w->p = p;
 	w->rng = p->seed * 0x9e3779b97f4a7c15ull + 1;
 	if (pcap) {
@@ -179,8 +180,8 @@ static void wire_pcap_write(struct wire *w, const struct wire_pkt *k)
 {
 	if (w->pcap == NULL)
 		return;
-	wire_pcap_u32(w->pcap, (uint32_t)(k->at / 1000));
-	wire_pcap_u32(w->pcap, (uint32_t)(k->at % 1000 * 1000));
+	wire_pcap_u32(w->pcap, (uint32_t)((k->at - w->t0_ms) / 1000));
+	wire_pcap_u32(w->pcap, (uint32_t)((k->at - w->t0_ms) % 1000 * 1000));
 	wire_pcap_u32(w->pcap, k->len);
 	wire_pcap_u32(w->pcap, k->len);
 	fwrite(k->data, 1, k->len, w->pcap);

@@ -18,7 +18,8 @@ struct wire_pkt;
 
 struct wire {
 	const struct netsim_params *p;
-	uint64_t now_ms;
+	uint64_t now_ms; /* never goes back, across runs too: lwIP's timers are absolute */
+	uint64_t t0_ms;	 /* this run's start (pcap timestamps are relative to it) */
 	uint64_t rng;
 	uint64_t seq;
 	uint64_t busy_until_ms; /* the link serialises packets (bandwidth) */
@@ -33,7 +34,7 @@ uint32_t wire_rand(struct wire *w);
 /* True with probability ppm per million. */
 bool wire_chance(struct wire *w, uint32_t ppm);
 
-int wire_init(struct wire *w, const struct netsim_params *p, const char *pcap);
+int wire_init(struct wire *w, const struct netsim_params *p, const char *pcap, uint64_t now_ms);
 /* Adds a netif with address a.b.c.d (host order) and MTU 40 + mss. */
 int wire_netif_add(struct wire *w, uint32_t addr, uint16_t mss);
 /* Delivers every packet due at now. True if it delivered any. */
