@@ -24,7 +24,7 @@ u32_t sys_now(void)
 
 void lwip_port_seed(uint64_t seed)
 {
-	lwip_port_state = seed ? seed : 0x9e3779b97f4a7c15ull;
+	lwip_port_state = (seed + 1) * 0x9e3779b97f4a7c15ull; /* never 0, well mixed */
 }
 
 uint32_t lwip_port_rand(void)

@@ -82,6 +82,10 @@ struct ip4_addr;
 struct netif *lwip_port_route_src(const struct ip4_addr *src, const struct ip4_addr *dest);
 #define LWIP_HOOK_IP4_ROUTE_SRC(src, dest) lwip_port_route_src((src), (dest))
 
+/* Initial sequence numbers from the seeded generator (arch/cc.h), not lwIP's counter that
+ * carries over from one simulated run to the next inside a process. */
+#define LWIP_HOOK_TCP_ISN(local_ip, local_port, remote_ip, remote_port) lwip_port_rand()
+
 #define LWIP_NETIF_STATUS_CALLBACK 0
 #define LWIP_NETIF_LINK_CALLBACK 0
 #define LWIP_SINGLE_NETIF 0
