@@ -57,7 +57,10 @@ void netsim_params_from_seed(uint64_t seed, struct netsim_params *p)
 		p->jitter_ms = params_upto(&s, 20);
 		break;
 	case PROFILE_TINY:
+		/* Every other tiny seed: 1-byte segments, handshake records included. */
 		p->mss = (uint16_t)(1 + params_upto(&s, 15));
+		if (seed / PROFILE_COUNT % 2)
+			p->mss = 1;
 		p->msg_max = 200 + params_upto(&s, 3000);
 		p->reorder_ppm = params_upto(&s, 20000);
 		break;
