@@ -20,7 +20,7 @@ $(PKI_DRIVER): tests/integration/pki_driver.c $(asan_LIB) $(MBEDTLS_asan_LIBS)
 
 .PHONY: test test-unit test-integration test-fuzz test-system system-images
 test: deps
-	$(Q)$(MAKE) --no-print-directory test-unit test-fuzz test-integration test-system
+	$(Q)$(MAKE) --no-print-directory test-unit test-netsim test-fuzz test-integration test-system
 
 test-unit: $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "  UNIT    $$(basename $$t)"; $$t; done
@@ -58,6 +58,46 @@ test-fuzz: $(FUZZ_BINS)
 			>$(O)/fuzz/$$name.log 2>&1 || { tail -40 $(O)/fuzz/$$name.log; exit 1; }; \
 		grep -E '^Done [0-9]+ runs' $(O)/fuzz/$$name.log; \
 	done
+
+# netsim (tests/netsim, README "netsim"): the engines over lwIP on a simulated network,
+# the seed matrix in virtual time (ASan+UBSan build), one child process per seed.
+# make netsim-replay SEED=N replays one seed verbosely and writes output/netsim/seed-N.pcap.
+NETSIM_SEEDS ?= 1-300
+NETSIM_SRCS := $(sort $(wildcard tests/netsim/*.c)) firmware/lib/net/lwip/lwip_tcp.c
+NETSIM_HDRS := $(wildcard tests/netsim/*.h) firmware/lib/net/lwip/lwip_tcp.h
+NETSIM_PKI := $(O)/netsim/pki/done
+NETSIM_RUN = $(O)/asan/tests/netsim -p $(O)/netsim/pki -w $(O)/netsim/work
+
+$(NETSIM_PKI): tests/netsim/mkpki.py tests/integration/pki.py
+	@echo "  PKI     $(@D) (tests/integration/pki.py)"
+	$(Q)$(PY) tests/netsim/mkpki.py $(@D) >$(O)/netsim-pki.log 2>&1 || { cat $(O)/netsim-pki.log; exit 1; }
+
+$(O)/asan/tests/netsim: $(NETSIM_SRCS) $(NETSIM_HDRS) $(asan_LIB) $(LWIP_asan_LIB) $(MBEDTLS_asan_LIBS)
+	@mkdir -p $(@D)
+	@echo "  CC      tests/netsim (asan, lwIP)"
+	$(Q)$(HOSTCC) $(asan_CFLAGS) $(LWIP_INC) -Itests/netsim -o $@ $(NETSIM_SRCS) $(asan_LIB) \
+		$(LWIP_asan_LIB) $(MBEDTLS_asan_LIBS) $(SANITIZE)
+
+.PHONY: test-netsim netsim-replay
+test-netsim: $(O)/asan/tests/netsim $(NETSIM_PKI)
+	$(Q)mkdir -p $(O)/netsim/work
+	@echo "  NETSIM  seeds $(NETSIM_SEEDS)"
+	$(Q)$(NETSIM_RUN) -m $(NETSIM_SEEDS)
+
+netsim-replay: $(O)/asan/tests/netsim $(NETSIM_PKI)
+	$(Q)test -n "$(SEED)" || { echo "make netsim-replay SEED=N"; exit 2; }
+	$(Q)mkdir -p $(O)/netsim/work
+	$(Q)$(NETSIM_RUN) -s $(SEED) -v -c $(O)/netsim/seed-$(SEED).pcap; rc=$$?; \
+		echo "  PCAP    $(O)/netsim/seed-$(SEED).pcap"; exit $$rc
+
+# fuzz_netsim links the simulator and lwIP too (built with the fuzz variant's flags).
+NETSIM_FUZZ_SRCS := $(filter-out tests/netsim/main.c,$(NETSIM_SRCS))
+$(O)/fuzz/tests/fuzz_netsim: tests/fuzz/fuzz_netsim.c $(NETSIM_FUZZ_SRCS) $(NETSIM_HDRS) $(fuzz_LIB) \
+		$(LWIP_fuzz_LIB) $(MBEDTLS_fuzz_LIBS) $(NETSIM_PKI)
+	@mkdir -p $(@D)
+	@echo "  CC      $< (libFuzzer, lwIP)"
+	$(Q)$(CLANG) $(fuzz_CFLAGS) $(LWIP_INC) -Itests/netsim -fsanitize=fuzzer -o $@ $< \
+		$(NETSIM_FUZZ_SRCS) $(fuzz_LIB) $(LWIP_fuzz_LIB) $(MBEDTLS_fuzz_LIBS)
 
 # System tests: every board's image is built in its own output folder
 # (output/boards/<board>, whatever .config says), then pytest boots the QEMU boards under

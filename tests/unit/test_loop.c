@@ -1,4 +1,5 @@
-/* test_loop.c - timers fire in order, cancel works, an io deleted mid-batch is not called. */
+/* test_loop.c - timers fire in order, cancel works, an io deleted mid-batch is not called;
+ * a loop on a virtual clock, and ios without fd (a readiness function). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,7 +25,7 @@ static void test_timer_order(void **state)
 	struct loop loop;
 	struct loop_timer t[4];
 	static const char names[] = "abcd";
-	static const uint64_t after[] = { 30, 10, 20, 5 };
+	static const uint64_t after[] = {30, 10, 20, 5};
 
 	(void)state;
 	order_len = 0;
@@ -86,14 +87,105 @@ static void test_del_in_batch(void **state)
 	/* Exactly one of them ran; the other was deleted before its turn. */
 	assert_int_equal(ios.calls_a + ios.calls_b, 1);
 	loop_free(&loop);
-	close(pa[0]); close(pa[1]); close(pb[0]); close(pb[1]);
+	close(pa[0]);
+	close(pa[1]);
+	close(pb[0]);
+	close(pb[1]);
+}
+
+static uint64_t vclock;
+
+static uint64_t vclock_now(void *arg)
+{
+	(void)arg;
+	return vclock;
+}
+
+/* A loop on a virtual clock fires a timer exactly when that clock reaches it. */
+static void test_virtual_clock(void **state)
+{
+	struct loop loop;
+	struct loop_timer t;
+	static const char name = 'v';
+	uint64_t when = 0;
+
+	(void)state;
+	order_len = 0;
+	vclock = 1000;
+	assert_int_equal(loop_init(&loop), 0);
+	loop_set_clock(&loop, vclock_now, NULL);
+	loop_timer_init(&t, mark, (void *)&name);
+	assert_int_equal(loop_timer_set(&loop, &t, 500), 0);
+	assert_true(loop_next_timer(&loop, &when));
+	assert_int_equal(when, 1500);
+	vclock = 1499;
+	assert_int_equal(loop_run_once(&loop, 0), 0);
+	assert_int_equal(order_len, 0);
+	vclock = 1500;
+	assert_int_equal(loop_run_once(&loop, 0), 0);
+	assert_int_equal(order_len, 1);
+	assert_false(loop_next_timer(&loop, &when));
+	loop_free(&loop);
+}
+
+static uint32_t soft_ready_bits;
+static unsigned soft_calls;
+static uint32_t soft_last;
+
+static uint32_t soft_ready(struct loop_io *io)
+{
+	(void)io;
+	return soft_ready_bits;
+}
+
+static void soft_cb(struct loop *loop, struct loop_io *io, uint32_t events)
+{
+	(void)loop;
+	(void)io;
+	soft_calls++;
+	soft_last = events;
+}
+
+/* An io without fd is dispatched, level-triggered, for what it is ready for and wanted. */
+static void test_soft_io(void **state)
+{
+	struct loop loop;
+	struct loop_io io;
+
+	(void)state;
+	assert_int_equal(loop_init(&loop), 0);
+	loop_io_init_soft(&io, soft_ready, soft_cb, NULL);
+	assert_int_equal(loop_io_add(&loop, &io, LOOP_READ), 0);
+	soft_ready_bits = LOOP_WRITE; /* not wanted: no call, not busy */
+	soft_calls = 0;
+	assert_false(loop_busy(&loop));
+	assert_int_equal(loop_run_once(&loop, 0), 0);
+	assert_int_equal(soft_calls, 0);
+	soft_ready_bits = LOOP_READ | LOOP_WRITE;
+	assert_true(loop_busy(&loop));
+	assert_int_equal(loop_run_once(&loop, 0), 0);
+	assert_int_equal(loop_run_once(&loop, 0), 0); /* level-triggered: again */
+	assert_int_equal(soft_calls, 2);
+	assert_int_equal(soft_last, LOOP_READ);
+	assert_int_equal(loop_io_mod(&loop, &io, LOOP_WRITE), 0);
+	assert_int_equal(loop_run_once(&loop, 0), 0);
+	assert_int_equal(soft_last, LOOP_WRITE);
+	soft_ready_bits = LOOP_HUP; /* hang-up is reported whatever the interest */
+	assert_int_equal(loop_run_once(&loop, 0), 0);
+	assert_int_equal(soft_last, LOOP_HUP | LOOP_READ);
+	loop_io_del(&loop, &io);
+	assert_int_equal(loop_run_once(&loop, 0), 0);
+	assert_int_equal(soft_calls, 4);
+	loop_free(&loop);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_timer_order),
-		cmocka_unit_test(test_del_in_batch),
+	    cmocka_unit_test(test_timer_order),
+	    cmocka_unit_test(test_del_in_batch),
+	    cmocka_unit_test(test_virtual_clock),
+	    cmocka_unit_test(test_soft_io),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,10 +16,12 @@
 #include "core/err.h"
 #include "core/log.h"
 
-static uint64_t loop_clock_ms(void)
+static uint64_t loop_clock_ms(const struct loop *loop)
 {
 	struct timespec ts;
 
+	if (loop->clock)
+		return loop->clock(loop->clock_arg);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
@@ -30,8 +32,15 @@ int loop_init(struct loop *loop)
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (loop->epfd < 0)
 		return -MGW_EIO;
-	loop->now_ms = loop_clock_ms();
+	loop->now_ms = loop_clock_ms(loop);
 	return 0;
+}
+
+void loop_set_clock(struct loop *loop, uint64_t (*clock)(void *arg), void *arg)
+{
+	loop->clock = clock;
+	loop->clock_arg = arg;
+	loop->now_ms = loop_clock_ms(loop);
 }
 
 void loop_free(struct loop *loop)
@@ -62,10 +71,23 @@ void loop_io_init(struct loop_io *io, int fd, loop_io_cb cb, void *arg)
 	io->arg = arg;
 }
 
+void loop_io_init_soft(struct loop_io *io, loop_ready_fn ready, loop_io_cb cb, void *arg)
+{
+	loop_io_init(io, -1, cb, arg);
+	io->ready = ready;
+}
+
 int loop_io_add(struct loop *loop, struct loop_io *io, uint32_t interest)
 {
-	struct epoll_event ev = { .events = loop_to_epoll(interest), .data.ptr = io };
+	struct epoll_event ev = {.events = loop_to_epoll(interest), .data.ptr = io};
 
+	if (io->ready) {
+		io->soft_next = loop->soft_head;
+		loop->soft_head = io;
+		io->interest = interest;
+		io->registered = true;
+		return 0;
+	}
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, io->fd, &ev) < 0)
 		return -MGW_EIO;
 	io->interest = interest;
@@ -75,12 +97,14 @@ int loop_io_add(struct loop *loop, struct loop_io *io, uint32_t interest)
 
 int loop_io_mod(struct loop *loop, struct loop_io *io, uint32_t interest)
 {
-	struct epoll_event ev = { .events = loop_to_epoll(interest), .data.ptr = io };
+	struct epoll_event ev = {.events = loop_to_epoll(interest), .data.ptr = io};
 
 	if (!io->registered)
 		return -MGW_EINVAL;
-	if (io->interest == interest)
+	if (io->interest == interest || io->ready) {
+		io->interest = interest;
 		return 0;
+	}
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, io->fd, &ev) < 0)
 		return -MGW_EIO;
 	io->interest = interest;
@@ -91,7 +115,14 @@ void loop_io_del(struct loop *loop, struct loop_io *io)
 {
 	if (!io->registered)
 		return;
-	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+	if (io->ready) {
+		struct loop_io **pp = &loop->soft_head;
+
+		while (*pp != io)
+			pp = &(*pp)->soft_next;
+		*pp = io->soft_next;
+	} else
+		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 	io->registered = false;
 	/* The io may be freed after this call: forget it in the batch being dispatched. */
 	for (int i = loop->batch_cur + 1; i < loop->batch_len; i++)
@@ -180,7 +211,7 @@ int loop_timer_set(struct loop *loop, struct loop_timer *t, uint64_t after_ms)
 		loop->heap = h;
 		loop->heap_cap = cap;
 	}
-	t->when_ms = loop_clock_ms() + after_ms;
+	t->when_ms = loop_clock_ms(loop) + after_ms;
 	t->heap_idx = loop->heap_len;
 	loop->heap[loop->heap_len++] = t;
 	loop_heap_up(loop, t->heap_idx);
@@ -227,6 +258,32 @@ uint64_t loop_now_ms(const struct loop *loop)
 	return loop->now_ms;
 }
 
+bool loop_next_timer(const struct loop *loop, uint64_t *when_ms)
+{
+	if (loop->heap_len == 0)
+		return false;
+	*when_ms = loop->heap[0]->when_ms;
+	return true;
+}
+
+/* Events of a soft io: what it is ready for that is wanted, hang-up always. */
+static uint32_t loop_soft_events(struct loop_io *io)
+{
+	uint32_t r = io->ready(io);
+
+	return (r & io->interest) | (r & LOOP_HUP ? LOOP_HUP | LOOP_READ : 0);
+}
+
+bool loop_busy(const struct loop *loop)
+{
+	if (loop->defer_head)
+		return true;
+	for (struct loop_io *io = loop->soft_head; io; io = io->soft_next)
+		if (loop_soft_events(io))
+			return true;
+	return false;
+}
+
 static void loop_run_timers(struct loop *loop)
 {
 	/* Bound the work: a timer that re-arms itself with 0 runs again next iteration. */
@@ -246,12 +303,14 @@ int loop_run_once(struct loop *loop, int max_wait_ms)
 	int timeout = max_wait_ms;
 	int n;
 
-	loop->now_ms = loop_clock_ms();
-	if (loop->defer_head)
+	loop->now_ms = loop_clock_ms(loop);
+	if (loop_busy(loop))
 		timeout = 0;
 	else if (loop->heap_len > 0) {
 		uint64_t when = loop->heap[0]->when_ms;
-		int until = when <= loop->now_ms ? 0 : (int)(when - loop->now_ms > 60000 ? 60000 : when - loop->now_ms);
+		int until = when <= loop->now_ms
+				? 0
+				: (int)(when - loop->now_ms > 60000 ? 60000 : when - loop->now_ms);
 
 		if (timeout < 0 || until < timeout)
 			timeout = until;
@@ -263,8 +322,7 @@ int loop_run_once(struct loop *loop, int max_wait_ms)
 		else
 			return -MGW_EIO;
 	}
-	loop->now_ms = loop_clock_ms();
-	loop->batch_len = n;
+	loop->now_ms = loop_clock_ms(loop);
 	for (int i = 0; i < n; i++) {
 		uint32_t e = evs[i].events, ev = 0;
 
@@ -277,6 +335,16 @@ int loop_run_once(struct loop *loop, int max_wait_ms)
 		loop->batch[i] = evs[i].data.ptr;
 		loop->batch_ev[i] = ev;
 	}
+	/* Soft ios join the batch (a full batch leaves the rest ready for the next one). */
+	for (struct loop_io *io = loop->soft_head; io && n < LOOP_BATCH_MAX; io = io->soft_next) {
+		uint32_t ev = loop_soft_events(io);
+
+		if (ev) {
+			loop->batch[n] = io;
+			loop->batch_ev[n++] = ev;
+		}
+	}
+	loop->batch_len = n;
 	for (loop->batch_cur = 0; loop->batch_cur < n; loop->batch_cur++) {
 		struct loop_io *io = loop->batch[loop->batch_cur];
 

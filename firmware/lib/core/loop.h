@@ -14,9 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LOOP_READ  0x1u
+#define LOOP_READ 0x1u
 #define LOOP_WRITE 0x2u
-#define LOOP_HUP   0x4u /* reported only: error or hang-up on the fd */
+#define LOOP_HUP 0x4u /* reported only: error or hang-up on the fd */
 
 #define LOOP_BATCH_MAX 64
 
@@ -28,12 +28,19 @@ typedef void (*loop_io_cb)(struct loop *loop, struct loop_io *io, uint32_t event
 typedef void (*loop_timer_cb)(struct loop *loop, struct loop_timer *t);
 typedef void (*loop_defer_cb)(struct loop *loop, void *arg);
 
+/* ready: NULL for an fd watched by epoll; else a readiness function (LOOP_READ,
+ * LOOP_WRITE, LOOP_HUP) polled on every iteration, level-triggered like epoll, for a
+ * byte stream that is not a file descriptor (an lwIP connection in the simulator). */
+typedef uint32_t (*loop_ready_fn)(struct loop_io *io);
+
 struct loop_io {
 	int fd;
 	uint32_t interest;
 	loop_io_cb cb;
 	void *arg;
 	bool registered;
+	loop_ready_fn ready;
+	struct loop_io *soft_next; /* the loop's list of ios with a readiness function */
 };
 
 struct loop_timer {
@@ -62,12 +69,23 @@ struct loop {
 	int batch_len, batch_cur;
 	void (*on_iteration)(struct loop *loop, void *arg); /* e.g. watchdog pet */
 	void *on_iteration_arg;
+	uint64_t (*clock)(void *arg); /* NULL: CLOCK_MONOTONIC; else e.g. a virtual clock */
+	void *clock_arg;
+	struct loop_io *soft_head;
 };
 
 int loop_init(struct loop *loop);
 void loop_free(struct loop *loop);
 
+/*
+ * Replaces the loop's clock (milliseconds, never going backwards) by clock(arg): a
+ * simulator runs the loop in virtual time. Call right after loop_init().
+ */
+void loop_set_clock(struct loop *loop, uint64_t (*clock)(void *arg), void *arg);
+
 void loop_io_init(struct loop_io *io, int fd, loop_io_cb cb, void *arg);
+/* An io without fd whose readiness ready(io) reports (see struct loop_io). */
+void loop_io_init_soft(struct loop_io *io, loop_ready_fn ready, loop_io_cb cb, void *arg);
 int loop_io_add(struct loop *loop, struct loop_io *io, uint32_t interest);
 int loop_io_mod(struct loop *loop, struct loop_io *io, uint32_t interest);
 void loop_io_del(struct loop *loop, struct loop_io *io);
@@ -83,6 +101,11 @@ void loop_defer_init(struct loop_defer *d, loop_defer_cb cb, void *arg);
 void loop_defer(struct loop *loop, struct loop_defer *d);
 
 uint64_t loop_now_ms(const struct loop *loop);
+/* The earliest timer's deadline in *when_ms; false when no timer is pending. */
+bool loop_next_timer(const struct loop *loop, uint64_t *when_ms);
+/* True when the next loop_run_once() has work without waiting: deferred calls or a ready
+ * soft io (a simulator advances its virtual clock only when the loop is not busy). */
+bool loop_busy(const struct loop *loop);
 /* Waits at most max_wait_ms (-1: until the next timer), dispatches one batch. */
 int loop_run_once(struct loop *loop, int max_wait_ms);
 /* Runs until loop_stop(); returns 0, or a negative code if epoll fails. */

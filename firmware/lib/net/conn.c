@@ -75,8 +75,21 @@ static void conn_arm_timer(struct conn *c)
 		loop_timer_cancel(c->loop, &c->idle);
 }
 
-int conn_new(struct loop *loop, int fd, const struct sockaddr *sa, socklen_t salen,
-	     size_t in_max, size_t out_max, struct conn **out)
+/* Timers, deferred calls and the list of live connections, for both constructors. */
+static void conn_link(struct conn *c)
+{
+	loop_timer_init(&c->idle, conn_idle_cb, c);
+	loop_defer_init(&c->reap, conn_reap_cb, c);
+	loop_defer_init(&c->flush, conn_flush_cb, c);
+	c->next = conn_list;
+	if (conn_list)
+		conn_list->prev = c;
+	conn_list = c;
+	conn_live++;
+}
+
+int conn_new(struct loop *loop, int fd, const struct sockaddr *sa, socklen_t salen, size_t in_max,
+	     size_t out_max, struct conn **out)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 
@@ -89,16 +102,43 @@ int conn_new(struct loop *loop, int fd, const struct sockaddr *sa, socklen_t sal
 	buf_init(&c->in, in_max);
 	buf_init(&c->out, out_max);
 	transport_sock(&c->tr, &c->fd);
+	c->plain = c->tr;
 	loop_io_init(&c->io, fd, conn_io_cb, c);
-	loop_timer_init(&c->idle, conn_idle_cb, c);
-	loop_defer_init(&c->reap, conn_reap_cb, c);
-	loop_defer_init(&c->flush, conn_flush_cb, c);
 	conn_format_peer(c, sa, salen);
-	c->next = conn_list;
-	if (conn_list)
-		conn_list->prev = c;
-	conn_list = c;
-	conn_live++;
+	conn_link(c);
+	*out = c;
+	return 0;
+}
+
+static uint32_t conn_ready(struct loop_io *io)
+{
+	struct conn *c = io->arg;
+
+	return c->plain.ops->ready(c->plain.ctx);
+}
+
+int conn_new_transport(struct loop *loop, const struct transport *tr, const char *peer,
+		       size_t in_max, size_t out_max, struct conn **out)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		if (tr->ops->destroy)
+			tr->ops->destroy(tr->ctx);
+		return -MGW_ENOMEM;
+	}
+	c->loop = loop;
+	c->fd = -1;
+	c->id = conn_next_id++;
+	c->state = CONN_ST_OPEN;
+	buf_init(&c->in, in_max);
+	buf_init(&c->out, out_max);
+	c->tr = c->plain = *tr;
+	loop_io_init_soft(&c->io, conn_ready, conn_io_cb, c);
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	snprintf(c->peer_ip, sizeof(c->peer_ip), "%s", peer);
+	snprintf(c->peer_net, sizeof(c->peer_net), "%s", peer);
+	conn_link(c);
 	*out = c;
 	return 0;
 }
@@ -179,7 +219,7 @@ static void conn_install_tls(struct conn *c)
 
 int conn_start_tls(struct conn *c, const struct transport_ops *ops, void *ctx)
 {
-	if (c->state != CONN_ST_OPEN || c->tr.ops != &transport_sock_ops)
+	if (c->state != CONN_ST_OPEN || c->tr.ops != c->plain.ops)
 		return -MGW_EINVAL;
 	c->tls_next.ops = ops;
 	c->tls_next.ctx = ctx;
@@ -273,7 +313,7 @@ bool conn_is_open(const struct conn *c)
 
 void *conn_tls_ctx(const struct conn *c)
 {
-	return c->tr.ops == &transport_sock_ops ? NULL : c->tr.ctx;
+	return c->tr.ops == c->plain.ops ? NULL : c->tr.ctx;
 }
 
 void conn_close(struct conn *c, const char *reason)
@@ -367,7 +407,9 @@ static bool conn_do_read(struct conn *c)
 			break;
 		}
 		if (n < 0) {
-			conn_close(c, n == -MGW_ECLOSED ? "peer reset" : n == -MGW_ETLS ? "TLS error" : "read error");
+			conn_close(c, n == -MGW_ECLOSED ? "peer reset"
+				      : n == -MGW_ETLS	? "TLS error"
+							: "read error");
 			return false;
 		}
 		buf_commit(&c->in, (size_t)n);
@@ -458,7 +500,8 @@ static void conn_flush_cb(struct loop *loop, void *arg)
 	if (c->state == CONN_ST_CLOSED)
 		return;
 	/* Also delivers input that was buffered while the session was paused. */
-	if (c->state == CONN_ST_OPEN && !c->paused && buf_len(&c->in) > 0 && buf_len(&c->out) == 0) {
+	if (c->state == CONN_ST_OPEN && !c->paused && buf_len(&c->in) > 0 &&
+	    buf_len(&c->out) == 0) {
 		conn_emit(c, CONN_EV_DATA);
 		if (c->state == CONN_ST_CLOSED)
 			return;
@@ -497,6 +540,8 @@ static void conn_reap_cb(struct loop *loop, void *arg)
 		c->tls_next.ops->destroy(c->tls_next.ctx);
 	if (c->tr.ops->destroy)
 		c->tr.ops->destroy(c->tr.ctx);
+	if (c->tr.ops != c->plain.ops && c->plain.ops->destroy)
+		c->plain.ops->destroy(c->plain.ctx);
 	if (c->fd >= 0)
 		close(c->fd);
 	buf_free(&c->in);
@@ -514,6 +559,15 @@ static void conn_reap_cb(struct loop *loop, void *arg)
 size_t conn_count(void)
 {
 	return conn_live;
+}
+
+size_t conn_out_total(void)
+{
+	size_t n = 0;
+
+	for (struct conn *c = conn_list; c; c = c->next)
+		n += buf_len(&c->out);
+	return n;
 }
 
 size_t conn_count_peer(const char *net)

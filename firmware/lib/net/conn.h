@@ -58,6 +58,7 @@ struct conn {
 	struct loop_defer reap;
 	int fd;
 	struct transport tr;
+	struct transport plain;	   /* the stream under TLS: the socket, or an lwIP connection */
 	struct transport tls_next; /* STARTTLS: installed once the output is flushed */
 	bool tls_next_set;
 	struct buf in, out;
@@ -80,8 +81,15 @@ struct conn {
  * Creates a connection for an accepted, non-blocking fd and starts reading once a
  * handler is attached. Takes ownership of fd on success only.
  */
-int conn_new(struct loop *loop, int fd, const struct sockaddr *sa, socklen_t salen,
-	     size_t in_max, size_t out_max, struct conn **out);
+int conn_new(struct loop *loop, int fd, const struct sockaddr *sa, socklen_t salen, size_t in_max,
+	     size_t out_max, struct conn **out);
+/*
+ * The same for a stream without fd (an lwIP connection, net/lwip/): *tr (copied; its
+ * ops->ready required) is owned by the conn from now on, even on failure. peer names it
+ * in logs and per-address limits.
+ */
+int conn_new_transport(struct loop *loop, const struct transport *tr, const char *peer,
+		       size_t in_max, size_t out_max, struct conn **out);
 /* Sets the handler and starts the connection (registers the fd). */
 int conn_start(struct conn *c, conn_event_cb cb, void *sess);
 
@@ -120,6 +128,8 @@ void *conn_tls_ctx(const struct conn *c);
 
 /* Live connections, and closing all of them (graceful stop). */
 size_t conn_count(void);
+/* Bytes waiting in the output buffers of all live connections (memory accounting). */
+size_t conn_out_total(void);
 /* Open connections whose peer_net is net (all services). */
 size_t conn_count_peer(const char *net);
 void conn_close_all(const char *reason);

@@ -10,12 +10,15 @@
  *   pending (optional) returns true when bytes are buffered inside the transport, so the
  *   connection must read again without waiting for the fd.
  *   destroy frees ctx; it never closes the fd (the connection owns it).
+ *   ready (optional) is for a transport without fd (lwIP, net/lwip/): what the stream is
+ *   ready for now (LOOP_READ, LOOP_WRITE, LOOP_HUP of core/loop.h), level-triggered.
  */
 #ifndef MGW_TRANSPORT_H
 #define MGW_TRANSPORT_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct transport_ops {
@@ -27,6 +30,7 @@ struct transport_ops {
 	/* Orderly close (TLS close_notify); best effort, non-blocking. */
 	void (*shutdown)(void *ctx);
 	void (*destroy)(void *ctx);
+	uint32_t (*ready)(void *ctx);
 };
 
 struct transport {

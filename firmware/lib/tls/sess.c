@@ -15,11 +15,25 @@
 #include "core/log.h"
 #include "tls/tls_int.h"
 
+/* The bio over another transport (tls_sess_new_transport): its codes in mbedTLS's. */
+static int tls_bio_code(ssize_t n)
+{
+	if (n >= 0)
+		return (int)n;
+	if (n == -MGW_EWANTREAD)
+		return MBEDTLS_ERR_SSL_WANT_READ;
+	if (n == -MGW_EWANTWRITE)
+		return MBEDTLS_ERR_SSL_WANT_WRITE;
+	return MBEDTLS_ERR_SSL_CONN_EOF;
+}
+
 static int tls_bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
 	struct tls_sess *s = ctx;
 	ssize_t n;
 
+	if (s->lower.ops)
+		return tls_bio_code(s->lower.ops->write(s->lower.ctx, buf, len));
 	do
 		n = send(s->fd, buf, len, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
@@ -35,6 +49,8 @@ static int tls_bio_recv(void *ctx, unsigned char *buf, size_t len)
 	struct tls_sess *s = ctx;
 	ssize_t n;
 
+	if (s->lower.ops)
+		return tls_bio_code(s->lower.ops->read(s->lower.ctx, buf, len));
 	do
 		n = recv(s->fd, buf, len, 0);
 	while (n < 0 && errno == EINTR);
@@ -141,6 +157,16 @@ int tls_sess_new(struct tls_conf *conf, int fd, const char *peer, struct tls_ses
 	conf->refs++; /* dropped by tls_destroy, after mbedtls_ssl_free */
 	*out = s;
 	return 0;
+}
+
+int tls_sess_new_transport(struct tls_conf *conf, const struct transport *lower, const char *peer,
+			   struct tls_sess **out)
+{
+	int rc = tls_sess_new(conf, -1, peer, out);
+
+	if (rc == 0)
+		(*out)->lower = *lower;
+	return rc;
 }
 
 /* Logs a refused or failed handshake once: reason in words, peer, subject, serial. */

@@ -106,6 +106,10 @@ extern const struct transport_ops tls_transport_ops;
  * caller until handed to conn_start_tls() (or freed with tls_transport_ops.destroy).
  */
 int tls_sess_new(struct tls_conf *conf, int fd, const char *peer, struct tls_sess **out);
+/* The same over another transport (an lwIP connection, net/lwip/): lower is copied and
+ * its ctx borrowed; the conn that owns it must outlive the session. */
+int tls_sess_new_transport(struct tls_conf *conf, const struct transport *lower, const char *peer,
+			   struct tls_sess **out);
 
 /* After the handshake: "TLSv1.3" etc. and the cipher suite name; never NULL. */
 const char *tls_sess_version(const struct tls_sess *s);

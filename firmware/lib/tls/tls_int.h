@@ -44,7 +44,8 @@ struct tls_sess {
 	mbedtls_ssl_context ssl;
 	struct tls_conf *conf; /* a reference of its own: ssl reads it up to mbedtls_ssl_free */
 	int fd;
-	size_t wr_pending; /* length of a record mbedtls_ssl_write() has taken but not sent */
+	struct transport lower; /* ops NULL: fd; else the stream under TLS (borrowed) */
+	size_t wr_pending;	/* length of a record mbedtls_ssl_write() has taken but not sent */
 	bool refused_logged;
 	bool handshake_done;
 	bool deferred; /* TLS 1.3: certificate verdict taken after the handshake (sess.c) */
