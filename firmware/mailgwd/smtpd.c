@@ -34,6 +34,7 @@ static struct {
 	struct loop *loop;
 	struct mgw_gen **genp;
 	struct maildir_store store;
+	struct work_pool *work;
 	struct addr_rate rate;
 	unsigned live;
 } sd;
@@ -129,7 +130,7 @@ static void smtpd_accept(struct listener *l, int fd, const struct sockaddr *sa, 
 	smtp_sess_start(c, &p);
 }
 
-int smtpd_start(struct loop *loop, struct mgw_gen **genp)
+int smtpd_start(struct loop *loop, struct mgw_gen **genp, struct work_pool *work)
 {
 	const struct mgw_cfg *cfg = &(*genp)->cfg;
 	unsigned removed = 0;
@@ -140,6 +141,7 @@ int smtpd_start(struct loop *loop, struct mgw_gen **genp)
 		return 0;
 	sd.loop = loop;
 	sd.genp = genp;
+	sd.work = work;
 	addr_rate_init(&sd.rate, SMTPD_RATE_WINDOW_MS);
 	if (smtp_admins_check(cfg->smtp_postmaster, why, sizeof(why)) < 0) {
 		log_err("%s: [smtp] postmaster: %s", cfg->path, why);
