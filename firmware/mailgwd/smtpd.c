@@ -122,6 +122,7 @@ static void smtpd_accept(struct listener *l, int fd, const struct sockaddr *sa, 
 	memset(&p, 0, sizeof(p));
 	p.cfg = cfg;
 	p.store = &sd.store;
+	p.work = sd.work;
 	p.tls = CONFIG_FEATURE_STARTTLS && g->tls_server ? &smtpd_tls_hooks : NULL;
 	p.on_close = smtpd_sess_closed;
 	p.arg = gen_get(g);

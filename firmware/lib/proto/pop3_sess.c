@@ -534,6 +534,8 @@ static void pop3_verify_done(struct work_job *j)
 	}
 	s->verify = NULL;
 	s->depth++;
+	if (!s->closed)
+		conn_hold(s->c, false);
 	if (!s->closed && s->state == POP3_ST_VERIFY) {
 		pop3_verified(s, v, j->status);
 		pop3_input(s); /* the commands pipelined behind the login */
@@ -573,8 +575,10 @@ static void pop3_verify_start(struct pop3_sess *s, const struct passwd_addr *a, 
 	s->verify = v;
 	log_debug("pop3 %s: checking the password of '%s' on a worker", s->c->peer, shown);
 	pop3_enter(s, POP3_ST_VERIFY);
+	conn_hold(s->c, true);
 	rc = work_submit(s->env.work, &v->w);
 	if (rc < 0) {
+		conn_hold(s->c, false);
 		s->verify = NULL;
 		pop3_enter(s, POP3_ST_AUTH);
 		log_warn("pop3 %s: login of '%s' not checked: %s", s->c->peer, shown,
