@@ -39,9 +39,6 @@
 /* The worker pool (core/work.h): fsyncs and password checks. Four threads: the boards
  * have four cores, and a slow SD card fsync should not hold the only worker. */
 #define MAILGWD_WORKERS 4
-/* A job running longer than this is stuck (a hung disk, a hung NFS-like mount): the
- * watchdog is no longer petted, so the board resets instead of hanging forever. */
-#define MAILGWD_WORK_STUCK_MS (120u * 1000u)
 
 static struct {
 	struct loop loop;
@@ -206,23 +203,24 @@ static void mailgwd_wdt_wake(struct loop *loop, struct loop_timer *t)
 	loop_timer_set(loop, t, wdt_interval_ms(&d.wdt));
 }
 
-/* False while a worker job has run longer than MAILGWD_WORK_STUCK_MS: the loop still
- * turns, but the mail it waits for never comes. Logged once per stuck period. */
+/* False while a worker job has run longer than watchdog_job_limit (a hung disk): the
+ * loop still turns, but the mail it waits for never comes, so the board must reset
+ * rather than hang forever. Logged once per stuck period. */
 static bool mailgwd_work_healthy(void)
 {
-	uint64_t busy;
+	uint64_t busy, limit_ms = (uint64_t)d.gen->cfg.watchdog_job_limit * 1000u;
 
 	if (!d.work_started)
 		return true;
 	busy = work_pool_busy_ms(&d.work);
-	if (busy <= MAILGWD_WORK_STUCK_MS) {
+	if (busy <= limit_ms) {
 		d.work_stuck_logged = false;
 		return true;
 	}
 	if (!d.work_stuck_logged)
-		log_err("watchdog: a worker job has been running for %llu s (bound %u s): no "
-			"longer petting the watchdog",
-			(unsigned long long)(busy / 1000u), MAILGWD_WORK_STUCK_MS / 1000u);
+		log_err("watchdog: a worker job has been running for %llu s (watchdog_job_limit "
+			"%llu s): no longer petting the watchdog",
+			(unsigned long long)(busy / 1000u), (unsigned long long)(limit_ms / 1000u));
 	d.work_stuck_logged = true;
 	return false;
 }
