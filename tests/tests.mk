@@ -84,4 +84,5 @@ bench: deps bench-deps host
 	$(Q)set -e; for slow in 0 $(BENCH_SLOW_MS); do for s in 10 50; do \
 		BENCH_SESSIONS=$$s BENCH_FSYNC_DELAY_MS=$$slow $(PY) tests/bench/smtp_bench $(O); \
 	done; done
+	$(Q)BENCH_FSYNC_DELAY_MS=$(BENCH_SLOW_MS) $(PY) tests/bench/bench_latency.py $(O)
 	$(Q)$(PY) tests/bench/bench_pop3s.py $(O)
