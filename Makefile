@@ -124,7 +124,7 @@ crlwatch_SRCS := $(sort $(wildcard firmware/crlwatch/*.c))
 
 WARN := -Wall -Wextra -Werror -Wundef -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-missing-field-initializers
-CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE $(WARN) -g -I$(TOP)/firmware/lib -I$(TOP)/drivers -I$(O)/include \
+CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -pthread $(WARN) -g -I$(TOP)/firmware/lib -I$(TOP)/drivers -I$(O)/include \
 	-I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2
 
 # $(1) variant, $(2) compiler, $(3) extra CFLAGS, $(4) extra LDFLAGS, $(5) mbedTLS libs

@@ -24,6 +24,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/work.h"
 #include "cw/state.h"
 #include "gen.h"
 #include "mgw_config.h"
@@ -36,6 +37,9 @@
 #include "store/quota.h"
 
 #define MAILGWD_VERSION "0.1.0"
+/* The worker pool (core/work.h): fsyncs and password checks. Four threads: the boards
+ * have four cores, and a slow SD card fsync should not hold the only worker. */
+#define MAILGWD_WORKERS 4
 
 static struct {
 	struct loop loop;
@@ -47,6 +51,9 @@ static struct {
 	struct wdt wdt;              /* hardware watchdog, petted from the loop */
 	struct loop_timer wdt_timer; /* wakes an idle loop in time to pet */
 	struct loop_timer log_timer; /* wakes an idle loop when a log summary is due */
+	struct work_pool work;	     /* workers for the calls that may block */
+	bool work_started;
+	bool work_stuck_logged;
 	int sig_fd;
 	bool stopping;
 	time_t started;
@@ -235,8 +242,30 @@ static void mailgwd_wdt_wake(struct loop *loop, struct loop_timer *t)
 	loop_timer_set(loop, t, wdt_interval_ms(&d.wdt));
 }
 
+/* False while a worker job has run longer than watchdog_job_limit (a hung disk): the
+ * loop still turns, but the mail it waits for never comes, so the board must reset
+ * rather than hang forever. Logged once per stuck period. */
+static bool mailgwd_work_healthy(void)
+{
+	uint64_t busy, limit_ms = (uint64_t)d.gen->cfg.watchdog_job_limit * 1000u;
+
+	if (!d.work_started)
+		return true;
+	busy = work_pool_busy_ms(&d.work);
+	if (busy <= limit_ms) {
+		d.work_stuck_logged = false;
+		return true;
+	}
+	if (!d.work_stuck_logged)
+		log_err("watchdog: a worker job has been running for %llu s (watchdog_job_limit "
+			"%llu s): no longer petting the watchdog",
+			(unsigned long long)(busy / 1000u), (unsigned long long)(limit_ms / 1000u));
+	d.work_stuck_logged = true;
+	return false;
+}
+
 /* Ends the grace period early once the last session has gone; pets the watchdog, so a
- * loop that stops turning resets the board. */
+ * loop that stops turning (or a worker that never finishes) resets the board. */
 static void mailgwd_iteration(struct loop *loop, void *arg)
 {
 	uint64_t log_due;
@@ -245,7 +274,8 @@ static void mailgwd_iteration(struct loop *loop, void *arg)
 	log_due = log_tick();
 	if (log_due && !loop_timer_pending(&d.log_timer))
 		loop_timer_set(loop, &d.log_timer, log_due);
-	if (wdt_is_open(&d.wdt) && wdt_pet_due(&d.wdt, loop_now_ms(loop)) < 0)
+	if (wdt_is_open(&d.wdt) && mailgwd_work_healthy() &&
+	    wdt_pet_due(&d.wdt, loop_now_ms(loop)) < 0)
 		log_warn("watchdog: pet failed: %s", strerror(errno));
 	if (d.stopping && conn_count() == 0)
 		loop_stop(loop);
@@ -430,11 +460,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_info("listening control on %s", d.control.bound);
-	if (pop3d_start(&d.loop, &d.gen) < 0) {
+	if (work_pool_init(&d.work, &d.loop, MAILGWD_WORKERS, WORK_QUEUE_DEFAULT) < 0) {
+		log_err("cannot start the worker threads");
+		return 1;
+	}
+	d.work_started = true;
+	if (pop3d_start(&d.loop, &d.gen, &d.work) < 0) {
 		log_err("cannot start the pop3s service");
 		return 1;
 	}
-	if (smtpd_start(&d.loop, &d.gen) < 0)
+	if (smtpd_start(&d.loop, &d.gen, &d.work) < 0)
 		return 1;
 	if (smtpd_bound())
 		log_info("listening smtp on %s", smtpd_bound());
@@ -447,6 +482,9 @@ int main(int argc, char **argv)
 	smtpd_close(&d.loop);
 	/* Let the reaps of the connections closed above run. */
 	loop_run_once(&d.loop, 0);
+	/* Jobs still running finish (a delivery's fsync), their sessions are gone. */
+	work_pool_free(&d.work);
+	d.work_started = false;
 	gen_put(d.gen);
 	if (wdt_is_open(&d.wdt))
 		loop_timer_cancel(&d.loop, &d.wdt_timer);

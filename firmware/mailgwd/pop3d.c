@@ -33,6 +33,7 @@ static struct {
 	uint64_t throttle_gen; /* generation whose [auth] settings the throttle uses */
 	struct addr_rate rate;
 	unsigned live; /* POP3S connections (sessions) alive */
+	struct work_pool *work;
 } p3;
 
 #define POP3D_RATE_WINDOW_MS 60000
@@ -138,6 +139,7 @@ static void pop3d_accept(struct listener *l, int fd, const struct sockaddr *sa, 
 	env.fail_close = g->cfg.auth_fail_close;
 	env.store = &p3.store;
 	env.throttle = &p3.throttle;
+	env.work = p3.work;
 	env.release = pop3d_release;
 	env.release_arg = gen_get(g);
 	p3.live++;
@@ -148,7 +150,7 @@ static void pop3d_accept(struct listener *l, int fd, const struct sockaddr *sa, 
 	}
 }
 
-int pop3d_start(struct loop *loop, struct mgw_gen *const *genp)
+int pop3d_start(struct loop *loop, struct mgw_gen *const *genp, struct work_pool *work)
 {
 	int rc;
 
@@ -156,6 +158,7 @@ int pop3d_start(struct loop *loop, struct mgw_gen *const *genp)
 		return 0;
 	p3.genp = genp;
 	p3.loop = loop;
+	p3.work = work;
 	rc = maildir_store_init(&p3.store, (*genp)->cfg.data_dir, (*genp)->cfg.hostname, 0);
 	if (rc < 0)
 		return rc;

@@ -7,12 +7,14 @@
 #define MGW_POP3D_H
 
 #include "core/loop.h"
+#include "core/work.h"
 #include "gen.h"
 
 /* Binds the listener (as root, before the privilege drop); nothing when listen = off. */
 int pop3d_open(const struct mgw_cfg *cfg);
 /* Starts accepting; *genp is read at every accept (the current generation). */
-int pop3d_start(struct loop *loop, struct mgw_gen *const *genp);
+/* work: the worker pool password checks run on (borrowed; outlives every session). */
+int pop3d_start(struct loop *loop, struct mgw_gen *const *genp, struct work_pool *work);
 /* Stops accepting (graceful stop). */
 void pop3d_stop(struct loop *loop);
 void pop3d_close(struct loop *loop);

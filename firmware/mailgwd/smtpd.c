@@ -34,6 +34,7 @@ static struct {
 	struct loop *loop;
 	struct mgw_gen **genp;
 	struct maildir_store store;
+	struct work_pool *work;
 	struct addr_rate rate;
 	unsigned live;
 } sd;
@@ -121,6 +122,7 @@ static void smtpd_accept(struct listener *l, int fd, const struct sockaddr *sa, 
 	memset(&p, 0, sizeof(p));
 	p.cfg = cfg;
 	p.store = &sd.store;
+	p.work = sd.work;
 	p.tls = CONFIG_FEATURE_STARTTLS && g->tls_server ? &smtpd_tls_hooks : NULL;
 	p.on_close = smtpd_sess_closed;
 	p.arg = gen_get(g);
@@ -129,7 +131,7 @@ static void smtpd_accept(struct listener *l, int fd, const struct sockaddr *sa, 
 	smtp_sess_start(c, &p);
 }
 
-int smtpd_start(struct loop *loop, struct mgw_gen **genp)
+int smtpd_start(struct loop *loop, struct mgw_gen **genp, struct work_pool *work)
 {
 	const struct mgw_cfg *cfg = &(*genp)->cfg;
 	unsigned removed = 0;
@@ -140,6 +142,7 @@ int smtpd_start(struct loop *loop, struct mgw_gen **genp)
 		return 0;
 	sd.loop = loop;
 	sd.genp = genp;
+	sd.work = work;
 	addr_rate_init(&sd.rate, SMTPD_RATE_WINDOW_MS);
 	if (smtp_admins_check(cfg->smtp_postmaster, why, sizeof(why)) < 0) {
 		log_err("%s: [smtp] postmaster: %s", cfg->path, why);

@@ -14,12 +14,14 @@
 
 #include "cfg/cfg.h"
 #include "core/loop.h"
+#include "core/work.h"
 #include "gen.h"
 
 /* Binds [smtp] listen (nothing when it is "off"). 0 or -MGW_E* (errno set). */
 int smtpd_open(const struct mgw_cfg *cfg);
-/* Opens the store, cleans it up, starts accepting. *genp is read at every accept. */
-int smtpd_start(struct loop *loop, struct mgw_gen **genp);
+/* Opens the store, cleans it up, starts accepting. *genp is read at every accept. work:
+ * the worker pool the deliveries' fsyncs run on (borrowed; outlives every session). */
+int smtpd_start(struct loop *loop, struct mgw_gen **genp, struct work_pool *work);
 /* The bound address for the "listening smtp on" line, or NULL when SMTP is off. */
 const char *smtpd_bound(void);
 /* SMTP sessions alive (status). */

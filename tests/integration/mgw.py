@@ -215,3 +215,4 @@ class Daemon:
         assert "ERROR: AddressSanitizer" not in text, text
         assert "ERROR: LeakSanitizer" not in text, text
         assert "runtime error:" not in text, text
+        assert "WARNING: ThreadSanitizer" not in text, text

@@ -868,3 +868,70 @@ def test_input_held_inside_tls_is_not_forgotten(daemon, pki):
         p._getresp()
     assert p._getresp() == b"+OK"
     p.quit()
+
+
+# ---- the password check runs on a worker thread (issue 11) ----------------------------
+
+def test_commands_pipelined_behind_a_login_wait_for_the_password_check(daemon, pki):
+    """USER, PASS, STAT, LIST and QUIT in one write: the session takes nothing while the
+    password is checked off the loop, then answers every command, in order, as the
+    logged-in user (RFC 2449 PIPELINING)."""
+    d = start(daemon, pki)
+    body = message(1)
+    deliver(d, "joe", body)
+    p = pop(d, pki, login=False)
+    p.sock.sendall(b"USER joe@%s\r\nPASS %s\r\nSTAT\r\nLIST\r\nQUIT\r\n"
+                   % (DOMAIN.encode(), PASSWORDS["joe"].encode()))
+    assert p._getresp().startswith(b"+OK")
+    assert p._getresp().startswith(b"+OK logged in, 1 messages")
+    assert p._getresp() == b"+OK 1 %d" % len(body)
+    assert p._getresp().startswith(b"+OK")
+    assert p.file.readline() == b"1 %d\r\n" % len(body)
+    assert p.file.readline() == b".\r\n"
+    assert p._getresp().startswith(b"+OK")
+    # A wrong password pipelined the same way: the failure (after its delay) comes
+    # before the reply to the command behind it, which is then refused as not logged in.
+    p = pop(d, pki, login=False)
+    p.sock.sendall(b"USER joe@%s\r\nPASS wrong\r\nSTAT\r\n" % DOMAIN.encode())
+    assert p._getresp().startswith(b"+OK")
+    with pytest.raises(poplib.error_proto, match=r"-ERR \[AUTH\] authentication failed"):
+        p._getresp()
+    with pytest.raises(poplib.error_proto, match=r"-ERR"):
+        p._getresp()
+    p.close()
+    d.stop()
+    d.assert_no_sanitizer_report()
+
+
+def test_connection_closed_while_its_password_is_checked(daemon, pki):
+    """A client that sends USER and PASS and resets the connection while the password
+    is being checked: the result finds the session gone and is dropped, nothing is
+    logged in (the mailbox is not left locked: the user logs in afterwards without
+    [IN-USE]), and the daemon (ASan build) reports no use of the freed session. joe's
+    hash is set with 1,000,000 rounds (the most that verify) by the admin's tool, so the
+    check is still running when the reset arrives."""
+    import struct
+    from mgw import binary
+    d = start(daemon, pki, start=False)
+    subprocess.run([binary("mailgw-passwd"), "-r", "1000000", "-u", d.user, "set", d.data,
+                    "joe@" + DOMAIN], input=PASSWORDS["joe"].encode(), check=True,
+                   capture_output=True)
+    d.start()
+    deliver(d, "joe", message(1))
+    m = d.mark()
+    p = pop(d, pki, login=False)
+    p.sock.sendall(b"USER joe@%s\r\nPASS %s\r\n" % (DOMAIN.encode(), PASSWORDS["joe"].encode()))
+    d.wait_log(r"pop3 [\d.:]+: checking the password of 'joe@example\.test' on a worker",
+               start=m)
+    p.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    p.file.close()
+    p.sock.close()  # SO_LINGER 0: a reset, noticed at once
+    d.wait_log(r"pop3 [\d.:]+: closed \(peer ", start=m)
+    d.wait_log(r"pop3: the password check of 'joe@example\.test' finished after its "
+               r"connection had closed: result dropped", start=m)
+    assert not re.search(r"login joe@example\.test", "\n".join(d.lines[m:]))
+    p = pop(d, pki)
+    assert p.stat()[0] == 1
+    p.quit()
+    d.stop()
+    d.assert_no_sanitizer_report()

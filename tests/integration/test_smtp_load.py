@@ -230,3 +230,35 @@ def test_disk_fills_mid_message(tiny_fs):
         assert os.listdir(os.path.join(d.data, "spool")) == []
     finally:
         assert d.stop() == 0
+
+
+def test_concurrent_deliveries_to_one_mailbox_both_acknowledged(daemon):
+    """Deliveries commit on worker threads and share the fsync of the mailbox's new/
+    (group commit): eight clients end their messages to the same user at the same moment
+    (every final dot sent in one go); every one gets 250, and every message is in new/,
+    complete, once. A pipelined command behind the dot is answered after the 250."""
+    from smtputil import Raw
+    d = start_mx(daemon, LOAD_CONF)
+    n = 8
+    clients = []
+    for i in range(n):
+        r = Raw(d.addr("smtp"))
+        assert r.cmd("EHLO c%d.example" % i)[0] == 250
+        assert r.cmd("MAIL FROM:<s%d@example.net>" % i)[0] == 250
+        assert r.cmd("RCPT TO:<alice@example.com>")[0] == 250
+        assert r.cmd("DATA")[0] == 354
+        r.send("Subject: concurrent %d\r\n\r\nbody %d\r\n" % (i, i))
+        clients.append(r)
+    for r in clients:
+        r.send(".\r\nNOOP\r\n")
+    for i, r in enumerate(clients):
+        code, lines = r.reply()
+        assert code == 250, lines
+        assert r.reply()[0] == 250  # the NOOP, after the message's reply
+        assert r.cmd("QUIT")[0] == 221
+        r.close()
+    got = sorted(split_trace(m)[1] for m in messages(d, "example.com", "alice"))
+    want = sorted(b"Subject: concurrent %d\r\n\r\nbody %d\r\n" % (i, i) for i in range(n))
+    assert got == want
+    d.stop()
+    d.assert_no_sanitizer_report()

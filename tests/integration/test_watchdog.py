@@ -2,6 +2,8 @@
 the last pet): a running daemon pets it, a frozen one does not, a clean stop disarms."""
 import os
 import signal
+import socket
+import subprocess
 import time
 
 import pytest
@@ -65,3 +67,83 @@ def test_watchdog_timeout_bounds(daemon, tmp_path, value):
     d.proc.wait(20)
     assert d.proc.returncode == 1
     assert "watchdog_timeout" in d.log()
+
+
+@pytest.fixture
+def freezable_fs(tmp_path):
+    """mount(path): a small ext4 filesystem on a loop device at path, which fsfreeze can
+    freeze: every write and fsync on it then blocks until it is thawed, as on a hung SD
+    card (needs root: CI runs as root)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a loop device needs root")
+    img = tmp_path / "fs.img"
+    subprocess.run(["truncate", "-s", "32M", str(img)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(img)], check=True)
+    mounted = []
+
+    def mount(path):
+        os.makedirs(path, exist_ok=True)
+        r = subprocess.run(["mount", "-o", "loop", str(img), path], capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            pytest.skip("cannot mount a loop device: " + r.stderr)
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in mounted:
+        subprocess.run(["fsfreeze", "-u", path], capture_output=True)
+        subprocess.run(["umount", "-l", path])
+
+
+def test_stuck_disk_keeps_the_loop_turning_then_stops_the_pets(freezable_fs, tmp_path):
+    """The mailboxes' filesystem hangs while a delivery is being committed: the commit
+    (copy into the mailbox, fsyncs) waits on a worker, so the daemon still answers (the
+    control socket) and pets the watchdog, and the client gets no 250 yet; once the job
+    has run longer than watchdog_job_limit the pets stop (hardware would reset the
+    board). Thawed, the delivery completes with 250, the message is there, and the pets
+    resume. (The spool stays on the unfrozen filesystem: the message is written into it
+    from the loop as it arrives.)"""
+    from mgw import Daemon
+    from smtputil import Raw, add_domains, messages, smtp_conf
+    wd = str(tmp_path / "watchdog")
+    open(wd, "w").close()
+    os.chmod(wd, 0o600)
+    d = Daemon(tmp_path / "d", "watchdog = %s\nwatchdog_timeout = 3s\n"
+               "watchdog_job_limit = 2s\n" % wd + smtp_conf("min_free_space = 1M\n"))
+    add_domains(d)
+    mail = freezable_fs(os.path.join(d.data, "mail"))
+    d.start()
+    wait_for(lambda: pets(wd) >= 2)
+    r = Raw(d.addr("smtp"))
+    assert r.cmd("EHLO c.example")[0] == 250
+    assert r.cmd("MAIL FROM:<s@example.net>")[0] == 250
+    assert r.cmd("RCPT TO:<alice@example.com>")[0] == 250
+    assert r.cmd("DATA")[0] == 354
+    subprocess.run(["fsfreeze", "-f", mail], check=True)
+    try:
+        m = d.mark()
+        r.send(b"Subject: frozen\r\n\r\ncommitted while the disk hung\r\n.\r\n")
+        status = dict(x.split(": ", 1) for x in d.control("status")[:-1])
+        assert status["smtp_sessions"] == "1"
+        before = pets(wd)
+        wait_for(lambda: pets(wd) > before)  # the loop turns and pets while the job waits
+        d.wait_log(r"watchdog: a worker job has been running for \d+ s "
+                   r"\(watchdog_job_limit 2 s\): no longer petting the watchdog", start=m)
+        stopped = read(wd)
+        time.sleep(2.5)  # longer than the pet interval (1 s)
+        assert read(wd) == stopped, "a stuck worker job must stop the pets"
+        r.s.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            r.s.recv(1)  # no reply while the message is not durable
+        r.s.settimeout(15)
+    finally:
+        subprocess.run(["fsfreeze", "-u", mail], check=True)
+    code, lines = r.reply()
+    assert code == 250, lines
+    assert r.cmd("QUIT")[0] == 221
+    before = pets(wd)
+    wait_for(lambda: pets(wd) > before)
+    assert len(messages(d, "example.com", "alice")) == 1
+    assert d.stop() == 0
+    d.assert_no_sanitizer_report()

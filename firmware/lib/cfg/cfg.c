@@ -60,6 +60,7 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_S("control", "socket", CFG_T_PATH, control_socket),
 	CFG_S("", "watchdog", CFG_T_PATH, watchdog),
 	CFG_N("", "watchdog_timeout", CFG_T_DURATION, watchdog_timeout, 2, 600),
+	CFG_N("", "watchdog_job_limit", CFG_T_DURATION, watchdog_job_limit, 1, 3600),
 	CFG_S("smtp", "listen", CFG_T_LISTEN, smtp_listen),
 	CFG_N("smtp", "max_message_size", CFG_T_SIZE, smtp_max_message_size, 1024, 1073741824),
 	CFG_N("smtp", "max_recipients", CFG_T_UINT, smtp_max_recipients, 1, 100),
@@ -133,6 +134,7 @@ void cfg_defaults(struct mgw_cfg *cfg)
 	cfg->shutdown_grace = CONFIG_SHUTDOWN_GRACE;
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "/run/mailgw/control");
 	cfg->watchdog_timeout = 15;
+	cfg->watchdog_job_limit = 120;
 	snprintf(cfg->smtp_listen, sizeof(cfg->smtp_listen), "%s", CONFIG_FEATURE_SMTP ? "0.0.0.0:25" : "off");
 	cfg->smtp_max_message_size = CONFIG_SMTP_MAX_MESSAGE_SIZE;
 	cfg->smtp_max_recipients = CONFIG_SMTP_MAX_RECIPIENTS;

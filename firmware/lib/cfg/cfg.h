@@ -44,6 +44,7 @@ struct mgw_cfg {
 	/* hardware watchdog: device (or simulated file); empty = not used */
 	char watchdog[CFG_STR_MAX];
 	uint32_t watchdog_timeout; /* seconds */
+	uint32_t watchdog_job_limit; /* seconds a worker job may run before pets stop */
 	/* [smtp] (README "SMTP") */
 	char smtp_listen[CFG_STR_MAX];    /* "off": no SMTP listener */
 	uint64_t smtp_max_message_size;   /* bytes, as received (before our headers) */

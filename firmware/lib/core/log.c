@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,8 +60,12 @@ static bool log_cut;	     /* a partial write cut the last line: start a new one 
 static uint64_t log_drops;   /* lines stderr could not take, since the start */
 static uint64_t log_pending; /* of which not reported on stderr yet */
 static struct log_site log_sites[LOG_SITES];
+/* Worker threads (core/work.h) log too: the sites, counters and the stderr line state
+ * are shared, so every line is emitted under this lock. It is never held across a
+ * blocking call (stderr writes do not wait, see log_write). */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static const char *const log_level_names[] = { "error", "warning", "info", "debug" };
+static const char *const log_level_names[] = {"error", "warning", "info", "debug"};
 
 /* Our own non-blocking description of a pipe, terminal or socket behind stderr. */
 static void log_stderr_open(void)
@@ -129,7 +134,7 @@ static bool log_write(const char *p, size_t len)
 	ssize_t n;
 
 	if (log_fd_poll) {
-		struct pollfd pfd = { .fd = log_fd, .events = POLLOUT };
+		struct pollfd pfd = {.fd = log_fd, .events = POLLOUT};
 
 		if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT))
 			return false;
@@ -189,7 +194,7 @@ static void log_stderr_line(enum log_level level, const char *text)
 
 static void log_emit(enum log_level level, const char *text)
 {
-	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 
 	if (log_to_syslog)
 		syslog(prio[level], "%s", text);
@@ -203,8 +208,9 @@ static void log_site_flush(struct log_site *s)
 	if (s->suppressed) {
 		char line[LOG_LAST_MAX + 96];
 
-		snprintf(line, sizeof(line), "... and %u more like this in the last %u s (last: %s)",
-			 s->suppressed, LOG_WINDOW_MS / 1000u, s->last);
+		snprintf(line, sizeof(line),
+			 "... and %u more like this in the last %u s (last: %s)", s->suppressed,
+			 LOG_WINDOW_MS / 1000u, s->last);
 		log_emit(s->level, line);
 	}
 	memset(s, 0, sizeof(*s));
@@ -240,7 +246,7 @@ static struct log_site *log_site_get(const char *fmt, enum log_level level, uint
 }
 
 static void log_vmsg(enum log_level level, bool limited, const char *fmt, va_list ap)
-	__attribute__((format(printf, 3, 0)));
+    __attribute__((format(printf, 3, 0)));
 
 static void log_vmsg(enum log_level level, bool limited, const char *fmt, va_list ap)
 {
@@ -249,21 +255,23 @@ static void log_vmsg(enum log_level level, bool limited, const char *fmt, va_lis
 
 	if (level > log_level_cur)
 		return;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	pthread_mutex_lock(&log_mu);
 	if (limited && log_daemon) {
 		s = log_site_get(fmt, level, log_now_ms());
 		if (s->count < UINT32_MAX)
 			s->count++;
 	}
-	vsnprintf(line, sizeof(line), fmt, ap);
 	if (s && s->count > LOG_BURST) {
 		size_t n = strnlen(line, sizeof(s->last) - 1);
 
 		s->suppressed++;
 		memcpy(s->last, line, n);
 		s->last[n] = '\0';
-		return;
+	} else {
+		log_emit(level, line);
 	}
-	log_emit(level, line);
+	pthread_mutex_unlock(&log_mu);
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)
@@ -288,6 +296,7 @@ uint64_t log_tick(void)
 {
 	uint64_t now = log_now_ms(), next = 0;
 
+	pthread_mutex_lock(&log_mu);
 	for (size_t i = 0; i < LOG_SITES; i++) {
 		struct log_site *s = &log_sites[i];
 		uint64_t left;
@@ -302,6 +311,7 @@ uint64_t log_tick(void)
 		if (s->suppressed && (next == 0 || left < next))
 			next = left;
 	}
+	pthread_mutex_unlock(&log_mu);
 	return next;
 }
 

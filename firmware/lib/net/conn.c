@@ -287,6 +287,13 @@ void conn_pause(struct conn *c, bool paused)
 		conn_queue_flush(c);
 }
 
+void conn_hold(struct conn *c, bool held)
+{
+	c->held = held;
+	if (!held && c->state == CONN_ST_OPEN)
+		conn_queue_flush(c);
+}
+
 void conn_set_idle(struct conn *c, uint32_t ms)
 {
 	c->idle_ms = ms;
@@ -426,7 +433,7 @@ static bool conn_do_read(struct conn *c)
 	}
 	/* The peer has sent everything, but a half-closed peer still reads: close once every
 	 * reply is out and the session takes no more of the input (RFC 9293 3.6). */
-	if (c->eof && c->state == CONN_ST_OPEN && buf_len(&c->out) == 0 &&
+	if (c->eof && !c->held && c->state == CONN_ST_OPEN && buf_len(&c->out) == 0 &&
 	    (buf_len(&c->in) == 0 || !took)) {
 		conn_close(c, "peer closed");
 		return false;

@@ -68,6 +68,7 @@ struct conn {
 	void *sess;
 	enum conn_state state;
 	bool paused, eof, rd_wants_write, wr_wants_read, hs_wants_write, flush_queued;
+	bool held; /* conn_hold(): the peer's end of input does not close yet */
 	uint64_t id;
 	char peer[CONN_ADDR_MAX];     /* address and port, for logs */
 	char peer_ip[CONN_ADDR_MAX];  /* address only */
@@ -108,6 +109,14 @@ int conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(prin
 size_t conn_out_len(const struct conn *c);
 /* Stops (true) or resumes (false) reading input; used for back-pressure by sessions. */
 void conn_pause(struct conn *c, bool paused);
+/*
+ * Holds (true) or releases (false) the conn open after the peer's end of input: while
+ * the session still works on input it took (a commit or password check on a worker),
+ * a client that half-closed after pipelining (RFC 9293 3.6) must still get the replies
+ * to that and to the input behind it. On release the buffered input is offered again
+ * and the usual end-of-input close follows.
+ */
+void conn_hold(struct conn *c, bool held);
 void conn_set_idle(struct conn *c, uint32_t ms);
 /*
  * Bounds every TLS handshake of c (implicit TLS or STARTTLS) to ms from its start,

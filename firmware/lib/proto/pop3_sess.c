@@ -16,6 +16,7 @@
 #include "auth/passwd.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/work.h"
 #include "proto/base64.h"
 #include "proto/pop3_parse.h"
 
@@ -28,6 +29,7 @@ enum pop3_state {
 	POP3_ST_AUTH,	 /* AUTHORIZATION */
 	POP3_ST_SASL,	 /* AUTHORIZATION, waiting for the AUTH PLAIN response line */
 	POP3_ST_DELAY,	 /* AUTHORIZATION, a failed login waits out its delay */
+	POP3_ST_VERIFY,	 /* AUTHORIZATION, the password is being checked on a worker */
 	POP3_ST_TRANS,	 /* TRANSACTION */
 	POP3_ST_STREAM,	 /* TRANSACTION, RETR/TOP output in progress */
 	POP3_ST_DONE,	 /* closing: nothing more is read */
@@ -46,6 +48,8 @@ struct pop3_stream {
 	size_t next; /* listing: index of the next message to list */
 };
 
+struct pop3_verify;
+
 struct pop3_sess {
 	struct conn *c;
 	struct pop3_env env;
@@ -61,12 +65,31 @@ struct pop3_sess {
 	char login[PASSWD_ADDR_MAX + 1]; /* user@domain once logged in */
 	char subject[TLS_SUBJECT_MAX], serial[TLS_SERIAL_MAX];
 	char cert_id[TLS_CERT_ID_MAX]; /* issuer + serial: the per-certificate throttle key */
-	const char *delayed_reply; /* sent when the delay ends */
+	const char *delayed_reply;     /* sent when the delay ends */
 	bool close_after_delay;
 	struct maildir_box box;
 	bool box_open;
 	bool *deleted; /* per message of the box, TRANSACTION only */
 	struct pop3_stream st;
+	struct pop3_verify *verify; /* the password check in flight, or NULL */
+};
+
+/*
+ * A password check on a worker (core/work.h). The job owns copies of everything it
+ * reads (data_dir, names, the password), so it does not care whether the session is
+ * still there; s belongs to the loop thread: the session clears it when it goes away
+ * first, and the completion then only frees the job.
+ */
+struct pop3_verify {
+	struct work_job w;
+	struct pop3_sess *s; /* loop thread only; NULL once the session is gone */
+	struct passwd_addr a;
+	char shown[POP3_ARG_MAX + 1];
+	unsigned flags;
+	int rc; /* passwd_auth()'s result, written by the worker */
+	size_t pwlen;
+	char *data_dir; /* in the same allocation, after pw */
+	char pw[];	/* the password, wiped when the check is done */
 };
 
 static unsigned pop3_live;
@@ -139,6 +162,8 @@ static void pop3_stream_stop(struct pop3_sess *s)
 
 static void pop3_free(struct pop3_sess *s)
 {
+	if (s->verify)
+		s->verify->s = NULL; /* the completion frees the job */
 	loop_timer_cancel(s->c->loop, &s->delay);
 	pop3_stream_stop(s);
 	if (s->box_open)
@@ -403,6 +428,9 @@ static void pop3_login_ok(struct pop3_sess *s, const struct passwd_addr *a)
 	pop3_enter(s, POP3_ST_TRANS);
 }
 
+static void pop3_verify_start(struct pop3_sess *s, const struct passwd_addr *a, const char *shown,
+			      const uint8_t *pw, size_t pwlen);
+
 /* The gate's second half: certificate identity == login name, and the password. */
 static void pop3_login(struct pop3_sess *s, const uint8_t *name, size_t namelen, const uint8_t *pw,
 		       size_t pwlen)
@@ -447,23 +475,117 @@ static void pop3_login(struct pop3_sess *s, const uint8_t *name, size_t namelen,
 		pop3_login_failed(s, shown, why);
 		return;
 	}
-	rc = passwd_auth(s->env.data_dir, a.domain, a.user, (const char *)pw, pwlen,
-			 s->env.passwd_flags);
-	if (rc == -MGW_EIO) {
-		/* A local fault (the passwd-file unreadable, logged with its path): not the
-		 * user's mistake, so no failed login is counted; RFC 3206 [SYS/TEMP]. */
-		log_err("pop3 %s: login of '%s' not checked: the passwd-file of %s cannot be read",
-			s->c->peer, shown, a.domain);
+	pop3_verify_start(s, &a, shown, pw, pwlen);
+}
+
+/* The password check's result, on the loop thread, for a session still alive. */
+static void pop3_verified(struct pop3_sess *s, const struct pop3_verify *v, int status)
+{
+	int rc = status < 0 ? status : v->rc;
+
+	pop3_enter(s, POP3_ST_AUTH);
+	if (rc == -MGW_EIO || rc == -MGW_ECLOSED) {
+		/* A local fault (the passwd-file unreadable, logged with its path; the daemon
+		 * stopping): not the user's mistake, so no failed login is counted; RFC 3206
+		 * [SYS/TEMP]. */
+		if (rc == -MGW_EIO)
+			log_err("pop3 %s: login of '%s' not checked: the passwd-file of %s cannot "
+				"be read",
+				s->c->peer, v->shown, v->a.domain);
 		pop3_reply(s, "-ERR [SYS/TEMP] cannot check the password now, try later");
 		return;
 	}
 	if (rc < 0) {
-		pop3_login_failed(s, shown,
+		pop3_login_failed(s, v->shown,
 				  rc == -MGW_EAUTH ? "wrong password or unknown user"
 						   : mgw_strerror(rc));
 		return;
 	}
-	pop3_login_ok(s, &a);
+	pop3_login_ok(s, &v->a);
+}
+
+static void pop3_verify_free(struct pop3_verify *v)
+{
+	explicit_bzero(v->pw, v->pwlen);
+	free(v);
+}
+
+/* Worker thread: touches only the job. */
+static void pop3_verify_run(struct work_job *j)
+{
+	struct pop3_verify *v = (struct pop3_verify *)j;
+
+	v->rc = passwd_auth(v->data_dir, v->a.domain, v->a.user, v->pw, v->pwlen, v->flags);
+	explicit_bzero(v->pw, v->pwlen);
+}
+
+/* Loop thread. */
+static void pop3_verify_done(struct work_job *j)
+{
+	struct pop3_verify *v = (struct pop3_verify *)j;
+	struct pop3_sess *s = v->s;
+
+	if (s == NULL) { /* the connection closed meanwhile */
+		log_debug("pop3: the password check of '%s' finished after its connection had "
+			  "closed: result dropped",
+			  v->shown);
+		pop3_verify_free(v);
+		return;
+	}
+	s->verify = NULL;
+	s->depth++;
+	if (!s->closed)
+		conn_hold(s->c, false);
+	if (!s->closed && s->state == POP3_ST_VERIFY) {
+		pop3_verified(s, v, j->status);
+		pop3_input(s); /* the commands pipelined behind the login */
+	}
+	pop3_verify_free(v);
+	s->depth--;
+	if (s->closed && s->depth == 0)
+		pop3_free(s);
+}
+
+/*
+ * Hands the SHA-crypt check (tens of milliseconds on the board) to a worker; the
+ * session waits in VERIFY, where no input is taken. Without a pool (the fuzzer) the
+ * check runs here, and pop3_verify_done has run when this returns.
+ */
+static void pop3_verify_start(struct pop3_sess *s, const struct passwd_addr *a, const char *shown,
+			      const uint8_t *pw, size_t pwlen)
+{
+	size_t dlen = strlen(s->env.data_dir) + 1;
+	struct pop3_verify *v = malloc(sizeof(*v) + pwlen + dlen);
+	int rc;
+
+	if (v == NULL) {
+		pop3_reply(s, "-ERR [SYS/TEMP] cannot check the password now, try later");
+		return;
+	}
+	memset(v, 0, sizeof(*v));
+	work_job_init(&v->w, pop3_verify_run, pop3_verify_done, NULL);
+	v->s = s;
+	v->a = *a;
+	snprintf(v->shown, sizeof(v->shown), "%s", shown);
+	v->flags = s->env.passwd_flags;
+	v->pwlen = pwlen;
+	memcpy(v->pw, pw, pwlen);
+	v->data_dir = v->pw + pwlen;
+	memcpy(v->data_dir, s->env.data_dir, dlen);
+	s->verify = v;
+	log_debug("pop3 %s: checking the password of '%s' on a worker", s->c->peer, shown);
+	pop3_enter(s, POP3_ST_VERIFY);
+	conn_hold(s->c, true);
+	rc = work_submit(s->env.work, &v->w);
+	if (rc < 0) {
+		conn_hold(s->c, false);
+		s->verify = NULL;
+		pop3_enter(s, POP3_ST_AUTH);
+		log_warn("pop3 %s: login of '%s' not checked: %s", s->c->peer, shown,
+			 rc == -MGW_ELIMIT ? "too many password checks waiting" : mgw_strerror(rc));
+		pop3_reply(s, "-ERR [SYS/TEMP] cannot check the password now, try later");
+		pop3_verify_free(v);
+	}
 }
 
 static void pop3_delay_cb(struct loop *loop, struct loop_timer *t)

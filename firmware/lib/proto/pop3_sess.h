@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "auth/throttle.h"
+#include "core/work.h"
 #include "net/conn.h"
 #include "store/maildir.h"
 #include "tls/tls.h"
@@ -60,6 +61,7 @@ struct pop3_env {
 	uint32_t fail_close;		  /* failed logins before the connection is closed */
 	struct maildir_store *store;	  /* borrowed, process-wide */
 	struct throttle *throttle;	  /* borrowed, process-wide */
+	struct work_pool *work;		  /* borrowed; NULL: passwords checked inline */
 	const struct pop3_peer_ops *peer; /* NULL: the TLS session */
 	void (*release)(void *arg);	  /* called once when the session is freed */
 	void *release_arg;

@@ -39,6 +39,7 @@ enum smtp_state {
 	SMTP_ST_RCPT,	   /* at least one recipient */
 	SMTP_ST_DATA,	   /* reading the message */
 	SMTP_ST_TLS,	   /* STARTTLS accepted, handshake pending */
+	SMTP_ST_COMMIT,	   /* message read, being made durable on a worker; input waits */
 	SMTP_ST_CLOSING,
 };
 
@@ -76,6 +77,27 @@ struct smtp_sess {
 	bool dlv_active;
 	int dlv_err; /* first store error while streaming */
 	char id[SMTP_ID_MAX];
+	struct smtp_commit *commit; /* the commit in flight, or NULL */
+	bool in_input;		    /* smtp_input() is running */
+};
+
+/*
+ * A delivery being committed on a worker (core/work.h). The job owns the delivery (moved
+ * out of the session), copies of the recipients and the log line's start, so it does
+ * not care whether the session is still there; s belongs to the loop thread: the
+ * session clears it when it goes away first. The client then never saw a reply: the
+ * message may be delivered (the client retries: a duplicate, never a loss).
+ */
+struct smtp_commit {
+	struct work_job w;
+	struct smtp_sess *s; /* loop thread only; NULL once the session is gone */
+	struct maildir_store *st;
+	struct maildir_dlv dlv;
+	int rc; /* maildir_dlv_commit_run()'s result, written by the worker */
+	size_t n;
+	struct maildir_rcpt *r; /* n, pointing into mb */
+	struct smtp_mbox *mb;	/* n copies */
+	char *logline;		/* "smtp msg id=... size=N" */
 };
 
 typedef void (*smtp_handler)(struct smtp_sess *s, const struct smtp_cmd *cmd);
@@ -669,12 +691,15 @@ static void smtp_command(struct smtp_sess *s, const uint8_t *line, size_t len)
 }
 
 /* The message is complete (terminator read): commit or refuse, reply, log. */
+static void smtp_data_reply(struct smtp_sess *s, const char *reply);
+static void smtp_commit_start(struct smtp_sess *s);
+static void smtp_input(struct smtp_sess *s);
+static void smtp_finish(struct smtp_sess *s);
+
 static void smtp_data_done(struct smtp_sess *s)
 {
 	unsigned f = s->data.faults;
-	char from[SMTP_PATH_MAX + 1];
 	const char *reply;
-	int rc = 0;
 
 	if (f & (SMTP_DATA_F_BARE_LF | SMTP_DATA_F_BARE_CR))
 		reply = "550 5.6.11 bare LF or CR in message (RFC 5321 2.3.8), message refused";
@@ -704,20 +729,18 @@ static void smtp_data_done(struct smtp_sess *s)
 		}
 	}
 	if (reply == NULL) {
-		struct maildir_rcpt r[MAILDIR_RCPT_MAX];
-
-		for (size_t i = 0; i < s->mboxes.n; i++) {
-			r[i].domain = s->mboxes.mb[i].domain;
-			r[i].user = s->mboxes.mb[i].user;
-		}
 		/* The 250 goes out only after every Maildir has the message durably. */
-		rc = maildir_dlv_commit(&s->dlv, r, s->mboxes.n);
-		s->dlv_active = false;
-		if (rc == -MGW_ENOSPC)
-			reply = "452 4.3.1 insufficient system storage";
-		else if (rc < 0)
-			reply = "451 4.3.0 local error, message not accepted";
+		smtp_commit_start(s);
+		return;
 	}
+	smtp_data_reply(s, reply);
+}
+
+/* The reply to the message (NULL: 250), its log line; the transaction ends. */
+static void smtp_data_reply(struct smtp_sess *s, const char *reply)
+{
+	char from[SMTP_PATH_MAX + 1];
+
 	log_safe(from, sizeof(from), s->from, strlen(s->from));
 	if (reply == NULL) {
 		smtp_reply(s, "250 2.0.0 ok: queued as %s", s->id);
@@ -740,6 +763,110 @@ static void smtp_data_done(struct smtp_sess *s)
 	smtp_txn_reset(s);
 	buf_lr_init(&s->lr, SMTP_CMD_LINE_MAX);
 	smtp_enter(s, SMTP_ST_READY);
+}
+
+static const char *smtp_commit_reply(int rc)
+{
+	if (rc == 0)
+		return NULL;
+	if (rc == -MGW_ENOSPC)
+		return "452 4.3.1 insufficient system storage";
+	return "451 4.3.0 local error, message not accepted";
+}
+
+/* Worker thread: touches only the job. */
+static void smtp_commit_run(struct work_job *j)
+{
+	struct smtp_commit *cm = (struct smtp_commit *)j;
+
+	cm->rc = maildir_dlv_commit_run(&cm->dlv, cm->r, cm->n);
+}
+
+/* Loop thread. */
+static void smtp_commit_done(struct work_job *j)
+{
+	struct smtp_commit *cm = (struct smtp_commit *)j;
+	struct smtp_sess *s = cm->s;
+	int rc = j->status < 0 ? j->status : cm->rc;
+
+	if (j->status < 0)
+		maildir_dlv_abort(&cm->dlv); /* never ran (shutdown): drop the spool file */
+	if (rc == 0)
+		maildir_dlv_notify(cm->st, cm->r, cm->n);
+	if (s == NULL) {
+		log_record("%s result=%s (the client left before the reply)", cm->logline,
+			   rc == 0 ? "250 delivered" : "451 refused");
+		free(cm);
+		return;
+	}
+	s->commit = NULL;
+	s->depth++;
+	if (!s->closed)
+		conn_hold(s->c, false);
+	if (!s->closed && s->state == SMTP_ST_COMMIT) {
+		smtp_data_reply(s, smtp_commit_reply(rc));
+		smtp_input(s); /* commands pipelined behind the message */
+	}
+	s->depth--;
+	free(cm);
+	if (s->closed && s->depth == 0)
+		smtp_finish(s);
+}
+
+/*
+ * Hands the delivery's fsyncs and renames (5-50 ms per fsync on an SD card) to a
+ * worker; the session waits in COMMIT, where no input is taken. Without a pool (the
+ * fuzzers) the commit runs here and smtp_commit_done has run when this returns.
+ */
+static void smtp_commit_start(struct smtp_sess *s)
+{
+	size_t n = s->mboxes.n, loglen;
+	char from[SMTP_PATH_MAX + 1];
+	struct smtp_commit *cm;
+	int rc;
+
+	log_safe(from, sizeof(from), s->from, strlen(s->from));
+	loglen = (size_t)snprintf(NULL, 0,
+				  "smtp msg id=%s client=%s tls=%s from=<%s> rcpts=%s size=%llu",
+				  s->id, s->c->peer_ip, s->tls ? s->tls_desc : "no", from,
+				  s->log_rcpts, (unsigned long long)s->data.size);
+	cm = calloc(1, sizeof(*cm) + n * (sizeof(*cm->r) + sizeof(*cm->mb)) + loglen + 1);
+	if (cm == NULL) {
+		smtp_data_reply(s, smtp_commit_reply(-MGW_ENOMEM));
+		return;
+	}
+	work_job_init(&cm->w, smtp_commit_run, smtp_commit_done, NULL);
+	cm->s = s;
+	cm->st = s->p.store;
+	cm->n = n;
+	cm->mb = (struct smtp_mbox *)(cm + 1);
+	cm->r = (struct maildir_rcpt *)(cm->mb + n);
+	cm->logline = (char *)(cm->r + n);
+	snprintf(cm->logline, loglen + 1,
+		 "smtp msg id=%s client=%s tls=%s from=<%s> rcpts=%s size=%llu", s->id,
+		 s->c->peer_ip, s->tls ? s->tls_desc : "no", from, s->log_rcpts,
+		 (unsigned long long)s->data.size);
+	for (size_t i = 0; i < n; i++) {
+		cm->mb[i] = s->mboxes.mb[i];
+		cm->r[i].domain = cm->mb[i].domain;
+		cm->r[i].user = cm->mb[i].user;
+	}
+	cm->dlv = s->dlv; /* the job owns the delivery now */
+	s->dlv_active = false;
+	s->commit = cm;
+	smtp_enter(s, SMTP_ST_COMMIT);
+	conn_hold(s->c, true);
+	rc = work_submit(s->p.work, &cm->w);
+	if (rc < 0) {
+		conn_hold(s->c, false);
+		log_warn("smtp %s: cannot commit the message now: %s", s->c->peer,
+			 rc == -MGW_ELIMIT ? "too many deliveries waiting for the disk"
+					   : mgw_strerror(rc));
+		s->commit = NULL;
+		maildir_dlv_abort(&cm->dlv);
+		free(cm);
+		smtp_data_reply(s, smtp_commit_reply(rc));
+	}
 }
 
 /* Feeds buffered input to the DATA machine. Returns false when it needs more input. */
@@ -772,6 +899,10 @@ static void smtp_input(struct smtp_sess *s)
 {
 	struct buf *in = conn_in(s->c);
 
+	/* Not re-entrant: a commit completing inside (no worker pool) returns here. */
+	if (s->in_input)
+		return;
+	s->in_input = true;
 	while (conn_is_open(s->c)) {
 		struct buf_line line;
 		uint8_t copy[SMTP_CMD_LINE_MAX];
@@ -812,6 +943,7 @@ static void smtp_input(struct smtp_sess *s)
 		}
 		smtp_command(s, copy, len);
 	}
+	s->in_input = false;
 }
 
 static void smtp_log_close(struct smtp_sess *s, const char *reason)
@@ -885,6 +1017,8 @@ static void smtp_event_do(struct conn *c, enum conn_event ev, struct smtp_sess *
 /* The end of a session: the caller's reference (generation) goes last. */
 static void smtp_finish(struct smtp_sess *s)
 {
+	if (s->commit)
+		s->commit->s = NULL; /* the completion logs and frees the job */
 	smtp_log_close(s, conn_close_reason(s->c));
 	smtp_txn_reset(s);
 	if (s->p.on_close)

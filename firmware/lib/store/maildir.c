@@ -27,6 +27,7 @@
 #include "core/err.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "store/dirsync.h"
 #include "store/maildir_int.h"
 #include "store/quota.h"
 
@@ -279,6 +280,10 @@ int maildir_create(const struct maildir_store *st, const char *domain, const cha
 			break;
 	if (i == MGW_ARRAY_LEN(subs))
 		return 0;
+	/* Something was missing: fsync the levels even if another thread's mkdir wins every
+	 * race below (deliveries commit on several workers), so that no caller returns
+	 * before the directories are durable. */
+	created = true;
 	for (i = 0; i < MGW_ARRAY_LEN(lv); i++) {
 		rc = maildir_mkdir(lv[i], &created);
 		if (rc < 0)
@@ -505,7 +510,7 @@ static void maildir_dlv_undo(struct maildir_dlv_rcpt *rs, size_t n, const char *
 	}
 }
 
-int maildir_dlv_commit(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, size_t n)
+int maildir_dlv_commit_run(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, size_t n)
 {
 	struct maildir_dlv_rcpt *rs = NULL;
 	char name[MAILDIR_NAME_MAX + 1], tmp[MAILDIR_PATH_MAX], dst[MAILDIR_PATH_MAX];
@@ -588,11 +593,12 @@ int maildir_dlv_commit(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, 
 		}
 		rs[i].stage = MAILDIR_DLV_NEW;
 	}
-	/* 4. Durable: the new/ entries survive a power cut. */
+	/* 4. Durable: the new/ entries survive a power cut. Deliveries committing at the
+	 * same time on other workers share these fsyncs (store/dirsync.h). */
 	for (i = 0; i < nr; i++) {
 		rc = maildir_fmt(dst, sizeof(dst), "%s/new", rs[i].md);
 		if (rc == 0)
-			rc = file_dir_fsync(dst);
+			rc = dirsync_fsync(dst);
 		if (rc < 0)
 			goto fail;
 	}
@@ -608,10 +614,33 @@ fail:
 out:
 	/* 5. The spool copy is no longer needed, whatever happened. */
 	maildir_dlv_abort(d);
-	if (rc == 0 && d->st->notify != NULL)
-		for (i = 0; i < nr; i++)
-			d->st->notify(d->st->notify_arg, rs[i].r->domain, rs[i].r->user);
 	free(rs);
+	return rc;
+}
+
+void maildir_dlv_notify(const struct maildir_store *st, const struct maildir_rcpt *rcpts, size_t n)
+{
+	if (st->notify == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		size_t j;
+
+		for (j = 0; j < i; j++)
+			if (strcmp(rcpts[j].domain, rcpts[i].domain) == 0 &&
+			    strcmp(rcpts[j].user, rcpts[i].user) == 0)
+				break;
+		if (j == i)
+			st->notify(st->notify_arg, rcpts[i].domain, rcpts[i].user);
+	}
+}
+
+int maildir_dlv_commit(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, size_t n)
+{
+	struct maildir_store *st = d->st;
+	int rc = maildir_dlv_commit_run(d, rcpts, n);
+
+	if (rc == 0)
+		maildir_dlv_notify(st, rcpts, n);
 	return rc;
 }
 

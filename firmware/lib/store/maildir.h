@@ -61,7 +61,8 @@
  * name in cur/ and new/ again.
  *
  * Blocking: every call here does local file I/O synchronously (open, write, fsync, rename).
- * That is intended: the store is a local disk; callers run it from the event loop.
+ * The fsyncs of a delivery (maildir_dlv_commit_run) run on a worker thread (mailgwd's
+ * SMTP sessions do so), everything else from the event loop.
  *
  * Names: every domain and user passed in is validated with passwd_domain_valid() /
  * passwd_user_valid() (auth/passwd.h) before it touches a path; an invalid name gives
@@ -204,6 +205,16 @@ int maildir_dlv_write(struct maildir_dlv *d, const void *p, size_t len);
  * The delivery is finished afterwards either way. notify is called on success.
  */
 int maildir_dlv_commit(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, size_t n);
+
+/*
+ * maildir_dlv_commit in two halves, for a commit on a worker thread (core/work.h):
+ * _run does steps 1-6 and may run on any thread (it touches d, the files, and
+ * store/dirsync's table; it reads only the store's fixed fields, and rcpts must stay
+ * valid until it returns); maildir_dlv_notify then calls st->notify for each distinct
+ * recipient, on the loop thread, when _run returned 0.
+ */
+int maildir_dlv_commit_run(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, size_t n);
+void maildir_dlv_notify(const struct maildir_store *st, const struct maildir_rcpt *rcpts, size_t n);
 
 /* Removes the spool file and finishes the delivery. */
 void maildir_dlv_abort(struct maildir_dlv *d);
