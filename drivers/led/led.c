@@ -24,7 +24,7 @@ int led_open(struct led *l, const char *path, char *why, size_t whysz)
 	memset(l, 0, sizeof(*l));
 	l->cur = LED_PATTERN_MAX; /* unknown: the first led_set always writes */
 	if (strlen(path) >= sizeof(l->path)) {
-		snprintf(why, whysz, "%s: path too long", path);
+		snprintf(why, whysz, "%.256s...: path too long", path);
 		return -MGW_ELIMIT;
 	}
 	if (stat(path, &st) < 0) {

@@ -54,7 +54,7 @@ int cw_control(const char *socket_path, const char *cmd, char *why, size_t whysz
 	int fd, rc = -MGW_EIO;
 
 	if (strlen(socket_path) >= sizeof(sun.sun_path)) {
-		snprintf(why, whysz, "%s: path too long", socket_path);
+		snprintf(why, whysz, "%.256s...: path too long", socket_path);
 		return -MGW_EIO;
 	}
 	memcpy(sun.sun_path, socket_path, strlen(socket_path) + 1);
