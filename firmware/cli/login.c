@@ -1,0 +1,111 @@
+/*
+ * login.c - the console's login: the admin password in <data_dir>/etc/console.passwd
+ * (one SHA-crypt hash, "{SHA512-CRYPT}$6$rounds=...", root:root 0600; README "The /data
+ * layout"). On a fresh /data there is none yet and the first login sets it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth/passwd.h"
+#include "console.h"
+#include "core/err.h"
+#include "core/file.h"
+
+#define LOGIN_TRIES 3
+#define LOGIN_FAIL_DELAY 2 /* seconds after a wrong password */
+#define LOGIN_HASH_MAX 256
+#define LOGIN_MIN_LEN 8
+
+static int login_path(struct cons *c, char *path, size_t pathsz, char *dir, size_t dirsz)
+{
+	int n = snprintf(path, pathsz, "%s/etc/console.passwd", c->data_dir);
+	int m = snprintf(dir, dirsz, "%s/etc", c->data_dir);
+
+	return n < 0 || (size_t)n >= pathsz || m < 0 || (size_t)m >= dirsz ? -1 : 0;
+}
+
+/* The stored hash, or "" when none is set (a fresh /data). -1 when it cannot be read. */
+static int login_hash_read(const char *path, char *hash, size_t hashsz)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int rc = file_read_all(path, LOGIN_HASH_MAX, &data, &len);
+
+	hash[0] = '\0';
+	if (rc == -MGW_ENOENT)
+		return 0;
+	if (rc < 0)
+		return -1;
+	data[strcspn(data, "\r\n")] = '\0';
+	snprintf(hash, hashsz, "%s", data);
+	free(data);
+	return 0;
+}
+
+static int login_set(struct cons *c, const char *path, const char *dir)
+{
+	char pw[CONS_SECRET_MAX], hash[LOGIN_HASH_MAX];
+	int rc = CONS_REFUSED;
+
+	cons_out(c,
+		 "First login on this gateway: choose the admin password (at least %d "
+		 "characters).",
+		 LOGIN_MIN_LEN);
+	for (int tries = 0; tries < LOGIN_TRIES; tries++) {
+		if (cons_read_secret(c, "New admin password: ", true, pw, sizeof(pw)) < 0)
+			return CONS_REFUSED;
+		if (strlen(pw) >= LOGIN_MIN_LEN)
+			break;
+		memset(pw, 0, sizeof(pw));
+		cons_err(c, "too short: at least %d characters", LOGIN_MIN_LEN);
+	}
+	if (pw[0] == '\0')
+		return CONS_REFUSED;
+	if (passwd_hash_new(pw, strlen(pw), 0, hash, sizeof(hash) - 1) < 0) {
+		cons_err(c, "cannot hash the password (no randomness?)");
+		rc = CONS_ERROR;
+		goto out;
+	}
+	strcat(hash, "\n");
+	if (file_mkdirs(dir, 0750) < 0 || file_write_atomic(path, hash, strlen(hash), 0600) < 0) {
+		cons_err(c, "%s: cannot write the admin password", path);
+		rc = CONS_ERROR;
+		goto out;
+	}
+	cons_out(c, "Admin password set. It is asked at every login from now on.");
+	rc = CONS_OK;
+out:
+	memset(pw, 0, sizeof(pw));
+	memset(hash, 0, sizeof(hash));
+	return rc;
+}
+
+int login_run(struct cons *c)
+{
+	char path[512], dir[512], hash[LOGIN_HASH_MAX], pw[CONS_SECRET_MAX];
+
+	if (login_path(c, path, sizeof(path), dir, sizeof(dir)) < 0) {
+		cons_err(c, "%s: data directory path too long", c->data_dir);
+		return CONS_ERROR;
+	}
+	if (login_hash_read(path, hash, sizeof(hash)) < 0) {
+		cons_err(c, "%s: cannot read the admin password", path);
+		return CONS_ERROR;
+	}
+	if (hash[0] == '\0')
+		return login_set(c, path, dir);
+	for (int tries = 0; tries < LOGIN_TRIES; tries++) {
+		if (cons_read_line(c, "Admin password: ", false, pw, sizeof(pw)) < 0)
+			return CONS_REFUSED;
+		if (passwd_hash_verify(hash, pw, strlen(pw), 0) == 0) {
+			memset(pw, 0, sizeof(pw));
+			return CONS_OK;
+		}
+		memset(pw, 0, sizeof(pw));
+		sleep(LOGIN_FAIL_DELAY);
+		cons_err(c, "wrong password");
+	}
+	return CONS_REFUSED;
+}
