@@ -292,8 +292,8 @@ int cons_run_argv(struct cons *c, int argc, char **argv)
 
 int cons_loop(struct cons *c)
 {
-	cli_set_banner(c->cli, "mailgw console: '?' or 'help' lists the commands, TAB completes, "
-			       "'quit' logs out.");
+	cli_set_banner(c->cli, "mailgw console: '?' or 'help' for the commands, TAB completes, "
+			       "'quit' ends.");
 	return cli_loop(c->cli, c->in_fd) == CLI_OK ? 0 : -1;
 }
 
@@ -362,9 +362,10 @@ int cons_tty_raw(struct cons *c)
 	}
 	t = cons_tty_saved;
 	/* Keys arrive one by one and unchanged (CR stays CR, Ctrl-C is a key, not SIGINT);
-	 * libcli echoes what it accepts itself. Output processing stays on. */
+	 * libcli echoes what it accepts itself and ends its lines with CR LF itself. */
 	t.c_iflag &= ~(unsigned)(ICRNL | INLCR | IGNCR | IXON | ISTRIP | BRKINT);
 	t.c_lflag &= ~(unsigned)(ICANON | ECHO | ECHONL | ISIG | IEXTEN);
+	t.c_oflag &= ~(unsigned)OPOST;
 	t.c_cc[VMIN] = 1;
 	t.c_cc[VTIME] = 0;
 	return tcsetattr(c->in_fd, TCSAFLUSH, &t);
