@@ -24,7 +24,8 @@ def binary(name, asan=True):
 
 
 class Daemon:
-    def __init__(self, tmp_path, conf="", prog="mailgwd", asan=True, drop_to="nobody"):
+    def __init__(self, tmp_path, conf="", prog="mailgwd", asan=True, drop_to="nobody",
+                 chown=True):
         self.dir = str(tmp_path)
         self.data = os.path.join(self.dir, "data")
         os.makedirs(os.path.join(self.data, "etc"), exist_ok=True)
@@ -32,6 +33,9 @@ class Daemon:
         self.control_path = os.path.join(self.dir, "run", "control")
         self.prog = binary(prog, asan)
         self.user = drop_to if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+        # chown=False: the data directory is prepared by the admin tools (mailgw-layout,
+        # mailgw-passwd) as on the board, never chowned by the test.
+        self.chown = chown
         self.proc = None
         self.lines = []
         self.listening = {}
@@ -75,11 +79,13 @@ class Daemon:
     def chown_data(self):
         if os.geteuid() == 0:
             pw = pwd.getpwnam(self.user)
-            for root, dirs, files in os.walk(self.data):
-                for n in dirs + files:
-                    os.chown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
-            os.chown(self.data, pw.pw_uid, pw.pw_gid)
-            # pytest's temporary folders are 0700: let the dropped user traverse them.
+            if self.chown:
+                for root, dirs, files in os.walk(self.data):
+                    for n in dirs + files:
+                        os.chown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
+                os.chown(self.data, pw.pw_uid, pw.pw_gid)
+            # pytest's temporary folders are 0700: let the dropped user traverse them
+            # (the test's folders above the data directory, not the data directory).
             d = self.dir
             while d not in ("/", "/tmp"):
                 os.chmod(d, os.stat(d).st_mode | 0o011)

@@ -116,3 +116,20 @@ def test_menuconfig_starts_and_quits(tree):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+@pytest.mark.parametrize("goal", ["host", "menuconfig", "qemu_aarch64_virt_defconfig", "all"])
+def test_missing_package_is_one_line_naming_make_deps(tree, tmp_path, goal):
+    """A fresh machine before `make deps`: a Python without kconfiglib (site-packages off)
+    gets one line naming the module and `make deps`, not a traceback or 'No rule'."""
+    py = tmp_path / "python-without-kconfiglib"
+    py.write_text("#!/bin/sh\nexec /usr/bin/python3 -S \"$@\"\n")
+    py.chmod(0o755)
+    r = make(tree, goal, "PY=%s" % py, check=False)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0
+    assert "Traceback" not in out and "No rule to make target" not in out, out
+    lines = [l for l in out.splitlines() if l.strip()]
+    assert len(lines) == 1, out
+    assert "kconfiglib" in lines[0] and "python3-kconfiglib" in lines[0], out
+    assert "run 'make deps' first" in lines[0], out

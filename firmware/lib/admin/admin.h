@@ -29,6 +29,7 @@
 #include <stddef.h>
 
 #include "admin/layout.h"
+#include "auth/passwd.h"
 
 /* Called once per listed item; a non-zero return stops the listing and is returned. */
 typedef int (*admin_list_fn)(void *arg, const char *name, const char *value);
@@ -76,6 +77,11 @@ int admin_user_del(const struct layout *l, const char *addr, char *msg, size_t m
  * NULL), in file order within a domain, domains sorted. */
 int admin_user_list(const struct layout *l, const char *domain, admin_list_fn fn, void *arg,
 		    char *msg, size_t msgsz);
+
+/* Replaces domain's whole passwd-file with the n entries (mailgw-passwd import); the
+ * domain is created when missing. -MGW_EINVAL if an entry would not parse back. */
+int admin_domain_replace_users(const struct layout *l, const char *domain,
+			       const struct passwd_entry *e, size_t n, char *msg, size_t msgsz);
 
 /* True when addr is an existing user. */
 bool admin_user_exists(const struct layout *l, const char *addr);

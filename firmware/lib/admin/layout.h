@@ -30,6 +30,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #define LAYOUT_PATH_MAX 512 /* a path relative to the data directory */
@@ -104,6 +105,10 @@ int layout_write(const struct layout *l, const char *rel, const void *data, size
  */
 int layout_read(const struct layout *l, const char *rel, size_t max, char **data, size_t *len,
 		char *msg, size_t msgsz);
+
+/* lstat() of rel without following a symlink anywhere below the data directory. 0,
+ * -MGW_ENOENT, -MGW_EINVAL (a symlink in the way), -MGW_EPERM, -MGW_EIO. */
+int layout_stat(const struct layout *l, const char *rel, struct stat *sb);
 
 /* Removes file rel (not following a symlink; the directory is fsync'd). -MGW_ENOENT when
  * absent. */
