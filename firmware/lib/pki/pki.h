@@ -244,8 +244,8 @@ int pki_crl_import(const char *dir, const char *crl_path, time_t now, char **crl
 
 /* ---- PKCS#12 and the user's bundle ---------------------------------------------------- */
 
-/* Writes a random one-time passphrase (about 100 bits, unambiguous characters in groups
- * of five: "k7mq2-x9fpa-...") into pass. 0 or -MGW_ETLS. */
+/* Writes a random one-time passphrase (about 99 bits: 20 characters from 31 unambiguous
+ * ones, in groups of five: "k7mq2-x9fpa-...") into pass. 0 or -MGW_ETLS. */
 int pki_passphrase(char pass[PKI_PASS_MAX]);
 
 /*
@@ -268,8 +268,8 @@ struct pki_bundle_opts {
 	const char *server_crt; /* the server certificate (PEM) for its fingerprint; NULL:
 				 * README.txt says the fingerprint is unknown */
 	const char *cert_dir;	/* where the user will keep the files, for .fetchmailrc
-				 * (NULL: "~/.certs"; fetchmail wants absolute paths, so
-				 * the README says to adjust it) */
+				 * (NULL: "/home/LOCAL/.certs"; fetchmail wants
+				 * absolute paths; the file's comment says so) */
 };
 
 /*
