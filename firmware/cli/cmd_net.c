@@ -13,6 +13,7 @@
 
 #include "console.h"
 #include "core/err.h"
+#include "apply.h"
 #include "core/file.h"
 
 #define NET_VALUE_MAX 256
@@ -84,8 +85,10 @@ static void net_read(struct cons *c, struct net_conf *nc)
 
 static int net_write(struct cons *c, const struct net_conf *nc)
 {
-	char path[512], dir[512], text[2048];
+	char path[512], text[2048], msg[LAYOUT_MSG_MAX];
+	struct layout l;
 	size_t used = 0;
+	int rc;
 
 	if (net_path(c, path, sizeof(path)) < 0)
 		return CONS_ERROR;
@@ -97,9 +100,13 @@ static int net_write(struct cons *c, const struct net_conf *nc)
 					 net_keys[i].key, (const char *)nc + net_keys[i].off);
 	if (used >= sizeof(text))
 		return CONS_ERROR;
-	snprintf(dir, sizeof(dir), "%s/etc", c->data_dir);
-	if (file_mkdirs(dir, 0750) < 0 || file_write_atomic(path, text, used, 0600) < 0) {
-		cons_err(c, "%s: cannot write the network settings", path);
+	rc = apply_open(c, &l);
+	if (rc != CONS_OK)
+		return rc;
+	rc = layout_write(&l, "etc/network.conf", text, used, msg, sizeof(msg));
+	layout_close(&l);
+	if (rc < 0) {
+		cons_err(c, "cannot write the network settings: %s", msg);
 		return CONS_ERROR;
 	}
 	cons_out(c, "saved in %s; takes effect at the next boot ('reboot')", path);

@@ -23,20 +23,25 @@
 
 /* Families of two-word commands: the help of the first word. */
 static const struct cons_family cons_families[] = {
+    {"domain", "local domains: add, del, list", NULL},
+    {"user", "users and their passwords: add, del, passwd, list", NULL},
+    {"alias", "aliases: add, del, list", NULL},
     {"net", "network settings: address, DNS, NTP", NULL},
     {"time", "the clock: show it, set it once", NULL},
     {NULL, NULL, NULL},
 };
 
 static const struct cons_cmd *const cons_tables[] = {
-    cons_cmds_daemon,
-    cons_cmds_system,
-    cons_cmds_net,
-    NULL,
+    cons_cmds_daemon, cons_cmds_domain, cons_cmds_user, cons_cmds_alias,
+    cons_cmds_system, cons_cmds_net,	NULL,
 };
 
 /* What TAB completes, by argument name. */
 const struct cons_completer cons_completers[] = {
+    {"DOMAIN", cmd_domain_names},
+    {"domain", cmd_domain_names},
+    {"USER", cmd_user_names},
+    {"ALIAS", cmd_alias_names},
     {NULL, NULL},
 };
 
@@ -441,7 +446,7 @@ int cons_read_line(struct cons *c, const char *prompt, bool echo, char *buf, siz
 			continue;
 		}
 		buf[len++] = (char)ch;
-		if (echo) {
+		if (echo && tty) {
 			char e[2] = {(char)ch, '\0'};
 
 			cons_write(c, e);

@@ -158,5 +158,13 @@ int login_run(struct cons *c);
 extern const struct cons_cmd cons_cmds_daemon[];
 extern const struct cons_cmd cons_cmds_system[];
 extern const struct cons_cmd cons_cmds_net[];
+extern const struct cons_cmd cons_cmds_domain[];
+extern const struct cons_cmd cons_cmds_user[];
+extern const struct cons_cmd cons_cmds_alias[];
+
+/* Existing names, for TAB completion (cmd_domain.c, cmd_user.c, cmd_alias.c). */
+void cmd_domain_names(struct cons *c, cons_add_fn add, void *arg);
+void cmd_user_names(struct cons *c, cons_add_fn add, void *arg);
+void cmd_alias_names(struct cons *c, cons_add_fn add, void *arg);
 
 #endif

@@ -11,27 +11,21 @@
 #include "auth/passwd.h"
 #include "console.h"
 #include "core/err.h"
-#include "core/file.h"
+#include "apply.h"
 
 #define LOGIN_TRIES 3
 #define LOGIN_FAIL_DELAY 2 /* seconds after a wrong password */
 #define LOGIN_HASH_MAX 256
 #define LOGIN_MIN_LEN 8
 
-static int login_path(struct cons *c, char *path, size_t pathsz, char *dir, size_t dirsz)
-{
-	int n = snprintf(path, pathsz, "%s/etc/console.passwd", c->data_dir);
-	int m = snprintf(dir, dirsz, "%s/etc", c->data_dir);
-
-	return n < 0 || (size_t)n >= pathsz || m < 0 || (size_t)m >= dirsz ? -1 : 0;
-}
+#define LOGIN_REL "etc/console.passwd"
 
 /* The stored hash, or "" when none is set (a fresh /data). -1 when it cannot be read. */
-static int login_hash_read(const char *path, char *hash, size_t hashsz)
+static int login_hash_read(const struct layout *l, char *hash, size_t hashsz)
 {
-	char *data = NULL;
+	char *data = NULL, msg[LAYOUT_MSG_MAX];
 	size_t len = 0;
-	int rc = file_read_all(path, LOGIN_HASH_MAX, &data, &len);
+	int rc = layout_read(l, LOGIN_REL, LOGIN_HASH_MAX, &data, &len, msg, sizeof(msg));
 
 	hash[0] = '\0';
 	if (rc == -MGW_ENOENT)
@@ -44,9 +38,9 @@ static int login_hash_read(const char *path, char *hash, size_t hashsz)
 	return 0;
 }
 
-static int login_set(struct cons *c, const char *path, const char *dir)
+static int login_set(struct cons *c, const struct layout *l)
 {
-	char pw[CONS_SECRET_MAX], hash[LOGIN_HASH_MAX];
+	char pw[CONS_SECRET_MAX], hash[LOGIN_HASH_MAX], msg[LAYOUT_MSG_MAX];
 	int rc = CONS_REFUSED;
 
 	cons_out(c,
@@ -69,8 +63,8 @@ static int login_set(struct cons *c, const char *path, const char *dir)
 		goto out;
 	}
 	strcat(hash, "\n");
-	if (file_mkdirs(dir, 0750) < 0 || file_write_atomic(path, hash, strlen(hash), 0600) < 0) {
-		cons_err(c, "%s: cannot write the admin password", path);
+	if (layout_write(l, LOGIN_REL, hash, strlen(hash), msg, sizeof(msg)) < 0) {
+		cons_err(c, "cannot write the admin password: %s", msg);
 		rc = CONS_ERROR;
 		goto out;
 	}
@@ -84,18 +78,27 @@ out:
 
 int login_run(struct cons *c)
 {
-	char path[512], dir[512], hash[LOGIN_HASH_MAX], pw[CONS_SECRET_MAX];
+	char hash[LOGIN_HASH_MAX], pw[CONS_SECRET_MAX];
+	struct layout l;
+	int rc;
 
-	if (login_path(c, path, sizeof(path), dir, sizeof(dir)) < 0) {
-		cons_err(c, "%s: data directory path too long", c->data_dir);
+	/* The data directory must be there; a console without it can still be logged in to
+	 * is not an option: without a password file nobody could be kept out. */
+	rc = apply_open(c, &l);
+	if (rc != CONS_OK)
+		return rc;
+	rc = login_hash_read(&l, hash, sizeof(hash));
+	if (rc < 0) {
+		cons_err(c, "%s/" LOGIN_REL ": cannot read the admin password", c->data_dir);
+		layout_close(&l);
 		return CONS_ERROR;
 	}
-	if (login_hash_read(path, hash, sizeof(hash)) < 0) {
-		cons_err(c, "%s: cannot read the admin password", path);
-		return CONS_ERROR;
+	if (hash[0] == '\0') {
+		rc = login_set(c, &l);
+		layout_close(&l);
+		return rc;
 	}
-	if (hash[0] == '\0')
-		return login_set(c, path, dir);
+	layout_close(&l);
 	for (int tries = 0; tries < LOGIN_TRIES; tries++) {
 		if (cons_read_line(c, "Admin password: ", false, pw, sizeof(pw)) < 0)
 			return CONS_REFUSED;

@@ -23,6 +23,7 @@
 
 #include "cfg/cfg.h"
 #include "console.h"
+#include "core/log.h"
 #include "mgw_config.h"
 
 #define MAILGW_DEFAULT_SOCKET "/run/mailgw/control"
@@ -125,6 +126,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mailgw: --login needs a terminal\n");
 		return CONS_ERROR;
 	}
+	/* What the admin libraries log (admin/layout.h: "domain x added", "... corrected") goes
+	 * to syslog, the audit trail; in scripted mode warnings also to stderr. An interactive
+	 * terminal is in raw mode and gets the console's own messages only. */
+	log_open("mailgw", true, !c.interactive);
+	log_set_level(c.interactive ? LOG_LVL_INFO : LOG_LVL_WARN);
 	if (cons_init(&c) < 0)
 		return CONS_ERROR;
 	if (c.interactive) {

@@ -242,3 +242,125 @@ def test_net_settings_written_root_only(daemon):
     assert out.strip() == "static|192.0.2.10/24|192.0.2.1|192.0.2.53 192.0.2.54|ntp.example.org"
     r = script(d, "net")
     assert "address: 192.0.2.10/24 (static)" in r.stdout
+
+
+# ---- the admin's first session: domain, user, alias, then mail and POP3 -------------------
+
+DOMAIN = "example.test"
+USER_PW = "joe's console pw 7"
+
+
+def tls_prepared(daemon, pki):
+    """A daemon with SMTP and POP3S whose data directory only the tools wrote, as root:
+    the layout made by mailgw-layout (what firstboot runs) and the TLS files installed
+    through it; no file chowned by the test."""
+    from gate import tls_conf
+    d = daemon(start=False, chown=False)
+    d.write_conf("[smtp]\nlisten = 127.0.0.1:0\n" + tls_conf(d))
+    layout = binary("mailgw-layout")
+    subprocess.run([layout, "fix", d.data], check=True, capture_output=True, timeout=30)
+    for name, src in (("server.crt", pki.server.crt), ("server.key", pki.server.key),
+                      ("ca.crt", pki.ca.crt), ("crl.pem", pki.crl_path)):
+        with open(src, "rb") as f:
+            subprocess.run([layout, "install", d.data, "etc/tls/" + name], input=f.read(),
+                           check=True, capture_output=True, timeout=30)
+    return d.start()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the console runs as root, the daemon as 'nobody'")
+def test_domain_user_alias_from_the_console_then_mail_arrives_and_pop3_login(daemon, pki):
+    import grp
+    import poplib
+    import pwd
+    import smtplib
+    from gate import client_ctx
+
+    d = tls_prepared(daemon, pki)
+    c = login_first(d)
+    c.line("domain add " + DOMAIN)
+    c.expect("domain %s added" % DOMAIN)
+    c.expect(PROMPT)
+    c.line("user add joe@" + DOMAIN)
+    c.expect("Password: ")
+    c.line(USER_PW)
+    c.expect("again: ")
+    c.line(USER_PW)
+    c.expect("user joe@%s added" % DOMAIN)
+    c.expect(PROMPT)
+    # TAB completes existing names: domains, users
+    c.p.send("domain del ex\t")
+    c.expect("example.test ")
+    c.p.send("\x15")
+    c.p.send("user passwd j\t")
+    c.expect("joe@example.test ")
+    c.p.send("\x15")
+    c.line("alias add info@%s joe" % DOMAIN)
+    c.expect("alias info@%s set" % DOMAIN)
+    c.expect(PROMPT)
+    # an unknown user cannot be an alias target; the reason is shown
+    c.line("alias add sales@%s nobody-here" % DOMAIN)
+    c.expect("nobody-here")
+    c.expect(PROMPT)
+    c.line("history")
+    c.expect(PROMPT)
+    assert c.close() == 0
+    out = c.out.getvalue()
+    assert USER_PW not in out and ADMIN_PW not in out
+
+    host, port = d.addr("smtp")
+    with smtplib.SMTP(host, port, timeout=15) as s:
+        assert s.sendmail("sender@example.net", ["joe@" + DOMAIN, "info@" + DOMAIN],
+                          b"Subject: console\r\n\r\nhello from the console test\r\n") == {}
+    hp, pp = d.addr("pop3s")
+    p = poplib.POP3_SSL(hp, pp, context=client_ctx(pki, pki.user["joe"]), timeout=15)
+    p.user("joe@" + DOMAIN)
+    p.pass_(USER_PW)
+    assert p.stat()[0] >= 1
+    assert b"hello from the console test" in b"\r\n".join(p.retr(1)[1])
+    p.quit()
+
+    # what the console wrote has the layout's owner, group and mode (README "/data layout")
+    dg = grp.getgrgid(pwd.getpwnam("nobody").pw_gid).gr_gid
+    for rel, want in (("etc/console.passwd", (0, 0, 0o600)),
+                      ("etc/domains", (0, dg, 0o750)),
+                      ("etc/domains/%s" % DOMAIN, (0, dg, 0o750)),
+                      ("etc/domains/%s/passwd" % DOMAIN, (0, dg, 0o640)),
+                      ("etc/domains/%s/aliases" % DOMAIN, (0, dg, 0o640))):
+        assert owner_mode(os.path.join(d.data, rel)) == want, rel
+    # every change was applied with a reload the unprivileged daemon ran (generation 1 +
+    # domain add, user add, alias add)
+    assert "generation: 4" in script(d, "status").stdout.splitlines()
+
+    # scripted: the password from standard input, never in argv
+    r = script(d, "user", "passwd", "joe@" + DOMAIN, input="new pw for joe\n")
+    assert r.returncode == 0, r.stderr
+    r = script(d, "user", "add", "joe@" + DOMAIN, input="x\n")
+    assert r.returncode == 1 and "already exists" in r.stderr
+    r = script(d, "user", "del", "joe@" + DOMAIN, input="")
+    assert r.returncode == 1 and "cancelled" in r.stdout
+    r = script(d, "-y", "user", "del", "ann@" + DOMAIN)
+    assert r.returncode == 1 and "no user ann@" in r.stderr
+    r = script(d, "user", "list")
+    assert r.stdout.splitlines() == ["joe@" + DOMAIN]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the console runs as root, the daemon as 'nobody'")
+def test_a_change_mailgwd_refuses_is_rolled_back(daemon, pki):
+    d = tls_prepared(daemon, pki)
+    assert script(d, "domain", "add", DOMAIN).returncode == 0
+    assert script(d, "user", "add", "joe@" + DOMAIN, input="pw\n").returncode == 0
+    before = open(d.conf_path).read()
+    # the CRL goes bad behind the console's back: mailgw.conf with the new postmaster
+    # still parses, but mailgwd cannot build a generation from the files, so it refuses
+    # the reload; the console puts the old mailgw.conf back and shows mailgwd's reason
+    crl = os.path.join(d.data, "etc", "tls", "crl.pem")
+    with open(crl, "r+") as f:
+        f.write("-----BEGIN X509 CRL-----\ngarbage\n-----END X509 CRL-----\n")
+        f.truncate()
+    r = script(d, "postmaster", "set", "joe@" + DOMAIN)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "mailgwd refused the change, which was undone: " in r.stderr
+    assert "crl.pem" in r.stderr
+    assert open(d.conf_path).read() == before
+    assert owner_mode(d.conf_path)[2] == 0o640
+    assert "postmaster: (none)" in script(d, "postmaster").stdout
