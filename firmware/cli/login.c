@@ -11,6 +11,7 @@
 #include "auth/passwd.h"
 #include "console.h"
 #include "core/err.h"
+#include "mgw_config.h"
 #include "apply.h"
 
 #define LOGIN_TRIES 3
@@ -78,15 +79,19 @@ out:
 
 int login_run(struct cons *c)
 {
-	char hash[LOGIN_HASH_MAX], pw[CONS_SECRET_MAX];
+	char hash[LOGIN_HASH_MAX], pw[CONS_SECRET_MAX], msg[LAYOUT_MSG_MAX];
 	struct layout l;
 	int rc;
 
 	/* The data directory must be there; a console without it can still be logged in to
 	 * is not an option: without a password file nobody could be kept out. */
-	rc = apply_open(c, &l);
-	if (rc != CONS_OK)
-		return rc;
+	/* A broken mailgw.conf must not lock the admin out of the console that fixes it:
+	 * then the daemon user is Kconfig's default. */
+	if (layout_open(&l, c->data_dir, NULL, msg, sizeof(msg)) < 0 &&
+	    layout_open(&l, c->data_dir, CONFIG_DAEMON_USER, msg, sizeof(msg)) < 0) {
+		cons_err(c, "%s", msg);
+		return CONS_ERROR;
+	}
 	rc = login_hash_read(&l, hash, sizeof(hash));
 	if (rc < 0) {
 		cons_err(c, "%s/" LOGIN_REL ": cannot read the admin password", c->data_dir);
@@ -102,6 +107,10 @@ int login_run(struct cons *c)
 	for (int tries = 0; tries < LOGIN_TRIES; tries++) {
 		if (cons_read_line(c, "Admin password: ", false, pw, sizeof(pw)) < 0)
 			return CONS_REFUSED;
+		if (pw[0] == '\0') { /* Enter alone: the prompt again, as a getty would */
+			tries--;
+			continue;
+		}
 		if (passwd_hash_verify(hash, pw, strlen(pw), 0) == 0) {
 			memset(pw, 0, sizeof(pw));
 			return CONS_OK;
