@@ -26,6 +26,10 @@ static const struct cons_family cons_families[] = {
     {"domain", "local domains: add, del, list", NULL},
     {"user", "users and their passwords: add, del, passwd, list", NULL},
     {"alias", "aliases: add, del, list", NULL},
+    {"tls", "the TLS files mailgwd uses", NULL},
+    {"ca", "the office CA: create, import, show", NULL},
+    {"cert", "client certificates: issue, sign, list, show, revoke", NULL},
+    {"crl", "the certificate revocation list: show, refresh, import", NULL},
     {"net", "network settings: address, DNS, NTP", NULL},
     {"time", "the clock: show it, set it once", NULL},
     {NULL, NULL, NULL},
@@ -33,16 +37,13 @@ static const struct cons_family cons_families[] = {
 
 static const struct cons_cmd *const cons_tables[] = {
     cons_cmds_daemon, cons_cmds_domain, cons_cmds_user, cons_cmds_alias,
-    cons_cmds_system, cons_cmds_net,	NULL,
+    cons_cmds_pki,    cons_cmds_system, cons_cmds_net,	NULL,
 };
 
 /* What TAB completes, by argument name. */
 const struct cons_completer cons_completers[] = {
-    {"DOMAIN", cmd_domain_names},
-    {"domain", cmd_domain_names},
-    {"USER", cmd_user_names},
-    {"ALIAS", cmd_alias_names},
-    {NULL, NULL},
+    {"DOMAIN", cmd_domain_names}, {"domain", cmd_domain_names}, {"USER", cmd_user_names},
+    {"WHICH", cmd_user_names},	  {"ALIAS", cmd_alias_names},	{NULL, NULL},
 };
 
 /* Registered first words, to hang sub-commands under. */
@@ -65,6 +66,31 @@ static const struct cons_cmd *cons_find(const char *name)
 	return NULL;
 }
 
+/* A CONS_ARG_REST argument takes the rest of the line: libcli gives it all of it but also
+ * leaves its words after the first in argv. 0 when argv is exactly that tail. */
+static int cons_rest(struct cons *c, const struct cons_cmd *k, char **argv, int argc)
+{
+	const struct cons_arg *rest = NULL;
+	char buf[CONS_LINE_MAX];
+	const char *first;
+	size_t used;
+
+	for (size_t i = 0; i < CONS_ARGS_MAX && k->args[i].name != NULL; i++)
+		if (k->args[i].kind == CONS_ARG_REST)
+			rest = &k->args[i];
+	first = rest != NULL ? cons_arg(c, rest->name) : NULL;
+	if (first == NULL)
+		return -1;
+	used = 0;
+	buf[0] = '\0';
+	for (int i = 0; i < argc && used < sizeof(buf); i++)
+		used += (size_t)snprintf(buf + used, sizeof(buf) - used, " %s", argv[i]);
+	if (used >= sizeof(buf))
+		return -1;
+	/* libcli already took the whole rest of the line as the value */
+	return strlen(first) > used && strcmp(first + strlen(first) - used, buf) == 0 ? 0 : -1;
+}
+
 static int cons_dispatch(struct cli_def *cli, const char *name, char **argv, int argc)
 {
 	struct cons *c = cli_get_context(cli);
@@ -75,6 +101,8 @@ static int cons_dispatch(struct cli_def *cli, const char *name, char **argv, int
 		c->status = CONS_REFUSED;
 		return CLI_ERROR;
 	}
+	if (argc > 0 && cons_rest(c, k, argv, argc) == 0)
+		argc = 0;
 	if (argc > 0) {
 		cons_err(c, "%s: unexpected argument '%s' (try '%s ?')", name, argv[0], name);
 		c->status = CONS_REFUSED;

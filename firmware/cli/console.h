@@ -161,6 +161,7 @@ extern const struct cons_cmd cons_cmds_net[];
 extern const struct cons_cmd cons_cmds_domain[];
 extern const struct cons_cmd cons_cmds_user[];
 extern const struct cons_cmd cons_cmds_alias[];
+extern const struct cons_cmd cons_cmds_pki[];
 
 /* Existing names, for TAB completion (cmd_domain.c, cmd_user.c, cmd_alias.c). */
 void cmd_domain_names(struct cons *c, cons_add_fn add, void *arg);

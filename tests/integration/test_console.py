@@ -364,3 +364,68 @@ def test_a_change_mailgwd_refuses_is_rolled_back(daemon, pki):
     assert open(d.conf_path).read() == before
     assert owner_mode(d.conf_path)[2] == 0o640
     assert "postmaster: (none)" in script(d, "postmaster").stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the console runs as root, the daemon as 'nobody'")
+def test_office_ca_certificate_bundle_pop3_then_revoked(daemon, pki, tmp_path):
+    """ca create -> cert issue to a folder (the USB key) -> POP3S with the bundle's key and
+    certificate and the user's password -> cert revoke -> the same client is refused in
+    the handshake; the CA stays root-only, what mailgwd reads is root:DG 0640."""
+    import poplib
+    import ssl
+
+    d = tls_prepared(daemon, pki)
+    assert script(d, "domain", "add", DOMAIN).returncode == 0
+    assert script(d, "user", "add", "joe@" + DOMAIN, input=USER_PW + "\n").returncode == 0
+    r = script(d, "ca", "create", "Console Test Office CA")
+    assert r.returncode == 0, r.stderr
+    assert "CA: CN=Console Test Office CA" in r.stdout
+    assert re.search(r"SHA256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}", r.stdout)
+    usb = tmp_path / "usbkey"
+    usb.mkdir()
+    r = script(d, "cert", "issue", "joe@" + DOMAIN, "years", "2", "to", str(usb))
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"passphrase of the \.p12 \(shown only now\): (\S+)", r.stdout)
+    assert m
+    for f in ("joe.p12", "joe.crt", "joe.key", "office-ca.pem", ".fetchmailrc", "README.txt"):
+        assert (usb / f).exists(), f
+    # the one-time passphrase opens the PKCS#12 bundle
+    subprocess.run(["openssl", "pkcs12", "-in", str(usb / "joe.p12"), "-noout",
+                    "-passin", "pass:" + m.group(1)], check=True, capture_output=True)
+    r = script(d, "cert", "list")
+    assert re.search(r"^valid\s+[0-9A-F]+ joe@example.test\s+until ", r.stdout, re.M), r.stdout
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(pki.ca.crt)  # the server certificate is the test PKI's
+    ctx.load_cert_chain(str(usb / "joe.crt"), str(usb / "joe.key"))
+    hp, pp = d.addr("pop3s")
+    p = poplib.POP3_SSL(hp, pp, context=ctx, timeout=15)
+    p.user("joe@" + DOMAIN)
+    p.pass_(USER_PW)
+    p.quit()
+    # the test PKI's own joe certificate is no longer accepted: the console's CA replaced it
+    from gate import client_ctx
+    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError, EOFError,
+                        poplib.error_proto, OSError)):
+        poplib.POP3_SSL(hp, pp, context=client_ctx(pki, pki.user["joe"]), timeout=15).user("x")
+
+    r = script(d, "cert", "revoke", "joe@" + DOMAIN, input="n\n")
+    assert r.returncode == 1 and "cancelled" in r.stdout
+    r = script(d, "-y", "cert", "revoke", "joe@" + DOMAIN, "reason", "keyCompromise")
+    assert r.returncode == 0, r.stderr
+    assert "1 certificate(s) revoked" in r.stdout
+    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError, EOFError,
+                        poplib.error_proto, OSError)):
+        p = poplib.POP3_SSL(hp, pp, context=ctx, timeout=15)
+        p.user("joe@" + DOMAIN)
+        p.pass_(USER_PW)
+    r = script(d, "crl", "show")
+    assert "(keyCompromise)" in r.stdout and "signature checked" in r.stdout
+
+    for rel, want in (("ca", (0, 0, 0o700)), ("ca/ca.key", (0, 0, 0o600)),
+                      ("etc/tls/ca.crt", (0, None, 0o640)), ("etc/tls/crl.pem", (0, None, 0o640))):
+        uid, gid, mode = owner_mode(os.path.join(d.data, rel))
+        assert (uid, mode) == (want[0], want[2]), rel
+    # a bad name is refused with a clear message, nothing written
+    r = script(d, "cert", "issue", "nobody@" + DOMAIN)
+    assert r.returncode == 1 and "no user nobody@example.test" in r.stderr
