@@ -225,6 +225,14 @@ def test_symlinks_planted_by_the_daemon_user_are_never_followed(tmp_path, daemon
     r = tool([PASSWD, "-r", "1000", "set", d.data, "joe@" + DOMAIN], (PW + "\n").encode())
     assert r.returncode == 2
     assert b"example.test/passwd: a symlink (not followed)" in r.stderr
+    # a file written whole replaces a link planted at its name, not what it points to
+    ca = os.path.join(d.data, "etc", "tls", "ca.crt")
+    as_daemon_user("rm", "-f", ca)
+    as_daemon_user("ln", "-s", str(vfile), ca)
+    with open(pki.ca.crt, "rb") as f:
+        ok([LAYOUT, "install", d.data, "etc/tls/ca.crt"], f.read())
+    assert not os.path.islink(ca) and open(ca, "rb").read() == open(pki.ca.crt, "rb").read()
+    assert vfile.read_text() == "root:original:\n"
     # a symlink where a directory is expected is refused, nothing written behind it
     r = tool([PASSWD, "-r", "1000", "set", d.data, "x@evil.test"], b"pw\n")
     assert r.returncode == 2
