@@ -35,9 +35,9 @@ static int fail(int rc)
 static void print_ca(const struct pki_ca_info *i)
 {
 	printf("subject=%s\nfp=%s\nnot_before=%lld\nnot_after=%lld\nhas_key=%d\nhas_crl=%d\n"
-	       "crl_next_update=%lld\n",
+	       "crl_next_update=%lld\nreplaced=%s\n",
 	       i->subject, i->fp, (long long)i->not_before, (long long)i->not_after, i->has_key,
-	       i->has_crl, (long long)i->crl_next_update);
+	       i->has_crl, (long long)i->crl_next_update, i->replaced);
 }
 
 static void print_issued(const struct pki_issued *is)
@@ -47,7 +47,7 @@ static void print_issued(const struct pki_issued *is)
 	       is->key_pem != NULL);
 }
 
-/* [OUTDIR HOST SERVER_CRT CERT_DIR] after an issue/sign: writes the bundle. */
+/* [OUTDIR HOST SERVER_CRT CERT_DIR PORT] after an issue/sign: writes the bundle. */
 static int bundle(struct pki_issued *is, const char *ca_dir, int argc, char **argv)
 {
 	struct pki_bundle_opts o = {0};
@@ -61,6 +61,8 @@ static int bundle(struct pki_issued *is, const char *ca_dir, int argc, char **ar
 	o.imaps_port = 993;
 	o.server_crt = opt(argc > 2 ? argv[2] : NULL);
 	o.cert_dir = opt(argc > 3 ? argv[3] : NULL);
+	if (argc > 4)
+		o.pop3s_port = (unsigned)atoi(argv[4]);
 	rc = pki_bundle_write(argv[0], ca_dir, is, &o, pass, why, sizeof(why));
 	if (rc < 0)
 		return rc;
@@ -99,7 +101,7 @@ int main(int argc, char **argv)
 		if (rc == 0)
 			print_ca(&ca);
 	} else if (strcmp(cmd, "issue") == 0 && argc >= 5) {
-		/* issue DIR LOGIN YEARS [OUTDIR HOST SERVER_CRT CERT_DIR] */
+		/* issue DIR LOGIN YEARS [OUTDIR HOST SERVER_CRT CERT_DIR PORT] */
 		rc = pki_cert_issue(argv[2], argv[3], (unsigned)atoi(argv[4]), now(), &is, why,
 				    sizeof(why));
 		if (rc == 0)
@@ -107,7 +109,7 @@ int main(int argc, char **argv)
 		if (rc == 0)
 			print_issued(&is);
 	} else if (strcmp(cmd, "sign") == 0 && argc >= 6) {
-		/* sign DIR LOGIN CSR YEARS [OUTDIR HOST SERVER_CRT CERT_DIR] */
+		/* sign DIR LOGIN CSR YEARS [OUTDIR HOST SERVER_CRT CERT_DIR PORT] */
 		rc = pki_cert_sign(argv[2], argv[3], argv[4], (unsigned)atoi(argv[5]), now(), &is,
 				   why, sizeof(why));
 		if (rc == 0)

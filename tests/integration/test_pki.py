@@ -133,6 +133,72 @@ def test_ca_create_files_modes_and_fields(ca, tmp_path):
     assert "Subject: CN = Other CA, O = Example Ltd, C = IE" in x509_text(os.path.join(d, "ca.crt"))
 
 
+def tmpfs(path, size):
+    path.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % size, "tmpfs", str(path)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: " + r.stderr)
+    return path
+
+
+def fill(fs, leave):
+    """Fills the file system at fs, then frees `leave` bytes again."""
+    filler = fs / "filler.bin"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"x" * 4096)
+    except OSError:
+        pass
+    os.close(fd)
+    os.truncate(filler, max(0, os.path.getsize(filler) - leave))
+    return filler
+
+
+def snapshot(d):
+    out = {}
+    for root, dirs, files in os.walk(d):
+        for n in files:
+            p = os.path.join(root, n)
+            if n not in ("filler.bin", ".lock"):
+                out[os.path.relpath(p, d)] = open(p, "rb").read()
+    return out
+
+
+def test_replace_keeps_old_ca_and_full_data_changes_nothing(tmp_path):
+    data = tmpfs(tmp_path / "data", "256k")
+    try:
+        d = data / "ca"
+        drv("ca-create", d, "First CA")
+        drv("issue", d, "joe@example.test", 1)
+        first = snapshot(d)
+        # /data full: issuing fails with a clear reason and leaves the database as it was
+        filler = fill(data, 0)
+        r = drv("issue", d, "ann@example.test", 1, ok=False)
+        assert r.returncode == 1 and "no space left on device" in r.stderr, r.stderr
+        assert snapshot(d) == first
+        r = drv("revoke", d, "joe@example.test", ok=False)
+        assert "no space left on device" in r.stderr, r.stderr
+        # a replacement that runs out of space half-way puts the old CA back
+        os.truncate(filler, max(0, os.path.getsize(filler) - 8192))
+        r = drv("ca-create", d, "Second CA", 0, "replace", ok=False)
+        assert r.returncode == 1 and "no space left on device" in r.stderr, r.stderr
+        assert snapshot(d) == first, "old CA not restored"
+        assert [n for n in os.listdir(d) if n.startswith("replaced-")] == []
+        assert kv(drv("ca-info", d))["subject"] == "CN=First CA"
+        # with room, the replaced CA is kept aside, whole
+        os.unlink(filler)
+        info = kv(drv("ca-create", d, "Second CA", 0, "replace"))
+        old = info["replaced"]
+        assert old.startswith(str(d) + "/replaced-") and modes(old) == 0o700
+        assert snapshot(old) == first
+        assert kv(drv("ca-info", d))["subject"] == "CN=Second CA"
+        assert open(d / "index.txt").read() == ""
+    finally:
+        subprocess.run(["umount", str(data)])
+
+
 def test_ca_create_bad_names(tmp_path):
     for name in ("", "Office\nCA", "bad;name", "x" * 201):
         r = drv("ca-create", tmp_path / "ca", name, ok=False)
@@ -184,6 +250,24 @@ def test_issue_fields_database_and_verify(ca):
     for serial in serials:
         r = ossl("ca", "-config", cnf, "-status", serial, ok=False)  # exits 1 even when found
         assert "%s=Valid (V)" % serial in r.stdout + r.stderr
+
+
+def test_serial_file_like_openssl_ca(ca):
+    """`serial` holds the next serial as openssl ca does; one that is not a positive,
+    minimal, unused INTEGER (hand-edited, damaged) is replaced by a random one."""
+    d, _ = ca
+    with open(os.path.join(d, "serial"), "w") as f:
+        f.write("7F\n")
+    assert issue(d, "a@example.test")["serial"] == "7F"
+    nxt = open(os.path.join(d, "serial")).read().strip()
+    assert re.fullmatch(r"[0-7][0-9A-F]{31}", nxt) and nxt != "7F"
+    for bad in ("00", "0012", "80", "7F", "zz"):  # zero, leading zero, negative, used, junk
+        with open(os.path.join(d, "serial"), "w") as f:
+            f.write(bad + "\n")
+        s = issue(d, "a@example.test")["serial"]
+        assert s != bad and re.fullmatch(r"[1-7][0-9A-F]{31}", s), (bad, s)
+        crt = os.path.join(d, "certs", s + ".pem")
+        assert ossl("x509", "-in", crt, "-noout", "-serial").stdout.strip() == "serial=" + s
 
 
 def test_issue_refuses_bad_input(ca):
@@ -340,6 +424,11 @@ def test_sign_csr_for_another_identity_refused(ca, tmp_path):
     r = drv("sign", d, "joe@example.test", bad, 1, ok=False)
     assert r.returncode == 1 and ("signature does not verify" in r.stderr
                                   or "not a certificate request" in r.stderr), r.stderr
+    # a critical extension mbedTLS cannot read: a clear reason, not an mbedTLS code
+    crit, _ = make_csr(tmp_path, "crit", "/CN=joe@example.test", None,
+                       ["basicConstraints=critical,CA:TRUE"])
+    r = drv("sign", d, "joe@example.test", crit, 1, ok=False)
+    assert r.returncode == 1 and "critical extension" in r.stderr, r.stderr
     # garbage is refused with the file named
     junk = tmp_path / "junk.csr"
     junk.write_text("hello\n")
@@ -350,10 +439,21 @@ def test_sign_csr_for_another_identity_refused(ca, tmp_path):
 
 # ---- PKCS#12 and the bundle -------------------------------------------------------------
 
-def server_cert(tmp_path):
+def server_cert(tmp_path, name="mail.example.test", ca_dir=None):
+    """A server certificate: self-signed (as at first boot), or issued by the office CA in
+    ca_dir (signed with the openssl CLI and the CA's key)."""
     key, crt = tmp_path / "srv.key", tmp_path / "srv.crt"
-    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-keyout", key, "-out", crt, "-subj", "/CN=mail.example.test", "-days", "30")
+    san = "subjectAltName=DNS:%s,IP:127.0.0.1" % name
+    if ca_dir is None:
+        ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", key, "-out", crt, "-subj", "/CN=" + name, "-days", "30", "-addext", san)
+    else:
+        csr = tmp_path / "srv.csr"
+        ossl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", key, "-out", csr, "-subj", "/CN=" + name, "-addext", san)
+        ossl("x509", "-req", "-in", csr, "-CA", os.path.join(ca_dir, "ca.crt"), "-CAkey",
+             os.path.join(ca_dir, "ca.key"), "-out", crt, "-days", "30", "-copy_extensions", "copy")
+    os.chmod(key, 0o600)
     return str(crt)
 
 
@@ -361,7 +461,7 @@ def test_bundle_pkcs12_openssl_and_pk12util(ca, tmp_path):
     d, _ = ca
     usb = tmp_path / "usb"
     usb.mkdir()
-    srv = server_cert(tmp_path)
+    srv = server_cert(tmp_path, ca_dir=d)
     i = issue(d, "joe@example.test", 1, usb, "mail.example.test", srv, "/home/joe/.certs")
     pw = i["passphrase"]
     assert re.fullmatch(r"[2-9a-z]{5}(-[2-9a-z]{5}){3}", pw)
@@ -429,6 +529,25 @@ def test_bundle_pkcs12_openssl_and_pk12util(ca, tmp_path):
     assert (usb / "office-ca.pem").read_text() == open(os.path.join(d, "ca.crt")).read()
 
 
+def test_bundle_self_signed_server_goes_along(ca, tmp_path):
+    """A first-boot (self-signed) server certificate is not verified by office-ca.pem: the
+    bundle carries it as server.pem, and fetchmail/curl trust that."""
+    d, _ = ca
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    srv = server_cert(tmp_path)
+    i = issue(d, "joe@example.test", 1, usb, "mail.example.test", srv, "/home/joe/.certs")
+    assert (usb / "server.pem").read_text() == open(srv).read()
+    rc = (usb / ".fetchmailrc").read_text()
+    assert "   ssl sslcertck sslcertfile /home/joe/.certs/server.pem\n" in rc
+    assert "--cacert server.pem" in (usb / "curl-example.sh").read_text()
+    assert "server.pem" in (usb / "README.txt").read_text()
+    ossl("verify", "-CAfile", usb / "server.pem", srv)
+    r = ossl("verify", "-CAfile", usb / "office-ca.pem", srv, ok=False)
+    assert r.returncode != 0
+    assert len(os.listdir(usb)) == 8 and i["passphrase"]
+
+
 @pytest.fixture
 def tiny_usb(tmp_path):
     """A 64 KiB tmpfs: a USB key that fills up."""
@@ -466,6 +585,44 @@ def test_bundle_on_full_usb_key_leaves_nothing(ca, tmp_path, tiny_usb):
     ossl("pkcs12", "-info", "-in", tiny_usb / "joe.p12", "-passin", "pass:" + i["passphrase"], "-noout")
 
 
+def test_bundle_on_failing_usb_device(ca, tmp_path):
+    """A USB key whose device fails under the writes (an ext2 image on a loop device whose
+    backing store runs out: the file system thinks it has room, the block device errors,
+    as a stick pulled or dying does). The bundle fails with the file named; plugged in
+    again, the key has a clean file system and no file of the bundle, whole or partial."""
+    back, usb = tmp_path / "back", tmp_path / "usb"
+    usb.mkdir()
+    tmpfs(back, "2m")
+    img = back / "usb.img"
+    loop = None
+    try:
+        with open(img, "wb") as f:
+            f.truncate(16 * 1024 * 1024)
+        subprocess.run(["mkfs.ext2", "-q", "-F", str(img)], check=True)
+        r = subprocess.run(["losetup", "-f", "--show", str(img)], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip("no loop device here: " + r.stderr)
+        loop = r.stdout.strip()
+        subprocess.run(["mount", "-t", "ext2", loop, str(usb)], check=True)
+        filler = fill(back, 0)
+        d, _ = ca
+        r = drv("issue", d, "joe@example.test", 1, usb, "mail.example.test", ok=False)
+        assert r.returncode == 1, r.stdout
+        assert re.search(r"%s/(joe\.(p12|crt|key)|office-ca\.pem|\.fetchmailrc|curl-example\.sh|"
+                         r"README\.txt): " % re.escape(str(usb)), r.stderr), r.stderr
+        os.unlink(filler)
+        subprocess.run(["umount", str(usb)], check=True)
+        fsck = subprocess.run(["e2fsck", "-fn", str(img)], capture_output=True, text=True)
+        assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+        subprocess.run(["mount", "-t", "ext2", loop, str(usb)], check=True)
+        assert sorted(os.listdir(usb)) == ["lost+found"]
+    finally:
+        subprocess.run(["umount", str(usb)], capture_output=True)
+        if loop:
+            subprocess.run(["losetup", "-d", loop], capture_output=True)
+        subprocess.run(["umount", str(back)], capture_output=True)
+
+
 def test_bundle_into_missing_folder(ca, tmp_path):
     d, _ = ca
     r = drv("issue", d, "joe@example.test", 1, tmp_path / "gone", "mail.example.test", ok=False)
@@ -474,10 +631,11 @@ def test_bundle_into_missing_folder(ca, tmp_path):
 
 # ---- importing a CA ----------------------------------------------------------------------
 
-@pytest.fixture
-def office(tmp_path):
-    """An office CA made with openssl (the pki.py test PKI's way) and its CRL."""
-    c = CA(str(tmp_path / "openssl-ca"), "Example Office Root")
+@pytest.fixture(params=["ec", 2048], ids=["ecdsa", "rsa2048"])
+def office(tmp_path, request):
+    """An office CA made with openssl (the pki.py test PKI's way), ECDSA or RSA, and its
+    CRL."""
+    c = CA(str(tmp_path / "openssl-ca"), "Example Office Root", keyalg=request.param)
     user = c.issue("old", "/CN=old@example.test", "email:old@example.test")
     crl = c.crl(str(tmp_path / "office-crl.pem"), revoked=[user])
     return c, crl, user
@@ -558,51 +716,134 @@ def test_import_cacrl_bundle_split(office, tmp_path):
 
 # ---- through mailgwd ----------------------------------------------------------------------
 
-def test_issued_cert_logs_in_revoked_refused_after_reload(daemon, pki, tmp_path):
-    """The gate accepts a certificate our CA issued and refuses it once revoked: the new CRL
-    is installed (as the console will: atomic replace) and mailgwd reloaded; another
-    user's certificate of the same CA goes on working."""
+MDA = """#!/usr/bin/python3
+import os, sys
+out = sys.argv[1]
+n = len(os.listdir(out))
+with open(os.path.join(out, "%03d" % n), "wb") as f:
+    f.write(sys.stdin.buffer.read())
+"""
+
+
+def run_fetchmail(tmp_path, rcfile, password):
+    """fetchmail with the bundle's .fetchmailrc as written (the password comes from
+    ~/.netrc, as fetchmail allows); delivery to files through an mda."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    netrc = home / ".netrc"
+    netrc.write_text("machine localhost login joe@example.test password %s\n" % password)
+    netrc.chmod(0o600)
+    out = tmp_path / ("fm-%d" % len(list(tmp_path.glob("fm-*"))))
+    out.mkdir()
+    mda = tmp_path / "mda.py"
+    mda.write_text(MDA)
+    mda.chmod(0o755)
+    r = subprocess.run(["fetchmail", "-f", str(rcfile), "--nosyslog", "-v",
+                        "--idfile", str(tmp_path / "fetchids"), "--pidfile", str(tmp_path / "fm.pid"),
+                        "--mda", "%s %s" % (mda, out)],
+                       capture_output=True, text=True, timeout=60, env=dict(os.environ, HOME=str(home)))
+    return r, sorted(out.iterdir())
+
+
+def test_bundle_fetchmail_then_revoked_refused_after_reload(daemon, pki, tmp_path):
+    """The whole path of issue 8 on the host: the gateway has a first-boot (self-signed)
+    server certificate and the office CA; joe's bundle's .fetchmailrc, used as written,
+    fetches his mail through the certificate gate; after `cert revoke` the new CRL is
+    installed (atomic replace, as the console does) and mailgwd reloaded: the same
+    fetchmail is refused in the handshake, while ann's established session goes on and
+    she can log in again."""
     import poplib
+    from types import SimpleNamespace
     cad = str(tmp_path / "ca")
     drv("ca-create", cad, "Gateway Office CA")
+    srv = server_cert(tmp_path, "localhost")
     d = daemon(start=False)
-    install_tls(d, pki, crl=os.path.join(cad, "crl.pem"), ca=os.path.join(cad, "ca.crt"))
+    install_tls(d, pki, crl=os.path.join(cad, "crl.pem"), ca=os.path.join(cad, "ca.crt"),
+                server=SimpleNamespace(crt=srv, key=str(tmp_path / "srv.key")))
+    # .netrc passwords are single words: joe gets one without the space of gate.PASSWORDS
+    pw = {"joe": "joe-netrc-pw", "ann": gate.PASSWORDS["ann"]}
     for u in ("joe", "ann"):
-        add_user(d, u)
+        add_user(d, u, pw[u])
     d.write_conf(tls_conf(d))
     d.start()
-
-    # each user's key and certificate come in their bundle
+    port = d.addr("pop3s")[1]
     usb = tmp_path / "usb"
-    usb.mkdir()
-    joe = issue(cad, "joe@example.test", 1, usb, "localhost")
-    (usb / "ann").mkdir()
-    issue(cad, "ann@example.test", 1, usb / "ann", "localhost")
+    for u in ("joe", "ann"):
+        (usb / u).mkdir(parents=True)
+    joe = issue(cad, "joe@example.test", 1, usb / "joe", "localhost", srv, usb / "joe", port)
+    issue(cad, "ann@example.test", 1, usb / "ann", "localhost", srv, usb / "ann", port)
+    body = gate.message(1)
+    gate.deliver(d, "joe", body)
 
-    def login(user, crt, key):
+    r, got = run_fetchmail(tmp_path, usb / "joe" / ".fetchmailrc", pw["joe"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(got) == 1 and got[0].read_bytes().endswith(body.replace(b"\r\n", b"\n"))
+
+    def login(user):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.load_verify_locations(pki.ca.crt)
-        ctx.load_cert_chain(crt, key)
-        host, port = d.addr("pop3s")
-        p = poplib.POP3_SSL(host, port, context=ctx, timeout=15)
+        ctx.load_verify_locations(str(usb / user / "server.pem"))
+        ctx.load_cert_chain(str(usb / user / (user + ".crt")), str(usb / user / (user + ".key")))
+        p = poplib.POP3_SSL("localhost", port, context=ctx, timeout=15)
         p.user("%s@example.test" % user)
-        p.pass_(gate.PASSWORDS[user])
+        p.pass_(pw[user])
         return p
 
-    login("joe", str(usb / "joe.crt"), str(usb / "joe.key")).quit()
-    p_ann = login("ann", str(usb / "ann" / "ann.crt"), str(usb / "ann" / "ann.key"))
+    p_ann = login("ann")
     drv("revoke", cad, joe["serial"], "keyCompromise")
     replace_crl(d, os.path.join(cad, "crl.pem"))
     m = d.mark()
     d.control("reload")
     d.wait_log(r"reload", start=m)
     m = d.mark()
-    with pytest.raises((ssl.SSLError, ConnectionResetError, EOFError, poplib.error_proto, OSError)) as e:
-        login("joe", str(usb / "joe.crt"), str(usb / "joe.key"))
-    assert "revoked" in str(e.value), e.value
+    r, got = run_fetchmail(tmp_path, usb / "joe" / ".fetchmailrc", pw["joe"])
+    assert r.returncode not in (0, 1) and got == [], r.stdout + r.stderr
+    assert "revoked" in r.stdout + r.stderr, r.stdout + r.stderr
     line = d.wait_log(r"refused: .*has been revoked", start=m)
-    assert "CN=joe@example.test" in line
+    assert "CN=joe@example.test" in line and joe["serial"][-4:] in line.replace(":", "")
     # ann's established session goes on, and she can log in again
     assert p_ann.stat()[0] == 0
     p_ann.quit()
-    login("ann", str(usb / "ann" / "ann.crt"), str(usb / "ann" / "ann.key")).quit()
+    login("ann").quit()
+
+
+def der_tlv(b, i):
+    """(tag, content start, end) of the DER element at b[i]."""
+    tag, n = b[i], b[i + 1]
+    if n < 0x80:
+        return tag, i + 2, i + 2 + n
+    k = n & 0x7f
+    ln = int.from_bytes(b[i + 2:i + 2 + k], "big")
+    return tag, i + 2 + k, i + 2 + k + ln
+
+
+def name_der(cert_der, which):
+    """The raw issuer or subject Name of a certificate."""
+    _, s, _ = der_tlv(cert_der, 0)          # Certificate
+    _, i, _ = der_tlv(cert_der, s)          # TBSCertificate content
+    fields = []
+    while len(fields) < 6:
+        tag, cs, e = der_tlv(cert_der, i)
+        fields.append(cert_der[i:e])
+        i = e
+    off = 1 if fields[0][0] == 0xA0 else 0  # [0] version
+    return fields[off + (2 if which == "issuer" else 4)]
+
+
+def test_import_ca_issuer_byte_exact(tmp_path):
+    """An openssl CA with a many-part subject (the reference article's kind): the
+    certificates and CRLs the gateway signs name it byte for byte."""
+    key, crt = tmp_path / "ca.key", tmp_path / "ca.crt"
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", key, "-out", crt, "-days", "100",
+         "-subj", "/C=IE/ST=Dublin/O=Senderek Web Security/OU=Mail/CN=Senderek RootCA/emailAddress=ca@senderek.ie",
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    d = tmp_path / "ca"
+    drv("ca-import", d, crt, key)
+    i = issue(str(d), "joe@example.test")
+    ca_der = ossl("x509", "-in", crt, "-outform", "DER", text=False).stdout
+    c_der = ossl("x509", "-in", d / "certs" / (i["serial"] + ".pem"), "-outform", "DER", text=False).stdout
+    assert name_der(c_der, "issuer") == name_der(ca_der, "subject")
+    crl_der = ossl("crl", "-in", d / "crl.pem", "-outform", "DER", text=False).stdout
+    assert name_der(ca_der, "subject") in crl_der
+    ossl("verify", "-CAfile", crt, d / "certs" / (i["serial"] + ".pem"))
+    crl_fields(str(d / "crl.pem"), str(crt))

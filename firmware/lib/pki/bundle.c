@@ -1,6 +1,13 @@
 /*
  * bundle.c - a user's certificate bundle on a USB key: LOCAL.p12, LOCAL.crt, LOCAL.key,
- * office-ca.pem, .fetchmailrc, curl-example.sh, README.txt.
+ * office-ca.pem, .fetchmailrc, curl-example.sh, README.txt, and server.pem when the
+ * gateway's server certificate is not one the office CA issued.
+ *
+ * fetchmail and curl must verify the gateway (sslcertck, --cacert). When the office CA
+ * issued the server certificate, office-ca.pem does it, as in the reference article.
+ * A self-signed one (first boot) or one of another CA is not verified by office-ca.pem:
+ * then the server certificate file itself goes along as server.pem and the examples
+ * trust it (a self-signed certificate is its own trust anchor).
  *
  * A USB key fills up or is pulled out mid-write. So every file is first written under a
  * temporary name (created O_EXCL|O_NOFOLLOW relative to the directory fd), fsynced and
@@ -22,7 +29,7 @@
 #include "mbedtls/platform_util.h"
 #include "pki/pki_int.h"
 
-#define BUNDLE_FILES 7
+#define BUNDLE_FILES 8
 #define BUNDLE_TEXT_MAX 4096
 #define BUNDLE_LOCAL_MAX 64
 #define BUNDLE_CERTDIR_MAX 256
@@ -149,6 +156,44 @@ static void bundle_date(time_t t, char out[16])
 		out[0] = '\0';
 }
 
+/* The server certificate's fingerprint; *srv_pem its file when the office CA (ca_pem) did
+ * not issue it (else NULL). */
+static int bundle_server(const char *path, const char *ca_pem, size_t ca_len, char fp[PKI_FP_MAX],
+			 char **srv_pem, size_t *srv_len, char *why, size_t whysz)
+{
+	mbedtls_x509_crt srv, ca;
+	uint32_t flags = 0;
+	char *data = NULL;
+	size_t len;
+	int rc;
+
+	*srv_pem = NULL;
+	mbedtls_x509_crt_init(&srv);
+	mbedtls_x509_crt_init(&ca);
+	rc = pki_read(NULL, path, &data, &len, why, whysz);
+	if (rc < 0)
+		goto out;
+	if (mbedtls_x509_crt_parse(&srv, (unsigned char *)data, len + 1) != 0 ||
+	    mbedtls_x509_crt_parse(&ca, (const unsigned char *)ca_pem, ca_len + 1) != 0) {
+		rc = pki_why(why, whysz, -MGW_EINVAL, "%s: not a readable certificate", path);
+		goto out;
+	}
+	pki_fp(srv.raw.p, srv.raw.len, fp);
+	/* issued by the office CA? (dates aside: an expired one is the admin's other problem) */
+	if (mbedtls_x509_crt_verify(&srv, &ca, NULL, NULL, &flags, NULL, NULL) == 0 ||
+	    (flags & ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE |
+				 MBEDTLS_X509_BADCERT_CN_MISMATCH)) == 0)
+		goto out;
+	*srv_pem = data;
+	*srv_len = len;
+	data = NULL;
+out:
+	free(data);
+	mbedtls_x509_crt_free(&srv);
+	mbedtls_x509_crt_free(&ca);
+	return rc;
+}
+
 int pki_bundle_write(const char *out_dir, const char *ca_dir, const struct pki_issued *is,
 		     const struct pki_bundle_opts *o, char pass[PKI_PASS_MAX], char *why,
 		     size_t whysz)
@@ -156,8 +201,10 @@ int pki_bundle_write(const char *out_dir, const char *ca_dir, const struct pki_i
 	struct bundle_file f[BUNDLE_FILES];
 	char local[BUNDLE_LOCAL_MAX], certdir[BUNDLE_CERTDIR_MAX], srvfp[PKI_FP_MAX] = "unknown";
 	char *ca_pem = NULL, *rc_txt = NULL, *curl_txt = NULL, *readme = NULL, until[16];
+	char *srv_pem = NULL;
+	const char *trust = "office-ca.pem";
 	unsigned char *p12 = NULL;
-	size_t ca_len = 0, p12_len = 0, n = 0, ll;
+	size_t ca_len = 0, p12_len = 0, srv_len = 0, n = 0, ll;
 	unsigned pop3s = o->pop3s_port ? o->pop3s_port : 995;
 	struct pki_ca_info ca;
 	int rc;
@@ -186,17 +233,12 @@ int pki_bundle_write(const char *out_dir, const char *ca_dir, const struct pki_i
 	if (rc < 0)
 		goto out;
 	if (o->server_crt != NULL) {
-		mbedtls_x509_crt srv;
-
-		mbedtls_x509_crt_init(&srv);
-		if (mbedtls_x509_crt_parse_file(&srv, o->server_crt) != 0) {
-			mbedtls_x509_crt_free(&srv);
-			rc = pki_why(why, whysz, -MGW_EINVAL, "%s: not a readable certificate",
-				     o->server_crt);
+		rc = bundle_server(o->server_crt, ca_pem, ca_len, srvfp, &srv_pem, &srv_len, why,
+				   whysz);
+		if (rc < 0)
 			goto out;
-		}
-		pki_fp(srv.raw.p, srv.raw.len, srvfp);
-		mbedtls_x509_crt_free(&srv);
+		if (srv_pem != NULL)
+			trust = "server.pem";
 	}
 	if (is->key_pem != NULL) {
 		rc = pki_passphrase(pass);
@@ -226,19 +268,19 @@ int pki_bundle_write(const char *out_dir, const char *ca_dir, const struct pki_i
 		 "#   password \"YOUR PASSWORD\"  after the user name below.\n"
 		 "poll %s service %u protocol POP3\n"
 		 "user \"%s\" is %s here\n"
-		 "   ssl sslcertck sslcertfile %s/office-ca.pem\n"
+		 "   ssl sslcertck sslcertfile %s/%s\n"
 		 "   sslcert %s/%s.crt sslkey %s/%s.key\n"
 		 "   keep\n",
-		 is->login, certdir, o->host, pop3s, is->login, local, certdir, certdir, local,
-		 certdir, local);
+		 is->login, certdir, o->host, pop3s, is->login, local, certdir, trust, certdir,
+		 local, certdir, local);
 	snprintf(curl_txt, BUNDLE_TEXT_MAX,
 		 "#!/bin/sh\n"
 		 "# Lists your mailbox on the gateway over POP3S with your certificate\n"
 		 "# (curl asks for your password). Add /1 to the URL to fetch message 1.\n"
 		 "cd \"$(dirname \"$0\")\" || exit 1\n"
-		 "exec curl --cacert office-ca.pem --cert %s.crt --key %s.key \\\n"
+		 "exec curl --cacert %s --cert %s.crt --key %s.key \\\n"
 		 "    --user '%s' pop3s://%s:%u/\n",
-		 local, local, is->login, o->host, pop3s);
+		 trust, local, local, is->login, o->host, pop3s);
 	bundle_date(is->not_after, until);
 	n = (size_t)snprintf(
 	    readme, BUNDLE_TEXT_MAX,
@@ -254,6 +296,7 @@ int pki_bundle_write(const char *out_dir, const char *ca_dir, const struct pki_i
 	    "                Keep the key secret.\n"
 	    "  office-ca.pem  the office CA: it signed the gateway's users' certificates.\n"
 	    "  .fetchmailrc   ready for fetchmail; curl-example.sh: the same with curl.\n"
+	    "%s"
 	    "\n"
 	    "The gateway's server certificate, SHA-256 fingerprint (compare it when your\n"
 	    "mail program asks you to accept the server):\n"
@@ -263,8 +306,12 @@ int pki_bundle_write(const char *out_dir, const char *ca_dir, const struct pki_i
 	    "  POP3: server %s, port %u, connection security SSL/TLS,\n"
 	    "        user name %s, authentication normal password,\n"
 	    "        client certificate: the one imported from %s.p12.\n",
-	    is->login, is->serial, until, ca.subject, local, local, local, srvfp, o->host, pop3s,
-	    is->login, local);
+	    is->login, is->serial, until, ca.subject, local, local, local,
+	    srv_pem
+		? "  server.pem     the gateway's own certificate: fetchmail and curl trust it\n"
+		  "                 to know they talk to the gateway.\n"
+		: "",
+	    srvfp, o->host, pop3s, is->login, local);
 	if (o->imaps_port && n < BUNDLE_TEXT_MAX)
 		n += (size_t)snprintf(readme + n, BUNDLE_TEXT_MAX - n,
 				      "  IMAP: server %s, port %u, SSL/TLS, the same user name "
@@ -298,6 +345,8 @@ int pki_bundle_write(const char *out_dir, const char *ca_dir, const struct pki_i
 			BUNDLE_ADD(keyn, is->key_pem, is->key_len, 0600);
 	}
 	BUNDLE_ADD("office-ca.pem", ca_pem, ca_len, 0644);
+	if (srv_pem != NULL)
+		BUNDLE_ADD("server.pem", srv_pem, srv_len, 0644);
 	BUNDLE_ADD(".fetchmailrc", rc_txt, strlen(rc_txt), 0600);
 	BUNDLE_ADD("curl-example.sh", curl_txt, strlen(curl_txt), 0755);
 	BUNDLE_ADD("README.txt", readme, strlen(readme), 0644);
@@ -313,6 +362,7 @@ out:
 		free(p12);
 	}
 	free(ca_pem);
+	free(srv_pem);
 	free(rc_txt);
 	free(curl_txt);
 	free(readme);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/err.h"
@@ -203,11 +204,12 @@ static int pki_ca_name(const char *name, char *dn, size_t dnsz, char *why, size_
 	return 0;
 }
 
-/* Removes the database and certificates of a replaced CA. */
+static const char *const pki_ca_files[] = {PKI_F_CA_KEY, PKI_F_CA_CRT,	  PKI_F_CRL,  PKI_F_INDEX,
+					   PKI_F_SERIAL, PKI_F_CRLNUMBER, PKI_F_CERTS};
+
+/* Removes the files of a CA that failed half-way through its creation. */
 static void pki_ca_clear(const char *dir)
 {
-	static const char *const files[] = {PKI_F_CA_KEY, PKI_F_CA_CRT, PKI_F_CRL,
-					    PKI_F_INDEX,  PKI_F_SERIAL, PKI_F_CRLNUMBER};
 	char path[PKI_PATH_MAX];
 	struct dirent *de;
 	DIR *d;
@@ -217,10 +219,56 @@ static void pki_ca_clear(const char *dir)
 			if (de->d_name[0] != '.')
 				unlinkat(dirfd(d), de->d_name, 0);
 		closedir(d);
+		rmdir(path);
 	}
-	for (size_t i = 0; i < MGW_ARRAY_LEN(files); i++)
-		if (pki_path(path, dir, files[i]) == 0)
+	for (size_t i = 0; i < MGW_ARRAY_LEN(pki_ca_files); i++)
+		if (pki_path(path, dir, pki_ca_files[i]) == 0)
 			unlink(path);
+}
+
+/* Moves the files of the CA being replaced from dir into dir/stash (renames in one file
+ * system; undone by pki_ca_unstash). The old CA is kept, not destroyed: its key may still
+ * be needed. 0, or an error with nothing moved. */
+static int pki_ca_move(const char *from, const char *to, size_t upto, char *why, size_t whysz)
+{
+	char a[PKI_PATH_MAX], b[PKI_PATH_MAX];
+
+	for (size_t i = 0; i < upto; i++) {
+		if (pki_path(a, from, pki_ca_files[i]) < 0 || pki_path(b, to, pki_ca_files[i]) < 0)
+			return pki_why(why, whysz, -MGW_ELIMIT, "%s: path too long", from);
+		if (rename(a, b) < 0 && errno != ENOENT) {
+			int e = errno;
+
+			pki_ca_move(to, from, i, NULL, 0);
+			return pki_why(why, whysz, -MGW_EIO, "%s: cannot move to %s: %s", a, to,
+				       strerror(e));
+		}
+	}
+	return 0;
+}
+
+static int pki_ca_stash(const char *dir, time_t now, char *stash, size_t sz, char *why,
+			size_t whysz)
+{
+	char when[16];
+	int rc;
+
+	pki_time_validity(now, when);
+	if (snprintf(stash, sz, "%s/replaced-%s", dir, when) >= (int)sz)
+		return pki_why(why, whysz, -MGW_ELIMIT, "%s: path too long", dir);
+	if (mkdir(stash, 0700) < 0)
+		return pki_why(why, whysz, -MGW_EIO, "%s: %s", stash, strerror(errno));
+	rc = pki_ca_move(dir, stash, MGW_ARRAY_LEN(pki_ca_files), why, whysz);
+	if (rc < 0)
+		rmdir(stash);
+	return rc;
+}
+
+static void pki_ca_unstash(const char *dir, const char *stash)
+{
+	pki_ca_clear(dir);
+	if (pki_ca_move(stash, dir, MGW_ARRAY_LEN(pki_ca_files), NULL, 0) == 0)
+		rmdir(stash);
 }
 
 static int pki_ca_absent(const char *dir, unsigned flags, char *why, size_t whysz)
@@ -242,12 +290,24 @@ static int pki_ca_absent(const char *dir, unsigned flags, char *why, size_t whys
 /* Writes ca.crt (and ca.key), the empty database and the CRL (given, or signed now). */
 static int pki_ca_install(const char *dir, const char *crt_pem, size_t crt_len, const char *key_pem,
 			  size_t key_len, const char *crl_pem, size_t crl_len, unsigned crl_days,
-			  time_t now, struct pki_rng *rng, char *why, size_t whysz)
+			  time_t now, struct pki_rng *rng, char *stash, size_t stashsz, char *why,
+			  size_t whysz)
 {
+	char path[PKI_PATH_MAX];
 	struct pki_ca ca;
 	int rc = 0;
 
-	pki_ca_clear(dir);
+	stash[0] = '\0';
+	/* pki_ca_absent() let us in: an existing CA is being replaced on purpose */
+	if (pki_path(path, dir, PKI_F_CA_CRT) == 0 && access(path, F_OK) == 0)
+		rc = pki_ca_stash(dir, now, stash, stashsz, why, whysz);
+	pki_path(path, dir, PKI_F_CA_KEY);
+	if (rc == 0 && stash[0] == '\0' && access(path, F_OK) == 0)
+		rc = pki_ca_stash(dir, now, stash, stashsz, why, whysz);
+	if (rc < 0) {
+		stash[0] = '\0';
+		return rc;
+	}
 	if (key_pem)
 		rc = pki_write(dir, PKI_F_CA_KEY, key_pem, key_len, 0600, why, whysz);
 	if (rc == 0)
@@ -262,8 +322,14 @@ static int pki_ca_install(const char *dir, const char *crt_pem, size_t crt_len, 
 			rc = pki_crl_sign_locked(dir, &ca, crl_days, now, NULL, NULL, why, whysz);
 		pki_ca_free(&ca);
 	}
-	if (rc < 0) /* no half CA: the next `ca create` must not find a stray key */
-		pki_ca_clear(dir);
+	if (rc < 0) {
+		/* no half CA: the new files go, the replaced CA comes back */
+		if (stash[0] != '\0')
+			pki_ca_unstash(dir, stash);
+		else
+			pki_ca_clear(dir);
+		stash[0] = '\0';
+	}
 	return rc;
 }
 
@@ -272,7 +338,7 @@ int pki_ca_create(const char *dir, const char *name, unsigned crl_days, unsigned
 {
 	unsigned char serial[PKI_SERIAL_LEN], keyid[PKI_KEYID_MAX], *der = NULL;
 	unsigned char keypem[PKI_DER_MAX];
-	char dn[PKI_DN_MAX], *crt_pem = NULL, e[160];
+	char dn[PKI_DN_MAX], *crt_pem = NULL, e[160], stash[PKI_PATH_MAX_INFO];
 	size_t der_len = 0, crt_len = 0, keyid_len = 0;
 	mbedtls_pk_context key;
 	mbedtls_x509_crt crt;
@@ -343,13 +409,14 @@ int pki_ca_create(const char *dir, const char *name, unsigned crl_days, unsigned
 		goto out;
 	}
 	rc = pki_ca_install(dir, crt_pem, crt_len, (char *)keypem, strlen((char *)keypem), NULL, 0,
-			    crl_days, now, &rng, why, whysz);
+			    crl_days, now, &rng, stash, sizeof(stash), why, whysz);
 	if (rc == 0 && info != NULL) {
 		memset(info, 0, sizeof(*info));
 		pki_ca_fill(&crt, info);
 		info->has_key = true;
 		info->has_crl = true;
 		info->crl_next_update = now + (time_t)(crl_days ? crl_days : PKI_CRL_DAYS) * 86400;
+		snprintf(info->replaced, sizeof(info->replaced), "%s", stash);
 	}
 out:
 	mbedtls_platform_zeroize(keypem, sizeof(keypem));
@@ -533,6 +600,7 @@ int pki_ca_import(const char *dir, const char *crt_path, const char *key_path, c
 {
 	struct pki_ca_src s;
 	struct pki_rng rng;
+	char stash[PKI_PATH_MAX_INFO];
 	bool have_src = false;
 	int lock = -1, rc;
 
@@ -556,7 +624,8 @@ int pki_ca_import(const char *dir, const char *crt_path, const char *key_path, c
 	rc = pki_ca_absent(dir, flags, why, whysz);
 	if (rc == 0)
 		rc = pki_ca_install(dir, s.crt_pem, s.crt_len, s.key_pem, s.key_len, s.crl_pem,
-				    s.crl_len, crl_days, now, &rng, why, whysz);
+				    s.crl_len, crl_days, now, &rng, stash, sizeof(stash), why,
+				    whysz);
 	if (rc == 0 && info != NULL) {
 		char crl[PKI_PATH_MAX];
 
@@ -567,6 +636,7 @@ int pki_ca_import(const char *dir, const char *crt_path, const char *key_path, c
 			info->crl_next_update =
 			    now + (time_t)(crl_days ? crl_days : PKI_CRL_DAYS) * 86400;
 		}
+		snprintf(info->replaced, sizeof(info->replaced), "%s", stash);
 	}
 out:
 	if (have_src)

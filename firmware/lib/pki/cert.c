@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "auth/passwd.h"
 #include "core/err.h"
 #include "mbedtls/asn1.h"
 #include "mbedtls/asn1write.h"
@@ -137,25 +138,19 @@ out:
 
 bool pki_login_ok(const char *login)
 {
-	const char *at = strchr(login, '@'), *d;
-	size_t n = strlen(login);
+	const char *at = strchr(login, '@');
+	char user[PASSWD_USER_MAX + 1];
+	size_t n;
 
-	if (at == NULL || at == login || n > PKI_LOGIN_MAX || strchr(at + 1, '@'))
+	/* the same names the passwd-files accept (auth/passwd.h), nothing else */
+	if (at == NULL || strlen(login) > PKI_LOGIN_MAX)
 		return false;
-	for (const char *c = login; c < at; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || strchr(".-_+", *c)))
-			return false;
-	d = at + 1;
-	if (*d == '\0' || *d == '.' || *d == '-' || login[n - 1] == '.' || login[n - 1] == '-')
+	n = (size_t)(at - login);
+	if (n == 0 || n > PASSWD_USER_MAX)
 		return false;
-	for (const char *c = d; *c; c++) {
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '.' ||
-		      *c == '-'))
-			return false;
-		if (*c == '.' && (c[1] == '.' || c[1] == '-' || c[-1] == '-'))
-			return false;
-	}
-	return true;
+	memcpy(user, login, n);
+	user[n] = '\0';
+	return passwd_user_valid(user) && passwd_domain_valid(at + 1);
 }
 
 void pki_issued_free(struct pki_issued *is)
@@ -191,7 +186,11 @@ static int pki_serial_take(const char *dir, const struct pki_db *db, struct pki_
 	for (int tries = 0; tries < 8; tries++) {
 		bool used = false;
 
-		if (rc == 0 && *len > 0 && *len <= 20 && (serial[0] & 0x80) == 0) {
+		/* positive (top bit clear, RFC 5280 4.1.2.2), minimal (no leading zero byte:
+		 * index.txt and the certificate then spell it alike), unused; otherwise (a
+		 * damaged or hand-edited serial file) a new random one */
+		if (rc == 0 && *len > 0 && *len <= 20 && serial[0] != 0 &&
+		    (serial[0] & 0x80) == 0) {
 			pki_hex(serial, *len, hex, sizeof(hex));
 			for (size_t i = 0; i < db->n && !used; i++)
 				used = strcmp(db->e[i].serial, hex) == 0;
@@ -442,6 +441,14 @@ int pki_cert_sign(const char *dir, const char *login, const char *csr_path, unsi
 		goto out;
 	ret = mbedtls_x509_csr_parse(&csr, (unsigned char *)data,
 				     strstr(data, "-----BEGIN") ? len + 1 : len);
+	if (ret == MBEDTLS_ERR_X509_FEATURE_UNAVAILABLE) {
+		/* mbedTLS refuses a request with a critical extension it does not parse */
+		rc = pki_why(why, whysz, -MGW_EINVAL,
+			     "%s: the request holds a critical extension the gateway cannot "
+			     "read; make it without extensions (the certificate gets its own)",
+			     csr_path);
+		goto out;
+	}
 	if (ret != 0) {
 		rc = pki_why(why, whysz, -MGW_EINVAL, "%s: not a certificate request: %s", csr_path,
 			     pki_tls_err(ret, e, sizeof(e)));

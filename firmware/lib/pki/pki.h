@@ -43,14 +43,17 @@
 #define PKI_DN_MAX 320		/* subject/issuer as text ("CN=joe@example.test") */
 #define PKI_LOGIN_MAX 254	/* user@domain */
 #define PKI_PASS_MAX 32		/* one-time PKCS#12 passphrase, NUL included */
+#define PKI_PATH_MAX_INFO 512	/* pki_ca_info.replaced */
 #define PKI_CA_DAYS 3650	/* 10 years */
 #define PKI_CRL_DAYS 30		/* default CRL validity (thisUpdate to nextUpdate) */
 #define PKI_CRL_REFRESH_DAYS 29 /* default: re-sign when nextUpdate is closer than this */
 #define PKI_CERT_YEARS_MIN 1
 #define PKI_CERT_YEARS_MAX 3
 
-/* Flags for pki_ca_create / pki_ca_import. */
-#define PKI_F_REPLACE 1u /* replace an existing CA (its database and certs/ are removed) */
+/* Flags for pki_ca_create / pki_ca_import. PKI_F_REPLACE: replace an existing CA; its
+ * files (key, certificate, CRL, database, certs/) are moved to dir/replaced-DATE/ (kept,
+ * not destroyed), and moved back if the new CA cannot be written. */
+#define PKI_F_REPLACE 1u
 
 /* CRL reason codes (RFC 5280 section 5.3.1); the index.txt spelling is openssl's. */
 enum pki_reason {
@@ -74,9 +77,11 @@ struct pki_ca_info {
 	char subject[PKI_DN_MAX];
 	char fp[PKI_FP_MAX]; /* SHA-256 of the certificate's DER */
 	time_t not_before, not_after;
-	bool has_key;		/* dir/ca.key present (the gateway can sign) */
-	bool has_crl;		/* a CRL came with it / dir/crl.pem present */
-	time_t crl_next_update; /* when has_crl */
+	bool has_key;			  /* dir/ca.key present (the gateway can sign) */
+	bool has_crl;			  /* a CRL came with it / dir/crl.pem present */
+	time_t crl_next_update;		  /* when has_crl */
+	char replaced[PKI_PATH_MAX_INFO]; /* create/import with PKI_F_REPLACE: the folder the
+					   * old CA was moved to (dir/replaced-DATE), else "" */
 };
 
 /*
@@ -278,7 +283,9 @@ struct pki_bundle_opts {
  * passphrase, returned in pass for the caller to show once, "" without a key),
  * LOCAL.crt, LOCAL.key (0600, when is->key_pem), office-ca.pem (the CA certificate of
  * ca_dir), .fetchmailrc (0600), curl-example.sh and README.txt (server fingerprint,
- * POP3S/IMAPS settings). LOCAL is the login's local part ("joe").
+ * POP3S/IMAPS settings). LOCAL is the login's local part ("joe"). When the office CA did
+ * not issue o->server_crt (self-signed at first boot), that file goes along as
+ * server.pem and .fetchmailrc/curl-example.sh trust it instead of office-ca.pem.
  * All files are written to temporary names first, fsynced, then renamed; when anything
  * fails (a full key: -MGW_ENOSPC, a key pulled out: -MGW_EIO) every file of this call
  * is removed again and why names the file and the cause.
