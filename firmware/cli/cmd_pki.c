@@ -274,6 +274,21 @@ static int cmd_cert_issue(struct cons *c)
 	return rc;
 }
 
+/* Completion: the serials of the database (cert show, cert revoke). */
+void cmd_pki_serials(struct cons *c, cons_add_fn add, void *arg)
+{
+	struct pki_cert_entry *e = NULL;
+	char dir[512], why[PKI_WHY_MAX];
+	size_t n = 0;
+
+	pki_path(c, PKI_CA_REL, dir, sizeof(dir));
+	if (pki_cert_list(dir, time(NULL), &e, &n, why, sizeof(why)) < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		add(arg, e[i].serial, NULL);
+	free(e);
+}
+
 static int cmd_cert_list(struct cons *c)
 {
 	struct pki_cert_entry *e = NULL;

@@ -30,20 +30,27 @@ static const struct cons_family cons_families[] = {
     {"ca", "the office CA: create, import, show", NULL},
     {"cert", "client certificates: issue, sign, list, show, revoke", NULL},
     {"crl", "the certificate revocation list: show, refresh, import", NULL},
+    {"config", "all settings as one file: export, diff, import", NULL},
     {"net", "network settings: address, DNS, NTP", NULL},
     {"time", "the clock: show it, set it once", NULL},
     {NULL, NULL, NULL},
 };
 
 static const struct cons_cmd *const cons_tables[] = {
-    cons_cmds_daemon, cons_cmds_domain, cons_cmds_user, cons_cmds_alias,
-    cons_cmds_pki,    cons_cmds_system, cons_cmds_net,	NULL,
+    cons_cmds_daemon, cons_cmds_domain, cons_cmds_user,
+    cons_cmds_alias,  cons_cmds_pki,	cons_cmds_config,
+    cons_cmds_system, cons_cmds_net,	NULL,
 };
 
 /* What TAB completes, by argument name. */
 const struct cons_completer cons_completers[] = {
-    {"DOMAIN", cmd_domain_names}, {"domain", cmd_domain_names}, {"USER", cmd_user_names},
-    {"WHICH", cmd_user_names},	  {"ALIAS", cmd_alias_names},	{NULL, NULL},
+    {"DOMAIN", cmd_domain_names},
+    {"domain", cmd_domain_names},
+    {"USER", cmd_user_names},
+    {"WHICH", cmd_user_names},
+    {"ALIAS", cmd_alias_names},
+    {"SERIAL", cmd_pki_serials},
+    {NULL, NULL},
 };
 
 /* Registered first words, to hang sub-commands under. */

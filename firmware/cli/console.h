@@ -162,10 +162,12 @@ extern const struct cons_cmd cons_cmds_domain[];
 extern const struct cons_cmd cons_cmds_user[];
 extern const struct cons_cmd cons_cmds_alias[];
 extern const struct cons_cmd cons_cmds_pki[];
+extern const struct cons_cmd cons_cmds_config[];
 
 /* Existing names, for TAB completion (cmd_domain.c, cmd_user.c, cmd_alias.c). */
 void cmd_domain_names(struct cons *c, cons_add_fn add, void *arg);
 void cmd_user_names(struct cons *c, cons_add_fn add, void *arg);
 void cmd_alias_names(struct cons *c, cons_add_fn add, void *arg);
+void cmd_pki_serials(struct cons *c, cons_add_fn add, void *arg);
 
 #endif

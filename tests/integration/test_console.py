@@ -429,3 +429,35 @@ def test_office_ca_certificate_bundle_pop3_then_revoked(daemon, pki, tmp_path):
     # a bad name is refused with a clear message, nothing written
     r = script(d, "cert", "issue", "nobody@" + DOMAIN)
     assert r.returncode == 1 and "no user nobody@example.test" in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the console runs as root, the daemon as 'nobody'")
+def test_config_export_diff_import(daemon, pki, tmp_path):
+    d = tls_prepared(daemon, pki)
+    assert script(d, "domain", "add", DOMAIN).returncode == 0
+    assert script(d, "user", "add", "joe@" + DOMAIN, input="pw one\n").returncode == 0
+    exp = tmp_path / "usb" / "mailgw-config.txt"
+    exp.parent.mkdir()
+    r = script(d, "config", "export", str(exp))
+    assert r.returncode == 0, r.stderr
+    assert stat.S_IMODE(os.stat(exp).st_mode) == 0o600
+    text = exp.read_text()
+    assert "=== etc/domains/example.test/passwd\njoe:{SHA512-CRYPT}" in text
+    assert "PRIVATE KEY" not in text
+    assert "no differences" in script(d, "config", "diff", str(exp)).stdout
+    assert script(d, "user", "add", "ann@" + DOMAIN, input="pw two\n").returncode == 0
+    r = script(d, "config", "diff", str(exp))
+    assert "etc/domains/example.test/passwd: changed" in r.stdout
+    assert re.search(r"^  - ann:\{SHA512-CRYPT\}", r.stdout, re.M)
+    r = script(d, "config", "import", str(exp), input="n\n")
+    assert r.returncode == 1 and "cancelled" in r.stdout
+    r = script(d, "-y", "config", "import", str(exp))
+    assert r.returncode == 0, r.stderr
+    assert script(d, "user", "list").stdout.splitlines() == ["joe@" + DOMAIN]
+    assert owner_mode(os.path.join(d.data, "etc/domains", DOMAIN, "passwd"))[2] == 0o640
+    # an export naming a file outside the list (a private key) is refused, nothing written
+    bad = tmp_path / "bad.txt"
+    bad.write_text("# mailgw configuration export\n=== etc/tls/server.key\nnot a key\n")
+    r = script(d, "-y", "config", "import", str(bad))
+    assert r.returncode == 1 and "'etc/tls/server.key' is not a file" in r.stderr
+    assert "BEGIN" in open(os.path.join(d.data, "etc/tls/server.key")).read()
