@@ -1,14 +1,22 @@
 /*
  * cmd_daemon.c - the commands about mailgwd itself: status, reload, help.
  */
+#include <dirent.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <sys/statvfs.h>
 #include <time.h>
 
 #include <libcli.h>
 
+#include "admin/admin.h"
+#include "apply.h"
 #include "console.h"
+#include "pki/pki.h"
+#include "tls/keygen.h"
+
+#define STATUS_ERRORS 5
 
 static void status_line(void *arg, const char *text)
 {
@@ -36,12 +44,97 @@ static void status_local(struct cons *c)
 	}
 }
 
+/* Messages and bytes in a Maildir's new/ and cur/. */
+static void status_maildir(const char *dir, unsigned *msgs, unsigned long long *bytes)
+{
+	static const char *const subs[] = {"new", "cur"};
+
+	for (size_t i = 0; i < 2; i++) {
+		char path[1024];
+		struct dirent *de;
+		DIR *dp;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, subs[i]);
+		dp = opendir(path);
+		while (dp != NULL && (de = readdir(dp)) != NULL) {
+			char file[1280];
+			struct stat st;
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
+			if (stat(file, &st) == 0 && S_ISREG(st.st_mode)) {
+				(*msgs)++;
+				*bytes += (unsigned long long)st.st_size;
+			}
+		}
+		if (dp != NULL)
+			closedir(dp);
+	}
+}
+
+static int status_user(void *arg, const char *addr, const char *value)
+{
+	struct cons *c = arg;
+	const char *at = strrchr(addr, '@');
+	char dir[768];
+	unsigned msgs = 0;
+	unsigned long long bytes = 0;
+
+	(void)value;
+	if (at == NULL)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s/mail/%s/%.*s/Maildir", c->data_dir, at + 1, (int)(at - addr),
+		 addr);
+	status_maildir(dir, &msgs, &bytes);
+	cons_out(c, "mail %s: %u messages, %llu KiB", addr, msgs, (bytes + 1023) / 1024);
+	return 0;
+}
+
+/* The TLS files: server certificate, CA and CRL with its countdown. */
+static void status_tls(struct cons *c)
+{
+	char crt[512], ca[512], crl[512], fp[TLS_KEYGEN_FP_MAX], why[PKI_WHY_MAX], when[40];
+	struct pki_ca_info in;
+	struct pki_crl_info ci;
+
+	snprintf(crt, sizeof(crt), "%s/etc/tls/server.crt", c->data_dir);
+	snprintf(ca, sizeof(ca), "%s/etc/tls/ca.crt", c->data_dir);
+	snprintf(crl, sizeof(crl), "%s/etc/tls/crl.pem", c->data_dir);
+	if (tls_keygen_fingerprint(crt, fp, why, sizeof(why)) == 0)
+		cons_out(c, "server certificate: SHA256 %s", fp);
+	if (pki_ca_inspect(ca, NULL, time(NULL), &in, why, sizeof(why)) == 0) {
+		strftime(when, sizeof(when), "%Y-%m-%d", gmtime(&in.not_after));
+		cons_out(c, "office CA: %s, valid until %s", in.subject, when);
+	} else {
+		cons_out(c, "office CA: none installed");
+	}
+	memset(&ci, 0, sizeof(ci));
+	if (pki_crl_show(crl, ca, time(NULL), &ci, why, sizeof(why)) == 0) {
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", gmtime(&ci.next_update));
+		if (ci.seconds_left >= 0)
+			cons_out(c, "CRL: next update %s, in %lld days %lld hours", when,
+				 ci.seconds_left / 86400, ci.seconds_left % 86400 / 3600);
+		else
+			cons_out(c, "CRL: EXPIRED since %s", when);
+		pki_crl_info_free(&ci);
+	}
+}
+
 static int cmd_status(struct cons *c)
 {
-	char why[512];
+	char why[512], msg[LAYOUT_MSG_MAX];
 	int rc = ctl_call(c->sock_path, "status", status_line, c, why, sizeof(why));
+	struct layout l;
 
 	status_local(c);
+	status_tls(c);
+	if (layout_open(&l, c->data_dir, NULL, msg, sizeof(msg)) == 0) {
+		admin_user_list(&l, NULL, status_user, c, msg, sizeof(msg));
+		layout_close(&l);
+	}
+	cons_out(c, "last errors in the log:");
+	cons_log_lines(c, " error", STATUS_ERRORS);
 	if (rc != CONS_OK)
 		cons_err(c, "mailgwd: %s", why);
 	return rc;

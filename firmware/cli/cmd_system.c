@@ -79,15 +79,56 @@ static const char *sys_logread(void)
 	return p != NULL && p[0] == '/' ? p : SYS_LOGREAD;
 }
 
-static int cmd_log(struct cons *c)
+int cons_log_lines(struct cons *c, const char *grep, unsigned lines)
 {
-	const char *lines_s = cons_arg(c, "lines"), *grep = cons_arg(c, "grep");
-	uint32_t lines = SYS_LOG_LINES_DEFAULT;
 	char *ring[SYS_LOG_LINES_MAX] = {0};
 	char buf[1024];
 	size_t n = 0;
-	int fds[2], rc = CONS_OK;
+	int fds[2];
+	pid_t pid;
 	FILE *f;
+
+	if (lines == 0 || lines > SYS_LOG_LINES_MAX || pipe(fds) < 0)
+		return CONS_ERROR;
+	/* The reader runs in a child; we keep the last lines of its output. */
+	pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		dup2(fds[1], STDOUT_FILENO);
+		execl(sys_logread(), sys_logread(), (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	f = pid > 0 ? fdopen(fds[0], "r") : NULL;
+	if (f == NULL) {
+		cons_err(c, "cannot read the log: %s", strerror(errno));
+		close(fds[0]);
+		return CONS_ERROR;
+	}
+	while (fgets(buf, sizeof(buf), f) != NULL) {
+		buf[strcspn(buf, "\n")] = '\0';
+		if (grep != NULL && strstr(buf, grep) == NULL)
+			continue;
+		free(ring[n % lines]);
+		ring[n % lines] = strdup(buf);
+		n++;
+	}
+	fclose(f);
+	waitpid(pid, NULL, 0);
+	for (size_t i = n > lines ? n - lines : 0; i < n; i++) {
+		cons_out(c, "%s", ring[i % lines] != NULL ? ring[i % lines] : "");
+		free(ring[i % lines]);
+		ring[i % lines] = NULL;
+	}
+	if (n == 0)
+		cons_out(c, "(no log lines%s)", grep != NULL ? " match" : "");
+	return CONS_OK;
+}
+
+static int cmd_log(struct cons *c)
+{
+	const char *lines_s = cons_arg(c, "lines");
+	uint32_t lines = SYS_LOG_LINES_DEFAULT;
 
 	if (lines_s != NULL && (!num_parse_u32(lines_s, strlen(lines_s), &lines) || lines == 0 ||
 				lines > SYS_LOG_LINES_MAX)) {
@@ -100,47 +141,7 @@ static int cmd_log(struct cons *c)
 		cons_out(c, "following the log; Ctrl-C stops");
 		return sys_run(c, argv, -1) < 0 ? CONS_ERROR : CONS_OK;
 	}
-	if (pipe(fds) < 0)
-		return CONS_ERROR;
-	/* The reader runs in a child; we collect its output through the pipe. */
-	{
-		pid_t pid = fork();
-
-		if (pid == 0) {
-			close(fds[0]);
-			dup2(fds[1], STDOUT_FILENO);
-			execl(sys_logread(), sys_logread(), (char *)NULL);
-			_exit(127);
-		}
-		close(fds[1]);
-		f = fdopen(fds[0], "r");
-		if (pid < 0 || f == NULL) {
-			cons_err(c, "cannot read the log: %s", strerror(errno));
-			if (f != NULL)
-				fclose(f);
-			else
-				close(fds[0]);
-			return CONS_ERROR;
-		}
-		while (fgets(buf, sizeof(buf), f) != NULL) {
-			buf[strcspn(buf, "\n")] = '\0';
-			if (grep != NULL && strstr(buf, grep) == NULL)
-				continue;
-			free(ring[n % lines]);
-			ring[n % lines] = strdup(buf);
-			n++;
-		}
-		fclose(f);
-		waitpid(pid, NULL, 0);
-	}
-	for (size_t i = n > lines ? n - lines : 0; i < n; i++) {
-		cons_out(c, "%s", ring[i % lines] != NULL ? ring[i % lines] : "");
-		free(ring[i % lines]);
-		ring[i % lines] = NULL;
-	}
-	if (n == 0)
-		cons_out(c, "(no log lines%s)", grep != NULL ? " match" : "");
-	return rc;
+	return cons_log_lines(c, cons_arg(c, "grep"), lines);
 }
 
 /* ---- time --------------------------------------------------------------------------- */

@@ -153,6 +153,12 @@ int ctl_reload(struct cons *c);
  * twice), later it is asked (3 tries). CONS_OK when admitted. */
 int login_run(struct cons *c);
 
+/* ---- cmd_system.c ------------------------------------------------------------------------ */
+
+/* Prints the last lines of the system log (logread; $MAILGW_LOGREAD in tests) that contain
+ * grep (NULL: all). */
+int cons_log_lines(struct cons *c, const char *grep, unsigned lines);
+
 /* ---- the families ------------------------------------------------------------------------ */
 
 extern const struct cons_cmd cons_cmds_daemon[];

@@ -329,7 +329,14 @@ def test_domain_user_alias_from_the_console_then_mail_arrives_and_pop3_login(dae
         assert owner_mode(os.path.join(d.data, rel)) == want, rel
     # every change was applied with a reload the unprivileged daemon ran (generation 1 +
     # domain add, user add, alias add)
-    assert "generation: 4" in script(d, "status").stdout.splitlines()
+    st = script(d, "status").stdout
+    assert "generation: 4" in st.splitlines()
+    # status: the services and their ports, mail per user, the CA and the CRL countdown
+    assert "service smtp: %s:%d" % (host, port) in st.splitlines()
+    assert "service pop3s: %s:%d" % (hp, pp) in st.splitlines()
+    assert re.search(r"^mail joe@example.test: [1-9]\d* messages, \d+ KiB$", st, re.M), st
+    assert re.search(r"^CRL: next update .*, in \d+ days \d+ hours$", st, re.M), st
+    assert "office CA: CN=mailgw test office CA" in st
 
     # scripted: the password from standard input, never in argv
     r = script(d, "user", "passwd", "joe@" + DOMAIN, input="new pw for joe\n")
@@ -461,3 +468,25 @@ def test_config_export_diff_import(daemon, pki, tmp_path):
     r = script(d, "-y", "config", "import", str(bad))
     assert r.returncode == 1 and "'etc/tls/server.key' is not a file" in r.stderr
     assert "BEGIN" in open(os.path.join(d.data, "etc/tls/server.key")).read()
+
+
+def test_log_lines_and_filter(daemon, tmp_path):
+    """`log` reads the system log through logread; here a stand-in prints the daemon's
+    own log (MAILGW_LOGREAD), so lines, grep and the status' last errors are real."""
+    d = daemon()
+    logfile = tmp_path / "log.txt"
+    logfile.write_text(d.log() + "\nmailgwd error: something broke\n")
+    reader = tmp_path / "logread"
+    reader.write_text("#!/bin/sh\nexec cat %s\n" % logfile)
+    reader.chmod(0o755)
+    env = dict(os.environ, MAILGW_LOGREAD=str(reader))
+    run = lambda *a: subprocess.run([binary("mailgw"), "-c", d.conf_path, *a], env=env,
+                                    capture_output=True, text=True, timeout=30)
+    r = run("log", "lines", "2")
+    assert r.returncode == 0 and r.stdout.splitlines()[-1] == "mailgwd error: something broke"
+    assert len(r.stdout.splitlines()) == 2
+    r = run("log", "grep", "ready")
+    assert r.stdout.splitlines() and all("ready" in l for l in r.stdout.splitlines())
+    r = run("status")
+    assert "last errors in the log:\nmailgwd error: something broke" in r.stdout
+    assert run("log", "lines", "0").returncode == 1
