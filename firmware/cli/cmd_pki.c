@@ -483,7 +483,63 @@ static int cmd_tls_show(struct cons *c)
 	return CONS_OK;
 }
 
+/* A new self-signed server identity, as on the first boot. mailgwd reads its key only at
+ * start (as root, before the privilege drop), so the gateway reboots right after. */
+static int cmd_tls_server_cert_generate(struct cons *c)
+{
+	static struct mgw_cfg cfg;
+	char tmp[] = "/tmp/mailgw-keygen.XXXXXX", key[64], crt[64], fp[TLS_KEYGEN_FP_MAX];
+	char why[256], msg[LAYOUT_MSG_MAX], *pem[2] = {NULL, NULL};
+	size_t len[2] = {0, 0};
+	struct layout l;
+	int rc = CONS_ERROR;
+
+	if (!cons_confirm(c, "Replace the server's key and certificate (users who checked the old "
+			     "fingerprint must be told) and reboot?")) {
+		cons_out(c, "cancelled");
+		return CONS_REFUSED;
+	}
+	if (cfg_load(c->conf_path, &cfg, why, sizeof(why)) < 0)
+		cfg_defaults(&cfg);
+	if (mkdtemp(tmp) == NULL) {
+		cons_err(c, "%s: %s", tmp, "cannot make a temporary folder");
+		return CONS_ERROR;
+	}
+	snprintf(key, sizeof(key), "%s/server.key", tmp);
+	snprintf(crt, sizeof(crt), "%s/server.crt", tmp);
+	if (tls_keygen_selfsigned(key, crt, cfg.hostname, 3650, fp, why, sizeof(why)) < 0) {
+		cons_err(c, "%s", why);
+		goto out;
+	}
+	if (file_read_all(key, PKI_PEM_MAX, &pem[0], &len[0]) < 0 ||
+	    file_read_all(crt, PKI_PEM_MAX, &pem[1], &len[1]) < 0 || apply_open(c, &l) != CONS_OK)
+		goto out;
+	if (layout_write(&l, "etc/tls/server.key", pem[0], len[0], msg, sizeof(msg)) < 0 ||
+	    layout_write(&l, "etc/tls/server.crt", pem[1], len[1], msg, sizeof(msg)) < 0) {
+		cons_err(c, "%s", msg);
+		layout_close(&l);
+		goto out;
+	}
+	layout_close(&l);
+	cons_out(c, "server certificate SHA256 Fingerprint=%s", fp);
+	cons_out(c, "rebooting so that mailgwd takes the new key");
+	rc = cons_reboot(c);
+out:
+	if (pem[0] != NULL)
+		memset(pem[0], 0, len[0]);
+	free(pem[0]);
+	free(pem[1]);
+	unlink(key);
+	unlink(crt);
+	rmdir(tmp);
+	return rc;
+}
+
 const struct cons_cmd cons_cmds_pki[] = {
+    {"tls server-cert generate",
+     "a new self-signed server key and certificate (as the first boot), then reboot",
+     cmd_tls_server_cert_generate,
+     {{NULL}}},
     {"tls show", "the server certificate, the office CA and the CRL", cmd_tls_show, {{NULL}}},
     {"ca create",
      "make the office CA on the gateway (ECDSA P-256, 10 years) and install it",

@@ -209,6 +209,14 @@ static int sys_power(struct cons *c, const char *question, const char *prog)
 	return sys_run(c, argv, -1) == 0 ? CONS_OK : CONS_ERROR;
 }
 
+int cons_reboot(struct cons *c)
+{
+	char *argv[] = {"/sbin/reboot", NULL};
+
+	sync();
+	return sys_run(c, argv, -1) == 0 ? CONS_OK : CONS_ERROR;
+}
+
 static int cmd_reboot(struct cons *c)
 {
 	return sys_power(c, "Reboot the gateway now?", "/sbin/reboot");

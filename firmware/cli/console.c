@@ -54,9 +54,9 @@ const struct cons_completer cons_completers[] = {
 };
 
 /* Registered first words, to hang sub-commands under. */
-#define CONS_PARENTS_MAX 32
+#define CONS_PARENTS_MAX 96
 static struct {
-	char word[32];
+	char word[48];
 	struct cli_command *cmd;
 } cons_parents[CONS_PARENTS_MAX];
 static size_t cons_nparents;
@@ -165,22 +165,46 @@ static bool cons_completes(const char *argname)
 
 /* ---- registration ----------------------------------------------------------------------- */
 
-static struct cli_command *cons_parent(struct cons *c, const char *word)
+static struct cli_command *cons_node_find(const char *prefix)
 {
-	const char *help = "";
-
 	for (size_t i = 0; i < cons_nparents; i++)
-		if (strcmp(cons_parents[i].word, word) == 0)
+		if (strcmp(cons_parents[i].word, prefix) == 0)
 			return cons_parents[i].cmd;
-	if (cons_nparents == CONS_PARENTS_MAX || strlen(word) >= sizeof(cons_parents[0].word))
+	return NULL;
+}
+
+static struct cli_command *cons_node_add(const char *prefix, struct cli_command *cmd)
+{
+	if (cmd == NULL || cons_nparents == CONS_PARENTS_MAX ||
+	    strlen(prefix) >= sizeof(cons_parents[0].word))
 		return NULL;
+	snprintf(cons_parents[cons_nparents].word, sizeof(cons_parents[0].word), "%s", prefix);
+	cons_parents[cons_nparents++].cmd = cmd;
+	return cmd;
+}
+
+/* The node of the command tree for prefix ("tls", "tls server-cert"), registered without
+ * a callback (a family) when it is not there yet, together with its own parents. */
+static struct cli_command *cons_parent(struct cons *c, const char *prefix)
+{
+	char up[sizeof(cons_parents[0].word)];
+	const char *sp = strrchr(prefix, ' '), *help = "";
+	struct cli_command *parent = NULL, *node = cons_node_find(prefix);
+
+	if (node != NULL || strlen(prefix) >= sizeof(up))
+		return node;
+	if (sp != NULL) {
+		snprintf(up, sizeof(up), "%.*s", (int)(sp - prefix), prefix);
+		parent = cons_parent(c, up);
+		if (parent == NULL)
+			return NULL;
+	}
 	for (const struct cons_family *f = cons_families; f->word != NULL; f++)
-		if (strcmp(f->word, word) == 0)
+		if (strcmp(f->word, prefix) == 0)
 			help = f->help;
-	snprintf(cons_parents[cons_nparents].word, sizeof(cons_parents[0].word), "%s", word);
-	cons_parents[cons_nparents].cmd =
-	    cli_register_command(c->cli, NULL, word, NULL, PRIVILEGE_UNPRIVILEGED, MODE_EXEC, help);
-	return cons_parents[cons_nparents++].cmd;
+	return cons_node_add(prefix,
+			     cli_register_command(c->cli, parent, sp != NULL ? sp + 1 : prefix,
+						  NULL, PRIVILEGE_UNPRIVILEGED, MODE_EXEC, help));
 }
 
 static const int cons_arg_flags[] = {
@@ -192,39 +216,31 @@ static const int cons_arg_flags[] = {
 
 static int cons_register(struct cons *c, const struct cons_cmd *k)
 {
-	char first[32];
-	const char *sp = strchr(k->words, ' ');
-	struct cli_command *parent = NULL, *cmd;
+	char up[sizeof(cons_parents[0].word)];
+	const char *sp = strrchr(k->words, ' ');
+	struct cli_command *parent = NULL, *cmd = cons_node_find(k->words);
 
-	if (sp != NULL) {
-		if ((size_t)(sp - k->words) >= sizeof(first))
+	/* A command that is also a family (`time`, `time set`) is one node: the family made
+	 * first gets the callback and help now. */
+	if (cmd != NULL) {
+		cmd->callback = cons_dispatch;
+		free(cmd->help);
+		cmd->help = strdup(k->help);
+	} else {
+		if (sp != NULL) {
+			if ((size_t)(sp - k->words) >= sizeof(up))
+				return -1;
+			snprintf(up, sizeof(up), "%.*s", (int)(sp - k->words), k->words);
+			parent = cons_parent(c, up);
+			if (parent == NULL)
+				return -1;
+		}
+		cmd = cons_node_add(
+		    k->words, cli_register_command(c->cli, parent, sp != NULL ? sp + 1 : k->words,
+						   cons_dispatch, PRIVILEGE_UNPRIVILEGED, MODE_EXEC,
+						   k->help));
+		if (cmd == NULL)
 			return -1;
-		memcpy(first, k->words, (size_t)(sp - k->words));
-		first[sp - k->words] = '\0';
-		parent = cons_parent(c, first);
-		if (parent == NULL)
-			return -1;
-	}
-	/* A command that is also a family (`time`, `time set`) is registered once, with its
-	 * callback, and becomes the parent of the others. */
-	if (sp == NULL) {
-		for (size_t i = 0; i < cons_nparents; i++)
-			if (strcmp(cons_parents[i].word, k->words) == 0) {
-				cons_parents[i].cmd->callback = cons_dispatch;
-				free(cons_parents[i].cmd->help);
-				cons_parents[i].cmd->help = strdup(k->help);
-				return 0;
-			}
-	}
-	cmd = cli_register_command(c->cli, parent, sp != NULL ? sp + 1 : k->words, cons_dispatch,
-				   PRIVILEGE_UNPRIVILEGED, MODE_EXEC, k->help);
-	if (cmd == NULL)
-		return -1;
-	if (sp == NULL && cons_nparents < CONS_PARENTS_MAX &&
-	    strlen(k->words) < sizeof(cons_parents[0].word)) {
-		snprintf(cons_parents[cons_nparents].word, sizeof(cons_parents[0].word), "%s",
-			 k->words);
-		cons_parents[cons_nparents++].cmd = cmd;
 	}
 	for (size_t i = 0; i < CONS_ARGS_MAX && k->args[i].name != NULL; i++) {
 		const struct cons_arg *a = &k->args[i];

@@ -159,6 +159,9 @@ int login_run(struct cons *c);
  * grep (NULL: all). */
 int cons_log_lines(struct cons *c, const char *grep, unsigned lines);
 
+/* Reboots the board (/sbin/reboot). */
+int cons_reboot(struct cons *c);
+
 /* ---- the families ------------------------------------------------------------------------ */
 
 extern const struct cons_cmd cons_cmds_daemon[];

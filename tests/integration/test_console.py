@@ -182,6 +182,10 @@ def test_confirmation_before_destructive_commands(daemon):
     # a script without -y and without an answer on stdin is refused, nothing done
     r = script(d, "reboot", input="")
     assert r.returncode == 1 and "cancelled" in r.stdout
+    # three-word commands; a new server identity needs the reboot, so it asks first
+    r = script(d, "tls", "server-cert", "generate", input="n\n")
+    assert r.returncode == 1 and "cancelled" in r.stdout
+    assert not os.path.exists(os.path.join(d.data, "etc", "tls", "server.key"))
 
 
 def test_shell_and_back(daemon):
