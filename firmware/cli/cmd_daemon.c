@@ -102,7 +102,7 @@ static void status_tls(struct cons *c)
 	snprintf(ca, sizeof(ca), "%s/etc/tls/ca.crt", c->data_dir);
 	snprintf(crl, sizeof(crl), "%s/etc/tls/crl.pem", c->data_dir);
 	if (tls_keygen_fingerprint(crt, fp, why, sizeof(why)) == 0)
-		cons_out(c, "server certificate: SHA256 %s", fp);
+		cons_out_fp(c, "server certificate, SHA256 fingerprint", fp);
 	if (pki_ca_inspect(ca, NULL, time(NULL), &in, why, sizeof(why)) == 0) {
 		strftime(when, sizeof(when), "%Y-%m-%d", gmtime(&in.not_after));
 		cons_out(c, "office CA: %s, valid until %s", in.subject, when);

@@ -108,7 +108,7 @@ static void pki_show_ca(struct cons *c, const struct pki_ca_info *in, bool key)
 	pki_date(in->not_after, b, sizeof(b));
 	cons_out(c, "CA: %s", in->subject);
 	cons_out(c, "  valid %s to %s", a, b);
-	cons_out(c, "  SHA256 fingerprint %s", in->fp);
+	cons_out_fp(c, "  SHA256 fingerprint", in->fp);
 	if (key)
 		cons_out(c, "  key on the gateway: %s", in->has_key ? "yes (it can sign)" : "no");
 }
@@ -207,7 +207,8 @@ static int pki_deliver(struct cons *c, const struct pki_issued *is)
 	struct pki_bundle_opts o = {0};
 	int rc;
 
-	cons_out(c, "certificate %s for %s, serial %s", is->fp, is->login, is->serial);
+	cons_out(c, "certificate for %s, serial %s", is->login, is->serial);
+	cons_out_fp(c, "SHA256 fingerprint", is->fp);
 	if (to == NULL) {
 		cons_out(c, "%s", is->crt_pem);
 		if (is->key_pem != NULL)
@@ -303,12 +304,13 @@ static int cmd_cert_list(struct cons *c)
 		return apply_status(rc);
 	}
 	for (size_t i = 0; i < n; i++) {
-		pki_date(e[i].not_after, until, sizeof(until));
-		cons_out(c, "%s %s %-30s until %s",
-			 e[i].status == 'V'   ? "valid  "
+		strftime(until, sizeof(until), "%Y-%m-%d", gmtime(&e[i].not_after));
+		cons_out(c, "%-7s until %s  %s",
+			 e[i].status == 'V'   ? "valid"
 			 : e[i].status == 'R' ? "revoked"
 					      : "expired",
-			 e[i].serial, e[i].login, until);
+			 until, e[i].login);
+		cons_out(c, "        serial %s", e[i].serial);
 	}
 	if (n == 0)
 		cons_out(c, "no certificates issued yet");
@@ -335,7 +337,7 @@ static int cmd_cert_show(struct cons *c)
 	cons_out(c, "serial: %s", e.serial);
 	cons_out(c, "subject: %s", e.subject);
 	cons_out(c, "valid: %s to %s", a, b);
-	cons_out(c, "SHA256 fingerprint: %s", fp);
+	cons_out_fp(c, "SHA256 fingerprint", fp);
 	if (e.status == 'R') {
 		pki_date(e.revoked_at, a, sizeof(a));
 		cons_out(c, "revoked: %s (%s)", a, pki_reason_name(e.reason));
@@ -418,7 +420,7 @@ static int cmd_crl_show(struct cons *c)
 		cons_out(c, "EXPIRED %lld hours ago", -ci.seconds_left / 3600);
 	for (size_t i = 0; i < ci.n; i++) {
 		pki_date(ci.entries[i].revoked_at, a, sizeof(a));
-		cons_out(c, "  revoked %s on %s (%s)", ci.entries[i].serial, a,
+		cons_out(c, "  %s revoked %.10s %s", ci.entries[i].serial, a,
 			 pki_reason_name(ci.entries[i].reason));
 	}
 	pki_crl_info_free(&ci);
@@ -471,7 +473,7 @@ static int cmd_tls_show(struct cons *c)
 
 	pki_path(c, "etc/tls/server.crt", path, sizeof(path));
 	if (tls_keygen_fingerprint(path, fp, why, sizeof(why)) == 0)
-		cons_out(c, "server certificate %s: SHA256 %s", path, fp);
+		cons_out_fp(c, "server certificate, SHA256 fingerprint", fp);
 	else
 		cons_out(c, "server certificate: %s", why);
 	pki_path(c, "etc/tls/ca.crt", path, sizeof(path));
@@ -521,7 +523,7 @@ static int cmd_tls_server_cert_generate(struct cons *c)
 		goto out;
 	}
 	layout_close(&l);
-	cons_out(c, "server certificate SHA256 Fingerprint=%s", fp);
+	cons_out_fp(c, "new server certificate, SHA256 fingerprint", fp);
 	cons_out(c, "rebooting so that mailgwd takes the new key");
 	rc = cons_reboot(c);
 out:

@@ -394,6 +394,17 @@ void cons_out(struct cons *c, const char *fmt, ...)
 	va_end(ap);
 }
 
+void cons_out_fp(struct cons *c, const char *label, const char *fp)
+{
+	size_t half = 16 * 3; /* "AA:" x 16 */
+
+	cons_out(c, "%s:", label);
+	if (strlen(fp) > half)
+		cons_out(c, "  %.*s\n  %s", (int)(half - 1), fp, fp + half);
+	else
+		cons_out(c, "  %s", fp);
+}
+
 void cons_err(struct cons *c, const char *fmt, ...)
 {
 	va_list ap;

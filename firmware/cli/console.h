@@ -113,6 +113,10 @@ const char *cons_arg(struct cons *c, const char *name);
 void cons_out(struct cons *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cons_err(struct cons *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* "label:" and a SHA-256 fingerprint ("AA:BB:...", 95 characters) on two indented lines
+ * of 16 bytes each, so that the console stays within 80 columns. */
+void cons_out_fp(struct cons *c, const char *label, const char *fp);
+
 /* Reads one line into buf (NUL-terminated; CR/LF removed). On the terminal with prompt,
  * echoed when echo is true; in scripted mode from stdin without prompt. 0, or -1 on EOF,
  * Ctrl-C, Ctrl-D or an over-long line. */

@@ -67,6 +67,13 @@ def script(d, *args, input=None):
                           capture_output=True, text=True, timeout=30)
 
 
+def narrow(text, paths=None):
+    """The console's 80 columns (a line naming a path of this test's long temporary
+    folder, as status' "config: PATH", is as long as the path; on the board it is /data)."""
+    for line in text.splitlines():
+        assert len(line) <= 80 or (paths and paths in line), line
+
+
 def owner_mode(path):
     st = os.lstat(path)
     return st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
@@ -391,7 +398,9 @@ def test_office_ca_certificate_bundle_pop3_then_revoked(daemon, pki, tmp_path):
     r = script(d, "ca", "create", "Console Test Office CA")
     assert r.returncode == 0, r.stderr
     assert "CA: CN=Console Test Office CA" in r.stdout
-    assert re.search(r"SHA256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}", r.stdout)
+    assert re.search(r"SHA256 fingerprint:\n  ([0-9A-F]{2}:){15}[0-9A-F]{2}\n"
+                     r"  ([0-9A-F]{2}:){15}[0-9A-F]{2}\n", r.stdout), r.stdout
+    narrow(r.stdout)
     usb = tmp_path / "usbkey"
     usb.mkdir()
     r = script(d, "cert", "issue", "joe@" + DOMAIN, "years", "2", "to", str(usb))
@@ -404,7 +413,9 @@ def test_office_ca_certificate_bundle_pop3_then_revoked(daemon, pki, tmp_path):
     subprocess.run(["openssl", "pkcs12", "-in", str(usb / "joe.p12"), "-noout",
                     "-passin", "pass:" + m.group(1)], check=True, capture_output=True)
     r = script(d, "cert", "list")
-    assert re.search(r"^valid\s+[0-9A-F]+ joe@example.test\s+until ", r.stdout, re.M), r.stdout
+    assert re.search(r"^valid   until \d{4}-\d\d-\d\d  joe@example.test\n"
+                     r"        serial [0-9A-F]+$", r.stdout, re.M), r.stdout
+    narrow(r.stdout)
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(pki.ca.crt)  # the server certificate is the test PKI's
@@ -431,7 +442,11 @@ def test_office_ca_certificate_bundle_pop3_then_revoked(daemon, pki, tmp_path):
         p.user("joe@" + DOMAIN)
         p.pass_(USER_PW)
     r = script(d, "crl", "show")
-    assert "(keyCompromise)" in r.stdout and "signature checked" in r.stdout
+    assert re.search(r"^  [0-9A-F]+ revoked \d{4}-\d\d-\d\d keyCompromise$", r.stdout, re.M)
+    assert "signature checked" in r.stdout
+    narrow(r.stdout)
+    narrow(script(d, "tls", "show").stdout)
+    narrow(script(d, "status").stdout, d.dir)
 
     for rel, want in (("ca", (0, 0, 0o700)), ("ca/ca.key", (0, 0, 0o600)),
                       ("etc/tls/ca.crt", (0, None, 0o640)), ("etc/tls/crl.pem", (0, None, 0o640))):
