@@ -26,7 +26,7 @@
 
 /* Runs argv[0] with the terminal in its normal mode; the console ignores Ctrl-C meanwhile
  * (it belongs to the program). The exit status, or -1. */
-static int sys_run(struct cons *c, char *const argv[], int out_fd)
+int cons_run_prog(struct cons *c, char *const argv[], int out_fd)
 {
 	struct sigaction ign = {.sa_handler = SIG_IGN}, oint, oquit;
 	int status = -1;
@@ -66,7 +66,7 @@ static int cmd_shell(struct cons *c)
 	char *argv[] = {SYS_SHELL, "-l", NULL};
 
 	cons_out(c, "BusyBox shell for experts; 'exit' returns to the console.");
-	sys_run(c, argv, -1);
+	cons_run_prog(c, argv, -1);
 	return CONS_OK;
 }
 
@@ -139,7 +139,7 @@ static int cmd_log(struct cons *c)
 		char *argv[] = {(char *)sys_logread(), "-f", NULL};
 
 		cons_out(c, "following the log; Ctrl-C stops");
-		return sys_run(c, argv, -1) < 0 ? CONS_ERROR : CONS_OK;
+		return cons_run_prog(c, argv, -1) < 0 ? CONS_ERROR : CONS_OK;
 	}
 	return cons_log_lines(c, cons_arg(c, "grep"), lines);
 }
@@ -189,7 +189,7 @@ static int cmd_time_set(struct cons *c)
 		char *argv[] = {SYS_CLOCK, "save", NULL};
 
 		if (access(SYS_CLOCK, X_OK) == 0)
-			sys_run(c, argv, -1);
+			cons_run_prog(c, argv, -1);
 	}
 	cons_out(c, "clock set to %s", when);
 	return CONS_OK;
@@ -206,7 +206,7 @@ static int sys_power(struct cons *c, const char *question, const char *prog)
 		return CONS_REFUSED;
 	}
 	sync();
-	return sys_run(c, argv, -1) == 0 ? CONS_OK : CONS_ERROR;
+	return cons_run_prog(c, argv, -1) == 0 ? CONS_OK : CONS_ERROR;
 }
 
 int cons_reboot(struct cons *c)
@@ -214,7 +214,7 @@ int cons_reboot(struct cons *c)
 	char *argv[] = {"/sbin/reboot", NULL};
 
 	sync();
-	return sys_run(c, argv, -1) == 0 ? CONS_OK : CONS_ERROR;
+	return cons_run_prog(c, argv, -1) == 0 ? CONS_OK : CONS_ERROR;
 }
 
 static int cmd_reboot(struct cons *c)
@@ -248,7 +248,7 @@ static int cmd_factory_reset(struct cons *c)
 		argv[n++] = paths[i];
 	}
 	argv[n] = NULL;
-	if (sys_run(c, argv, -1) != 0) {
+	if (cons_run_prog(c, argv, -1) != 0) {
 		cons_err(c, "factory-reset: could not erase everything under %s", c->data_dir);
 		return CONS_ERROR;
 	}
@@ -257,7 +257,7 @@ static int cmd_factory_reset(struct cons *c)
 	{
 		char *rb[] = {"/sbin/reboot", NULL};
 
-		sys_run(c, rb, -1);
+		cons_run_prog(c, rb, -1);
 	}
 	return CONS_OK;
 }

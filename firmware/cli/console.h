@@ -163,6 +163,10 @@ int login_run(struct cons *c);
  * grep (NULL: all). */
 int cons_log_lines(struct cons *c, const char *grep, unsigned lines);
 
+/* Runs argv[0] (an absolute path) with the terminal in its normal mode and Ctrl-C going
+ * to it; stdout to out_fd when >= 0. Its exit status, or -1. */
+int cons_run_prog(struct cons *c, char *const argv[], int out_fd);
+
 /* Reboots the board (/sbin/reboot). */
 int cons_reboot(struct cons *c);
 
@@ -176,6 +180,7 @@ extern const struct cons_cmd cons_cmds_user[];
 extern const struct cons_cmd cons_cmds_alias[];
 extern const struct cons_cmd cons_cmds_pki[];
 extern const struct cons_cmd cons_cmds_config[];
+extern const struct cons_cmd cons_cmds_usb[];
 
 /* Existing names, for TAB completion (cmd_domain.c, cmd_user.c, cmd_alias.c). */
 void cmd_domain_names(struct cons *c, cons_add_fn add, void *arg);
