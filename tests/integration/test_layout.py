@@ -254,3 +254,26 @@ def test_symlinks_planted_by_the_daemon_user_are_never_followed(tmp_path, daemon
     assert vfile.read_text() == "root:original:\n"
     d.start()
     assert send(d, "joe@" + DOMAIN)[0] == 250
+
+
+def test_unreadable_passwd_is_a_temporary_pop3_error_not_a_failed_login(daemon, pki):
+    """A local fault is not the user's wrong password: POP3 answers [SYS/TEMP] (RFC 3206),
+    logs the file, and counts no failed login against the user's certificate."""
+    d = prepared(daemon, pki, smtp=False)
+    d.start()
+    passwd = os.path.join(d.data, "etc", "domains", DOMAIN, "passwd")
+    os.chmod(passwd, 0o600)  # the fault being simulated
+    hp, pp = d.addr("pop3s")
+    p = poplib.POP3_SSL(hp, pp, context=client_ctx(pki, pki.user["joe"]), timeout=15)
+    p.user("joe@" + DOMAIN)
+    m = d.mark()
+    with pytest.raises(poplib.error_proto) as e:
+        p.pass_(PW)
+    assert e.value.args[0].startswith(b"-ERR [SYS/TEMP]"), e.value.args[0]
+    d.wait_log(r"%s: Permission denied" % passwd, start=m)
+    assert "login failed" not in "".join(d.lines[m:])
+    # fixed by the tools, the same session logs in
+    ok([LAYOUT, "fix", d.data])
+    p.user("joe@" + DOMAIN)
+    p.pass_(PW)
+    p.quit()

@@ -40,9 +40,9 @@ struct pop3_stream {
 	bool bol;	 /* at the beginning of a line */
 	bool line_empty; /* the current line has had nothing but CR so far */
 	uint32_t top_left;
-	bool listing;	 /* LIST/UIDL without argument: one line per message, no file */
+	bool listing; /* LIST/UIDL without argument: one line per message, no file */
 	bool uidl;
-	size_t next;	 /* listing: index of the next message to list */
+	size_t next; /* listing: index of the next message to list */
 };
 
 struct pop3_sess {
@@ -429,6 +429,14 @@ static void pop3_login(struct pop3_sess *s, const uint8_t *name, size_t namelen,
 	}
 	rc = passwd_auth(s->env.data_dir, a.domain, a.user, (const char *)pw, pwlen,
 			 s->env.passwd_flags);
+	if (rc == -MGW_EIO) {
+		/* A local fault (the passwd-file unreadable, logged with its path): not the
+		 * user's mistake, so no failed login is counted; RFC 3206 [SYS/TEMP]. */
+		log_err("pop3 %s: login of '%s' not checked: the passwd-file of %s cannot be read",
+			s->c->peer, shown, a.domain);
+		pop3_reply(s, "-ERR [SYS/TEMP] cannot check the password now, try later");
+		return;
+	}
 	if (rc < 0) {
 		pop3_login_failed(s, shown,
 				  rc == -MGW_EAUTH ? "wrong password or unknown user"
