@@ -113,6 +113,26 @@ static void pki_show_ca(struct cons *c, const struct pki_ca_info *in, bool key)
 		cons_out(c, "  key on the gateway: %s", in->has_key ? "yes (it can sign)" : "no");
 }
 
+/* Commands of the CA need one: a clear refusal instead of the CA directory's ENOENT. */
+static int pki_need_ca(struct cons *c)
+{
+	struct pki_ca_info in;
+	char dir[512], why[PKI_WHY_MAX];
+	int rc;
+
+	pki_path(c, PKI_CA_REL, dir, sizeof(dir));
+	rc = pki_ca_info(dir, time(NULL), &in, why, sizeof(why));
+	if (rc == -MGW_ENOENT) {
+		cons_err(c, "no office CA yet ('ca create' or 'ca import')");
+		return CONS_REFUSED;
+	}
+	if (rc < 0) {
+		cons_err(c, "%s", why);
+		return apply_status(rc);
+	}
+	return CONS_OK;
+}
+
 /* ---- ca ------------------------------------------------------------------------------- */
 
 static int cmd_ca_create(struct cons *c)
@@ -257,7 +277,7 @@ static int cmd_cert_issue(struct cons *c)
 	unsigned years;
 	int rc;
 
-	if (pki_years(c, &years) < 0)
+	if (pki_years(c, &years) < 0 || pki_need_ca(c) != CONS_OK)
 		return CONS_REFUSED;
 	rc = pki_need_user(c, login);
 	if (rc != CONS_OK)
@@ -297,6 +317,9 @@ static int cmd_cert_list(struct cons *c)
 	size_t n = 0;
 	int rc;
 
+	if (pki_need_ca(c) != CONS_OK)
+		return CONS_REFUSED;
+
 	pki_path(c, PKI_CA_REL, dir, sizeof(dir));
 	rc = pki_cert_list(dir, time(NULL), &e, &n, why, sizeof(why));
 	if (rc < 0) {
@@ -324,6 +347,9 @@ static int cmd_cert_show(struct cons *c)
 	time_t nb;
 	char dir[512], why[PKI_WHY_MAX], fp[PKI_FP_MAX], a[40], b[40], *pem = NULL;
 	int rc;
+
+	if (pki_need_ca(c) != CONS_OK)
+		return CONS_REFUSED;
 
 	pki_path(c, PKI_CA_REL, dir, sizeof(dir));
 	rc = pki_cert_show(dir, cons_arg(c, "SERIAL"), time(NULL), &e, &nb, fp, &pem, why,
@@ -369,6 +395,9 @@ static int cmd_cert_revoke(struct cons *c)
 	unsigned count = 0;
 	size_t len = 0;
 	int rc;
+
+	if (pki_need_ca(c) != CONS_OK)
+		return CONS_REFUSED;
 
 	if (rs != NULL && pki_reason_parse(rs, &reason) < 0) {
 		cons_err(c, "reason: keyCompromise, affiliationChanged, superseded, "
@@ -434,6 +463,9 @@ static int cmd_crl_refresh(struct cons *c)
 	size_t len = 0;
 	int rc;
 
+	if (pki_need_ca(c) != CONS_OK)
+		return CONS_REFUSED;
+
 	pki_path(c, PKI_CA_REL, dir, sizeof(dir));
 	rc = pki_crl_refresh(dir, cons_arg(c, "now") != NULL ? 36500 : 0, 0, time(NULL), &resigned,
 			     &crl, &len, why, sizeof(why));
@@ -454,6 +486,9 @@ static int cmd_crl_import(struct cons *c)
 	char dir[512], why[PKI_WHY_MAX], *crl = NULL;
 	size_t len = 0;
 	int rc;
+
+	if (pki_need_ca(c) != CONS_OK)
+		return CONS_REFUSED;
 
 	pki_path(c, PKI_CA_REL, dir, sizeof(dir));
 	rc = pki_crl_import(dir, cons_arg(c, "FILE"), time(NULL), &crl, &len, why, sizeof(why));

@@ -509,3 +509,49 @@ def test_log_lines_and_filter(daemon, tmp_path):
     r = run("status")
     assert "last errors in the log:\nmailgwd error: something broke" in r.stdout
     assert run("log", "lines", "0").returncode == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the console runs as root, the daemon as 'nobody'")
+def test_bad_input_is_refused_with_a_reason_and_nothing_written(daemon, pki, tmp_path):
+    d = tls_prepared(daemon, pki)
+    assert script(d, "domain", "add", DOMAIN).returncode == 0
+    before = {}
+    for root, dirs, files in os.walk(d.data):
+        for n in files:
+            p = os.path.join(root, n)
+            if "/mail/" not in p:
+                before[p] = open(p, "rb").read()
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
+    for args, stdin, reason in (
+            (("domain", "add", "../etc"), None, r"domain"),
+            (("domain", "add", "Bad_Domain"), None, r"(?i)domain"),
+            (("domain", "del", "nowhere.test"), "y\n", r"nowhere\.test"),
+            (("user", "add", "joe"), None, r"user@domain"),
+            (("user", "add", "joe@nowhere.test"), "pw\n", r"nowhere\.test"),
+            (("user", "add", "a b@" + DOMAIN), "pw\n", r"."),
+            (("user", "passwd", "nobody@" + DOMAIN), "pw\n", r"no user nobody@"),
+            (("alias", "add", "info@" + DOMAIN, "nobody"), None, r"nobody"),
+            (("postmaster", "set", "ghost@" + DOMAIN), None, r"ghost@example\.test"),
+            (("cert", "show", "ZZZZ"), None, r"no office CA yet"),
+            (("cert", "issue", "joe@" + DOMAIN, "years", "9"), None, r"years: 1 to 3"),
+            (("ca", "import", str(garbage)), "y\n", r"garbage\.pem"),
+            (("crl", "import", str(garbage)), None, r"no office CA yet"),
+            (("config", "import", str(garbage)), "y\n", r"not a mailgw configuration export"),
+            (("net", "static", "192.0.2.10", "192.0.2.1"), None, r"ADDRESS/PREFIX"),
+            (("time", "set", "tomorrow"), None, r"YYYY-MM-DD"),
+            (("time", "set", "2001-01-01 00:00:00"), None, r"never goes back"),
+            (("log", "lines", "many"), None, r"lines: a number"),
+            (("frobnicate",), None, r"Invalid command"),
+            (("user", "frobnicate"), None, r"(?i)invalid|incomplete")):
+        r = script(d, *args, input=stdin or "")
+        assert r.returncode == 1, (args, r.returncode, r.stdout, r.stderr)
+        assert re.search(reason, r.stderr), (args, r.stderr)
+        assert "Sanitizer" not in r.stderr
+    after = {}
+    for root, dirs, files in os.walk(d.data):
+        for n in files:
+            p = os.path.join(root, n)
+            if "/mail/" not in p:
+                after[p] = open(p, "rb").read()
+    assert after == before
