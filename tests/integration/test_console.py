@@ -74,6 +74,17 @@ def narrow(text, paths=None):
         assert len(line) <= 80 or (paths and paths in line), line
 
 
+def data_files(d):
+    """Every file under the data directory but mail/, with its content."""
+    out = {}
+    for root, dirs, files in os.walk(d.data):
+        for n in files:
+            p = os.path.join(root, n)
+            if "/mail/" not in p:
+                out[p] = open(p, "rb").read()
+    return out
+
+
 def owner_mode(path):
     st = os.lstat(path)
     return st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
@@ -515,12 +526,7 @@ def test_log_lines_and_filter(daemon, tmp_path):
 def test_bad_input_is_refused_with_a_reason_and_nothing_written(daemon, pki, tmp_path):
     d = tls_prepared(daemon, pki)
     assert script(d, "domain", "add", DOMAIN).returncode == 0
-    before = {}
-    for root, dirs, files in os.walk(d.data):
-        for n in files:
-            p = os.path.join(root, n)
-            if "/mail/" not in p:
-                before[p] = open(p, "rb").read()
+    before = data_files(d)
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
     for args, stdin, reason in (
@@ -548,10 +554,4 @@ def test_bad_input_is_refused_with_a_reason_and_nothing_written(daemon, pki, tmp
         assert r.returncode == 1, (args, r.returncode, r.stdout, r.stderr)
         assert re.search(reason, r.stderr), (args, r.stderr)
         assert "Sanitizer" not in r.stderr
-    after = {}
-    for root, dirs, files in os.walk(d.data):
-        for n in files:
-            p = os.path.join(root, n)
-            if "/mail/" not in p:
-                after[p] = open(p, "rb").read()
-    assert after == before
+    assert data_files(d) == before
