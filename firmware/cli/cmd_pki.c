@@ -520,15 +520,45 @@ static int cmd_tls_show(struct cons *c)
 	return CONS_OK;
 }
 
-/* A new self-signed server identity, as on the first boot. mailgwd reads its key only at
- * start (as root, before the privilege drop), so the gateway reboots right after. */
+/* Installs the server key and certificate files as etc/tls/server.key and server.crt and
+ * reboots: mailgwd reads its key only at start (as root, before the privilege drop). */
+static int pki_server_install(struct cons *c, const char *key, const char *crt)
+{
+	char msg[LAYOUT_MSG_MAX], *pem[2] = {NULL, NULL};
+	size_t len[2] = {0, 0};
+	struct layout l;
+	int rc = CONS_ERROR;
+
+	if (file_read_all(key, PKI_PEM_MAX, &pem[0], &len[0]) < 0 ||
+	    file_read_all(crt, PKI_PEM_MAX, &pem[1], &len[1]) < 0) {
+		cons_err(c, "cannot read %s or %s", key, crt);
+		goto out;
+	}
+	if (apply_open(c, &l) != CONS_OK)
+		goto out;
+	if (layout_write(&l, "etc/tls/server.key", pem[0], len[0], msg, sizeof(msg)) < 0 ||
+	    layout_write(&l, "etc/tls/server.crt", pem[1], len[1], msg, sizeof(msg)) < 0) {
+		cons_err(c, "%s", msg);
+		layout_close(&l);
+		goto out;
+	}
+	layout_close(&l);
+	cons_out(c, "installed; rebooting so that mailgwd takes the new key");
+	rc = cons_reboot(c);
+out:
+	if (pem[0] != NULL)
+		memset(pem[0], 0, len[0]);
+	free(pem[0]);
+	free(pem[1]);
+	return rc;
+}
+
+/* A new self-signed server identity, as on the first boot. */
 static int cmd_tls_server_cert_generate(struct cons *c)
 {
 	static struct mgw_cfg cfg;
 	char tmp[] = "/tmp/mailgw-keygen.XXXXXX", key[64], crt[64], fp[TLS_KEYGEN_FP_MAX];
-	char why[256], msg[LAYOUT_MSG_MAX], *pem[2] = {NULL, NULL};
-	size_t len[2] = {0, 0};
-	struct layout l;
+	char why[256];
 	int rc = CONS_ERROR;
 
 	if (!cons_confirm(c, "Replace the server's key and certificate (users who checked the old "
@@ -546,33 +576,43 @@ static int cmd_tls_server_cert_generate(struct cons *c)
 	snprintf(crt, sizeof(crt), "%s/server.crt", tmp);
 	if (tls_keygen_selfsigned(key, crt, cfg.hostname, 3650, fp, why, sizeof(why)) < 0) {
 		cons_err(c, "%s", why);
-		goto out;
+	} else {
+		cons_out_fp(c, "new server certificate, SHA256 fingerprint", fp);
+		rc = pki_server_install(c, key, crt);
 	}
-	if (file_read_all(key, PKI_PEM_MAX, &pem[0], &len[0]) < 0 ||
-	    file_read_all(crt, PKI_PEM_MAX, &pem[1], &len[1]) < 0 || apply_open(c, &l) != CONS_OK)
-		goto out;
-	if (layout_write(&l, "etc/tls/server.key", pem[0], len[0], msg, sizeof(msg)) < 0 ||
-	    layout_write(&l, "etc/tls/server.crt", pem[1], len[1], msg, sizeof(msg)) < 0) {
-		cons_err(c, "%s", msg);
-		layout_close(&l);
-		goto out;
-	}
-	layout_close(&l);
-	cons_out_fp(c, "new server certificate, SHA256 fingerprint", fp);
-	cons_out(c, "rebooting so that mailgwd takes the new key");
-	rc = cons_reboot(c);
-out:
-	if (pem[0] != NULL)
-		memset(pem[0], 0, len[0]);
-	free(pem[0]);
-	free(pem[1]);
 	unlink(key);
 	unlink(crt);
 	rmdir(tmp);
 	return rc;
 }
 
+/* The server's identity from files (a USB key): fingerprint shown, the pair checked,
+ * confirmation, then installed and a reboot. */
+static int cmd_tls_server_cert_import(struct cons *c)
+{
+	const char *crt = cons_arg(c, "FILE"), *key = cons_arg(c, "KEY");
+	char fp[TLS_KEYGEN_FP_MAX], why[512];
+
+	if (tls_keygen_fingerprint(crt, fp, why, sizeof(why)) < 0 ||
+	    tls_keygen_check_pair(key, crt, why, sizeof(why)) < 0) {
+		cons_err(c, "%s", why);
+		return CONS_REFUSED;
+	}
+	cons_out_fp(c, "certificate to import, SHA256 fingerprint", fp);
+	if (!cons_confirm(c, "Make this the server's certificate and key, and reboot?")) {
+		cons_out(c, "cancelled");
+		return CONS_REFUSED;
+	}
+	return pki_server_install(c, key, crt);
+}
+
 const struct cons_cmd cons_cmds_pki[] = {
+    {"tls server-cert import",
+     "the server's certificate and key from files (USB key): fingerprint, confirm, reboot",
+     cmd_tls_server_cert_import,
+     {{"FILE", CONS_ARG, "the certificate (PEM, leaf first)"},
+      {"KEY", CONS_ARG, "its private key (PEM, unencrypted)"},
+      {NULL}}},
     {"tls server-cert generate",
      "a new self-signed server key and certificate (as the first boot), then reboot",
      cmd_tls_server_cert_generate,

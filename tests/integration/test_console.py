@@ -555,3 +555,18 @@ def test_bad_input_is_refused_with_a_reason_and_nothing_written(daemon, pki, tmp
         assert re.search(reason, r.stderr), (args, r.stderr)
         assert "Sanitizer" not in r.stderr
     assert data_files(d) == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the console runs as root, the daemon as 'nobody'")
+def test_server_cert_import_checks_the_pair_and_asks(daemon, pki):
+    d = tls_prepared(daemon, pki)
+    before = data_files(d)
+    r = script(d, "tls", "server-cert", "import", pki.server.crt, pki.server_rsa.key)
+    assert r.returncode == 1 and "is not the key of" in r.stderr
+    r = script(d, "tls", "server-cert", "import", pki.server_rsa.crt, pki.server_rsa.key,
+               input="n\n")
+    assert r.returncode == 1 and "cancelled" in r.stdout
+    fp = subprocess.check_output(["openssl", "x509", "-in", pki.server_rsa.crt, "-noout",
+                                  "-fingerprint", "-sha256"], text=True).strip().split("=")[1]
+    assert fp[:47] in r.stdout and fp[48:] in r.stdout
+    assert data_files(d) == before
