@@ -83,7 +83,7 @@ def test_reboot_keeps_data_and_clock(vm):
     v = vm(qemu_extra="-rtc base=2001-01-01T00:00:00")
     v.expect(r"clock: .* from the build time")
     v.wait_ready()
-    v.login()
+    assert v.login(), "a fresh /data must make the admin set the console password"
     build = int(v.check("cat /etc/mailgw/build-time"))
     assert int(v.check("date +%s")) >= build
     fp1 = v.check("mailgw-keygen -c /data/etc/tls/server.crt -f").strip()
@@ -97,7 +97,7 @@ def test_reboot_keeps_data_and_clock(vm):
     boot = v.child.before
     assert "first boot" not in boot
     v.wait_ready()
-    v.login()
+    assert not v.login(), "the admin password must survive the reboot and be asked"
     assert v.check("cat /data/etc/note").strip() == "kept-across-reboot"
     assert int(v.check("date +%s")) >= future, "the clock went backwards across a reboot"
     assert v.check("mailgw-keygen -c /data/etc/tls/server.crt -f").strip() == fp1

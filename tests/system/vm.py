@@ -116,7 +116,8 @@ class Vm:
     def login(self, admin_pw=ADMIN_PW):
         """Logs in on the serial console as an admin does: the console (mailgw --login)
         asks for the admin password, or on a fresh /data has it set (typed twice); then
-        `shell` for the BusyBox shell the tests drive."""
+        `shell` for the BusyBox shell the tests drive. True when the password was set now
+        (a first login), False when it was asked."""
         self.child.send("\r")  # Enter alone shows the password prompt again
         i = self.child.expect([r"New admin password: ", r"Admin password: ",
                                pexpect.TIMEOUT, pexpect.EOF], timeout=60)
@@ -134,6 +135,7 @@ class Vm:
         # a prompt that the echo of this very line cannot match
         self.child.send("stty cols 1000; PS1='[mgw]''# '\r")
         self.expect(re.escape(PROMPT), 30)
+        return i == 0
 
     def run(self, cmd, timeout=60):
         """Runs cmd in the console's shell; returns (exit status, output)."""
