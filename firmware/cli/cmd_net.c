@@ -113,6 +113,15 @@ static int net_write(struct cons *c, const struct net_conf *nc)
 	return CONS_OK;
 }
 
+const char *net_ntp_servers(struct cons *c, char *out, size_t outsz)
+{
+	struct net_conf nc;
+
+	net_read(c, &nc);
+	snprintf(out, outsz, "%s", nc.ntp);
+	return out;
+}
+
 static int cmd_net_show(struct cons *c)
 {
 	struct net_conf nc;

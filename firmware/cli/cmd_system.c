@@ -148,14 +148,17 @@ static int cmd_log(struct cons *c)
 
 static int cmd_time(struct cons *c)
 {
-	char when[64];
+	char when[64], ntp[256];
 	time_t now = time(NULL);
 	struct stat st;
 
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&now));
 	cons_out(c, "time: %s", when);
 	cons_out(c, "rtc: %s", stat("/dev/rtc0", &st) == 0 ? "yes (/dev/rtc0)" : "none");
-	cons_out(c, "ntp: see 'net' (NTP servers); without RTC and NTP set it with 'time set'");
+	net_ntp_servers(c, ntp, sizeof(ntp));
+	cons_out(c, "ntp: %s", ntp[0] != '\0' ? ntp : "none ('net ntp' sets servers)");
+	if (ntp[0] == '\0' && stat("/dev/rtc0", &st) != 0)
+		cons_out(c, "without RTC and NTP: set it once with 'time set'");
 	return CONS_OK;
 }
 
@@ -165,11 +168,15 @@ static int cmd_time_set(struct cons *c)
 	struct tm tm = {0};
 	struct timespec ts = {0};
 	const char *end;
-	char when[64];
+	char when[64], ntp[256];
 
 	end = s != NULL ? strptime(s, "%Y-%m-%d %H:%M:%S", &tm) : NULL;
 	if (end == NULL || *end != '\0') {
 		cons_err(c, "time set: give the UTC time as \"YYYY-MM-DD HH:MM:SS\"");
+		return CONS_REFUSED;
+	}
+	if (net_ntp_servers(c, ntp, sizeof(ntp))[0] != '\0') {
+		cons_err(c, "time set: the clock follows NTP (%s); 'net ntp none' first", ntp);
 		return CONS_REFUSED;
 	}
 	ts.tv_sec = timegm(&tm);

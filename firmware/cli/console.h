@@ -170,6 +170,11 @@ int cons_run_prog(struct cons *c, char *const argv[], int out_fd);
 /* Reboots the board (/sbin/reboot). */
 int cons_reboot(struct cons *c);
 
+/* ---- cmd_net.c --------------------------------------------------------------------------- */
+
+/* The NTP servers of network.conf into out ("" when none); returns out. */
+const char *net_ntp_servers(struct cons *c, char *out, size_t outsz);
+
 /* ---- the families ------------------------------------------------------------------------ */
 
 extern const struct cons_cmd cons_cmds_daemon[];

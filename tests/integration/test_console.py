@@ -264,6 +264,10 @@ def test_net_settings_written_root_only(daemon):
     assert out.strip() == "static|192.0.2.10/24|192.0.2.1|192.0.2.53 192.0.2.54|ntp.example.org"
     r = script(d, "net")
     assert "address: 192.0.2.10/24 (static)" in r.stdout
+    # with NTP the clock is not set by hand; `time` says where it comes from
+    r = script(d, "time", "set", "2099-01-01 00:00:00")
+    assert r.returncode == 1 and "the clock follows NTP (ntp.example.org)" in r.stderr
+    assert "ntp: ntp.example.org" in script(d, "time").stdout
 
 
 # ---- the admin's first session: domain, user, alias, then mail and POP3 -------------------
