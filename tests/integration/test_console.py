@@ -574,3 +574,24 @@ def test_server_cert_import_checks_the_pair_and_asks(daemon, pki):
                                   "-fingerprint", "-sha256"], text=True).strip().split("=")[1]
     assert fp[:47] in r.stdout and fp[48:] in r.stdout
     assert data_files(d) == before
+
+
+def test_log_follow_ends_with_ctrl_c_and_the_console_stays(daemon, tmp_path):
+    d = daemon()
+    reader = tmp_path / "logread"
+    reader.write_text("#!/bin/sh\n[ \"$1\" = -f ] || exit 0\necho follow-line-1\n"
+                      "exec sleep 300\n")
+    reader.chmod(0o755)
+    os.environ["MAILGW_LOGREAD"] = str(reader)
+    try:
+        c = login_first(d)
+    finally:
+        del os.environ["MAILGW_LOGREAD"]
+    c.line("log follow")
+    c.expect("follow-line-1")
+    c.p.sendintr()  # Ctrl-C: ends the follower, not the console
+    c.expect(PROMPT)
+    c.line("st")
+    c.expect("generation: 1")
+    c.expect(PROMPT)
+    assert c.close() == 0
