@@ -595,3 +595,40 @@ def test_log_follow_ends_with_ctrl_c_and_the_console_stays(daemon, tmp_path):
     c.expect("generation: 1")
     c.expect(PROMPT)
     assert c.close() == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the console runs as root, the daemon as 'nobody'")
+def test_ca_import_of_the_articles_cacrl_bundle(daemon, pki, tmp_path):
+    """An office with its own CA brings the reference article's CAcrl-bundle (CA
+    certificate, then its CRL) on the USB key: fingerprint shown, confirmed, split into
+    ca.crt and crl.pem, installed and reloaded; that CA's users get in, the old CA's not."""
+    import poplib
+    import ssl
+    from gate import client_ctx
+
+    d = tls_prepared(daemon, pki)
+    assert script(d, "domain", "add", DOMAIN).returncode == 0
+    assert script(d, "user", "add", "joe@" + DOMAIN, input=USER_PW + "\n").returncode == 0
+    crl = pki.foreign.crl(str(tmp_path / "foreign-crl.pem"))
+    bundle = tmp_path / "CAcrl-bundle"
+    bundle.write_text(open(pki.foreign.crt).read() + open(crl).read())
+    r = script(d, "ca", "import", str(bundle), input="n\n")
+    assert r.returncode == 1 and "cancelled" in r.stdout
+    assert "CA: CN=Some other CA" in r.stdout and "key on the gateway: no" in r.stdout
+    r = script(d, "ca", "import", str(bundle), input="y\n")
+    assert r.returncode == 0, r.stderr
+    assert "office CA imported and installed with its CRL" in r.stdout
+    tls = os.path.join(d.data, "etc", "tls")
+    assert open(os.path.join(tls, "ca.crt")).read().count("BEGIN CERTIFICATE") == 1
+    assert "BEGIN X509 CRL" in open(os.path.join(tls, "crl.pem")).read()
+    hp, pp = d.addr("pop3s")
+    p = poplib.POP3_SSL(hp, pp, context=client_ctx(pki, pki.user["foreign"]), timeout=15)
+    p.user("joe@" + DOMAIN)
+    p.pass_(USER_PW)
+    p.quit()
+    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError, EOFError,
+                        poplib.error_proto, OSError)):
+        poplib.POP3_SSL(hp, pp, context=client_ctx(pki, pki.user["joe"]), timeout=15).user("x")
+    # without its key the gateway cannot sign: issuing is refused with the reason
+    r = script(d, "cert", "issue", "joe@" + DOMAIN)
+    assert r.returncode == 1, r.stderr
