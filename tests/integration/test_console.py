@@ -4,7 +4,9 @@ twice, never echoed), later logins ask for it; `?` help, TAB completion, abbrevi
 confirmations; scripted exit status 0/1/2; what it writes has the layout's owner and mode."""
 import io
 import os
+import poplib
 import re
+import ssl
 import stat
 import subprocess
 
@@ -14,6 +16,9 @@ import pytest
 from mgw import binary
 
 PROMPT = r"[\w.-]+> "
+# what a client sees when the certificate gate refuses it in the handshake
+REFUSED = (ssl.SSLError, ConnectionResetError, BrokenPipeError, EOFError, poplib.error_proto,
+           OSError)
 ADMIN_PW = "Adm1n-console-pw"
 
 
@@ -276,6 +281,21 @@ DOMAIN = "example.test"
 USER_PW = "joe's console pw 7"
 
 
+def pop3_login(d, ctx):
+    """joe logs in over POP3S with the client certificate of ctx."""
+    import poplib
+    hp, pp = d.addr("pop3s")
+    p = poplib.POP3_SSL(hp, pp, context=ctx, timeout=15)
+    p.user("joe@" + DOMAIN)
+    p.pass_(USER_PW)
+    p.quit()
+
+
+def pop3_refused(d, ctx):
+    with pytest.raises(REFUSED):
+        pop3_login(d, ctx)
+
+
 def tls_prepared(daemon, pki):
     """A daemon with SMTP and POP3S whose data directory only the tools wrote, as root:
     the layout made by mailgw-layout (what firstboot runs) and the TLS files installed
@@ -436,26 +456,18 @@ def test_office_ca_certificate_bundle_pop3_then_revoked(daemon, pki, tmp_path):
     ctx.load_verify_locations(pki.ca.crt)  # the server certificate is the test PKI's
     ctx.load_cert_chain(str(usb / "joe.crt"), str(usb / "joe.key"))
     hp, pp = d.addr("pop3s")
-    p = poplib.POP3_SSL(hp, pp, context=ctx, timeout=15)
-    p.user("joe@" + DOMAIN)
-    p.pass_(USER_PW)
-    p.quit()
+    pop3_login(d, ctx)
     # the test PKI's own joe certificate is no longer accepted: the console's CA replaced it
     from gate import client_ctx
-    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError, EOFError,
-                        poplib.error_proto, OSError)):
-        poplib.POP3_SSL(hp, pp, context=client_ctx(pki, pki.user["joe"]), timeout=15).user("x")
+    pop3_refused(d, client_ctx(pki, pki.user["joe"]))
 
     r = script(d, "cert", "revoke", "joe@" + DOMAIN, input="n\n")
     assert r.returncode == 1 and "cancelled" in r.stdout
     r = script(d, "-y", "cert", "revoke", "joe@" + DOMAIN, "reason", "keyCompromise")
     assert r.returncode == 0, r.stderr
     assert "1 certificate(s) revoked" in r.stdout
-    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError, EOFError,
-                        poplib.error_proto, OSError)):
-        p = poplib.POP3_SSL(hp, pp, context=ctx, timeout=15)
-        p.user("joe@" + DOMAIN)
-        p.pass_(USER_PW)
+    with pytest.raises(REFUSED):
+        pop3_login(d, ctx)
     r = script(d, "crl", "show")
     assert re.search(r"^  [0-9A-F]+ revoked \d{4}-\d\d-\d\d keyCompromise$", r.stdout, re.M)
     assert "signature checked" in r.stdout
@@ -621,14 +633,8 @@ def test_ca_import_of_the_articles_cacrl_bundle(daemon, pki, tmp_path):
     tls = os.path.join(d.data, "etc", "tls")
     assert open(os.path.join(tls, "ca.crt")).read().count("BEGIN CERTIFICATE") == 1
     assert "BEGIN X509 CRL" in open(os.path.join(tls, "crl.pem")).read()
-    hp, pp = d.addr("pop3s")
-    p = poplib.POP3_SSL(hp, pp, context=client_ctx(pki, pki.user["foreign"]), timeout=15)
-    p.user("joe@" + DOMAIN)
-    p.pass_(USER_PW)
-    p.quit()
-    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError, EOFError,
-                        poplib.error_proto, OSError)):
-        poplib.POP3_SSL(hp, pp, context=client_ctx(pki, pki.user["joe"]), timeout=15).user("x")
+    pop3_login(d, client_ctx(pki, pki.user["foreign"]))
+    pop3_refused(d, client_ctx(pki, pki.user["joe"]))
     # without its key the gateway cannot sign: issuing is refused with the reason
     r = script(d, "cert", "issue", "joe@" + DOMAIN)
     assert r.returncode == 1, r.stderr
