@@ -27,11 +27,20 @@ static void status_line(void *arg, const char *text)
 static void status_local(struct cons *c)
 {
 	struct statvfs sv;
-	char when[64];
+	struct stat st;
+	char when[64], ntp[256];
 	time_t now = time(NULL);
 
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&now));
 	cons_out(c, "clock: %s", when);
+	net_ntp_servers(c, ntp, sizeof(ntp));
+	if (ntp[0] != '\0')
+		cons_out(c, "clock source: NTP (%s)", ntp);
+	else
+		cons_out(c, "clock source: %s",
+			 stat("/dev/rtc0", &st) == 0
+			     ? "the RTC"
+			     : "no RTC, no NTP: the saved time ('time set')");
 	if (statvfs(c->data_dir, &sv) == 0) {
 		unsigned long long total = (unsigned long long)sv.f_blocks * sv.f_frsize;
 		unsigned long long avail = (unsigned long long)sv.f_bavail * sv.f_frsize;

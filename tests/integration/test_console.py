@@ -273,6 +273,7 @@ def test_net_settings_written_root_only(daemon):
     r = script(d, "time", "set", "2099-01-01 00:00:00")
     assert r.returncode == 1 and "the clock follows NTP (ntp.example.org)" in r.stderr
     assert "ntp: ntp.example.org" in script(d, "time").stdout
+    assert "clock source: NTP (ntp.example.org)" in script(d, "status").stdout
 
 
 # ---- the admin's first session: domain, user, alias, then mail and POP3 -------------------
