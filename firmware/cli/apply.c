@@ -131,3 +131,17 @@ int apply_list(struct cons *c, apply_list_fn list, const char *domain)
 	layout_close(&l);
 	return apply_status(rc);
 }
+
+int apply_conf(struct cons *c, apply_conf_fn edit, const void *arg)
+{
+	char msg[LAYOUT_MSG_MAX];
+	struct apply_snap s;
+	struct layout l;
+	int rc = apply_open(c, &l);
+
+	if (rc != CONS_OK)
+		return rc;
+	apply_snap(&l, &s, "etc/mailgw.conf");
+	rc = edit(&l, arg, msg, sizeof(msg));
+	return apply_finish(c, &l, rc, msg, &s, 1);
+}

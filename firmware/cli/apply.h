@@ -50,4 +50,9 @@ typedef int (*apply_list_fn)(const struct layout *l, const char *domain,
 			     size_t msgsz);
 int apply_list(struct cons *c, apply_list_fn list, const char *domain);
 
+/* A change of etc/mailgw.conf: edit(l, arg, msg, msgsz) (an admin_* call, 0 or -MGW_E*)
+ * with the file kept for the rollback, then apply_finish. */
+typedef int (*apply_conf_fn)(const struct layout *l, const void *arg, char *msg, size_t msgsz);
+int apply_conf(struct cons *c, apply_conf_fn edit, const void *arg);
+
 #endif

@@ -83,20 +83,17 @@ static int cmd_postmaster(struct cons *c)
 	return apply_status(rc);
 }
 
+static int postmaster_edit(const struct layout *l, const void *arg, char *msg, size_t msgsz)
+{
+	return admin_postmaster_set(l, arg, msg, msgsz);
+}
+
 static int cmd_postmaster_set(struct cons *c)
 {
 	const char *list = cons_arg(c, "ADDRESSES");
-	char msg[LAYOUT_MSG_MAX];
-	struct apply_snap s;
-	struct layout l;
-	int rc = apply_open(c, &l);
 
-	if (rc != CONS_OK)
-		return rc;
-	apply_snap(&l, &s, "etc/mailgw.conf");
-	rc = admin_postmaster_set(&l, list != NULL && strcmp(list, "none") != 0 ? list : "", msg,
-				  sizeof(msg));
-	return apply_finish(c, &l, rc, msg, &s, 1);
+	return apply_conf(c, postmaster_edit,
+			  list != NULL && strcmp(list, "none") != 0 ? list : "");
 }
 
 const struct cons_cmd cons_cmds_alias[] = {

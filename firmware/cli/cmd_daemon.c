@@ -3,6 +3,7 @@
  */
 #include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -164,7 +165,50 @@ static int cmd_help(struct cons *c)
 	return CONS_OK;
 }
 
+/* [pop3s] listen: opening or closing a port needs mailgwd to start again (it binds its
+ * ports as root, before the privilege drop), so the admin is offered the reboot. */
+static int service_edit(const struct layout *l, const void *arg, char *msg, size_t msgsz)
+{
+	return admin_conf_set(l, "pop3s", "listen", arg, msg, msgsz);
+}
+
+static int service_pop3s(struct cons *c, const char *listen)
+{
+	int rc = apply_conf(c, service_edit, listen);
+
+	if (rc != CONS_OK)
+		return rc;
+	cons_out(c, "mailgwd opens or closes the port when it starts again");
+	if (cons_confirm(c, "Reboot now?"))
+		return cons_reboot(c);
+	return CONS_OK;
+}
+
+static int cmd_service_pop3s_on(struct cons *c)
+{
+	const char *port = cons_arg(c, "port");
+	char listen[32];
+
+	if (port != NULL && (strspn(port, "0123456789") != strlen(port) || strlen(port) > 5 ||
+			     atoi(port) < 1 || atoi(port) > 65535)) {
+		cons_err(c, "port: 1 to 65535");
+		return CONS_REFUSED;
+	}
+	snprintf(listen, sizeof(listen), "0.0.0.0:%s", port != NULL ? port : "995");
+	return service_pop3s(c, listen);
+}
+
+static int cmd_service_pop3s_off(struct cons *c)
+{
+	return service_pop3s(c, "off");
+}
+
 const struct cons_cmd cons_cmds_daemon[] = {
+    {"service pop3s on",
+     "serve POP3S (needs the office CA and its CRL installed; reboot)",
+     cmd_service_pop3s_on,
+     {{"port", CONS_ARG_VALUE, "the port (default 995)"}, {NULL}}},
+    {"service pop3s off", "stop serving POP3S (reboot)", cmd_service_pop3s_off, {{NULL}}},
     {"status",
      "what the gateway is doing: services, sessions, certificates, disk, clock",
      cmd_status,

@@ -38,8 +38,9 @@ static void pki_date(time_t t, char *out, size_t outsz)
 static int pki_install(struct cons *c, const char *const *names, const char *const *pems,
 		       const size_t *lens, size_t n, const char *done)
 {
-	char msg[LAYOUT_MSG_MAX], rel[4][LAYOUT_PATH_MAX];
-	struct apply_snap s[4];
+	static struct mgw_cfg cfg;
+	char msg[LAYOUT_MSG_MAX], rel[4][LAYOUT_PATH_MAX], path[512], why[256];
+	struct apply_snap s[5];
 	struct layout l;
 	int rc = apply_open(c, &l);
 
@@ -49,12 +50,25 @@ static int pki_install(struct cons *c, const char *const *names, const char *con
 		snprintf(rel[i], sizeof(rel[i]), "etc/tls/%s", names[i]);
 		apply_snap(&l, &s[i], rel[i]);
 	}
+	apply_snap(&l, &s[n], "etc/mailgw.conf");
 	rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = layout_write(&l, rel[i], pems[i], lens[i], msg, sizeof(msg));
+	/* mailgwd checks client certificates once [tls] ca and crl name the installed files */
+	if (rc == 0 && cfg_load(c->conf_path, &cfg, why, sizeof(why)) == 0) {
+		static const char *const keys[] = {"ca", "crl"};
+		const char *have[] = {cfg.tls_ca, cfg.tls_crl};
+
+		for (size_t i = 0; i < 2 && rc == 0; i++) {
+			snprintf(path, sizeof(path), "%s/etc/tls/%s", c->data_dir,
+				 i == 0 ? "ca.crt" : "crl.pem");
+			if (strcmp(have[i], path) != 0)
+				rc = admin_conf_set(&l, "tls", keys[i], path, msg, sizeof(msg));
+		}
+	}
 	if (rc == 0)
 		snprintf(msg, sizeof(msg), "%s", done);
-	return apply_finish(c, &l, rc, msg, s, n);
+	return apply_finish(c, &l, rc, msg, s, n + 1);
 }
 
 /* Reads a file of the CA directory (ca.crt, crl.pem) into a new buffer. */
@@ -84,20 +98,6 @@ static int pki_install_ca(struct cons *c, const char *done)
 	free(pem[0]);
 	free(pem[1]);
 	return rc;
-}
-
-/* mailgwd uses the CA only when [tls] ca and crl name the installed files. */
-static void pki_conf_hint(struct cons *c)
-{
-	static struct mgw_cfg cfg;
-	char err[256];
-
-	if (cfg_load(c->conf_path, &cfg, err, sizeof(err)) == 0 && cfg.tls_ca[0] != '\0' &&
-	    cfg.tls_crl[0] != '\0')
-		return;
-	cons_out(c, "note: mailgwd asks for client certificates once %s has", c->conf_path);
-	cons_out(c, "  [tls] ca = %s/etc/tls/ca.crt and crl = %s/etc/tls/crl.pem", c->data_dir,
-		 c->data_dir);
 }
 
 static void pki_show_ca(struct cons *c, const struct pki_ca_info *in, bool key)
@@ -149,7 +149,6 @@ static int cmd_ca_create(struct cons *c)
 	}
 	pki_show_ca(c, &in, true);
 	rc = pki_install_ca(c, "office CA created and installed with its CRL");
-	pki_conf_hint(c);
 	return rc;
 }
 
@@ -181,7 +180,6 @@ static int cmd_ca_import(struct cons *c)
 		return CONS_OK;
 	}
 	rc = pki_install_ca(c, "office CA imported and installed with its CRL");
-	pki_conf_hint(c);
 	return rc;
 }
 

@@ -26,6 +26,8 @@ static const struct cons_family cons_families[] = {
     {"domain", "local domains: add, del, list", NULL},
     {"user", "users and their passwords: add, del, passwd, list", NULL},
     {"alias", "aliases: add, del, list", NULL},
+    {"service", "the services mailgwd offers: pop3s on|off", NULL},
+    {"service pop3s", "POP3 over TLS with client certificates (port 995)", NULL},
     {"tls", "the TLS files mailgwd uses", NULL},
     {"ca", "the office CA: create, import, show", NULL},
     {"cert", "client certificates: issue, sign, list, show, revoke", NULL},

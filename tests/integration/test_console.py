@@ -639,3 +639,52 @@ def test_ca_import_of_the_articles_cacrl_bundle(daemon, pki, tmp_path):
     # without its key the gateway cannot sign: issuing is refused with the reason
     r = script(d, "cert", "issue", "joe@" + DOMAIN)
     assert r.returncode == 1, r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the console runs as root, the daemon as 'nobody'")
+def test_newcomer_from_first_boot_layout_to_pop3s_with_the_console_only(daemon, pki, tmp_path):
+    """The gateway as the first boot leaves it (a server certificate, no CA, POP3S off):
+    the office CA, the user, POP3S and the certificate come from the console alone, no
+    file edited; mailgwd starts again (as after the reboot the console offers) and the
+    user logs in with the bundle."""
+    import socket
+    d = daemon(start=False, chown=False)
+    t = os.path.join(d.data, "etc", "tls")
+    d.write_conf("[smtp]\nlisten = 127.0.0.1:0\n[tls]\ncert = %s/server.crt\nkey = %s/server.key\n"
+                 % (t, t))
+    layout = binary("mailgw-layout")
+    subprocess.run([layout, "fix", d.data], check=True, capture_output=True, timeout=30)
+    for name, src in (("server.crt", pki.server.crt), ("server.key", pki.server.key)):
+        with open(src, "rb") as f:
+            subprocess.run([layout, "install", d.data, "etc/tls/" + name], input=f.read(),
+                           check=True, capture_output=True, timeout=30)
+    d.start()
+    assert "service pop3s: off" in script(d, "status").stdout
+    assert script(d, "domain", "add", DOMAIN).returncode == 0
+    assert script(d, "user", "add", "joe@" + DOMAIN, input=USER_PW + "\n").returncode == 0
+    r = script(d, "ca", "create", "Newcomer Office CA")
+    assert r.returncode == 0, r.stderr
+    conf = open(d.conf_path).read()
+    assert "ca = %s/ca.crt" % t in conf and "crl = %s/crl.pem" % t in conf
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    r = script(d, "service", "pop3s", "on", "port", str(port), input="n\n")
+    assert r.returncode == 0, r.stderr
+    assert "[pop3s] listen = 0.0.0.0:%d set" % port in r.stdout
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    assert script(d, "cert", "issue", "joe@" + DOMAIN, "to", str(usb)).returncode == 0
+    assert d.stop() == 0
+    m = d.mark()
+    d.start(wait=False)
+    d.wait_log(r"ready", 20, start=m)
+    assert "service pop3s: 0.0.0.0:%d" % port in script(d, "status").stdout
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(pki.ca.crt)
+    ctx.load_cert_chain(str(usb / "joe.crt"), str(usb / "joe.key"))
+    p = poplib.POP3_SSL("127.0.0.1", port, context=ctx, timeout=15)
+    p.user("joe@" + DOMAIN)
+    p.pass_(USER_PW)
+    p.quit()
