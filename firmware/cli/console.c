@@ -542,9 +542,11 @@ int cons_read_secret(struct cons *c, const char *prompt, bool twice, char *buf, 
 			return -1;
 		}
 		if (buf[0] == '\0') {
-			cons_err(c, "an empty password is not allowed");
-			if (!tty)
+			if (!tty) {
+				cons_err(c, "an empty password is not allowed");
 				return -1;
+			}
+			tries--; /* Enter alone: the prompt again, as at a login */
 			continue;
 		}
 		if (!twice || !tty)
