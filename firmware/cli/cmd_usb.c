@@ -106,6 +106,14 @@ static int cmd_usb_mount(struct cons *c)
 	mkdir("/media", 0755);
 	mkdir(USB_MOUNT, 0700);
 	argv[3] = (char *)dev;
+	/* FAT first, with the image's UTF-8 NLS (the kernel's default iocharset, ascii, is
+	 * not on the image); then without it for ext2/3/4 keys. */
+	argv[2] = "nosuid,nodev,noexec,iocharset=utf8";
+	if (cons_run_prog(c, argv, -1) == 0) {
+		cons_out(c, "%s mounted at %s", dev, USB_MOUNT);
+		return CONS_OK;
+	}
+	argv[2] = "nosuid,nodev,noexec";
 	if (cons_run_prog(c, argv, -1) != 0) {
 		cons_err(c, "cannot mount %s (no FAT/ext file system on it?)", dev);
 		return CONS_ERROR;
