@@ -115,6 +115,8 @@ PROGRAMS += mailgw-keygen
 mailgw-keygen_SRCS := firmware/tools/keygen/main.c
 PROGRAMS += mailgw
 mailgw_SRCS := $(sort $(wildcard firmware/cli/*.c))
+# the console is built on libcli (firmware/packages/libcli): $(1) is the variant
+mailgw_EXTRA = $(LIBCLI_$(1)_LIB)
 PROGRAMS += mailgw-passwd
 mailgw-passwd_SRCS := $(sort $(wildcard firmware/tools/passwd/*.c))
 PROGRAMS += mailgw-layout
@@ -125,7 +127,7 @@ crlwatch_SRCS := $(sort $(wildcard firmware/crlwatch/*.c))
 WARN := -Wall -Wextra -Werror -Wundef -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-missing-field-initializers
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -pthread $(WARN) -g -I$(TOP)/firmware/lib -I$(TOP)/drivers -I$(O)/include \
-	-I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2
+	-I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) -I$(LIBCLI_INC) -fstack-protector-strong -D_FORTIFY_SOURCE=2
 
 # $(1) variant, $(2) compiler, $(3) extra CFLAGS, $(4) extra LDFLAGS, $(5) mbedTLS libs
 define mgw-variant
@@ -137,7 +139,7 @@ $(1)_CFLAGS := $$(CFLAGS_COMMON) $(3)
 $(1)_LDFLAGS := $(4)
 $(1)_MBEDTLS := $(5)
 
-$$($(1)_OBJDIR)/%.o: %.c $$(KCONFIG_H) | $$(MBEDTLS_SRC)/.stamp_extracted
+$$($(1)_OBJDIR)/%.o: %.c $$(KCONFIG_H) | $$(MBEDTLS_SRC)/.stamp_extracted $$(LIBCLI_SRC)/.stamp_extracted
 	@mkdir -p $$(@D)
 	@echo "  CC      $$< ($(1))"
 	$$(Q)$(2) $$($(1)_CFLAGS) -MMD -MP -c $$< -o $$@
@@ -151,10 +153,11 @@ endef
 
 define mgw-program
 $(1)_$(2)_OBJS := $$(patsubst %.c,$$($(1)_OBJDIR)/%.o,$$($(2)_SRCS))
-$$(O)/$(1)/bin/$(2): $$($(1)_$(2)_OBJS) $$($(1)_LIB) $$($(1)_MBEDTLS)
+$(1)_$(2)_EXTRA := $$(call $(2)_EXTRA,$(1))
+$$(O)/$(1)/bin/$(2): $$($(1)_$(2)_OBJS) $$($(1)_LIB) $$($(1)_MBEDTLS) $$($(1)_$(2)_EXTRA)
 	@mkdir -p $$(@D)
 	@echo "  LD      $$@"
-	$$(Q)$$($(1)_CC) $$($(1)_CFLAGS) -o $$@ $$($(1)_$(2)_OBJS) $$($(1)_LIB) $$($(1)_MBEDTLS) $$($(1)_LDFLAGS)
+	$$(Q)$$($(1)_CC) $$($(1)_CFLAGS) -o $$@ $$($(1)_$(2)_OBJS) $$($(1)_$(2)_EXTRA) $$($(1)_LIB) $$($(1)_MBEDTLS) $$($(1)_LDFLAGS)
 -include $$($(1)_$(2)_OBJS:.o=.d)
 endef
 

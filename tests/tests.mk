@@ -48,6 +48,15 @@ $(O)/fuzz/tests/%: tests/fuzz/%.c $(fuzz_LIB) $(MBEDTLS_fuzz_LIBS)
 	@echo "  CC      $< (libFuzzer)"
 	$(Q)$(CLANG) $(fuzz_CFLAGS) -fsanitize=fuzzer -o $@ $< $(fuzz_LIB) $(MBEDTLS_fuzz_LIBS)
 
+# The console's parser and dispatch: its command tables and libcli, without main().
+FUZZ_CLI_OBJS := $(patsubst %.c,$(fuzz_OBJDIR)/%.o,$(filter-out firmware/cli/main.c,$(mailgw_SRCS)))
+$(O)/fuzz/tests/fuzz_cli: tests/fuzz/fuzz_cli.c $(FUZZ_CLI_OBJS) $(fuzz_LIB) $(LIBCLI_fuzz_LIB) \
+		$(MBEDTLS_host_LIBS)
+	@mkdir -p $(@D)
+	@echo "  CC      $< (libFuzzer)"
+	$(Q)$(CLANG) $(fuzz_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_CLI_OBJS) $(LIBCLI_fuzz_LIB) \
+		$(fuzz_LIB) $(MBEDTLS_host_LIBS)
+
 test-fuzz: $(FUZZ_BINS)
 	$(Q)set -e; for t in $(FUZZ_BINS); do \
 		name=$$(basename $$t | sed 's/^fuzz_//'); \

@@ -48,7 +48,7 @@ static struct {
 	struct listener control;
 	struct loop_io sig_io;
 	struct loop_timer stop_timer;
-	struct wdt wdt;              /* hardware watchdog, petted from the loop */
+	struct wdt wdt;		     /* hardware watchdog, petted from the loop */
 	struct loop_timer wdt_timer; /* wakes an idle loop in time to pet */
 	struct loop_timer log_timer; /* wakes an idle loop when a log summary is due */
 	struct work_pool work;	     /* workers for the calls that may block */
@@ -62,10 +62,11 @@ static struct {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mailgwd [-c FILE] [-t] [-V]\n"
-		   "  -c FILE  configuration file (default %s/etc/mailgw.conf)\n"
-		   "  -t       check the configuration and exit\n"
-		   "  -V       print the version and exit\n",
+	fprintf(f,
+		"usage: mailgwd [-c FILE] [-t] [-V]\n"
+		"  -c FILE  configuration file (default %s/etc/mailgw.conf)\n"
+		"  -t       check the configuration and exit\n"
+		"  -V       print the version and exit\n",
 		CONFIG_DATA_DIR);
 }
 
@@ -101,7 +102,8 @@ static int mailgwd_reload(char *why, size_t whysz)
 		return rc;
 	}
 	if (strcmp(cfg.control_socket, d.gen->cfg.control_socket) != 0 ||
-	    strcmp(cfg.user, d.gen->cfg.user) != 0 || strcmp(cfg.data_dir, d.gen->cfg.data_dir) != 0 ||
+	    strcmp(cfg.user, d.gen->cfg.user) != 0 ||
+	    strcmp(cfg.data_dir, d.gen->cfg.data_dir) != 0 ||
 	    strcmp(cfg.pop3s_listen, d.gen->cfg.pop3s_listen) != 0 ||
 	    strcmp(cfg.smtp_listen, d.gen->cfg.smtp_listen) != 0)
 		log_warn("reload: control socket, user, data_dir and listen address changes take effect "
@@ -180,6 +182,17 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "config: %s", d.conf_path);
 	emit(ctx, line);
+	/* The services and where they listen (the console's `status`). */
+	snprintf(line, sizeof(line), "service smtp: %s",
+		 smtpd_bound() != NULL ? smtpd_bound() : "off");
+	emit(ctx, line);
+	snprintf(line, sizeof(line), "service pop3s: %s",
+		 pop3d_bound() != NULL ? pop3d_bound() : "off");
+	emit(ctx, line);
+	snprintf(line, sizeof(line), "user: %s", d.gen->cfg.user);
+	emit(ctx, line);
+	snprintf(line, sizeof(line), "watchdog: %s", wdt_is_open(&d.wdt) ? "armed" : "off");
+	emit(ctx, line);
 	snprintf(line, sizeof(line), "pop3_sessions: %u", pop3_sess_count());
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "smtp_sessions: %u", smtpd_sessions());
@@ -202,8 +215,8 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 }
 
 static const struct control_ops mailgwd_control_ops = {
-	.reload = mailgwd_reload,
-	.status = mailgwd_status,
+    .reload = mailgwd_reload,
+    .status = mailgwd_status,
 };
 
 static void mailgwd_stop_now(struct loop *loop, struct loop_timer *t)
@@ -328,13 +341,14 @@ static int mailgwd_drop_privileges(const struct mgw_cfg *cfg)
 	struct passwd *pw;
 
 	if (geteuid() != 0) {
-		log_info("not started as root: running as uid %d, 'user = %s' not applied", (int)geteuid(),
-			 cfg->user);
+		log_info("not started as root: running as uid %d, 'user = %s' not applied",
+			 (int)geteuid(), cfg->user);
 		return 0;
 	}
 	pw = getpwnam(cfg->user);
 	if (pw == NULL) {
-		log_err("%s: user '%s' does not exist; refusing to run as root", cfg->path, cfg->user);
+		log_err("%s: user '%s' does not exist; refusing to run as root", cfg->path,
+			cfg->user);
 		return -MGW_EPERM;
 	}
 	if (pw->pw_uid == 0) {
@@ -381,11 +395,21 @@ int main(int argc, char **argv)
 	d.conf_path = default_conf;
 	while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
 		switch (opt) {
-		case 'c': d.conf_path = optarg; break;
-		case 't': check_only = true; break;
-		case 'V': printf("mailgwd %s (%s)\n", MAILGWD_VERSION, CONFIG_BOARD_NAME); return 0;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'c':
+			d.conf_path = optarg;
+			break;
+		case 't':
+			check_only = true;
+			break;
+		case 'V':
+			printf("mailgwd %s (%s)\n", MAILGWD_VERSION, CONFIG_BOARD_NAME);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind != argc) {
@@ -402,7 +426,8 @@ int main(int argc, char **argv)
 		log_daemon_mode();
 	log_set_level(check_only ? LOG_LVL_WARN : cfg.log_level);
 	/* The private key is read here, as root; reloads keep it (gen.h). */
-	if (gen_key_load(&cfg, err, sizeof(err)) < 0 || gen_new(&cfg, err, sizeof(err), &d.gen) < 0) {
+	if (gen_key_load(&cfg, err, sizeof(err)) < 0 ||
+	    gen_new(&cfg, err, sizeof(err), &d.gen) < 0) {
 		fprintf(stderr, "mailgwd: %s\n", err);
 		gen_shutdown();
 		return 1;
@@ -439,8 +464,10 @@ int main(int argc, char **argv)
 		loop_timer_init(&d.wdt_timer, mailgwd_wdt_wake, NULL);
 		loop_timer_set(&d.loop, &d.wdt_timer, wdt_interval_ms(&d.wdt));
 	}
-	if (mailgwd_mkdir_parent(cfg.control_socket) < 0 || control_open(&d.control, cfg.control_socket) < 0) {
-		log_err("%s: [control] socket %s: %s", cfg.path, cfg.control_socket, strerror(errno));
+	if (mailgwd_mkdir_parent(cfg.control_socket) < 0 ||
+	    control_open(&d.control, cfg.control_socket) < 0) {
+		log_err("%s: [control] socket %s: %s", cfg.path, cfg.control_socket,
+			strerror(errno));
 		return 1;
 	}
 	if (pop3d_open(&cfg) < 0)

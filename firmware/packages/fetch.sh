@@ -80,7 +80,7 @@ if [ -n "$arch" ]; then
 		exit 1
 	}
 else
-	(cd "$tmp" && apt-get -qq source --download-only "$pkg=$ver" >/dev/null 2>&1) || {
+	(cd "$tmp" && apt-get -qq source --download-only --tar-only "$pkg=$ver" >/dev/null 2>&1) || {
 		echo "fetch.sh: $pkg=$ver not found in $suite (has the archive moved on? update the recipe's pin)" >&2
 		exit 1
 	}

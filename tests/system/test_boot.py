@@ -48,6 +48,17 @@ def test_first_boot_console(vm, tmp_path):
     # syslog is a RAM ring, the USB key was queued for crlwatch
     assert "/dev/sda" in v.check("cat /run/mailgw/usb/sda*")
     assert "queued for crlwatch" in v.check("logread | grep usb")
+    # the console's USB commands: mount the key, export the configuration to it, unmount
+    assert "/dev/sda mounted at /media/usb" in v.check("mailgw usb mount")
+    assert "exported to /media/usb/mailgw-config.txt" in v.check(
+        "mailgw config export /media/usb/mailgw-config.txt")
+    assert "can be pulled" in v.check("mailgw usb umount")
+    # the console's status: mailgwd's services, the server certificate, the clock
+    st = v.check("mailgw status")
+    assert "user: mailgw" in st and "watchdog: armed" in st
+    assert re.search(r"^clock: \d{4}-", st, re.M)
+    assert "/data/etc/console.passwd" not in v.check("mailgw config export /tmp/x; cat /tmp/x")
+    assert v.check("stat -c '%U:%G %a' /data/etc/console.passwd").strip() == "root:root 600"
     # network from the configuration (DHCP on QEMU's user network)
     assert "10.0.2.15/24" in v.check("ip -4 addr show dev eth0")
 
@@ -72,7 +83,7 @@ def test_reboot_keeps_data_and_clock(vm):
     v = vm(qemu_extra="-rtc base=2001-01-01T00:00:00")
     v.expect(r"clock: .* from the build time")
     v.wait_ready()
-    v.login()
+    assert v.login(), "a fresh /data must make the admin set the console password"
     build = int(v.check("cat /etc/mailgw/build-time"))
     assert int(v.check("date +%s")) >= build
     fp1 = v.check("mailgw-keygen -c /data/etc/tls/server.crt -f").strip()
@@ -86,7 +97,7 @@ def test_reboot_keeps_data_and_clock(vm):
     boot = v.child.before
     assert "first boot" not in boot
     v.wait_ready()
-    v.login()
+    assert not v.login(), "the admin password must survive the reboot and be asked"
     assert v.check("cat /data/etc/note").strip() == "kept-across-reboot"
     assert int(v.check("date +%s")) >= future, "the clock went backwards across a reboot"
     assert v.check("mailgw-keygen -c /data/etc/tls/server.crt -f").strip() == fp1

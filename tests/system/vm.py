@@ -23,6 +23,8 @@ HOST_BIN = os.environ.get("MGW_HOST_BIN", os.path.join(TOP, "output/host/bin"))
 BOOT_TIMEOUT = int(os.environ.get("MGW_BOOT_TIMEOUT", "180"))
 READY = r"mailgwd \S+ ready"
 PROMPT = "[mgw]# "
+CONSOLE_PROMPT = r"[\w.-]+> "
+ADMIN_PW = "system-test admin pw"
 
 
 def images(board):
@@ -111,14 +113,29 @@ class Vm:
         self.expect(READY, timeout)
         return time.monotonic() - t0
 
-    def login(self):
-        self.child.send("\r")
-        self.expect("login: ", 60)
-        self.child.send("root\r")
+    def login(self, admin_pw=ADMIN_PW):
+        """Logs in on the serial console as an admin does: the console (mailgw --login)
+        asks for the admin password, or on a fresh /data has it set (typed twice); then
+        `shell` for the BusyBox shell the tests drive. True when the password was set now
+        (a first login), False when it was asked."""
+        self.child.send("\r")  # Enter alone shows the password prompt again
+        i = self.child.expect([r"New admin password: ", r"Admin password: ",
+                               pexpect.TIMEOUT, pexpect.EOF], timeout=60)
+        if i >= 2:
+            raise AssertionError("console: no admin password prompt; console log:\n%s"
+                                 % self.console_tail())
+        self.child.send(admin_pw + "\r")
+        if i == 0:
+            self.expect("again: ", 30)
+            self.child.send(admin_pw + "\r")
+            self.expect("Admin password set", 60)
+        self.expect(CONSOLE_PROMPT, 60)
+        self.child.send("shell\r")
         self.expect(r"\S+# ", 30)
         # a prompt that the echo of this very line cannot match
         self.child.send("stty cols 1000; PS1='[mgw]''# '\r")
         self.expect(re.escape(PROMPT), 30)
+        return i == 0
 
     def run(self, cmd, timeout=60):
         """Runs cmd in the console's shell; returns (exit status, output)."""

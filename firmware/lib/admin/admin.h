@@ -115,6 +115,16 @@ int admin_alias_list(const struct layout *l, const char *domain, admin_list_fn f
  */
 int admin_postmaster_set(const struct layout *l, const char *list, char *msg, size_t msgsz);
 
+/*
+ * Sets key = value in section ("" for the global part, "tls", "pop3s", ...) of
+ * mailgw.conf, the same way: the key's line replaced, or added at the end of the section,
+ * or the section appended; value NULL removes the key. The result must load (cfg_parse)
+ * or nothing is written (-MGW_ECONFIG, file:line in msg). -MGW_EINVAL for a key or value
+ * with a line break, '=', brackets or '#'. msg on success: "[tls] ca = ... set".
+ */
+int admin_conf_set(const struct layout *l, const char *section, const char *key,
+		   const char *value, char *msg, size_t msgsz);
+
 /* The current list into out ("" when unset). */
 int admin_postmaster_get(const struct layout *l, char *out, size_t outsz, char *msg, size_t msgsz);
 

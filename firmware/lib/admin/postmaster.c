@@ -1,8 +1,9 @@
 /*
- * postmaster.c - `[smtp] postmaster` in etc/mailgw.conf (admin.h).
+ * postmaster.c - `[smtp] postmaster` in etc/mailgw.conf, and any one key of it
+ * (admin_conf_set) (admin.h).
  *
  * The configuration is edited as text so that the admin's comments and layout survive:
- * only the postmaster line changes (or is added); the result must load with cfg_parse()
+ * only the key's line changes (or is added); the result must load with cfg_parse()
  * before it replaces the file.
  */
 #include <stdio.h>
@@ -28,10 +29,12 @@ static void admin_trim(const char **p, const char **end)
 }
 
 struct admin_conf_edit {
-	const char *line; /* "postmaster = ...", NULL to remove */
+	const char *section; /* "[smtp]", or "" for the global part before any section */
+	const char *key;
+	const char *line; /* "key = value", NULL to remove */
 	char *out;
 	size_t len;
-	bool in_smtp, done, seen_smtp;
+	bool in_smtp, done, seen_smtp; /* in_smtp: inside e->section */
 };
 
 static void admin_conf_put(struct admin_conf_edit *e, const char *s, size_t n)
@@ -46,22 +49,24 @@ static int admin_conf_line(void *arg, const char *line, size_t len, unsigned lin
 	struct admin_conf_edit *e = arg;
 	const char *p = line, *end = line + len, *eq;
 
-	(void)lineno;
+	if (lineno == 1)
+		e->in_smtp = e->section[0] == '\0'; /* the global part comes first */
 	admin_trim(&p, &end);
 	if (p < end && *p == '[') {
-		/* leaving [smtp] without the key: add it at the end of the section */
+		/* leaving the section without the key: add it at the end of the section */
 		if (e->in_smtp && !e->done && e->line != NULL) {
 			admin_conf_put(e, e->line, strlen(e->line));
 			e->done = true;
 		}
-		e->in_smtp = (size_t)(end - p) == 6 && memcmp(p, "[smtp]", 6) == 0;
+		e->in_smtp = (size_t)(end - p) == strlen(e->section) &&
+			     memcmp(p, e->section, strlen(e->section)) == 0;
 		e->seen_smtp |= e->in_smtp;
 	} else if (e->in_smtp && !e->done && p < end && *p != '#' &&
 		   (eq = memchr(p, '=', (size_t)(end - p))) != NULL) {
 		const char *k = p, *ke = eq;
 
 		admin_trim(&k, &ke);
-		if ((size_t)(ke - k) == 10 && memcmp(k, "postmaster", 10) == 0) {
+		if ((size_t)(ke - k) == strlen(e->key) && memcmp(k, e->key, strlen(e->key)) == 0) {
 			e->done = true;
 			if (e->line != NULL)
 				admin_conf_put(e, e->line, strlen(e->line));
@@ -72,17 +77,88 @@ static int admin_conf_line(void *arg, const char *line, size_t len, unsigned lin
 	return 0;
 }
 
-int admin_postmaster_set(const struct layout *l, const char *list, char *msg, size_t msgsz)
+/* Replaces, adds or (line NULL) removes key in section of mailgw.conf; the result must
+ * load before it replaces the file. */
+static int admin_conf_edit(const struct layout *l, const char *section, const char *key,
+			   const char *line, char *msg, size_t msgsz)
 {
 	struct admin_conf_edit e;
-	char line[CFG_STR_MAX + 16], why[CFG_ERR_MAX];
+	char why[CFG_ERR_MAX];
 	struct mgw_cfg *cfg = NULL;
-	const char *p = list;
 	char *old = NULL;
 	size_t oldlen = 0;
 	int rc;
 
 	memset(&e, 0, sizeof(e));
+	e.section = section;
+	e.key = key;
+	e.line = line;
+	e.in_smtp = section[0] == '\0';
+	rc = layout_read(l, ADMIN_CONF, ADMIN_CONF_MAX, &old, &oldlen, msg, msgsz);
+	if (rc == -MGW_ENOENT) {
+		old = NULL;
+		oldlen = 0;
+	} else if (rc < 0) {
+		return rc;
+	}
+	rc = -MGW_ENOMEM;
+	e.out = malloc(oldlen + (line != NULL ? strlen(line) : 0) + strlen(section) + 16);
+	cfg = malloc(sizeof(*cfg));
+	if (e.out == NULL || cfg == NULL)
+		goto out;
+	admin_lines(old ? old : "", oldlen, admin_conf_line, &e);
+	if (!e.done && e.line != NULL) {
+		if (!e.in_smtp)
+			admin_conf_put(&e, section, strlen(section));
+		admin_conf_put(&e, e.line, strlen(e.line));
+	}
+	cfg_defaults(cfg);
+	rc = cfg_parse(ADMIN_CONF, e.out, e.len, cfg, why, sizeof(why));
+	if (rc < 0) {
+		snprintf(msg, msgsz, "%s/%s (after the change): %s", l->data_dir, ADMIN_CONF, why);
+		rc = -MGW_ECONFIG;
+		goto out;
+	}
+	rc = layout_write(l, ADMIN_CONF, e.out, e.len, msg, msgsz);
+out:
+	free(old);
+	free(e.out);
+	free(cfg);
+	return rc;
+}
+
+int admin_conf_set(const struct layout *l, const char *section, const char *key, const char *value,
+		   char *msg, size_t msgsz)
+{
+	char line[CFG_STR_MAX + 64], sec[64];
+	int rc;
+
+	if (strlen(key) == 0 || strlen(key) >= 32 || strpbrk(key, " \t=[]#\r\n") != NULL ||
+	    strlen(section) >= sizeof(sec) - 2 || strpbrk(section, "[]\r\n") != NULL ||
+	    (value != NULL && (strlen(value) >= CFG_STR_MAX || strpbrk(value, "\r\n") != NULL))) {
+		snprintf(msg, msgsz, "%s", "configuration key or value not allowed");
+		return -MGW_EINVAL;
+	}
+	snprintf(sec, sizeof(sec), section[0] != '\0' ? "[%s]" : "%s", section);
+	if (value != NULL)
+		snprintf(line, sizeof(line), "%s = %s", key, value);
+	rc = admin_conf_edit(l, sec, key, value != NULL ? line : NULL, msg, msgsz);
+	if (rc == 0) {
+		if (value != NULL)
+			snprintf(msg, msgsz, "%s%s%s = %s set", sec, sec[0] ? " " : "", key, value);
+		else
+			snprintf(msg, msgsz, "%s%s%s removed", sec, sec[0] ? " " : "", key);
+		log_info("%s", msg);
+	}
+	return rc;
+}
+
+int admin_postmaster_set(const struct layout *l, const char *list, char *msg, size_t msgsz)
+{
+	char line[CFG_STR_MAX + 16], why[CFG_ERR_MAX];
+	const char *p = list;
+	int rc;
+
 	if (strlen(list) >= CFG_STR_MAX || strpbrk(list, "\r\n") != NULL) {
 		snprintf(msg, msgsz, "%s", "postmaster list too long or with a line break");
 		return -MGW_EINVAL;
@@ -106,48 +182,17 @@ int admin_postmaster_set(const struct layout *l, const char *list, char *msg, si
 			return -MGW_ENOENT;
 		}
 	}
-	if (list[0] != '\0') {
+	if (list[0] != '\0')
 		snprintf(line, sizeof(line), "postmaster = %s", list);
-		e.line = line;
-	}
-	rc = layout_read(l, ADMIN_CONF, ADMIN_CONF_MAX, &old, &oldlen, msg, msgsz);
-	if (rc == -MGW_ENOENT) {
-		old = NULL;
-		oldlen = 0;
-	} else if (rc < 0) {
-		return rc;
-	}
-	rc = -MGW_ENOMEM;
-	e.out = malloc(oldlen + sizeof(line) + 16);
-	cfg = malloc(sizeof(*cfg));
-	if (e.out == NULL || cfg == NULL)
-		goto out;
-	admin_lines(old ? old : "", oldlen, admin_conf_line, &e);
-	if (!e.done && e.line != NULL) {
-		if (!e.in_smtp)
-			admin_conf_put(&e, "[smtp]", 6);
-		admin_conf_put(&e, e.line, strlen(e.line));
-	}
-	cfg_defaults(cfg);
-	rc = cfg_parse(ADMIN_CONF, e.out, e.len, cfg, why, sizeof(why));
-	if (rc < 0) {
-		snprintf(msg, msgsz, "%s/%s (after the change): %s", l->data_dir, ADMIN_CONF, why);
-		rc = -MGW_ECONFIG;
-		goto out;
-	}
-	rc = layout_write(l, ADMIN_CONF, e.out, e.len, msg, msgsz);
+	rc = admin_conf_edit(l, "[smtp]", "postmaster", list[0] != '\0' ? line : NULL, msg, msgsz);
 	if (rc < 0)
-		goto out;
+		return rc;
 	if (list[0] != '\0')
 		snprintf(msg, msgsz, "postmaster set to %s", list);
 	else
 		snprintf(msg, msgsz, "%s", "postmaster unset");
 	log_info("%s", msg);
-out:
-	free(old);
-	free(e.out);
-	free(cfg);
-	return rc;
+	return 0;
 }
 
 int admin_postmaster_get(const struct layout *l, char *out, size_t outsz, char *msg, size_t msgsz)

@@ -241,3 +241,48 @@ out:
 	mbedtls_x509_crt_free(&crt);
 	return rc;
 }
+
+int tls_keygen_check_pair(const char *key_path, const char *crt_path, char *why, size_t whysz)
+{
+	mbedtls_entropy_context entropy;
+	mbedtls_ctr_drbg_context drbg;
+	mbedtls_x509_crt crt;
+	mbedtls_pk_context key;
+	int rc = -MGW_EINVAL, ret;
+
+	mbedtls_entropy_init(&entropy);
+	mbedtls_ctr_drbg_init(&drbg);
+	mbedtls_x509_crt_init(&crt);
+	mbedtls_pk_init(&key);
+	ret = mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy,
+				    (const unsigned char *)"mailgw-pair", 11);
+	if (ret != 0) {
+		snprintf(why, whysz, "no randomness (mbedTLS -0x%04x)", (unsigned)-ret);
+		rc = -MGW_ETLS;
+		goto out;
+	}
+	ret = mbedtls_x509_crt_parse_file(&crt, crt_path);
+	if (ret != 0) {
+		snprintf(why, whysz, "%s: not a readable certificate (mbedTLS -0x%04x)", crt_path,
+			 (unsigned)-ret);
+		goto out;
+	}
+	ret = mbedtls_pk_parse_keyfile(&key, key_path, NULL, mbedtls_ctr_drbg_random, &drbg);
+	if (ret != 0) {
+		snprintf(why, whysz, "%s: not a readable unencrypted private key (mbedTLS -0x%04x)",
+			 key_path, (unsigned)-ret);
+		goto out;
+	}
+	ret = mbedtls_pk_check_pair(&crt.pk, &key, mbedtls_ctr_drbg_random, &drbg);
+	if (ret != 0) {
+		snprintf(why, whysz, "%s is not the key of %s", key_path, crt_path);
+		goto out;
+	}
+	rc = 0;
+out:
+	mbedtls_pk_free(&key);
+	mbedtls_x509_crt_free(&crt);
+	mbedtls_ctr_drbg_free(&drbg);
+	mbedtls_entropy_free(&entropy);
+	return rc;
+}

@@ -28,4 +28,9 @@ int tls_keygen_selfsigned(const char *key_path, const char *crt_path, const char
 int tls_keygen_fingerprint(const char *crt_path, char fp[TLS_KEYGEN_FP_MAX], char *why,
 			   size_t whysz);
 
+/* Checks that the private key at key_path (PEM or DER, unencrypted) belongs to the
+ * certificate at crt_path. 0, -MGW_EINVAL (unreadable, or not its key; why says which),
+ * -MGW_ETLS. */
+int tls_keygen_check_pair(const char *key_path, const char *crt_path, char *why, size_t whysz);
+
 #endif
