@@ -32,6 +32,7 @@
 #include "pop3d.h"
 #include "proto/pop3_sess.h"
 #include "smtpd.h"
+#include "store/quota.h"
 
 #define MAILGWD_VERSION "0.1.0"
 
@@ -111,6 +112,13 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "smtp_sessions: %u", smtpd_sessions());
 	emit(ctx, line);
+	/* Per-user disk use against the quota ([smtp] quota, userdb_quota_rule). */
+	{
+		struct maildir_store st;
+
+		if (maildir_store_init(&st, d.gen->cfg.data_dir, "status", 0) == 0)
+			maildir_quota_report(&st, d.gen->cfg.smtp_quota, emit, ctx);
+	}
 	if (d.gen->tls_gate) {
 		char crl[160];
 

@@ -40,7 +40,8 @@ static char fz_dir[64];
 static bool fz_closed;
 
 static const char fz_msg1[] = "From: a@example.org\r\nSubject: one\r\n\r\nbody\r\n.dot\r\n";
-static const char fz_msg2[] = "Subject: two\r\n\r\nline1\r\nline2\r\n..\r\nlast";
+/* Stored with LF line ends, one CRLF, no final newline (a copied dovecot Maildir). */
+static const char fz_msg2[] = "Subject: two\n\nline1\r\nline2\n..\nlast";
 
 static void fz_path(char *out, size_t outsz, const char *rel)
 {

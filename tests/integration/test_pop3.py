@@ -163,6 +163,33 @@ def test_uidl_stable_across_sessions_and_in_use(daemon, pki):
     p.quit()
 
 
+def test_uidlist_read_error_is_temporary_and_keeps_uidl(daemon, pki):
+    """A uidlist that cannot be read at the moment (here every read fails: the file is
+    replaced by a link to /proc/self/mem) gets -ERR [SYS/TEMP], and once it reads again
+    the UIDs are those the client saw before (fetchmail's keep fetches nothing twice)."""
+    d = start(daemon, pki)
+    deliver(d, "joe", message(1))
+    deliver(d, "joe", message(2))
+    p = pop(d, pki)
+    before = p.uidl()[1]
+    p.quit()
+    path = os.path.join(gate.maildir(d, "joe"), "mailgw-uidlist")
+    os.rename(path, path + ".aside")
+    os.symlink("/proc/self/mem", path)
+    time.sleep(1)  # a recreated list would get another UIDVALIDITY
+    p = pop(d, pki, login=False)
+    p.user("joe@example.test")
+    with pytest.raises(poplib.error_proto, match=r"-ERR \[SYS/TEMP\]"):
+        p.pass_(PASSWORDS["joe"])
+    p.quit()
+    assert os.path.islink(path)  # not replaced by a new list
+    os.unlink(path)
+    os.rename(path + ".aside", path)
+    p = pop(d, pki)
+    assert p.uidl()[1] == before
+    p.quit()
+
+
 def test_dropped_connection_deletes_nothing(daemon, pki):
     d = start(daemon, pki)
     deliver(d, "joe", message(1))
@@ -253,6 +280,94 @@ def test_curl_pop3s(daemon, pki):
     d.wait_log(r"refused: no client certificate")
 
 
+
+# ---- Maildirs stored with LF line ends (dovecot's form, copied mailboxes) ---------------
+
+def crlf(body):
+    """What POP3 must send for a stored message: every lone LF as CRLF, a CRLF kept, and
+    a CRLF after a last line that has none (RFC 1939 section 3)."""
+    out = re.sub(rb"(?<!\r)\n", b"\r\n", body)
+    return out + b"\r\n" if out and not out.endswith(b"\r\n") else out
+
+
+def lf_maildrop(d):
+    """joe's maildrop as copied from another server: LF files (one with dovecot's W=
+    size in its name, in cur/), a CRLF one, a mixed one, one without a final newline."""
+    lf = message(2, 3000).replace(b"\r\n", b"\n")
+    bodies = [message(1),
+              lf,
+              b"From: a@example.org\r\nSubject: mixed\n\r\nline one\nline two\r\n.dot\nend\r\n",
+              b"From: a@example.org\nSubject: no final newline\n\n.first\nlast line",
+              message(5, 1500).replace(b"\r\n", b"\n")]
+    for b in bodies[:4]:
+        deliver(d, "joe", b)
+    md = gate.maildir(d, "joe")
+    w = bodies[4]
+    name = "1999999999.M1P1.old,S=%d,W=%d:2,S" % (len(w), len(crlf(w)))
+    with open(os.path.join(md, "cur", name), "wb") as f:
+        f.write(w)
+    gate.chown(d, os.path.join(md, "cur", name))
+    return bodies
+
+
+def raw_retr(p, cmd):
+    """Sends RETR/TOP and returns (status line, the octets as sent with the terminator
+    removed and dot-stuffing undone), checking every line ends in CRLF."""
+    p._putcmd(cmd)
+    resp = p._getresp()
+    data = []
+    while True:
+        line = p.file.readline()
+        assert line.endswith(b"\r\n"), line
+        assert b"\n" not in line[:-2] and b"\r" not in line[:-2], line
+        if line == b".\r\n":
+            break
+        data.append(line[1:] if line.startswith(b".") else line)
+    return resp, b"".join(data)
+
+
+def test_lf_maildir_served_with_crlf_poplib(daemon, pki):
+    d = start(daemon, pki)
+    bodies = lf_maildrop(d)
+    sent = [crlf(b) for b in bodies]
+    p = pop(d, pki)
+    # Sizes are those of the messages as sent, consistent across STAT, LIST and RETR.
+    assert p.stat() == (len(bodies), sum(len(s) for s in sent))
+    assert p.list()[1] == [b"%d %d" % (i + 1, len(s)) for i, s in enumerate(sent)]
+    for i, want in enumerate(sent):
+        assert p.list(i + 1) == b"+OK %d %d" % (i + 1, len(want))
+        resp, got = raw_retr(p, "RETR %d" % (i + 1))
+        assert resp == b"+OK %d octets" % len(want)
+        assert got == want
+        resp, got = raw_retr(p, "TOP %d 0" % (i + 1))
+        assert got == want.split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    resp, got = raw_retr(p, "TOP 4 1")
+    assert got == b"From: a@example.org\r\nSubject: no final newline\r\n\r\n.first\r\n"
+    p.quit()
+    # The cached sizes survive the next session.
+    p = pop(d, pki)
+    assert p.list()[1] == [b"%d %d" % (i + 1, len(s)) for i, s in enumerate(sent)]
+    p.quit()
+
+
+def test_lf_maildir_served_with_crlf_curl(daemon, pki):
+    d = start(daemon, pki)
+    bodies = lf_maildrop(d)
+    host, port = d.addr("pop3s")
+    joe = pki.user["joe"]
+    base = ["curl", "-sS", "--max-time", "20", "--cacert", pki.ca.crt, "--cert", joe.crt,
+            "--key", joe.key, "--user", "joe@example.test:" + PASSWORDS["joe"],
+            "--resolve", "localhost:%d:127.0.0.1" % port]
+    url = "pop3s://localhost:%d/" % port
+    r = subprocess.run(base + [url], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"".join(b"%d %d\r\n" % (i + 1, len(crlf(b))) for i, b in enumerate(bodies))
+    for i, b in enumerate(bodies):
+        r = subprocess.run(base + [url + str(i + 1)], capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr  # 28 (timeout) when the end is never seen
+        assert r.stdout == crlf(b)
+        assert len(r.stdout) == len(crlf(b))
+
 # ---- fetchmail with the reference article's rcfile shape --------------------------------
 
 MDA = """#!/usr/bin/python3
@@ -313,6 +428,22 @@ def test_fetchmail_reference_configuration(tmp_path, daemon, pki):
     assert len(got) == 3
     assert messages(d, "joe") == []
     assert "TOP" in r.stdout or "RETR" in r.stdout
+
+
+def test_lf_maildir_served_with_crlf_fetchmail(tmp_path, daemon, pki):
+    d = start(daemon, pki)
+    bodies = lf_maildrop(d)
+    r, got = fetchmail(tmp_path, d, pki, keep=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(got) == len(bodies)
+    # fetchmail names the sizes LIST gave; a bare LF would have shown as a broken line.
+    for i, b in enumerate(bodies):
+        assert "message joe@example.test@127.0.0.1:%d of %d (%d octets)" % (
+            i + 1, len(bodies), len(crlf(b))) in r.stdout, r.stdout
+    for f, b in zip(got, bodies):
+        # fetchmail hands the mda LF line ends, its Received: header on top.
+        assert f.read_bytes().endswith(crlf(b).replace(b"\r\n", b"\n"))
+    assert "size mismatch" not in r.stdout.lower() + r.stderr.lower()
 
 
 # ---- the gate's refusals ---------------------------------------------------------------

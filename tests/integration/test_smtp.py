@@ -431,6 +431,84 @@ def test_free_space_reserve_452(daemon):
 
 
 
+# ---- per-user quota (RFC 3463 4.2.2) -------------------------------------------------
+
+def body_of(size, n):
+    line = b"y" * 60 + b"\r\n"
+    return b"Subject: quota %d\r\n\r\n" % n + line * (size // len(line))
+
+
+def set_passwd(d, domain, lines):
+    """Writes a domain's passwd-file with dovecot extra fields, as an admin importing
+    dovecot's files does."""
+    with open(os.path.join(d.data, "etc", "domains", domain, "passwd"), "w") as f:
+        f.write("".join(lines))
+
+
+def fill_then_overflow(d, rcpts):
+    """smtplib sends bob 1.2K, then (without SIZE=) 1.2K more to rcpts: 452 4.2.2."""
+    host, port = d.addr("smtp")
+    with smtplib.SMTP(host, port, timeout=15) as s:
+        s.ehlo("c.example")
+        assert s.sendmail("s@example.net", ["bob@example.com"], body_of(1200, 1)) == {}
+        s.esmtp_features.pop("size")
+        with pytest.raises(smtplib.SMTPDataError) as e:
+            s.sendmail("s@example.net", rcpts, body_of(1200, 2))
+        assert e.value.smtp_code == 452 and e.value.smtp_error.startswith(b"4.2.2 mailbox full")
+
+
+def test_quota_452_at_rcpt_and_after_data(daemon):
+    # alice: the configured default (4K); bob: 2K from his passwd line; carol: none.
+    d = start_mx(daemon, "quota = 4K\n")
+    set_passwd(d, "example.com", [
+        "alice:{PLAIN}secret-alice::::::\n",
+        "bob:{PLAIN}secret-bob::::::userdb_mail=maildir:~/Maildir userdb_quota_rule=*:storage=2K\n"])
+    set_passwd(d, "example.org", ["carol:{PLAIN}secret-carol::::::userdb_quota_rule=*:storage=0\n"])
+    # No SIZE=: known only after DATA; it would put bob over 2K: 452, nothing stored.
+    fill_then_overflow(d, ["bob@example.com"])
+    assert len(messages(d, "example.com", "bob")) == 1
+    d.wait_log(r"mailbox bob@example\.com would go over its quota of 2048 bytes")
+    # With SIZE= (RFC 1870) the refusal comes at RCPT, for bob only; the others get it.
+    r = Raw(d.addr("smtp"))
+    r.cmd("EHLO c.example")
+    assert r.text("MAIL FROM:<s@example.net> SIZE=1300").startswith("250")
+    assert r.text("RCPT TO:<bob@example.com>").startswith("452 4.2.2 mailbox full")
+    assert r.text("RCPT TO:<alice@example.com>").startswith("250")
+    assert r.text("RCPT TO:<carol@example.org>").startswith("250")
+    assert r.cmd("DATA")[0] == 354
+    r.send(body_of(1200, 3) + b".\r\n")
+    assert r.reply()[0] == 250
+    assert len(messages(d, "example.com", "bob")) == 1
+    assert len(messages(d, "example.com", "alice")) == 1
+    assert len(messages(d, "example.org", "carol")) == 1
+    # The admin lowers bob's quota below what he uses: full at RCPT, whatever the size.
+    set_passwd(d, "example.com", [
+        "alice:{PLAIN}secret-alice::::::\n",
+        "bob:{PLAIN}secret-bob::::::userdb_quota_rule=*:storage=1K\n"])
+    assert r.text("MAIL FROM:<s@example.net>").startswith("250")
+    assert r.text("RCPT TO:<bob@example.com>").startswith("452 4.2.2 mailbox full")
+    d.wait_log(r"<bob@example\.com>: mailbox bob@example\.com full: \d+ of 1024 bytes used")
+    r.cmd("QUIT")
+    # status shows each user's use against the quota.
+    bob = sum(len(m) for m in messages(d, "example.com", "bob"))
+    alice = sum(len(m) for m in messages(d, "example.com", "alice"))
+    status = d.control("status")
+    assert "quota: bob@example.com %d of 1024 bytes, 1 messages" % bob in status, status
+    assert "quota: alice@example.com %d of 4096 bytes, 1 messages" % alice in status, status
+    assert any(re.match(r"quota: carol@example\.org \d+ of none bytes, 1 messages", x)
+               for x in status), status
+    assert answers(d)
+
+
+def test_quota_multiple_recipients_all_or_nothing(daemon):
+    """One reply after DATA for all recipients (RFC 5321): when one mailbox would go over,
+    nobody gets a copy, so the client's retry cannot duplicate the message."""
+    d = start_mx(daemon, "quota = 2K\n")
+    fill_then_overflow(d, ["alice@example.com", "bob@example.com"])
+    assert len(messages(d, "example.com", "alice")) == 0
+    assert len(messages(d, "example.com", "bob")) == 1
+
+
 def test_config_errors(tmp_path):
     from mgw import Daemon, binary
     for text, problem in [

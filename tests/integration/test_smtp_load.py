@@ -183,6 +183,27 @@ def test_disk_full_reserve_452(tiny_fs):
         assert d.stop() == 0
 
 
+def test_admin_mail_uses_half_the_reserve(tiny_fs):
+    """Free space between half the reserve and the reserve: mail to postmaster/abuse is
+    still accepted (the admin gets the warnings), mail to anybody else gets 452 4.3.1."""
+    d = tiny_daemon(tiny_fs, "min_free_space = 1400K\n")
+    try:
+        r = Raw(d.addr("smtp"))
+        r.cmd("EHLO c.example")
+        assert r.text("MAIL FROM:<s@example.net>").startswith("250")
+        assert r.text("RCPT TO:<bob@example.com>").startswith("452 4.3.1")
+        assert r.text("RCPT TO:<postmaster@example.com>").startswith("250")
+        assert r.text("RCPT TO:<abuse@example.org>").startswith("250")
+        assert r.cmd("DATA")[0] == 354
+        r.send(b"Subject: disk filling\r\n\r\nwarning\r\n.\r\n")
+        assert r.reply()[0] == 250
+        assert r.text("QUIT").startswith("221")
+        assert len(messages(d, "example.com", "alice")) == 1  # the postmaster
+        assert messages(d, "example.com", "bob") == []
+    finally:
+        assert d.stop() == 0
+
+
 def test_disk_fills_mid_message(tiny_fs):
     d = tiny_daemon(tiny_fs, "min_free_space = 0\n")
     try:

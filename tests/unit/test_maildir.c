@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "store/maildir.h"
+#include "store/quota.h"
 
 static char tmpdir[64];
 static struct maildir_store st;
@@ -426,7 +428,8 @@ static void test_foreign_files(void **state)
 	int fd;
 	assert_int_equal(maildir_msg_open(&b, 0, &fd), -MGW_ENOENT);
 	assert_true(b.msgs[0].gone);
-	assert_int_equal(maildir_box_size(&b), 5 + 3);
+	/* Sizes as sent: "one-b" gets a final CRLF (7); "two" has W=4 in its name. */
+	assert_int_equal(maildir_box_size(&b), 7 + 4);
 	/* Unknown info letters (keywords) survive a flag change. */
 	put("mail/d.test/joe/Maildir/cur/1700000300.M1P1.mx:2,Sab", "kw");
 	size_t added;
@@ -464,6 +467,147 @@ static void test_uidlist_corrupt(void **state)
 	maildir_box_close(&b);
 }
 
+/*
+ * A uidlist that cannot be read for a transient reason (an I/O error from a failing SD
+ * card, memory exhausted) is an error for this open, not damage: UIDVALIDITY and UIDs
+ * stay. The read error here is a real EIO from read(2): the list is replaced by a link
+ * to /proc/self/mem, which opens fine and fails every read at offset 0.
+ */
+static void test_uidlist_read_error_keeps_uids(void **state)
+{
+	const struct maildir_rcpt r[] = {{"t.test", "joe"}};
+	char p[512], *saved = NULL;
+	struct maildir_box b;
+	struct stat sb;
+	size_t len;
+	uint32_t uv;
+
+	(void)state;
+	assert_int_equal(deliver(msg1, r, 1), 0);
+	assert_int_equal(deliver(msg2, r, 1), 0);
+	assert_int_equal(maildir_box_open(&b, &st, "t.test", "joe", 0), 0);
+	uv = b.uidvalidity;
+	maildir_box_close(&b);
+	snprintf(p, sizeof(p), "%s/mail/t.test/joe/Maildir/mailgw-uidlist", tmpdir);
+	assert_int_equal(file_read_all(p, 1 << 20, &saved, &len), 0);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(symlink("/proc/self/mem", p), 0);
+	sleep(1); /* a recreated list would get a different UIDVALIDITY */
+
+	/* The open fails (POP3 answers -ERR [SYS/TEMP]) and the list is not replaced. */
+	assert_int_equal(maildir_box_open(&b, &st, "t.test", "joe", 0), -MGW_EIO);
+	assert_int_equal(lstat(p, &sb), 0);
+	assert_true(S_ISLNK(sb.st_mode));
+	/* The error goes away: the same UIDVALIDITY and UIDs. */
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(file_write_atomic(p, saved, len, 0600), 0);
+	free(saved);
+	assert_int_equal(maildir_box_open(&b, &st, "t.test", "joe", 0), 0);
+	assert_int_equal(b.uidvalidity, uv);
+	assert_int_equal(b.count, 2);
+	assert_int_equal(b.msgs[0].uid, 1);
+	assert_int_equal(b.msgs[1].uid, 2);
+	maildir_box_close(&b);
+}
+
+/* Sizes as sent (CRLF form): from W= in our own names, computed once for LF files and
+ * kept in the uidlist; a version 1 uidlist is read and keeps its UIDs. */
+static void test_vsize(void **state)
+{
+	const struct maildir_rcpt r[] = {{"v.test", "joe"}};
+	char p[512], *text = NULL;
+	struct maildir_box b;
+	size_t len;
+	(void)state;
+	assert_int_equal(deliver(msg1, r, 1), 0);
+	put("mail/v.test/joe/Maildir/new/1700000001.M1P1.lf", "a: b\n\nline\n.x\n");
+	put("mail/v.test/joe/Maildir/new/1700000002.M1P1.nonl", "a: b\r\n\r\nx\ny");
+	assert_int_equal(maildir_box_open(&b, &st, "v.test", "joe", 0), 0);
+	assert_int_equal(b.count, 3);
+	assert_non_null(strstr(b.msgs[2].name, ",W=")); /* ours, delivered last */
+	assert_int_equal(b.msgs[2].vsize, strlen(msg1));
+	assert_int_equal(b.msgs[0].size, 14);
+	assert_int_equal(b.msgs[0].vsize, 18);
+	assert_int_equal(b.msgs[1].vsize, 11 + 1 + 2); /* one lone LF, a final CRLF */
+	maildir_box_close(&b);
+	snprintf(p, sizeof(p), "%s/mail/v.test/joe/Maildir/mailgw-uidlist", tmpdir);
+	assert_int_equal(file_read_all(p, 1 << 20, &text, &len), 0);
+	assert_non_null(strstr(text, "\n1 18 1700000001.M1P1.lf\n"));
+	assert_non_null(strstr(text, "\n2 14 1700000002.M1P1.nonl\n"));
+	free(text);
+	/* The cached value is what is used (a Maildir file's content never changes);
+	 * version 1 (no sizes): UIDs kept, sizes computed, rewritten as version 2. */
+	static const struct {
+		const char *list;
+		uint32_t uv, uid;
+		uint64_t vsize;
+	} lists[] = {
+	    {"mailgw-uidlist 2\nuidvalidity 77\nuidnext 9\n4 99 1700000001.M1P1.lf\n", 77, 4, 99},
+	    {"mailgw-uidlist 1\nuidvalidity 78\nuidnext 9\n5 1700000001.M1P1.lf\n", 78, 5, 18},
+	};
+	for (size_t i = 0; i < MGW_ARRAY_LEN(lists); i++) {
+		put("mail/v.test/joe/Maildir/mailgw-uidlist", lists[i].list);
+		assert_int_equal(maildir_box_open(&b, &st, "v.test", "joe", 0), 0);
+		assert_int_equal(b.uidvalidity, lists[i].uv);
+		assert_int_equal(b.msgs[0].uid, lists[i].uid);
+		assert_int_equal(b.msgs[0].vsize, lists[i].vsize);
+		assert_int_equal(b.msgs[1].vsize, 14);
+		maildir_box_close(&b);
+	}
+	assert_int_equal(file_read_all(p, 1 << 20, &text, &len), 0);
+	assert_true(strncmp(text, "mailgw-uidlist 2\nuidvalidity 78\n", 32) == 0);
+	free(text);
+}
+
+/* Usage for the quota: recalculated when missing, kept by deliveries and expunges,
+ * recalculated after a torn line and when a full mailbox's count has gone stale. */
+static void test_quota_usage(void **state)
+{
+	const struct maildir_rcpt r[] = {{"q.test", "joe"}};
+	struct timeval old[2] = {{1000, 0}, {1000, 0}};
+	uint64_t bytes, msgs;
+	struct maildir_box b;
+	size_t idx = 0;
+	char p[512];
+	int fd;
+
+	(void)state;
+	assert_int_equal(maildir_quota_get(&st, "q.test", "joe", 0, &bytes, &msgs), 0);
+	assert_int_equal(bytes, 0); /* no Maildir, nothing created */
+	assert_int_equal(count_dir("q.test", "joe", "new"), 0);
+	assert_int_equal(deliver(msg1, r, 1), 0);
+	assert_int_equal(maildir_quota_get(&st, "q.test", "joe", 100, &bytes, &msgs), 0);
+	assert_int_equal(bytes, strlen(msg1));
+	assert_int_equal(msgs, 1);
+	assert_int_equal(deliver(msg2, r, 1), 0); /* appended */
+	assert_int_equal(maildir_quota_get(&st, "q.test", "joe", 100, &bytes, &msgs), 0);
+	assert_int_equal(bytes, strlen(msg1) + strlen(msg2));
+	assert_int_equal(msgs, 2);
+	assert_int_equal(maildir_box_open(&b, &st, "q.test", "joe", 0), 0);
+	assert_int_equal(maildir_box_expunge(&b, &idx, 1, NULL), 0);
+	maildir_box_close(&b);
+	assert_int_equal(maildir_quota_get(&st, "q.test", "joe", 100, &bytes, &msgs), 0);
+	assert_int_equal(bytes, strlen(msg2));
+	assert_int_equal(msgs, 1);
+	/* A torn line: recalculated, not trusted. */
+	snprintf(p, sizeof(p), "%s/mail/q.test/joe/Maildir/maildirsize", tmpdir);
+	fd = open(p, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "999999 1", 8), 8);
+	close(fd);
+	assert_int_equal(maildir_quota_get(&st, "q.test", "joe", 100, &bytes, &msgs), 0);
+	assert_int_equal(bytes, strlen(msg2));
+	/* A count saying "full" is believed while fresh, re-checked when stale. */
+	fd = open(p, O_WRONLY | O_APPEND);
+	assert_int_equal(write(fd, "999999 1\n", 9), 9);
+	close(fd);
+	assert_int_equal(maildir_quota_get(&st, "q.test", "joe", 1000, &bytes, &msgs), 0);
+	assert_int_equal(bytes, strlen(msg2) + 999999);
+	assert_int_equal(utimes(p, old), 0);
+	assert_int_equal(maildir_quota_get(&st, "q.test", "joe", 1000, &bytes, &msgs), 0);
+	assert_int_equal(bytes, strlen(msg2));
+}
+
 static void test_cleanup_and_space(void **state)
 {
 	struct maildir_dlv d;
@@ -490,11 +634,18 @@ static void test_cleanup_and_space(void **state)
 	assert_int_equal(count_dir("k.test", "joe", "tmp"), 1);
 	assert_int_equal(count_dir("k.test", "joe", "new"), 1);
 
-	assert_int_equal(maildir_store_space_check(&st, 1000), 0);
+	assert_int_equal(maildir_store_space_check(&st, 1000, false), 0);
 	st.reserve_bytes = UINT64_MAX / 2;
-	assert_int_equal(maildir_store_space_check(&st, 0), -MGW_ENOSPC);
+	assert_int_equal(maildir_store_space_check(&st, 0, false), -MGW_ENOSPC);
 	st.reserve_bytes = 0;
-	assert_int_equal(maildir_store_space_check(&st, UINT64_MAX), -MGW_ENOSPC);
+	assert_int_equal(maildir_store_space_check(&st, UINT64_MAX, false), -MGW_ENOSPC);
+	/* Free space between half the reserve and the reserve: only admin mail fits. */
+	struct statvfs vfs;
+	assert_int_equal(statvfs(tmpdir, &vfs), 0);
+	st.reserve_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize / 2 * 3;
+	assert_int_equal(maildir_store_space_check(&st, 0, false), -MGW_ENOSPC);
+	assert_int_equal(maildir_store_space_check(&st, 0, true), 0);
+	st.reserve_bytes = 0;
 }
 
 static unsigned notified;
@@ -585,12 +736,20 @@ static void test_concurrent_delivery(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_deliver_two),		cmocka_unit_test(test_all_or_nothing),
-	    cmocka_unit_test(test_write_failure),	cmocka_unit_test(test_uids_stable),
-	    cmocka_unit_test(test_rescan_and_expunge),	cmocka_unit_test(test_expunge_failure),
-	    cmocka_unit_test(test_foreign_files),	cmocka_unit_test(test_uidlist_corrupt),
-	    cmocka_unit_test(test_cleanup_and_space),	cmocka_unit_test(test_notify_and_paths),
+	    cmocka_unit_test(test_deliver_two),
+	    cmocka_unit_test(test_all_or_nothing),
+	    cmocka_unit_test(test_write_failure),
+	    cmocka_unit_test(test_uids_stable),
+	    cmocka_unit_test(test_rescan_and_expunge),
+	    cmocka_unit_test(test_expunge_failure),
+	    cmocka_unit_test(test_foreign_files),
+	    cmocka_unit_test(test_uidlist_corrupt),
+	    cmocka_unit_test(test_cleanup_and_space),
+	    cmocka_unit_test(test_notify_and_paths),
 	    cmocka_unit_test(test_concurrent_delivery),
+	    cmocka_unit_test(test_uidlist_read_error_keeps_uids),
+	    cmocka_unit_test(test_vsize),
+	    cmocka_unit_test(test_quota_usage),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

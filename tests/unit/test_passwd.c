@@ -377,10 +377,59 @@ static void test_set_and_new(void **state)
 	assert_int_equal(passwd_auth(tmpdir, "w.test", "one", "secret", 6, 0), 0);
 }
 
+/* The per-user quota in dovecot's extra field (userdb_quota_rule=*:storage=...). */
+static void test_quota_rule(void **state)
+{
+	static const struct {
+		const char *extra;
+		int rc;
+		bool found;
+		uint64_t bytes;
+	} cases[] = {
+		{ "", 0, false, 0 },
+		{ "userdb_quota_rule=*:storage=500M", 0, true, 500ull << 20 },
+		{ "userdb_mail=maildir:~/Maildir userdb_quota_rule=*:storage=2G", 0, true, 2ull << 30 },
+		{ "quota_rule=*:storage=100", 0, true, 100ull << 10 }, /* no unit: kilobytes */
+		{ "userdb_quota_rule=*:storage=1024b:messages=10", 0, true, 1024 },
+		{ "userdb_quota_rule=*:storage=0", 0, true, 0 }, /* 0: no limit */
+		{ "userdb_quota_rule=*:messages=10", 0, true, 0 },
+		{ "userdb_quota_rule=Trash:storage=10M", 0, false, 0 }, /* folders: not ours */
+		{ "userdb_quota_rule=*:storage=5X", -MGW_EINVAL, true, 0 },
+		{ "userdb_quota_rule=*:storage=", -MGW_EINVAL, true, 0 },
+		{ "userdb_quota_rule=*:storage=+10%", -MGW_EINVAL, true, 0 },
+		{ "userdb_quota_rule=*:storage=99999999999999999999G", -MGW_EINVAL, true, 0 },
+	};
+	struct passwd_entry e;
+	const char *why = NULL;
+	char line[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t bytes = 1;
+		bool found = false;
+
+		assert_int_equal(passwd_extra_quota(cases[i].extra, &bytes, &found, &why),
+				 cases[i].rc);
+		if (cases[i].rc == 0) {
+			assert_int_equal(found, cases[i].found);
+			assert_int_equal(bytes, cases[i].bytes);
+		}
+	}
+	/* As field 8 of a line; a malformed rule makes the line malformed, with a reason. */
+	snprintf(line, sizeof(line), "joe:%s::::::userdb_quota_rule=*:storage=1M", H6_SECRET);
+	assert_int_equal(passwd_line_parse(line, strlen(line), &e, &why), MGW_PARSE_OK);
+	assert_true(e.has_quota);
+	assert_int_equal(e.quota, 1u << 20);
+	snprintf(line, sizeof(line), "joe:%s::::::userdb_quota_rule=*:storage=lots", H6_SECRET);
+	assert_int_equal(passwd_line_parse(line, strlen(line), &e, &why), MGW_PARSE_SYNTAX);
+	assert_non_null(strstr(why, "quota_rule"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_quota_rule),
 		cmocka_unit_test(test_addr),
 		cmocka_unit_test(test_lines),
 		cmocka_unit_test(test_line_limits),

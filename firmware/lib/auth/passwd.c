@@ -217,11 +217,80 @@ int passwd_line_parse(const char *line, size_t len, struct passwd_entry *out, co
 		*why = "extra fields too long";
 		goto bad;
 	}
+	if (passwd_extra_quota(out->extra, &out->quota, &out->has_quota, why) < 0)
+		goto bad;
 	return MGW_PARSE_OK;
 bad:
 	hash_wipe(out, sizeof(*out));
 	memset(out, 0, sizeof(*out));
 	return MGW_PARSE_SYNTAX;
+}
+
+/* dovecot's size: digits and an optional unit b k M G T (case-insensitive); no unit
+ * means kilobytes (doc.dovecot.org, "Quota configuration", storage). */
+static bool passwd_quota_size(const char *p, size_t len, uint64_t *out)
+{
+	uint64_t v = 0, mul = 1024;
+	size_t i;
+
+	for (i = 0; i < len && p[i] >= '0' && p[i] <= '9'; i++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	}
+	if (i == 0 || len - i > 1)
+		return false;
+	if (i < len) {
+		static const char units[] = "bkmgt";
+		const char *u = memchr(units, p[i] | 0x20, sizeof(units) - 1);
+
+		if (u == NULL)
+			return false;
+		mul = 1;
+		for (long k = u - units; k > 0; k--)
+			mul *= 1024;
+	}
+	if (mul > 1 && v > UINT64_MAX / mul)
+		return false;
+	*out = v * mul;
+	return true;
+}
+
+int passwd_extra_quota(const char *extra, uint64_t *bytes, bool *found, const char **why)
+{
+	static const char *const keys[] = {"userdb_quota_rule=", "quota_rule="};
+	const char *p = extra;
+
+	*bytes = 0;
+	*found = false;
+	while (*p != '\0') {
+		size_t len = strcspn(p, " \t"), klen = 0, k;
+		const char *r, *end = p + len;
+
+		for (k = 0; k < MGW_ARRAY_LEN(keys) && klen == 0; k++)
+			if (len > strlen(keys[k]) && strncmp(p, keys[k], strlen(keys[k])) == 0)
+				klen = strlen(keys[k]);
+		/* Only the rule for all mailboxes ("*:") counts: we have no folders yet. */
+		if (klen > 0 && len >= klen + 2 && p[klen] == '*' && p[klen + 1] == ':') {
+			*found = true;
+			for (r = p + klen + 2; r < end;) {
+				const char *colon = memchr(r, ':', (size_t)(end - r));
+				size_t plen = (size_t)((colon ? colon : end) - r);
+
+				if (plen >= 8 && strncmp(r, "storage=", 8) == 0 &&
+				    !passwd_quota_size(r + 8, plen - 8, bytes)) {
+					*why = "bad quota_rule storage= (a size such as 500M, "
+					       "1G, or 0 for none)";
+					return -MGW_EINVAL;
+				}
+				r += plen + (r + plen < end);
+			}
+		}
+		p = end;
+		while (*p == ' ' || *p == '\t')
+			p++;
+	}
+	return 0;
 }
 
 int passwd_entry_format(const struct passwd_entry *e, char *out, size_t outsz)

@@ -56,6 +56,8 @@ struct passwd_entry {
 	bool has_uid, has_gid;
 	char home[PASSWD_FIELD_MAX + 1];
 	char extra[PASSWD_FIELD_MAX + 1]; /* field 8 and beyond, as written */
+	uint64_t quota;			  /* from the extra fields; 0: no limit */
+	bool has_quota;			  /* a quota rule for "*" was given */
 };
 
 /* A user address split and folded to lower case. */
@@ -82,6 +84,16 @@ int passwd_addr_parse(const char *s, size_t len, struct passwd_addr *out);
  * PASSWD_LINE_MAX. Blank and comment lines give MGW_PARSE_NEED_MORE (nothing to take).
  */
 int passwd_line_parse(const char *line, size_t len, struct passwd_entry *out, const char **why);
+
+/*
+ * The per-user quota among dovecot's extra fields (space separated):
+ * "userdb_quota_rule=*:storage=<size>" (or "quota_rule=..."), size as dovecot reads it
+ * (digits, then b k M G T; no unit means kilobytes; 0 means no limit). Other rules
+ * (other mailboxes, messages=) are ignored. *found says whether a rule for "*" was
+ * present, *bytes the limit. 0, or -MGW_EINVAL with *why for a malformed storage= value
+ * (the line is then malformed, like a bad uid).
+ */
+int passwd_extra_quota(const char *extra, uint64_t *bytes, bool *found, const char **why);
 
 /* "<data_dir>/etc/domains/<domain>/passwd" into out. -MGW_EINVAL / -MGW_ELIMIT. */
 int passwd_file_path(const char *data_dir, const char *domain, char *out, size_t outsz);

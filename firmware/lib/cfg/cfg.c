@@ -67,6 +67,7 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_N("smtp", "command_timeout", CFG_T_DURATION, smtp_command_timeout, 1, 3600),
 	CFG_N("smtp", "data_timeout", CFG_T_DURATION, smtp_data_timeout, 1, 3600),
 	CFG_N("smtp", "min_free_space", CFG_T_SIZE, smtp_min_free_space, 0, UINT64_MAX),
+	CFG_N("smtp", "quota", CFG_T_SIZE, smtp_quota, 0, UINT64_MAX),
 	CFG_S("smtp", "postmaster", CFG_T_ADDRLIST, smtp_postmaster),
 	CFG_S("tls", "cert", CFG_T_PATH, tls_cert),
 	CFG_S("tls", "key", CFG_T_PATH, tls_key),

@@ -56,6 +56,7 @@ struct mgw_cfg {
 	uint32_t smtp_command_timeout;    /* seconds, RFC 5321 4.5.3.2.7 */
 	uint32_t smtp_data_timeout;       /* seconds, between DATA blocks */
 	uint64_t smtp_min_free_space;     /* bytes kept free: 452 4.3.1 below */
+	uint64_t smtp_quota;              /* default per-user quota in bytes, 0: none */
 	char smtp_postmaster[CFG_STR_MAX]; /* admin mailboxes "user@domain, ..." */
 	/* [tls]: server certificate and key; CA and CRL of the certificate gate */
 	char tls_cert[CFG_STR_MAX];

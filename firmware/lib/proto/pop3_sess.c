@@ -39,10 +39,11 @@ struct pop3_stream {
 	bool in_body;	 /* past the blank line after the header */
 	bool bol;	 /* at the beginning of a line */
 	bool line_empty; /* the current line has had nothing but CR so far */
+	bool after_cr;	 /* the last byte read was CR */
 	uint32_t top_left;
-	bool listing;	 /* LIST/UIDL without argument: one line per message, no file */
+	bool listing; /* LIST/UIDL without argument: one line per message, no file */
 	bool uidl;
-	size_t next;	 /* listing: index of the next message to list */
+	size_t next; /* listing: index of the next message to list */
 };
 
 struct pop3_sess {
@@ -170,7 +171,7 @@ static void pop3_counts(const struct pop3_sess *s, size_t *n, uint64_t *size)
 	for (size_t i = 0; i < s->box.count; i++) {
 		if (!s->deleted[i]) {
 			(*n)++;
-			*size += s->box.msgs[i].size;
+			*size += s->box.msgs[i].vsize;
 		}
 	}
 }
@@ -199,12 +200,13 @@ static void pop3_listing_line(struct pop3_sess *s, size_t i, char *line, size_t 
 	if (s->st.uidl)
 		snprintf(line, linesz, "%zu %u.%u", i + 1, s->box.uidvalidity, s->box.msgs[i].uid);
 	else
-		snprintf(line, linesz, "%zu %llu", i + 1, (unsigned long long)s->box.msgs[i].size);
+		snprintf(line, linesz, "%zu %llu", i + 1, (unsigned long long)s->box.msgs[i].vsize);
 }
 
 /* Sends more of the message while the output has room; called again on DRAINED. */
 static void pop3_stream_more(struct pop3_sess *s)
 {
+	/* Each byte read becomes at most two: ".." (stuffing) or CR LF (a lone LF). */
 	uint8_t in[POP3_CHUNK], out[2 * POP3_CHUNK];
 
 	/* A listing may be longer than the output buffer: it streams like a message. */
@@ -255,6 +257,11 @@ static void pop3_stream_more(struct pop3_sess *s)
 					out[o++] = '.';
 				s->st.line_empty = true;
 			}
+			/* RFC 1939 section 3 wants CRLF: a Maildir stored with LF line ends
+			 * (dovecot's form) is sent with CRLF, as store/crlf.h counts it. */
+			if (ch == '\n' && !s->st.after_cr)
+				out[o++] = '\r';
+			s->st.after_cr = ch == '\r';
 			out[o++] = ch;
 			if (ch == '\n') {
 				if (s->st.top) {
@@ -301,7 +308,7 @@ static void pop3_stream_start(struct pop3_sess *s, long i, bool top, uint32_t li
 		pop3_reply(s, "+OK top of message follows");
 	else {
 		snprintf(line, sizeof(line), "+OK %llu octets",
-			 (unsigned long long)s->box.msgs[i].size);
+			 (unsigned long long)s->box.msgs[i].vsize);
 		pop3_reply(s, line);
 	}
 	pop3_enter(s, POP3_ST_STREAM);
@@ -645,7 +652,7 @@ static void pop3_listing(struct pop3_sess *s, const struct pop3_cmd *cmd, bool u
 				 s->box.uidvalidity, s->box.msgs[i].uid);
 		else
 			snprintf(line, sizeof(line), "+OK %u %llu", cmd->num[0],
-				 (unsigned long long)s->box.msgs[i].size);
+				 (unsigned long long)s->box.msgs[i].vsize);
 		pop3_reply(s, line);
 		return;
 	}

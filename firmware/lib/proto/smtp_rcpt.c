@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "core/err.h"
@@ -80,6 +81,32 @@ static int smtp_user_exists(const char *data_dir, const char *domain, const char
 	if (rc == -MGW_EINVAL)
 		rc = -MGW_ENOENT;
 	return rc;
+}
+
+int smtp_rcpt_quota(const char *data_dir, uint64_t dflt, const struct smtp_mbox *mb,
+		    uint64_t *limit)
+{
+	struct passwd_entry e;
+	int rc = passwd_lookup(data_dir, mb->domain, mb->user, &e);
+
+	*limit = rc == 0 && e.has_quota ? e.quota : dflt;
+	explicit_bzero(&e, sizeof(e));
+	return rc == -MGW_EIO ? rc : 0;
+}
+
+bool smtp_path_is_admin(const struct smtp_path *path)
+{
+	static const char *const roles[] = {"postmaster", "abuse"};
+
+	if (path->null)
+		return false;
+	if (path->domain == NULL)
+		return true; /* "<postmaster>" */
+	for (size_t i = 0; i < MGW_ARRAY_LEN(roles); i++)
+		if (!path->quoted && path->local_len == strlen(roles[i]) &&
+		    strncasecmp((const char *)path->local, roles[i], path->local_len) == 0)
+			return true;
+	return false;
 }
 
 /*

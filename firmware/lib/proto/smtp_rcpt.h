@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "auth/passwd.h"
 #include "proto/smtp_parse.h"
@@ -40,6 +41,7 @@
 struct smtp_mbox {
 	char domain[PASSWD_DOMAIN_MAX + 1];
 	char user[PASSWD_USER_MAX + 1];
+	uint64_t quota; /* bytes, 0: none (set by the session from smtp_rcpt_quota) */
 };
 
 /* The distinct mailboxes of one transaction. */
@@ -54,6 +56,7 @@ enum smtp_rcpt_res {
 	SMTP_RCPT_RELAY,   /* 550 5.7.1 */
 	SMTP_RCPT_TEMP,	   /* 451 4.3.0: a broken alias or admin entry, an unreadable file */
 	SMTP_RCPT_FULL,	   /* 452 4.5.3: the set would exceed its capacity */
+	SMTP_RCPT_QUOTA,   /* 452 4.2.2: a mailbox is over its quota (set by the session) */
 };
 
 /*
@@ -65,6 +68,19 @@ enum smtp_rcpt_res {
 enum smtp_rcpt_res smtp_rcpt_resolve(const char *data_dir, const char *admins,
 				     const struct smtp_path *path, struct smtp_mbox_set *set,
 				     size_t max);
+
+/*
+ * The quota of mailbox mb: the user's passwd-file rule (userdb_quota_rule, see
+ * auth/passwd.h) if it has one, else dflt (the configured default). 0 means none.
+ * 0, or -MGW_EIO when the passwd-file cannot be read.
+ */
+int smtp_rcpt_quota(const char *data_dir, uint64_t dflt, const struct smtp_mbox *mb,
+		    uint64_t *limit);
+
+/* True for the admins' role addresses: <postmaster> and postmaster@ / abuse@ any domain
+ * (RFC 5321 section 4.5.1, RFC 2142 section 2). Their mail may use half of the reserve
+ * of free space (maildir_store_space_check). */
+bool smtp_path_is_admin(const struct smtp_path *path);
 
 /* True when <data_dir>/etc/domains/<domain>/ exists (domain already validated). */
 bool smtp_domain_is_local(const char *data_dir, const char *domain);

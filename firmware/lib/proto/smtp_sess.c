@@ -25,6 +25,7 @@
 #include "proto/smtp_data.h"
 #include "proto/smtp_parse.h"
 #include "proto/smtp_rcpt.h"
+#include "store/quota.h"
 
 #define SMTP_CHUNK 16384       /* unstuffed bytes written to the store per step */
 #define SMTP_LOG_RCPTS_MAX 512 /* recipients as logged (truncated with "...") */
@@ -65,7 +66,8 @@ struct smtp_sess {
 	enum smtp_body body;
 	bool has_size;
 	uint64_t size;
-	size_t nrcpt; /* accepted RCPT commands */
+	size_t nrcpt;	/* accepted RCPT commands */
+	bool all_admin; /* every accepted recipient is postmaster/abuse (the reserve) */
 	char first_rcpt[SMTP_PATH_MAX + 1];
 	char log_rcpts[SMTP_LOG_RCPTS_MAX];
 	struct smtp_mbox_set mboxes;
@@ -191,6 +193,7 @@ static void smtp_txn_reset(struct smtp_sess *s)
 	s->has_size = false;
 	s->size = 0;
 	s->nrcpt = 0;
+	s->all_admin = true;
 	s->first_rcpt[0] = '\0';
 	s->log_rcpts[0] = '\0';
 	s->mboxes.n = 0;
@@ -254,9 +257,11 @@ static void smtp_path_text(const struct smtp_path *path, char *out, size_t outsz
 	out[n] = '\0';
 }
 
-static bool smtp_space_ok(struct smtp_sess *s)
+/* Free space for this message; admin: mail only for postmaster/abuse, which may use
+ * half of the reserve so that warnings about the full disk still reach the admin. */
+static bool smtp_space_ok(struct smtp_sess *s, bool admin)
 {
-	int rc = maildir_store_space_check(s->p.store, s->has_size ? s->size : 0);
+	int rc = maildir_store_space_check(s->p.store, s->has_size ? s->size : 0, admin);
 
 	if (rc == 0)
 		return true;
@@ -283,7 +288,8 @@ static void smtp_do_mail(struct smtp_sess *s, const struct smtp_cmd *cmd)
 	smtp_txn_reset(s);
 	s->has_size = cmd->has_size;
 	s->size = cmd->size;
-	if (!smtp_space_ok(s)) {
+	/* The recipients decide which reserve applies; MAIL only needs the lower bar. */
+	if (!smtp_space_ok(s, true)) {
 		smtp_txn_reset(s);
 		return;
 	}
@@ -292,6 +298,52 @@ static void smtp_do_mail(struct smtp_sess *s, const struct smtp_cmd *cmd)
 	s->body = cmd->body;
 	smtp_reply(s, "250 2.1.0 sender ok");
 	smtp_enter(s, SMTP_ST_MAIL);
+}
+
+/* The mailboxes from index n0 on (added by this RCPT) get their quota; SMTP_RCPT_QUOTA
+ * when one is already full or would be by the declared SIZE (RFC 1870). */
+static enum smtp_rcpt_res smtp_rcpt_quota_check(struct smtp_sess *s, size_t n0, const char *safe)
+{
+	const struct mgw_cfg *cfg = smtp_cfg(s);
+
+	for (size_t i = n0; i < s->mboxes.n; i++) {
+		struct smtp_mbox *mb = &s->mboxes.mb[i];
+		uint64_t used, msgs;
+
+		if (smtp_rcpt_quota(cfg->data_dir, cfg->smtp_quota, mb, &mb->quota) < 0)
+			return SMTP_RCPT_TEMP;
+		if (mb->quota == 0)
+			continue;
+		if (maildir_quota_get(s->p.store, mb->domain, mb->user, mb->quota, &used, &msgs) <
+		    0)
+			return SMTP_RCPT_TEMP;
+		if (used >= mb->quota || (s->has_size && s->size > mb->quota - used)) {
+			log_info("smtp %s: <%s>: mailbox %s@%s full: %llu of %llu bytes used%s",
+				 s->c->peer, safe, mb->user, mb->domain, (unsigned long long)used,
+				 (unsigned long long)mb->quota,
+				 used < mb->quota ? " (SIZE= does not fit)" : "");
+			return SMTP_RCPT_QUOTA;
+		}
+	}
+	return SMTP_RCPT_OK;
+}
+
+/* After DATA: the first mailbox the message (size bytes as stored) would put over its
+ * quota, or NULL. */
+static const struct smtp_mbox *smtp_quota_over(struct smtp_sess *s, uint64_t size)
+{
+	for (size_t i = 0; i < s->mboxes.n; i++) {
+		const struct smtp_mbox *mb = &s->mboxes.mb[i];
+		uint64_t used, msgs;
+
+		if (mb->quota == 0)
+			continue;
+		if (maildir_quota_get(s->p.store, mb->domain, mb->user, mb->quota, &used, &msgs) ==
+			0 &&
+		    (used >= mb->quota || size > mb->quota - used))
+			return mb;
+	}
+	return NULL;
 }
 
 static void smtp_log_rcpt(struct smtp_sess *s, const char *addr)
@@ -312,6 +364,8 @@ static void smtp_do_rcpt(struct smtp_sess *s, const struct smtp_cmd *cmd)
 	const struct mgw_cfg *cfg = smtp_cfg(s);
 	char addr[SMTP_PATH_MAX + 1], safe[SMTP_PATH_MAX + 1];
 	enum smtp_rcpt_res res;
+	size_t n0;
+	bool admin;
 
 	smtp_path_text(&cmd->path, addr, sizeof(addr));
 	log_safe(safe, sizeof(safe), addr, strlen(addr));
@@ -342,10 +396,23 @@ static void smtp_do_rcpt(struct smtp_sess *s, const struct smtp_cmd *cmd)
 		smtp_bad(s);
 		return;
 	}
-	if (!smtp_space_ok(s))
+	admin = smtp_path_is_admin(&cmd->path);
+	if (!smtp_space_ok(s, admin))
 		return;
+	n0 = s->mboxes.n;
 	res = smtp_rcpt_resolve(cfg->data_dir, cfg->smtp_postmaster, &cmd->path, &s->mboxes,
 				MAILDIR_RCPT_MAX);
+	if (res == SMTP_RCPT_OK)
+		res = smtp_rcpt_quota_check(s, n0, safe);
+	if (res == SMTP_RCPT_QUOTA) {
+		s->mboxes.n = n0; /* the mailboxes this RCPT added are not taken */
+		/* RFC 3463 4.2.2: mailbox full, a temporary condition; the client retries
+		 * this recipient later, the others of the transaction go ahead. */
+		smtp_reply(s, "452 4.2.2 mailbox full, try again later");
+		return;
+	}
+	if (res != SMTP_RCPT_OK)
+		s->mboxes.n = n0;
 	switch (res) {
 	case SMTP_RCPT_OK:
 		break;
@@ -370,6 +437,7 @@ static void smtp_do_rcpt(struct smtp_sess *s, const struct smtp_cmd *cmd)
 	if (s->nrcpt == 0)
 		snprintf(s->first_rcpt, sizeof(s->first_rcpt), "%s", addr);
 	s->nrcpt++;
+	s->all_admin = s->all_admin && admin;
 	smtp_log_rcpt(s, safe);
 	smtp_reply(s, "250 2.1.5 recipient ok");
 	smtp_enter(s, SMTP_ST_RCPT);
@@ -432,7 +500,7 @@ static void smtp_do_data(struct smtp_sess *s, const struct smtp_cmd *cmd)
 		smtp_reply(s, "554 5.5.1 no valid recipients");
 		return;
 	}
-	if (!smtp_space_ok(s))
+	if (!smtp_space_ok(s, s->all_admin))
 		return;
 	snprintf(s->id, sizeof(s->id), "%llX.%llu.%u", (unsigned long long)s->started,
 		 (unsigned long long)s->c->id, ++s->msgs);
@@ -623,6 +691,18 @@ static void smtp_data_done(struct smtp_sess *s)
 		reply = "451 4.3.0 local error, message not accepted";
 	else
 		reply = NULL;
+	if (reply == NULL) {
+		const struct smtp_mbox *full = smtp_quota_over(s, s->dlv.size);
+
+		if (full != NULL) {
+			/* One reply for the whole transaction (RFC 5321), and delivery is
+			 * all or nothing: nothing is stored, the client retries later. */
+			log_info("smtp %s: mailbox %s@%s would go over its quota of %llu bytes",
+				 s->c->peer, full->user, full->domain,
+				 (unsigned long long)full->quota);
+			reply = "452 4.2.2 mailbox full, message not accepted, try again later";
+		}
+	}
 	if (reply == NULL) {
 		struct maildir_rcpt r[MAILDIR_RCPT_MAX];
 

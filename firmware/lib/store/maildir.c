@@ -26,12 +26,15 @@
 #include "core/err.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "store/crlf.h"
+#include "store/quota.h"
 
 #define MAILDIR_UIDLIST "mailgw-uidlist"
 #define MAILDIR_UIDLIST_LOCK "mailgw-uidlist.lock"
 #define MAILDIR_SESSION_LOCK "mailgw-session.lock"
-#define MAILDIR_UIDLIST_MAGIC "mailgw-uidlist 1"
-#define MAILDIR_UIDLIST_MAX (256u << 20) /* bytes; ~MAILDIR_MSGS_MAX lines */
+#define MAILDIR_UIDLIST_MAGIC "mailgw-uidlist 2"
+#define MAILDIR_UIDLIST_MAGIC_V1 "mailgw-uidlist 1" /* read, then rewritten as 2 */
+#define MAILDIR_UIDLIST_MAX (256u << 20)	    /* bytes; ~MAILDIR_MSGS_MAX lines */
 #define MAILDIR_COPY_CHUNK 65536
 #define MAILDIR_FLAG_LETTERS "DFPRST" /* bit i of enum maildir_flag is letter i */
 
@@ -41,6 +44,8 @@ struct maildir_ent {
 	size_t base_len;
 	uint32_t uid; /* 0: none yet */
 	uint64_t size;
+	uint64_t vsize; /* size in the CRLF form (store/crlf.h), when vsize_ok */
+	bool vsize_ok;
 	bool in_new;
 };
 
@@ -118,6 +123,8 @@ static int maildir_scan_add(struct maildir_scan *sc, const char *name, uint64_t 
 	e->base_len = maildir_base_len(name);
 	e->uid = 0;
 	e->size = size;
+	e->vsize = 0;
+	e->vsize_ok = false;
 	e->in_new = in_new;
 	sc->n++;
 	return 0;
@@ -236,8 +243,9 @@ int maildir_store_init(struct maildir_store *st, const char *data_dir, const cha
 	return rc;
 }
 
-int maildir_store_space_check(const struct maildir_store *st, uint64_t need)
+int maildir_store_space_check(const struct maildir_store *st, uint64_t need, bool admin)
 {
+	uint64_t reserve = admin ? st->reserve_bytes / 2 : st->reserve_bytes;
 	struct statvfs vfs;
 	uint64_t avail;
 
@@ -246,7 +254,7 @@ int maildir_store_space_check(const struct maildir_store *st, uint64_t need)
 		return -MGW_EIO;
 	}
 	avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
-	if (avail < need || avail - need < st->reserve_bytes)
+	if (avail < need || avail - need < reserve)
 		return -MGW_ENOSPC;
 	/* A filesystem that counts inodes needs a few per delivery (file, maybe dirs). */
 	if (vfs.f_files > 0 && vfs.f_favail < 16)
@@ -441,6 +449,7 @@ int maildir_dlv_write(struct maildir_dlv *d, const void *p, size_t len)
 		return d->err;
 	}
 	d->size += len;
+	crlf_count_add(&d->crlf, c, len);
 	return 0;
 }
 
@@ -557,8 +566,11 @@ int maildir_dlv_commit(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, 
 			goto out;
 		nr++;
 	}
-	rc = maildir_fmt(name, sizeof(name), "%s,S=%llu", strrchr(d->spool, '/') + 1,
-			 (unsigned long long)d->size);
+	/* S= the file's size, W= its size as sent (dovecot's fields): readers take both
+	 * from the name without opening the file. */
+	rc = maildir_fmt(name, sizeof(name), "%s,S=%llu,W=%llu", strrchr(d->spool, '/') + 1,
+			 (unsigned long long)d->size,
+			 (unsigned long long)crlf_count_total(&d->crlf));
 	if (rc < 0)
 		goto out;
 	/* 1. The content is on disk before any name points at it. */
@@ -610,6 +622,9 @@ int maildir_dlv_commit(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, 
 		if (rc < 0)
 			goto fail;
 	}
+	/* 5. Usage for the quota (quota.h): one appended line per mailbox. */
+	for (i = 0; i < nr; i++)
+		maildir_quota_add(rs[i].md, (int64_t)d->size, 1);
 	rc = 0;
 	goto out;
 fail:
@@ -628,14 +643,16 @@ out:
 
 /* ---- uidlist ---------------------------------------------------------------------- */
 
-/* Parses the uidlist text into sc->e (uid and base name only) and the header fields.
- * Returns 0, or -MGW_EINVAL when the text is not a well-formed uidlist. */
+/* Parses the uidlist text into sc->e (uid, base name and, from version 2 on, the CRLF
+ * size) and the header fields. Returns 0, or -MGW_EINVAL when the text is not a
+ * well-formed uidlist. */
 static int maildir_uidlist_parse(char *text, size_t len, struct maildir_scan *sc)
 {
 	char *line = text, *end = text + len, *nl;
-	unsigned long long v;
+	unsigned long long v, w = 0;
 	uint32_t maxuid = 0;
 	int lineno = 0, rc;
+	bool v2 = false;
 
 	if (memchr(text, '\0', len) != NULL)
 		return -MGW_EINVAL;
@@ -648,7 +665,8 @@ static int maildir_uidlist_parse(char *text, size_t len, struct maildir_scan *sc
 		*nl = '\0';
 		lineno++;
 		if (lineno == 1) {
-			if (strcmp(line, MAILDIR_UIDLIST_MAGIC) != 0)
+			v2 = strcmp(line, MAILDIR_UIDLIST_MAGIC) == 0;
+			if (!v2 && strcmp(line, MAILDIR_UIDLIST_MAGIC_V1) != 0)
 				return -MGW_EINVAL;
 		} else if (lineno == 2 || lineno == 3) {
 			const char *key = lineno == 2 ? "uidvalidity " : "uidnext ";
@@ -667,14 +685,27 @@ static int maildir_uidlist_parse(char *text, size_t len, struct maildir_scan *sc
 			errno = 0;
 			v = strtoull(line, &sp, 10);
 			if (errno || sp == line || *sp != ' ' || v == 0 || v >= sc->uidnext ||
-			    v <= maxuid || !maildir_name_ok(sp + 1) ||
-			    maildir_base_len(sp + 1) != strlen(sp + 1))
-				return -MGW_EINVAL; /* UIDs are written ascending, bases only */
+			    v <= maxuid)
+				return -MGW_EINVAL; /* UIDs are written ascending */
+			if (v2) {
+				/* "<uid> <crlf size> <base>" */
+				char *ws = sp + 1;
+
+				if (*ws < '0' || *ws > '9')
+					return -MGW_EINVAL;
+				w = strtoull(ws, &sp, 10);
+				if (errno || *sp != ' ')
+					return -MGW_EINVAL;
+			}
+			if (!maildir_name_ok(sp + 1) || maildir_base_len(sp + 1) != strlen(sp + 1))
+				return -MGW_EINVAL; /* base names only */
 			maxuid = (uint32_t)v;
 			rc = maildir_scan_add(sc, sp + 1, 0, false);
 			if (rc < 0)
 				return rc;
 			sc->e[sc->n - 1].uid = (uint32_t)v;
+			sc->e[sc->n - 1].vsize = w;
+			sc->e[sc->n - 1].vsize_ok = v2;
 		}
 		line = nl + 1;
 	}
@@ -690,7 +721,7 @@ static int maildir_uidlist_write(const char *md, const struct maildir_scan *sc)
 	int rc, n;
 
 	for (i = 0; i < sc->n; i++)
-		cap += 12 + sc->e[i].base_len;
+		cap += 12 + 22 + sc->e[i].base_len;
 	text = malloc(cap);
 	if (text == NULL)
 		return -MGW_ENOMEM;
@@ -698,8 +729,9 @@ static int maildir_uidlist_write(const char *md, const struct maildir_scan *sc)
 		     (unsigned)sc->uidvalidity, (unsigned)sc->uidnext);
 	len = (size_t)n;
 	for (i = 0; i < sc->n; i++) {
-		n = snprintf(text + len, cap - len, "%u %.*s\n", (unsigned)sc->e[i].uid,
-			     (int)sc->e[i].base_len, sc->e[i].name);
+		n = snprintf(text + len, cap - len, "%u %llu %.*s\n", (unsigned)sc->e[i].uid,
+			     (unsigned long long)sc->e[i].vsize, (int)sc->e[i].base_len,
+			     sc->e[i].name);
 		len += (size_t)n;
 	}
 	rc = maildir_fmt(path, sizeof(path), "%s/%s", md, MAILDIR_UIDLIST);
@@ -707,6 +739,70 @@ static int maildir_uidlist_write(const char *md, const struct maildir_scan *sc)
 		rc = file_write_atomic(path, text, len, 0600);
 	free(text);
 	return rc;
+}
+
+/* The CRLF size recorded by the writer as ",W=<n>" in the base name (dovecot does, and
+ * so do we), if present and plausible for a file of e->size bytes: at least the file
+ * size, at most every byte a LF plus a final CR LF. */
+static bool maildir_name_vsize(const struct maildir_ent *e, uint64_t *vsize)
+{
+	const char *p = e->name, *end = e->name + e->base_len;
+	unsigned long long v;
+	char *num_end;
+
+	for (; (p = memchr(p, ',', (size_t)(end - p))) != NULL; p++) {
+		if (end - p < 4 || p[1] != 'W' || p[2] != '=' || p[3] < '0' || p[3] > '9')
+			continue;
+		errno = 0;
+		v = strtoull(p + 3, &num_end, 10);
+		if (errno || (num_end != end && *num_end != ',') || v < e->size ||
+		    v > 2 * e->size + 2)
+			return false;
+		*vsize = v;
+		return true;
+	}
+	return false;
+}
+
+/* Computes the CRLF size of e by reading its file once (then the uidlist keeps it). */
+static int maildir_file_vsize(const char *md, struct maildir_ent *e)
+{
+	char p[MAILDIR_PATH_MAX], buf[MAILDIR_COPY_CHUNK];
+	struct crlf_count c = {0};
+	int attempt, fd = -1, rc;
+	ssize_t n;
+
+	/* In its directory, or in the other one if it moved meanwhile (new/ to cur/). */
+	for (attempt = 0; attempt < 2 && fd < 0; attempt++) {
+		bool in_new = e->in_new != (attempt == 1);
+
+		rc = maildir_fmt(p, sizeof(p), "%s/%s/%s", md, in_new ? "new" : "cur", e->name);
+		if (rc < 0)
+			return rc;
+		fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+		if (fd < 0 && errno != ENOENT) {
+			log_err("%s: open: %s", p, strerror(errno));
+			return -MGW_EIO;
+		}
+	}
+	if (fd < 0) {
+		/* Gone (expunged meanwhile): the next scan drops it; any size will do. */
+		e->vsize = e->size;
+		return 0;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			log_err("%s: read: %s", p, strerror(errno));
+			close(fd);
+			return -MGW_EIO;
+		}
+		crlf_count_add(&c, buf, (size_t)n);
+	}
+	close(fd);
+	e->vsize = crlf_count_total(&c);
+	return 0;
 }
 
 /* Lists one of new/ cur/ into sc (regular files with acceptable names only). */
@@ -794,9 +890,19 @@ static int maildir_sync(const char *md, struct maildir_scan *out)
 	rc = file_read_all(path, MAILDIR_UIDLIST_MAX, &text, &len);
 	if (rc == 0)
 		rc = maildir_uidlist_parse(text, len, &ul);
+	if (rc == -MGW_EIO || rc == -MGW_ENOMEM) {
+		/* A read that failed (EIO, EMFILE, out of memory) says nothing about the
+		 * list: starting over would change every UID a client has seen (fetchmail
+		 * with "keep" would fetch the whole maildrop again). Fail this open; the
+		 * session answers a temporary error and the next try reads the list. */
+		log_err("%s: cannot read (%s): mailbox unavailable for now", path,
+			mgw_strerror(rc));
+		goto out;
+	}
 	if (rc < 0) {
+		/* Missing (a new mailbox), malformed or oversized: damage, so start over. */
 		if (rc != -MGW_ENOENT)
-			log_warn("%s: unreadable (%s): starting a new UIDVALIDITY", path,
+			log_warn("%s: damaged (%s): starting a new UIDVALIDITY", path,
 				 mgw_strerror(rc));
 		maildir_scan_free(&ul);
 		/* Never reuse a UIDVALIDITY a client may have seen: the clock moves on, and
@@ -837,10 +943,13 @@ static int maildir_sync(const char *md, struct maildir_scan *out)
 			changed = true; /* a record whose file is gone */
 			j++;
 		}
-		if (j < ul.n && c == 0)
+		if (j < ul.n && c == 0) {
+			e->vsize = ul.e[j].vsize;
+			e->vsize_ok = ul.e[j].vsize_ok;
 			e->uid = ul.e[j++].uid;
-		else
+		} else {
 			nfresh++;
+		}
 	}
 	if (j < ul.n)
 		changed = true;
@@ -853,6 +962,21 @@ static int maildir_sync(const char *md, struct maildir_scan *out)
 		sc.e[j++] = sc.e[i];
 	}
 	sc.n = j;
+	/* Sizes as sent: from the uidlist, else from W= in the name, else by reading the
+	 * file once (a copied LF Maildir, once per message); then kept in the uidlist. */
+	for (i = 0; i < sc.n; i++) {
+		struct maildir_ent *e = &sc.e[i];
+
+		if (e->vsize_ok)
+			continue;
+		if (!maildir_name_vsize(e, &e->vsize)) {
+			rc = maildir_file_vsize(md, e);
+			if (rc < 0)
+				goto out;
+		}
+		e->vsize_ok = true;
+		changed = true;
+	}
 	if (nfresh > 0) {
 		/* New messages: UIDs in arrival order. Put them first, sort, number. */
 		struct maildir_ent tmp;
@@ -924,6 +1048,7 @@ static int maildir_box_append(struct maildir_box *box, struct maildir_ent *e)
 	memset(m, 0, sizeof(*m));
 	m->uid = e->uid;
 	m->size = e->size;
+	m->vsize = e->vsize;
 	m->in_new = e->in_new;
 	m->flags = maildir_name_flags(e->name);
 	m->name = e->name; /* ownership moves to the box */
@@ -1185,6 +1310,7 @@ int maildir_box_expunge(struct maildir_box *box, const size_t *idx, size_t n, si
 	char p[MAILDIR_PATH_MAX];
 	bool *del;
 	size_t nfail = 0, i, j;
+	int64_t freed = 0, nfreed = 0;
 	int rc = 0;
 
 	if (failed != NULL)
@@ -1201,16 +1327,22 @@ int maildir_box_expunge(struct maildir_box *box, const size_t *idx, size_t n, si
 		if (!del[i] || m->gone)
 			continue;
 		if (maildir_msg_path(box, i, p, sizeof(p)) == 0 && unlink(p) == 0)
-			continue;
+			goto unlinked;
 		/* Renamed meanwhile by a flag change elsewhere: find it and try once more. */
 		if (errno == ENOENT && maildir_msg_locate(box, i) == -MGW_ENOENT)
-			continue;
+			continue; /* removed by someone else, who accounts for it */
 		if (maildir_msg_path(box, i, p, sizeof(p)) == 0 && unlink(p) == 0)
-			continue;
+			goto unlinked;
 		log_err("%s: cannot expunge: %s", p, strerror(errno));
 		del[i] = false;
 		nfail++;
+		continue;
+	unlinked:
+		freed += (int64_t)m->size;
+		nfreed++;
 	}
+	if (nfreed > 0)
+		maildir_quota_add(box->path, -freed, -nfreed);
 	for (i = 0, j = 0; i < box->count; i++) {
 		if (del[i]) {
 			free(box->msgs[i].name);
@@ -1243,6 +1375,6 @@ uint64_t maildir_box_size(const struct maildir_box *box)
 
 	for (i = 0; i < box->count; i++)
 		if (!box->msgs[i].gone)
-			total += box->msgs[i].size;
+			total += box->msgs[i].vsize;
 	return total;
 }

@@ -16,11 +16,15 @@
  * (dovecot, procmail) are accepted whatever their base name, as long as it is a plain
  * file name without '/' and does not start with '.'.
  *
- * Messages are stored exactly as SMTP received them after dot-unstuffing: lines end in
- * CRLF (SMTP refuses bare LF/CR). So the size reported for a message is the exact byte
- * size of its file, which is also the exact number of octets POP3 sends for RETR (before
- * its own dot-stuffing) and IMAP reports as RFC822.SIZE; readers send the bytes as they
- * are, no conversion.
+ * Line ends: our SMTP stores messages as received after dot-unstuffing, with CRLF (SMTP
+ * refuses bare LF/CR). Maildirs copied from elsewhere (dovecot, procmail) hold LF, or a
+ * mix. Readers always send the CRLF form (store/crlf.h), converting while they stream,
+ * so a message has two sizes: size, the bytes of the file (disk use, quota), and vsize,
+ * the octets of the CRLF form (POP3 LIST/STAT/RETR, IMAP RFC822.SIZE). vsize comes,
+ * cheapest first, from the uidlist; from ",W=<vsize>" in the file name (dovecot writes
+ * it, and so does our delivery: "<unique>,S=<size>,W=<vsize>"); or, for a file with
+ * neither, from reading the file once at the scan that finds it, after which the
+ * uidlist keeps it. Maildir files never change content, so the value never goes stale.
  *
  * UIDs: "mailgw-uidlist" maps each message's base name (the name without ":2,..." so a
  * flag change keeps the UID) to a UID. New names found by a scan get UIDNEXT, UIDNEXT+1,
@@ -30,14 +34,18 @@
  * on mailgw-uidlist.lock, so concurrent sessions and deliveries never lose an assignment.
  * Format, one record per line:
  *
- *   mailgw-uidlist 1
+ *   mailgw-uidlist 2
  *   uidvalidity <u32>
  *   uidnext <u32>
- *   <uid> <base name>
+ *   <uid> <vsize> <base name>
  *   ...
  *
- * A missing or unreadable uidlist is recreated with a new UIDVALIDITY (clients then
- * re-sync, as IMAP requires), and this is logged.
+ * Version 1 (records "<uid> <base name>", no vsize) is read as well and rewritten as 2.
+ * A missing, malformed or oversized uidlist is recreated with a new UIDVALIDITY (clients
+ * then re-sync, as IMAP requires), and this is logged. A uidlist that exists but cannot
+ * be read now (EIO, EMFILE, out of memory) is left alone and the operation fails with
+ * -MGW_EIO / -MGW_ENOMEM (POP3: "-ERR [SYS/TEMP]"), so a passing error never changes
+ * the UIDs clients have seen.
  *
  * Concurrency: a delivery becomes visible by one rename() into new/, which is atomic, so
  * a reader sees a message either complete or not at all. Scans (open, rescan, expunge)
@@ -61,6 +69,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+
+#include "store/crlf.h"
 
 #define MAILDIR_PATH_MAX 512		  /* any path we build; longer is -MGW_ELIMIT */
 #define MAILDIR_HOST_MAX 64		  /* host part of unique names (sanitized) */
@@ -104,8 +114,10 @@ int maildir_store_init(struct maildir_store *st, const char *data_dir, const cha
  * expected message size (0 if unknown, e.g. no SIZE= parameter). Returns 0 when, after
  * storing need bytes, at least reserve_bytes stay free for an unprivileged user (statvfs
  * f_bavail) and free inodes remain; -MGW_ENOSPC otherwise; -MGW_EIO if statvfs fails.
+ * admin: mail for the admins (postmaster, abuse) may use the lower half of the reserve,
+ * so the warnings about a filling disk still reach them.
  */
-int maildir_store_space_check(const struct maildir_store *st, uint64_t need);
+int maildir_store_space_check(const struct maildir_store *st, uint64_t need, bool admin);
 
 /*
  * Start-up cleanup (call once at daemon start, before accepting connections): removes
@@ -148,6 +160,7 @@ struct maildir_dlv {
 	int fd;			  /* spool file, -1 when not active */
 	int err;		  /* first write error, reported by commit */
 	uint64_t size;		  /* bytes written so far */
+	struct crlf_count crlf;	  /* their size as readers send them (W=) */
 	time_t t_sec;		  /* arrival time, part of the unique name */
 	long t_usec;
 	uint32_t q;		      /* counter value taken at begin */
@@ -174,7 +187,8 @@ int maildir_dlv_write(struct maildir_dlv *d, const void *p, size_t len);
  *      hard links);
  *   3. rename each into new/ (same name, ",S=<size>" included);
  *   4. fsync each new/ directory;
- *   5. remove the spool file.
+ *   5. record the size in each maildirsize (store/quota.h);
+ *   6. remove the spool file.
  * Returns 0 only when every step succeeded for every recipient: then the message is
  * durable in every Maildir and the caller may answer 250. On any failure every file this
  * call created (tmp/ links, new/ entries) is removed again, the failure is logged with
@@ -193,7 +207,8 @@ void maildir_dlv_abort(struct maildir_dlv *d);
 
 struct maildir_msg {
 	uint32_t uid;
-	uint64_t size;	 /* exact byte size of the file (see the top of this file) */
+	uint64_t size;	 /* exact byte size of the file (disk use, quota) */
+	uint64_t vsize;	 /* size as sent, CRLF line ends (store/crlf.h): POP3 LIST, STAT */
 	unsigned flags;	 /* MAILDIR_F_* */
 	bool in_new;	 /* lives in new/ (not yet moved to cur/) */
 	bool gone;	 /* vanished (expunged elsewhere) since it was listed; see rescan */
@@ -273,7 +288,7 @@ int maildir_msg_flags_set(struct maildir_box *box, size_t i, unsigned flags);
  */
 int maildir_box_expunge(struct maildir_box *box, const size_t *idx, size_t n, size_t *failed);
 
-/* Total size of messages not gone, for POP3 STAT. */
+/* Total size as sent (vsize) of messages not gone. */
 uint64_t maildir_box_size(const struct maildir_box *box);
 
 /* Index of the message with this UID, or -MGW_ENOENT. Binary search. */
