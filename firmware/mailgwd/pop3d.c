@@ -63,7 +63,7 @@ static void pop3d_throttle_params(const struct mgw_gen *g)
 static void pop3d_accept(struct listener *l, int fd, const struct sockaddr *sa, socklen_t salen)
 {
 	struct mgw_gen *g = *p3.genp;
-	struct pop3_env env;
+	struct gate_env env;
 	struct tls_sess *tls = NULL;
 	struct conn *c = NULL;
 	int rc;

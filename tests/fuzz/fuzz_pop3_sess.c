@@ -5,7 +5,7 @@
  * included). Behind it run the real conn, event loop, session, passwd-file, throttle and
  * Maildir store, with a throwaway data directory holding user joe@example.test ({PLAIN}
  * password "pw", allowed here for speed) and two messages. TLS is replaced by a
- * pass-through transport and a fixed client certificate for joe (pop3_env.peer), so
+ * pass-through transport and a fixed client certificate for joe (gate_env.peer), so
  * the fuzzer reaches TRANSACTION by sending "USER joe@example.test" / "PASS pw". Checks
  * beyond the sanitizers: the first line is a "+OK" greeting, every line the server
  * writes ends in CRLF, and the session ends and frees itself when the client goes away.
@@ -190,7 +190,7 @@ static int fz_identity(const void *ctx, enum tls_identity how, char *out, size_t
 	return 0;
 }
 
-static const struct pop3_peer_ops fz_peer = {
+static const struct gate_peer_ops fz_peer = {
     .has_peer = fz_has_peer,
     .subject = fz_subject,
     .serial = fz_serial,
@@ -218,7 +218,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static bool inited;
 	static uint8_t out[1 << 20];
-	struct pop3_env env;
+	struct gate_env env;
 	struct conn *c;
 	size_t sent = 0, got = 0;
 	int sv[2];

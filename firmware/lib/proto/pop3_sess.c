@@ -16,12 +16,11 @@
 #include "auth/passwd.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "proto/base64.h"
 #include "proto/pop3_parse.h"
 
 #define POP3_CHUNK (8 * 1024)	  /* bytes read from a message file at a time */
 #define POP3_OUT_HIGH (32 * 1024) /* stop streaming while this much output waits */
-#define POP3_SASL_MAX BASE64_DECODED_MAX(POP3_LINE_MAX)
+#define POP3_SASL_MAX GATE_SASL_MAX(POP3_LINE_MAX)
 
 enum pop3_state {
 	POP3_ST_TLS = 0, /* handshake in progress */
@@ -48,19 +47,19 @@ struct pop3_stream {
 
 struct pop3_sess {
 	struct conn *c;
-	struct pop3_env env;
+	struct gate_env env;
+	struct gate_login gl;
 	enum pop3_state state;
 	struct buf_lr lr;
 	struct loop_timer delay;
 	unsigned depth; /* nesting of event handlers: free only at depth 0 */
 	bool in_input;	/* pop3_input() is running */
 	bool closed;	/* CONN_EV_CLOSED seen */
-	unsigned cmds, bad, fails;
+	unsigned cmds, bad;
 	char user[POP3_ARG_MAX + 1]; /* USER name, waiting for PASS */
 	bool have_user;
 	char login[PASSWD_ADDR_MAX + 1]; /* user@domain once logged in */
-	char subject[TLS_SUBJECT_MAX], serial[TLS_SERIAL_MAX];
-	const char *delayed_reply; /* sent when the delay ends */
+	const char *delayed_reply;	 /* sent when the delay ends */
 	bool close_after_delay;
 	struct maildir_box box;
 	bool box_open;
@@ -69,33 +68,6 @@ struct pop3_sess {
 };
 
 static unsigned pop3_live;
-
-static bool pop3_tls_has_peer(const void *ctx)
-{
-	return ctx && tls_sess_has_peer(ctx);
-}
-
-static void pop3_tls_subject(const void *ctx, char *out, size_t outsz)
-{
-	tls_sess_peer_subject(ctx, out, outsz);
-}
-
-static void pop3_tls_serial(const void *ctx, char *out, size_t outsz)
-{
-	tls_sess_peer_serial(ctx, out, outsz);
-}
-
-static int pop3_tls_identity(const void *ctx, enum tls_identity how, char *out, size_t outsz)
-{
-	return tls_sess_peer_identity(ctx, how, out, outsz);
-}
-
-static const struct pop3_peer_ops pop3_peer_tls = {
-    .has_peer = pop3_tls_has_peer,
-    .subject = pop3_tls_subject,
-    .serial = pop3_tls_serial,
-    .identity = pop3_tls_identity,
-};
 
 typedef void (*pop3_handler)(struct pop3_sess *s, const struct pop3_cmd *cmd);
 
@@ -319,44 +291,21 @@ static void pop3_stream_start(struct pop3_sess *s, long i, bool top, uint32_t li
 
 static void pop3_delay_cb(struct loop *loop, struct loop_timer *t);
 
-static void pop3_throttle_keys(const struct pop3_sess *s, char cert[THROTTLE_KEY_MAX],
-			       char addr[THROTTLE_KEY_MAX])
+static void pop3_login_failed(struct pop3_sess *s, uint32_t delay, bool close_after)
 {
-	snprintf(cert, THROTTLE_KEY_MAX, "cert:%.58s", s->serial);
-	snprintf(addr, THROTTLE_KEY_MAX, "addr:%.58s", s->c->peer_ip);
-}
-
-static void pop3_login_failed(struct pop3_sess *s, const char *name, const char *why)
-{
-	char kc[THROTTLE_KEY_MAX], ka[THROTTLE_KEY_MAX];
-	uint64_t now = loop_now_ms(s->c->loop);
-	uint32_t d1, d2, delay;
-
-	pop3_throttle_keys(s, kc, ka);
-	d1 = throttle_fail(s->env.throttle, kc, strlen(kc), now);
-	d2 = throttle_fail(s->env.throttle, ka, strlen(ka), now);
-	delay = d1 > d2 ? d1 : d2;
-	s->fails++;
-	log_warn("pop3 %s: login failed for '%s': %s; subject %s; serial %s; failure %u on this "
-		 "connection, %u for this certificate; reply delayed %u ms",
-		 s->c->peer, name, why, s->subject, s->serial, s->fails,
-		 throttle_failures(s->env.throttle, kc, strlen(kc), now), delay);
 	s->delayed_reply = "-ERR [AUTH] authentication failed";
-	s->close_after_delay = s->fails >= s->env.fail_close;
+	s->close_after_delay = close_after;
 	pop3_enter(s, POP3_ST_DELAY);
 	loop_timer_set(s->c->loop, &s->delay, delay);
 }
 
 static void pop3_login_ok(struct pop3_sess *s, const struct passwd_addr *a)
 {
-	char kc[THROTTLE_KEY_MAX], ka[THROTTLE_KEY_MAX], line[128];
+	char line[128];
 	size_t n;
 	uint64_t size;
 	int rc;
 
-	pop3_throttle_keys(s, kc, ka);
-	throttle_success(s->env.throttle, kc, strlen(kc));
-	throttle_success(s->env.throttle, ka, strlen(ka));
 	rc = maildir_box_open(&s->box, s->env.store, a->domain, a->user, MAILDIR_OPEN_EXCL);
 	if (rc == -MGW_EEXIST) {
 		log_info("pop3 %s: %s@%s: mailbox in use by another session", s->c->peer, a->user,
@@ -382,7 +331,7 @@ static void pop3_login_ok(struct pop3_sess *s, const struct passwd_addr *a)
 	snprintf(s->login, sizeof(s->login), "%s@%s", a->user, a->domain);
 	pop3_counts(s, &n, &size);
 	log_info("pop3 %s: login %s (subject %s, serial %s): %zu messages, %llu octets", s->c->peer,
-		 s->login, s->subject, s->serial, n, (unsigned long long)size);
+		 s->login, s->gl.subject, s->gl.serial, n, (unsigned long long)size);
 	snprintf(line, sizeof(line), "+OK logged in, %zu messages (%llu octets)", n,
 		 (unsigned long long)size);
 	pop3_reply(s, line);
@@ -390,59 +339,25 @@ static void pop3_login_ok(struct pop3_sess *s, const struct passwd_addr *a)
 	pop3_enter(s, POP3_ST_TRANS);
 }
 
-/* The gate's second half: certificate identity == login name, and the password. */
+/* The gate's second half (proto/gate_login.h). */
 static void pop3_login(struct pop3_sess *s, const uint8_t *name, size_t namelen, const uint8_t *pw,
 		       size_t pwlen)
 {
-	char kc[THROTTLE_KEY_MAX], ka[THROTTLE_KEY_MAX], shown[POP3_ARG_MAX + 1];
-	char id[TLS_IDENTITY_MAX], want[PASSWD_ADDR_MAX + 2], why[TLS_IDENTITY_MAX + 64];
-	uint64_t now = loop_now_ms(s->c->loop);
 	struct passwd_addr a;
 	uint32_t delay;
-	int rc;
+	bool close_after;
 
-	log_safe(shown, sizeof(shown), name, namelen);
-	pop3_throttle_keys(s, kc, ka);
-	if (throttle_check(s->env.throttle, kc, strlen(kc), now, &delay) == -MGW_ELIMIT ||
-	    throttle_check(s->env.throttle, ka, strlen(ka), now, &delay) == -MGW_ELIMIT) {
-		log_warn(
-		    "pop3 %s: login refused for '%s': too many failures for this certificate or "
-		    "address; subject %s; serial %s",
-		    s->c->peer, shown, s->subject, s->serial);
+	switch (gate_login_check(&s->gl, name, namelen, pw, pwlen, &a, &delay, &close_after)) {
+	case GATE_LOGIN_OK:
+		pop3_login_ok(s, &a);
+		break;
+	case GATE_LOGIN_FAILED:
+		pop3_login_failed(s, delay, close_after);
+		break;
+	case GATE_LOGIN_LIMIT:
 		pop3_close(s, "-ERR [AUTH] too many failed logins, try again later", "login limit");
-		return;
+		break;
 	}
-	if (passwd_addr_parse((const char *)name, namelen, &a) != MGW_PARSE_OK) {
-		pop3_login_failed(s, shown, "not a valid user@domain");
-		return;
-	}
-	snprintf(want, sizeof(want), "%s@%s", a.user, a.domain);
-	rc = s->env.peer->identity(conn_tls_ctx(s->c), s->env.identity, id, sizeof(id));
-	if (rc == -MGW_ENOENT || rc == -MGW_EINVAL) {
-		/* CVE-2019-3814: no identity in the certificate is a refusal, never a fall-back
-		 * to the typed name. */
-		snprintf(why, sizeof(why), "the certificate has no usable %s identity",
-			 tls_identity_name(s->env.identity));
-		pop3_login_failed(s, shown, why);
-		return;
-	}
-	if (rc == 0 && strcasecmp(id, want) != 0) {
-		char safe[TLS_IDENTITY_MAX];
-
-		log_safe(safe, sizeof(safe), id, strlen(id));
-		snprintf(why, sizeof(why), "the certificate belongs to '%s'", safe);
-		pop3_login_failed(s, shown, why);
-		return;
-	}
-	rc = passwd_auth(s->env.data_dir, a.domain, a.user, (const char *)pw, pwlen,
-			 s->env.passwd_flags);
-	if (rc < 0) {
-		pop3_login_failed(s, shown,
-				  rc == -MGW_EAUTH ? "wrong password or unknown user"
-						   : mgw_strerror(rc));
-		return;
-	}
-	pop3_login_ok(s, &a);
 }
 
 static void pop3_delay_cb(struct loop *loop, struct loop_timer *t)
@@ -483,31 +398,27 @@ static void pop3_do_pass(struct pop3_sess *s, const struct pop3_cmd *cmd)
 	pop3_login(s, (const uint8_t *)s->user, strlen(s->user), cmd->pass, cmd->passlen);
 }
 
-/* RFC 4616: [authzid] NUL authcid NUL passwd; authzid empty or equal to authcid. */
 static void pop3_sasl_plain(struct pop3_sess *s, const uint8_t *b64, size_t len)
 {
 	uint8_t msg[POP3_SASL_MAX];
-	const uint8_t *z1, *z2;
-	size_t n = 0;
+	const uint8_t *user, *pw;
+	size_t ulen, pwlen;
 
-	if (base64_decode(b64, len, msg, sizeof(msg), &n) != MGW_PARSE_OK) {
+	switch (gate_sasl_plain(b64, len, msg, sizeof(msg), &user, &ulen, &pw, &pwlen)) {
+	case GATE_SASL_OK:
+		pop3_login(s, user, ulen, pw, pwlen);
+		break;
+	case GATE_SASL_BASE64:
 		pop3_reply(s, "-ERR invalid base64 in the AUTH response");
-		goto out;
-	}
-	z1 = memchr(msg, '\0', n);
-	z2 = z1 ? memchr(z1 + 1, '\0', n - (size_t)(z1 + 1 - msg)) : NULL;
-	if (z1 == NULL || z2 == NULL || memchr(z2 + 1, '\0', n - (size_t)(z2 + 1 - msg))) {
+		break;
+	case GATE_SASL_MALFORMED:
 		pop3_reply(s, "-ERR malformed PLAIN response");
-		goto out;
-	}
-	if (z1 != msg && ((size_t)(z1 - msg) != (size_t)(z2 - z1 - 1) ||
-			  memcmp(msg, z1 + 1, (size_t)(z1 - msg)) != 0)) {
+		break;
+	case GATE_SASL_AUTHZID:
 		pop3_reply(s,
 			   "-ERR [AUTH] authorization identity must be empty or the user itself");
-		goto out;
+		break;
 	}
-	pop3_login(s, z1 + 1, (size_t)(z2 - z1 - 1), z2 + 1, n - (size_t)(z2 + 1 - msg));
-out:
 	explicit_bzero(msg, sizeof(msg));
 }
 
@@ -834,12 +745,10 @@ static void pop3_event(struct conn *c, enum conn_event ev, void *arg)
 	s->depth++;
 	switch (ev) {
 	case CONN_EV_TLS_READY:
-		if (!s->env.peer->has_peer(conn_tls_ctx(c))) {
+		if (!gate_login_peer(&s->gl)) {
 			pop3_close(s, NULL, "no client certificate");
 			break;
 		}
-		s->env.peer->subject(conn_tls_ctx(c), s->subject, sizeof(s->subject));
-		s->env.peer->serial(conn_tls_ctx(c), s->serial, sizeof(s->serial));
 		pop3_enter(s, POP3_ST_AUTH);
 		conn_printf(c, "+OK %s POP3 ready\r\n", s->env.hostname);
 		break;
@@ -869,7 +778,7 @@ static void pop3_event(struct conn *c, enum conn_event ev, void *arg)
 		pop3_free(s);
 }
 
-int pop3_sess_start(struct conn *c, const struct pop3_env *env)
+int pop3_sess_start(struct conn *c, const struct gate_env *env)
 {
 	struct pop3_sess *s = calloc(1, sizeof(*s));
 	int rc;
@@ -879,11 +788,10 @@ int pop3_sess_start(struct conn *c, const struct pop3_env *env)
 	s->c = c;
 	s->env = *env;
 	if (s->env.peer == NULL)
-		s->env.peer = &pop3_peer_tls;
+		s->env.peer = &gate_peer_tls;
+	gate_login_init(&s->gl, "pop3", c, &s->env);
 	s->st.fd = -1;
 	s->state = POP3_ST_TLS;
-	snprintf(s->subject, sizeof(s->subject), "-");
-	snprintf(s->serial, sizeof(s->serial), "-");
 	buf_lr_init(&s->lr, POP3_LINE_MAX);
 	loop_timer_init(&s->delay, pop3_delay_cb, s);
 	conn_set_idle(c, env->login_timeout_ms);
