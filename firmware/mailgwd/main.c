@@ -29,7 +29,9 @@
 #include "net/conn.h"
 #include "net/listen.h"
 #include "watchdog/wdt.h"
+#include "imapd.h"
 #include "pop3d.h"
+#include "proto/imap_sess.h"
 #include "proto/pop3_sess.h"
 #include "smtpd.h"
 #include "store/quota.h"
@@ -75,6 +77,7 @@ static int mailgwd_reload(char *why, size_t whysz)
 	if (strcmp(cfg.control_socket, d.gen->cfg.control_socket) != 0 ||
 	    strcmp(cfg.user, d.gen->cfg.user) != 0 || strcmp(cfg.data_dir, d.gen->cfg.data_dir) != 0 ||
 	    strcmp(cfg.pop3s_listen, d.gen->cfg.pop3s_listen) != 0 ||
+	    strcmp(cfg.imaps_listen, d.gen->cfg.imaps_listen) != 0 ||
 	    strcmp(cfg.smtp_listen, d.gen->cfg.smtp_listen) != 0)
 		log_warn("reload: control socket, user, data_dir and listen address changes take effect "
 			 "at the next start");
@@ -109,6 +112,8 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 	snprintf(line, sizeof(line), "config: %s", d.conf_path);
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "pop3_sessions: %u", pop3_sess_count());
+	emit(ctx, line);
+	snprintf(line, sizeof(line), "imap_sessions: %u", imap_sess_count());
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "smtp_sessions: %u", smtpd_sessions());
 	emit(ctx, line);
@@ -148,7 +153,8 @@ static void mailgwd_begin_stop(void)
 		return;
 	d.stopping = true;
 	listen_stop(&d.loop, &d.control);
-	pop3d_stop(&d.loop);
+	gate_svc_stop(&pop3d_svc, &d.loop);
+	gate_svc_stop(&imapd_svc, &d.loop);
 	smtpd_stop(&d.loop);
 	log_info("stopping: no new connections, %zu open, grace %u s", conn_count(),
 		 d.gen->cfg.shutdown_grace);
@@ -332,7 +338,7 @@ int main(int argc, char **argv)
 		log_err("%s: [control] socket %s: %s", cfg.path, cfg.control_socket, strerror(errno));
 		return 1;
 	}
-	if (pop3d_open(&cfg) < 0)
+	if (gate_svc_open(&pop3d_svc, &cfg) < 0 || gate_svc_open(&imapd_svc, &cfg) < 0)
 		return 1;
 	if (smtpd_open(&cfg) < 0) {
 		log_err("%s: [smtp] listen %s: %s", cfg.path, cfg.smtp_listen, strerror(errno));
@@ -349,8 +355,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_info("listening control on %s", d.control.bound);
-	if (pop3d_start(&d.loop, &d.gen) < 0) {
-		log_err("cannot start the pop3s service");
+	if (gate_svc_start(&pop3d_svc, &d.loop, &d.gen) < 0 ||
+	    gate_svc_start(&imapd_svc, &d.loop, &d.gen) < 0) {
+		log_err("cannot start the pop3s or imaps service");
 		return 1;
 	}
 	if (smtpd_start(&d.loop, &d.gen) < 0)
@@ -362,7 +369,8 @@ int main(int argc, char **argv)
 
 	rc = loop_run(&d.loop);
 	listen_close(&d.loop, &d.control);
-	pop3d_close(&d.loop);
+	gate_svc_close(&pop3d_svc, &d.loop);
+	gate_svc_close(&imapd_svc, &d.loop);
 	smtpd_close(&d.loop);
 	/* Let the reaps of the connections closed above run. */
 	loop_run_once(&d.loop, 0);

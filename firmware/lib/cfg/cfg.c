@@ -79,6 +79,9 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_S("pop3s", "listen", CFG_T_STR, pop3s_listen),
 	CFG_N("pop3s", "idle_timeout", CFG_T_DURATION, pop3s_idle_timeout, 600, 86400),
 	CFG_N("pop3s", "login_timeout", CFG_T_DURATION, pop3s_login_timeout, 5, 3600),
+	CFG_S("imaps", "listen", CFG_T_STR, imaps_listen),
+	CFG_N("imaps", "idle_timeout", CFG_T_DURATION, imaps_idle_timeout, 1800, 86400),
+	CFG_N("imaps", "login_timeout", CFG_T_DURATION, imaps_login_timeout, 5, 3600),
 	CFG_S("auth", "allow_plain", CFG_T_BOOL, auth_allow_plain),
 	CFG_N("auth", "fail_close", CFG_T_UINT, auth_fail_close, 1, 10),
 	CFG_N("auth", "fail_limit", CFG_T_UINT, auth_fail_limit, 1, 1000),
@@ -86,7 +89,7 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_N("auth", "fail_delay", CFG_T_DURATION, auth_fail_delay, 1, 60),
 };
 
-static const char *const cfg_sections[] = { "", "control", "tls", "pop3s", "auth", "smtp" };
+static const char *const cfg_sections[] = { "", "control", "tls", "pop3s", "imaps", "auth", "smtp" };
 
 void cfg_defaults(struct mgw_cfg *cfg)
 {
@@ -121,6 +124,10 @@ void cfg_defaults(struct mgw_cfg *cfg)
 		 CONFIG_FEATURE_POP3S ? "0.0.0.0:995" : "off");
 	cfg->pop3s_idle_timeout = CONFIG_IDLE_TIMEOUT;
 	cfg->pop3s_login_timeout = CONFIG_IDLE_TIMEOUT_PRELOGIN;
+	snprintf(cfg->imaps_listen, sizeof(cfg->imaps_listen), "%s",
+		 CONFIG_FEATURE_IMAPS ? "0.0.0.0:993" : "off");
+	cfg->imaps_idle_timeout = 1800; /* RFC 3501 section 5.4: at least 30 minutes */
+	cfg->imaps_login_timeout = CONFIG_IDLE_TIMEOUT_PRELOGIN;
 	cfg->auth_allow_plain = false;
 	cfg->auth_fail_close = 3;
 	cfg->auth_fail_limit = 10;

@@ -72,6 +72,11 @@ struct mgw_cfg {
 	uint32_t pop3s_idle_timeout;    /* seconds, after login (RFC 1939: >= 600) */
 	uint32_t pop3s_login_timeout;   /* seconds, before login */
 
+	/* [imaps] */
+	char imaps_listen[CFG_STR_MAX]; /* "off": not opened */
+	uint32_t imaps_idle_timeout;    /* seconds, after login (RFC 3501 5.4: >= 1800) */
+	uint32_t imaps_login_timeout;   /* seconds, before login */
+
 	/* [auth]: logins (POP3, IMAP) */
 	bool auth_allow_plain;     /* {PLAIN} passwords in passwd-files may verify */
 	uint32_t auth_fail_close;  /* failed logins on one connection before it is closed */

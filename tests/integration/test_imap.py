@@ -1,0 +1,319 @@
+"""IMAPS behind the certificate gate (RFC 3501 over implicit TLS) with real clients:
+Python's imaplib, curl imaps://, fetchmail with protocol IMAP; mail arrives over SMTP
+(smtplib) into the store, as in production."""
+import imaplib
+import os
+import re
+import smtplib
+import socket
+import ssl
+import subprocess
+
+import pytest
+
+from gate import DOMAIN, PASSWORDS, add_user, client_ctx, fetchmail, install_tls, maildir, message, messages, tls_dir
+from smtputil import smtp_conf
+
+REFUSED = (ssl.SSLError, ConnectionResetError, BrokenPipeError, EOFError, imaplib.IMAP4.abort,
+           socket.timeout, OSError)
+
+
+def start(daemon, pki, users=("joe", "ann"), extra=""):
+    d = daemon(start=False)
+    install_tls(d, pki)
+    for u in users:
+        add_user(d, u)
+    t = tls_dir(d)
+    d.write_conf("[tls]\ncert = %s/server.crt\nkey = %s/server.key\nca = %s/ca.crt\n"
+                 "crl = %s/crl.pem\n[imaps]\nlisten = 127.0.0.1:0\n" % (t, t, t, t)
+                 + smtp_conf("postmaster = joe@%s\n" % DOMAIN).replace(
+                     "postmaster = alice@example.com\n", "") + extra)
+    d.start()
+    return d
+
+
+def smtp_deliver(d, body, rcpt="joe@" + DOMAIN):
+    host, port = d.addr("smtp")
+    with smtplib.SMTP(host, port, timeout=15) as s:
+        s.sendmail("sender@example.org", [rcpt], body)
+
+
+def stored(d, user="joe"):
+    """The message files of user's Maildir in arrival order (their names), as bytes."""
+    md = maildir(d, user)
+    paths = []
+    for sub in ("new", "cur"):
+        p = os.path.join(md, sub)
+        paths += [(n, os.path.join(p, n)) for n in os.listdir(p)] if os.path.isdir(p) else []
+    out = []
+    for _, path in sorted(paths):
+        with open(path, "rb") as f:
+            out.append(f.read())
+    return out
+
+
+def imap(d, pki, cert="joe", login="joe", password=None):
+    host, port = d.addr("imaps")
+    ctx = client_ctx(pki, pki.user[cert] if cert else None)
+    m = imaplib.IMAP4_SSL(host, port, ssl_context=ctx, timeout=15)
+    if login:
+        m.login("%s@%s" % (login, DOMAIN), PASSWORDS[login] if password is None else password)
+    return m
+
+
+def fetch1(m, what, uid=None):
+    """FETCH of one message: the literal of the first item (or its text)."""
+    typ, data = m.uid("FETCH", uid, what) if uid else m.fetch("1", what)
+    assert typ == "OK", data
+    return data[0][1] if isinstance(data[0], tuple) else data[0]
+
+
+def test_imaplib_every_basic_command(daemon, pki):
+    d = start(daemon, pki)
+    body = message(1, 3000)
+    smtp_deliver(d, body)
+    smtp_deliver(d, message(2))
+    files = stored(d)
+    assert len(files) == 2 and files[0].endswith(body)  # mailgwd adds its trace headers on top
+    m = imap(d, pki, login=None)
+    assert m.welcome.startswith(b"* OK [CAPABILITY IMAP4rev1")
+    typ, caps = m.capability()
+    for c in (b"IMAP4rev1", b"AUTH=PLAIN", b"IDLE", b"UIDPLUS", b"LITERAL+", b"SASL-IR", b"ID",
+              b"NAMESPACE", b"UNSELECT", b"ENABLE"):
+        assert c in caps[0].split(), caps
+    # Before login only the not-authenticated commands (imaplib must be told to try).
+    m.state = "AUTH"
+    with pytest.raises(imaplib.IMAP4.error, match="Log in first"):
+        m.select("INBOX")
+    m.state = "NONAUTH"
+    typ, data = m.login("joe@" + DOMAIN, PASSWORDS["joe"])
+    assert typ == "OK" and b"[CAPABILITY" in data[0]
+    assert b"AUTH=PLAIN" not in m.capability()[1][0]
+    typ, data = m.list()
+    assert data == [b'(\\HasNoChildren) "." INBOX'], data
+    typ, data = m.lsub('""', "*")
+    assert data == [b'(\\HasNoChildren) "." INBOX'], data
+    typ, data = m.status("INBOX", "(MESSAGES RECENT UNSEEN UIDNEXT UIDVALIDITY)")
+    st = data[0].decode()
+    assert re.search(r"MESSAGES 2 ", st) and re.search(r"UNSEEN 2", st), st
+    assert m.namespace()[1] == [b'(("" ".")) NIL NIL']
+    typ, data = m.select("INBOX")
+    assert typ == "OK" and data == [b"2"]
+    assert m.untagged_responses.get("RECENT") == [b"2"]
+    uidvalidity = int(m.untagged_responses["UIDVALIDITY"][0])
+    assert uidvalidity > 0
+    # FETCH: sizes as sent, the message byte for byte, sections, partial, \Seen.
+    typ, data = m.fetch("1:2", "(UID FLAGS RFC822.SIZE INTERNALDATE)")
+    assert typ == "OK"
+    meta = [x.decode() for x in data]
+    assert re.match(r'1 \(UID 1 FLAGS \(\\Recent\) RFC822\.SIZE %d INTERNALDATE "\d\d-\w{3}-\d{4} '
+                    r'\d\d:\d\d:\d\d \+0000"\)$' % len(files[0]), meta[0]), meta
+    assert "UID 2 " in meta[1]
+    assert fetch1(m, "BODY.PEEK[]") == files[0]
+    assert b"\\Seen" not in fetch1(m, "FLAGS")
+    header, _, text = files[0].partition(b"\r\n\r\n")
+    assert fetch1(m, "BODY.PEEK[HEADER]") == header + b"\r\n\r\n"
+    assert fetch1(m, "BODY.PEEK[TEXT]") == text
+    assert fetch1(m, "RFC822.HEADER") == header + b"\r\n\r\n"
+    assert fetch1(m, "BODY.PEEK[]<10.20>") == files[0][10:30]
+    assert fetch1(m, "BODY.PEEK[HEADER.FIELDS (Subject MESSAGE-ID)]") == \
+        b"Subject: test 1\r\nMessage-ID: <1@example.org>\r\n\r\n"
+    nots = fetch1(m, "BODY.PEEK[HEADER.FIELDS.NOT (Received)]")
+    assert b"Received:" not in nots and b"Subject: test 1\r\n" in nots
+    typ, data = m.fetch("1", "BODY[]")
+    assert data[0][1] == files[0] and b"\\Seen" in data[0][0] + data[1]
+    # UID commands, SEARCH
+    assert fetch1(m, "(BODY.PEEK[])", uid="2") == stored(d)[1]
+    assert m.search(None, "ALL") == ("OK", [b"1 2"])
+    assert m.search(None, "UNSEEN") == ("OK", [b"2"])
+    assert m.search(None, "SEEN") == ("OK", [b"1"])
+    assert m.search(None, "NOT", "SEEN") == ("OK", [b"2"])
+    assert m.search(None, "OR", "SEEN", "LARGER", "1") == ("OK", [b"1 2"])
+    assert m.search(None, "LARGER", "2000") == ("OK", [b"1"])
+    assert m.uid("SEARCH", "UID", "2:*") == ("OK", [b"2"])
+    assert m.search(None, "SINCE", "1-Jan-2020", "BEFORE", "1-Jan-2200") == ("OK", [b"1 2"])
+    # STORE, EXPUNGE: the file is gone from the Maildir.
+    typ, data = m.store("2", "+FLAGS", "(\\Deleted \\Flagged)")
+    assert typ == "OK" and b"\\Deleted" in data[0] and b"\\Flagged" in data[0]
+    typ, data = m.store("2", "-FLAGS.SILENT", "(\\Flagged)")
+    assert typ == "OK" and data == [None]
+    assert m.check()[0] == "OK" and m.noop()[0] == "OK"
+    typ, data = m.expunge()
+    assert typ == "OK" and data == [b"2"]
+    assert len(messages(d, "joe")) == 1
+    assert m.unselect()[0] == "OK"
+    typ, data = m.select("INBOX", readonly=True)  # EXAMINE
+    assert typ == "OK" and data == [b"1"]
+    typ, data = m.store("1", "+FLAGS", "(\\Deleted)")
+    assert typ == "NO" and b"[READ-ONLY]" in data[0], data
+    assert m.close()[0] == "OK"
+    assert m.logout()[0] == "BYE"
+    d.wait_log(r"imap .*: closed \(LOGOUT\), joe@example.test")
+
+
+def test_wire_literals_pipelining_and_errors(daemon, pki):
+    """Raw protocol: synchronizing and LITERAL+ literals, pipelined commands, BAD for
+    malformed commands, a FETCH of a number beyond the mailbox."""
+    d = start(daemon, pki)
+    smtp_deliver(d, message(1))
+    host, port = d.addr("imaps")
+    raw = socket.create_connection((host, port), timeout=15)
+    s = client_ctx(pki, pki.user["joe"]).wrap_socket(raw, server_hostname="localhost")
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"* OK ")
+    user = b"joe@" + DOMAIN.encode()
+    pw = PASSWORDS["joe"].encode()
+    s.sendall(b"a1 LOGIN {%d}\r\n" % len(user))
+    assert f.readline().startswith(b"+ ")
+    s.sendall(user + b" {%d+}\r\n" % len(pw) + pw + b"\r\n")
+    assert f.readline().startswith(b"a1 OK [CAPABILITY ")
+    # Pipelined: all sent at once, answered in order.
+    s.sendall(b"a2 SELECT INBOX\r\na3 NOOP\r\na4 FETCH 9 UID\r\na5 FETCH 1 (BODY.PEEK[]<0.4>)\r\n"
+              b"a6 FETCH 1 FOO\r\na7 XYZZY\r\na8 SELECT {5+}\r\nINBOX\r\n")
+    lines = []
+    while not lines or not lines[-1].startswith(b"a8 "):
+        lines.append(f.readline())
+    tagged = [l for l in lines if not l.startswith((b"*", b"Hell", b"From"))]
+    assert tagged[0].startswith(b"a2 OK [READ-WRITE]")
+    assert tagged[1].startswith(b"a3 OK")
+    assert tagged[2].startswith(b"a4 BAD")
+    assert b"* 1 FETCH (BODY[]<0> {4}\r\n" in lines
+    assert tagged[-4].startswith(b"a5 OK")
+    assert tagged[-3].startswith(b"a6 BAD Invalid fetch attribute")
+    assert tagged[-2].startswith(b"a7 BAD Unknown command")
+    assert tagged[-1].startswith(b"a8 OK [READ-WRITE]")
+    s.sendall(b"a9 LOGOUT\r\n")
+    assert f.readline() == b"* BYE Logging out\r\n"
+    s.close()
+
+
+def test_authenticate_plain_sasl_ir(daemon, pki):
+    d = start(daemon, pki)
+    m = imap(d, pki, login=None)
+    typ, _ = m.authenticate("PLAIN", lambda _: b"\0joe@example.test\0" + PASSWORDS["joe"].encode())
+    assert typ == "OK"
+    assert m.select("INBOX") == ("OK", [b"0"])
+    m.logout()
+    # SASL-IR on the wire, as Thunderbird sends it.
+    host, port = d.addr("imaps")
+    raw = socket.create_connection((host, port), timeout=15)
+    s = client_ctx(pki, pki.user["joe"]).wrap_socket(raw, server_hostname="localhost")
+    f = s.makefile("rb")
+    f.readline()
+    import base64
+    ir = base64.b64encode(b"\0joe@example.test\0" + PASSWORDS["joe"].encode())
+    s.sendall(b"x AUTHENTICATE PLAIN " + ir + b"\r\n")
+    assert f.readline().startswith(b"x OK ")
+    s.close()
+
+
+def test_refusals_on_the_wire(daemon, pki):
+    d = start(daemon, pki)
+    host, port = d.addr("imaps")
+    # No client certificate: refused in the handshake, before any IMAP byte.
+    with pytest.raises(REFUSED):
+        m = imaplib.IMAP4_SSL(host, port, ssl_context=client_ctx(pki, None), timeout=15)
+        m.noop()
+    d.wait_log(r"refused: no client certificate")
+    # ann's certificate, joe's name and password: NO at LOGIN, after the throttle's delay.
+    m = imap(d, pki, cert="ann", login=None)
+    with pytest.raises(imaplib.IMAP4.error, match=r"AUTHENTICATIONFAILED"):
+        m.login("joe@" + DOMAIN, PASSWORDS["joe"])
+    d.wait_log(r"imap .*login failed for 'joe@example.test': the certificate belongs to "
+               r"'ann@example.test'")
+    # The right certificate, a wrong password.
+    with pytest.raises(imaplib.IMAP4.error, match=r"AUTHENTICATIONFAILED"):
+        m.login("ann@" + DOMAIN, "wrong")
+    d.wait_log(r"imap .*login failed for 'ann@example.test': wrong password")
+    # fail_close (3): the third failure ends the connection.
+    with pytest.raises((imaplib.IMAP4.error, imaplib.IMAP4.abort)):
+        m.login("ann@" + DOMAIN, "wrong again")
+    d.wait_log(r"imap .*closed \(too many failed logins\)")
+
+
+def test_idle_sees_smtp_delivery(daemon, pki):
+    d = start(daemon, pki)
+    m = imap(d, pki)
+    m.select("INBOX")
+    tag = m._new_tag()
+    m.send(tag + b" IDLE\r\n")
+    assert m.readline().startswith(b"+ ")
+    smtp_deliver(d, message(5))
+    # The delivery is reported while the client is still idling (no command sent).
+    assert m.readline() == b"* 1 EXISTS\r\n"
+    assert m.readline() == b"* 1 RECENT\r\n"
+    m.send(b"DONE\r\n")
+    assert m.readline().startswith(tag + b" OK")
+    assert fetch1(m, "BODY.PEEK[]") == stored(d)[0]
+    m.logout()
+
+
+def test_pop3_and_imap_share_the_mailbox(daemon, pki):
+    """Flags set over IMAP are in the file names; an IMAP expunge is gone for POP3."""
+    import poplib
+    d = start(daemon, pki, extra="[pop3s]\nlisten = 127.0.0.1:0\n")
+    smtp_deliver(d, message(1))
+    smtp_deliver(d, message(2))
+    m = imap(d, pki)
+    m.select("INBOX")
+    m.store("1", "+FLAGS", "(\\Seen \\Deleted)")
+    assert any(n.endswith(":2,ST") for n in messages(d, "joe")), messages(d, "joe")
+    m.expunge()
+    host, port = d.addr("pop3s")
+    p = poplib.POP3_SSL(host, port, context=client_ctx(pki, pki.user["joe"]), timeout=15)
+    p.user("joe@" + DOMAIN)
+    p.pass_(PASSWORDS["joe"])
+    assert p.stat()[0] == 1
+    assert p.uidl(1).split()[2].endswith(b".2")  # UIDVALIDITY.UID: the same UID 2
+    p.quit()
+    m.logout()
+
+
+def test_curl_imaps(daemon, pki):
+    d = start(daemon, pki)
+    body = message(7, 5000)
+    smtp_deliver(d, body)
+    host, port = d.addr("imaps")
+    joe = pki.user["joe"]
+    base = ["curl", "-sS", "--cacert", pki.ca.crt, "--cert", joe.crt, "--key", joe.key,
+            "--user", "joe@example.test:" + PASSWORDS["joe"],
+            "--resolve", "localhost:%d:127.0.0.1" % port]
+    url = "imaps://localhost:%d/" % port
+    r = subprocess.run(base + [url], capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b'* LIST (\\HasNoChildren) "." INBOX\r\n'
+    r = subprocess.run(base + [url + "INBOX;UID=1"], capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == stored(d)[0]
+    r = subprocess.run(base + [url + "INBOX?UNSEEN"], capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"* SEARCH\r\n"  # curl's FETCH set \Seen
+    r = subprocess.run(base + [url + "INBOX?ALL"], capture_output=True, timeout=30)
+    assert r.stdout == b"* SEARCH 1\r\n"
+    # Without a client certificate curl gets no further than the handshake.
+    r = subprocess.run(["curl", "-sS", "--cacert", pki.ca.crt, "--user", "joe@example.test:x",
+                        "--resolve", "localhost:%d:127.0.0.1" % port, url],
+                       capture_output=True, timeout=30)
+    assert r.returncode != 0
+
+
+def test_fetchmail_imap(tmp_path, daemon, pki):
+    d = start(daemon, pki)
+    bodies = [message(1), message(2, 200000)]
+    for b in bodies:
+        smtp_deliver(d, b)
+    r, got = fetchmail(tmp_path, d, pki, keep=True, protocol="IMAP")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(got) == 2
+    for f, b in zip(got, bodies):
+        assert f.read_bytes().endswith(b.replace(b"\r\n", b"\n"))
+    assert len(messages(d, "joe")) == 2
+    # keep: fetchmail marks them \Seen and fetches nothing new the second time.
+    r, got = fetchmail(tmp_path, d, pki, keep=True, protocol="IMAP")
+    assert r.returncode == 1, r.stdout + r.stderr  # 1: no mail
+    # nokeep: fetched, \Deleted and expunged.
+    smtp_deliver(d, message(3))
+    r, got = fetchmail(tmp_path, d, pki, keep=False, protocol="IMAP")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(got) == 3
+    assert messages(d, "joe") == []
