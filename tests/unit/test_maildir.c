@@ -608,6 +608,42 @@ static void test_quota_usage(void **state)
 	assert_int_equal(bytes, strlen(msg2));
 }
 
+/* Sizing a large copied LF Maildir reads at most 32 MiB per scan: what is not sized yet
+ * stays out of the snapshot (UID already assigned) and comes with a later open. */
+static void test_vsize_budget(void **state)
+{
+	const size_t big = 17u << 20;
+	char p[512], *text = NULL, *body = malloc(big);
+	struct maildir_box b;
+	size_t len;
+
+	(void)state;
+	assert_non_null(body);
+	for (size_t i = 0; i < big; i++)
+		body[i] = i % 72 == 71 ? '\n' : 'x';
+	assert_int_equal(maildir_create(&st, "w.test", "joe"), 0);
+	for (int i = 1; i <= 3; i++) {
+		snprintf(p, sizeof(p), "%s/mail/w.test/joe/Maildir/cur/170000000%d.M1P1.old:2,S",
+			 tmpdir, i);
+		assert_int_equal(file_write_atomic(p, body, big, 0600), 0);
+	}
+	free(body);
+	assert_int_equal(maildir_box_open(&b, &st, "w.test", "joe", 0), 0);
+	assert_int_equal(b.count, 2); /* 2 x 17 MiB read, the budget is spent */
+	assert_int_equal(b.msgs[1].uid, 2);
+	assert_int_equal(b.msgs[1].vsize, big + big / 72 + 2); /* last line: no LF */
+	maildir_box_close(&b);
+	snprintf(p, sizeof(p), "%s/mail/w.test/joe/Maildir/mailgw-uidlist", tmpdir);
+	assert_int_equal(file_read_all(p, 1 << 20, &text, &len), 0);
+	assert_non_null(strstr(text, "\n3 - 1700000003.M1P1.old\n"));
+	free(text);
+	assert_int_equal(maildir_box_open(&b, &st, "w.test", "joe", 0), 0);
+	assert_int_equal(b.count, 3);
+	assert_int_equal(b.msgs[2].uid, 3);
+	assert_int_equal(b.msgs[2].vsize, big + big / 72 + 2);
+	maildir_box_close(&b);
+}
+
 static void test_cleanup_and_space(void **state)
 {
 	struct maildir_dlv d;
@@ -749,6 +785,7 @@ int main(void)
 	    cmocka_unit_test(test_concurrent_delivery),
 	    cmocka_unit_test(test_uidlist_read_error_keeps_uids),
 	    cmocka_unit_test(test_vsize),
+	    cmocka_unit_test(test_vsize_budget),
 	    cmocka_unit_test(test_quota_usage),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,7 +1,8 @@
 /*
  * maildir.c - the Maildir store: delivery (all or nothing), mailbox snapshots with
  * stable UIDs, flags, expunge, start-up cleanup (see maildir.h for the contracts and the
- * on-disk layout).
+ * on-disk layout). The UID list and the directory sync are in uidlist.c, the usage for
+ * the quota in quota.c.
  *
  * Ownership: a box owns its msgs array and every msgs[i].name; scan results are built in
  * a struct maildir_scan and handed over whole. Every path is built with snprintf into a
@@ -26,46 +27,19 @@
 #include "core/err.h"
 #include "core/file.h"
 #include "core/log.h"
-#include "store/crlf.h"
+#include "store/maildir_int.h"
 #include "store/quota.h"
 
-#define MAILDIR_UIDLIST "mailgw-uidlist"
-#define MAILDIR_UIDLIST_LOCK "mailgw-uidlist.lock"
-#define MAILDIR_SESSION_LOCK "mailgw-session.lock"
-#define MAILDIR_UIDLIST_MAGIC "mailgw-uidlist 2"
-#define MAILDIR_UIDLIST_MAGIC_V1 "mailgw-uidlist 1" /* read, then rewritten as 2 */
-#define MAILDIR_UIDLIST_MAX (256u << 20)	    /* bytes; ~MAILDIR_MSGS_MAX lines */
-#define MAILDIR_COPY_CHUNK 65536
 #define MAILDIR_FLAG_LETTERS "DFPRST" /* bit i of enum maildir_flag is letter i */
-
-/* One message found by a directory scan. */
-struct maildir_ent {
-	char *name; /* owned */
-	size_t base_len;
-	uint32_t uid; /* 0: none yet */
-	uint64_t size;
-	uint64_t vsize; /* size in the CRLF form (store/crlf.h), when vsize_ok */
-	bool vsize_ok;
-	bool in_new;
-};
-
-struct maildir_scan {
-	struct maildir_ent *e;
-	size_t n, cap;
-	uint32_t uidvalidity, uidnext;
-};
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
-static int maildir_errno_code(int e)
+int maildir_errno_code(int e)
 {
 	return (e == ENOSPC || e == EDQUOT) ? -MGW_ENOSPC : -MGW_EIO;
 }
 
-static int maildir_fmt(char *out, size_t outsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int maildir_fmt(char *out, size_t outsz, const char *fmt, ...)
+int maildir_fmt(char *out, size_t outsz, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -77,13 +51,13 @@ static int maildir_fmt(char *out, size_t outsz, const char *fmt, ...)
 }
 
 /* Length of the base name: up to the ':' that starts the info part (Maildir spec). */
-static size_t maildir_base_len(const char *name)
+size_t maildir_base_len(const char *name)
 {
 	return strcspn(name, ":");
 }
 
 /* A name we accept in new/ and cur/: no dot files (., .., dovecot's own), no '/'. */
-static bool maildir_name_ok(const char *name)
+bool maildir_name_ok(const char *name)
 {
 	size_t n = strlen(name);
 
@@ -91,7 +65,7 @@ static bool maildir_name_ok(const char *name)
 	       strchr(name, '\n') == NULL;
 }
 
-static void maildir_scan_free(struct maildir_scan *sc)
+void maildir_scan_free(struct maildir_scan *sc)
 {
 	size_t i;
 
@@ -101,7 +75,7 @@ static void maildir_scan_free(struct maildir_scan *sc)
 	memset(sc, 0, sizeof(*sc));
 }
 
-static int maildir_scan_add(struct maildir_scan *sc, const char *name, uint64_t size, bool in_new)
+int maildir_scan_add(struct maildir_scan *sc, const char *name, uint64_t size, bool in_new)
 {
 	struct maildir_ent *e;
 
@@ -130,7 +104,7 @@ static int maildir_scan_add(struct maildir_scan *sc, const char *name, uint64_t 
 	return 0;
 }
 
-static int maildir_base_cmp(const char *a, size_t alen, const char *b, size_t blen)
+int maildir_base_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
 	int c = memcmp(a, b, alen < blen ? alen : blen);
 
@@ -139,7 +113,7 @@ static int maildir_base_cmp(const char *a, size_t alen, const char *b, size_t bl
 	return alen < blen ? -1 : alen > blen ? 1 : 0;
 }
 
-static int maildir_ent_base_cmp(const void *pa, const void *pb)
+int maildir_ent_base_cmp(const void *pa, const void *pb)
 {
 	const struct maildir_ent *a = pa, *b = pb;
 	int c = maildir_base_cmp(a->name, a->base_len, b->name, b->base_len);
@@ -148,7 +122,7 @@ static int maildir_ent_base_cmp(const void *pa, const void *pb)
 	return c != 0 ? c : (int)a->in_new - (int)b->in_new;
 }
 
-static int maildir_ent_uid_cmp(const void *pa, const void *pb)
+int maildir_ent_uid_cmp(const void *pa, const void *pb)
 {
 	const struct maildir_ent *a = pa, *b = pb;
 
@@ -170,7 +144,7 @@ static void maildir_arrival_key(const char *name, unsigned long long *sec, unsig
 		*usec = strtoul(end + 2, NULL, 10);
 }
 
-static int maildir_ent_arrival_cmp(const void *pa, const void *pb)
+int maildir_ent_arrival_cmp(const void *pa, const void *pb)
 {
 	const struct maildir_ent *a = pa, *b = pb;
 	unsigned long long as, bs;
@@ -186,7 +160,7 @@ static int maildir_ent_arrival_cmp(const void *pa, const void *pb)
 }
 
 /* qsort that accepts an empty (NULL) array. */
-static void maildir_sort(struct maildir_ent *e, size_t n, int (*cmp)(const void *, const void *))
+void maildir_sort(struct maildir_ent *e, size_t n, int (*cmp)(const void *, const void *))
 {
 	if (n > 1)
 		qsort(e, n, sizeof(*e), cmp);
@@ -641,379 +615,6 @@ out:
 	return rc;
 }
 
-/* ---- uidlist ---------------------------------------------------------------------- */
-
-/* Parses the uidlist text into sc->e (uid, base name and, from version 2 on, the CRLF
- * size) and the header fields. Returns 0, or -MGW_EINVAL when the text is not a
- * well-formed uidlist. */
-static int maildir_uidlist_parse(char *text, size_t len, struct maildir_scan *sc)
-{
-	char *line = text, *end = text + len, *nl;
-	unsigned long long v, w = 0;
-	uint32_t maxuid = 0;
-	int lineno = 0, rc;
-	bool v2 = false;
-
-	if (memchr(text, '\0', len) != NULL)
-		return -MGW_EINVAL;
-	while (line < end) {
-		char *sp, *num_end;
-
-		nl = memchr(line, '\n', (size_t)(end - line));
-		if (nl == NULL)
-			return -MGW_EINVAL; /* every record ends in LF; a torn file does not */
-		*nl = '\0';
-		lineno++;
-		if (lineno == 1) {
-			v2 = strcmp(line, MAILDIR_UIDLIST_MAGIC) == 0;
-			if (!v2 && strcmp(line, MAILDIR_UIDLIST_MAGIC_V1) != 0)
-				return -MGW_EINVAL;
-		} else if (lineno == 2 || lineno == 3) {
-			const char *key = lineno == 2 ? "uidvalidity " : "uidnext ";
-
-			if (strncmp(line, key, strlen(key)) != 0)
-				return -MGW_EINVAL;
-			errno = 0;
-			v = strtoull(line + strlen(key), &num_end, 10);
-			if (errno || *num_end != '\0' || v == 0 || v > UINT32_MAX)
-				return -MGW_EINVAL;
-			if (lineno == 2)
-				sc->uidvalidity = (uint32_t)v;
-			else
-				sc->uidnext = (uint32_t)v;
-		} else {
-			errno = 0;
-			v = strtoull(line, &sp, 10);
-			if (errno || sp == line || *sp != ' ' || v == 0 || v >= sc->uidnext ||
-			    v <= maxuid)
-				return -MGW_EINVAL; /* UIDs are written ascending */
-			if (v2) {
-				/* "<uid> <crlf size> <base>" */
-				char *ws = sp + 1;
-
-				if (*ws < '0' || *ws > '9')
-					return -MGW_EINVAL;
-				w = strtoull(ws, &sp, 10);
-				if (errno || *sp != ' ')
-					return -MGW_EINVAL;
-			}
-			if (!maildir_name_ok(sp + 1) || maildir_base_len(sp + 1) != strlen(sp + 1))
-				return -MGW_EINVAL; /* base names only */
-			maxuid = (uint32_t)v;
-			rc = maildir_scan_add(sc, sp + 1, 0, false);
-			if (rc < 0)
-				return rc;
-			sc->e[sc->n - 1].uid = (uint32_t)v;
-			sc->e[sc->n - 1].vsize = w;
-			sc->e[sc->n - 1].vsize_ok = v2;
-		}
-		line = nl + 1;
-	}
-	return lineno >= 3 ? 0 : -MGW_EINVAL;
-}
-
-/* Writes the uidlist for the (uid-sorted) entries of sc. */
-static int maildir_uidlist_write(const char *md, const struct maildir_scan *sc)
-{
-	char path[MAILDIR_PATH_MAX];
-	size_t cap = 64, len, i;
-	char *text;
-	int rc, n;
-
-	for (i = 0; i < sc->n; i++)
-		cap += 12 + 22 + sc->e[i].base_len;
-	text = malloc(cap);
-	if (text == NULL)
-		return -MGW_ENOMEM;
-	n = snprintf(text, cap, "%s\nuidvalidity %u\nuidnext %u\n", MAILDIR_UIDLIST_MAGIC,
-		     (unsigned)sc->uidvalidity, (unsigned)sc->uidnext);
-	len = (size_t)n;
-	for (i = 0; i < sc->n; i++) {
-		n = snprintf(text + len, cap - len, "%u %llu %.*s\n", (unsigned)sc->e[i].uid,
-			     (unsigned long long)sc->e[i].vsize, (int)sc->e[i].base_len,
-			     sc->e[i].name);
-		len += (size_t)n;
-	}
-	rc = maildir_fmt(path, sizeof(path), "%s/%s", md, MAILDIR_UIDLIST);
-	if (rc == 0)
-		rc = file_write_atomic(path, text, len, 0600);
-	free(text);
-	return rc;
-}
-
-/* The CRLF size recorded by the writer as ",W=<n>" in the base name (dovecot does, and
- * so do we), if present and plausible for a file of e->size bytes: at least the file
- * size, at most every byte a LF plus a final CR LF. */
-static bool maildir_name_vsize(const struct maildir_ent *e, uint64_t *vsize)
-{
-	const char *p = e->name, *end = e->name + e->base_len;
-	unsigned long long v;
-	char *num_end;
-
-	for (; (p = memchr(p, ',', (size_t)(end - p))) != NULL; p++) {
-		if (end - p < 4 || p[1] != 'W' || p[2] != '=' || p[3] < '0' || p[3] > '9')
-			continue;
-		errno = 0;
-		v = strtoull(p + 3, &num_end, 10);
-		if (errno || (num_end != end && *num_end != ',') || v < e->size ||
-		    v > 2 * e->size + 2)
-			return false;
-		*vsize = v;
-		return true;
-	}
-	return false;
-}
-
-/* Computes the CRLF size of e by reading its file once (then the uidlist keeps it). */
-static int maildir_file_vsize(const char *md, struct maildir_ent *e)
-{
-	char p[MAILDIR_PATH_MAX], buf[MAILDIR_COPY_CHUNK];
-	struct crlf_count c = {0};
-	int attempt, fd = -1, rc;
-	ssize_t n;
-
-	/* In its directory, or in the other one if it moved meanwhile (new/ to cur/). */
-	for (attempt = 0; attempt < 2 && fd < 0; attempt++) {
-		bool in_new = e->in_new != (attempt == 1);
-
-		rc = maildir_fmt(p, sizeof(p), "%s/%s/%s", md, in_new ? "new" : "cur", e->name);
-		if (rc < 0)
-			return rc;
-		fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-		if (fd < 0 && errno != ENOENT) {
-			log_err("%s: open: %s", p, strerror(errno));
-			return -MGW_EIO;
-		}
-	}
-	if (fd < 0) {
-		/* Gone (expunged meanwhile): the next scan drops it; any size will do. */
-		e->vsize = e->size;
-		return 0;
-	}
-	while ((n = read(fd, buf, sizeof(buf))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			log_err("%s: read: %s", p, strerror(errno));
-			close(fd);
-			return -MGW_EIO;
-		}
-		crlf_count_add(&c, buf, (size_t)n);
-	}
-	close(fd);
-	e->vsize = crlf_count_total(&c);
-	return 0;
-}
-
-/* Lists one of new/ cur/ into sc (regular files with acceptable names only). */
-static int maildir_dir_list(const char *md, const char *sub, struct maildir_scan *sc)
-{
-	char p[MAILDIR_PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-	int rc;
-
-	rc = maildir_fmt(p, sizeof(p), "%s/%s", md, sub);
-	if (rc < 0)
-		return rc;
-	d = opendir(p);
-	if (d == NULL) {
-		log_err("%s: opendir: %s", p, strerror(errno));
-		return -MGW_EIO;
-	}
-	while ((de = readdir(d)) != NULL) {
-		struct stat sb;
-
-		if (!maildir_name_ok(de->d_name))
-			continue;
-		/* Symbolic links and other odd entries are never served. A file that vanished
-		 * since readdir (moved by another session) is found in the other directory. */
-		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(sb.st_mode))
-			continue;
-		rc = maildir_scan_add(sc, de->d_name, (uint64_t)sb.st_size, sub[0] == 'n');
-		if (rc < 0)
-			break;
-	}
-	closedir(d);
-	return rc;
-}
-
-static int maildir_lock(const char *md, const char *lockname, bool nonblock, int *fd)
-{
-	char p[MAILDIR_PATH_MAX];
-	int rc = maildir_fmt(p, sizeof(p), "%s/%s", md, lockname);
-
-	*fd = -1;
-	if (rc < 0)
-		return rc;
-	*fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (*fd < 0) {
-		log_err("%s: open: %s", p, strerror(errno));
-		return -MGW_EIO;
-	}
-	while (flock(*fd, LOCK_EX | (nonblock ? LOCK_NB : 0)) < 0) {
-		if (errno == EINTR)
-			continue;
-		rc = errno == EWOULDBLOCK ? -MGW_EEXIST : -MGW_EIO;
-		if (rc == -MGW_EIO)
-			log_err("%s: flock: %s", p, strerror(errno));
-		close(*fd);
-		*fd = -1;
-		return rc;
-	}
-	return 0;
-}
-
-/*
- * The heart of the UID bookkeeping. Under the uidlist lock: reads the uidlist, lists
- * cur/ and new/, gives each found message its recorded UID or a new one (arrival order),
- * drops records of vanished files, writes the uidlist back if anything changed. On
- * success out holds every message found, sorted by UID.
- */
-static int maildir_sync(const char *md, struct maildir_scan *out)
-{
-	struct maildir_scan ul = {0}, sc = {0};
-	char path[MAILDIR_PATH_MAX];
-	char *text = NULL;
-	size_t len = 0, i, j, nfresh = 0;
-	bool changed = false;
-	int lockfd = -1, rc;
-
-	memset(out, 0, sizeof(*out));
-	rc = maildir_lock(md, MAILDIR_UIDLIST_LOCK, false, &lockfd);
-	if (rc < 0)
-		return rc;
-	rc = maildir_fmt(path, sizeof(path), "%s/%s", md, MAILDIR_UIDLIST);
-	if (rc < 0)
-		goto out;
-	rc = file_read_all(path, MAILDIR_UIDLIST_MAX, &text, &len);
-	if (rc == 0)
-		rc = maildir_uidlist_parse(text, len, &ul);
-	if (rc == -MGW_EIO || rc == -MGW_ENOMEM) {
-		/* A read that failed (EIO, EMFILE, out of memory) says nothing about the
-		 * list: starting over would change every UID a client has seen (fetchmail
-		 * with "keep" would fetch the whole maildrop again). Fail this open; the
-		 * session answers a temporary error and the next try reads the list. */
-		log_err("%s: cannot read (%s): mailbox unavailable for now", path,
-			mgw_strerror(rc));
-		goto out;
-	}
-	if (rc < 0) {
-		/* Missing (a new mailbox), malformed or oversized: damage, so start over. */
-		if (rc != -MGW_ENOENT)
-			log_warn("%s: damaged (%s): starting a new UIDVALIDITY", path,
-				 mgw_strerror(rc));
-		maildir_scan_free(&ul);
-		/* Never reuse a UIDVALIDITY a client may have seen: the clock moves on, and
-		 * a recreated list one second later still differs. */
-		ul.uidvalidity = (uint32_t)time(NULL);
-		if (ul.uidvalidity == 0)
-			ul.uidvalidity = 1;
-		ul.uidnext = 1;
-		changed = true;
-	}
-	/* new/ before cur/: a message moved from new/ to cur/ meanwhile (by a delivery
-	 * agent that does not take our lock) is then seen twice, never missed. */
-	rc = maildir_dir_list(md, "new", &sc);
-	if (rc == 0)
-		rc = maildir_dir_list(md, "cur", &sc);
-	if (rc < 0)
-		goto out;
-	sc.uidvalidity = ul.uidvalidity;
-	sc.uidnext = ul.uidnext;
-
-	/* Merge-join found files and records by base name. */
-	maildir_sort(sc.e, sc.n, maildir_ent_base_cmp);
-	maildir_sort(ul.e, ul.n, maildir_ent_base_cmp);
-	for (i = 0, j = 0; i < sc.n; i++) {
-		struct maildir_ent *e = &sc.e[i];
-		int c = 1;
-
-		if (i > 0 && maildir_base_cmp(e->name, e->base_len, sc.e[i - 1].name,
-					      sc.e[i - 1].base_len) == 0) {
-			/* The same message in new/ and cur/ (a crash of another writer):
-			 * serve the cur/ one, leave the duplicate alone. */
-			log_warn("%s: %s is in new/ and cur/; using cur/", md, e->name);
-			e->uid = UINT32_MAX; /* marked: dropped below */
-			continue;
-		}
-		while (j < ul.n && (c = maildir_base_cmp(ul.e[j].name, ul.e[j].base_len, e->name,
-							 e->base_len)) < 0) {
-			changed = true; /* a record whose file is gone */
-			j++;
-		}
-		if (j < ul.n && c == 0) {
-			e->vsize = ul.e[j].vsize;
-			e->vsize_ok = ul.e[j].vsize_ok;
-			e->uid = ul.e[j++].uid;
-		} else {
-			nfresh++;
-		}
-	}
-	if (j < ul.n)
-		changed = true;
-	/* Drop duplicates marked above. */
-	for (i = 0, j = 0; i < sc.n; i++) {
-		if (sc.e[i].uid == UINT32_MAX) {
-			free(sc.e[i].name);
-			continue;
-		}
-		sc.e[j++] = sc.e[i];
-	}
-	sc.n = j;
-	/* Sizes as sent: from the uidlist, else from W= in the name, else by reading the
-	 * file once (a copied LF Maildir, once per message); then kept in the uidlist. */
-	for (i = 0; i < sc.n; i++) {
-		struct maildir_ent *e = &sc.e[i];
-
-		if (e->vsize_ok)
-			continue;
-		if (!maildir_name_vsize(e, &e->vsize)) {
-			rc = maildir_file_vsize(md, e);
-			if (rc < 0)
-				goto out;
-		}
-		e->vsize_ok = true;
-		changed = true;
-	}
-	if (nfresh > 0) {
-		/* New messages: UIDs in arrival order. Put them first, sort, number. */
-		struct maildir_ent tmp;
-
-		for (i = 0, j = 0; i < sc.n; i++) {
-			if (sc.e[i].uid != 0)
-				continue;
-			tmp = sc.e[j];
-			sc.e[j] = sc.e[i];
-			sc.e[i] = tmp;
-			j++;
-		}
-		maildir_sort(sc.e, j, maildir_ent_arrival_cmp);
-		rc = -MGW_ELIMIT;
-		if ((uint64_t)sc.uidnext + j >= UINT32_MAX) {
-			log_err("%s: UIDs exhausted", md);
-			goto out;
-		}
-		for (i = 0; i < j; i++)
-			sc.e[i].uid = sc.uidnext++;
-		changed = true;
-	}
-	maildir_sort(sc.e, sc.n, maildir_ent_uid_cmp);
-	rc = changed ? maildir_uidlist_write(md, &sc) : 0;
-	if (rc < 0)
-		goto out;
-	*out = sc;
-	memset(&sc, 0, sizeof(sc));
-out:
-	maildir_scan_free(&ul);
-	maildir_scan_free(&sc);
-	free(text);
-	if (lockfd >= 0)
-		close(lockfd); /* releases the flock */
-	return rc;
-}
-
 /* ---- mailbox ---------------------------------------------------------------------- */
 
 void maildir_box_close(struct maildir_box *box)
@@ -1074,7 +675,8 @@ int maildir_box_open(struct maildir_box *box, const struct maildir_store *st, co
 	if (rc == 0)
 		rc = maildir_sync(box->path, &sc);
 	for (i = 0; rc == 0 && i < sc.n; i++)
-		rc = maildir_box_append(box, &sc.e[i]);
+		if (sc.e[i].vsize_ok)
+			rc = maildir_box_append(box, &sc.e[i]);
 	if (rc == 0) {
 		box->uidvalidity = sc.uidvalidity;
 		box->uidnext = sc.uidnext;
@@ -1141,6 +743,8 @@ int maildir_box_rescan(struct maildir_box *box, size_t *added)
 	for (; j < sc.n; j++) {
 		if (box->count > 0 && sc.e[j].uid <= box->msgs[box->count - 1].uid)
 			continue;
+		if (!sc.e[j].vsize_ok)
+			break; /* not sized yet: it and the later ones come with a later rescan */
 		rc = maildir_box_append(box, &sc.e[j]);
 		if (rc < 0)
 			goto out;

@@ -25,6 +25,11 @@
  * it, and so does our delivery: "<unique>,S=<size>,W=<vsize>"); or, for a file with
  * neither, from reading the file once at the scan that finds it, after which the
  * uidlist keeps it. Maildir files never change content, so the value never goes stale.
+ * One scan reads at most 32 MiB of message files for this (MAILDIR_VSIZE_BUDGET), so a
+ * large copied Maildir cannot hold the event loop, and the hardware watchdog, for long:
+ * messages not sized yet are left out of the snapshot (a POP3 maildrop shows them from a
+ * later login on, once sized; their UIDs are assigned already) and recorded as
+ * "<uid> - <base name>" in the uidlist.
  *
  * UIDs: "mailgw-uidlist" maps each message's base name (the name without ":2,..." so a
  * flag change keeps the UID) to a UID. New names found by a scan get UIDNEXT, UIDNEXT+1,
@@ -37,7 +42,7 @@
  *   mailgw-uidlist 2
  *   uidvalidity <u32>
  *   uidnext <u32>
- *   <uid> <vsize> <base name>
+ *   <uid> <vsize> <base name>        (vsize "-": not sized yet)
  *   ...
  *
  * Version 1 (records "<uid> <base name>", no vsize) is read as well and rewritten as 2.

@@ -1,0 +1,79 @@
+/*
+ * maildir_int.h - what the files of the store share inside lib/store (maildir.c:
+ * store, delivery, mailbox; uidlist.c: the UID list and the sync). Not for other
+ * modules: their contract is maildir.h.
+ */
+#ifndef MGW_MAILDIR_INT_H
+#define MGW_MAILDIR_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/maildir.h"
+
+#define MAILDIR_UIDLIST "mailgw-uidlist"
+#define MAILDIR_UIDLIST_LOCK "mailgw-uidlist.lock"
+#define MAILDIR_SESSION_LOCK "mailgw-session.lock"
+#define MAILDIR_UIDLIST_MAGIC "mailgw-uidlist 2"
+#define MAILDIR_UIDLIST_MAGIC_V1 "mailgw-uidlist 1" /* read, then rewritten as 2 */
+#define MAILDIR_UIDLIST_MAX (256u << 20)	    /* bytes; ~MAILDIR_MSGS_MAX lines */
+#define MAILDIR_COPY_CHUNK 65536
+/* Bytes of message files one sync may read to size them (see maildir_sync). */
+#define MAILDIR_VSIZE_BUDGET (32ull << 20)
+
+/* One message found by a directory scan. */
+struct maildir_ent {
+	char *name; /* owned */
+	size_t base_len;
+	uint32_t uid; /* 0: none yet */
+	uint64_t size;
+	uint64_t vsize; /* size in the CRLF form (store/crlf.h), when vsize_ok */
+	bool vsize_ok;
+	bool in_new;
+};
+
+struct maildir_scan {
+	struct maildir_ent *e;
+	size_t n, cap;
+	uint32_t uidvalidity, uidnext;
+};
+
+/* errno of a failed write/link/rename as -MGW_ENOSPC (disk full) or -MGW_EIO. */
+int maildir_errno_code(int e);
+
+/* snprintf into out; -MGW_ELIMIT when it does not fit. */
+int maildir_fmt(char *out, size_t outsz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Length of the base name: up to the ':' that starts the info part (Maildir spec). */
+size_t maildir_base_len(const char *name);
+
+/* A name we accept in new/ and cur/: no dot files (., .., dovecot's own), no '/'. */
+bool maildir_name_ok(const char *name);
+
+void maildir_scan_free(struct maildir_scan *sc);
+/* Appends a copy of name (uid 0, vsize unknown). -MGW_ENOMEM, -MGW_ELIMIT. */
+int maildir_scan_add(struct maildir_scan *sc, const char *name, uint64_t size, bool in_new);
+
+int maildir_base_cmp(const char *a, size_t alen, const char *b, size_t blen);
+/* qsort comparators: by base name (cur/ first), by UID, by arrival. */
+int maildir_ent_base_cmp(const void *pa, const void *pb);
+int maildir_ent_uid_cmp(const void *pa, const void *pb);
+int maildir_ent_arrival_cmp(const void *pa, const void *pb);
+/* qsort that accepts an empty (NULL) array. */
+void maildir_sort(struct maildir_ent *e, size_t n, int (*cmp)(const void *, const void *));
+
+/* flock LOCK_EX on md/lockname (nonblock: -MGW_EEXIST when held); *fd owned by the
+ * caller, closing it releases the lock. 0, -MGW_EIO, -MGW_ELIMIT. */
+int maildir_lock(const char *md, const char *lockname, bool nonblock, int *fd);
+
+/*
+ * Under the uidlist lock: reads the uidlist, lists new/ and cur/, gives each message its
+ * recorded UID or a new one (arrival order) and its vsize, drops records of vanished
+ * files, writes the uidlist back if anything changed. On success out holds every
+ * message found, sorted by UID (owned by the caller: maildir_scan_free).
+ */
+int maildir_sync(const char *md, struct maildir_scan *out);
+
+#endif
