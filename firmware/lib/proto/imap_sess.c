@@ -1439,6 +1439,8 @@ static int imap_cmd_append(struct imap_sess *s, const uint8_t *p, size_t n)
 
 	if (s->cmdlen + n > max)
 		return -MGW_ELIMIT;
+	if (n == 0)
+		return 0;
 	if (s->cmdlen + n > s->cmdcap) {
 		size_t cap = s->cmdcap ? s->cmdcap : 1024;
 		uint8_t *nb;
@@ -1494,8 +1496,9 @@ static void imap_line(struct imap_sess *s, const uint8_t *text, size_t len)
 		imap_skip_literal(s, text, len);
 		return;
 	}
-	rc = imap_cmd_parse(s->cmd, s->cmdlen, pc);
-	snprintf(s->tag, sizeof(s->tag), "%.*s", (int)pc->taglen, (const char *)pc->tag);
+	rc = imap_cmd_parse(s->cmd ? s->cmd : (const uint8_t *)"", s->cmdlen, pc);
+	snprintf(s->tag, sizeof(s->tag), "%.*s", (int)pc->taglen,
+		 pc->taglen ? (const char *)pc->tag : "");
 	if (rc == MGW_PARSE_NEED_MORE) {
 		uint32_t max = s->state == IMAP_ST_NOAUTH ? IMAP_PRELOGIN_CMD_MAX : IMAP_CMD_MAX;
 
