@@ -132,6 +132,17 @@ def test_imaplib_every_basic_command(daemon, pki):
     assert m.search(None, "LARGER", "2000") == ("OK", [b"1"])
     assert m.uid("SEARCH", "UID", "2:*") == ("OK", [b"2"])
     assert m.search(None, "SINCE", "1-Jan-2020", "BEFORE", "1-Jan-2200") == ("OK", [b"1 2"])
+    # Header and text keys, case-insensitive (RFC 3501 6.4.4).
+    assert m.search(None, "SUBJECT", '"TEST 2"') == ("OK", [b"2"])
+    assert m.search(None, "FROM", "SENDER@Example") == ("OK", [b"1 2"])
+    assert m.search(None, "TO", "nobody") == ("OK", [b""])
+    assert m.search(None, "HEADER", "Message-ID", '"<1@"') == ("OK", [b"1"])
+    assert m.search(None, "BODY", '"hello 2"') == ("OK", [b"2"])
+    assert m.search(None, "BODY", "subject:") == ("OK", [b""])  # the header is not the body
+    assert m.search(None, "TEXT", '"subject: TEST 1"') == ("OK", [b"1"])
+    assert m.search("UTF-8", "BODY", "xxxxxxxxxxx") == ("OK", [b"1"])  # only 1 is long
+    assert m.uid("SEARCH", "CHARSET", "US-ASCII", "OR", "BODY", "nothing-here", "SUBJECT", "1") == \
+        ("OK", [b"1"])
     # STORE, EXPUNGE: the file is gone from the Maildir.
     typ, data = m.store("2", "+FLAGS", "(\\Deleted \\Flagged)")
     assert typ == "OK" and b"\\Deleted" in data[0] and b"\\Flagged" in data[0]

@@ -454,36 +454,58 @@ static bool imap_field_listed(const struct imap_cmd *c, const struct imap_fatt *
 	return false;
 }
 
-/* HEADER.FIELDS (.NOT): the header read in CRLF form (at most IMAP_HDR_MAX), the fields
- * kept or dropped with their continuation lines, and the blank line (RFC 3501 6.4.5). */
-static int imap_hdr_fields(struct imap_sess *s, size_t i, const struct imap_fatt *f, uint8_t **outp,
-			   size_t *outlen)
+/* The header of message i in CRLF form, blank line included, at most IMAP_HDR_MAX
+ * octets: *hp owned by the caller. */
+static int imap_hdr_read(struct imap_sess *s, size_t i, uint8_t **hp, size_t *hnp)
 {
-	uint64_t hlen;
 	struct imap_lit l = {.fd = -1};
-	uint8_t *h, *o;
-	size_t hn = 0, on = 0, p = 0;
-	bool keep = false;
-	ssize_t n;
+	uint64_t hlen;
+	size_t hn = 0;
+	uint8_t *h;
+	ssize_t n = 0;
 	int rc = imap_hdr_len(s, i, &hlen);
 
 	if (rc < 0)
 		return rc;
 	if (hlen > IMAP_HDR_MAX)
 		hlen = IMAP_HDR_MAX;
-	h = malloc(hlen + 1);
-	o = malloc(hlen + 3);
-	if (h == NULL || o == NULL) {
-		free(h);
-		free(o);
+	h = malloc(hlen + 2);
+	if (h == NULL)
 		return -MGW_ENOMEM;
-	}
 	rc = maildir_msg_open(&s->box, i, &l.fd);
 	l.left = hlen;
-	while (rc == 0 && (n = imap_lit_read(&l, h + hn, hlen - hn + 1)) > 0)
+	while (rc == 0 && (n = imap_lit_read(&l, h + hn, hlen - hn + 2)) > 0)
 		hn += (size_t)n;
 	if (l.fd >= 0)
 		close(l.fd);
+	if (rc == 0 && n < 0)
+		rc = -MGW_EIO;
+	if (rc < 0) {
+		free(h);
+		return rc;
+	}
+	*hp = h;
+	*hnp = hn;
+	return 0;
+}
+
+/* HEADER.FIELDS (.NOT): the fields kept or dropped with their continuation lines, and
+ * the blank line (RFC 3501 6.4.5). */
+static int imap_hdr_fields(struct imap_sess *s, size_t i, const struct imap_fatt *f, uint8_t **outp,
+			   size_t *outlen)
+{
+	uint8_t *h, *o;
+	size_t hn, on = 0, p = 0;
+	bool keep = false;
+	int rc = imap_hdr_read(s, i, &h, &hn);
+
+	if (rc < 0)
+		return rc;
+	o = malloc(hn + 2);
+	if (o == NULL) {
+		free(h);
+		return -MGW_ENOMEM;
+	}
 	while (rc == 0 && p < hn) {
 		const uint8_t *nl = memchr(h + p, '\n', hn - p);
 		size_t e = nl ? (size_t)(nl - h) + 1 : hn;
@@ -678,6 +700,97 @@ static void imap_job_done(struct imap_sess *s)
 	}
 }
 
+/* ASCII case-insensitive substring search (RFC 3501 6.4.4: "case-insensitive"). */
+static bool imap_ci_find(const uint8_t *h, size_t n, const uint8_t *nd, size_t nl)
+{
+	if (nl == 0)
+		return true;
+	for (size_t i = 0; i + nl <= n; i++) {
+		size_t k = 0;
+
+		while (k < nl && (h[i + k] | (h[i + k] >= 'A' && h[i + k] <= 'Z' ? 0x20 : 0)) ==
+				     (nd[k] | (nd[k] >= 'A' && nd[k] <= 'Z' ? 0x20 : 0)))
+			k++;
+		if (k == nl)
+			return true;
+	}
+	return false;
+}
+
+/* HEADER name text (and FROM, TO, CC, BCC, SUBJECT): a field of that name whose
+ * unfolded value contains text. No RFC 2047 decoding yet. */
+static bool imap_search_header(struct imap_sess *s, size_t i, const struct imap_skey *k)
+{
+	char name[256], text[IMAP_LINE_MAX];
+	size_t nl, tl, hn, p = 0;
+	uint8_t *h, *v;
+	bool hit = false;
+
+	if (imap_str_get(&k->str2, name, sizeof(name), &nl) != 0 ||
+	    imap_str_get(&k->str, text, sizeof(text), &tl) != 0 || imap_hdr_read(s, i, &h, &hn) < 0)
+		return false;
+	v = malloc(hn + 1);
+	while (v && !hit && p < hn) {
+		const uint8_t *colon;
+		size_t e = p, vn = 0;
+
+		/* the field: its first line and the continuation lines */
+		do {
+			const uint8_t *lf = memchr(h + e, '\n', hn - e);
+
+			e = lf ? (size_t)(lf - h) + 1 : hn;
+		} while (e < hn && (h[e] == ' ' || h[e] == '\t'));
+		colon = memchr(h + p, ':', e - p);
+		if (colon && (size_t)(colon - (h + p)) == nl &&
+		    strncasecmp((const char *)h + p, name, nl) == 0) {
+			for (const uint8_t *q = colon + 1; q < h + e; q++)
+				if (*q != '\r' && *q != '\n')
+					v[vn++] = *q;
+			hit = imap_ci_find(v, vn, (const uint8_t *)text, tl);
+		}
+		p = e;
+	}
+	free(v);
+	free(h);
+	return hit;
+}
+
+/* BODY / TEXT: the CRLF form of message i from offset from contains the text. Streams
+ * the file with an overlap of the text's length, never holding the message. */
+static bool imap_search_body(struct imap_sess *s, size_t i, const struct imap_skey *k, bool text)
+{
+	struct imap_lit l = {.fd = -1, .left = UINT64_MAX};
+	uint8_t buf[IMAP_LINE_MAX + 2 * IMAP_CHUNK];
+	char needle[IMAP_LINE_MAX];
+	size_t nl, have = 0;
+	uint64_t hlen = 0;
+	bool hit = false;
+	ssize_t n;
+
+	if (imap_str_get(&k->str, needle, sizeof(needle), &nl) != 0)
+		return false;
+	if (!text && imap_hdr_len(s, i, &hlen) < 0)
+		return false;
+	if (maildir_msg_open(&s->box, i, &l.fd) < 0)
+		return false;
+	l.skip = hlen;
+	while (!hit && (n = imap_lit_read(&l, buf + have, 2 * IMAP_CHUNK)) > 0) {
+		have += (size_t)n;
+		hit = imap_ci_find(buf, have, (const uint8_t *)needle, nl);
+		if (have > nl) {
+			/* keep the last nl - 1 octets: a match may straddle two chunks */
+			size_t keep = nl ? nl - 1 : 0;
+
+			memmove(buf, buf + have - keep, keep);
+			have = keep;
+		}
+	}
+	if (nl == 0)
+		hit = true;
+	close(l.fd);
+	return hit;
+}
+
 /* SEARCH: whether message i satisfies the program's subtree at k. */
 static bool imap_search_eval(struct imap_sess *s, const struct imap_cmd *c, unsigned k, size_t i)
 {
@@ -711,6 +824,11 @@ static bool imap_search_eval(struct imap_sess *s, const struct imap_cmd *c, unsi
 		return s->box.msgs[i].vsize > key->num;
 	case IMAP_SK_SMALLER:
 		return s->box.msgs[i].vsize < key->num;
+	case IMAP_SK_HEADER:
+		return imap_search_header(s, i, key);
+	case IMAP_SK_BODY:
+	case IMAP_SK_TEXT:
+		return imap_search_body(s, i, key, key->op == IMAP_SK_TEXT);
 	case IMAP_SK_BEFORE:
 	case IMAP_SK_ON:
 	case IMAP_SK_SINCE:
@@ -850,12 +968,12 @@ static void imap_do_search(struct imap_sess *s, const struct imap_cmd *cmd)
 	for (unsigned k = 0; k < cmd->nskeys; k++) {
 		uint8_t op = cmd->skeys[k].op;
 
-		if (op == IMAP_SK_HEADER || op == IMAP_SK_BODY || op == IMAP_SK_TEXT ||
-		    op == IMAP_SK_KEYWORD || op == IMAP_SK_UNKEYWORD || op == IMAP_SK_SENTBEFORE ||
+		if (op == IMAP_SK_KEYWORD || op == IMAP_SK_UNKEYWORD || op == IMAP_SK_SENTBEFORE ||
 		    op == IMAP_SK_SENTON || op == IMAP_SK_SENTSINCE) {
-			imap_tagged(s, "NO",
-				    "[CANNOT] text, header, keyword and sent-date search keys are "
-				    "not implemented yet");
+			imap_tagged(
+			    s, "NO",
+			    "[CANNOT] keyword and sent-date search keys are not implemented "
+			    "yet");
 			return;
 		}
 	}
