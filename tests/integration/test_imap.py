@@ -328,3 +328,28 @@ def test_fetchmail_imap(tmp_path, daemon, pki):
     assert r.returncode == 0, r.stdout + r.stderr
     assert len(got) == 3
     assert messages(d, "joe") == []
+
+
+def test_two_sessions_see_each_others_changes(daemon, pki):
+    """Flags set and messages expunged by one session reach the other at its NOOP."""
+    d = start(daemon, pki)
+    smtp_deliver(d, message(1))
+    smtp_deliver(d, message(2))
+    a, b = imap(d, pki), imap(d, pki)
+    a.select("INBOX")
+    b.select("INBOX")
+    b.store("1", "+FLAGS.SILENT", "(\\Flagged)")
+    b.store("2", "+FLAGS.SILENT", "(\\Deleted)")
+    b.expunge()
+    smtp_deliver(d, message(3))
+    assert b.untagged_responses.get("RECENT", [b"0"]) == [b"0"]
+    a.untagged_responses.clear()
+    typ, _ = a.noop()
+    assert typ == "OK"
+    # \Recent only for a: its SELECT moved the messages out of new/ before b's.
+    assert a.untagged_responses.pop("FETCH") == [b"1 (FLAGS (\\Flagged \\Recent))"]
+    assert a.untagged_responses.pop("EXPUNGE") == [b"2"]
+    assert a.untagged_responses.pop("EXISTS") == [b"2"]
+    assert a.uid("SEARCH", "ALL") == ("OK", [b"1 3"])
+    a.logout()
+    b.logout()

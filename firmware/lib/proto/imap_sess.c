@@ -983,14 +983,28 @@ static void imap_do_search(struct imap_sess *s, const struct imap_cmd *cmd)
 
 /* ---- changes made elsewhere: new mail, expunges ------------------------------------ */
 
-/* Reports what changed since the last look: EXPUNGE for messages gone (highest first,
- * so the numbers sent stay right), EXISTS and RECENT for new ones. Only between
- * commands (RFC 3501 7.4.1). */
+/* Reports what changed since the last look: FETCH FLAGS for flags changed elsewhere,
+ * EXPUNGE for messages gone (highest first, so the numbers sent stay right), EXISTS and
+ * RECENT for new ones. Only between commands (RFC 3501 7.4.1). A session with a
+ * mailbox of more than 64 KiB / 24 changed flags at once may overflow its output: the
+ * conn then closes it (the client reconnects). */
 static void imap_rescan(struct imap_sess *s)
 {
 	size_t added = 0, ngone = 0, old = s->box.count, *idx;
-	int rc = maildir_box_rescan(&s->box, &added);
+	unsigned *was = calloc(old ? old : 1, sizeof(*was));
+	char fl[96];
+	int rc;
 
+	for (size_t i = 0; was && i < old; i++)
+		was[i] = s->box.msgs[i].flags;
+	rc = maildir_box_rescan(&s->box, &added);
+	/* Flag changes by other sessions (POP3 has none; IMAP, a mail client on the disk). */
+	for (size_t i = 0; rc == 0 && was && i < old; i++)
+		if (!s->box.msgs[i].gone && s->box.msgs[i].flags != was[i]) {
+			imap_flags_text(imap_msg_bits(s, i), fl, sizeof(fl));
+			imap_out(s, "* %zu FETCH (FLAGS (%s))\r\n", i + 1, fl);
+		}
+	free(was);
 	if (rc == -MGW_EAGAIN) {
 		imap_close(s, "UIDVALIDITY changed, please reconnect", "uidvalidity changed");
 		return;
@@ -1345,8 +1359,13 @@ static void imap_do_select(struct imap_sess *s, const struct imap_cmd *cmd)
 		if (!first_unseen && !(s->box.msgs[i].flags & MAILDIR_F_SEEN))
 			first_unseen = i + 1;
 	}
-	for (size_t i = 0; i < s->box.count; i++)
+	for (size_t i = 0; i < s->box.count; i++) {
 		recent += s->box.msgs[i].uid >= s->recent_from;
+		/* As dovecot: a read-write SELECT moves new/ to cur/, so the next session
+		 * does not see these as \Recent too (RFC 3501 2.3.2). */
+		if (!s->readonly && s->box.msgs[i].in_new)
+			maildir_msg_flags_set(&s->box, i, s->box.msgs[i].flags);
+	}
 	imap_enter(s, IMAP_ST_SELECTED);
 	imap_out(s, "* FLAGS (" IMAP_SYSFLAGS ")\r\n");
 	imap_out(s, "* OK [PERMANENTFLAGS (%s)] Flags permitted\r\n",
