@@ -8,6 +8,7 @@ import smtplib
 import socket
 import ssl
 import subprocess
+import time
 
 import pytest
 
@@ -353,3 +354,33 @@ def test_two_sessions_see_each_others_changes(daemon, pki):
     assert a.uid("SEARCH", "ALL") == ("OK", [b"1 3"])
     a.logout()
     b.logout()
+
+
+def test_pipelined_after_a_streamed_fetch_and_big_store(daemon, pki):
+    """Commands sent behind a FETCH whose body streams over several output drains wait,
+    then run intact; a STORE on many messages reports every one to a slow reader."""
+    d = start(daemon, pki)
+    big = message(1, 600000)
+    smtp_deliver(d, big)
+    host, port = d.addr("smtp")
+    with smtplib.SMTP(host, port, timeout=15) as c:
+        for n in range(2, 402):
+            c.sendmail("sender@example.org", ["joe@" + DOMAIN], message(n))
+    host, port = d.addr("imaps")
+    raw = socket.create_connection((host, port), timeout=30)
+    s = client_ctx(pki, pki.user["joe"]).wrap_socket(raw, server_hostname="localhost")
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b"a LOGIN joe@example.test {%d+}\r\n%s\r\nb SELECT INBOX\r\n"
+              b"c FETCH 1 BODY.PEEK[]\r\nd NOOP\r\ne STORE 1:* +FLAGS (\\Seen)\r\nf NOOP\r\n"
+              % (len(PASSWORDS["joe"]), PASSWORDS["joe"].encode()))
+    time.sleep(1)  # let the server fill its output while this client does not read
+    data = b""
+    while not re.search(rb"\r\nf (OK|NO|BAD)", data):
+        chunk = f.read1(65536)
+        assert chunk, data[-300:]
+        data += chunk
+    tagged = [l for l in data.split(b"\r\n") if re.match(rb"[a-f] ", l)]
+    assert [t[:4] for t in tagged] == [b"a OK", b"b OK", b"c OK", b"d OK", b"e OK", b"f OK"], tagged
+    assert len(re.findall(rb"\* \d+ FETCH \(FLAGS \(\\Seen", data)) == 401
+    s.close()

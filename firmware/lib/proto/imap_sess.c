@@ -67,6 +67,8 @@ enum imap_job_kind {
 	IMAP_JOB_FETCH,
 	IMAP_JOB_SEARCH,
 	IMAP_JOB_EXPUNGE,
+	IMAP_JOB_STORE,
+	IMAP_JOB_RESCAN,
 };
 
 struct imap_job {
@@ -78,10 +80,14 @@ struct imap_job {
 	bool in_lit;	/* FETCH: a literal is streaming */
 	struct imap_lit lit;
 	uint8_t *mem; /* HEADER.FIELDS result, owned */
-	/* EXPUNGE: sequence numbers to report, descending */
+	/* EXPUNGE, RESCAN: sequence numbers to report, descending */
 	uint32_t *seqs;
 	size_t nseqs;
-	const char *done; /* tagged OK text */
+	/* RESCAN: flags before the scan, messages gone, phase */
+	unsigned *was;
+	size_t nwas, added, *gone;
+	unsigned phase;
+	const char *done; /* tagged OK text; NULL: back to IDLE */
 };
 
 struct imap_sess {
@@ -168,6 +174,8 @@ static void imap_job_end(struct imap_sess *s)
 		close(s->job.lit.fd);
 	free(s->job.mem);
 	free(s->job.seqs);
+	free(s->job.was);
+	free(s->job.gone);
 	memset(&s->job, 0, sizeof(s->job));
 	s->job.lit.fd = -1;
 }
@@ -688,14 +696,20 @@ static void imap_fetch_begin_msg(struct imap_sess *s, size_t i)
 	imap_out(s, "* %zu FETCH (", i + 1);
 }
 
+static void imap_cmd_reset(struct imap_sess *s);
+
+/* The job is over: its command's tagged OK (or back to IDLE), then the input that
+ * waited. */
 static void imap_job_done(struct imap_sess *s)
 {
 	const char *done = s->job.done;
 
 	imap_job_end(s);
-	s->mode = IMAP_MODE_CMD;
+	imap_cmd_reset(s);
+	s->mode = done ? IMAP_MODE_CMD : IMAP_MODE_IDLE;
 	if (!s->closed) {
-		imap_tagged(s, "OK", done);
+		if (done)
+			imap_tagged(s, "OK", done);
 		imap_input(s);
 	}
 }
@@ -842,6 +856,9 @@ static bool imap_search_eval(struct imap_sess *s, const struct imap_cmd *c, unsi
 	}
 }
 
+static bool imap_rescan_more(struct imap_sess *s);
+static void imap_store_one(struct imap_sess *s, size_t i);
+
 /* The job: produces output while there is room; called again on DRAINED. */
 static void imap_job_more(struct imap_sess *s)
 {
@@ -849,6 +866,19 @@ static void imap_job_more(struct imap_sess *s)
 	uint8_t out[2 * IMAP_CHUNK];
 
 	while (!s->closed && s->mode == IMAP_MODE_JOB && conn_out_len(s->c) < IMAP_OUT_HIGH) {
+		if (j->kind == IMAP_JOB_STORE) {
+			if (j->next == s->box.count) {
+				imap_job_done(s);
+				return;
+			}
+			imap_store_one(s, j->next++);
+			continue;
+		}
+		if (j->kind == IMAP_JOB_RESCAN) {
+			if (!imap_rescan_more(s))
+				return;
+			continue;
+		}
 		if (j->kind == IMAP_JOB_EXPUNGE) {
 			if (j->next == j->nseqs) {
 				imap_job_done(s);
@@ -915,13 +945,101 @@ static void imap_job_more(struct imap_sess *s)
 	}
 }
 
-static void imap_job_start(struct imap_sess *s, enum imap_job_kind kind, const char *done)
+static void imap_job_start_empty(struct imap_sess *s, enum imap_job_kind kind, const char *done)
 {
 	imap_job_end(s);
 	s->job.kind = kind;
 	s->job.item = IMAP_FETCH_ATTS_MAX;
 	s->job.done = done;
 	s->mode = IMAP_MODE_JOB;
+}
+
+static void imap_job_start(struct imap_sess *s, enum imap_job_kind kind, const char *done)
+{
+	imap_job_start_empty(s, kind, done);
+	imap_job_more(s);
+}
+
+/* RESCAN job, one step: FETCH FLAGS for flags changed elsewhere, then EXPUNGE for the
+ * messages gone (highest first, so the numbers sent stay right), then EXISTS and RECENT
+ * for new ones. false when the job ended. */
+static bool imap_rescan_more(struct imap_sess *s)
+{
+	struct imap_job *j = &s->job;
+	char fl[96];
+
+	switch (j->phase) {
+	case 0:
+		for (; j->next < j->nwas; j->next++) {
+			size_t i = j->next;
+
+			if (!s->box.msgs[i].gone && s->box.msgs[i].flags != j->was[i]) {
+				imap_flags_text(imap_msg_bits(s, i), fl, sizeof(fl));
+				imap_out(s, "* %zu FETCH (FLAGS (%s))\r\n", i + 1, fl);
+				j->next++;
+				return true;
+			}
+		}
+		j->phase = 1;
+		j->next = 0;
+		if (j->nseqs)
+			maildir_box_expunge(&s->box, j->gone, j->nseqs, NULL);
+		return true;
+	case 1:
+		if (j->next < j->nseqs) {
+			imap_out(s, "* %u EXPUNGE\r\n", j->seqs[j->next++]);
+			return true;
+		}
+		j->phase = 2;
+		if (j->added || j->nseqs || s->box.count != j->nwas) {
+			size_t recent = 0;
+
+			for (size_t i = 0; i < s->box.count; i++)
+				recent += s->box.msgs[i].uid >= s->recent_from;
+			imap_out(s, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->box.count, recent);
+		}
+		return true;
+	default:
+		imap_job_done(s);
+		return false;
+	}
+}
+
+/* Reports what changed since the last look, as a job (a slow reader with many changes
+ * never overflows the output), between commands only (RFC 3501 7.4.1); done is the
+ * tagged OK text, NULL in IDLE. */
+static void imap_rescan(struct imap_sess *s, const char *done)
+{
+	struct imap_job *j;
+	size_t added = 0, old = s->box.count, n = 0;
+	unsigned *was = calloc(old ? old : 1, sizeof(*was));
+	int rc;
+
+	for (size_t i = 0; was && i < old; i++)
+		was[i] = s->box.msgs[i].flags;
+	rc = was ? maildir_box_rescan(&s->box, &added) : -MGW_ENOMEM;
+	if (rc == -MGW_EAGAIN) {
+		free(was);
+		imap_close(s, "UIDVALIDITY changed, please reconnect", "uidvalidity changed");
+		return;
+	}
+	imap_job_start_empty(s, IMAP_JOB_RESCAN, done);
+	j = &s->job;
+	j->was = was;
+	j->nwas = rc == 0 ? old : 0; /* a passing error: look again at the next NOOP */
+	j->added = added;
+	for (size_t i = 0; rc == 0 && i < s->box.count; i++)
+		n += s->box.msgs[i].gone;
+	if (n) {
+		j->gone = calloc(n, sizeof(*j->gone));
+		j->seqs = calloc(n, sizeof(*j->seqs));
+		if (j->gone && j->seqs)
+			for (size_t i = s->box.count; i-- > 0;)
+				if (s->box.msgs[i].gone) {
+					j->gone[j->nseqs] = i;
+					j->seqs[j->nseqs++] = (uint32_t)(i + 1);
+				}
+	}
 	imap_job_more(s);
 }
 
@@ -983,59 +1101,6 @@ static void imap_do_search(struct imap_sess *s, const struct imap_cmd *cmd)
 
 /* ---- changes made elsewhere: new mail, expunges ------------------------------------ */
 
-/* Reports what changed since the last look: FETCH FLAGS for flags changed elsewhere,
- * EXPUNGE for messages gone (highest first, so the numbers sent stay right), EXISTS and
- * RECENT for new ones. Only between commands (RFC 3501 7.4.1). A session with a
- * mailbox of more than 64 KiB / 24 changed flags at once may overflow its output: the
- * conn then closes it (the client reconnects). */
-static void imap_rescan(struct imap_sess *s)
-{
-	size_t added = 0, ngone = 0, old = s->box.count, *idx;
-	unsigned *was = calloc(old ? old : 1, sizeof(*was));
-	char fl[96];
-	int rc;
-
-	for (size_t i = 0; was && i < old; i++)
-		was[i] = s->box.msgs[i].flags;
-	rc = maildir_box_rescan(&s->box, &added);
-	/* Flag changes by other sessions (POP3 has none; IMAP, a mail client on the disk). */
-	for (size_t i = 0; rc == 0 && was && i < old; i++)
-		if (!s->box.msgs[i].gone && s->box.msgs[i].flags != was[i]) {
-			imap_flags_text(imap_msg_bits(s, i), fl, sizeof(fl));
-			imap_out(s, "* %zu FETCH (FLAGS (%s))\r\n", i + 1, fl);
-		}
-	free(was);
-	if (rc == -MGW_EAGAIN) {
-		imap_close(s, "UIDVALIDITY changed, please reconnect", "uidvalidity changed");
-		return;
-	}
-	if (rc < 0)
-		return; /* a passing error: look again at the next NOOP */
-	for (size_t i = 0; i < s->box.count; i++)
-		ngone += s->box.msgs[i].gone;
-	if (ngone) {
-		idx = calloc(ngone, sizeof(*idx));
-		if (idx) {
-			size_t n = 0;
-
-			for (size_t i = s->box.count; i-- > 0;)
-				if (s->box.msgs[i].gone) {
-					idx[n++] = i;
-					imap_out(s, "* %zu EXPUNGE\r\n", i + 1);
-				}
-			maildir_box_expunge(&s->box, idx, n, NULL);
-			free(idx);
-		}
-	}
-	if (added || ngone || s->box.count != old) {
-		size_t recent = 0;
-
-		for (size_t i = 0; i < s->box.count; i++)
-			recent += s->box.msgs[i].uid >= s->recent_from;
-		imap_out(s, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->box.count, recent);
-	}
-}
-
 void imap_sess_notify(void *arg, const char *domain, const char *user)
 {
 	(void)arg;
@@ -1044,7 +1109,7 @@ void imap_sess_notify(void *arg, const char *domain, const char *user)
 		    strcmp(s->who.domain, domain) != 0 || strcmp(s->who.user, user) != 0)
 			continue;
 		s->depth++;
-		imap_rescan(s);
+		imap_rescan(s, NULL);
 		s->depth--;
 	}
 }
@@ -1179,9 +1244,12 @@ static void imap_do_capability(struct imap_sess *s, const struct imap_cmd *cmd)
 
 static void imap_do_noop(struct imap_sess *s, const struct imap_cmd *cmd)
 {
+	const char *done = cmd->id == IMAP_CMD_CHECK ? "CHECK completed" : "NOOP completed";
+
 	if (s->state == IMAP_ST_SELECTED)
-		imap_rescan(s);
-	imap_tagged(s, "OK", cmd->id == IMAP_CMD_CHECK ? "CHECK completed" : "NOOP completed");
+		imap_rescan(s, done);
+	else
+		imap_tagged(s, "OK", done);
 }
 
 static void imap_do_logout(struct imap_sess *s, const struct imap_cmd *cmd)
@@ -1454,12 +1522,32 @@ static void imap_do_close(struct imap_sess *s, const struct imap_cmd *cmd)
 	imap_tagged(s, "OK", cmd->id == IMAP_CMD_CLOSE ? "CLOSE completed" : "UNSELECT completed");
 }
 
-static void imap_do_store(struct imap_sess *s, const struct imap_cmd *cmd)
+/* STORE job, one message: the new flags, and the FETCH unless .SILENT. */
+static void imap_store_one(struct imap_sess *s, size_t i)
 {
-	uint32_t set = cmd->flags.bits & ~(uint32_t)IMAP_FLAG_RECENT;
-	unsigned want = imap_to_maildir(set);
+	const struct imap_cmd *cmd = s->pc;
+	unsigned want = imap_to_maildir(cmd->flags.bits & ~(uint32_t)IMAP_FLAG_RECENT);
+	unsigned f = s->box.msgs[i].flags, nf;
 	char fl[96];
 
+	if (!imap_msg_in_set(s, cmd, i))
+		return;
+	nf = cmd->store_mode == IMAP_STORE_ADD	    ? f | want
+	     : cmd->store_mode == IMAP_STORE_REMOVE ? f & ~want
+						    : (f & MAILDIR_F_PASSED) | want;
+	if (nf != f && maildir_msg_flags_set(&s->box, i, nf) < 0)
+		return; /* gone meanwhile: the next NOOP reports it */
+	if (cmd->store_silent)
+		return;
+	imap_flags_text(imap_msg_bits(s, i), fl, sizeof(fl));
+	if (cmd->uid)
+		imap_out(s, "* %zu FETCH (UID %u FLAGS (%s))\r\n", i + 1, s->box.msgs[i].uid, fl);
+	else
+		imap_out(s, "* %zu FETCH (FLAGS (%s))\r\n", i + 1, fl);
+}
+
+static void imap_do_store(struct imap_sess *s, const struct imap_cmd *cmd)
+{
 	if (s->readonly) {
 		imap_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only");
 		return;
@@ -1468,30 +1556,7 @@ static void imap_do_store(struct imap_sess *s, const struct imap_cmd *cmd)
 		imap_tagged(s, "BAD", "Invalid message sequence number");
 		return;
 	}
-	for (size_t i = 0; i < s->box.count; i++) {
-		unsigned f = s->box.msgs[i].flags, nf;
-
-		if (!imap_msg_in_set(s, cmd, i))
-			continue;
-		nf = cmd->store_mode == IMAP_STORE_ADD	    ? f | want
-		     : cmd->store_mode == IMAP_STORE_REMOVE ? f & ~want
-							    : (f & MAILDIR_F_PASSED) | want;
-		if (nf != f && maildir_msg_flags_set(&s->box, i, nf) < 0)
-			continue; /* gone meanwhile: the next NOOP reports it */
-		if (cmd->store_silent)
-			continue;
-		imap_flags_text(imap_msg_bits(s, i), fl, sizeof(fl));
-		if (cmd->uid)
-			imap_out(s, "* %zu FETCH (UID %u FLAGS (%s))\r\n", i + 1,
-				 s->box.msgs[i].uid, fl);
-		else
-			imap_out(s, "* %zu FETCH (FLAGS (%s))\r\n", i + 1, fl);
-		if (conn_out_len(s->c) > IMAP_OUT_MAX - 1024) {
-			/* A huge STORE on a slow reader: stop reporting rather than overflow. */
-			break;
-		}
-	}
-	imap_tagged(s, "OK", cmd->uid ? "UID STORE completed" : "STORE completed");
+	imap_job_start(s, IMAP_JOB_STORE, cmd->uid ? "UID STORE completed" : "STORE completed");
 }
 
 static void imap_do_idle(struct imap_sess *s, const struct imap_cmd *cmd)
@@ -1500,7 +1565,7 @@ static void imap_do_idle(struct imap_sess *s, const struct imap_cmd *cmd)
 	imap_out(s, "+ idling\r\n");
 	s->mode = IMAP_MODE_IDLE;
 	if (s->state == IMAP_ST_SELECTED)
-		imap_rescan(s);
+		imap_rescan(s, NULL);
 }
 
 static void imap_idle_line(struct imap_sess *s, const uint8_t *text, size_t len)
@@ -1767,11 +1832,8 @@ static void imap_event(struct conn *c, enum conn_event ev, void *arg)
 		imap_input(s);
 		break;
 	case CONN_EV_DRAINED:
-		if (s->mode == IMAP_MODE_JOB) {
+		if (s->mode == IMAP_MODE_JOB)
 			imap_job_more(s);
-			if (s->mode != IMAP_MODE_JOB)
-				imap_cmd_reset(s);
-		}
 		break;
 	case CONN_EV_TIMEOUT:
 		log_info("imap %s: idle timeout%s%s", c->peer, s->login[0] ? " for " : "",
