@@ -41,7 +41,8 @@ static void fz_check(const uint8_t *out, size_t len)
 			if (d > p && out[d - 1] == '{' && d < k - 1) {
 				if (e + 1 + n > len)
 					return;
-				for (size_t i = e + 1; i < e + 1 + n; i++)
+				/* a partial (<origin.count>) may cut between CR and LF */
+				for (size_t i = e + 2; i < e + 1 + n; i++)
 					if (out[i] == '\n' && out[i - 1] != '\r')
 						abort();
 				p = e + 1 + n;
