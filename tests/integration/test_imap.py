@@ -19,7 +19,7 @@ REFUSED = (ssl.SSLError, ConnectionResetError, BrokenPipeError, EOFError, imapli
            socket.timeout, OSError)
 
 
-def start(daemon, pki, users=("joe", "ann"), extra=""):
+def start(daemon, pki, users=("joe", "ann"), extra="", smtp_extra=""):
     d = daemon(start=False)
     install_tls(d, pki)
     for u in users:
@@ -27,7 +27,7 @@ def start(daemon, pki, users=("joe", "ann"), extra=""):
     t = tls_dir(d)
     d.write_conf("[tls]\ncert = %s/server.crt\nkey = %s/server.key\nca = %s/ca.crt\n"
                  "crl = %s/crl.pem\n[imaps]\nlisten = 127.0.0.1:0\n" % (t, t, t, t)
-                 + smtp_conf("postmaster = joe@%s\n" % DOMAIN).replace(
+                 + smtp_conf("postmaster = joe@%s\n%s" % (DOMAIN, smtp_extra)).replace(
                      "postmaster = alice@example.com\n", "") + extra)
     d.start()
     return d
@@ -384,3 +384,41 @@ def test_pipelined_after_a_streamed_fetch_and_big_store(daemon, pki):
     assert [t[:4] for t in tagged] == [b"a OK", b"b OK", b"c OK", b"d OK", b"e OK", b"f OK"], tagged
     assert len(re.findall(rb"\* \d+ FETCH \(FLAGS \(\\Seen", data)) == 401
     s.close()
+
+
+def test_append_uidplus(daemon, pki):
+    """APPEND stores the message as a delivery does, with its flags, and answers the UID
+    (RFC 4315 APPENDUID); the selected INBOX sees it; limits and refusals."""
+    d = start(daemon, pki, smtp_extra="max_message_size = 100000\n")
+    smtp_deliver(d, message(1))
+    m = imap(d, pki)
+    typ, data = m.select("INBOX")
+    uidvalidity = int(m.untagged_responses["UIDVALIDITY"][0])
+    draft = message(2, 5000)
+    m.untagged_responses.clear()
+    typ, data = m.append("INBOX", "(\\Seen \\Draft)", None, draft)
+    assert typ == "OK", data
+    assert data[0] == b"[APPENDUID %d 2] APPEND completed" % uidvalidity
+    assert m.untagged_responses.get("EXISTS") == [b"2"]
+    names = messages(d, "joe")
+    assert len(names) == 2 and any(n.endswith(":2,DS") for n in names), names
+    assert fetch1(m, "(BODY.PEEK[])", uid="2") == draft  # byte for byte, no headers added
+    assert b"\\Draft" in fetch1(m, "(FLAGS)", uid="2")
+    # Not selected: APPEND answers too, and the next SELECT shows the message.
+    m.unselect()
+    typ, data = m.append("INBOX", None, None, message(3))
+    assert typ == "OK" and data[0] == b"[APPENDUID %d 3] APPEND completed" % uidvalidity
+    typ, data = m.append("Sent", None, None, message(4))
+    assert typ == "NO" and b"[TRYCREATE]" in data[0]
+    assert m.select("INBOX") == ("OK", [b"3"])
+    # Over [smtp] max_message_size: refused before the octets are sent (synchronizing
+    # literal), or read and dropped (LITERAL+); the session goes on.
+    tag = m._new_tag()
+    m.send(tag + b" APPEND INBOX {100001}\r\n")
+    assert m.readline().startswith(tag + b" NO [TOOBIG]")
+    tag = m._new_tag()
+    m.send(tag + b" APPEND INBOX {100001+}\r\n" + b"x" * 100001 + b"\r\n")
+    assert m.readline().startswith(tag + b" NO [TOOBIG]")
+    assert m.noop()[0] == "OK"
+    assert len(messages(d, "joe")) == 3
+    m.logout()

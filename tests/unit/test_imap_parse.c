@@ -333,6 +333,8 @@ static const struct pcase pcases[] = {
     C("a APPEND INBOX \"31-Dec-2025 23:30:00 -0030\" {0}",
       "a APPEND A:INBOX flags=0 size=0 date=1767225600"),
     E("a APPEND {4}", MGW_PARSE_NEED_MORE, "a"),
+    C("a APPEND INBOX {4294967295}", "a APPEND A:INBOX flags=0 size=4294967295"),
+    E("a APPEND {65537}", MGW_PARSE_TOO_LONG, "a"),
     C("a APPEND {4}\r\nSent {9}", "a APPEND L:Sent flags=0 size=9"),
     E("a APPEND INBOX {3}\r\nabc", MGW_PARSE_SYNTAX, "a"),
     E("a APPEND INBOX", MGW_PARSE_SYNTAX, "a"),

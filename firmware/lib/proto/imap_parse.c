@@ -159,8 +159,8 @@ static int ip_quoted(struct ip *ip, struct imap_str *s)
 	return MGW_PARSE_OK;
 }
 
-/* "{" number ["+"] "}" (RFC 7888 for the "+"), the announcement only. */
-static int ip_literal_head(struct ip *ip, uint32_t *n, bool *plus)
+/* "{" number ["+"] "}" (RFC 7888 for the "+"), the announcement only; n up to max. */
+static int ip_literal_head(struct ip *ip, uint32_t max, uint32_t *n, bool *plus)
 {
 	int rc;
 
@@ -172,7 +172,7 @@ static int ip_literal_head(struct ip *ip, uint32_t *n, bool *plus)
 	if (*plus)
 		ip->p++;
 	rc = ip_char(ip, '}', "Bad literal");
-	if (rc == MGW_PARSE_OK && *n > IMAP_CMD_MAX)
+	if (rc == MGW_PARSE_OK && *n > max)
 		return ip_fail(ip, MGW_PARSE_TOO_LONG, "Literal too long");
 	return rc;
 }
@@ -182,7 +182,7 @@ static int ip_literal(struct ip *ip, struct imap_str *s)
 {
 	uint32_t n;
 	bool plus;
-	int rc = ip_literal_head(ip, &n, &plus);
+	int rc = ip_literal_head(ip, IMAP_CMD_MAX, &n, &plus);
 
 	if (rc != MGW_PARSE_OK)
 		return rc;
@@ -985,7 +985,8 @@ static int ip_append(struct ip *ip)
 		return rc;
 	if (ip_peek(ip) != '{')
 		return ip_fail(ip, MGW_PARSE_SYNTAX, "Message literal expected");
-	rc = ip_literal_head(ip, &c->append.size, &c->append.plus);
+	/* the message never enters the command: the session bounds it */
+	rc = ip_literal_head(ip, UINT32_MAX, &c->append.size, &c->append.plus);
 	if (rc == MGW_PARSE_OK && !ip_at_end(ip))
 		return ip_fail(ip, MGW_PARSE_SYNTAX, "Message literal must end the line");
 	return rc;

@@ -245,9 +245,9 @@ struct imap_cmd {
 
 	struct {
 		bool has_date;
-		int64_t date; /* seconds since the epoch, UTC */
-		uint32_t size;
-		bool plus; /* the message literal is non-synchronizing */
+		int64_t date;  /* seconds since the epoch, UTC */
+		uint32_t size; /* any 32-bit size: the session applies its limit */
+		bool plus;     /* the message literal is non-synchronizing */
 	} append;
 
 	/* FETCH */

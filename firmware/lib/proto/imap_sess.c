@@ -43,13 +43,15 @@ enum imap_state {
 };
 
 enum imap_mode {
-	IMAP_MODE_CMD = 0, /* reading command lines */
-	IMAP_MODE_LITERAL, /* reading the octets of a literal into the command */
-	IMAP_MODE_SKIP,	   /* discarding a literal of a refused command */
-	IMAP_MODE_SASL,	   /* waiting for the AUTHENTICATE response line */
-	IMAP_MODE_DELAY,   /* a failed login waits out its delay */
-	IMAP_MODE_JOB,	   /* FETCH / SEARCH / EXPUNGE output in progress */
-	IMAP_MODE_IDLE,	   /* IDLE until DONE */
+	IMAP_MODE_CMD = 0,    /* reading command lines */
+	IMAP_MODE_LITERAL,    /* reading the octets of a literal into the command */
+	IMAP_MODE_SKIP,	      /* discarding a literal of a refused command */
+	IMAP_MODE_SASL,	      /* waiting for the AUTHENTICATE response line */
+	IMAP_MODE_DELAY,      /* a failed login waits out its delay */
+	IMAP_MODE_JOB,	      /* FETCH / SEARCH / EXPUNGE output in progress */
+	IMAP_MODE_IDLE,	      /* IDLE until DONE */
+	IMAP_MODE_APPEND,     /* APPEND's message literal into a delivery */
+	IMAP_MODE_APPEND_EOL, /* the empty rest of the APPEND line */
 };
 
 /* The octets of a message in CRLF form (store/crlf.h), from skip, at most left. */
@@ -115,6 +117,12 @@ struct imap_sess {
 	struct maildir_box box;
 	bool box_open, readonly;
 	uint32_t recent_from; /* UIDs from here on are \Recent for this session */
+	/* APPEND in progress: the delivery, its flags, its tagged OK text */
+	struct maildir_dlv dlv;
+	bool dlv_active;
+	unsigned append_flags;
+	uint64_t append_left;
+	char append_done[96];
 	struct imap_job job;
 	struct imap_sess *next_live; /* all sessions, for imap_sess_notify */
 };
@@ -199,6 +207,8 @@ static void imap_free(struct imap_sess *s)
 			break;
 		}
 	loop_timer_cancel(s->c->loop, &s->delay);
+	if (s->dlv_active)
+		maildir_dlv_abort(&s->dlv);
 	imap_job_end(s);
 	imap_unselect(s);
 	if (s->cmd)
@@ -1577,6 +1587,95 @@ static void imap_idle_line(struct imap_sess *s, const uint8_t *text, size_t len)
 		imap_tagged(s, "BAD", "Expected DONE");
 }
 
+static void imap_bad(struct imap_sess *s, const char *text);
+
+/* ---- APPEND -------------------------------------------------------------------------- */
+
+/* The message literal is announced (the parser stopped at it): refuse, or take it into a
+ * delivery as SMTP does (spool, fsync, link into new/), so an APPEND is as durable as a
+ * delivery. Only INBOX exists; RFC 7889 [TOOBIG] beyond [smtp] max_message_size. */
+static void imap_append_begin(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	const char *why = NULL;
+
+	if (s->state == IMAP_ST_NOAUTH)
+		why = "BAD Log in first";
+	else if (!imap_is_inbox(&cmd->a[0]))
+		why = "NO [TRYCREATE] Only INBOX exists";
+	else if (cmd->append.size == 0)
+		why = "NO Empty message";
+	else if (cmd->append.size > s->env.max_message_size)
+		why = "NO [TOOBIG] Message larger than the limit";
+	else if (cmd->flags.has_extension)
+		why = "BAD Unknown system flag";
+	else if (maildir_dlv_begin(s->env.store, &s->dlv) < 0)
+		why = "NO [UNAVAILABLE] Mail store unavailable, try later";
+	if (why) {
+		imap_out(s, "%s %s\r\n", s->tag, why);
+		if (cmd->append.plus) {
+			/* RFC 7888 section 4: its octets come anyway */
+			s->lit_left = cmd->append.size;
+			s->skip_rest = true;
+			s->mode = IMAP_MODE_SKIP;
+		}
+		return;
+	}
+	s->dlv_active = true;
+	s->append_flags = imap_to_maildir(cmd->flags.bits);
+	s->append_left = cmd->append.size;
+	if (!cmd->append.plus)
+		imap_out(s, "+ Ready for literal data\r\n");
+	s->mode = IMAP_MODE_APPEND;
+}
+
+/* The message is in the spool and the line is over: deliver, set the flags, find the
+ * UID (RFC 4315 APPENDUID), report EXISTS if INBOX is selected. */
+static void imap_append_end(struct imap_sess *s, size_t restlen)
+{
+	struct maildir_rcpt r = {s->who.domain, s->who.user};
+	char base[MAILDIR_NAME_MAX + 1];
+	struct maildir_box b = {.lock_fd = -1};
+	uint32_t uid = 0, uidvalidity = 0;
+	int rc;
+
+	s->mode = IMAP_MODE_CMD;
+	s->dlv_active = false;
+	if (restlen != 0) {
+		maildir_dlv_abort(&s->dlv);
+		imap_bad(s, "Unexpected text after the message (MULTIAPPEND is not offered)");
+		return;
+	}
+	snprintf(base, sizeof(base), "%s,", strrchr(s->dlv.spool, '/') + 1);
+	rc = maildir_dlv_commit(&s->dlv, &r, 1);
+	if (rc < 0) {
+		imap_tagged(s, "NO",
+			    rc == -MGW_ENOSPC ? "[OVERQUOTA] Disk full" : "[SERVERBUG] Not stored");
+		return;
+	}
+	if (maildir_box_open(&b, s->env.store, s->who.domain, s->who.user, 0) == 0) {
+		for (size_t i = b.count; i-- > 0;)
+			if (strncmp(b.msgs[i].name, base, strlen(base)) == 0) {
+				uid = b.msgs[i].uid;
+				uidvalidity = b.uidvalidity;
+				if (s->append_flags)
+					maildir_msg_flags_set(&b, i, s->append_flags);
+				break;
+			}
+		maildir_box_close(&b);
+	}
+	log_info("imap %s: %s: APPEND of UID %u", s->c->peer, s->login, uid);
+	if (uid)
+		snprintf(s->append_done, sizeof(s->append_done),
+			 "[APPENDUID %u %u] APPEND completed", uidvalidity, uid);
+	else
+		snprintf(s->append_done, sizeof(s->append_done), "APPEND completed");
+	imap_sess_notify(NULL, s->who.domain, s->who.user);
+	if (s->state == IMAP_ST_SELECTED)
+		imap_rescan(s, s->append_done); /* EXISTS, then the tagged OK */
+	else
+		imap_tagged(s, "OK", s->append_done);
+}
+
 /* ---- dispatch ---------------------------------------------------------------------- */
 
 #define IMAP_IN_NOAUTH (1u << IMAP_ST_NOAUTH)
@@ -1608,7 +1707,7 @@ static const struct {
     [IMAP_CMD_LIST] = {IMAP_IN_LOGGED, imap_do_list},
     [IMAP_CMD_LSUB] = {IMAP_IN_LOGGED, imap_do_list},
     [IMAP_CMD_STATUS] = {IMAP_IN_LOGGED, imap_do_status},
-    [IMAP_CMD_APPEND] = {IMAP_IN_LOGGED, imap_do_folder_refuse},
+    /* APPEND: imap_append_begin(), as soon as its message literal is announced */
     [IMAP_CMD_IDLE] = {IMAP_IN_LOGGED, imap_do_idle},
     [IMAP_CMD_CHECK] = {IMAP_IN_SEL, imap_do_noop},
     [IMAP_CMD_CLOSE] = {IMAP_IN_SEL, imap_do_close},
@@ -1718,14 +1817,8 @@ static void imap_line(struct imap_sess *s, const uint8_t *text, size_t len)
 		return;
 	}
 	if (rc == MGW_PARSE_OK && pc->id == IMAP_CMD_APPEND) {
-		/* The message literal is announced; we take none of it. */
+		imap_append_begin(s, pc);
 		imap_cmd_reset(s);
-		imap_do_folder_refuse(s, pc);
-		if (pc->append.plus) {
-			s->lit_left = pc->append.size;
-			s->skip_rest = true;
-			s->mode = IMAP_MODE_SKIP;
-		}
 		return;
 	}
 	if (rc != MGW_PARSE_OK) {
@@ -1769,6 +1862,20 @@ static void imap_input(struct imap_sess *s)
 		struct buf_line line;
 		int rc;
 
+		if (s->mode == IMAP_MODE_APPEND) {
+			size_t n =
+			    buf_len(in) < s->append_left ? buf_len(in) : (size_t)s->append_left;
+
+			if (n == 0)
+				break;
+			if (maildir_dlv_write(&s->dlv, buf_data(in), n) < 0)
+				log_warn("imap %s: %s: APPEND: write failed", s->c->peer, s->login);
+			buf_consume(in, n);
+			s->append_left -= n;
+			if (s->append_left == 0)
+				s->mode = IMAP_MODE_APPEND_EOL;
+			continue;
+		}
 		if (s->mode == IMAP_MODE_LITERAL || s->mode == IMAP_MODE_SKIP) {
 			size_t n = buf_len(in) < s->lit_left ? buf_len(in) : s->lit_left;
 
@@ -1801,6 +1908,8 @@ static void imap_input(struct imap_sess *s)
 			imap_sasl_line(s, line.text, line.len);
 		} else if (s->mode == IMAP_MODE_IDLE) {
 			imap_idle_line(s, line.text, line.len);
+		} else if (s->mode == IMAP_MODE_APPEND_EOL) {
+			imap_append_end(s, line.len);
 		} else {
 			imap_line(s, line.text, line.len);
 		}
