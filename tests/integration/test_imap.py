@@ -422,3 +422,76 @@ def test_append_uidplus(daemon, pki):
     assert m.noop()[0] == "OK"
     assert len(messages(d, "joe")) == 3
     m.logout()
+
+
+MBSYNCRC = """IMAPAccount gw
+Host localhost
+Port {port}
+User joe@example.test
+PassCmd "cat {pwfile}"
+SSLType IMAPS
+SSLVersions TLSv1.2 TLSv1.3
+CertificateFile {ca}
+ClientCertificate {crt}
+ClientKey {key}
+AuthMechs PLAIN
+
+IMAPStore gw-far
+Account gw
+
+MaildirStore near
+Path {near}/
+Inbox {near}/INBOX
+
+Channel ch
+Far :gw-far:
+Near :near:
+Patterns INBOX
+Create Near
+Expunge Both
+SyncState *
+"""
+
+
+def test_mbsync_both_ways(tmp_path, daemon, pki):
+    """isync's mbsync with the client certificate: new mail down; a flag, a deletion and
+    a new message made in the local Maildir go up (APPEND, STORE, EXPUNGE)."""
+    d = start(daemon, pki)
+    bodies = [message(1), message(2, 20000)]
+    for b in bodies:
+        smtp_deliver(d, b)
+    host, port = d.addr("imaps")
+    joe = pki.user["joe"]
+    near = tmp_path / "near"
+    near.mkdir()
+    pwfile = tmp_path / "pw"
+    pwfile.write_text(PASSWORDS["joe"])
+    rc = tmp_path / "mbsyncrc"
+    rc.write_text(MBSYNCRC.format(port=port, pwfile=pwfile, ca=pki.ca.crt, crt=joe.crt,
+                                  key=joe.key, near=near))
+    run = lambda: subprocess.run(["mbsync", "-c", str(rc), "-a"], capture_output=True, text=True,
+                                 timeout=60, env=dict(os.environ, HOME=str(tmp_path)))
+    r = run()
+    assert r.returncode == 0, r.stdout + r.stderr
+    local = sorted((near / "INBOX").glob("*/*"))
+    # mbsync keeps LF line ends locally and adds its X-TUID header; the rest is the same.
+    got = sorted(re.sub(rb"X-TUID: \S+\n", b"", p.read_bytes()) for p in local)
+    assert got == sorted(f.replace(b"\r\n", b"\n") for f in stored(d))
+    # Locally: the small one read, the big one deleted, a new one written.
+    small = [p for p in local if len(p.read_bytes()) < 5000][0]
+    big = [p for p in local if p != small][0]
+    small.rename(near / "INBOX" / "cur" / (small.name.split(":")[0] + ":2,S"))
+    big.unlink()
+    new = message(3)
+    (near / "INBOX" / "new" / "1.local.host").write_bytes(new)
+    r = run()
+    assert r.returncode == 0, r.stdout + r.stderr
+    names = messages(d, "joe")
+    assert len(names) == 2, names
+    assert sum("S" in n.partition(":2,")[2] for n in names) == 1, names
+    assert new in [re.sub(rb"X-TUID: \S+\r\n", b"", f) for f in stored(d)]  # APPENDed
+    m = imap(d, pki)
+    m.select("INBOX")
+    assert m.search(None, "SEEN") == ("OK", [b"1"])
+    assert m.search(None, "SUBJECT", '"test 3"') == ("OK", [b"2"])
+    m.logout()
