@@ -144,6 +144,8 @@ def test_imaplib_every_basic_command(daemon, pki):
     assert m.search("UTF-8", "BODY", "xxxxxxxxxxx") == ("OK", [b"1"])  # only 1 is long
     assert m.uid("SEARCH", "CHARSET", "US-ASCII", "OR", "BODY", "nothing-here", "SUBJECT", "1") == \
         ("OK", [b"1"])
+    assert m.search(None, "KEYWORD", "$Junk") == ("OK", [b""])  # keywords are never kept
+    assert m.search(None, "UNKEYWORD", "$Junk") == ("OK", [b"1 2"])
     # STORE, EXPUNGE: the file is gone from the Maildir.
     typ, data = m.store("2", "+FLAGS", "(\\Deleted \\Flagged)")
     assert typ == "OK" and b"\\Deleted" in data[0] and b"\\Flagged" in data[0]
@@ -494,4 +496,18 @@ def test_mbsync_both_ways(tmp_path, daemon, pki):
     m.select("INBOX")
     assert m.search(None, "SEEN") == ("OK", [b"1"])
     assert m.search(None, "SUBJECT", '"test 3"') == ("OK", [b"2"])
+    m.logout()
+
+
+def test_search_sent_dates(daemon, pki):
+    d = start(daemon, pki)
+    smtp_deliver(d, b"Date: Tue, 3 Mar 2026 23:30:00 -0800\r\n" + message(1))
+    smtp_deliver(d, b"Date: 28 Feb 26 00:00 +0000\r\n" + message(2))
+    smtp_deliver(d, message(3))  # no Date: field: never matches
+    m = imap(d, pki)
+    m.select("INBOX")
+    assert m.search(None, "SENTON", "3-Mar-2026") == ("OK", [b"1"])  # the date as written
+    assert m.search(None, "SENTBEFORE", "3-Mar-2026") == ("OK", [b"2"])
+    assert m.search(None, "SENTSINCE", "28-Feb-2026") == ("OK", [b"1 2"])
+    assert m.search(None, "NOT", "SENTSINCE", "1-Jan-1990") == ("OK", [b"3"])
     m.logout()

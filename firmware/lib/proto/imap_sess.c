@@ -815,6 +815,58 @@ static bool imap_search_body(struct imap_sess *s, size_t i, const struct imap_sk
 	return hit;
 }
 
+/* The day of the Date: field (RFC 5322 3.3: "[Www, ] D Mon YYYY ..."), as days since
+ * 1970-01-01, ignoring time and zone (RFC 3501 6.4.4, SENTBEFORE/ON/SINCE). */
+static bool imap_sent_day(struct imap_sess *s, size_t i, int32_t *day)
+{
+	static const char months[] = "janfebmaraprmayjunjulaugsepoctnovdec";
+	uint8_t *h;
+	size_t hn, p = 0;
+	bool ok = false;
+
+	if (imap_hdr_read(s, i, &h, &hn) < 0)
+		return false;
+	while (!ok && p < hn) {
+		const uint8_t *lf = memchr(h + p, '\n', hn - p);
+		size_t e = lf ? (size_t)(lf - h) + 1 : hn, q = p + 5;
+		unsigned d = 0, y = 0, nd = 0, ny = 0;
+		const char *m;
+
+		if (e - p > 5 && strncasecmp((const char *)h + p, "Date:", 5) == 0) {
+			while (q < e && !(h[q] >= '0' && h[q] <= '9'))
+				q++; /* the blanks and the day of the week */
+			while (q < e && h[q] >= '0' && h[q] <= '9' && nd < 2)
+				d = d * 10 + (unsigned)(h[q++] - '0'), nd++;
+			while (q < e && h[q] == ' ')
+				q++;
+			m = NULL;
+			if (q + 3 <= e) {
+				char mon[4] = {(char)(h[q] | 0x20), (char)(h[q + 1] | 0x20),
+					       (char)(h[q + 2] | 0x20), 0};
+
+				m = strstr(months, mon);
+				q += 3;
+			}
+			while (q < e && h[q] == ' ')
+				q++;
+			while (q < e && h[q] >= '0' && h[q] <= '9' && ny < 4)
+				y = y * 10 + (unsigned)(h[q++] - '0'), ny++;
+			if (ny == 2)
+				y += y < 50 ? 2000 : 1900; /* RFC 5322 4.3 */
+			if (nd && m && (m - months) % 3 == 0 && (ny == 4 || ny == 2) && d >= 1 &&
+			    d <= 31) {
+				*day = imap_days_from_civil((int32_t)y,
+							    (unsigned)(m - months) / 3 + 1, d);
+				ok = true;
+			}
+			break;
+		}
+		p = e;
+	}
+	free(h);
+	return ok;
+}
+
 /* SEARCH: whether message i satisfies the program's subtree at k. */
 static bool imap_search_eval(struct imap_sess *s, const struct imap_cmd *c, unsigned k, size_t i)
 {
@@ -848,6 +900,18 @@ static bool imap_search_eval(struct imap_sess *s, const struct imap_cmd *c, unsi
 		return s->box.msgs[i].vsize > key->num;
 	case IMAP_SK_SMALLER:
 		return s->box.msgs[i].vsize < key->num;
+	case IMAP_SK_KEYWORD:
+		return false; /* no keywords are ever stored (PERMANENTFLAGS has no \\*) */
+	case IMAP_SK_UNKEYWORD:
+		return true;
+	case IMAP_SK_SENTBEFORE:
+	case IMAP_SK_SENTON:
+	case IMAP_SK_SENTSINCE:
+		if (!imap_sent_day(s, i, &day))
+			return false;
+		return key->op == IMAP_SK_SENTBEFORE ? day < (int32_t)key->num
+		       : key->op == IMAP_SK_SENTON   ? day == (int32_t)key->num
+						     : day >= (int32_t)key->num;
 	case IMAP_SK_HEADER:
 		return imap_search_header(s, i, key);
 	case IMAP_SK_BODY:
@@ -1092,18 +1156,6 @@ static void imap_do_search(struct imap_sess *s, const struct imap_cmd *cmd)
 	    !imap_str_eq_ci(&cmd->a[0], "UTF-8")) {
 		imap_tagged(s, "NO", "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset");
 		return;
-	}
-	for (unsigned k = 0; k < cmd->nskeys; k++) {
-		uint8_t op = cmd->skeys[k].op;
-
-		if (op == IMAP_SK_KEYWORD || op == IMAP_SK_UNKEYWORD || op == IMAP_SK_SENTBEFORE ||
-		    op == IMAP_SK_SENTON || op == IMAP_SK_SENTSINCE) {
-			imap_tagged(
-			    s, "NO",
-			    "[CANNOT] keyword and sent-date search keys are not implemented "
-			    "yet");
-			return;
-		}
 	}
 	imap_out(s, "* SEARCH");
 	imap_job_start(s, IMAP_JOB_SEARCH, cmd->uid ? "UID SEARCH completed" : "SEARCH completed");
