@@ -511,3 +511,19 @@ def test_search_sent_dates(daemon, pki):
     assert m.search(None, "SENTSINCE", "28-Feb-2026") == ("OK", [b"1 2"])
     assert m.search(None, "NOT", "SENTSINCE", "1-Jan-1990") == ("OK", [b"3"])
     m.logout()
+
+
+def test_sessions_per_user(daemon, pki):
+    """Ten logged-in sessions per user; the eleventh login is refused, and allowed again
+    once one has logged out."""
+    d = start(daemon, pki)
+    ms = [imap(d, pki) for _ in range(10)]
+    extra = imap(d, pki, login=None)
+    with pytest.raises(imaplib.IMAP4.error, match=r"UNAVAILABLE\] Too many sessions"):
+        extra.login("joe@" + DOMAIN, PASSWORDS["joe"])
+    assert imap(d, pki, cert="ann", login="ann").logout()[0] == "BYE"  # others are not limited
+    ms.pop().logout()
+    d.wait_log(r"imap .*closed \(LOGOUT\), joe@example.test")
+    assert extra.login("joe@" + DOMAIN, PASSWORDS["joe"])[0] == "OK"
+    for m in ms + [extra]:
+        m.logout()

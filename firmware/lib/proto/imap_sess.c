@@ -1197,6 +1197,17 @@ static void imap_delay_cb(struct loop *loop, struct loop_timer *t)
 		imap_free(s);
 }
 
+/* Logged-in sessions of this user. */
+static unsigned imap_user_sessions(const struct passwd_addr *who)
+{
+	unsigned n = 0;
+
+	for (const struct imap_sess *o = imap_sessions; o; o = o->next_live)
+		n += !o->closed && o->login[0] && strcmp(o->who.user, who->user) == 0 &&
+		     strcmp(o->who.domain, who->domain) == 0;
+	return n;
+}
+
 static void imap_login(struct imap_sess *s, const uint8_t *name, size_t namelen, const uint8_t *pw,
 		       size_t pwlen)
 {
@@ -1205,6 +1216,12 @@ static void imap_login(struct imap_sess *s, const uint8_t *name, size_t namelen,
 
 	switch (gate_login_check(&s->gl, name, namelen, pw, pwlen, &s->who, &delay, &close_after)) {
 	case GATE_LOGIN_OK:
+		if (imap_user_sessions(&s->who) >= IMAP_SESSIONS_PER_USER) {
+			log_warn("imap %s: %s@%s: refused, %u sessions already", s->c->peer,
+				 s->who.user, s->who.domain, IMAP_SESSIONS_PER_USER);
+			imap_tagged(s, "NO", "[UNAVAILABLE] Too many sessions of this user");
+			break;
+		}
 		snprintf(s->login, sizeof(s->login), "%s@%s", s->who.user, s->who.domain);
 		log_info("imap %s: login %s (subject %s, serial %s)", s->c->peer, s->login,
 			 s->gl.subject, s->gl.serial);

@@ -30,6 +30,9 @@
 #define IMAP_PRELOGIN_CMDS_MAX 20  /* commands before a successful login */
 #define IMAP_PRELOGIN_CMD_MAX 4096 /* a whole command (with literals) before login */
 #define IMAP_BAD_CMDS_MAX 20	   /* BAD replies per session, then BYE */
+/* Logged-in sessions of one user (dovecot's mail_max_userip_connections is 10): one
+ * certificate cannot pin the daemon's connections. */
+#define IMAP_SESSIONS_PER_USER 10
 /* Connections from one address beyond which imaps refuses (as pop3s). */
 #define IMAP_MAX_PER_ADDRESS 16
 
