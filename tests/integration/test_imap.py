@@ -527,3 +527,23 @@ def test_sessions_per_user(daemon, pki):
     assert extra.login("joe@" + DOMAIN, PASSWORDS["joe"])[0] == "OK"
     for m in ms + [extra]:
         m.logout()
+
+
+def test_long_header_field_lists(daemon, pki):
+    """BODY[HEADER.FIELDS (...)] with 64 names of 127 octets (8 KiB of names): the
+    response echoes the section exactly (a literal of its own length follows), and a
+    longer name is refused."""
+    d = start(daemon, pki)
+    smtp_deliver(d, message(1))
+    m = imap(d, pki)
+    m.select("INBOX")
+    names = [("X-%03d-" % i).encode() + b"n" * 120 for i in range(63)] + [b"Subject"]
+    typ, data = m.fetch("1", b"(BODY.PEEK[HEADER.FIELDS (" + b" ".join(names) + b")])")
+    assert typ == "OK", data
+    assert data[0][0] == b"1 (BODY[HEADER.FIELDS (" + b" ".join(b'"%s"' % n for n in names) + \
+        b")] {19}"
+    assert data[0][1] == b"Subject: test 1\r\n\r\n"
+    with pytest.raises(imaplib.IMAP4.error, match="Header field name too long"):
+        m.fetch("1", b"(BODY.PEEK[HEADER.FIELDS (" + b"y" * 128 + b")])")
+    assert m.noop()[0] == "OK"
+    m.logout()

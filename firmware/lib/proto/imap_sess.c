@@ -30,6 +30,9 @@
 #define IMAP_PASS_MAX 1024	  /* a password */
 #define IMAP_SASL_MAX GATE_SASL_MAX(IMAP_LINE_MAX)
 #define IMAP_HDR_MAX (256 * 1024) /* header bytes kept for HEADER.FIELDS */
+#define IMAP_FIELD_NAME_MAX 127	  /* a HEADER.FIELDS name (RFC 5322 suggests 78 per line) */
+/* The longest attribute name echoed in a FETCH response: every field name escaped */
+#define IMAP_FATT_NAME_MAX (IMAP_HDR_FIELDS_MAX * (2 * IMAP_FIELD_NAME_MAX + 3) + 64)
 
 #define IMAP_CAPS_COMMON "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS"
 #define IMAP_SYSFLAGS "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
@@ -429,24 +432,35 @@ static void imap_fatt_name(const struct imap_cmd *c, const struct imap_fatt *f, 
 {
 	static const char *const texts[] = {"",	    "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT",
 					    "TEXT", "MIME"};
-	size_t n = (size_t)snprintf(out, outsz, "BODY[%s", texts[f->text]);
+	size_t n = 0;
 
+	/* outsz >= IMAP_FATT_NAME_MAX, field names <= IMAP_FIELD_NAME_MAX (checked before
+	 * the FETCH starts): everything fits; the clamps only keep a mistake harmless. */
+#define IMAP_PUT(...)                                                                              \
+	do {                                                                                       \
+		if (n < outsz)                                                                     \
+			n += (size_t)snprintf(out + n, outsz - n, __VA_ARGS__);                    \
+	} while (0)
+	IMAP_PUT("BODY[%s", texts[f->text]);
 	if (f->nfields) {
-		n += (size_t)snprintf(out + n, outsz - n, " (");
-		for (unsigned j = 0; j < f->nfields && n < outsz; j++) {
-			char v[128];
+		IMAP_PUT(" (");
+		for (unsigned j = 0; j < f->nfields; j++) {
+			char v[IMAP_FIELD_NAME_MAX + 1];
 			size_t vl;
 
 			if (imap_str_get(&c->fields[f->field0 + j], v, sizeof(v), &vl) != 0)
-				snprintf(v, sizeof(v), "X");
-			n += (size_t)snprintf(out + n, outsz - n, "%s\"%s\"", j ? " " : "", v);
+				vl = 0;
+			IMAP_PUT("%s\"", j ? " " : "");
+			for (size_t k = 0; k < vl; k++)
+				IMAP_PUT("%s%c", v[k] == '"' || v[k] == '\\' ? "\\" : "", v[k]);
+			IMAP_PUT("\"");
 		}
-		n += (size_t)snprintf(out + n, outsz - n, ")");
+		IMAP_PUT(")");
 	}
-	if (n < outsz)
-		n += (size_t)snprintf(out + n, outsz - n, "]");
-	if (f->partial && n < outsz)
-		snprintf(out + n, outsz - n, "<%u>", f->origin);
+	IMAP_PUT("]");
+	if (f->partial)
+		IMAP_PUT("<%u>", f->origin);
+#undef IMAP_PUT
 }
 
 /* Whether the header line (unfolded name up to ':') is one of the listed fields. */
@@ -598,7 +612,10 @@ static int imap_fetch_body(struct imap_sess *s, size_t i, const struct imap_fatt
 	}
 	j->lit.skip = start;
 	j->lit.left = len;
-	imap_out(s, "%s {%llu}\r\n", name, (unsigned long long)len);
+	/* the name may be longer than a line imap_out() formats */
+	if (conn_write(s->c, name, strlen(name)) < 0)
+		return -MGW_EIO;
+	imap_out(s, " {%llu}\r\n", (unsigned long long)len);
 	j->in_lit = len > 0;
 	return 0;
 }
@@ -610,7 +627,7 @@ static bool imap_fetch_items(struct imap_sess *s)
 	const struct imap_cmd *c = s->pc;
 	struct imap_job *j = &s->job;
 	size_t i = j->cur;
-	char fl[96], name[IMAP_LINE_MAX];
+	char fl[96], name[IMAP_FATT_NAME_MAX];
 
 	while (j->item < c->nfatts) {
 		const struct imap_fatt *f = &c->fatts[j->item];
@@ -1126,6 +1143,11 @@ static void imap_do_fetch(struct imap_sess *s, const struct imap_cmd *cmd)
 	for (unsigned k = 0; k < cmd->nfatts; k++) {
 		const struct imap_fatt *f = &cmd->fatts[k];
 
+		for (unsigned j = 0; j < f->nfields; j++)
+			if (cmd->fields[f->field0 + j].len > IMAP_FIELD_NAME_MAX) {
+				imap_tagged(s, "BAD", "Header field name too long");
+				return;
+			}
 		if (f->kind == IMAP_FATT_ENVELOPE || f->kind == IMAP_FATT_BODYSTRUCTURE ||
 		    f->kind == IMAP_FATT_BODY || (f->kind == IMAP_FATT_BODY_SECTION && f->nparts)) {
 			imap_tagged(s, "NO",
@@ -1955,6 +1977,7 @@ static void imap_input(struct imap_sess *s)
 				imap_close(s, "Out of memory", "out of memory");
 				break;
 			}
+			explicit_bzero((void *)buf_data(in), n); /* it may be a password */
 			buf_consume(in, n);
 			s->lit_left -= (uint32_t)n;
 			if (s->lit_left == 0)
