@@ -423,6 +423,13 @@ def test_append_uidplus(daemon, pki):
     assert m.readline().startswith(tag + b" NO [TOOBIG]")
     assert m.noop()[0] == "OK"
     assert len(messages(d, "joe")) == 3
+    # UID EXPUNGE (RFC 4315 2.1) removes only the \Deleted messages of its UID set.
+    m.store("2:3", "+FLAGS.SILENT", "(\\Deleted)")
+    m.untagged_responses.clear()
+    typ, data = m._simple_command("UID", "EXPUNGE", "3")
+    assert typ == "OK" and m.untagged_responses.get("EXPUNGE") == [b"3"], m.untagged_responses
+    assert m.uid("SEARCH", "DELETED") == ("OK", [b"2"])
+    assert len(messages(d, "joe")) == 2
     m.logout()
 
 
