@@ -554,3 +554,12 @@ def test_long_header_field_lists(daemon, pki):
         m.fetch("1", b"(BODY.PEEK[HEADER.FIELDS (" + b"y" * 128 + b")])")
     assert m.noop()[0] == "OK"
     m.logout()
+
+
+def test_imaps_needs_tls(daemon):
+    """[imaps] without the certificate gate is a configuration error, as for [pop3s]."""
+    d = daemon(start=False)
+    d.write_conf("[imaps]\nlisten = 127.0.0.1:0\n")
+    r = subprocess.run([d.prog, "-c", d.conf_path, "-t"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "[imaps] needs [tls] cert, key, ca and crl" in r.stderr
