@@ -43,6 +43,25 @@ NOCONFIG := 1
 endif
 endif
 
+# ---- a missing package: one line naming it and the way out, never a traceback ----------
+# Goals that install the packages themselves (they depend on `deps`) run it first; every
+# other goal that needs one stops here with one line. $(call mgw-need,TEST,WHAT)
+mgw-need = $(if $(shell $(1) >/dev/null 2>&1 && echo y),,$(error $(2) is missing: run 'make deps' first (it installs the Debian packages building and testing need)))
+NEED_GOALS := $(if $(MAKECMDGOALS),$(MAKECMDGOALS),all)
+DEPS_FIRST_GOALS := run run-host test bench
+ifneq ($(filter-out clean distclean deps bench-deps help,$(NEED_GOALS)),)
+ifeq ($(shell $(PY) -c 'import kconfiglib' >/dev/null 2>&1 && echo y),)
+ifneq ($(filter $(DEPS_FIRST_GOALS),$(NEED_GOALS)),)
+$(info   DEPS    $(PY) has no kconfiglib: running make deps first)
+$(shell $(MAKE) --no-print-directory deps >&2)
+endif
+$(call mgw-need,$(PY) -c 'import kconfiglib',the Python module kconfiglib for $(PY) (Debian package python3-kconfiglib))
+endif
+ifneq ($(filter host asan all target test-unit test-integration test-fuzz,$(NEED_GOALS)),)
+$(call mgw-need,command -v cmake,cmake (Debian package cmake))
+endif
+endif
+
 ifneq ($(NOCONFIG),1)
 -include $(KCONFIG_MK)
 endif
@@ -98,6 +117,10 @@ PROGRAMS += mailgw
 mailgw_SRCS := $(sort $(wildcard firmware/cli/*.c))
 PROGRAMS += mailgw-passwd
 mailgw-passwd_SRCS := $(sort $(wildcard firmware/tools/passwd/*.c))
+PROGRAMS += mailgw-layout
+mailgw-layout_SRCS := $(sort $(wildcard firmware/tools/layout/*.c))
+PROGRAMS += crlwatch
+crlwatch_SRCS := $(sort $(wildcard firmware/crlwatch/*.c))
 
 WARN := -Wall -Wextra -Werror -Wundef -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-missing-field-initializers
@@ -161,7 +184,7 @@ DEPS_PKGS := build-essential git cmake bzip2 xz-utils python3 python3-kconfiglib
 	libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf \
 	libc6-dev-armhf-cross qemu-system-arm openssl curl fetchmail swaks isync \
 	genimage e2fsprogs dosfstools mtools cpio kmod xz-utils \
-	libnet-ssleay-perl postfix
+	libnet-ssleay-perl postfix libnss3-tools nginx
 
 # Peers the benchmarks measure against (make bench), never needed by make test.
 BENCH_PKGS := dovecot-core dovecot-pop3d

@@ -11,6 +11,13 @@ $(O)/asan/tests/%: tests/unit/%.c $(asan_LIB) $(MBEDTLS_asan_LIBS)
 	$(Q)$(HOSTCC) $(asan_CFLAGS) -Wno-missing-prototypes -o $@ $< $(asan_LIB) \
 		$(MBEDTLS_asan_LIBS) $(SANITIZE) -lcmocka
 
+# The pki test driver: a command-line front to firmware/lib/pki (test_pki.py).
+PKI_DRIVER := $(O)/asan/tests/pki_driver
+$(PKI_DRIVER): tests/integration/pki_driver.c $(asan_LIB) $(MBEDTLS_asan_LIBS)
+	@mkdir -p $(@D)
+	@echo "  CC      $< (test driver, asan)"
+	$(Q)$(HOSTCC) $(asan_CFLAGS) -o $@ $< $(asan_LIB) $(MBEDTLS_asan_LIBS) $(SANITIZE)
+
 .PHONY: test test-unit test-integration test-fuzz test-system system-images
 test: deps
 	$(Q)$(MAKE) --no-print-directory test-unit test-fuzz test-integration test-system
@@ -24,7 +31,7 @@ test-unit: $(UNIT_BINS)
 # folder in /tmp to 0700 whenever any other pytest run starts on the machine.
 # PYTEST_ARGS that name test files run those only (pytest would collect them twice, and
 # every other file too, if "." were added).
-test-integration: asan host
+test-integration: asan host $(PKI_DRIVER)
 	$(Q)cd tests/integration && MGW_BIN=$(O)/asan/bin MGW_HOST_BIN=$(O)/host/bin \
 		MGW_OUTPUT=$(O) $(PY) -m pytest -q -p no:cacheprovider --basetemp=$(O)/pytest \
 		$(PYTEST_ARGS) $(if $(findstring .py,$(PYTEST_ARGS)),,.)

@@ -32,6 +32,7 @@ $(IMAGE_STAMP): $(IMAGE_INPUTS)
 		--kernel-file $(BOARD_KERNEL_FILE) --overlay $(TOP)/rootfs \
 		--console $(CONFIG_BOARD_CONSOLE) --version $(IMAGE_VERSION) \
 		--build-time $(BUILD_TIME) --modules $(BOARD_DIR)/modules \
+		--clock-max-ahead-days $(CONFIG_CLOCK_MAX_AHEAD_DAYS) \
 		$(addprefix --program ,$(addprefix $(O)/target/bin/,$(PROGRAMS))) \
 		$(addprefix --dtb ,$(BOARD_DTBS)) \
 		$(if $(FW_ROOT),--firmware-dir $(FW_ROOT)/usr/lib/raspi-firmware) \

@@ -144,7 +144,8 @@ def du(path):
 def main():
     ap = argparse.ArgumentParser()
     for a in ("board", "board-dir", "staging", "images", "cross", "sysroot", "kroot", "kver",
-              "kernel-file", "overlay", "console", "version", "build-time", "modules"):
+              "kernel-file", "overlay", "console", "version", "build-time", "modules",
+              "clock-max-ahead-days"):
         ap.add_argument("--" + a, required=True)
     ap.add_argument("--program", action="append", default=[])
     ap.add_argument("--dtb", action="append", default=[])
@@ -175,7 +176,7 @@ def main():
         f.write(text)
     os.chmod(os.path.join(st, "etc/shadow"), 0o600)
     facts = {"build-time": args.build_time, "board": args.board, "version": args.version,
-             "kernel": args.kver}
+             "kernel": args.kver, "clock-max-ahead-days": args.clock_max_ahead_days}
     for k, v in facts.items():
         with open(os.path.join(st, "etc/mailgw", k), "w") as f:
             f.write(v + "\n")

@@ -9,6 +9,8 @@
 #include "core/err.h"
 #include "core/log.h"
 
+#define GATE_RATE_WINDOW_MS 60000 /* [section] rate is per minute */
+
 static struct {
 	struct throttle throttle;
 	uint64_t gen; /* generation whose [auth] settings the throttle uses */
@@ -34,30 +36,94 @@ struct throttle *gate_throttle(const struct mgw_gen *g)
 	return &gt.throttle;
 }
 
-struct conn *gate_accept(struct loop *loop, const struct mgw_gen *g, const char *svc, int fd,
-			 const struct sockaddr *sa, socklen_t salen, size_t in_max, size_t out_max,
-			 unsigned per_address)
+static void gate_release(void *arg, void *ref)
+{
+	struct gate_svc *v = arg;
+
+	v->live--;
+	gen_put(ref);
+}
+
+/* Fills env for a session of v from g (holding a reference on g and counting the session
+ * in v->live until env->release runs). */
+static void gate_env_fill(struct gate_env *env, struct gate_svc *v, struct mgw_gen *g,
+			  uint32_t login_timeout_ms, uint32_t idle_timeout_ms)
+{
+	memset(env, 0, sizeof(*env));
+	env->hostname = g->cfg.hostname;
+	env->data_dir = g->cfg.data_dir;
+	env->identity = (enum tls_identity)g->cfg.tls_identity;
+	env->passwd_flags = g->cfg.auth_allow_plain ? PASSWD_ALLOW_PLAIN : 0;
+	env->login_timeout_ms = login_timeout_ms;
+	env->idle_timeout_ms = idle_timeout_ms;
+	env->fail_close = g->cfg.auth_fail_close;
+	env->max_message_size = g->cfg.smtp_max_message_size;
+	env->store = &v->store;
+	env->throttle = gate_throttle(g);
+	env->release = gate_release;
+	env->release_arg = v;
+	env->release_ref = gen_get(g);
+	v->live++;
+}
+
+int gate_svc_open(struct gate_svc *v, const struct mgw_cfg *cfg)
+{
+	struct gate_svc_cfg sc;
+
+	v->settings(cfg, &sc);
+	if (strcmp(sc.listen, "off") == 0)
+		return 0;
+	if (listen_open_tcp(&v->l, v->name, sc.listen) < 0) {
+		log_err("%s: [%s] listen = %s: cannot bind", cfg->path, v->name, sc.listen);
+		return -MGW_EIO;
+	}
+	v->open = true;
+	return 0;
+}
+
+/* The accept-time limits (gate.h), then the TLS session of g's gate. NULL when refused
+ * (logged, closed). */
+static struct conn *gate_accept(struct gate_svc *v, const struct mgw_gen *g,
+				const struct gate_svc_cfg *sc, int fd, const struct sockaddr *sa,
+				socklen_t salen)
 {
 	struct tls_sess *tls = NULL;
 	struct conn *c = NULL;
 	int rc;
 
-	if (conn_count() >= g->cfg.max_connections) {
-		log_warn("%s: connection refused: max_connections (%u) reached", svc,
+	/* Listeners outlive reloads, which must keep the gate (main.c); never hand TLS a
+	 * missing configuration. */
+	if (g->tls_gate == NULL) {
+		log_err("%s: connection refused: generation %llu has no certificate gate", v->name,
+			(unsigned long long)g->serial);
+		close(fd);
+		return NULL;
+	}
+	if (v->live >= sc->max_connections || conn_count() >= g->cfg.max_connections) {
+		log_warn("%s: connection refused: %u connections ([%s] max_connections %u), %zu in "
+			 "all (max_connections %u)",
+			 v->name, v->live, v->name, sc->max_connections, conn_count(),
 			 g->cfg.max_connections);
 		close(fd);
 		return NULL;
 	}
-	if (conn_new(loop, fd, sa, salen, in_max, out_max, &c) < 0) {
+	if (conn_new(v->loop, fd, sa, salen, v->in_max, v->out_max, &c) < 0) {
 		close(fd);
 		return NULL;
 	}
-	if (conn_count_peer(c->peer_ip) > per_address) {
-		log_warn("%s %s: refused, more than %u connections from this address", svc, c->peer,
-			 per_address);
+	if (conn_count_peer(c->peer_net) > sc->max_per_address) {
+		log_warn("%s %s: refused, more than %u connections from this address", v->name,
+			 c->peer, sc->max_per_address);
 		conn_close(c, "too many connections from this address");
 		return NULL;
 	}
+	if (!addr_rate_allow(&v->rate, c->peer_net, loop_now_ms(v->loop), sc->rate)) {
+		log_warn("%s %s: refused, more than %u connections per minute", v->name, c->peer,
+			 sc->rate);
+		conn_close(c, "connection rate limit");
+		return NULL;
+	}
+	conn_set_handshake_timeout(c, g->cfg.tls_handshake_timeout * 1000u);
 	/* The gate: client certificate required, verified against this generation's CA+CRL. */
 	rc = tls_sess_new(g->tls_gate, c->fd, c->peer, &tls);
 	if (rc == 0) {
@@ -72,60 +138,21 @@ struct conn *gate_accept(struct loop *loop, const struct mgw_gen *g, const char 
 	return c;
 }
 
-static void gate_release(void *arg)
-{
-	gen_put(arg);
-}
-
-void gate_env_fill(struct gate_env *env, struct mgw_gen *g, struct maildir_store *store,
-		   uint32_t login_timeout_ms, uint32_t idle_timeout_ms)
-{
-	memset(env, 0, sizeof(*env));
-	env->hostname = g->cfg.hostname;
-	env->data_dir = g->cfg.data_dir;
-	env->identity = (enum tls_identity)g->cfg.tls_identity;
-	env->passwd_flags = g->cfg.auth_allow_plain ? PASSWD_ALLOW_PLAIN : 0;
-	env->login_timeout_ms = login_timeout_ms;
-	env->idle_timeout_ms = idle_timeout_ms;
-	env->fail_close = g->cfg.auth_fail_close;
-	env->max_message_size = g->cfg.smtp_max_message_size;
-	env->store = store;
-	env->throttle = gate_throttle(g);
-	env->release = gate_release;
-	env->release_arg = gen_get(g);
-}
-
-int gate_svc_open(struct gate_svc *v, const struct mgw_cfg *cfg)
-{
-	const char *listen;
-	uint32_t login_s, idle_s;
-
-	v->settings(cfg, &listen, &login_s, &idle_s);
-	if (strcmp(listen, "off") == 0)
-		return 0;
-	if (listen_open_tcp(&v->l, v->name, listen) < 0) {
-		log_err("%s: [%s] listen = %s: cannot bind", cfg->path, v->name, listen);
-		return -MGW_EIO;
-	}
-	v->open = true;
-	return 0;
-}
-
 static void gate_svc_accept(struct listener *l, int fd, const struct sockaddr *sa, socklen_t salen)
 {
 	struct gate_svc *v = l->arg;
 	struct mgw_gen *g = *v->genp;
+	struct gate_svc_cfg sc;
 	struct gate_env env;
-	const char *listen;
-	uint32_t login_s, idle_s;
 	struct conn *c;
 
-	c = gate_accept(v->loop, g, v->name, fd, sa, salen, v->in_max, v->out_max, v->per_address);
+	v->settings(&g->cfg, &sc);
+	c = gate_accept(v, g, &sc, fd, sa, salen);
 	if (c == NULL)
 		return;
-	v->settings(&g->cfg, &listen, &login_s, &idle_s);
-	gate_env_fill(&env, g, &v->store, login_s * 1000u, idle_s * 1000u);
+	gate_env_fill(&env, v, g, sc.login_s * 1000u, sc.idle_s * 1000u);
 	if (v->start_sess(c, &env) < 0) {
+		v->live--;
 		gen_put(g);
 		conn_close(c, "out of memory");
 	}
@@ -143,6 +170,7 @@ int gate_svc_start(struct gate_svc *v, struct loop *loop, struct mgw_gen *const 
 	if (rc < 0)
 		return rc;
 	gate_throttle(*genp);
+	addr_rate_init(&v->rate, GATE_RATE_WINDOW_MS);
 	rc = listen_start(loop, &v->l, gate_svc_accept, v);
 	if (rc == 0)
 		log_info("listening %s on %s", v->name, v->l.bound);
@@ -165,4 +193,9 @@ void gate_svc_close(struct gate_svc *v, struct loop *loop)
 const char *gate_svc_bound(const struct gate_svc *v)
 {
 	return v->open ? v->l.bound : NULL;
+}
+
+unsigned gate_svc_connections(const struct gate_svc *v)
+{
+	return v->live;
 }

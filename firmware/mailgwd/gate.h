@@ -1,7 +1,8 @@
 /*
  * gate.h - what the POP3S and IMAPS services of mailgwd share: one login throttle for
  * both (a password guesser gets no second budget on the other port), the accept-time
- * limits and the TLS certificate gate, and the session environment.
+ * limits (each service with its own keys) and the TLS certificate gate, and the session
+ * environment.
  */
 #ifndef MGW_GATE_H
 #define MGW_GATE_H
@@ -10,6 +11,7 @@
 
 #include "core/loop.h"
 #include "gen.h"
+#include "net/addr_rate.h"
 #include "net/conn.h"
 #include "net/listen.h"
 #include "proto/gate_login.h"
@@ -19,38 +21,39 @@
  * across reloads). */
 struct throttle *gate_throttle(const struct mgw_gen *g);
 
-/*
- * Takes an accepted fd of service svc ("pop3s"): refuses it (logged, closed) beyond
- * max_connections or per_address connections from its address, otherwise gives it a
- * conn with the given buffer limits and a TLS session of g's gate. NULL when refused.
- */
-struct conn *gate_accept(struct loop *loop, const struct mgw_gen *g, const char *svc, int fd,
-			 const struct sockaddr *sa, socklen_t salen, size_t in_max, size_t out_max,
-			 unsigned per_address);
-
-/* Fills env from g (holding a reference on g until env->release runs). */
-void gate_env_fill(struct gate_env *env, struct mgw_gen *g, struct maildir_store *store,
-		   uint32_t login_timeout_ms, uint32_t idle_timeout_ms);
+/* A service's [section] keys in one configuration. */
+struct gate_svc_cfg {
+	const char *listen;	  /* "off": not opened */
+	uint32_t login_s, idle_s; /* idle limits before and after login */
+	uint32_t max_connections; /* its share of max_connections */
+	uint32_t max_per_address; /* connections from one client network, all services */
+	uint32_t rate;		  /* new connections per client network per minute */
+};
 
 /*
  * A service behind the gate (pop3d.c, imapd.c): a listener, its store and the session it
  * starts for each connection. The constant part is filled by the service; the rest is
  * state of gate_svc_*.
+ *
+ * At accept, limits are checked before any TLS work, in the order a flood hits them: the
+ * service's share of the connections ([section] max_connections) and all connections
+ * (max_connections), connections from the client's network ([section] max_per_address),
+ * new connections from it in the last minute ([section] rate). A refused client is
+ * closed without a handshake; the handshake must finish within [tls] handshake_timeout.
  */
 struct gate_svc {
-	const char *name; /* "pop3s": logs, the listener's name */
+	const char *name; /* "pop3s": logs, the listener's name, the config section */
 	size_t in_max, out_max;
-	unsigned per_address;
 	int (*start_sess)(struct conn *c, const struct gate_env *env);
-	/* its [section] listen, login and idle timeouts (seconds) in a configuration */
-	void (*settings)(const struct mgw_cfg *cfg, const char **listen, uint32_t *login_s,
-			 uint32_t *idle_s);
+	void (*settings)(const struct mgw_cfg *cfg, struct gate_svc_cfg *out);
 
 	struct listener l;
 	struct loop *loop;
 	bool open;
 	struct mgw_gen *const *genp;
 	struct maildir_store store;
+	struct addr_rate rate;
+	unsigned live; /* connections (sessions) alive, handshakes included */
 };
 
 /* Binds the listener (as root, before the privilege drop); nothing when listen = off. */
@@ -61,5 +64,7 @@ void gate_svc_stop(struct gate_svc *v, struct loop *loop);
 void gate_svc_close(struct gate_svc *v, struct loop *loop);
 /* The address bound, or NULL when not listening. */
 const char *gate_svc_bound(const struct gate_svc *v);
+/* Connections of the service alive, handshakes included (status). */
+unsigned gate_svc_connections(const struct gate_svc *v);
 
 #endif

@@ -24,6 +24,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "cw/state.h"
 #include "gen.h"
 #include "mgw_config.h"
 #include "net/conn.h"
@@ -47,6 +48,7 @@ static struct {
 	struct loop_timer stop_timer;
 	struct wdt wdt;              /* hardware watchdog, petted from the loop */
 	struct loop_timer wdt_timer; /* wakes an idle loop in time to pet */
+	struct loop_timer log_timer; /* wakes an idle loop when a log summary is due */
 	int sig_fd;
 	bool stopping;
 	time_t started;
@@ -60,6 +62,32 @@ static void usage(FILE *f)
 		   "  -t       check the configuration and exit\n"
 		   "  -V       print the version and exit\n",
 		CONFIG_DATA_DIR);
+}
+
+/*
+ * Listeners are bound once, as root, and a reload does not change them: a reloaded
+ * configuration is checked against the listeners that run, not against its own listen
+ * keys (a POP3S or IMAPS listener without [tls] ca would hand TLS no gate at all).
+ */
+static int mailgwd_reload_check(struct mgw_cfg *cfg, char *why, size_t whysz)
+{
+	const struct gate_svc *gated[] = { &pop3d_svc, &imapd_svc };
+
+	for (size_t i = 0; i < MGW_ARRAY_LEN(gated); i++) {
+		const char *bound = gate_svc_bound(gated[i]);
+
+		if (bound && (cfg->tls_cert[0] == '\0' || cfg->tls_ca[0] == '\0')) {
+			snprintf(why, whysz,
+				 "%s: [%s] is listening on %s until a restart (a reload does not "
+				 "change listeners): it needs [tls] cert, key, ca and crl",
+				 cfg->path, gated[i]->name, bound);
+			return -MGW_ECONFIG;
+		}
+	}
+	snprintf(cfg->pop3s_listen, sizeof(cfg->pop3s_listen), "%s", d.gen->cfg.pop3s_listen);
+	snprintf(cfg->imaps_listen, sizeof(cfg->imaps_listen), "%s", d.gen->cfg.imaps_listen);
+	snprintf(cfg->smtp_listen, sizeof(cfg->smtp_listen), "%s", d.gen->cfg.smtp_listen);
+	return cfg_check(cfg, why, whysz);
 }
 
 static int mailgwd_reload(char *why, size_t whysz)
@@ -81,18 +109,58 @@ static int mailgwd_reload(char *why, size_t whysz)
 	    strcmp(cfg.smtp_listen, d.gen->cfg.smtp_listen) != 0)
 		log_warn("reload: control socket, user, data_dir and listen address changes take effect "
 			 "at the next start");
-	rc = gen_new(&cfg, why, whysz, &g);
+	rc = mailgwd_reload_check(&cfg, why, whysz);
+	if (rc == 0)
+		rc = gen_new(&cfg, why, whysz, &g);
 	if (rc < 0) {
 		log_err("reload refused, keeping generation %llu: %s",
 			(unsigned long long)d.gen->serial, why);
 		return rc;
 	}
 	log_set_level(cfg.log_level);
+	conn_set_v6_prefix(cfg.ipv6_prefix);
 	log_info("reloaded %s: generation %llu replaces %llu", d.conf_path,
 		 (unsigned long long)g->serial, (unsigned long long)d.gen->serial);
 	gen_put(d.gen);
 	d.gen = g;
 	return 0;
+}
+
+static void mailgwd_time(time_t t, char *out, size_t outsz)
+{
+	struct tm tm;
+
+	if (t == 0 || gmtime_r(&t, &tm) == NULL)
+		snprintf(out, outsz, "never");
+	else
+		strftime(out, outsz, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+/* What crlwatch last wrote in its state file (README "crlwatch"), when it runs. */
+static void mailgwd_status_crlwatch(void (*emit)(void *ctx, const char *line), void *ctx)
+{
+	char line[CW_WHY_MAX + CW_SOURCE_MAX + 64], t[40];
+	struct cw_status st;
+
+	if (cw_status_read(d.gen->cfg.crlwatch_state, &st) < 0) {
+		emit(ctx, "crlwatch: not running (no state file)");
+		return;
+	}
+	mailgwd_time(st.state_since, t, sizeof(t));
+	snprintf(line, sizeof(line), "crlwatch: CRL %s since %s", cw_state_name(st.state), t);
+	emit(ctx, line);
+	mailgwd_time(st.last_refresh, t, sizeof(t));
+	snprintf(line, sizeof(line), "crlwatch_last_refresh: %s%s%s", t,
+		 st.last_source[0] ? " from " : "", st.last_source);
+	emit(ctx, line);
+	mailgwd_time(st.next_attempt, t, sizeof(t));
+	snprintf(line, sizeof(line), "crlwatch_next_attempt: %s", t);
+	emit(ctx, line);
+	mailgwd_time(st.last_error_at, t, sizeof(t));
+	snprintf(line, sizeof(line), "crlwatch_last_error: %s%s%s",
+		 st.last_error[0] ? st.last_error : "none", st.last_error[0] ? " at " : "",
+		 st.last_error[0] ? t : "");
+	emit(ctx, line);
 }
 
 static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
@@ -109,6 +177,12 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "connections: %zu", conn_count());
 	emit(ctx, line);
+	snprintf(line, sizeof(line), "pop3s_connections: %u", gate_svc_connections(&pop3d_svc));
+	emit(ctx, line);
+	snprintf(line, sizeof(line), "imaps_connections: %u", gate_svc_connections(&imapd_svc));
+	emit(ctx, line);
+	snprintf(line, sizeof(line), "log_dropped: %llu", (unsigned long long)log_dropped());
+	emit(ctx, line);
 	snprintf(line, sizeof(line), "config: %s", d.conf_path);
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "pop3_sessions: %u", pop3_sess_count());
@@ -122,7 +196,7 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 		struct maildir_store st;
 
 		if (maildir_store_init(&st, d.gen->cfg.data_dir, "status", 0) == 0)
-			maildir_quota_report(&st, d.gen->cfg.smtp_quota, emit, ctx);
+			maildir_quota_report(&st, cfg_smtp_quota(&d.gen->cfg), emit, ctx);
 	}
 	if (d.gen->tls_gate) {
 		char crl[160];
@@ -131,6 +205,7 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 		snprintf(line, sizeof(line), "tls_gate: %s", crl);
 		emit(ctx, line);
 	}
+	mailgwd_status_crlwatch(emit, ctx);
 }
 
 static const struct control_ops mailgwd_control_ops = {
@@ -164,6 +239,12 @@ static void mailgwd_begin_stop(void)
 		loop_timer_set(&d.loop, &d.stop_timer, (uint64_t)d.gen->cfg.shutdown_grace * 1000u);
 }
 
+static void mailgwd_log_wake(struct loop *loop, struct loop_timer *t)
+{
+	(void)loop;
+	(void)t; /* the iteration hook reports the summaries */
+}
+
 static void mailgwd_wdt_wake(struct loop *loop, struct loop_timer *t)
 {
 	loop_timer_set(loop, t, wdt_interval_ms(&d.wdt));
@@ -173,7 +254,12 @@ static void mailgwd_wdt_wake(struct loop *loop, struct loop_timer *t)
  * loop that stops turning resets the board. */
 static void mailgwd_iteration(struct loop *loop, void *arg)
 {
+	uint64_t log_due;
+
 	(void)arg;
+	log_due = log_tick();
+	if (log_due && !loop_timer_pending(&d.log_timer))
+		loop_timer_set(loop, &d.log_timer, log_due);
 	if (wdt_is_open(&d.wdt) && wdt_pet_due(&d.wdt, loop_now_ms(loop)) < 0)
 		log_warn("watchdog: pet failed: %s", strerror(errno));
 	if (d.stopping && conn_count() == 0)
@@ -297,6 +383,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_open("mailgwd", check_only ? false : cfg.log_syslog, true);
+	if (!check_only)
+		log_daemon_mode();
 	log_set_level(check_only ? LOG_LVL_WARN : cfg.log_level);
 	/* The private key is read here, as root; reloads keep it (gen.h). */
 	if (gen_key_load(&cfg, err, sizeof(err)) < 0 || gen_new(&cfg, err, sizeof(err), &d.gen) < 0) {
@@ -317,6 +405,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	loop_timer_init(&d.stop_timer, mailgwd_stop_now, NULL);
+	loop_timer_init(&d.log_timer, mailgwd_log_wake, NULL);
+	conn_set_v6_prefix(cfg.ipv6_prefix);
 	d.loop.on_iteration = mailgwd_iteration;
 
 	/* Everything that needs root happens here, before the drop. */
@@ -377,6 +467,7 @@ int main(int argc, char **argv)
 	gen_put(d.gen);
 	if (wdt_is_open(&d.wdt))
 		loop_timer_cancel(&d.loop, &d.wdt_timer);
+	loop_timer_cancel(&d.loop, &d.log_timer);
 	gen_shutdown();
 	loop_free(&d.loop);
 	wdt_close(&d.wdt);

@@ -2,9 +2,10 @@
  * smtpd.c - accepting SMTP connections: limits first, then a session.
  *
  * Limits are checked in the order a flood would hit them: all connections of the
- * daemon (max_connections), SMTP sessions ([smtp] max_connections), sessions from this
- * address (max_per_address), new connections from this address in the last minute
- * (rate). A refused client gets "421 4.7.0" and is closed.
+ * daemon (max_connections), SMTP sessions ([smtp] max_connections, SMTP's own share),
+ * sessions from this address (max_per_address; IPv6 per ipv6_prefix network), new
+ * connections from it in the last minute (rate). A refused client gets "421 4.7.0" and
+ * is closed. A STARTTLS handshake must finish within [tls] handshake_timeout.
  */
 #include "smtpd.h"
 
@@ -103,18 +104,19 @@ static void smtpd_accept(struct listener *l, int fd, const struct sockaddr *sa, 
 		smtp_sess_refuse(c, cfg->hostname, "too many connections");
 		return;
 	}
-	if (conn_count_peer(c->peer_ip) > cfg->smtp_max_per_address) {
+	if (conn_count_peer(c->peer_net) > cfg->smtp_max_per_address) {
 		log_warn("smtp %s: refused, more than %u connections from this address", c->peer,
 			 cfg->smtp_max_per_address);
 		smtp_sess_refuse(c, cfg->hostname, "too many connections from your address");
 		return;
 	}
-	if (!addr_rate_allow(&sd.rate, c->peer_ip, loop_now_ms(sd.loop), cfg->smtp_rate)) {
+	if (!addr_rate_allow(&sd.rate, c->peer_net, loop_now_ms(sd.loop), cfg->smtp_rate)) {
 		log_warn("smtp %s: refused, more than %u connections per minute", c->peer,
 			 cfg->smtp_rate);
 		smtp_sess_refuse(c, cfg->hostname, "connection rate limit exceeded");
 		return;
 	}
+	conn_set_handshake_timeout(c, cfg->tls_handshake_timeout * 1000u);
 	/* The reserve follows reloads; the store is otherwise fixed at start. */
 	sd.store.reserve_bytes = cfg->smtp_min_free_space;
 	memset(&p, 0, sizeof(p));

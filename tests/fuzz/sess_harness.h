@@ -178,6 +178,12 @@ static void fz_serial(const void *ctx, char *out, size_t outsz)
 	snprintf(out, outsz, "10:02");
 }
 
+static void fz_cert_id(const void *ctx, char *out, size_t outsz)
+{
+	(void)ctx;
+	snprintf(out, outsz, "5e0f");
+}
+
 static int fz_identity(const void *ctx, enum tls_identity how, char *out, size_t outsz)
 {
 	(void)ctx;
@@ -190,12 +196,14 @@ static const struct gate_peer_ops fz_peer = {
     .has_peer = fz_has_peer,
     .subject = fz_subject,
     .serial = fz_serial,
+    .cert_id = fz_cert_id,
     .identity = fz_identity,
 };
 
-static void fz_release(void *arg)
+static void fz_release(void *arg, void *ref)
 {
 	(void)arg;
+	(void)ref;
 	fz_closed = true;
 }
 

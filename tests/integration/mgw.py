@@ -5,6 +5,7 @@ mailgwd (the ASan+UBSan build by default: $MGW_BIN), waits for its "ready" line 
 parses the "listening NAME on ADDR" lines, so tests use port 0 and never collide.
 When the tests run as root the daemon drops to 'nobody', as it would on the board.
 """
+import fcntl
 import os
 import pwd
 import re
@@ -17,6 +18,7 @@ import time
 BIN = os.environ.get("MGW_BIN", os.path.join(os.path.dirname(__file__), "../../output/asan/bin"))
 HOST_BIN = os.environ.get("MGW_HOST_BIN", os.path.join(os.path.dirname(__file__), "../../output/host/bin"))
 READY_TIMEOUT = 20
+F_SETPIPE_SZ = 1031  # linux/fcntl.h
 
 
 def binary(name, asan=True):
@@ -24,7 +26,8 @@ def binary(name, asan=True):
 
 
 class Daemon:
-    def __init__(self, tmp_path, conf="", prog="mailgwd", asan=True, drop_to="nobody"):
+    def __init__(self, tmp_path, conf="", prog="mailgwd", asan=True, drop_to="nobody",
+                 chown=True):
         self.dir = str(tmp_path)
         self.data = os.path.join(self.dir, "data")
         os.makedirs(os.path.join(self.data, "etc"), exist_ok=True)
@@ -32,10 +35,15 @@ class Daemon:
         self.control_path = os.path.join(self.dir, "run", "control")
         self.prog = binary(prog, asan)
         self.user = drop_to if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+        # chown=False: the data directory is prepared by the admin tools (mailgw-layout,
+        # mailgw-passwd) as on the board, never chowned by the test.
+        self.chown = chown
         self.proc = None
         self.lines = []
         self.listening = {}
         self._cond = threading.Condition()
+        self._reading = threading.Event()
+        self._reading.set()
         self.write_conf(conf)
 
     def base_conf(self):
@@ -75,17 +83,21 @@ class Daemon:
     def chown_data(self):
         if os.geteuid() == 0:
             pw = pwd.getpwnam(self.user)
-            for root, dirs, files in os.walk(self.data):
-                for n in dirs + files:
-                    os.chown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
-            os.chown(self.data, pw.pw_uid, pw.pw_gid)
-            # pytest's temporary folders are 0700: let the dropped user traverse them.
+            if self.chown:
+                for root, dirs, files in os.walk(self.data):
+                    for n in dirs + files:
+                        os.chown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
+                os.chown(self.data, pw.pw_uid, pw.pw_gid)
+            # pytest's temporary folders are 0700: let the dropped user traverse them
+            # (the test's folders above the data directory, not the data directory).
             d = self.dir
             while d not in ("/", "/tmp"):
                 os.chmod(d, os.stat(d).st_mode | 0o011)
                 d = os.path.dirname(d)
 
-    def start(self, args=(), wait=True):
+    def start(self, args=(), wait=True, pipe_size=None):
+        """pipe_size: shrink the pipe of the daemon's stderr (F_SETPIPE_SZ) so that a
+        test can fill it (see pause_reading)."""
         self.chown_data()
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
@@ -93,13 +105,23 @@ class Daemon:
         self.proc = subprocess.Popen([self.prog, "-c", self.conf_path, *args],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, env=env)
+        if pipe_size:
+            fcntl.fcntl(self.proc.stdout.fileno(), F_SETPIPE_SZ, pipe_size)
         threading.Thread(target=self._reader, daemon=True).start()
         if wait:
             self.wait_log(r"ready", READY_TIMEOUT)
         return self
 
+    def pause_reading(self):
+        """Stops reading the daemon's stderr: once the pipe is full, nobody drains it
+        (a console slower than the log)."""
+        self._reading.clear()
+
+    def resume_reading(self):
+        self._reading.set()
+
     def _reader(self):
-        for raw in self.proc.stdout:
+        for raw in iter(self._read_line, b""):
             line = raw.decode("utf-8", "replace").rstrip("\n")
             m = re.search(r"listening (\S+) on (\S+)", line)
             with self._cond:
@@ -126,6 +148,10 @@ class Daemon:
                 if left <= 0:
                     raise AssertionError("no log line %r within %ss:\n%s" % (pattern, timeout, self.log()))
                 self._cond.wait(min(left, 0.2))
+
+    def _read_line(self):
+        self._reading.wait()
+        return self.proc.stdout.readline()
 
     def _reader_alive(self):
         return any(t.is_alive() for t in threading.enumerate() if t.name != "MainThread"
@@ -170,6 +196,7 @@ class Daemon:
         """SIGTERM and wait; returns the exit code. Fails on sanitizer reports."""
         if self.proc is None:
             return None
+        self.resume_reading()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

@@ -117,21 +117,28 @@ class CA:
             "-out", crt, "-notext", "-startdate", utc(start), "-enddate", utc(end))
         return Cert(name, crt, key)
 
-    def crl(self, out, revoked=(), last=None, next=None):
+    def crl(self, out, revoked=(), last=None, next=None, number=None, exts=None):
         """Writes a CRL revoking the given certificates to out (a fresh copy of the CA
-        database each time). last/next default to an hour ago / 30 days ahead."""
+        database each time). last/next default to an hour ago / 30 days ahead; number
+        (an int) is its CRL number (default: the database's, the same every time); exts
+        are extra crlExtensions lines in openssl's config syntax."""
         tmp = out + ".db"
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(self.dir, tmp, ignore=shutil.ignore_patterns("*.db"))
         cnf = os.path.join(tmp, "ca.cnf")
         with open(cnf, "w") as f:
             f.write(CA_CNF.format(dir=tmp))
+            if exts:
+                f.write("[ crl_exts ]\n%s\n" % "\n".join(exts))
+        if number is not None:
+            with open(os.path.join(tmp, "crlnumber"), "w") as f:
+                f.write("%04X\n" % number)
         for cert in revoked:
             run("openssl", "ca", "-config", cnf, "-revoke", cert.crt, "-crl_reason", "keyCompromise")
         last = last or now() - datetime.timedelta(hours=1)
         next = next or now() + datetime.timedelta(days=30)
         run("openssl", "ca", "-config", cnf, "-gencrl", "-out", out, "-crl_lastupdate", utc(last),
-            "-crl_nextupdate", utc(next))
+            "-crl_nextupdate", utc(next), *(("-crlexts", "crl_exts") if exts else ()))
         shutil.rmtree(tmp, ignore_errors=True)
         return out
 

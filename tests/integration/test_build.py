@@ -30,8 +30,15 @@ def tree(tmp_path_factory):
     return str(root)
 
 
+# As an admin types it in a shell: nothing inherited from the `make test` that runs us
+# (MAKELEVEL would add "Entering directory" lines, MAKEFLAGS its options).
+MAKE_ENV = {k: v for k, v in os.environ.items()
+            if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEFILES", "MAKEOVERRIDES")}
+
+
 def make(tree, *args, check=True):
-    r = subprocess.run(["make", *args], cwd=tree, capture_output=True, text=True, timeout=900)
+    r = subprocess.run(["make", *args], cwd=tree, capture_output=True, text=True, timeout=900,
+                       env=MAKE_ENV)
     if check and r.returncode != 0:
         raise AssertionError("make %s failed:\n%s\n%s" % (" ".join(args), r.stdout, r.stderr))
     return r
@@ -119,3 +126,20 @@ def test_menuconfig_starts_and_quits(tree):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+@pytest.mark.parametrize("goal", ["host", "menuconfig", "qemu_aarch64_virt_defconfig", "all"])
+def test_missing_package_is_one_line_naming_make_deps(tree, tmp_path, goal):
+    """A fresh machine before `make deps`: a Python without kconfiglib (site-packages off)
+    gets one line naming the module and `make deps`, not a traceback or 'No rule'."""
+    py = tmp_path / "python-without-kconfiglib"
+    py.write_text("#!/bin/sh\nexec /usr/bin/python3 -S \"$@\"\n")
+    py.chmod(0o755)
+    r = make(tree, goal, "PY=%s" % py, check=False)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0
+    assert "Traceback" not in out and "No rule to make target" not in out, out
+    lines = [l for l in out.splitlines() if l.strip()]
+    assert len(lines) == 1, out
+    assert "kconfiglib" in lines[0] and "python3-kconfiglib" in lines[0], out
+    assert "run 'make deps' first" in lines[0], out

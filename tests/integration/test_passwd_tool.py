@@ -2,6 +2,7 @@
 made by the openssl CLI, a locked account, a malformed line), setting and checking
 passwords, and hashes that OpenSSL recomputes identically."""
 import os
+import pwd
 import stat
 import subprocess
 
@@ -10,6 +11,9 @@ import pytest
 from mgw import binary
 
 TOOL = binary("mailgw-passwd")
+# The daemon's user the files are made readable for (on the board: DATA/etc/mailgw.conf's
+# `user`, and this data directory has no configuration).
+U = ["-u", "nobody"]
 
 
 def run(args, stdin=""):
@@ -52,7 +56,7 @@ def check(data, addr, password):
 def test_import_reference_pair(pair):
     tmp, passwd, shadow, joe, ann = pair
     data = tmp / "data"
-    r = run(["import", data, "example.test", passwd, shadow])
+    r = run(U + ["import", data, "example.test", passwd, shadow])
     err = r.stderr.decode()
     assert r.returncode == 0, err
     # every skipped line is named with file:line and why
@@ -63,6 +67,13 @@ def test_import_reference_pair(pair):
 
     f = data / "etc" / "domains" / "example.test" / "passwd"
     assert stat.S_IMODE(os.stat(f).st_mode) == 0o640
+    if os.geteuid() == 0:
+        # root:nobody's group, as README's /data layout says, up to etc/
+        gid = pwd.getpwnam("nobody").pw_gid
+        for p, mode in ((f, 0o640), (f.parent, 0o750), (f.parent.parent, 0o750),
+                        (data / "etc", 0o750)):
+            st = os.stat(p)
+            assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, gid, mode), p
     lines = f.read_text().splitlines()
     # the shadow hashes are kept as they are, with their dovecot scheme prefix
     assert lines == ["joe:{SHA512-CRYPT}%s::::::" % joe, "ann:{SHA256-CRYPT}%s::::::" % ann]
@@ -79,11 +90,11 @@ def test_import_reference_pair(pair):
 def test_import_nothing_leaves_file(pair):
     tmp, passwd, shadow, joe, ann = pair
     data = tmp / "data"
-    assert run(["import", data, "example.test", passwd, shadow]).returncode == 0
+    assert run(U + ["import", data, "example.test", passwd, shadow]).returncode == 0
     before = (data / "etc/domains/example.test/passwd").read_bytes()
     empty = tmp / "empty.shadow"
     empty.write_text("joe:!:19700::::::\n")
-    r = run(["import", data, "example.test", passwd, empty])
+    r = run(U + ["import", data, "example.test", passwd, empty])
     assert r.returncode == 1
     assert b"nothing to import" in r.stderr
     assert (data / "etc/domains/example.test/passwd").read_bytes() == before
@@ -93,20 +104,20 @@ def test_import_refuses_bad_domain(pair):
     tmp, passwd, shadow, joe, ann = pair
     data = tmp / "data"
     for dom in ["../etc", "a/b", ".x", "Example.test"]:
-        r = run(["import", data, dom, passwd, shadow])
+        r = run(U + ["import", data, dom, passwd, shadow])
         assert r.returncode == 2, dom
     assert not (data / "etc").exists()
-    r = run(["import", data, "example.test", tmp / "missing", shadow])
+    r = run(U + ["import", data, "example.test", tmp / "missing", shadow])
     assert r.returncode == 2
     assert b"missing: cannot read" in r.stderr
 
 
 def test_set_check_and_openssl_agrees(tmp_path):
     data = tmp_path / "data"
-    r = run(["-r", "5000", "set", data, "new@example.test"], "first pw\n")
+    r = run(U + ["-r", "5000", "set", data, "new@example.test"], "first pw\n")
     assert r.returncode == 0, r.stderr
     assert check(data, "new@example.test", "first pw") == 0
-    r = run(["set", data, "new@example.test"], "second pw\r\n")
+    r = run(U + ["set", data, "new@example.test"], "second pw\r\n")
     assert r.returncode == 0, r.stderr
     assert check(data, "new@example.test", "first pw") == 1
     assert check(data, "new@example.test", "second pw") == 0
@@ -114,9 +125,9 @@ def test_set_check_and_openssl_agrees(tmp_path):
     assert line.startswith("new:{SHA512-CRYPT}$6$rounds=20000$")
     assert line.count("\n") == 1
     # refused: bad names, empty password
-    assert run(["set", data, "../x@example.test"], "pw\n").returncode == 2
-    assert run(["set", data, "x@../etc"], "pw\n").returncode == 2
-    assert run(["set", data, "x@example.test"], "\n").returncode == 2
+    assert run(U + ["set", data, "../x@example.test"], "pw\n").returncode == 2
+    assert run(U + ["set", data, "x@../etc"], "pw\n").returncode == 2
+    assert run(U + ["set", data, "x@example.test"], "\n").returncode == 2
 
     # `hash` prints what OpenSSL computes for the same salt and rounds
     r = run(["hash"], "s3cr3t p4ss\n")

@@ -500,6 +500,20 @@ def test_quota_452_at_rcpt_and_after_data(daemon):
     assert answers(d)
 
 
+def test_quota_as_a_share_of_the_data_disk(daemon):
+    """`quota = 10%`: each user may fill a tenth of the data filesystem, whatever its size
+    (an SD card, a grown partition), as status shows."""
+    d = start_mx(daemon, "quota = 10%\n")
+    set_passwd(d, "example.com", ["alice:{PLAIN}secret-alice::::::\n",
+                                  "bob:{PLAIN}secret-bob::::::userdb_quota_rule=*:storage=2K\n"])
+    sv = os.statvfs(d.data)
+    tenth = sv.f_blocks * sv.f_frsize // 100 * 10
+    status = d.control("status")
+    assert "quota: alice@example.com 0 of %d bytes, 0 messages" % tenth in status, status
+    assert "quota: bob@example.com 0 of 2048 bytes, 0 messages" in status, status
+    assert answers(d)
+
+
 def test_quota_multiple_recipients_all_or_nothing(daemon):
     """One reply after DATA for all recipients (RFC 5321): when one mailbox would go over,
     nobody gets a copy, so the client's retry cannot duplicate the message."""

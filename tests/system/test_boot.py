@@ -25,9 +25,20 @@ def test_first_boot_console(vm, tmp_path):
 
     assert v.check("cat /etc/mailgw/board").strip() == "qemu_aarch64_virt"
     # the fingerprint shown on the console is the certificate's on /data
-    assert fp in v.check("mailgw-keygen -c /data/pki/server.crt -f")
-    assert "BEGIN CERTIFICATE" in v.check("cat /data/pki/server.crt")
-    assert v.check("stat -c %a /data/pki/server.key").strip() == "600"
+    assert fp in v.check("mailgw-keygen -c /data/etc/tls/server.crt -f")
+    assert "BEGIN CERTIFICATE" in v.check("cat /data/etc/tls/server.crt")
+    # README's /data layout, as first boot left it
+    for path, want in (("/data/etc/tls/server.key", "root:root 600"),
+                       ("/data/etc/tls/server.crt", "root:mailgw 640"),
+                       ("/data/etc/tls", "root:mailgw 750"),
+                       ("/data/etc/mailgw.conf", "root:mailgw 640"),
+                       ("/data/etc", "root:mailgw 750"),
+                       ("/data/mail", "mailgw:mailgw 700"),
+                       ("/data/state", "root:root 755"),
+                       ("/data/state/clock", "root:root 644")):
+        assert v.check("stat -c '%%U:%%G %%a' %s" % path).strip() == want, path
+    v.check("mailgw-layout check /data")
+    assert v.run("test -e /data/pki")[0] != 0
     # mailgwd runs unprivileged, /data is the ext4 disk, / is the initramfs in RAM
     assert re.search(r"^\s*\d+\s+mailgw\s", v.check("ps -o pid,user,args | grep '[m]ailgwd -c'"), re.M)
     assert re.search(r"/dev/vda /data ext4", v.check("cat /proc/mounts"))
@@ -64,7 +75,7 @@ def test_reboot_keeps_data_and_clock(vm):
     v.login()
     build = int(v.check("cat /etc/mailgw/build-time"))
     assert int(v.check("date +%s")) >= build
-    fp1 = v.check("mailgw-keygen -c /data/pki/server.crt -f").strip()
+    fp1 = v.check("mailgw-keygen -c /data/etc/tls/server.crt -f").strip()
 
     v.check("echo kept-across-reboot > /data/etc/note")
     future = build + 40 * 86400
@@ -78,7 +89,7 @@ def test_reboot_keeps_data_and_clock(vm):
     v.login()
     assert v.check("cat /data/etc/note").strip() == "kept-across-reboot"
     assert int(v.check("date +%s")) >= future, "the clock went backwards across a reboot"
-    assert v.check("mailgw-keygen -c /data/pki/server.crt -f").strip() == fp1
+    assert v.check("mailgw-keygen -c /data/etc/tls/server.crt -f").strip() == fp1
 
 
 def test_watchdog_resets_hung_daemon(vm):

@@ -7,6 +7,7 @@ this test skips: it asks the daemon itself, by checking a configuration that has
 [smtp] and [pop3s] sections (`mailgwd -t`); once they parse, the test runs.
 """
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -22,34 +23,36 @@ from pki import PKI  # noqa: E402
 
 DOMAIN = "example.test"
 PASSWORD = "joe's secret"
-MAILGW_UID = 100  # the image's mailgw user (rootfs/etc/passwd)
+HOST_BIN = os.environ.get("MGW_HOST_BIN", os.path.join(os.path.dirname(__file__), "../../output/host/bin"))
+
+
+def tool(name, *args, stdin=b""):
+    r = subprocess.run([os.path.join(HOST_BIN, name)] + [str(a) for a in args], input=stdin,
+                       capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+
 
 def seed_data(root, pki):
-    """/data as an admin would prepare it: configuration, TLS files, one user."""
-    tls = os.path.join(root, "etc", "tls")
-    os.makedirs(tls)
-    for src, dst in ((pki.server.crt, "server.crt"), (pki.server.key, "server.key"), (pki.ca.crt, "ca.crt"),
-                     (pki.crl_path, "crl.pem")):
-        with open(src, "rb") as i, open(os.path.join(tls, dst), "wb") as o:
-            o.write(i.read())
-    os.chmod(os.path.join(tls, "server.key"), 0o600)
-    with open(os.path.join(root, "etc", "mailgw.conf"), "w") as f:
-        f.write("user = mailgw\ndata_dir = /data\nwatchdog = /dev/watchdog\n"
-                "[tls]\ncert = /data/etc/tls/server.crt\nkey = /data/etc/tls/server.key\n"
-                "ca = /data/etc/tls/ca.crt\ncrl = /data/etc/tls/crl.pem\n"
-                "[pop3s]\nlisten = 0.0.0.0:995\n"
-                "[smtp]\nlisten = 0.0.0.0:25\npostmaster = joe@%s\ngreeting_delay = 0\n" % DOMAIN)
-    dom = os.path.join(root, "etc", "domains", DOMAIN)
-    os.makedirs(dom)
-    h = subprocess.check_output(["openssl", "passwd", "-6", "-stdin"], input=PASSWORD.encode()).decode().strip()
-    with open(os.path.join(dom, "passwd"), "w") as f:
-        f.write("joe:{SHA512-CRYPT}%s::::::\n" % h)
-    os.makedirs(os.path.join(root, "mail"))
-    os.makedirs(os.path.join(root, "spool"))
-    if os.geteuid() == 0:
-        for p in (os.path.join(root, "mail"), os.path.join(root, "spool"), os.path.join(root, "etc", "domains"), dom,
-                  os.path.join(dom, "passwd")):
-            os.chown(p, MAILGW_UID, MAILGW_UID)
+    """/data as an admin prepares it with the project's tools, as root: the configuration,
+    the TLS files (mailgw-layout install) and one user (mailgw-passwd). No chown, no chmod:
+    the owners and modes are the layout's. This host has no 'mailgw' user, so the tools
+    make the files readable for 'nobody' here (-u); the board's boot-time layout check
+    (rcS: mailgw-layout fix) gives them to its own daemon user, as it would after an
+    image whose daemon user changed."""
+    os.makedirs(os.path.join(root, "etc"))
+    conf = ("user = mailgw\ndata_dir = /data\nwatchdog = /dev/watchdog\n"
+            "[tls]\ncert = /data/etc/tls/server.crt\nkey = /data/etc/tls/server.key\n"
+            "ca = /data/etc/tls/ca.crt\ncrl = /data/etc/tls/crl.pem\n"
+            "[pop3s]\nlisten = 0.0.0.0:995\n"
+            "[smtp]\nlisten = 0.0.0.0:25\npostmaster = joe@%s\ngreeting_delay = 0\n" % DOMAIN)
+    tool("mailgw-layout", "-u", "nobody", "install", root, "etc/mailgw.conf", stdin=conf.encode())
+    for src, dst in ((pki.server.crt, "server.crt"), (pki.server.key, "server.key"),
+                     (pki.ca.crt, "ca.crt"), (pki.crl_path, "crl.pem")):
+        with open(src, "rb") as f:
+            tool("mailgw-layout", "-u", "nobody", "install", root, "etc/tls/" + dst, stdin=f.read())
+    tool("mailgw-passwd", "-u", "nobody", "set", root, "joe@" + DOMAIN,
+         stdin=(PASSWORD + "\n").encode())
+    tool("mailgw-layout", "-u", "nobody", "fix", root)
 
 
 def test_mail_end_to_end(vm, tmp_path):
@@ -63,6 +66,9 @@ def test_mail_end_to_end(vm, tmp_path):
     seed = tmp_path / "seed"
     seed_data(str(seed), pki)
     v = vm(data_seed=seed)
+    # the boot-time layout check hands the files to the board's daemon user (uid/gid 100)
+    v.expect(r"mailgw-layout\S* warning: /data/etc/domains/%s/passwd: 0:\d+ 0640, the layout "
+             r"says 0:100 0640 -> corrected" % re.escape(DOMAIN))
     v.wait_ready()
     smtp_greeting(v.ports["smtp"], 120)
 

@@ -18,7 +18,9 @@
 #include "core/log.h"
 
 /* Hashes made with `openssl passwd -6 -salt ...` / `-5` (cheap rounds for the tests). */
-#define H6_SECRET "$6$rounds=1000$abcdefgh$nhYjN017qxiYztzyUpZtPnUQcnLy62KsunSLHNeLahp2EHPlAKmFFlrjEwSXGo2kgY5hR2.peKEg2VGUqIJJu1"
+#define H6_SECRET                                                                                  \
+	"$6$rounds=1000$abcdefgh$"                                                                 \
+	"nhYjN017qxiYztzyUpZtPnUQcnLy62KsunSLHNeLahp2EHPlAKmFFlrjEwSXGo2kgY5hR2.peKEg2VGUqIJJu1"
 #define H5_SECRET "$5$rounds=1000$abcdefgh$XIppta5rT8zJUu4vAOKQXrwq9uY4Ijlz6VjyOmkx5i4"
 
 struct name_case {
@@ -27,24 +29,53 @@ struct name_case {
 };
 
 static const struct name_case user_cases[] = {
-	{ "joe", true }, { "j.doe", true }, { "a_b-c+d", true }, { "0", true },
-	{ "postmaster", true }, { "x.", true },
-	{ "", false }, { ".x", false }, { "a..b", false }, { "../x", false }, { "a/b", false },
-	{ "Joe", false }, { "a b", false }, { "a:b", false }, { "a@b", false }, { "a\\b", false },
-	{ "a%b", false }, { "a\nb", false }, { "\xc3\xa9", false }, { "..", false }, { ".", false },
-	{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", true },  /* 64 */
-	{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false }, /* 65 */
+    {"joe", true},
+    {"j.doe", true},
+    {"a_b-c+d", true},
+    {"0", true},
+    {"postmaster", true},
+    {"x.", true},
+    {"", false},
+    {".x", false},
+    {"a..b", false},
+    {"../x", false},
+    {"a/b", false},
+    {"Joe", false},
+    {"a b", false},
+    {"a:b", false},
+    {"a@b", false},
+    {"a\\b", false},
+    {"a%b", false},
+    {"a\nb", false},
+    {"\xc3\xa9", false},
+    {"..", false},
+    {".", false},
+    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", true},	  /* 64 */
+    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false}, /* 65 */
 };
 
 static const struct name_case domain_cases[] = {
-	{ "example.test", true }, { "a.b.c", true }, { "x", true }, { "mx-1.example.test", true },
-	{ "1.2.3.4", true },
-	{ "", false }, { ".example", false }, { "example.", false }, { "a..b", false },
-	{ "../etc", false }, { "a/b", false }, { "-a.b", false }, { "a-.b", false }, { "a.-b", false },
-	{ "Example.test", false }, { "ex_ample.test", false }, { "[127.0.0.1]", false },
-	{ "a b", false }, { "..", false },
-	{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.b", true },  /* 63 */
-	{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.b", false }, /* 64 */
+    {"example.test", true},
+    {"a.b.c", true},
+    {"x", true},
+    {"mx-1.example.test", true},
+    {"1.2.3.4", true},
+    {"", false},
+    {".example", false},
+    {"example.", false},
+    {"a..b", false},
+    {"../etc", false},
+    {"a/b", false},
+    {"-a.b", false},
+    {"a-.b", false},
+    {"a.-b", false},
+    {"Example.test", false},
+    {"ex_ample.test", false},
+    {"[127.0.0.1]", false},
+    {"a b", false},
+    {"..", false},
+    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.b", true},   /* 63 */
+    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.b", false}, /* 64 */
 };
 
 static void test_names(void **state)
@@ -66,21 +97,21 @@ struct addr_case {
 };
 
 static const struct addr_case addr_cases[] = {
-	{ "joe@example.test", 0, MGW_PARSE_OK, "joe", "example.test" },
-	{ "Joe.Doe@Example.TEST", 0, MGW_PARSE_OK, "joe.doe", "example.test" },
-	{ "a@b@example.test", 0, MGW_PARSE_SYNTAX, NULL, NULL }, /* '@' in the local part */
-	{ "joe", 0, MGW_PARSE_SYNTAX, NULL, NULL },
-	{ "@example.test", 0, MGW_PARSE_SYNTAX, NULL, NULL },
-	{ "joe@", 0, MGW_PARSE_SYNTAX, NULL, NULL },
-	{ "../x@example.test", 0, MGW_PARSE_SYNTAX, NULL, NULL },
-	{ "joe@../etc", 0, MGW_PARSE_SYNTAX, NULL, NULL },
-	{ "a/b@example.test", 0, MGW_PARSE_SYNTAX, NULL, NULL },
-	{ ".x@example.test", 0, MGW_PARSE_SYNTAX, NULL, NULL },
-	{ "joe\0x@example.test", 18, MGW_PARSE_SYNTAX, NULL, NULL },
-	{ "joe@[127.0.0.1]", 0, MGW_PARSE_SYNTAX, NULL, NULL },
-	{ "\"joe\"@example.test", 0, MGW_PARSE_SYNTAX, NULL, NULL },
-	{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@x", 0,
-	  MGW_PARSE_TOO_LONG, NULL, NULL },
+    {"joe@example.test", 0, MGW_PARSE_OK, "joe", "example.test"},
+    {"Joe.Doe@Example.TEST", 0, MGW_PARSE_OK, "joe.doe", "example.test"},
+    {"a@b@example.test", 0, MGW_PARSE_SYNTAX, NULL, NULL}, /* '@' in the local part */
+    {"joe", 0, MGW_PARSE_SYNTAX, NULL, NULL},
+    {"@example.test", 0, MGW_PARSE_SYNTAX, NULL, NULL},
+    {"joe@", 0, MGW_PARSE_SYNTAX, NULL, NULL},
+    {"../x@example.test", 0, MGW_PARSE_SYNTAX, NULL, NULL},
+    {"joe@../etc", 0, MGW_PARSE_SYNTAX, NULL, NULL},
+    {"a/b@example.test", 0, MGW_PARSE_SYNTAX, NULL, NULL},
+    {".x@example.test", 0, MGW_PARSE_SYNTAX, NULL, NULL},
+    {"joe\0x@example.test", 18, MGW_PARSE_SYNTAX, NULL, NULL},
+    {"joe@[127.0.0.1]", 0, MGW_PARSE_SYNTAX, NULL, NULL},
+    {"\"joe\"@example.test", 0, MGW_PARSE_SYNTAX, NULL, NULL},
+    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@x", 0, MGW_PARSE_TOO_LONG,
+     NULL, NULL},
 };
 
 static void test_addr(void **state)
@@ -101,30 +132,30 @@ static void test_addr(void **state)
 struct line_case {
 	const char *line;
 	int rc;
-	const char *user;   /* for OK */
-	const char *hash;   /* for OK */
-	const char *home;   /* for OK */
-	const char *why;    /* substring of the reason for SYNTAX */
+	const char *user; /* for OK */
+	const char *hash; /* for OK */
+	const char *home; /* for OK */
+	const char *why;  /* substring of the reason for SYNTAX */
 };
 
 static const struct line_case line_cases[] = {
-	{ "joe:{SHA512-CRYPT}$6$x$y:1000:1000::/home/joe::userdb_quota=1G", MGW_PARSE_OK, "joe",
-	  "{SHA512-CRYPT}$6$x$y", "/home/joe", NULL },
-	{ "joe:$6$x$y", MGW_PARSE_OK, "joe", "$6$x$y", "", NULL },
-	{ "joe:$6$x$y::", MGW_PARSE_OK, "joe", "$6$x$y", "", NULL },
-	{ "joe:$6$x$y:::::::a:b c", MGW_PARSE_OK, "joe", "$6$x$y", "", NULL },
-	{ "", MGW_PARSE_NEED_MORE, NULL, NULL, NULL, NULL },
-	{ "   ", MGW_PARSE_NEED_MORE, NULL, NULL, NULL, NULL },
-	{ "# joe:x", MGW_PARSE_NEED_MORE, NULL, NULL, NULL, NULL },
-	{ "joe", MGW_PARSE_SYNTAX, NULL, NULL, NULL, "expected user:hash" },
-	{ "joe:", MGW_PARSE_SYNTAX, NULL, NULL, NULL, "empty password hash" },
-	{ ":$6$x$y", MGW_PARSE_SYNTAX, NULL, NULL, NULL, "invalid user name" },
-	{ "../x:$6$x$y", MGW_PARSE_SYNTAX, NULL, NULL, NULL, "invalid user name" },
-	{ "Joe:$6$x$y", MGW_PARSE_SYNTAX, NULL, NULL, NULL, "invalid user name" },
-	{ "joe:$6$x$y:10x0", MGW_PARSE_SYNTAX, NULL, NULL, NULL, "uid is not a number" },
-	{ "joe:$6$x$y:1:-1", MGW_PARSE_SYNTAX, NULL, NULL, NULL, "gid is not a number" },
-	{ "joe:$6$x$y:99999999999", MGW_PARSE_SYNTAX, NULL, NULL, NULL, "uid is not a number" },
-	{ "joe:$6$x$y\r", MGW_PARSE_SYNTAX, NULL, NULL, NULL, "CR" },
+    {"joe:{SHA512-CRYPT}$6$x$y:1000:1000::/home/joe::userdb_quota=1G", MGW_PARSE_OK, "joe",
+     "{SHA512-CRYPT}$6$x$y", "/home/joe", NULL},
+    {"joe:$6$x$y", MGW_PARSE_OK, "joe", "$6$x$y", "", NULL},
+    {"joe:$6$x$y::", MGW_PARSE_OK, "joe", "$6$x$y", "", NULL},
+    {"joe:$6$x$y:::::::a:b c", MGW_PARSE_OK, "joe", "$6$x$y", "", NULL},
+    {"", MGW_PARSE_NEED_MORE, NULL, NULL, NULL, NULL},
+    {"   ", MGW_PARSE_NEED_MORE, NULL, NULL, NULL, NULL},
+    {"# joe:x", MGW_PARSE_NEED_MORE, NULL, NULL, NULL, NULL},
+    {"joe", MGW_PARSE_SYNTAX, NULL, NULL, NULL, "expected user:hash"},
+    {"joe:", MGW_PARSE_SYNTAX, NULL, NULL, NULL, "empty password hash"},
+    {":$6$x$y", MGW_PARSE_SYNTAX, NULL, NULL, NULL, "invalid user name"},
+    {"../x:$6$x$y", MGW_PARSE_SYNTAX, NULL, NULL, NULL, "invalid user name"},
+    {"Joe:$6$x$y", MGW_PARSE_SYNTAX, NULL, NULL, NULL, "invalid user name"},
+    {"joe:$6$x$y:10x0", MGW_PARSE_SYNTAX, NULL, NULL, NULL, "uid is not a number"},
+    {"joe:$6$x$y:1:-1", MGW_PARSE_SYNTAX, NULL, NULL, NULL, "gid is not a number"},
+    {"joe:$6$x$y:99999999999", MGW_PARSE_SYNTAX, NULL, NULL, NULL, "uid is not a number"},
+    {"joe:$6$x$y\r", MGW_PARSE_SYNTAX, NULL, NULL, NULL, "CR"},
 };
 
 static void test_lines(void **state)
@@ -177,28 +208,28 @@ struct verify_case {
 };
 
 static const struct verify_case verify_cases[] = {
-	{ "{SHA512-CRYPT}" H6_SECRET, "secret", 0, 0 },
-	{ "{sha512-crypt}" H6_SECRET, "secret", 0, 0 },
-	{ H6_SECRET, "secret", 0, 0 },                       /* bare, as in /etc/shadow */
-	{ "{CRYPT}" H6_SECRET, "secret", 0, 0 },
-	{ "{SHA256-CRYPT}" H5_SECRET, "secret", 0, 0 },
-	{ H5_SECRET, "secret", 0, 0 },
-	{ "{SHA512-CRYPT}" H6_SECRET, "Secret", 0, -MGW_EAUTH },
-	{ "{SHA512-CRYPT}" H6_SECRET, "", 0, -MGW_EAUTH },
-	{ "{SHA256-CRYPT}" H6_SECRET, "secret", 0, -MGW_EAUTH }, /* scheme/prefix mismatch */
-	{ "{SHA512-CRYPT}" H5_SECRET, "secret", 0, -MGW_EAUTH },
-	{ "!" H6_SECRET, "secret", 0, -MGW_EAUTH },              /* locked (shadow) */
-	{ "*", "secret", 0, -MGW_EAUTH },
-	{ "!", "", 0, -MGW_EAUTH },
-	{ "{PLAIN}secret", "secret", 0, -MGW_EAUTH },            /* not allowed */
-	{ "{PLAIN}secret", "secret", PASSWD_ALLOW_PLAIN, 0 },
-	{ "{PLAIN}secret", "secre", PASSWD_ALLOW_PLAIN, -MGW_EAUTH },
-	{ "{PLAIN}secret", "secrets", PASSWD_ALLOW_PLAIN, -MGW_EAUTH },
-	{ "{SSHA}abcdef", "secret", PASSWD_ALLOW_PLAIN, -MGW_EAUTH },
-	{ "$1$abc$9zxTBo5Uh7ZNdlLdsVKOR/", "secret", 0, -MGW_EAUTH }, /* MD5-crypt */
-	{ "{SHA512-CRYPT", "secret", 0, -MGW_EAUTH },
-	{ "{}secret", "secret", PASSWD_ALLOW_PLAIN, -MGW_EAUTH },
-	{ "$6$rounds=99999999$abc$x", "secret", 0, -MGW_EAUTH },    /* refused, too slow */
+    {"{SHA512-CRYPT}" H6_SECRET, "secret", 0, 0},
+    {"{sha512-crypt}" H6_SECRET, "secret", 0, 0},
+    {H6_SECRET, "secret", 0, 0}, /* bare, as in /etc/shadow */
+    {"{CRYPT}" H6_SECRET, "secret", 0, 0},
+    {"{SHA256-CRYPT}" H5_SECRET, "secret", 0, 0},
+    {H5_SECRET, "secret", 0, 0},
+    {"{SHA512-CRYPT}" H6_SECRET, "Secret", 0, -MGW_EAUTH},
+    {"{SHA512-CRYPT}" H6_SECRET, "", 0, -MGW_EAUTH},
+    {"{SHA256-CRYPT}" H6_SECRET, "secret", 0, -MGW_EAUTH}, /* scheme/prefix mismatch */
+    {"{SHA512-CRYPT}" H5_SECRET, "secret", 0, -MGW_EAUTH},
+    {"!" H6_SECRET, "secret", 0, -MGW_EAUTH}, /* locked (shadow) */
+    {"*", "secret", 0, -MGW_EAUTH},
+    {"!", "", 0, -MGW_EAUTH},
+    {"{PLAIN}secret", "secret", 0, -MGW_EAUTH}, /* not allowed */
+    {"{PLAIN}secret", "secret", PASSWD_ALLOW_PLAIN, 0},
+    {"{PLAIN}secret", "secre", PASSWD_ALLOW_PLAIN, -MGW_EAUTH},
+    {"{PLAIN}secret", "secrets", PASSWD_ALLOW_PLAIN, -MGW_EAUTH},
+    {"{SSHA}abcdef", "secret", PASSWD_ALLOW_PLAIN, -MGW_EAUTH},
+    {"$1$abc$9zxTBo5Uh7ZNdlLdsVKOR/", "secret", 0, -MGW_EAUTH}, /* MD5-crypt */
+    {"{SHA512-CRYPT", "secret", 0, -MGW_EAUTH},
+    {"{}secret", "secret", PASSWD_ALLOW_PLAIN, -MGW_EAUTH},
+    {"$6$rounds=99999999$abc$x", "secret", 0, -MGW_EAUTH}, /* refused, too slow */
 };
 
 static void test_verify(void **state)
@@ -272,14 +303,12 @@ static void test_lookup_and_auth(void **state)
 	assert_int_equal(passwd_auth(tmpdir, "example.test", "joe", "secret", 6, 0), 0);
 	assert_int_equal(passwd_auth(tmpdir, "example.test", "joe", "secreT", 6, 0), -MGW_EAUTH);
 	assert_int_equal(passwd_auth(tmpdir, "example.test", "ann", "secret", 6, 0), 0);
-	assert_int_equal(passwd_auth(tmpdir, "example.test", "nobody", "secret", 6, 0),
-			 -MGW_EAUTH);
+	assert_int_equal(passwd_auth(tmpdir, "example.test", "nobody", "secret", 6, 0), -MGW_EAUTH);
 	assert_int_equal(passwd_auth(tmpdir, "nowhere.test", "joe", "secret", 6, 0), -MGW_EAUTH);
 	assert_int_equal(passwd_auth(tmpdir, "example.test", "pat", "plain", 5, 0), -MGW_EAUTH);
-	assert_int_equal(passwd_auth(tmpdir, "example.test", "pat", "plain", 5,
-				     PASSWD_ALLOW_PLAIN), 0);
-	assert_int_equal(passwd_auth(tmpdir, "example.test", "locked", "secret", 6, 0),
-			 -MGW_EAUTH);
+	assert_int_equal(passwd_auth(tmpdir, "example.test", "pat", "plain", 5, PASSWD_ALLOW_PLAIN),
+			 0);
+	assert_int_equal(passwd_auth(tmpdir, "example.test", "locked", "secret", 6, 0), -MGW_EAUTH);
 	assert_int_equal(passwd_auth(tmpdir, "example.test", "a/b", "secret", 6, 0), -MGW_EINVAL);
 
 	/* The whole-file check names the first bad line. */
@@ -341,16 +370,41 @@ static void test_set_and_new(void **state)
 	assert_int_equal(passwd_hash_verify(h, "new pw", 6, 0), 0);
 	assert_int_equal(passwd_hash_verify(h, "new pW", 6, 0), -MGW_EAUTH);
 
-	/* A new domain and user. */
-	assert_int_equal(passwd_set(tmpdir, "new.test", "zed", h), 0);
+	/* A new user in an empty file. */
+	{
+		char *t;
+		size_t n;
+
+		assert_int_equal(passwd_text_set("", 0, "zed", h, &t, &n), 0);
+		put_file("new.test", t);
+		passwd_text_free(t, n);
+	}
 	assert_int_equal(passwd_auth(tmpdir, "new.test", "zed", "new pw", 6, 0), 0);
-	snprintf(path, sizeof(path), "%s/etc/domains/new.test/passwd", tmpdir);
-	assert_int_equal(stat(path, &sb), 0);
-	assert_int_equal(sb.st_mode & 07777, 0640);
 
 	/* Replacing keeps the other fields and other lines (including comments). */
-	put_file("keep.test", "# admins\nann:$6$x$y:5:6::/h/ann::q=1\nbob:$6$x$y\n");
-	assert_int_equal(passwd_set(tmpdir, "keep.test", "ann", h), 0);
+	{
+		static const char old[] = "# admins\nann:$6$x$y:5:6::/h/ann::q=1\nbob:$6$x$y\n";
+		char *t;
+		size_t n;
+
+		assert_int_equal(passwd_text_set(old, strlen(old), "ann", h, &t, &n), 0);
+		put_file("keep.test", t);
+		passwd_text_free(t, n);
+		/* deleting drops only that user's line */
+		assert_int_equal(passwd_text_del(old, strlen(old), "bob", &t, &n), 0);
+		assert_int_equal(n, strlen(old) - strlen("bob:$6$x$y\n"));
+		assert_memory_equal(t, old, n);
+		passwd_text_free(t, n);
+		assert_int_equal(passwd_text_del(old, strlen(old), "zed", &t, &n), -MGW_ENOENT);
+
+		/* Refused: names and hashes that would break the file. */
+		assert_int_equal(passwd_text_set(old, strlen(old), "../x", h, &t, &n), -MGW_EINVAL);
+		assert_int_equal(passwd_text_set(old, strlen(old), "ann", "a:b", &t, &n),
+				 -MGW_EINVAL);
+		assert_int_equal(passwd_text_set(old, strlen(old), "ann", "a\nb:c", &t, &n),
+				 -MGW_EINVAL);
+		assert_int_equal(passwd_text_set(old, strlen(old), "ann", "", &t, &n), -MGW_EINVAL);
+	}
 	assert_int_equal(passwd_lookup(tmpdir, "keep.test", "ann", &e), 0);
 	assert_string_equal(e.hash, h);
 	assert_string_equal(e.home, "/h/ann");
@@ -359,22 +413,23 @@ static void test_set_and_new(void **state)
 	assert_int_equal(passwd_lookup(tmpdir, "keep.test", "bob", &e), 0);
 	assert_string_equal(e.hash, "$6$x$y");
 
-	/* Refused: names and hashes that would break the file. */
-	assert_int_equal(passwd_set(tmpdir, "keep.test", "../x", h), -MGW_EINVAL);
-	assert_int_equal(passwd_set(tmpdir, "../keep", "ann", h), -MGW_EINVAL);
-	assert_int_equal(passwd_set(tmpdir, "keep.test", "ann", "a:b"), -MGW_EINVAL);
-	assert_int_equal(passwd_set(tmpdir, "keep.test", "ann", "a\nb:c"), -MGW_EINVAL);
-	assert_int_equal(passwd_set(tmpdir, "keep.test", "ann", ""), -MGW_EINVAL);
+	/* Whole-file text (the import tool's path). */
+	{
+		char *t;
+		size_t n;
 
-	/* Whole-file write (the import tool's path). */
-	memset(&e, 0, sizeof(e));
-	strcpy(e.user, "one");
-	strcpy(e.hash, "{SHA512-CRYPT}" H6_SECRET);
-	assert_int_equal(passwd_file_write(tmpdir, "w.test", &e, 1), 0);
-	assert_int_equal(passwd_auth(tmpdir, "w.test", "one", "secret", 6, 0), 0);
-	strcpy(e.hash, "x:y");
-	assert_int_equal(passwd_file_write(tmpdir, "w.test", &e, 1), -MGW_EINVAL);
-	assert_int_equal(passwd_auth(tmpdir, "w.test", "one", "secret", 6, 0), 0);
+		memset(&e, 0, sizeof(e));
+		strcpy(e.user, "one");
+		strcpy(e.hash, "{SHA512-CRYPT}" H6_SECRET);
+		assert_int_equal(passwd_text_build(&e, 1, &t, &n), 0);
+		put_file("w.test", t);
+		passwd_text_free(t, n);
+		assert_int_equal(passwd_auth(tmpdir, "w.test", "one", "secret", 6, 0), 0);
+		strcpy(e.hash, "x:y");
+		assert_int_equal(passwd_text_build(&e, 1, &t, &n), -MGW_EINVAL);
+	}
+	(void)path;
+	(void)sb;
 }
 
 /* The per-user quota in dovecot's extra field (userdb_quota_rule=*:storage=...). */

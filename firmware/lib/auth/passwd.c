@@ -610,46 +610,27 @@ out:
 	return rc;
 }
 
-/* ---- writing ------------------------------------------------------------------------ */
-
-static int passwd_domain_dir_make(const char *data_dir, const char *domain)
-{
-	char dir[PASSWD_PATH_MAX];
-	int n = snprintf(dir, sizeof(dir), "%s/etc/domains/%s", data_dir, domain);
-
-	if (n < 0 || (size_t)n >= sizeof(dir))
-		return -MGW_ELIMIT;
-	return file_mkdirs(dir, 0750);
-}
-
-/* Creates the domain's directory if needed and installs text as its passwd-file. */
-static int passwd_text_install(const char *data_dir, const char *domain, const char *path,
-			       const char *text, size_t len)
-{
-	int rc = passwd_domain_dir_make(data_dir, domain);
-
-	if (rc < 0)
-		return rc;
-	return file_write_atomic(path, text, len, 0640);
-}
+/* ---- editing ------------------------------------------------------------------------- */
 
 static bool passwd_hash_field_ok(const char *hash)
 {
 	return hash[0] != '\0' && strlen(hash) <= PASSWD_HASH_MAX && strpbrk(hash, ":\r\n") == NULL;
 }
 
-int passwd_file_write(const char *data_dir, const char *domain, const struct passwd_entry *e,
-		      size_t n)
+void passwd_text_free(char *text, size_t len)
 {
-	char path[PASSWD_PATH_MAX], line[PASSWD_LINE_MAX + 2];
+	passwd_free_wiped(text, len);
+}
+
+int passwd_text_build(const struct passwd_entry *e, size_t n, char **out, size_t *outlen)
+{
+	char line[PASSWD_LINE_MAX + 2];
 	char *text = NULL;
 	size_t len = 0, i;
-	int rc;
+	int rc = -MGW_ENOMEM;
 
-	rc = passwd_file_path(data_dir, domain, path, sizeof(path));
-	if (rc < 0)
-		return rc;
-	rc = -MGW_ENOMEM;
+	*out = NULL;
+	*outlen = 0;
 	text = malloc(n * (PASSWD_LINE_MAX + 1) + 1);
 	if (text == NULL)
 		goto out;
@@ -672,35 +653,36 @@ int passwd_file_write(const char *data_dir, const char *domain, const struct pas
 		len += strlen(line);
 		text[len++] = '\n';
 	}
-	rc = passwd_text_install(data_dir, domain, path, text, len);
+	text[len] = '\0';
+	*out = text;
+	*outlen = len;
+	text = NULL;
+	rc = 0;
 out:
 	hash_wipe(line, sizeof(line));
 	passwd_free_wiped(text, len);
 	return rc;
 }
 
-int passwd_set(const char *data_dir, const char *domain, const char *user, const char *hash)
+/*
+ * Copies every line of old as it is (comments and even malformed lines are the
+ * admin's), except user's own line: with hash != NULL its hash field is replaced (the
+ * line appended when absent), with hash == NULL it is dropped.
+ */
+static int passwd_text_edit(const char *old, size_t oldlen, const char *user, const char *hash,
+			    char **out, size_t *outlen)
 {
-	char path[PASSWD_PATH_MAX], line[PASSWD_LINE_MAX + 2];
-	char *old = NULL, *text = NULL;
-	size_t oldlen = 0, len = 0, pos = 0;
+	char line[PASSWD_LINE_MAX + 2];
+	char *text = NULL;
+	size_t len = 0, pos = 0;
 	bool found = false;
-	int rc = -MGW_EINVAL;
+	int rc = -MGW_ENOMEM;
 
-	if (!passwd_user_valid(user) || !passwd_domain_valid(domain) || !passwd_hash_field_ok(hash))
-		return rc;
-	rc = passwd_file_path(data_dir, domain, path, sizeof(path));
-	if (rc < 0)
-		return rc;
-	rc = file_read_all(path, PASSWD_FILE_MAX, &old, &oldlen);
-	if (rc < 0 && rc != -MGW_ENOENT)
-		return -MGW_EIO;
-	rc = -MGW_ENOMEM;
-	text = malloc(oldlen + PASSWD_LINE_MAX + 2);
+	*out = NULL;
+	*outlen = 0;
+	text = malloc(oldlen + PASSWD_LINE_MAX + 3);
 	if (text == NULL)
 		goto out;
-	/* Copy every line as it is (comments and even malformed lines are the admin's),
-	 * except the user's own, whose hash field is replaced. */
 	while (pos < oldlen) {
 		const char *l = old + pos;
 		const char *nl = memchr(l, '\n', oldlen - pos);
@@ -708,8 +690,14 @@ int passwd_set(const char *data_dir, const char *domain, const char *user, const
 		struct passwd_entry e;
 		const char *why;
 
+		pos += n + (nl ? 1 : 0);
 		if (!found && passwd_line_parse(l, n, &e, &why) == MGW_PARSE_OK &&
 		    strcmp(e.user, user) == 0) {
+			found = true;
+			if (hash == NULL) {
+				hash_wipe(&e, sizeof(e));
+				continue;
+			}
 			snprintf(e.hash, sizeof(e.hash), "%s", hash);
 			/* at most PASSWD_LINE_MAX characters, so that it parses back */
 			rc = passwd_entry_format(&e, line, PASSWD_LINE_MAX + 1);
@@ -718,13 +706,15 @@ int passwd_set(const char *data_dir, const char *domain, const char *user, const
 				goto out;
 			memcpy(text + len, line, strlen(line));
 			len += strlen(line);
-			found = true;
 		} else {
 			memcpy(text + len, l, n);
 			len += n;
 		}
 		text[len++] = '\n';
-		pos += n + (nl ? 1 : 0);
+	}
+	if (!found && hash == NULL) {
+		rc = -MGW_ENOENT;
+		goto out;
 	}
 	if (!found) {
 		int m = snprintf(line, PASSWD_LINE_MAX + 2, "%s:%s::::::\n", user, hash);
@@ -735,10 +725,32 @@ int passwd_set(const char *data_dir, const char *domain, const char *user, const
 		memcpy(text + len, line, (size_t)m);
 		len += (size_t)m;
 	}
-	rc = passwd_text_install(data_dir, domain, path, text, len);
+	text[len] = '\0';
+	*out = text;
+	*outlen = len;
+	text = NULL;
+	rc = 0;
 out:
 	hash_wipe(line, sizeof(line));
-	passwd_free_wiped(old, oldlen);
 	passwd_free_wiped(text, len);
 	return rc;
+}
+
+int passwd_text_set(const char *old, size_t oldlen, const char *user, const char *hash, char **out,
+		    size_t *outlen)
+{
+	*out = NULL;
+	*outlen = 0;
+	if (!passwd_user_valid(user) || !passwd_hash_field_ok(hash))
+		return -MGW_EINVAL;
+	return passwd_text_edit(old, oldlen, user, hash, out, outlen);
+}
+
+int passwd_text_del(const char *old, size_t oldlen, const char *user, char **out, size_t *outlen)
+{
+	*out = NULL;
+	*outlen = 0;
+	if (!passwd_user_valid(user))
+		return -MGW_EINVAL;
+	return passwd_text_edit(old, oldlen, user, NULL, out, outlen);
 }

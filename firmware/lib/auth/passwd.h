@@ -141,20 +141,23 @@ int passwd_auth(const char *data_dir, const char *domain, const char *user, cons
 int passwd_hash_new(const char *password, size_t len, unsigned rounds, char *out, size_t outsz);
 
 /*
- * Sets user's hash in domain's passwd-file: replaces the hash field of the user's line
- * (other fields kept) or appends "user:hash::::::" when absent; creates the domain
- * directory (0750) and the file if missing. The file is rewritten atomically (temp file
- * mode 0640, fsync, rename, fsync dir). -MGW_EINVAL (name, or hash containing ':' or a
- * line break), -MGW_EIO.
+ * Editing (the files are written by admin/, which knows the layout's owners and modes).
+ * Each builds a new passwd-file text into a heap buffer *out (*outlen bytes and a NUL,
+ * owned by the caller: passwd_text_free(), which wipes it, as it holds hashes).
+ *
+ * passwd_text_set: old (oldlen bytes, may be empty) with user's hash replaced (other
+ * fields and every other line, comments and malformed ones included, kept as they are)
+ * or "user:hash::::::" appended when absent. -MGW_EINVAL (name, or a hash that is empty
+ * or holds ':' or a line break), -MGW_ELIMIT, -MGW_ENOMEM.
+ * passwd_text_del: old without user's line; -MGW_ENOENT when absent.
+ * passwd_text_build: the n entries, one line each; -MGW_EINVAL if an entry would not
+ * parse back as itself (the import tool's path).
  */
-int passwd_set(const char *data_dir, const char *domain, const char *user, const char *hash);
-
-/*
- * Replaces domain's whole passwd-file with the n entries (same atomic rewrite, mode
- * 0640). Used by the import tool. -MGW_EINVAL if an entry would not parse back.
- */
-int passwd_file_write(const char *data_dir, const char *domain, const struct passwd_entry *e,
-		      size_t n);
+int passwd_text_set(const char *old, size_t oldlen, const char *user, const char *hash, char **out,
+		    size_t *outlen);
+int passwd_text_del(const char *old, size_t oldlen, const char *user, char **out, size_t *outlen);
+int passwd_text_build(const struct passwd_entry *e, size_t n, char **out, size_t *outlen);
+void passwd_text_free(char *text, size_t len);
 
 /* Formats one entry as a passwd-file line (no LF). -MGW_ELIMIT if it does not fit. */
 int passwd_entry_format(const struct passwd_entry *e, char *out, size_t outsz);

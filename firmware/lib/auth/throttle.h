@@ -4,8 +4,8 @@
  * Pure logic over a clock value the caller passes in (milliseconds, monotonic), so it is
  * testable and never sleeps: the session turns the returned delay into a loop timer
  * before it sends the failure reply. Keys are opaque bytes chosen by the caller, one per
- * thing to limit, e.g. "cert:<serial hex>" and "addr:<peer ip>"; a session checks every
- * key that applies and obeys the strictest answer.
+ * thing to limit, e.g. "cert:<hash of issuer and serial>" and "addr:<peer network>"
+ * (pop3_sess.c); a session checks every key that applies and obeys the strictest answer.
  *
  * Per key: after the n-th failure in the current window, the next answer is delayed
  * base_ms * 2^(n-1), capped at max_delay_ms (0.5 s, 1 s, 2 s, 4 s, 8 s, 8 s ...). When

@@ -12,15 +12,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/log.h"
+#include "net/addr_net.h"
 #include "net/listen.h"
 #include "mgw_config.h"
 
 enum cfg_type { CFG_T_STR, CFG_T_PATH, CFG_T_NAME, CFG_T_BOOL, CFG_T_UINT, CFG_T_SIZE,
 		CFG_T_DURATION, CFG_T_LOGLEVEL, CFG_T_HOSTNAME, CFG_T_ENUM, CFG_T_ADDRLIST,
-		CFG_T_LISTEN };
+		CFG_T_LISTEN, CFG_T_URL, CFG_T_QUOTA };
 
 struct cfg_key {
 	const char *section; /* "" = global */
@@ -43,6 +46,7 @@ struct cfg_key {
 /* In enum order (tls/tls.h). */
 static const char *const cfg_crl_policies[] = { "refuse", "grace", NULL };
 static const char *const cfg_identities[] = { "email", "cn", "none", NULL };
+static const char *const cfg_tls_versions[] = { "1.2", "1.3", NULL };
 
 static const struct cfg_key cfg_keys[] = {
 	CFG_S("", "hostname", CFG_T_HOSTNAME, hostname),
@@ -51,6 +55,7 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_S("", "log_level", CFG_T_LOGLEVEL, log_level),
 	CFG_S("", "log_syslog", CFG_T_BOOL, log_syslog),
 	CFG_N("", "max_connections", CFG_T_UINT, max_connections, 4, 10000),
+	CFG_N("", "ipv6_prefix", CFG_T_UINT, ipv6_prefix, ADDR_NET_V6_PREFIX_MIN, ADDR_NET_V6_PREFIX_MAX),
 	CFG_N("", "shutdown_grace", CFG_T_DURATION, shutdown_grace, 0, 300),
 	CFG_S("control", "socket", CFG_T_PATH, control_socket),
 	CFG_S("", "watchdog", CFG_T_PATH, watchdog),
@@ -67,7 +72,7 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_N("smtp", "command_timeout", CFG_T_DURATION, smtp_command_timeout, 1, 3600),
 	CFG_N("smtp", "data_timeout", CFG_T_DURATION, smtp_data_timeout, 1, 3600),
 	CFG_N("smtp", "min_free_space", CFG_T_SIZE, smtp_min_free_space, 0, UINT64_MAX),
-	CFG_N("smtp", "quota", CFG_T_SIZE, smtp_quota, 0, UINT64_MAX),
+	CFG_N("smtp", "quota", CFG_T_QUOTA, smtp_quota, 0, UINT64_MAX),
 	CFG_S("smtp", "postmaster", CFG_T_ADDRLIST, smtp_postmaster),
 	CFG_S("tls", "cert", CFG_T_PATH, tls_cert),
 	CFG_S("tls", "key", CFG_T_PATH, tls_key),
@@ -76,20 +81,49 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_E("tls", "crl_expired", tls_crl_expired, cfg_crl_policies),
 	CFG_N("tls", "crl_grace", CFG_T_DURATION, tls_crl_grace, 0, 720 * 3600),
 	CFG_E("tls", "identity", tls_identity, cfg_identities),
+	CFG_N("tls", "handshake_timeout", CFG_T_DURATION, tls_handshake_timeout, 1, 60),
 	CFG_S("pop3s", "listen", CFG_T_STR, pop3s_listen),
 	CFG_N("pop3s", "idle_timeout", CFG_T_DURATION, pop3s_idle_timeout, 600, 86400),
 	CFG_N("pop3s", "login_timeout", CFG_T_DURATION, pop3s_login_timeout, 5, 3600),
+	CFG_N("pop3s", "max_connections", CFG_T_UINT, pop3s_max_connections, 1, 10000),
+	CFG_N("pop3s", "max_per_address", CFG_T_UINT, pop3s_max_per_address, 1, 10000),
+	CFG_N("pop3s", "rate", CFG_T_UINT, pop3s_rate, 1, 1000000),
 	CFG_S("imaps", "listen", CFG_T_STR, imaps_listen),
 	CFG_N("imaps", "idle_timeout", CFG_T_DURATION, imaps_idle_timeout, 1800, 86400),
 	CFG_N("imaps", "login_timeout", CFG_T_DURATION, imaps_login_timeout, 5, 3600),
+	CFG_N("imaps", "max_connections", CFG_T_UINT, imaps_max_connections, 1, 10000),
+	CFG_N("imaps", "max_per_address", CFG_T_UINT, imaps_max_per_address, 1, 10000),
+	CFG_N("imaps", "rate", CFG_T_UINT, imaps_rate, 1, 1000000),
 	CFG_S("auth", "allow_plain", CFG_T_BOOL, auth_allow_plain),
 	CFG_N("auth", "fail_close", CFG_T_UINT, auth_fail_close, 1, 10),
 	CFG_N("auth", "fail_limit", CFG_T_UINT, auth_fail_limit, 1, 1000),
 	CFG_N("auth", "fail_window", CFG_T_DURATION, auth_fail_window, 60, 86400),
 	CFG_N("auth", "fail_delay", CFG_T_DURATION, auth_fail_delay, 1, 60),
+	CFG_N("crlwatch", "interval", CFG_T_DURATION, crlwatch_interval, 1, 86400),
+	CFG_N("crlwatch", "refresh_due", CFG_T_DURATION, crlwatch_refresh_due, 0, 365 * 86400),
+	CFG_N("crlwatch", "warning", CFG_T_DURATION, crlwatch_warning, 0, 365 * 86400),
+	CFG_N("crlwatch", "critical", CFG_T_DURATION, crlwatch_critical, 0, 365 * 86400),
+	CFG_N("crlwatch", "repeat", CFG_T_DURATION, crlwatch_repeat, 60, 7 * 86400),
+	CFG_S("crlwatch", "console", CFG_T_STR, crlwatch_console),
+	CFG_S("crlwatch", "led", CFG_T_STR, crlwatch_led),
+	CFG_S("crlwatch", "mail", CFG_T_BOOL, crlwatch_mail),
+	CFG_N("crlwatch", "max_size", CFG_T_SIZE, crlwatch_max_size, 1024, 1048576),
+	CFG_N("crlwatch", "skew", CFG_T_DURATION, crlwatch_skew, 0, 86400),
+	CFG_S("crlwatch", "url", CFG_T_URL, crlwatch_url),
+	CFG_S("crlwatch", "trust", CFG_T_PATH, crlwatch_trust),
+	CFG_E("crlwatch", "tls_version", crlwatch_tls_version, cfg_tls_versions),
+	CFG_N("crlwatch", "connect_timeout", CFG_T_DURATION, crlwatch_connect_timeout, 1, 300),
+	CFG_N("crlwatch", "timeout", CFG_T_DURATION, crlwatch_timeout, 1, 3600),
+	CFG_N("crlwatch", "poll", CFG_T_DURATION, crlwatch_poll, 10, 7 * 86400),
+	CFG_S("crlwatch", "usb", CFG_T_BOOL, crlwatch_usb),
+	CFG_S("crlwatch", "usb_spool", CFG_T_PATH, crlwatch_usb_spool),
+	CFG_S("crlwatch", "ca_dir", CFG_T_STR, crlwatch_ca_dir),
+	CFG_N("crlwatch", "resign_days", CFG_T_UINT, crlwatch_resign_days, 2, 3650),
+	CFG_S("crlwatch", "state", CFG_T_PATH, crlwatch_state),
 };
 
-static const char *const cfg_sections[] = { "", "control", "tls", "pop3s", "imaps", "auth", "smtp" };
+static const char *const cfg_sections[] = { "", "control", "tls", "pop3s", "imaps", "auth", "smtp",
+					     "crlwatch" };
 
 void cfg_defaults(struct mgw_cfg *cfg)
 {
@@ -101,6 +135,7 @@ void cfg_defaults(struct mgw_cfg *cfg)
 	cfg->log_level = LOG_LVL_INFO;
 	cfg->log_syslog = true;
 	cfg->max_connections = CONFIG_MAX_CONNECTIONS;
+	cfg->ipv6_prefix = ADDR_NET_V6_PREFIX_DEFAULT;
 	cfg->shutdown_grace = CONFIG_SHUTDOWN_GRACE;
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "/run/mailgw/control");
 	cfg->watchdog_timeout = 15;
@@ -118,21 +153,45 @@ void cfg_defaults(struct mgw_cfg *cfg)
 	cfg->smtp_min_free_space = 64ull * 1024 * 1024;
 	cfg->tls_crl_expired = CONFIG_CRL_EXPIRED_GRACE ? TLS_CRL_GRACE : TLS_CRL_REFUSE;
 	cfg->tls_crl_grace = CONFIG_CRL_GRACE_HOURS * 3600u;
+	cfg->tls_handshake_timeout = 10;
 	cfg->tls_identity = CONFIG_IDENTITY_CN ? TLS_IDENTITY_CN
 			    : CONFIG_IDENTITY_NONE ? TLS_IDENTITY_NONE : TLS_IDENTITY_EMAIL;
 	snprintf(cfg->pop3s_listen, sizeof(cfg->pop3s_listen), "%s",
 		 CONFIG_FEATURE_POP3S ? "0.0.0.0:995" : "off");
 	cfg->pop3s_idle_timeout = CONFIG_IDLE_TIMEOUT;
 	cfg->pop3s_login_timeout = CONFIG_IDLE_TIMEOUT_PRELOGIN;
+	cfg->pop3s_max_connections = 64;
+	cfg->pop3s_max_per_address = 16;
+	cfg->pop3s_rate = 60;
 	snprintf(cfg->imaps_listen, sizeof(cfg->imaps_listen), "%s",
 		 CONFIG_FEATURE_IMAPS ? "0.0.0.0:993" : "off");
 	cfg->imaps_idle_timeout = 1800; /* RFC 3501 section 5.4: at least 30 minutes */
 	cfg->imaps_login_timeout = CONFIG_IDLE_TIMEOUT_PRELOGIN;
+	cfg->imaps_max_connections = 64;
+	cfg->imaps_max_per_address = 16;
+	cfg->imaps_rate = 60;
 	cfg->auth_allow_plain = false;
 	cfg->auth_fail_close = 3;
 	cfg->auth_fail_limit = 10;
 	cfg->auth_fail_window = 15 * 60;
 	cfg->auth_fail_delay = 8;
+	cfg->crlwatch_interval = 3600;
+	cfg->crlwatch_refresh_due = 14 * 86400;
+	cfg->crlwatch_warning = 7 * 86400;
+	cfg->crlwatch_critical = 86400;
+	cfg->crlwatch_repeat = 6 * 3600;
+	snprintf(cfg->crlwatch_console, sizeof(cfg->crlwatch_console), "/dev/console");
+	cfg->crlwatch_mail = true;
+	cfg->crlwatch_max_size = 1048576;
+	cfg->crlwatch_skew = 300;
+	cfg->crlwatch_tls_version = 0;
+	cfg->crlwatch_connect_timeout = 10;
+	cfg->crlwatch_timeout = 60;
+	cfg->crlwatch_poll = 6 * 3600;
+	cfg->crlwatch_usb = true;
+	snprintf(cfg->crlwatch_usb_spool, sizeof(cfg->crlwatch_usb_spool), "/run/mailgw/usb");
+	cfg->crlwatch_resign_days = 30;
+	snprintf(cfg->crlwatch_state, sizeof(cfg->crlwatch_state), "/run/mailgw/crlwatch.state");
 }
 
 static int cfg_num(const char *s, uint64_t *out, const char **rest)
@@ -289,6 +348,27 @@ static void cfg_err(char *err, size_t errsz, const char *name, unsigned line, co
 		snprintf(err, errsz, "%s: %s", name, msg);
 }
 
+/* [smtp] quota = N% (1 to 100): a share of the data filesystem, sized at each use. */
+static int cfg_set_pct(struct mgw_cfg *cfg, void *field, const char *value, char *why, size_t whysz)
+{
+	size_t n = strlen(value) - 1;
+	const char *rest = "";
+	char num[8];
+	uint64_t v = 0;
+
+	if (n < sizeof(num)) {
+		memcpy(num, value, n);
+		num[n] = '\0';
+		if (cfg_num(num, &v, &rest) == 0 && *rest == '\0' && v >= 1 && v <= 100) {
+			cfg->smtp_quota_pct = (uint32_t)v;
+			*(uint64_t *)field = 0;
+			return 0;
+		}
+	}
+	snprintf(why, whysz, "expected a size such as 500M or 1G, or 1%% to 100%%");
+	return -MGW_EINVAL;
+}
+
 /* Stores value into the field described by k; on error fills why. */
 static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *value, char *why,
 		   size_t whysz)
@@ -309,6 +389,7 @@ static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *val
 	case CFG_T_HOSTNAME:
 	case CFG_T_ADDRLIST:
 	case CFG_T_LISTEN:
+	case CFG_T_URL:
 		if (strlen(value) >= k->size) {
 			snprintf(why, whysz, "too long (at most %zu characters)", k->size - 1);
 			return rc;
@@ -323,6 +404,12 @@ static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *val
 		}
 		if (k->type == CFG_T_ADDRLIST && !cfg_addrlist_ok(value)) {
 			snprintf(why, whysz, "expected user@domain[, user@domain...]");
+			return rc;
+		}
+		if (k->type == CFG_T_URL && value[0] &&
+		    ((strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) ||
+		     strpbrk(value, " \t\"<>\\^`{|}") != NULL)) {
+			snprintf(why, whysz, "expected an http:// or https:// URL");
 			return rc;
 		}
 		if (k->type == CFG_T_LISTEN && strcmp(value, "off") != 0) {
@@ -359,6 +446,11 @@ static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *val
 			return rc;
 		}
 		return 0;
+	case CFG_T_QUOTA:
+		cfg->smtp_quota_pct = 0;
+		if (strlen(value) > 1 && value[strlen(value) - 1] == '%')
+			return cfg_set_pct(cfg, field, value, why, whysz);
+		/* fall through */
 	case CFG_T_UINT:
 	case CFG_T_SIZE:
 	case CFG_T_DURATION: {
@@ -366,7 +458,7 @@ static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *val
 
 		if (k->type == CFG_T_UINT)
 			rc = cfg_num(value, &v, &rest) == 0 && *rest == '\0' ? 0 : -MGW_EINVAL;
-		else if (k->type == CFG_T_SIZE)
+		else if (k->type == CFG_T_SIZE || k->type == CFG_T_QUOTA)
 			rc = cfg_parse_size(value, &v);
 		else
 			rc = cfg_parse_duration(value, &v);
@@ -374,6 +466,7 @@ static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *val
 			snprintf(why, whysz, "%s",
 				 k->type == CFG_T_UINT ? "expected a whole number"
 				 : k->type == CFG_T_SIZE ? "expected a size such as 512K, 25M or 1G"
+				 : k->type == CFG_T_QUOTA ? "expected a size such as 500M or 1G, or 1% to 100%"
 							 : "expected a duration such as 30s, 10m, 2h or 7d");
 			return -MGW_EINVAL;
 		}
@@ -390,6 +483,25 @@ static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *val
 	}
 	}
 	return rc;
+}
+
+/* Checks between keys, once the whole file is read. */
+static int cfg_check_named(const char *name, const struct mgw_cfg *cfg, char *err, size_t errsz)
+{
+	/* Each listening service has its own share, so that a flood on one port cannot
+	 * take the connections another port needs. */
+	uint32_t smtp = strcmp(cfg->smtp_listen, "off") != 0 ? cfg->smtp_max_connections : 0;
+	uint32_t pop3s = strcmp(cfg->pop3s_listen, "off") != 0 ? cfg->pop3s_max_connections : 0;
+	uint32_t imaps = strcmp(cfg->imaps_listen, "off") != 0 ? cfg->imaps_max_connections : 0;
+
+	if ((uint64_t)smtp + pop3s + imaps > cfg->max_connections) {
+		cfg_err(err, errsz, name, 0,
+			"the services' shares ([smtp] max_connections %u + [pop3s] max_connections "
+			"%u + [imaps] max_connections %u) exceed max_connections %u",
+			smtp, pop3s, imaps, cfg->max_connections);
+		return -MGW_ECONFIG;
+	}
+	return 0;
 }
 
 static char *cfg_trim(char *s)
@@ -488,7 +600,27 @@ int cfg_parse(const char *name, const char *text, size_t len, struct mgw_cfg *cf
 			return -MGW_ECONFIG;
 		}
 	}
-	return 0;
+	return cfg_check_named(name, cfg, err, errsz);
+}
+
+uint64_t cfg_smtp_quota(const struct mgw_cfg *cfg)
+{
+	struct statvfs sv;
+
+	if (cfg->smtp_quota_pct == 0)
+		return cfg->smtp_quota;
+	/* Sized at each use, so a data partition grown later (resize2fs) counts at once. */
+	if (statvfs(cfg->data_dir, &sv) < 0) {
+		log_warn("%s: statvfs: %s: quota of %u%% not applied", cfg->data_dir, strerror(errno),
+			 cfg->smtp_quota_pct);
+		return 0;
+	}
+	return (uint64_t)sv.f_blocks * sv.f_frsize / 100 * cfg->smtp_quota_pct;
+}
+
+int cfg_check(const struct mgw_cfg *cfg, char *err, size_t errsz)
+{
+	return cfg_check_named(cfg->path, cfg, err, errsz);
 }
 
 int cfg_load(const char *path, struct mgw_cfg *cfg, char *err, size_t errsz)

@@ -25,16 +25,33 @@ static int file_errno_code(int e)
 
 int file_read_all(const char *path, size_t max, char **data, size_t *len)
 {
-	struct stat sb;
-	char *p = NULL;
-	size_t got = 0;
-	int fd, rc = -MGW_EIO;
+	int fd, rc;
 
 	*data = NULL;
 	*len = 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return errno == ENOENT ? -MGW_ENOENT : -MGW_EIO;
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return -MGW_ENOENT;
+		/* The file exists but cannot be opened (EACCES: a layout fault): name the
+		 * file and the real cause, callers only see -MGW_EIO. */
+		log_err("%s: %s", path, strerror(errno));
+		return -MGW_EIO;
+	}
+	rc = file_read_fd(fd, max, data, len);
+	close(fd);
+	return rc;
+}
+
+int file_read_fd(int fd, size_t max, char **data, size_t *len)
+{
+	struct stat sb;
+	char *p = NULL;
+	size_t got = 0;
+	int rc = -MGW_EIO;
+
+	*data = NULL;
+	*len = 0;
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode))
 		goto out;
 	rc = -MGW_ELIMIT;
@@ -76,7 +93,6 @@ int file_read_all(const char *path, size_t max, char **data, size_t *len)
 	rc = 0;
 out:
 	free(p);
-	close(fd);
 	return rc;
 }
 

@@ -15,9 +15,13 @@
 /*
  * Reads the whole file at path (at most max bytes) into a new heap buffer, owned by the
  * caller (free()), with a NUL appended after the len bytes (the content itself may hold
- * NULs). 0, -MGW_ENOENT, -MGW_ELIMIT (larger than max), -MGW_ENOMEM, -MGW_EIO.
+ * NULs). 0, -MGW_ENOENT, -MGW_ELIMIT (larger than max), -MGW_ENOMEM, -MGW_EIO (when the
+ * file exists but cannot be opened, "path: strerror" is logged here).
  */
 int file_read_all(const char *path, size_t max, char **data, size_t *len);
+
+/* The same from an open fd (left open), which must be a regular file. */
+int file_read_fd(int fd, size_t max, char **data, size_t *len);
 
 /*
  * Replaces path with len bytes of data, atomically (see above), the new file with mode

@@ -2,9 +2,11 @@
  * addr_rate.h - per-address connection rate: at most `limit` new connections per address
  * in each window of `window_ms`, tracked in a fixed table (no allocation).
  *
- * The table holds ADDR_RATE_SLOTS addresses; when it is full the address whose window
- * started longest ago is forgotten (so a flood of distinct addresses costs memory once
- * and can at worst make the limit forget an old address, never grow the table).
+ * The table holds ADDR_RATE_SLOTS addresses (networks, see addr_net.h). When it is full,
+ * a new address takes the slot of an address whose window has passed, else of the one
+ * with the fewest connections in its window: a flood of fresh addresses (each with one
+ * connection) can never make the table forget a busy address and so restart its window;
+ * memory stays fixed.
  */
 #ifndef MGW_ADDR_RATE_H
 #define MGW_ADDR_RATE_H

@@ -17,12 +17,14 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "net/addr_net.h"
 
 #define CONN_READ_CHUNK 16384
 
 static struct conn *conn_list;
 static size_t conn_live;
 static uint64_t conn_next_id = 1;
+static unsigned conn_v6_prefix = ADDR_NET_V6_PREFIX_DEFAULT;
 
 static void conn_io_cb(struct loop *loop, struct loop_io *io, uint32_t events);
 static void conn_idle_cb(struct loop *loop, struct loop_timer *t);
@@ -52,6 +54,25 @@ static void conn_format_peer(struct conn *c, const struct sockaddr *sa, socklen_
 		snprintf(ip, sizeof(ip), "local");
 	}
 	snprintf(c->peer_ip, sizeof(c->peer_ip), "%s", ip);
+	addr_net_format(sa, salen, conn_v6_prefix, c->peer_net, sizeof(c->peer_net));
+}
+
+void conn_set_v6_prefix(unsigned bits)
+{
+	conn_v6_prefix = bits;
+}
+
+/* The one timer: the handshake deadline while a handshake runs, else the idle limit. */
+static void conn_arm_timer(struct conn *c)
+{
+	uint32_t ms = c->state == CONN_ST_HANDSHAKE && c->hs_ms ? c->hs_ms : c->idle_ms;
+
+	if (c->state == CONN_ST_CLOSED || c->state == CONN_ST_DRAINING || !c->io.registered)
+		return;
+	if (ms)
+		loop_timer_set(c->loop, &c->idle, ms);
+	else
+		loop_timer_cancel(c->loop, &c->idle);
 }
 
 int conn_new(struct loop *loop, int fd, const struct sockaddr *sa, socklen_t salen,
@@ -128,11 +149,14 @@ static void conn_rearm(struct conn *c)
 
 int conn_start(struct conn *c, conn_event_cb cb, void *sess)
 {
+	int rc;
+
 	c->cb = cb;
 	c->sess = sess;
-	if (c->idle_ms)
-		loop_timer_set(c->loop, &c->idle, c->idle_ms);
-	return loop_io_add(c->loop, &c->io, conn_interest(c));
+	rc = loop_io_add(c->loop, &c->io, conn_interest(c));
+	if (rc == 0)
+		conn_arm_timer(c);
+	return rc;
 }
 
 static void conn_emit(struct conn *c, enum conn_event ev)
@@ -150,6 +174,7 @@ static void conn_install_tls(struct conn *c)
 	c->state = CONN_ST_HANDSHAKE;
 	c->hs_wants_write = false;
 	c->rd_wants_write = c->wr_wants_read = false;
+	conn_arm_timer(c);
 }
 
 int conn_start_tls(struct conn *c, const struct transport_ops *ops, void *ctx)
@@ -225,12 +250,15 @@ void conn_pause(struct conn *c, bool paused)
 void conn_set_idle(struct conn *c, uint32_t ms)
 {
 	c->idle_ms = ms;
-	if (c->state != CONN_ST_CLOSED && c->io.registered) {
-		if (ms)
-			loop_timer_set(c->loop, &c->idle, ms);
-		else
-			loop_timer_cancel(c->loop, &c->idle);
-	}
+	if (c->state != CONN_ST_HANDSHAKE || c->hs_ms == 0)
+		conn_arm_timer(c);
+}
+
+void conn_set_handshake_timeout(struct conn *c, uint32_t ms)
+{
+	c->hs_ms = ms;
+	if (c->state == CONN_ST_HANDSHAKE)
+		conn_arm_timer(c);
 }
 
 const char *conn_close_reason(const struct conn *c)
@@ -377,8 +405,7 @@ static bool conn_do_handshake(struct conn *c)
 		return false;
 	}
 	c->state = CONN_ST_OPEN;
-	if (c->idle_ms)
-		loop_timer_set(c->loop, &c->idle, c->idle_ms);
+	conn_arm_timer(c);
 	conn_emit(c, CONN_EV_TLS_READY);
 	return c->state != CONN_ST_CLOSED;
 }
@@ -448,6 +475,12 @@ static void conn_idle_cb(struct loop *loop, struct loop_timer *t)
 		conn_close(c, NULL);
 		return;
 	}
+	if (c->state == CONN_ST_HANDSHAKE && c->hs_ms) {
+		log_info("tls %s: TLS handshake timeout (%u ms), closed", c->peer,
+			 (unsigned)c->hs_ms);
+		conn_close(c, "TLS handshake timeout");
+		return;
+	}
 	conn_emit(c, CONN_EV_TIMEOUT);
 	if (c->state == CONN_ST_CLOSED || c->state == CONN_ST_DRAINING)
 		return;
@@ -483,12 +516,12 @@ size_t conn_count(void)
 	return conn_live;
 }
 
-size_t conn_count_peer(const char *peer_ip)
+size_t conn_count_peer(const char *net)
 {
 	size_t n = 0;
 
 	for (struct conn *c = conn_list; c; c = c->next)
-		if (c->state != CONN_ST_CLOSED && strcmp(c->peer_ip, peer_ip) == 0)
+		if (c->state != CONN_ST_CLOSED && strcmp(c->peer_net, net) == 0)
 			n++;
 	return n;
 }

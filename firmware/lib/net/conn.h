@@ -7,6 +7,7 @@
  *   CONN_EV_DRAINED    the output buffer became empty (stream more if you have it)
  *   CONN_EV_TIMEOUT    the idle timer fired; if the session does not close or re-arm,
  *                      the connection is closed with reason "idle timeout"
+ *                      (not sent for a handshake deadline: see conn_set_handshake_timeout)
  *   CONN_EV_TLS_READY  a TLS handshake on this connection completed
  *   CONN_EV_CLOSED     the connection is closing (reason in conn_close_reason()); the
  *                      session must free itself and not touch the conn afterwards
@@ -61,13 +62,15 @@ struct conn {
 	bool tls_next_set;
 	struct buf in, out;
 	uint32_t idle_ms;
+	uint32_t hs_ms; /* deadline of a TLS handshake, from its start; 0 = idle_ms applies */
 	conn_event_cb cb;
 	void *sess;
 	enum conn_state state;
 	bool paused, eof, rd_wants_write, wr_wants_read, hs_wants_write, flush_queued;
 	uint64_t id;
 	char peer[CONN_ADDR_MAX];     /* address and port, for logs */
-	char peer_ip[CONN_ADDR_MAX];  /* address only, for per-address limits */
+	char peer_ip[CONN_ADDR_MAX];  /* address only */
+	char peer_net[CONN_ADDR_MAX]; /* its network, for per-address limits (addr_net.h) */
 	char reason[CONN_REASON_MAX];
 	struct loop_defer flush;
 	struct conn *prev, *next; /* list of live connections */
@@ -98,6 +101,12 @@ size_t conn_out_len(const struct conn *c);
 /* Stops (true) or resumes (false) reading input; used for back-pressure by sessions. */
 void conn_pause(struct conn *c, bool paused);
 void conn_set_idle(struct conn *c, uint32_t ms);
+/*
+ * Bounds every TLS handshake of c (implicit TLS or STARTTLS) to ms from its start,
+ * however the peer trickles bytes; a handshake still unfinished then closes c with the
+ * reason "TLS handshake timeout". Afterwards the idle timeout applies again.
+ */
+void conn_set_handshake_timeout(struct conn *c, uint32_t ms);
 
 /* Closes now; CLOSED is delivered before this returns. Safe to call twice. */
 void conn_close(struct conn *c, const char *reason);
@@ -111,7 +120,10 @@ void *conn_tls_ctx(const struct conn *c);
 
 /* Live connections, and closing all of them (graceful stop). */
 size_t conn_count(void);
-size_t conn_count_peer(const char *peer_ip);
+/* Open connections whose peer_net is net (all services). */
+size_t conn_count_peer(const char *net);
 void conn_close_all(const char *reason);
+/* The IPv6 prefix length of peer_net for connections accepted from now on. */
+void conn_set_v6_prefix(unsigned bits);
 
 #endif

@@ -27,6 +27,11 @@ static void gate_tls_serial(const void *ctx, char *out, size_t outsz)
 	tls_sess_peer_serial(ctx, out, outsz);
 }
 
+static void gate_tls_cert_id(const void *ctx, char *out, size_t outsz)
+{
+	tls_sess_peer_id(ctx, out, outsz);
+}
+
 static int gate_tls_identity(const void *ctx, enum tls_identity how, char *out, size_t outsz)
 {
 	return tls_sess_peer_identity(ctx, how, out, outsz);
@@ -36,6 +41,7 @@ const struct gate_peer_ops gate_peer_tls = {
     .has_peer = gate_tls_has_peer,
     .subject = gate_tls_subject,
     .serial = gate_tls_serial,
+    .cert_id = gate_tls_cert_id,
     .identity = gate_tls_identity,
 };
 
@@ -48,6 +54,7 @@ void gate_login_init(struct gate_login *g, const char *proto, struct conn *c,
 	g->env = env;
 	snprintf(g->subject, sizeof(g->subject), "-");
 	snprintf(g->serial, sizeof(g->serial), "-");
+	snprintf(g->cert_id, sizeof(g->cert_id), "-");
 }
 
 bool gate_login_peer(struct gate_login *g)
@@ -58,20 +65,27 @@ bool gate_login_peer(struct gate_login *g)
 		return false;
 	g->env->peer->subject(ctx, g->subject, sizeof(g->subject));
 	g->env->peer->serial(ctx, g->serial, sizeof(g->serial));
+	g->env->peer->cert_id(ctx, g->cert_id, sizeof(g->cert_id));
 	return true;
 }
 
-static void gate_throttle_keys(const struct gate_login *g, char cert[THROTTLE_KEY_MAX],
-			       char addr[THROTTLE_KEY_MAX])
+/* Throttle keys: the certificate (issuer and whole serial, hashed: consecutive serials
+ * of one CA and equal serials of two CAs stay apart) and the client's network (its
+ * address; for IPv6 its ipv6_prefix, see conn.h). Long keys are hashed by the
+ * throttle itself. */
+#define GATE_THROTTLE_KEY_MAX (8 + TLS_CERT_ID_MAX + CONN_ADDR_MAX)
+
+static void gate_throttle_keys(const struct gate_login *g, char cert[GATE_THROTTLE_KEY_MAX],
+			       char addr[GATE_THROTTLE_KEY_MAX])
 {
-	snprintf(cert, THROTTLE_KEY_MAX, "cert:%.58s", g->serial);
-	snprintf(addr, THROTTLE_KEY_MAX, "addr:%.58s", g->c->peer_ip);
+	snprintf(cert, GATE_THROTTLE_KEY_MAX, "cert:%s", g->cert_id);
+	snprintf(addr, GATE_THROTTLE_KEY_MAX, "addr:%s", g->c->peer_net);
 }
 
 static enum gate_login_result gate_failed(struct gate_login *g, const char *name, const char *why,
 					  uint32_t *delay_ms, bool *close)
 {
-	char kc[THROTTLE_KEY_MAX], ka[THROTTLE_KEY_MAX];
+	char kc[GATE_THROTTLE_KEY_MAX], ka[GATE_THROTTLE_KEY_MAX];
 	uint64_t now = loop_now_ms(g->c->loop);
 	uint32_t d1, d2;
 
@@ -92,7 +106,7 @@ enum gate_login_result gate_login_check(struct gate_login *g, const uint8_t *nam
 					const uint8_t *pw, size_t pwlen, struct passwd_addr *a,
 					uint32_t *delay_ms, bool *close)
 {
-	char kc[THROTTLE_KEY_MAX], ka[THROTTLE_KEY_MAX], shown[PASSWD_ADDR_MAX + 2];
+	char kc[GATE_THROTTLE_KEY_MAX], ka[GATE_THROTTLE_KEY_MAX], shown[PASSWD_ADDR_MAX + 2];
 	char id[TLS_IDENTITY_MAX], want[PASSWD_ADDR_MAX + 2], why[TLS_IDENTITY_MAX + 64];
 	uint64_t now = loop_now_ms(g->c->loop);
 	uint32_t delay;
@@ -129,6 +143,13 @@ enum gate_login_result gate_login_check(struct gate_login *g, const uint8_t *nam
 	}
 	rc = passwd_auth(g->env->data_dir, a->domain, a->user, (const char *)pw, pwlen,
 			 g->env->passwd_flags);
+	if (rc == -MGW_EIO) {
+		/* A local fault (the passwd-file unreadable, logged with its path): not the
+		 * user's mistake, so no failed login is counted. */
+		log_err("%s %s: login of '%s' not checked: the passwd-file of %s cannot be read",
+			g->proto, g->c->peer, shown, a->domain);
+		return GATE_LOGIN_TEMP;
+	}
 	if (rc < 0)
 		return gate_failed(g, shown,
 				   rc == -MGW_EAUTH ? "wrong password or unknown user"

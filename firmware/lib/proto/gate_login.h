@@ -30,6 +30,7 @@ struct gate_peer_ops {
 	bool (*has_peer)(const void *ctx);
 	void (*subject)(const void *ctx, char *out, size_t outsz);
 	void (*serial)(const void *ctx, char *out, size_t outsz);
+	void (*cert_id)(const void *ctx, char *out, size_t outsz); /* tls_sess_peer_id */
 	int (*identity)(const void *ctx, enum tls_identity how, char *out, size_t outsz);
 };
 
@@ -48,8 +49,10 @@ struct gate_env {
 	struct maildir_store *store;	  /* borrowed, process-wide */
 	struct throttle *throttle;	  /* borrowed, process-wide */
 	const struct gate_peer_ops *peer; /* NULL: the TLS session */
-	void (*release)(void *arg);	  /* called once when the session is freed */
-	void *release_arg;
+	/* called once when the session is freed, as release(release_arg, release_ref):
+	 * the daemon's service (its connection count) and the generation it holds */
+	void (*release)(void *arg, void *ref);
+	void *release_arg, *release_ref;
 };
 
 struct gate_login {
@@ -58,12 +61,15 @@ struct gate_login {
 	const struct gate_env *env; /* borrowed: the session's copy */
 	unsigned fails;		    /* failed logins on this connection */
 	char subject[TLS_SUBJECT_MAX], serial[TLS_SERIAL_MAX];
+	char cert_id[TLS_CERT_ID_MAX]; /* issuer + serial: the per-certificate throttle key */
 };
 
 enum gate_login_result {
 	GATE_LOGIN_OK = 0, /* *a filled; the throttle forgot this certificate and address */
 	GATE_LOGIN_FAILED, /* refuse after *delay_ms; close afterwards when *close */
 	GATE_LOGIN_LIMIT,  /* too many failures for this certificate or address: close now */
+	GATE_LOGIN_TEMP,   /* the passwd-file cannot be read (logged): a temporary refusal,
+			    * not the user's mistake, nothing counted in the throttle */
 };
 
 /* Sets up g for a session on c; env->peer must be set (the session fills in the default). */
@@ -71,12 +77,15 @@ void gate_login_init(struct gate_login *g, const char *proto, struct conn *c,
 		     const struct gate_env *env);
 
 /* At CONN_EV_TLS_READY: false when there is no client certificate (close the session);
- * otherwise records its subject and serial for the logs. */
+ * otherwise records its subject and serial for the logs and its issuer + serial
+ * (tls_sess_peer_id) for the throttle. */
 bool gate_login_peer(struct gate_login *g);
 
 /*
  * Checks a login: throttle first, then name syntax, certificate binding (CVE-2019-3814:
- * no identity in the certificate is a refusal), password. Every failure is logged with
+ * no identity in the certificate is a refusal), password. The throttle keys are the
+ * certificate (issuer and whole serial) and the client's network (c->peer_net: its
+ * address; for IPv6 its ipv6_prefix network). Every failure is logged with
  * the certificate's subject and serial. name and pw are borrowed for the call.
  */
 enum gate_login_result gate_login_check(struct gate_login *g, const uint8_t *name, size_t namelen,

@@ -219,7 +219,7 @@ static void imap_free(struct imap_sess *s)
 	free(s->cmd);
 	free(s->pc);
 	if (s->env.release)
-		s->env.release(s->env.release_arg);
+		s->env.release(s->env.release_arg, s->env.release_ref);
 	imap_live--;
 	free(s);
 }
@@ -1245,8 +1245,8 @@ static void imap_login(struct imap_sess *s, const uint8_t *name, size_t namelen,
 			break;
 		}
 		snprintf(s->login, sizeof(s->login), "%s@%s", s->who.user, s->who.domain);
-		log_info("imap %s: login %s (subject %s, serial %s)", s->c->peer, s->login,
-			 s->gl.subject, s->gl.serial);
+		log_record("imap %s: login %s (subject %s, serial %s)", s->c->peer, s->login,
+			   s->gl.subject, s->gl.serial);
 		imap_enter(s, IMAP_ST_AUTH);
 		conn_set_idle(s->c, s->env.idle_timeout_ms);
 		imap_tagged(s, "OK", "[CAPABILITY " IMAP_CAPS_COMMON "] Logged in");
@@ -1261,6 +1261,10 @@ static void imap_login(struct imap_sess *s, const uint8_t *name, size_t namelen,
 	case GATE_LOGIN_LIMIT:
 		imap_tagged(s, "NO", "[AUTHENTICATIONFAILED] Too many failed logins");
 		imap_close(s, "Too many failed logins, try again later", "login limit");
+		break;
+	case GATE_LOGIN_TEMP:
+		/* RFC 5530: the server cannot check the password now (not a failed login). */
+		imap_tagged(s, "NO", "[UNAVAILABLE] Cannot check the password now, try later");
 		break;
 	}
 }

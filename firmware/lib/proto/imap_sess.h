@@ -33,8 +33,6 @@
 /* Logged-in sessions of one user (dovecot's mail_max_userip_connections is 10): one
  * certificate cannot pin the daemon's connections. */
 #define IMAP_SESSIONS_PER_USER 10
-/* Connections from one address beyond which imaps refuses (as pop3s). */
-#define IMAP_MAX_PER_ADDRESS 16
 
 /*
  * Creates a session for c (whose transport is a TLS session of the gate) and starts the

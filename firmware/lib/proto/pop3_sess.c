@@ -111,7 +111,7 @@ static void pop3_free(struct pop3_sess *s)
 	free(s->deleted);
 	explicit_bzero(s->user, sizeof(s->user));
 	if (s->env.release)
-		s->env.release(s->env.release_arg);
+		s->env.release(s->env.release_arg, s->env.release_ref);
 	pop3_live--;
 	free(s);
 }
@@ -330,8 +330,8 @@ static void pop3_login_ok(struct pop3_sess *s, const struct passwd_addr *a)
 	s->box_open = true;
 	snprintf(s->login, sizeof(s->login), "%s@%s", a->user, a->domain);
 	pop3_counts(s, &n, &size);
-	log_info("pop3 %s: login %s (subject %s, serial %s): %zu messages, %llu octets", s->c->peer,
-		 s->login, s->gl.subject, s->gl.serial, n, (unsigned long long)size);
+	log_record("pop3 %s: login %s (subject %s, serial %s): %zu messages, %llu octets",
+		   s->c->peer, s->login, s->gl.subject, s->gl.serial, n, (unsigned long long)size);
 	snprintf(line, sizeof(line), "+OK logged in, %zu messages (%llu octets)", n,
 		 (unsigned long long)size);
 	pop3_reply(s, line);
@@ -356,6 +356,10 @@ static void pop3_login(struct pop3_sess *s, const uint8_t *name, size_t namelen,
 		break;
 	case GATE_LOGIN_LIMIT:
 		pop3_close(s, "-ERR [AUTH] too many failed logins, try again later", "login limit");
+		break;
+	case GATE_LOGIN_TEMP:
+		/* RFC 3206: a fault of the server, not of the user's credentials. */
+		pop3_reply(s, "-ERR [SYS/TEMP] cannot check the password now, try later");
 		break;
 	}
 }

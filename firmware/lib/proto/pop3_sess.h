@@ -32,11 +32,6 @@
 #define POP3_OUT_MAX (64 * 1024)  /* conn output buffer */
 #define POP3_PRELOGIN_CMDS_MAX 20 /* commands before a successful login */
 #define POP3_BAD_CMDS_MAX 10	  /* unknown or malformed commands per session */
-/* Connections from one address (of any service: the daemon's max_connections is shared),
- * beyond which pop3s refuses: one host must not hold every connection with handshakes
- * it never finishes. */
-#define POP3_MAX_PER_ADDRESS 16
-
 struct pop3_sess;
 
 /*

@@ -6,6 +6,7 @@
  */
 #include "proto/smtp_rcpt.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,18 +37,25 @@ static bool smtp_copy_lower(char *out, size_t outsz, const void *p, size_t len)
 	return true;
 }
 
-bool smtp_domain_is_local(const char *data_dir, const char *domain)
+int smtp_domain_local(const char *data_dir, const char *domain)
 {
 	char path[SMTP_RCPT_PATH_MAX];
 	struct stat st;
 	int n;
 
 	if (!passwd_domain_valid(domain))
-		return false;
+		return 0;
 	n = snprintf(path, sizeof(path), "%s/etc/domains/%s", data_dir, domain);
 	if (n < 0 || (size_t)n >= sizeof(path))
-		return false;
-	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+		return 0;
+	if (stat(path, &st) == 0)
+		return S_ISDIR(st.st_mode) ? 1 : 0;
+	if (errno == ENOENT || errno == ENOTDIR)
+		return 0;
+	/* EACCES (etc/ or etc/domains/ not readable by the daemon) is a local fault: a
+	 * permanent "relaying denied" would bounce mail for a domain we serve. */
+	log_err("%s: %s", path, strerror(errno));
+	return -MGW_EIO;
 }
 
 /* A small list of mailboxes being collected for one RCPT. */
@@ -74,7 +82,10 @@ static int smtp_user_exists(const char *data_dir, const char *domain, const char
 	struct passwd_entry e;
 	int rc;
 
-	if (!smtp_domain_is_local(data_dir, domain) || !passwd_user_valid(user))
+	rc = smtp_domain_local(data_dir, domain);
+	if (rc < 0)
+		return rc;
+	if (rc == 0 || !passwd_user_valid(user))
 		return -MGW_ENOENT;
 	rc = passwd_lookup(data_dir, domain, user, &e);
 	explicit_bzero(&e, sizeof(e));
@@ -278,6 +289,32 @@ out:
 	return rc;
 }
 
+int smtp_alias_line_parse(const char *line, size_t len, const char *home_domain, char *local,
+			  size_t localsz, struct smtp_mbox *targets, size_t *ntargets,
+			  const char **why)
+{
+	struct smtp_mbox_list *l;
+	int r;
+
+	*ntargets = 0;
+	if (len > SMTP_ALIAS_LINE_MAX) {
+		*why = "line too long";
+		return MGW_PARSE_TOO_LONG;
+	}
+	l = calloc(1, sizeof(*l));
+	if (l == NULL) {
+		*why = "out of memory";
+		return MGW_PARSE_LIMIT;
+	}
+	r = smtp_alias_line(line, len, home_domain, local, localsz, l, why);
+	if (r == MGW_PARSE_OK) {
+		memcpy(targets, l->mb, l->n * sizeof(l->mb[0]));
+		*ntargets = l->n;
+	}
+	free(l);
+	return r;
+}
+
 int smtp_alias_file_check(const char *path, char *err, size_t errsz)
 {
 	struct smtp_mbox_list *l = calloc(1, sizeof(*l));
@@ -438,6 +475,7 @@ enum smtp_rcpt_res smtp_rcpt_resolve(const char *data_dir, const char *admins,
 	struct smtp_mbox_list *l = calloc(1, sizeof(*l));
 	char domain[PASSWD_DOMAIN_MAX + 1], user[PASSWD_USER_MAX + 1];
 	enum smtp_rcpt_res res = SMTP_RCPT_TEMP;
+	int local = 0;
 
 	if (l == NULL)
 		return SMTP_RCPT_TEMP;
@@ -446,8 +484,10 @@ enum smtp_rcpt_res smtp_rcpt_resolve(const char *data_dir, const char *admins,
 		res = smtp_admins_list(data_dir, admins, l);
 	} else if (path->null || path->route || path->literal || path->percent ||
 		   !smtp_copy_lower(domain, sizeof(domain), path->domain, path->domain_len) ||
-		   !smtp_domain_is_local(data_dir, domain)) {
+		   (local = smtp_domain_local(data_dir, domain)) == 0) {
 		res = SMTP_RCPT_RELAY;
+	} else if (local < 0) {
+		res = SMTP_RCPT_TEMP;
 	} else if (path->quoted ||
 		   !smtp_copy_lower(user, sizeof(user), path->local, path->local_len) ||
 		   !passwd_user_valid(user)) {

@@ -69,6 +69,21 @@ enum smtp_rcpt_res smtp_rcpt_resolve(const char *data_dir, const char *admins,
 				     const struct smtp_path *path, struct smtp_mbox_set *set,
 				     size_t max);
 
+/* 1 when <data_dir>/etc/domains/<domain>/ exists, 0 when it does not (or domain is not
+ * a valid name), -MGW_EIO when that cannot be told (e.g. EACCES; logged with the path):
+ * the caller answers a temporary error, never "relaying denied". */
+int smtp_domain_local(const char *data_dir, const char *domain);
+
+/*
+ * Parses one aliases line (len bytes, no LF): MGW_PARSE_NEED_MORE for a blank or comment
+ * line; MGW_PARSE_SYNTAX / MGW_PARSE_TOO_LONG with *why; MGW_PARSE_OK with the alias name
+ * (lower case) in local and its distinct targets in targets[SMTP_ALIAS_TARGETS_MAX]
+ * (a target without a domain gets home_domain). Syntax only: targets may not exist.
+ */
+int smtp_alias_line_parse(const char *line, size_t len, const char *home_domain, char *local,
+			  size_t localsz, struct smtp_mbox *targets, size_t *ntargets,
+			  const char **why);
+
 /*
  * The quota of mailbox mb: the user's passwd-file rule (userdb_quota_rule, see
  * auth/passwd.h) if it has one, else dflt (the configured default). 0 means none.
@@ -81,9 +96,6 @@ int smtp_rcpt_quota(const char *data_dir, uint64_t dflt, const struct smtp_mbox 
  * (RFC 5321 section 4.5.1, RFC 2142 section 2). Their mail may use half of the reserve
  * of free space (maildir_store_space_check). */
 bool smtp_path_is_admin(const struct smtp_path *path);
-
-/* True when <data_dir>/etc/domains/<domain>/ exists (domain already validated). */
-bool smtp_domain_is_local(const char *data_dir, const char *domain);
 
 /*
  * Checks an aliases file as a whole: 0 when every line is well-formed; otherwise

@@ -310,7 +310,7 @@ static enum smtp_rcpt_res smtp_rcpt_quota_check(struct smtp_sess *s, size_t n0, 
 		struct smtp_mbox *mb = &s->mboxes.mb[i];
 		uint64_t used, msgs;
 
-		if (smtp_rcpt_quota(cfg->data_dir, cfg->smtp_quota, mb, &mb->quota) < 0)
+		if (smtp_rcpt_quota(cfg->data_dir, cfg_smtp_quota(cfg), mb, &mb->quota) < 0)
 			return SMTP_RCPT_TEMP;
 		if (mb->quota == 0)
 			continue;
@@ -721,19 +721,21 @@ static void smtp_data_done(struct smtp_sess *s)
 	log_safe(from, sizeof(from), s->from, strlen(s->from));
 	if (reply == NULL) {
 		smtp_reply(s, "250 2.0.0 ok: queued as %s", s->id);
-		log_info("smtp msg id=%s client=%s tls=%s from=<%s> rcpts=%s size=%llu result=250 "
-			 "delivered",
-			 s->id, s->c->peer_ip, s->tls ? s->tls_desc : "no", from, s->log_rcpts,
-			 (unsigned long long)s->data.size);
+		log_record(
+		    "smtp msg id=%s client=%s tls=%s from=<%s> rcpts=%s size=%llu result=250 "
+		    "delivered",
+		    s->id, s->c->peer_ip, s->tls ? s->tls_desc : "no", from, s->log_rcpts,
+		    (unsigned long long)s->data.size);
 	} else {
 		const char *sp = strchr(reply, ' ');
 
 		sp = sp ? strchr(sp + 1, ' ') : NULL;
 		smtp_reply(s, "%s", reply);
-		log_info("smtp msg id=%s client=%s tls=%s from=<%s> rcpts=%s size=%llu result=%.*s "
-			 "refused",
-			 s->id, s->c->peer_ip, s->tls ? s->tls_desc : "no", from, s->log_rcpts,
-			 (unsigned long long)s->data.size, sp ? (int)(sp - reply) : 3, reply);
+		log_record(
+		    "smtp msg id=%s client=%s tls=%s from=<%s> rcpts=%s size=%llu result=%.*s "
+		    "refused",
+		    s->id, s->c->peer_ip, s->tls ? s->tls_desc : "no", from, s->log_rcpts,
+		    (unsigned long long)s->data.size, sp ? (int)(sp - reply) : 3, reply);
 	}
 	smtp_txn_reset(s);
 	buf_lr_init(&s->lr, SMTP_CMD_LINE_MAX);
@@ -818,10 +820,10 @@ static void smtp_log_close(struct smtp_sess *s, const char *reason)
 		char from[SMTP_PATH_MAX + 1];
 
 		log_safe(from, sizeof(from), s->from, strlen(s->from));
-		log_info("smtp msg id=%s client=%s tls=%s from=<%s> rcpts=%s size=%llu "
-			 "result=aborted (%s)",
-			 s->id, s->c->peer_ip, s->tls ? s->tls_desc : "no", from, s->log_rcpts,
-			 (unsigned long long)s->data.size, reason);
+		log_record("smtp msg id=%s client=%s tls=%s from=<%s> rcpts=%s size=%llu "
+			   "result=aborted (%s)",
+			   s->id, s->c->peer_ip, s->tls ? s->tls_desc : "no", from, s->log_rcpts,
+			   (unsigned long long)s->data.size, reason);
 	}
 	log_debug("smtp %s: closed (%s), %u messages", s->c->peer, reason, s->msgs);
 }

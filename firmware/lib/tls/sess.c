@@ -68,6 +68,7 @@ static int tls_sess_verify(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t
 
 		tls_crt_subject(crt, s->subject, sizeof(s->subject));
 		tls_crt_serial(crt, s->serial, sizeof(s->serial));
+		tls_crt_id(crt, s->cert_id, sizeof(s->cert_id));
 		if (crt->subject_raw.len <= 2 || strcmp(s->subject, "(empty)") == 0)
 			*flags |= MBEDTLS_X509_BADCERT_OTHER; /* an empty subject names nobody */
 		if (crt->MBEDTLS_PRIVATE(ca_istrue))
@@ -126,6 +127,7 @@ int tls_sess_new(struct tls_conf *conf, int fd, const char *peer, struct tls_ses
 	snprintf(s->peer, sizeof(s->peer), "%s", peer ? peer : "?");
 	snprintf(s->subject, sizeof(s->subject), "-");
 	snprintf(s->serial, sizeof(s->serial), "-");
+	snprintf(s->cert_id, sizeof(s->cert_id), "-");
 	ret = mbedtls_ssl_setup(&s->ssl, &conf->ssl);
 	if (ret != 0) {
 		log_err("tls %s: mbedtls_ssl_setup failed (-0x%04x)", s->peer, (unsigned)-ret);
@@ -357,6 +359,11 @@ void tls_sess_peer_subject(const struct tls_sess *s, char *out, size_t outsz)
 void tls_sess_peer_serial(const struct tls_sess *s, char *out, size_t outsz)
 {
 	snprintf(out, outsz, "%s", s->serial);
+}
+
+void tls_sess_peer_id(const struct tls_sess *s, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "%s", s->cert_id);
 }
 
 /* Copies an identity field if every byte may be part of a user name's text. */

@@ -11,6 +11,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "tls/hash.h"
 #include "tls/tls_int.h"
 
 static struct {
@@ -182,6 +183,31 @@ void tls_crt_serial(const mbedtls_x509_crt *crt, char *out, size_t outsz)
 		return;
 	}
 	snprintf(out, outsz, "%s", raw);
+}
+
+void tls_crt_id(const mbedtls_x509_crt *crt, char *out, size_t outsz)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t d[HASH_SHA256_LEN];
+	struct hash_ctx h;
+
+	if (crt == NULL || outsz < 2 * sizeof(d) + 1) {
+		snprintf(out, outsz, "-");
+		return;
+	}
+	/* The issuer is a DER SEQUENCE with its own length: issuer || serial is unambiguous. */
+	hash_init(&h, HASH_SHA256);
+	hash_update(&h, crt->issuer_raw.p, crt->issuer_raw.len);
+	hash_update(&h, crt->serial.p, crt->serial.len);
+	if (hash_finish(&h, d) < 0) {
+		snprintf(out, outsz, "-");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(d); i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[2 * sizeof(d)] = '\0';
 }
 
 /* Verify flags in words (the text mbedTLS uses, one phrase per flag). */

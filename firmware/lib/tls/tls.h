@@ -38,7 +38,8 @@
 #include "net/transport.h"
 
 #define TLS_SUBJECT_MAX 256	/* subject DN as text, for logs */
-#define TLS_SERIAL_MAX 96	/* serial as hex "01:A2:...", for logs and throttle keys */
+#define TLS_SERIAL_MAX 96	/* serial as hex "01:A2:...", for logs */
+#define TLS_CERT_ID_MAX 65	/* a certificate's identity as hex (tls_sess_peer_id) */
 #define TLS_IDENTITY_MAX 320	/* user@domain from a certificate */
 #define TLS_ERR_MAX 512		/* error texts filled by the loaders */
 #define TLS_FILE_MAX (1u << 20) /* a PEM file larger than this is refused */
@@ -114,6 +115,13 @@ bool tls_sess_has_peer(const struct tls_sess *s);
 /* The client certificate's subject DN and serial as text ("-" when none). */
 void tls_sess_peer_subject(const struct tls_sess *s, char *out, size_t outsz);
 void tls_sess_peer_serial(const struct tls_sess *s, char *out, size_t outsz);
+/*
+ * The client certificate's identity for per-certificate limits (the login throttle): the
+ * SHA-256, in hex, of its issuer's DER name followed by its whole DER serial, so two
+ * certificates share it only if they are the same certificate (RFC 5280 4.1.2.2: issuer
+ * and serial identify a certificate). "-" when there is none.
+ */
+void tls_sess_peer_id(const struct tls_sess *s, char *out, size_t outsz);
 /*
  * The login identity in the client certificate: under TLS_IDENTITY_EMAIL the first
  * rfc822Name of subjectAltName, else the subject's emailAddress; under TLS_IDENTITY_CN

@@ -52,6 +52,7 @@ struct tls_sess {
 	uint32_t vrfy_flags;
 	char subject[TLS_SUBJECT_MAX];
 	char serial[TLS_SERIAL_MAX];
+	char cert_id[TLS_CERT_ID_MAX];
 	char peer[TLS_PEER_MAX];
 };
 
@@ -65,6 +66,8 @@ void tls_time_format(int64_t t, char *out, size_t outsz);
 /* Subject DN / serial of crt as text (printable ASCII; "-" if none). */
 void tls_crt_subject(const mbedtls_x509_crt *crt, char *out, size_t outsz);
 void tls_crt_serial(const mbedtls_x509_crt *crt, char *out, size_t outsz);
+/* SHA-256 (hex) of the issuer's DER name and the DER serial: see tls_sess_peer_id(). */
+void tls_crt_id(const mbedtls_x509_crt *crt, char *out, size_t outsz);
 /* Verify flags in words, joined by "; ". */
 void tls_flags_text(uint32_t flags, char *out, size_t outsz);
 

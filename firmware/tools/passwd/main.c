@@ -13,9 +13,16 @@
  * import joins passwd(5) and shadow(5) lines by user name and keeps the users present in
  * both whose shadow hash is SHA-crypt ($5$ or $6$, so usable as it is); every other line
  * is reported as "file:line: user 'x': why" and skipped. The domain's passwd-file is then
- * replaced as a whole, atomically, with mode 0640.
+ * replaced as a whole.
+ *
+ * Every file and directory is written through admin/layout.h: atomically, with the owner,
+ * group and mode of README's /data layout (etc/, etc/domains/, the domain directory and
+ * passwd readable by the daemon's group, root-owned), never following a symlink. The
+ * daemon's user is -u USER, else the `user` key of DATA_DIR/etc/mailgw.conf, else the
+ * build's default (Kconfig DAEMON_USER). DATA_DIR is created (0755) when missing.
  */
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
 #include "auth/passwd.h"
 #include "core/err.h"
 #include "core/file.h"
@@ -39,14 +47,17 @@
 
 static unsigned pw_rounds;
 static unsigned pw_flags;
+static const char *pw_user; /* -u */
 
 static void pw_usage(void)
 {
-	fprintf(stderr, "usage: mailgw-passwd [-r ROUNDS] hash\n"
-			"       mailgw-passwd [-r ROUNDS] set DATA_DIR USER@DOMAIN\n"
-			"       mailgw-passwd [-p] check DATA_DIR USER@DOMAIN\n"
-			"       mailgw-passwd import DATA_DIR DOMAIN PASSWD_FILE SHADOW_FILE\n"
-			"The password is read from standard input.\n");
+	fprintf(stderr,
+		"usage: mailgw-passwd [-r ROUNDS] hash\n"
+		"       mailgw-passwd [-r ROUNDS] [-u DAEMON_USER] set DATA_DIR USER@DOMAIN\n"
+		"       mailgw-passwd [-p] check DATA_DIR USER@DOMAIN\n"
+		"       mailgw-passwd [-u DAEMON_USER] import DATA_DIR DOMAIN PASSWD_FILE "
+		"SHADOW_FILE\n"
+		"The password is read from standard input.\n");
 }
 
 /* Reads the password: the first line of stdin, without echo on a terminal. */
@@ -138,10 +149,27 @@ static int pw_cmd_hash(void)
 	return PW_EXIT_OK;
 }
 
+/* Opens data_dir's layout (creating data_dir when missing); messages on stderr. */
+static int pw_layout_open(struct layout *l, const char *data_dir)
+{
+	char msg[LAYOUT_MSG_MAX];
+	int rc;
+
+	if (mkdir(data_dir, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "mailgw-passwd: %s: %s\n", data_dir, strerror(errno));
+		return -MGW_EIO;
+	}
+	rc = layout_open(l, data_dir, pw_user, msg, sizeof(msg));
+	if (rc < 0)
+		fprintf(stderr, "mailgw-passwd: %s\n", msg);
+	return rc;
+}
+
 static int pw_cmd_set(const char *data_dir, const char *addr)
 {
-	char pw[PASSWD_PASSWORD_MAX + 1], h[PASSWD_HASH_MAX + 1];
+	char pw[PASSWD_PASSWORD_MAX + 1], msg[LAYOUT_MSG_MAX];
 	struct passwd_addr a;
+	struct layout l;
 	size_t len;
 	int rc;
 
@@ -149,14 +177,17 @@ static int pw_cmd_set(const char *data_dir, const char *addr)
 		return PW_EXIT_ERROR;
 	rc = pw_read_new(pw, sizeof(pw), &len);
 	if (rc == 0)
-		rc = passwd_hash_new(pw, len, pw_rounds, h, sizeof(h));
+		rc = pw_layout_open(&l, data_dir);
+	if (rc < 0) {
+		hash_wipe(pw, sizeof(pw));
+		return PW_EXIT_ERROR;
+	}
+	rc = admin_user_set(&l, addr, pw, len, pw_rounds, msg, sizeof(msg));
 	hash_wipe(pw, sizeof(pw));
-	if (rc == 0)
-		rc = passwd_set(data_dir, a.domain, a.user, h);
-	hash_wipe(h, sizeof(h));
+	layout_close(&l);
 	if (rc < 0) {
 		fprintf(stderr, "mailgw-passwd: cannot set the password of %s@%s: %s\n", a.user,
-			a.domain, mgw_strerror(rc));
+			a.domain, msg);
 		return PW_EXIT_ERROR;
 	}
 	fprintf(stderr, "mailgw-passwd: password of %s@%s set\n", a.user, a.domain);
@@ -413,11 +444,19 @@ static int pw_cmd_import(const char *data_dir, const char *domain, const char *p
 		ex = PW_EXIT_REFUSED;
 		goto out;
 	}
-	rc = passwd_file_write(data_dir, domain, out, nout);
-	if (rc < 0) {
-		fprintf(stderr, "mailgw-passwd: cannot write the passwd-file of %s: %s\n", domain,
-			mgw_strerror(rc));
-		goto out;
+	{
+		char msg[LAYOUT_MSG_MAX];
+		struct layout l;
+
+		if (pw_layout_open(&l, data_dir) < 0)
+			goto out;
+		rc = admin_domain_replace_users(&l, domain, out, nout, msg, sizeof(msg));
+		layout_close(&l);
+		if (rc < 0) {
+			fprintf(stderr, "mailgw-passwd: cannot write the passwd-file of %s: %s\n",
+				domain, msg);
+			goto out;
+		}
 	}
 	fprintf(stderr, "mailgw-passwd: imported %zu user%s into %s\n", nout, nout == 1 ? "" : "s",
 		domain);
@@ -438,8 +477,11 @@ int main(int argc, char **argv)
 	int opt;
 
 	log_open("mailgw-passwd", false, true);
-	while ((opt = getopt(argc, argv, "+r:ph")) != -1) {
+	while ((opt = getopt(argc, argv, "+r:pu:h")) != -1) {
 		switch (opt) {
+		case 'u':
+			pw_user = optarg;
+			break;
 		case 'r':
 			errno = 0;
 			pw_rounds = (unsigned)strtoul(optarg, &end, 10);

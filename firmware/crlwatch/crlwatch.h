@@ -1,0 +1,84 @@
+/*
+ * crlwatch.h - what the files of crlwatch share: the loaded configuration, the countdown
+ * state, the one install path and the notifications.
+ *
+ * Every CRL that reaches the gate comes through cw_offer(): validated by lib/pki
+ * (pki/crlcheck.h), written atomically by lib/admin (admin/layout.h, root:DG 0640), then
+ * mailgwd is told to `reload` over its control socket; a refused reload puts the previous
+ * CRL back. Sources (a file, a USB key, HTTP, re-signing) only produce candidate bytes.
+ */
+#ifndef MGW_CRLWATCH_H
+#define MGW_CRLWATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "cfg/cfg.h"
+#include "cw/state.h"
+#include "led/led.h"
+
+struct cw {
+	struct mgw_cfg cfg;
+	struct cw_status st;
+	struct led led;
+	bool verbose;
+};
+
+/* The state for a CRL with nextUpdate next_update at now (thresholds of cfg). */
+enum cw_state cw_state_of(const struct mgw_cfg *cfg, time_t next_update, time_t now);
+
+/* Loads cfg from path (file:line in why on error). */
+int cw_config(struct cw *cw, const char *path, char *why, size_t whysz);
+/* The state file ([crlwatch] state): load (missing is fine) and save. */
+void cw_status_load(struct cw *cw);
+int cw_status_save(struct cw *cw);
+
+/* Time safety: false (why says why) when now is before the image's build time
+ * ($MAILGW_ETC/build-time, default /etc/mailgw) or more than CW_CLOCK_BACK_S before a time
+ * crlwatch has already seen; nothing is installed or signed then. */
+#define CW_CLOCK_BACK_S 600
+bool cw_clock_ok(const struct cw *cw, time_t now, char *why, size_t whysz);
+
+/* Reads the installed CRL ([tls] crl) and its nextUpdate; -MGW_ENOENT when there is none
+ * valid. */
+int cw_installed(const struct cw *cw, time_t now, time_t *next_update, char *why, size_t whysz);
+
+/*
+ * The one install path: validates len bytes (named source in logs) and, when newer than
+ * the installed CRL, replaces it and reloads mailgwd. Returns 1 when installed, 0 when it
+ * was the installed CRL already, negative when refused or failed (why says why; the
+ * installed CRL is then the one from before).
+ */
+int cw_offer(struct cw *cw, const void *data, size_t len, const char *source, time_t now, char *why,
+	     size_t whysz);
+
+/* Sends one command to mailgwd's control socket; 0 on OK, -MGW_EINVAL on ERR (the
+ * reason in why), -MGW_EIO when mailgwd cannot be reached. */
+int cw_control(const char *socket_path, const char *cmd, char *why, size_t whysz);
+
+/* The network source (fetch.c). cw_fetch_url: [crlwatch] url, else the CA certificate's
+ * CRL distribution point (-MGW_ENOENT: no URL). cw_fetch: one conditional GET of url,
+ * offered to cw_offer; 0 not modified or already installed, 1 installed, negative on
+ * failure (why). cw_fetch_next: when to fetch next after a success or a failure
+ * (poll period, earlier as nextUpdate approaches, backoff with jitter). */
+int cw_fetch_url(struct cw *cw, char *url, size_t urlsz);
+int cw_fetch(struct cw *cw, const char *url, time_t now, char *why, size_t whysz);
+time_t cw_fetch_next(const struct cw *cw, bool failed, time_t now);
+
+/* The USB source (usb.c). cw_usb_key: reads one key (a block device, mounted read-only
+ * here, or a directory) and offers its CRLs; cw_usb_spool: handles and removes every
+ * event the mdev hook spooled. */
+void cw_usb_key(struct cw *cw, const char *path, time_t now);
+void cw_usb_spool(struct cw *cw, time_t now);
+
+/* Countdown: computes the state now and announces a change (and repeats) on every
+ * channel. */
+void cw_countdown(struct cw *cw, time_t now);
+/* One line on the console (if configured) and in the log at level lvl. */
+void cw_say(struct cw *cw, int lvl, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Delivers a mail to postmaster through mailgwd's SMTP listener. */
+int cw_mail_postmaster(const struct cw *cw, const char *subject, const char *body, char *why,
+		       size_t whysz);
+
+#endif

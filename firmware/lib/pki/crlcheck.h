@@ -1,0 +1,71 @@
+/*
+ * crlcheck.h - the one validation of a candidate CRL before it may replace the installed
+ * one (crlwatch, `mailgw crl import`): every source (file, USB key, HTTP, re-signing)
+ * goes through pki_crl_candidate and nothing else decides what is installed.
+ *
+ * A candidate (PEM or DER, exactly one CRL) is accepted only when:
+ *   - it is at most pol->max_size bytes and parses with the mbedTLS of the gate (which
+ *     refuses critical extensions it cannot honour);
+ *   - its issuer is byte-for-byte the subject of the configured CA certificate and its
+ *     signature verifies with that CA's key;
+ *   - thisUpdate is not later than now + pol->skew_s; nextUpdate is present and later
+ *     than now;
+ *   - it does not go back against the installed CRL of the same CA: its CRL number is not
+ *     smaller (and present when the installed one has one), its thisUpdate not earlier.
+ * A candidate equal to the installed CRL (same DER) is reported as PKI_CRL_SAME, not an
+ * error: nothing needs installing.
+ */
+#ifndef MGW_PKI_CRLCHECK_H
+#define MGW_PKI_CRLCHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "pki/pki.h"
+
+#define PKI_CRL_SIZE_MAX (1024 * 1024) /* default and largest size cap of a candidate */
+#define PKI_CRL_SKEW_S 300	       /* default: thisUpdate may be this far ahead */
+
+struct pki_crl_policy {
+	size_t max_size; /* bytes; 0: PKI_CRL_SIZE_MAX */
+	unsigned skew_s;
+};
+
+enum pki_crl_verdict {
+	PKI_CRL_NEWER = 0, /* valid and newer than the installed one: install it */
+	PKI_CRL_SAME = 1,  /* valid and the very CRL already installed */
+};
+
+/* What was accepted. pem is owned (pki_crl_cand_free). */
+struct pki_crl_cand {
+	time_t this_update, next_update;
+	char number[PKI_SERIAL_MAX]; /* hex, "" when the CRL has none */
+	size_t revoked;		     /* entries */
+	char *pem;		     /* the CRL re-encoded as one PEM block */
+	size_t pem_len;
+};
+
+void pki_crl_cand_free(struct pki_crl_cand *c);
+
+/*
+ * Validates len bytes at data (the candidate, named name in messages) against the CA
+ * certificate file ca_path and the installed CRL (installed/ilen, NULL/0: none; an
+ * installed CRL that does not parse or is another CA's is not compared against).
+ * Returns PKI_CRL_NEWER or PKI_CRL_SAME with c filled, or a negative -MGW_E* code
+ * (-MGW_EINVAL: refused, -MGW_ELIMIT: too large, -MGW_ENOENT/-MGW_EIO: CA unreadable)
+ * with one line "NAME: reason" in why.
+ */
+int pki_crl_candidate(const char *ca_path, const void *data, size_t len, const void *installed,
+		      size_t ilen, const struct pki_crl_policy *pol, time_t now,
+		      struct pki_crl_cand *c, const char *name, char *why, size_t whysz);
+
+/* Compares two CRL numbers given as hex ("" = none): <0, 0, >0 like memcmp. */
+int pki_crl_number_cmp(const char *a, const char *b);
+
+/* The first http:// or https:// URI of the cRLDistributionPoints extension (RFC 5280
+ * 4.2.1.13) of the certificate at crt_path, into url. 0, -MGW_ENOENT (none), -MGW_EIO
+ * (certificate unreadable), -MGW_ELIMIT (longer than urlsz - 1). */
+int pki_crt_crl_url(const char *crt_path, char *url, size_t urlsz);
+
+#endif
