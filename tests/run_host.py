@@ -16,6 +16,8 @@ if not os.path.exists(conf):
                 "data_dir = %s\nuser = nobody\nlog_syslog = no\n[control]\nsocket = %s/control\n"
                 "# SMTP on a high loopback port: port 25 may be taken by the machine's own MTA.\n"
                 "[smtp]\nlisten = 127.0.0.1:2525\n"
+                "# POP3S and IMAPS need the office CA ([tls]): off until it is installed.\n"
+                "[pop3s]\nlisten = off\n[imaps]\nlisten = off\n"
                 % (data, run))
 print("mailgwd: config %s; control socket %s/control (try: echo status | nc -U %s/control)"
       % (conf, run, run), flush=True)

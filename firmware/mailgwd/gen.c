@@ -44,11 +44,19 @@ static int gen_tls_build(struct mgw_gen *g, char *err, size_t errsz)
 	char why[TLS_ERR_MAX];
 	int rc;
 
-	if (strcmp(cfg->pop3s_listen, "off") != 0 && (cfg->tls_cert[0] == '\0' || cfg->tls_ca[0] == '\0')) {
-		snprintf(err, errsz, "%s: [pop3s] needs [tls] cert, key, ca and crl (or [pop3s] listen = off)",
-			 cfg->path);
-		return -MGW_ECONFIG;
-	}
+	/* The services behind the certificate gate cannot run without it. */
+	const struct {
+		const char *name, *listen;
+	} gated[] = {{"pop3s", cfg->pop3s_listen}, {"imaps", cfg->imaps_listen}};
+
+	for (size_t i = 0; i < MGW_ARRAY_LEN(gated); i++)
+		if (strcmp(gated[i].listen, "off") != 0 &&
+		    (cfg->tls_cert[0] == '\0' || cfg->tls_ca[0] == '\0')) {
+			snprintf(err, errsz,
+				 "%s: [%s] needs [tls] cert, key, ca and crl (or [%s] listen = off)",
+				 cfg->path, gated[i].name, gated[i].name);
+			return -MGW_ECONFIG;
+		}
 	if (cfg->tls_cert[0] == '\0') {
 		if (cfg->tls_ca[0] || cfg->tls_crl[0]) {
 			snprintf(err, errsz, "%s: [tls] ca and crl need [tls] cert and key", cfg->path);

@@ -31,7 +31,9 @@
 #include "net/conn.h"
 #include "net/listen.h"
 #include "watchdog/wdt.h"
+#include "imapd.h"
 #include "pop3d.h"
+#include "proto/imap_sess.h"
 #include "proto/pop3_sess.h"
 #include "smtpd.h"
 #include "store/quota.h"
@@ -73,18 +75,25 @@ static void usage(FILE *f)
 /*
  * Listeners are bound once, as root, and a reload does not change them: a reloaded
  * configuration is checked against the listeners that run, not against its own listen
- * keys (a POP3S listener without [tls] ca would hand TLS no gate at all).
+ * keys (a POP3S or IMAPS listener without [tls] ca would hand TLS no gate at all).
  */
 static int mailgwd_reload_check(struct mgw_cfg *cfg, char *why, size_t whysz)
 {
-	if (pop3d_bound() && (cfg->tls_cert[0] == '\0' || cfg->tls_ca[0] == '\0')) {
-		snprintf(why, whysz,
-			 "%s: [pop3s] is listening on %s until a restart (a reload does not change "
-			 "listeners): it needs [tls] cert, key, ca and crl",
-			 cfg->path, pop3d_bound());
-		return -MGW_ECONFIG;
+	const struct gate_svc *gated[] = { &pop3d_svc, &imapd_svc };
+
+	for (size_t i = 0; i < MGW_ARRAY_LEN(gated); i++) {
+		const char *bound = gate_svc_bound(gated[i]);
+
+		if (bound && (cfg->tls_cert[0] == '\0' || cfg->tls_ca[0] == '\0')) {
+			snprintf(why, whysz,
+				 "%s: [%s] is listening on %s until a restart (a reload does not "
+				 "change listeners): it needs [tls] cert, key, ca and crl",
+				 cfg->path, gated[i]->name, bound);
+			return -MGW_ECONFIG;
+		}
 	}
 	snprintf(cfg->pop3s_listen, sizeof(cfg->pop3s_listen), "%s", d.gen->cfg.pop3s_listen);
+	snprintf(cfg->imaps_listen, sizeof(cfg->imaps_listen), "%s", d.gen->cfg.imaps_listen);
 	snprintf(cfg->smtp_listen, sizeof(cfg->smtp_listen), "%s", d.gen->cfg.smtp_listen);
 	return cfg_check(cfg, why, whysz);
 }
@@ -105,6 +114,7 @@ static int mailgwd_reload(char *why, size_t whysz)
 	    strcmp(cfg.user, d.gen->cfg.user) != 0 ||
 	    strcmp(cfg.data_dir, d.gen->cfg.data_dir) != 0 ||
 	    strcmp(cfg.pop3s_listen, d.gen->cfg.pop3s_listen) != 0 ||
+	    strcmp(cfg.imaps_listen, d.gen->cfg.imaps_listen) != 0 ||
 	    strcmp(cfg.smtp_listen, d.gen->cfg.smtp_listen) != 0)
 		log_warn("reload: control socket, user, data_dir and listen address changes take effect "
 			 "at the next start");
@@ -176,7 +186,9 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "connections: %zu", conn_count());
 	emit(ctx, line);
-	snprintf(line, sizeof(line), "pop3s_connections: %u", pop3d_connections());
+	snprintf(line, sizeof(line), "pop3s_connections: %u", gate_svc_connections(&pop3d_svc));
+	emit(ctx, line);
+	snprintf(line, sizeof(line), "imaps_connections: %u", gate_svc_connections(&imapd_svc));
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "log_dropped: %llu", (unsigned long long)log_dropped());
 	emit(ctx, line);
@@ -187,13 +199,18 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 		 smtpd_bound() != NULL ? smtpd_bound() : "off");
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "service pop3s: %s",
-		 pop3d_bound() != NULL ? pop3d_bound() : "off");
+		 gate_svc_bound(&pop3d_svc) != NULL ? gate_svc_bound(&pop3d_svc) : "off");
+	emit(ctx, line);
+	snprintf(line, sizeof(line), "service imaps: %s",
+		 gate_svc_bound(&imapd_svc) != NULL ? gate_svc_bound(&imapd_svc) : "off");
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "user: %s", d.gen->cfg.user);
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "watchdog: %s", wdt_is_open(&d.wdt) ? "armed" : "off");
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "pop3_sessions: %u", pop3_sess_count());
+	emit(ctx, line);
+	snprintf(line, sizeof(line), "imap_sessions: %u", imap_sess_count());
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "smtp_sessions: %u", smtpd_sessions());
 	emit(ctx, line);
@@ -234,7 +251,8 @@ static void mailgwd_begin_stop(void)
 		return;
 	d.stopping = true;
 	listen_stop(&d.loop, &d.control);
-	pop3d_stop(&d.loop);
+	gate_svc_stop(&pop3d_svc, &d.loop);
+	gate_svc_stop(&imapd_svc, &d.loop);
 	smtpd_stop(&d.loop);
 	log_info("stopping: no new connections, %zu open, grace %u s", conn_count(),
 		 d.gen->cfg.shutdown_grace);
@@ -470,7 +488,7 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return 1;
 	}
-	if (pop3d_open(&cfg) < 0)
+	if (gate_svc_open(&pop3d_svc, &cfg) < 0 || gate_svc_open(&imapd_svc, &cfg) < 0)
 		return 1;
 	if (smtpd_open(&cfg) < 0) {
 		log_err("%s: [smtp] listen %s: %s", cfg.path, cfg.smtp_listen, strerror(errno));
@@ -492,8 +510,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	d.work_started = true;
-	if (pop3d_start(&d.loop, &d.gen, &d.work) < 0) {
-		log_err("cannot start the pop3s service");
+	if (gate_svc_start(&pop3d_svc, &d.loop, &d.gen) < 0 ||
+	    gate_svc_start(&imapd_svc, &d.loop, &d.gen) < 0) {
+		log_err("cannot start the pop3s or imaps service");
 		return 1;
 	}
 	if (smtpd_start(&d.loop, &d.gen, &d.work) < 0)
@@ -505,7 +524,8 @@ int main(int argc, char **argv)
 
 	rc = loop_run(&d.loop);
 	listen_close(&d.loop, &d.control);
-	pop3d_close(&d.loop);
+	gate_svc_close(&pop3d_svc, &d.loop);
+	gate_svc_close(&imapd_svc, &d.loop);
 	smtpd_close(&d.loop);
 	/* Let the reaps of the connections closed above run. */
 	loop_run_once(&d.loop, 0);

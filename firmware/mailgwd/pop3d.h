@@ -6,21 +6,9 @@
 #ifndef MGW_POP3D_H
 #define MGW_POP3D_H
 
-#include "core/loop.h"
-#include "core/work.h"
-#include "gen.h"
+#include "gate.h"
 
-/* Binds the listener (as root, before the privilege drop); nothing when listen = off. */
-int pop3d_open(const struct mgw_cfg *cfg);
-/* Starts accepting; *genp is read at every accept (the current generation). */
-/* work: the worker pool password checks run on (borrowed; outlives every session). */
-int pop3d_start(struct loop *loop, struct mgw_gen *const *genp, struct work_pool *work);
-/* Stops accepting (graceful stop). */
-void pop3d_stop(struct loop *loop);
-void pop3d_close(struct loop *loop);
-/* POP3S connections alive, handshakes included (status). */
-unsigned pop3d_connections(void);
-/* The address bound, or NULL when not listening. */
-const char *pop3d_bound(void);
+/* The service (gate.h): gate_svc_open/start/stop/close/bound(&pop3d_svc, ...). */
+extern struct gate_svc pop3d_svc;
 
 #endif

@@ -21,6 +21,7 @@
 #include "net/addr_rate.h"
 #include "net/conn.h"
 #include "net/listen.h"
+#include "proto/imap_sess.h"
 #include "proto/smtp_rcpt.h"
 #include "proto/smtp_sess.h"
 #include "store/maildir.h"
@@ -154,6 +155,8 @@ int smtpd_start(struct loop *loop, struct mgw_gen **genp, struct work_pool *work
 			mgw_strerror(rc));
 		return rc;
 	}
+	/* IMAP IDLE sessions of the recipients learn of a delivery at once. */
+	sd.store.notify = imap_sess_notify;
 	/* What a crash left in the spool or tmp/ was never acknowledged: remove it. */
 	if (maildir_store_cleanup(&sd.store, time(NULL), &removed) < 0)
 		log_warn("smtp: the store cleanup left some files (see above)");

@@ -127,3 +127,39 @@ def message(n, size=0, extra=b""):
         parts.append(part)
         n += len(part)
     return b"".join(parts)
+
+
+# ---- fetchmail with the reference article's rcfile shape --------------------------------
+
+MDA = """#!/usr/bin/python3
+import os, sys
+out = sys.argv[1]
+n = len(os.listdir(out))
+with open(os.path.join(out, "%03d" % n), "wb") as f:
+    f.write(sys.stdin.buffer.read())
+"""
+
+
+def fetchmail(tmp_path, d, pki, keep, protocol="POP3"):
+    """fetchmail with the reference article's rcfile shape against d's pop3s or imaps
+    port; returns the run and the messages its mda wrote."""
+    host, port = d.addr("pop3s" if protocol == "POP3" else "imaps")
+    joe = pki.user["joe"]
+    out = tmp_path / ("fm-out-%d" % time.time_ns())
+    out.mkdir()
+    mda = tmp_path / "mda.py"
+    mda.write_text(MDA)
+    mda.chmod(0o755)
+    rc = tmp_path / "fetchmailrc"
+    rc.write_text(
+        'poll 127.0.0.1 service %d protocol %s\n'
+        'user "joe@example.test" password "%s" is root here\n'
+        '   ssl sslcertck sslcertfile %s sslcert %s sslkey %s sslcommonname localhost\n'
+        '   %s mda "%s %s"\n'
+        % (port, protocol, PASSWORDS["joe"], pki.ca.crt, joe.crt, joe.key, "keep" if keep else "nokeep fetchall",
+           mda, out))
+    rc.chmod(0o600)
+    r = subprocess.run(["fetchmail", "-f", str(rc), "--nosyslog", "--idfile", str(tmp_path / "fetchids"),
+                        "--pidfile", str(tmp_path / "fetchmail.pid"), "-v"],
+                       capture_output=True, text=True, timeout=60, env=dict(os.environ, HOME=str(tmp_path)))
+    return r, sorted(out.iterdir())

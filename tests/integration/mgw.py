@@ -59,7 +59,7 @@ class Daemon:
 
     # Services that listen on a fixed port by default are turned off unless a test
     # configures their section itself.
-    OFF_SECTIONS = ("pop3s", "smtp")
+    OFF_SECTIONS = ("pop3s", "imaps", "smtp")
 
     def off_sections(self):
         return "".join("[%s]\nlisten = off\n" % sec for sec in self.OFF_SECTIONS

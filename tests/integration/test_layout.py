@@ -6,6 +6,7 @@ mode the layout names. A file the daemon cannot read is a local fault: it is log
 its path and SMTP answers 451, never a permanent 550. Root never follows a symlink the
 daemon could have planted."""
 import grp
+import imaplib
 import os
 import poplib
 import pwd
@@ -65,11 +66,11 @@ def owner(path):
             stat.S_IMODE(st.st_mode))
 
 
-def prepared(daemon, pki, smtp=True):
+def prepared(daemon, pki, smtp=True, imaps=False):
     """A daemon whose data directory was made by the tools only, as root."""
     conf = "[smtp]\nlisten = 127.0.0.1:0\n" if smtp else ""
     d = daemon(start=False, chown=False)
-    d.write_conf(conf + tls_conf(d))
+    d.write_conf(conf + tls_conf(d, extra="[imaps]\nlisten = 127.0.0.1:0\n" if imaps else ""))
     ok([LAYOUT, "fix", d.data])  # what firstboot / boot run
     for name, src in (("server.crt", pki.server.crt), ("server.key", pki.server.key),
                       ("ca.crt", pki.ca.crt), ("crl.pem", pki.crl_path)):
@@ -277,3 +278,23 @@ def test_unreadable_passwd_is_a_temporary_pop3_error_not_a_failed_login(daemon, 
     p.user("joe@" + DOMAIN)
     p.pass_(PW)
     p.quit()
+
+
+def test_unreadable_passwd_is_a_temporary_imap_error_not_a_failed_login(daemon, pki):
+    """As for POP3: IMAP answers NO [UNAVAILABLE] (RFC 5530), logs the file, and counts
+    no failed login."""
+    d = prepared(daemon, pki, smtp=False, imaps=True)
+    d.start()
+    passwd = os.path.join(d.data, "etc", "domains", DOMAIN, "passwd")
+    os.chmod(passwd, 0o600)  # the fault being simulated
+    hi, pi = d.addr("imaps")
+    m = imaplib.IMAP4_SSL(hi, pi, ssl_context=client_ctx(pki, pki.user["joe"]), timeout=15)
+    mark = d.mark()
+    with pytest.raises(imaplib.IMAP4.error, match=r"\[UNAVAILABLE\]"):
+        m.login("joe@" + DOMAIN, PW)
+    d.wait_log(r"%s: Permission denied" % passwd, start=mark)
+    assert "login failed" not in "".join(d.lines[mark:])
+    # fixed by the tools, the same session logs in
+    ok([LAYOUT, "fix", d.data])
+    assert m.login("joe@" + DOMAIN, PW)[0] == "OK"
+    m.logout()

@@ -1,7 +1,9 @@
 """What an attacker can do before logging in (issue 14): the per-certificate login
 throttle, floods of connections and unfinished TLS handshakes on port 995 while port 25
 must go on serving, a console (stderr) too slow for the log, and a reload that would
-leave port 995 listening without its certificate gate."""
+leave port 995 listening without its certificate gate. The accept-time limits are the
+gate's, for 993 as for 995: the tests of shares, rates and the reload run on both."""
+import imaplib
 import os
 import poplib
 import select
@@ -15,11 +17,13 @@ import pki as pkimod
 from gate import DOMAIN, PASSWORDS, add_user, client_ctx, install_tls, tls_conf
 from smtputil import Raw, add_domains, make_cert, smtp_conf
 
-REFUSED = (OSError, EOFError, poplib.error_proto)  # ssl.SSLError is an OSError
+REFUSED = (OSError, EOFError, poplib.error_proto, imaplib.IMAP4.error)  # ssl.SSLError: OSError
+GATED = ("pop3s", "imaps")
 
 
-class POP3From(poplib.POP3_SSL):
-    """poplib over TLS from a chosen loopback source address (127.0.0.0/8 is all ours)."""
+class FromSource:
+    """A poplib or imaplib client over TLS from a chosen loopback source address
+    (127.0.0.0/8 is all ours)."""
 
     def __init__(self, src, *a, **kw):
         self.src = src
@@ -28,7 +32,16 @@ class POP3From(poplib.POP3_SSL):
     def _create_socket(self, timeout):
         sock = socket.create_connection((self.host, self.port), timeout,
                                         source_address=(self.src, 0))
-        return self.context.wrap_socket(sock, server_hostname=self.host)
+        ctx = self.ssl_context if isinstance(self, imaplib.IMAP4) else self.context
+        return ctx.wrap_socket(sock, server_hostname=self.host)
+
+
+class POP3From(FromSource, poplib.POP3_SSL):
+    pass
+
+
+class IMAPFrom(FromSource, imaplib.IMAP4_SSL):
+    pass
 
 
 def pop_from(d, pki, src, cert, user, password=None):
@@ -37,6 +50,27 @@ def pop_from(d, pki, src, cert, user, password=None):
     p.user("%s@%s" % (user, DOMAIN))
     p.pass_(PASSWORDS[user] if password is None else password)
     return p
+
+
+class Login:
+    """A logged-in POP3 or IMAP client of port svc ("pop3s", "imaps") from address src."""
+
+    def __init__(self, d, pki, svc, src, user):
+        host, port = d.addr(svc)
+        ctx = client_ctx(pki, pki.user[user])
+        if svc == "pop3s":
+            self.c = pop_from(d, pki, src, pki.user[user], user)
+            self.close = self.c.quit
+        else:
+            self.c = IMAPFrom(src, host, port, ssl_context=ctx, timeout=15)
+            self.c.login("%s@%s" % (user, DOMAIN), PASSWORDS[user])
+            self.close = self.c.logout
+
+
+def gated_conf(d, svc, keys=""):
+    """Both 995 and 993 listening; keys go into svc's section."""
+    return tls_conf(d, extra_pop3s=keys if svc == "pop3s" else "",
+                    extra="[imaps]\nlisten = 127.0.0.1:0\n" + (keys if svc == "imaps" else ""))
 
 
 def pop3s_daemon(daemon, pki, users=("joe", "ann"), crl=None, ca=None, extra=""):
@@ -174,18 +208,50 @@ def test_pop3s_flood_leaves_smtp_serving(daemon, pki):
     assert smtp_greeting(d).startswith(b"220 ")
 
 
-def test_pop3s_connection_rate_per_address(daemon, pki):
+@pytest.mark.parametrize("svc", GATED)
+def test_connection_rate_per_address(daemon, pki, svc):
     d = pop3s_daemon(daemon, pki)
-    d.write_conf(tls_conf(d, extra_pop3s="rate = 5\n"))
+    d.write_conf(gated_conf(d, svc, "rate = 5\n"))
     d.start()
     for _ in range(5):
-        pop_from(d, pki, "127.0.0.5", pki.user["joe"], "joe").quit()
+        Login(d, pki, svc, "127.0.0.5", "joe").close()
     m = d.mark()
     with pytest.raises(REFUSED):
-        pop_from(d, pki, "127.0.0.5", pki.user["joe"], "joe")
-    d.wait_log(r"pop3s 127\.0\.0\.5:\d+: refused, more than 5 connections per minute", start=m)
-    # Another address is not limited by that one.
-    pop_from(d, pki, "127.0.0.6", pki.user["joe"], "joe").quit()
+        Login(d, pki, svc, "127.0.0.5", "joe")
+    d.wait_log(r"%s 127\.0\.0\.5:\d+: refused, more than 5 connections per minute" % svc, start=m)
+    # Another address is not limited by that one, nor is the other port.
+    Login(d, pki, svc, "127.0.0.6", "joe").close()
+    Login(d, pki, GATED[svc == "pop3s"], "127.0.0.5", "joe").close()
+
+
+def status(d):
+    return dict(x.split(": ", 1) for x in d.control("status")[:-1])
+
+
+@pytest.mark.parametrize("svc", GATED)
+def test_each_gated_port_has_its_own_share(daemon, pki, svc):
+    """[svc] max_connections = 2: a third connection on that port is refused before TLS
+    while the other port serves; a closed session gives its place back."""
+    other = GATED[svc == "pop3s"]
+    d = pop3s_daemon(daemon, pki, users=("joe", "ann", "mia"))
+    d.write_conf(gated_conf(d, svc, "max_connections = 2\n"))
+    d.start()
+    held = [Login(d, pki, svc, "127.0.0.%d" % (2 + i), u) for i, u in enumerate(("joe", "ann"))]
+    assert status(d)["%s_connections" % svc] == "2"
+    m = d.mark()
+    with pytest.raises(REFUSED):
+        Login(d, pki, svc, "127.0.0.4", "mia")
+    d.wait_log(r"%s: connection refused: 2 connections \(\[%s\] max_connections 2\)" % (svc, svc),
+               start=m)
+    o = Login(d, pki, other, "127.0.0.4", "mia")
+    assert status(d)["%s_connections" % other] == "1"
+    o.close()
+    held.pop().close()
+    deadline = time.time() + 30  # bounded wait for the server to see the close
+    while status(d)["%s_connections" % svc] != "1" and time.time() < deadline:
+        time.sleep(0.2)
+    Login(d, pki, svc, "127.0.0.4", "mia").close()
+    held.pop().close()
 
 
 def test_handshake_timeout_is_not_the_login_timeout(daemon, pki):
@@ -258,33 +324,37 @@ def test_unread_stderr_does_not_stall_the_loop(daemon, pki):
         socket.create_connection((phost, pport), timeout=5).close()
     d.wait_log(r"log lines dropped", timeout=30)
     d.wait_log(r"and \d+ more like this in the last 10 s", timeout=30, start=m)
-    status = dict(x.split(": ", 1) for x in d.control("status")[:-1])
-    assert int(status["log_dropped"]) > 0, status
+    st = status(d)
+    assert int(st["log_dropped"]) > 0, st
 
 
 # ---- item 6: reload against the listeners that run ------------------------------------------
 
-def test_reload_cannot_remove_the_gate_of_a_running_listener(daemon, pki):
+@pytest.mark.parametrize("svc", GATED)
+def test_reload_cannot_remove_the_gate_of_a_running_listener(daemon, pki, svc):
     d = pop3s_daemon(daemon, pki)
-    d.start()
-    pop_from(d, pki, "127.0.0.1", pki.user["joe"], "joe").quit()
-    # The admin turns POP3S off and drops the CA; listeners only change at a restart.
     t = gate.tls_dir(d)
-    d.write_conf("[tls]\ncert = %s/server.crt\nkey = %s/server.key\n[pop3s]\nlisten = off\n" % (t, t))
+    tls = "[tls]\ncert = %s/server.crt\nkey = %s/server.key\n" % (t, t)
+    d.write_conf(tls + "ca = %s/ca.crt\ncrl = %s/crl.pem\n[%s]\nlisten = 127.0.0.1:0\n" % (t, t, svc))
+    d.start()
+    Login(d, pki, svc, "127.0.0.1", "joe").close()
+    # The admin turns the service off and drops the CA; listeners only change at a restart.
+    d.write_conf(tls + "[%s]\nlisten = off\n" % svc)
     m = d.mark()
     reply = d.control("reload")
     line = d.wait_log(r"reload refused|replaces", start=m)
     try:
-        p = pop_from(d, pki, "127.0.0.1", pki.user["joe"], "joe")
-        assert p.stat() == (0, 0)
-        p.quit()
+        Login(d, pki, svc, "127.0.0.1", "joe").close()
     except REFUSED as e:
-        raise AssertionError("995 after the reload: %r (exit %s)\n%s"
-                             % (e, d.proc.poll(), d.log()[-3000:]))
+        raise AssertionError("%s after the reload: %r (exit %s)\n%s"
+                             % (svc, e, d.proc.poll(), d.log()[-3000:]))
     assert "reload refused, keeping generation 1" in line, line
-    assert "[pop3s] is listening on 127.0.0.1:" in line and "restart" in line, line
-    assert reply[-1].startswith("ERR ") and "[pop3s] is listening" in reply[-1], reply
+    assert "[%s] is listening on 127.0.0.1:" % svc in line and "restart" in line, line
+    assert reply[-1].startswith("ERR ") and "[%s] is listening" % svc in reply[-1], reply
     # Without [tls] ca the gate would be gone: refused without a certificate, as before.
+    host, port = d.addr(svc)
     with pytest.raises(REFUSED):
-        host, port = d.addr("pop3s")
-        poplib.POP3_SSL(host, port, context=client_ctx(pki, None), timeout=10)
+        if svc == "pop3s":
+            poplib.POP3_SSL(host, port, context=client_ctx(pki, None), timeout=10)
+        else:
+            imaplib.IMAP4_SSL(host, port, ssl_context=client_ctx(pki, None), timeout=10)

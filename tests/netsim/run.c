@@ -61,6 +61,13 @@ static void engine_release(void *arg)
 	e->live--;
 }
 
+/* gate_env's release(arg, ref): the simulator holds no generation. */
+static void engine_gate_release(void *arg, void *ref)
+{
+	(void)ref;
+	engine_release(arg);
+}
+
 static void engine_smtp_accept(void *arg, const struct transport *tr, const char *peer)
 {
 	struct engine *e = arg;
@@ -82,7 +89,7 @@ static void engine_pop3_accept(void *arg, const struct transport *tr, const char
 {
 	struct engine *e = arg;
 	struct tls_sess *tls = NULL;
-	struct pop3_env env;
+	struct gate_env env;
 	struct conn *c;
 
 	if (conn_new_transport(e->loop, tr, peer, POP3_IN_MAX, POP3_OUT_MAX, &c) < 0)
@@ -105,7 +112,7 @@ static void engine_pop3_accept(void *arg, const struct transport *tr, const char
 	env.fail_close = e->cfg.auth_fail_close;
 	env.store = &e->store;
 	env.throttle = &e->throttle;
-	env.release = engine_release;
+	env.release = engine_gate_release;
 	env.release_arg = e;
 	e->live++;
 	if (pop3_sess_start(c, &env) < 0) {

@@ -17,7 +17,7 @@ struct cfg_case {
 
 static const struct cfg_case cfg_cases[] = {
 	{ "# comment\n\nhostname = mx.example.test\n", NULL },
-	{ "max_connections = 128\r\nlog_level = debug\n[control]\nsocket = /run/x\n", NULL },
+	{ "max_connections = 192\r\nlog_level = debug\n[control]\nsocket = /run/x\n", NULL },
 	{ "shutdown_grace = 2m\n", NULL },
 	{ "bogus = 1\n", "t.conf:1: unknown key 'bogus'" },
 	{ "\n[control]\nuser = x\n", "t.conf:3: unknown key 'user' in [control]" },
@@ -34,11 +34,23 @@ static const struct cfg_case cfg_cases[] = {
 	{ "hostname = bad_host!\n", "t.conf:1: hostname: not a valid host name" },
 	{ "log_level = loud\n", "t.conf:1: log_level: expected error, warning, info or debug" },
 	/* Every listening service's share must fit in the total. */
-	{ "max_connections = 100\n[smtp]\nlisten = 127.0.0.1:25\n[pop3s]\nlisten = 127.0.0.1:995\n",
-	  "t.conf: the services' shares ([smtp] max_connections 64 + [pop3s] max_connections 64) "
-	  "exceed max_connections 100" },
-	{ "max_connections = 100\n[smtp]\nlisten = off\n[pop3s]\nlisten = 127.0.0.1:995\n", NULL },
-	{ "max_connections = 100\n[smtp]\nmax_connections = 50\n[pop3s]\nmax_connections = 50\n", NULL },
+	{ "max_connections = 100\n[smtp]\nlisten = 127.0.0.1:25\n[pop3s]\nlisten = 127.0.0.1:995\n"
+	  "[imaps]\nlisten = off\n",
+	  "t.conf: the services' shares ([smtp] max_connections 64 + [pop3s] max_connections 64 + "
+	  "[imaps] max_connections 0) exceed max_connections 100" },
+	{ "max_connections = 100\n[smtp]\nlisten = off\n[pop3s]\nlisten = 127.0.0.1:995\n"
+	  "[imaps]\nlisten = off\n", NULL },
+	{ "max_connections = 150\n[smtp]\nmax_connections = 50\n[pop3s]\nmax_connections = 50\n"
+	  "[imaps]\nmax_connections = 50\n", NULL },
+	/* IMAPS's share counts as POP3S's. */
+	{ "max_connections = 150\n[smtp]\nmax_connections = 50\n[pop3s]\nmax_connections = 50\n"
+	  "[imaps]\nlisten = 127.0.0.1:993\nmax_connections = 51\n",
+	  "t.conf: the services' shares ([smtp] max_connections 50 + [pop3s] max_connections 50 + "
+	  "[imaps] max_connections 51) exceed max_connections 150" },
+	{ "max_connections = 128\n[smtp]\nlisten = 127.0.0.1:25\n[pop3s]\nlisten = off\n"
+	  "[imaps]\nlisten = 127.0.0.1:993\n", NULL },
+	{ "[imaps]\nmax_per_address = 0\n", "t.conf:2: max_per_address: out of range (1 to 10000)" },
+	{ "[imaps]\nrate = 0\n", "t.conf:2: rate: out of range (1 to 1000000)" },
 	{ "ipv6_prefix = 8\n", "t.conf:1: ipv6_prefix: out of range (16 to 128)" },
 	{ "[tls]\nhandshake_timeout = 2m\n", "t.conf:2: handshake_timeout: out of range (1 to 60)" },
 	/* [smtp] quota: a size or a share of the data filesystem. */
@@ -76,7 +88,7 @@ static void test_cases(void **state)
 
 static void test_values_land(void **state)
 {
-	static const char text[] = "hostname = mx.example.test\nmax_connections = 128\n"
+	static const char text[] = "hostname = mx.example.test\nmax_connections = 192\n"
 				   "shutdown_grace = 2m\nlog_syslog = off\n[control]\nsocket = /tmp/c\n";
 	struct mgw_cfg cfg;
 	char err[CFG_ERR_MAX];
@@ -85,7 +97,7 @@ static void test_values_land(void **state)
 	cfg_defaults(&cfg);
 	assert_int_equal(cfg_parse("t.conf", text, sizeof(text) - 1, &cfg, err, sizeof(err)), 0);
 	assert_string_equal(cfg.hostname, "mx.example.test");
-	assert_int_equal(cfg.max_connections, 128);
+	assert_int_equal(cfg.max_connections, 192);
 	assert_int_equal(cfg.shutdown_grace, 120);
 	assert_false(cfg.log_syslog);
 	assert_string_equal(cfg.control_socket, "/tmp/c");

@@ -89,6 +89,12 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_N("pop3s", "max_connections", CFG_T_UINT, pop3s_max_connections, 1, 10000),
 	CFG_N("pop3s", "max_per_address", CFG_T_UINT, pop3s_max_per_address, 1, 10000),
 	CFG_N("pop3s", "rate", CFG_T_UINT, pop3s_rate, 1, 1000000),
+	CFG_S("imaps", "listen", CFG_T_STR, imaps_listen),
+	CFG_N("imaps", "idle_timeout", CFG_T_DURATION, imaps_idle_timeout, 1800, 86400),
+	CFG_N("imaps", "login_timeout", CFG_T_DURATION, imaps_login_timeout, 5, 3600),
+	CFG_N("imaps", "max_connections", CFG_T_UINT, imaps_max_connections, 1, 10000),
+	CFG_N("imaps", "max_per_address", CFG_T_UINT, imaps_max_per_address, 1, 10000),
+	CFG_N("imaps", "rate", CFG_T_UINT, imaps_rate, 1, 1000000),
 	CFG_S("auth", "allow_plain", CFG_T_BOOL, auth_allow_plain),
 	CFG_N("auth", "fail_close", CFG_T_UINT, auth_fail_close, 1, 10),
 	CFG_N("auth", "fail_limit", CFG_T_UINT, auth_fail_limit, 1, 1000),
@@ -117,7 +123,7 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_S("crlwatch", "state", CFG_T_PATH, crlwatch_state),
 };
 
-static const char *const cfg_sections[] = { "", "control", "tls", "pop3s", "auth", "smtp",
+static const char *const cfg_sections[] = { "", "control", "tls", "pop3s", "imaps", "auth", "smtp",
 					     "crlwatch" };
 
 void cfg_defaults(struct mgw_cfg *cfg)
@@ -159,6 +165,13 @@ void cfg_defaults(struct mgw_cfg *cfg)
 	cfg->pop3s_max_connections = 64;
 	cfg->pop3s_max_per_address = 16;
 	cfg->pop3s_rate = 60;
+	snprintf(cfg->imaps_listen, sizeof(cfg->imaps_listen), "%s",
+		 CONFIG_FEATURE_IMAPS ? "0.0.0.0:993" : "off");
+	cfg->imaps_idle_timeout = 1800; /* RFC 3501 section 5.4: at least 30 minutes */
+	cfg->imaps_login_timeout = CONFIG_IDLE_TIMEOUT_PRELOGIN;
+	cfg->imaps_max_connections = 64;
+	cfg->imaps_max_per_address = 16;
+	cfg->imaps_rate = 60;
 	cfg->auth_allow_plain = false;
 	cfg->auth_fail_close = 3;
 	cfg->auth_fail_limit = 10;
@@ -477,21 +490,17 @@ static int cfg_set(struct mgw_cfg *cfg, const struct cfg_key *k, const char *val
 /* Checks between keys, once the whole file is read. */
 static int cfg_check_named(const char *name, const struct mgw_cfg *cfg, char *err, size_t errsz)
 {
-	uint64_t shares = 0;
-
 	/* Each listening service has its own share, so that a flood on one port cannot
 	 * take the connections another port needs. */
-	if (strcmp(cfg->smtp_listen, "off") != 0)
-		shares += cfg->smtp_max_connections;
-	if (strcmp(cfg->pop3s_listen, "off") != 0)
-		shares += cfg->pop3s_max_connections;
-	if (shares > cfg->max_connections) {
+	uint32_t smtp = strcmp(cfg->smtp_listen, "off") != 0 ? cfg->smtp_max_connections : 0;
+	uint32_t pop3s = strcmp(cfg->pop3s_listen, "off") != 0 ? cfg->pop3s_max_connections : 0;
+	uint32_t imaps = strcmp(cfg->imaps_listen, "off") != 0 ? cfg->imaps_max_connections : 0;
+
+	if ((uint64_t)smtp + pop3s + imaps > cfg->max_connections) {
 		cfg_err(err, errsz, name, 0,
 			"the services' shares ([smtp] max_connections %u + [pop3s] max_connections "
-			"%u) exceed max_connections %u",
-			strcmp(cfg->smtp_listen, "off") != 0 ? cfg->smtp_max_connections : 0,
-			strcmp(cfg->pop3s_listen, "off") != 0 ? cfg->pop3s_max_connections : 0,
-			cfg->max_connections);
+			"%u + [imaps] max_connections %u) exceed max_connections %u",
+			smtp, pop3s, imaps, cfg->max_connections);
 		return -MGW_ECONFIG;
 	}
 	return 0;

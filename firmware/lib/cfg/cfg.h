@@ -79,6 +79,14 @@ struct mgw_cfg {
 	uint32_t pop3s_max_per_address; /* concurrent connections per client network */
 	uint32_t pop3s_rate;            /* new connections per client network per minute */
 
+	/* [imaps] */
+	char imaps_listen[CFG_STR_MAX]; /* "off": not opened */
+	uint32_t imaps_idle_timeout;    /* seconds, after login (RFC 3501 5.4: >= 1800) */
+	uint32_t imaps_login_timeout;   /* seconds, before login */
+	uint32_t imaps_max_connections; /* concurrent IMAPS connections: its share */
+	uint32_t imaps_max_per_address; /* concurrent connections per client network */
+	uint32_t imaps_rate;            /* new connections per client network per minute */
+
 	/* [auth]: logins (POP3, IMAP) */
 	bool auth_allow_plain;     /* {PLAIN} passwords in passwd-files may verify */
 	uint32_t auth_fail_close;  /* failed logins on one connection before it is closed */
@@ -121,12 +129,12 @@ int cfg_load(const char *path, struct mgw_cfg *cfg, char *err, size_t errsz);
 int cfg_parse(const char *name, const char *text, size_t len, struct mgw_cfg *cfg, char *err,
 	      size_t errsz);
 
-/* The checks between keys that cfg_parse ends with (each listening service's share of
- * max_connections), for a configuration whose listen values the caller changed. */
 /* The default per-user quota in bytes ([smtp] quota): a size, or a percentage of the size
  * of data_dir's filesystem; 0 = none (also when that size cannot be read: logged). */
 uint64_t cfg_smtp_quota(const struct mgw_cfg *cfg);
 
+/* The checks between keys that cfg_parse ends with (each listening service's share of
+ * max_connections), for a configuration whose listen values the caller changed. */
 int cfg_check(const struct mgw_cfg *cfg, char *err, size_t errsz);
 
 /* Value parsers, exposed for tests and for other modules' files. */

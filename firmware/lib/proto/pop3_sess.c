@@ -16,20 +16,17 @@
 #include "auth/passwd.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "core/work.h"
-#include "proto/base64.h"
 #include "proto/pop3_parse.h"
 
 #define POP3_CHUNK (8 * 1024)	  /* bytes read from a message file at a time */
 #define POP3_OUT_HIGH (32 * 1024) /* stop streaming while this much output waits */
-#define POP3_SASL_MAX BASE64_DECODED_MAX(POP3_LINE_MAX)
+#define POP3_SASL_MAX GATE_SASL_MAX(POP3_LINE_MAX)
 
 enum pop3_state {
 	POP3_ST_TLS = 0, /* handshake in progress */
 	POP3_ST_AUTH,	 /* AUTHORIZATION */
 	POP3_ST_SASL,	 /* AUTHORIZATION, waiting for the AUTH PLAIN response line */
 	POP3_ST_DELAY,	 /* AUTHORIZATION, a failed login waits out its delay */
-	POP3_ST_VERIFY,	 /* AUTHORIZATION, the password is being checked on a worker */
 	POP3_ST_TRANS,	 /* TRANSACTION */
 	POP3_ST_STREAM,	 /* TRANSACTION, RETR/TOP output in progress */
 	POP3_ST_DONE,	 /* closing: nothing more is read */
@@ -48,84 +45,29 @@ struct pop3_stream {
 	size_t next; /* listing: index of the next message to list */
 };
 
-struct pop3_verify;
-
 struct pop3_sess {
 	struct conn *c;
-	struct pop3_env env;
+	struct gate_env env;
+	struct gate_login gl;
 	enum pop3_state state;
 	struct buf_lr lr;
 	struct loop_timer delay;
 	unsigned depth; /* nesting of event handlers: free only at depth 0 */
 	bool in_input;	/* pop3_input() is running */
 	bool closed;	/* CONN_EV_CLOSED seen */
-	unsigned cmds, bad, fails;
+	unsigned cmds, bad;
 	char user[POP3_ARG_MAX + 1]; /* USER name, waiting for PASS */
 	bool have_user;
 	char login[PASSWD_ADDR_MAX + 1]; /* user@domain once logged in */
-	char subject[TLS_SUBJECT_MAX], serial[TLS_SERIAL_MAX];
-	char cert_id[TLS_CERT_ID_MAX]; /* issuer + serial: the per-certificate throttle key */
-	const char *delayed_reply;     /* sent when the delay ends */
+	const char *delayed_reply;	 /* sent when the delay ends */
 	bool close_after_delay;
 	struct maildir_box box;
 	bool box_open;
 	bool *deleted; /* per message of the box, TRANSACTION only */
 	struct pop3_stream st;
-	struct pop3_verify *verify; /* the password check in flight, or NULL */
-};
-
-/*
- * A password check on a worker (core/work.h). The job owns copies of everything it
- * reads (data_dir, names, the password), so it does not care whether the session is
- * still there; s belongs to the loop thread: the session clears it when it goes away
- * first, and the completion then only frees the job.
- */
-struct pop3_verify {
-	struct work_job w;
-	struct pop3_sess *s; /* loop thread only; NULL once the session is gone */
-	struct passwd_addr a;
-	char shown[POP3_ARG_MAX + 1];
-	unsigned flags;
-	int rc; /* passwd_auth()'s result, written by the worker */
-	size_t pwlen;
-	char *data_dir; /* in the same allocation, after pw */
-	char pw[];	/* the password, wiped when the check is done */
 };
 
 static unsigned pop3_live;
-
-static bool pop3_tls_has_peer(const void *ctx)
-{
-	return ctx && tls_sess_has_peer(ctx);
-}
-
-static void pop3_tls_subject(const void *ctx, char *out, size_t outsz)
-{
-	tls_sess_peer_subject(ctx, out, outsz);
-}
-
-static void pop3_tls_serial(const void *ctx, char *out, size_t outsz)
-{
-	tls_sess_peer_serial(ctx, out, outsz);
-}
-
-static void pop3_tls_cert_id(const void *ctx, char *out, size_t outsz)
-{
-	tls_sess_peer_id(ctx, out, outsz);
-}
-
-static int pop3_tls_identity(const void *ctx, enum tls_identity how, char *out, size_t outsz)
-{
-	return tls_sess_peer_identity(ctx, how, out, outsz);
-}
-
-static const struct pop3_peer_ops pop3_peer_tls = {
-    .has_peer = pop3_tls_has_peer,
-    .subject = pop3_tls_subject,
-    .serial = pop3_tls_serial,
-    .cert_id = pop3_tls_cert_id,
-    .identity = pop3_tls_identity,
-};
 
 typedef void (*pop3_handler)(struct pop3_sess *s, const struct pop3_cmd *cmd);
 
@@ -162,8 +104,6 @@ static void pop3_stream_stop(struct pop3_sess *s)
 
 static void pop3_free(struct pop3_sess *s)
 {
-	if (s->verify)
-		s->verify->s = NULL; /* the completion frees the job */
 	loop_timer_cancel(s->c->loop, &s->delay);
 	pop3_stream_stop(s);
 	if (s->box_open)
@@ -171,7 +111,7 @@ static void pop3_free(struct pop3_sess *s)
 	free(s->deleted);
 	explicit_bzero(s->user, sizeof(s->user));
 	if (s->env.release)
-		s->env.release(s->env.release_arg);
+		s->env.release(s->env.release_arg, s->env.release_ref);
 	pop3_live--;
 	free(s);
 }
@@ -351,50 +291,21 @@ static void pop3_stream_start(struct pop3_sess *s, long i, bool top, uint32_t li
 
 static void pop3_delay_cb(struct loop *loop, struct loop_timer *t);
 
-/* Throttle keys: the certificate (issuer and whole serial, hashed: consecutive serials
- * of one CA and equal serials of two CAs stay apart) and the client's network (its
- * address; for IPv6 its [net] ipv6_prefix, see conn.h). Long keys are hashed by the
- * throttle itself. */
-#define POP3_THROTTLE_KEY_MAX (8 + TLS_CERT_ID_MAX + CONN_ADDR_MAX)
-
-static void pop3_throttle_keys(const struct pop3_sess *s, char cert[POP3_THROTTLE_KEY_MAX],
-			       char addr[POP3_THROTTLE_KEY_MAX])
+static void pop3_login_failed(struct pop3_sess *s, uint32_t delay, bool close_after)
 {
-	snprintf(cert, POP3_THROTTLE_KEY_MAX, "cert:%s", s->cert_id);
-	snprintf(addr, POP3_THROTTLE_KEY_MAX, "addr:%s", s->c->peer_net);
-}
-
-static void pop3_login_failed(struct pop3_sess *s, const char *name, const char *why)
-{
-	char kc[POP3_THROTTLE_KEY_MAX], ka[POP3_THROTTLE_KEY_MAX];
-	uint64_t now = loop_now_ms(s->c->loop);
-	uint32_t d1, d2, delay;
-
-	pop3_throttle_keys(s, kc, ka);
-	d1 = throttle_fail(s->env.throttle, kc, strlen(kc), now);
-	d2 = throttle_fail(s->env.throttle, ka, strlen(ka), now);
-	delay = d1 > d2 ? d1 : d2;
-	s->fails++;
-	log_warn("pop3 %s: login failed for '%s': %s; subject %s; serial %s; failure %u on this "
-		 "connection, %u for this certificate; reply delayed %u ms",
-		 s->c->peer, name, why, s->subject, s->serial, s->fails,
-		 throttle_failures(s->env.throttle, kc, strlen(kc), now), delay);
 	s->delayed_reply = "-ERR [AUTH] authentication failed";
-	s->close_after_delay = s->fails >= s->env.fail_close;
+	s->close_after_delay = close_after;
 	pop3_enter(s, POP3_ST_DELAY);
 	loop_timer_set(s->c->loop, &s->delay, delay);
 }
 
 static void pop3_login_ok(struct pop3_sess *s, const struct passwd_addr *a)
 {
-	char kc[POP3_THROTTLE_KEY_MAX], ka[POP3_THROTTLE_KEY_MAX], line[128];
+	char line[128];
 	size_t n;
 	uint64_t size;
 	int rc;
 
-	pop3_throttle_keys(s, kc, ka);
-	throttle_success(s->env.throttle, kc, strlen(kc));
-	throttle_success(s->env.throttle, ka, strlen(ka));
 	rc = maildir_box_open(&s->box, s->env.store, a->domain, a->user, MAILDIR_OPEN_EXCL);
 	if (rc == -MGW_EEXIST) {
 		log_info("pop3 %s: %s@%s: mailbox in use by another session", s->c->peer, a->user,
@@ -420,7 +331,7 @@ static void pop3_login_ok(struct pop3_sess *s, const struct passwd_addr *a)
 	snprintf(s->login, sizeof(s->login), "%s@%s", a->user, a->domain);
 	pop3_counts(s, &n, &size);
 	log_record("pop3 %s: login %s (subject %s, serial %s): %zu messages, %llu octets",
-		   s->c->peer, s->login, s->subject, s->serial, n, (unsigned long long)size);
+		   s->c->peer, s->login, s->gl.subject, s->gl.serial, n, (unsigned long long)size);
 	snprintf(line, sizeof(line), "+OK logged in, %zu messages (%llu octets)", n,
 		 (unsigned long long)size);
 	pop3_reply(s, line);
@@ -428,163 +339,28 @@ static void pop3_login_ok(struct pop3_sess *s, const struct passwd_addr *a)
 	pop3_enter(s, POP3_ST_TRANS);
 }
 
-static void pop3_verify_start(struct pop3_sess *s, const struct passwd_addr *a, const char *shown,
-			      const uint8_t *pw, size_t pwlen);
-
-/* The gate's second half: certificate identity == login name, and the password. */
+/* The gate's second half (proto/gate_login.h). */
 static void pop3_login(struct pop3_sess *s, const uint8_t *name, size_t namelen, const uint8_t *pw,
 		       size_t pwlen)
 {
-	char kc[POP3_THROTTLE_KEY_MAX], ka[POP3_THROTTLE_KEY_MAX], shown[POP3_ARG_MAX + 1];
-	char id[TLS_IDENTITY_MAX], want[PASSWD_ADDR_MAX + 2], why[TLS_IDENTITY_MAX + 64];
-	uint64_t now = loop_now_ms(s->c->loop);
 	struct passwd_addr a;
 	uint32_t delay;
-	int rc;
+	bool close_after;
 
-	log_safe(shown, sizeof(shown), name, namelen);
-	pop3_throttle_keys(s, kc, ka);
-	if (throttle_check(s->env.throttle, kc, strlen(kc), now, &delay) == -MGW_ELIMIT ||
-	    throttle_check(s->env.throttle, ka, strlen(ka), now, &delay) == -MGW_ELIMIT) {
-		log_warn(
-		    "pop3 %s: login refused for '%s': too many failures for this certificate or "
-		    "address; subject %s; serial %s",
-		    s->c->peer, shown, s->subject, s->serial);
+	switch (gate_login_check(&s->gl, name, namelen, pw, pwlen, &a, &delay, &close_after)) {
+	case GATE_LOGIN_OK:
+		pop3_login_ok(s, &a);
+		break;
+	case GATE_LOGIN_FAILED:
+		pop3_login_failed(s, delay, close_after);
+		break;
+	case GATE_LOGIN_LIMIT:
 		pop3_close(s, "-ERR [AUTH] too many failed logins, try again later", "login limit");
-		return;
-	}
-	if (passwd_addr_parse((const char *)name, namelen, &a) != MGW_PARSE_OK) {
-		pop3_login_failed(s, shown, "not a valid user@domain");
-		return;
-	}
-	snprintf(want, sizeof(want), "%s@%s", a.user, a.domain);
-	rc = s->env.peer->identity(conn_tls_ctx(s->c), s->env.identity, id, sizeof(id));
-	if (rc == -MGW_ENOENT || rc == -MGW_EINVAL) {
-		/* CVE-2019-3814: no identity in the certificate is a refusal, never a fall-back
-		 * to the typed name. */
-		snprintf(why, sizeof(why), "the certificate has no usable %s identity",
-			 tls_identity_name(s->env.identity));
-		pop3_login_failed(s, shown, why);
-		return;
-	}
-	if (rc == 0 && strcasecmp(id, want) != 0) {
-		char safe[TLS_IDENTITY_MAX];
-
-		log_safe(safe, sizeof(safe), id, strlen(id));
-		snprintf(why, sizeof(why), "the certificate belongs to '%s'", safe);
-		pop3_login_failed(s, shown, why);
-		return;
-	}
-	pop3_verify_start(s, &a, shown, pw, pwlen);
-}
-
-/* The password check's result, on the loop thread, for a session still alive. */
-static void pop3_verified(struct pop3_sess *s, const struct pop3_verify *v, int status)
-{
-	int rc = status < 0 ? status : v->rc;
-
-	pop3_enter(s, POP3_ST_AUTH);
-	if (rc == -MGW_EIO || rc == -MGW_ECLOSED) {
-		/* A local fault (the passwd-file unreadable, logged with its path; the daemon
-		 * stopping): not the user's mistake, so no failed login is counted; RFC 3206
-		 * [SYS/TEMP]. */
-		if (rc == -MGW_EIO)
-			log_err("pop3 %s: login of '%s' not checked: the passwd-file of %s cannot "
-				"be read",
-				s->c->peer, v->shown, v->a.domain);
+		break;
+	case GATE_LOGIN_TEMP:
+		/* RFC 3206: a fault of the server, not of the user's credentials. */
 		pop3_reply(s, "-ERR [SYS/TEMP] cannot check the password now, try later");
-		return;
-	}
-	if (rc < 0) {
-		pop3_login_failed(s, v->shown,
-				  rc == -MGW_EAUTH ? "wrong password or unknown user"
-						   : mgw_strerror(rc));
-		return;
-	}
-	pop3_login_ok(s, &v->a);
-}
-
-static void pop3_verify_free(struct pop3_verify *v)
-{
-	explicit_bzero(v->pw, v->pwlen);
-	free(v);
-}
-
-/* Worker thread: touches only the job. */
-static void pop3_verify_run(struct work_job *j)
-{
-	struct pop3_verify *v = (struct pop3_verify *)j;
-
-	v->rc = passwd_auth(v->data_dir, v->a.domain, v->a.user, v->pw, v->pwlen, v->flags);
-	explicit_bzero(v->pw, v->pwlen);
-}
-
-/* Loop thread. */
-static void pop3_verify_done(struct work_job *j)
-{
-	struct pop3_verify *v = (struct pop3_verify *)j;
-	struct pop3_sess *s = v->s;
-
-	if (s == NULL) { /* the connection closed meanwhile */
-		log_debug("pop3: the password check of '%s' finished after its connection had "
-			  "closed: result dropped",
-			  v->shown);
-		pop3_verify_free(v);
-		return;
-	}
-	s->verify = NULL;
-	s->depth++;
-	if (!s->closed)
-		conn_hold(s->c, false);
-	if (!s->closed && s->state == POP3_ST_VERIFY) {
-		pop3_verified(s, v, j->status);
-		pop3_input(s); /* the commands pipelined behind the login */
-	}
-	pop3_verify_free(v);
-	s->depth--;
-	if (s->closed && s->depth == 0)
-		pop3_free(s);
-}
-
-/*
- * Hands the SHA-crypt check (tens of milliseconds on the board) to a worker; the
- * session waits in VERIFY, where no input is taken. Without a pool (the fuzzer) the
- * check runs here, and pop3_verify_done has run when this returns.
- */
-static void pop3_verify_start(struct pop3_sess *s, const struct passwd_addr *a, const char *shown,
-			      const uint8_t *pw, size_t pwlen)
-{
-	size_t dlen = strlen(s->env.data_dir) + 1;
-	struct pop3_verify *v = malloc(sizeof(*v) + pwlen + dlen);
-	int rc;
-
-	if (v == NULL) {
-		pop3_reply(s, "-ERR [SYS/TEMP] cannot check the password now, try later");
-		return;
-	}
-	memset(v, 0, sizeof(*v));
-	work_job_init(&v->w, pop3_verify_run, pop3_verify_done, NULL);
-	v->s = s;
-	v->a = *a;
-	snprintf(v->shown, sizeof(v->shown), "%s", shown);
-	v->flags = s->env.passwd_flags;
-	v->pwlen = pwlen;
-	memcpy(v->pw, pw, pwlen);
-	v->data_dir = v->pw + pwlen;
-	memcpy(v->data_dir, s->env.data_dir, dlen);
-	s->verify = v;
-	log_debug("pop3 %s: checking the password of '%s' on a worker", s->c->peer, shown);
-	pop3_enter(s, POP3_ST_VERIFY);
-	conn_hold(s->c, true);
-	rc = work_submit(s->env.work, &v->w);
-	if (rc < 0) {
-		conn_hold(s->c, false);
-		s->verify = NULL;
-		pop3_enter(s, POP3_ST_AUTH);
-		log_warn("pop3 %s: login of '%s' not checked: %s", s->c->peer, shown,
-			 rc == -MGW_ELIMIT ? "too many password checks waiting" : mgw_strerror(rc));
-		pop3_reply(s, "-ERR [SYS/TEMP] cannot check the password now, try later");
-		pop3_verify_free(v);
+		break;
 	}
 }
 
@@ -626,31 +402,27 @@ static void pop3_do_pass(struct pop3_sess *s, const struct pop3_cmd *cmd)
 	pop3_login(s, (const uint8_t *)s->user, strlen(s->user), cmd->pass, cmd->passlen);
 }
 
-/* RFC 4616: [authzid] NUL authcid NUL passwd; authzid empty or equal to authcid. */
 static void pop3_sasl_plain(struct pop3_sess *s, const uint8_t *b64, size_t len)
 {
 	uint8_t msg[POP3_SASL_MAX];
-	const uint8_t *z1, *z2;
-	size_t n = 0;
+	const uint8_t *user, *pw;
+	size_t ulen, pwlen;
 
-	if (base64_decode(b64, len, msg, sizeof(msg), &n) != MGW_PARSE_OK) {
+	switch (gate_sasl_plain(b64, len, msg, sizeof(msg), &user, &ulen, &pw, &pwlen)) {
+	case GATE_SASL_OK:
+		pop3_login(s, user, ulen, pw, pwlen);
+		break;
+	case GATE_SASL_BASE64:
 		pop3_reply(s, "-ERR invalid base64 in the AUTH response");
-		goto out;
-	}
-	z1 = memchr(msg, '\0', n);
-	z2 = z1 ? memchr(z1 + 1, '\0', n - (size_t)(z1 + 1 - msg)) : NULL;
-	if (z1 == NULL || z2 == NULL || memchr(z2 + 1, '\0', n - (size_t)(z2 + 1 - msg))) {
+		break;
+	case GATE_SASL_MALFORMED:
 		pop3_reply(s, "-ERR malformed PLAIN response");
-		goto out;
-	}
-	if (z1 != msg && ((size_t)(z1 - msg) != (size_t)(z2 - z1 - 1) ||
-			  memcmp(msg, z1 + 1, (size_t)(z1 - msg)) != 0)) {
+		break;
+	case GATE_SASL_AUTHZID:
 		pop3_reply(s,
 			   "-ERR [AUTH] authorization identity must be empty or the user itself");
-		goto out;
+		break;
 	}
-	pop3_login(s, z1 + 1, (size_t)(z2 - z1 - 1), z2 + 1, n - (size_t)(z2 + 1 - msg));
-out:
 	explicit_bzero(msg, sizeof(msg));
 }
 
@@ -977,13 +749,10 @@ static void pop3_event(struct conn *c, enum conn_event ev, void *arg)
 	s->depth++;
 	switch (ev) {
 	case CONN_EV_TLS_READY:
-		if (!s->env.peer->has_peer(conn_tls_ctx(c))) {
+		if (!gate_login_peer(&s->gl)) {
 			pop3_close(s, NULL, "no client certificate");
 			break;
 		}
-		s->env.peer->subject(conn_tls_ctx(c), s->subject, sizeof(s->subject));
-		s->env.peer->serial(conn_tls_ctx(c), s->serial, sizeof(s->serial));
-		s->env.peer->cert_id(conn_tls_ctx(c), s->cert_id, sizeof(s->cert_id));
 		pop3_enter(s, POP3_ST_AUTH);
 		conn_printf(c, "+OK %s POP3 ready\r\n", s->env.hostname);
 		break;
@@ -1013,7 +782,7 @@ static void pop3_event(struct conn *c, enum conn_event ev, void *arg)
 		pop3_free(s);
 }
 
-int pop3_sess_start(struct conn *c, const struct pop3_env *env)
+int pop3_sess_start(struct conn *c, const struct gate_env *env)
 {
 	struct pop3_sess *s = calloc(1, sizeof(*s));
 	int rc;
@@ -1023,12 +792,10 @@ int pop3_sess_start(struct conn *c, const struct pop3_env *env)
 	s->c = c;
 	s->env = *env;
 	if (s->env.peer == NULL)
-		s->env.peer = &pop3_peer_tls;
+		s->env.peer = &gate_peer_tls;
+	gate_login_init(&s->gl, "pop3", c, &s->env);
 	s->st.fd = -1;
 	s->state = POP3_ST_TLS;
-	snprintf(s->subject, sizeof(s->subject), "-");
-	snprintf(s->serial, sizeof(s->serial), "-");
-	snprintf(s->cert_id, sizeof(s->cert_id), "-");
 	buf_lr_init(&s->lr, POP3_LINE_MAX);
 	loop_timer_init(&s->delay, pop3_delay_cb, s);
 	conn_set_idle(c, env->login_timeout_ms);

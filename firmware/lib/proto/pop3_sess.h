@@ -4,11 +4,10 @@
  *
  * States (RFC 1939 section 3): TLS handshake -> AUTHORIZATION -> TRANSACTION -> UPDATE
  * (on QUIT only; a dropped connection deletes nothing). Login needs both: the client
- * certificate's identity (tls/tls.h, configurable) equal to the login name, and the
- * password verified against the domain's passwd-file (auth/passwd.h). Failures go
- * through the throttle (auth/throttle.h): a growing delay before the -ERR, per
- * certificate and per address limits, and the connection is closed after fail_close
- * failures. A second session of the same user gets "-ERR [IN-USE]" (store session lock).
+ * certificate's identity equal to the login name, and the password (proto/gate_login.h,
+ * shared with IMAPS): a growing delay before the -ERR, per certificate and per address
+ * limits, and the connection is closed after fail_close failures. A second session of the same user
+ * gets "-ERR [IN-USE]" (store session lock).
  *
  * RETR and TOP stream the message from its file in chunks as the output drains
  * (and LIST/UIDL their listing, which may be longer than the output buffer)
@@ -26,47 +25,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "auth/throttle.h"
-#include "core/work.h"
 #include "net/conn.h"
-#include "store/maildir.h"
-#include "tls/tls.h"
+#include "proto/gate_login.h"
 
 #define POP3_IN_MAX (2 * 1024)	  /* conn input buffer: a command line and a bit more */
 #define POP3_OUT_MAX (64 * 1024)  /* conn output buffer */
 #define POP3_PRELOGIN_CMDS_MAX 20 /* commands before a successful login */
 #define POP3_BAD_CMDS_MAX 10	  /* unknown or malformed commands per session */
-/* Connections from one address (of any service: the daemon's max_connections is shared),
- * beyond which pop3s refuses: one host must not hold every connection with handshakes
- * it never finishes. */
-
-/* Where the session learns about the client certificate; ctx is conn_tls_ctx(c). The
- * daemon leaves pop3_env.peer NULL: the TLS session (tls/tls.h) answers. The session
- * fuzzer plugs in a fixed certificate. */
-struct pop3_peer_ops {
-	bool (*has_peer)(const void *ctx);
-	void (*subject)(const void *ctx, char *out, size_t outsz);
-	void (*serial)(const void *ctx, char *out, size_t outsz);
-	void (*cert_id)(const void *ctx, char *out, size_t outsz); /* tls_sess_peer_id */
-	int (*identity)(const void *ctx, enum tls_identity how, char *out, size_t outsz);
-};
-
-struct pop3_env {
-	const char *hostname;		  /* borrowed: greeting */
-	const char *data_dir;		  /* borrowed: passwd-files */
-	enum tls_identity identity;	  /* certificate-user binding */
-	unsigned passwd_flags;		  /* PASSWD_ALLOW_PLAIN or 0 */
-	uint32_t login_timeout_ms;	  /* idle limit before login */
-	uint32_t idle_timeout_ms;	  /* idle limit after login (>= 10 min, RFC 1939) */
-	uint32_t fail_close;		  /* failed logins before the connection is closed */
-	struct maildir_store *store;	  /* borrowed, process-wide */
-	struct throttle *throttle;	  /* borrowed, process-wide */
-	struct work_pool *work;		  /* borrowed; NULL: passwords checked inline */
-	const struct pop3_peer_ops *peer; /* NULL: the TLS session */
-	void (*release)(void *arg);	  /* called once when the session is freed */
-	void *release_arg;
-};
-
 struct pop3_sess;
 
 /*
@@ -75,7 +40,7 @@ struct pop3_sess;
  * starting failed: it then closes c itself and env->release runs). -MGW_ENOMEM: nothing
  * was started; the caller closes c and calls release itself.
  */
-int pop3_sess_start(struct conn *c, const struct pop3_env *env);
+int pop3_sess_start(struct conn *c, const struct gate_env *env);
 
 /* Sessions alive (status). */
 unsigned pop3_sess_count(void);

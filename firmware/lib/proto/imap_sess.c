@@ -1,0 +1,2096 @@
+/*
+ * imap_sess.c - the IMAP state machine. A table says which command runs in which state;
+ * imap_enter() is the only way to change state; imap_close() is the one way out, with one
+ * log line. As in pop3_sess.c, a session is freed only by the outermost event handler
+ * after CONN_EV_CLOSED.
+ *
+ * Input modes: commands are assembled line by line into s->cmd, with the octets of each
+ * literal the parser asks for (after a "+" continuation unless LITERAL+); long outputs
+ * (FETCH, SEARCH, EXPUNGE) are jobs that continue on CONN_EV_DRAINED while input waits in
+ * the bounded conn buffer.
+ */
+#include "proto/imap_sess.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "proto/imap_parse.h"
+
+#define IMAP_CHUNK (8 * 1024)	  /* bytes read from a message file at a time */
+#define IMAP_OUT_HIGH (32 * 1024) /* stop producing output while this much waits */
+#define IMAP_PASS_MAX 1024	  /* a password */
+#define IMAP_SASL_MAX GATE_SASL_MAX(IMAP_LINE_MAX)
+#define IMAP_HDR_MAX (256 * 1024) /* header bytes kept for HEADER.FIELDS */
+#define IMAP_FIELD_NAME_MAX 127	  /* a HEADER.FIELDS name (RFC 5322 suggests 78 per line) */
+/* The longest attribute name echoed in a FETCH response: every field name escaped */
+#define IMAP_FATT_NAME_MAX (IMAP_HDR_FIELDS_MAX * (2 * IMAP_FIELD_NAME_MAX + 3) + 64)
+
+#define IMAP_CAPS_COMMON "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS"
+#define IMAP_SYSFLAGS "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+
+enum imap_state {
+	IMAP_ST_TLS = 0,  /* handshake in progress */
+	IMAP_ST_NOAUTH,	  /* not authenticated */
+	IMAP_ST_AUTH,	  /* authenticated */
+	IMAP_ST_SELECTED, /* a mailbox is selected */
+	IMAP_ST_LOGOUT,	  /* closing: nothing more is read */
+};
+
+enum imap_mode {
+	IMAP_MODE_CMD = 0,    /* reading command lines */
+	IMAP_MODE_LITERAL,    /* reading the octets of a literal into the command */
+	IMAP_MODE_SKIP,	      /* discarding a literal of a refused command */
+	IMAP_MODE_SASL,	      /* waiting for the AUTHENTICATE response line */
+	IMAP_MODE_DELAY,      /* a failed login waits out its delay */
+	IMAP_MODE_JOB,	      /* FETCH / SEARCH / EXPUNGE output in progress */
+	IMAP_MODE_IDLE,	      /* IDLE until DONE */
+	IMAP_MODE_APPEND,     /* APPEND's message literal into a delivery */
+	IMAP_MODE_APPEND_EOL, /* the empty rest of the APPEND line */
+};
+
+/* The octets of a message in CRLF form (store/crlf.h), from skip, at most left. */
+struct imap_lit {
+	int fd;		    /* message file, -1 when the source is mem */
+	const uint8_t *mem; /* or bytes from memory (HEADER.FIELDS) */
+	size_t memlen, mempos;
+	uint64_t skip, left;
+	bool after_cr, any, eof;
+	uint8_t last;
+};
+
+enum imap_job_kind {
+	IMAP_JOB_NONE = 0,
+	IMAP_JOB_FETCH,
+	IMAP_JOB_SEARCH,
+	IMAP_JOB_EXPUNGE,
+	IMAP_JOB_STORE,
+	IMAP_JOB_RESCAN,
+};
+
+struct imap_job {
+	enum imap_job_kind kind;
+	size_t next;	/* next message index to consider */
+	size_t cur;	/* FETCH: the message being sent */
+	unsigned item;	/* FETCH: next attribute of cur; IMAP_FETCH_ATTS_MAX: none open */
+	bool add_flags; /* FETCH: \Seen was set: send FLAGS though not asked for */
+	bool in_lit;	/* FETCH: a literal is streaming */
+	struct imap_lit lit;
+	uint8_t *mem; /* HEADER.FIELDS result, owned */
+	/* EXPUNGE, RESCAN: sequence numbers to report, descending */
+	uint32_t *seqs;
+	size_t nseqs;
+	/* RESCAN: flags before the scan, messages gone, phase */
+	unsigned *was;
+	size_t nwas, added, *gone;
+	unsigned phase;
+	const char *done; /* tagged OK text; NULL: back to IDLE */
+};
+
+struct imap_sess {
+	struct conn *c;
+	struct gate_env env;
+	struct gate_login gl;
+	enum imap_state state;
+	enum imap_mode mode;
+	struct buf_lr lr;
+	struct loop_timer delay;
+	unsigned depth;
+	bool in_input, closed;
+	unsigned cmds, bad;
+	/* the command being assembled; owned */
+	uint8_t *cmd;
+	size_t cmdlen, cmdcap;
+	uint32_t lit_left;   /* LITERAL/SKIP */
+	bool skip_rest;	     /* SKIP: the line after the literal is garbage too */
+	struct imap_cmd *pc; /* the parsed command, owned; reused */
+	char tag[IMAP_TAG_MAX + 1];
+	const char *delayed_reply;
+	bool close_after_delay;
+	struct passwd_addr who;
+	char login[PASSWD_ADDR_MAX + 1];
+	struct maildir_box box;
+	bool box_open, readonly;
+	uint32_t recent_from; /* UIDs from here on are \Recent for this session */
+	/* APPEND in progress: the delivery, its flags, its tagged OK text */
+	struct maildir_dlv dlv;
+	bool dlv_active;
+	unsigned append_flags;
+	uint64_t append_left;
+	char append_done[96];
+	struct imap_job job;
+	struct imap_sess *next_live; /* all sessions, for imap_sess_notify */
+};
+
+static unsigned imap_live;
+static struct imap_sess *imap_sessions;
+
+typedef void (*imap_handler)(struct imap_sess *s, const struct imap_cmd *cmd);
+
+/* ---- helpers ----------------------------------------------------------------------- */
+
+static void imap_enter(struct imap_sess *s, enum imap_state st)
+{
+	s->state = st;
+}
+
+static void imap_out(struct imap_sess *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void imap_out(struct imap_sess *s, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	if (s->closed)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = (int)sizeof(line) - 1;
+	conn_write(s->c, line, (size_t)n);
+}
+
+/* "tag OK text" for the command running (its tag was saved in s->tag). */
+static void imap_tagged(struct imap_sess *s, const char *status, const char *text)
+{
+	imap_out(s, "%s %s %s\r\n", s->tag[0] ? s->tag : "*", status, text);
+}
+
+static void imap_close(struct imap_sess *s, const char *bye, const char *reason)
+{
+	if (s->closed || s->state == IMAP_ST_LOGOUT)
+		return;
+	if (bye)
+		imap_out(s, "* BYE %s\r\n", bye);
+	imap_enter(s, IMAP_ST_LOGOUT);
+	conn_close_after_flush(s->c, reason);
+}
+
+static void imap_job_end(struct imap_sess *s)
+{
+	if (s->job.lit.fd >= 0)
+		close(s->job.lit.fd);
+	free(s->job.mem);
+	free(s->job.seqs);
+	free(s->job.was);
+	free(s->job.gone);
+	memset(&s->job, 0, sizeof(s->job));
+	s->job.lit.fd = -1;
+}
+
+static void imap_unselect(struct imap_sess *s)
+{
+	if (s->box_open)
+		maildir_box_close(&s->box);
+	s->box_open = false;
+	if (s->state == IMAP_ST_SELECTED)
+		imap_enter(s, IMAP_ST_AUTH);
+}
+
+static void imap_free(struct imap_sess *s)
+{
+	struct imap_sess **pp;
+
+	for (pp = &imap_sessions; *pp; pp = &(*pp)->next_live)
+		if (*pp == s) {
+			*pp = s->next_live;
+			break;
+		}
+	loop_timer_cancel(s->c->loop, &s->delay);
+	if (s->dlv_active)
+		maildir_dlv_abort(&s->dlv);
+	imap_job_end(s);
+	imap_unselect(s);
+	if (s->cmd)
+		explicit_bzero(s->cmd, s->cmdcap);
+	free(s->cmd);
+	free(s->pc);
+	if (s->env.release)
+		s->env.release(s->env.release_arg, s->env.release_ref);
+	imap_live--;
+	free(s);
+}
+
+/* Maildir flags <-> IMAP system flags (dovecot's mapping). */
+static unsigned imap_to_maildir(uint32_t bits)
+{
+	return (bits & IMAP_FLAG_SEEN ? MAILDIR_F_SEEN : 0) |
+	       (bits & IMAP_FLAG_ANSWERED ? MAILDIR_F_REPLIED : 0) |
+	       (bits & IMAP_FLAG_FLAGGED ? MAILDIR_F_FLAGGED : 0) |
+	       (bits & IMAP_FLAG_DELETED ? MAILDIR_F_TRASHED : 0) |
+	       (bits & IMAP_FLAG_DRAFT ? MAILDIR_F_DRAFT : 0);
+}
+
+static uint32_t imap_msg_bits(const struct imap_sess *s, size_t i)
+{
+	unsigned f = s->box.msgs[i].flags;
+
+	return (f & MAILDIR_F_SEEN ? IMAP_FLAG_SEEN : 0) |
+	       (f & MAILDIR_F_REPLIED ? IMAP_FLAG_ANSWERED : 0) |
+	       (f & MAILDIR_F_FLAGGED ? IMAP_FLAG_FLAGGED : 0) |
+	       (f & MAILDIR_F_TRASHED ? IMAP_FLAG_DELETED : 0) |
+	       (f & MAILDIR_F_DRAFT ? IMAP_FLAG_DRAFT : 0) |
+	       (s->box.msgs[i].uid >= s->recent_from ? IMAP_FLAG_RECENT : 0);
+}
+
+static void imap_flags_text(uint32_t bits, char *out, size_t outsz)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} names[] = {
+	    {IMAP_FLAG_ANSWERED, "\\Answered"}, {IMAP_FLAG_FLAGGED, "\\Flagged"},
+	    {IMAP_FLAG_DELETED, "\\Deleted"},	{IMAP_FLAG_SEEN, "\\Seen"},
+	    {IMAP_FLAG_DRAFT, "\\Draft"},	{IMAP_FLAG_RECENT, "\\Recent"},
+	};
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < MGW_ARRAY_LEN(names); i++)
+		if (bits & names[i].bit)
+			n += (size_t)snprintf(out + n, outsz - n, "%s%s", n ? " " : "",
+					      names[i].name);
+}
+
+/* The arrival time: the "<sec>." prefix of a Maildir name, else the file's mtime. */
+static time_t imap_msg_time(struct imap_sess *s, size_t i)
+{
+	const char *name = s->box.msgs[i].name;
+	char path[MAILDIR_PATH_MAX + MAILDIR_NAME_MAX + 8];
+	time_t t = 0;
+	struct stat st;
+	size_t k = 0;
+
+	while (name[k] >= '0' && name[k] <= '9' && k < 12)
+		t = t * 10 + (name[k++] - '0');
+	if (k > 0 && name[k] == '.')
+		return t;
+	snprintf(path, sizeof(path), "%s/%s/%s", s->box.path, s->box.msgs[i].in_new ? "new" : "cur",
+		 name);
+	return stat(path, &st) == 0 ? st.st_mtime : 0;
+}
+
+/* Whether n (a sequence number or UID) is in the set; star is the largest in use. */
+static bool imap_set_has(const struct imap_cmd *c, const struct imap_seqset *set, uint32_t n,
+			 uint32_t star)
+{
+	for (unsigned i = 0; i < set->count; i++) {
+		const struct imap_seq_range *r = &c->ranges[set->first + i];
+		uint32_t lo = r->lo == IMAP_SEQ_STAR ? star : r->lo;
+		uint32_t hi = r->hi == IMAP_SEQ_STAR ? star : r->hi;
+
+		if (lo > hi) {
+			uint32_t t = lo;
+
+			lo = hi;
+			hi = t;
+		}
+		if (n >= lo && n <= hi)
+			return true;
+	}
+	return false;
+}
+
+static uint32_t imap_max_uid(const struct imap_sess *s)
+{
+	return s->box.count ? s->box.msgs[s->box.count - 1].uid : 0;
+}
+
+/* Message index i is addressed by the command's set (sequence numbers or UIDs). */
+static bool imap_msg_in_set(const struct imap_sess *s, const struct imap_cmd *c, size_t i)
+{
+	if (c->uid)
+		return imap_set_has(c, &c->set, s->box.msgs[i].uid, imap_max_uid(s));
+	return imap_set_has(c, &c->set, (uint32_t)(i + 1), (uint32_t)s->box.count);
+}
+
+/* RFC 3501 section 6.4.8: a sequence number beyond the mailbox is an error (BAD);
+ * for UIDs a set that matches nothing is fine. */
+static bool imap_seqset_valid(const struct imap_sess *s, const struct imap_cmd *c)
+{
+	if (c->uid)
+		return true;
+	for (unsigned i = 0; i < c->set.count; i++) {
+		const struct imap_seq_range *r = &c->ranges[c->set.first + i];
+
+		if (s->box.count == 0 || (r->lo != IMAP_SEQ_STAR && r->lo > s->box.count) ||
+		    (r->hi != IMAP_SEQ_STAR && r->hi > s->box.count))
+			return false;
+	}
+	return true;
+}
+
+/* ---- the CRLF form of a message ---------------------------------------------------- */
+
+/* Up to outsz octets of the CRLF form, after lit->skip, at most lit->left: the count, 0
+ * at the end, -1 on a read error. outsz >= 2. */
+static ssize_t imap_lit_read(struct imap_lit *l, uint8_t *out, size_t outsz)
+{
+	uint8_t in[IMAP_CHUNK];
+	size_t o = 0;
+
+	while (o == 0 && l->left > 0 && !l->eof) {
+		size_t want = outsz / 2 < sizeof(in) ? outsz / 2 : sizeof(in);
+		ssize_t n;
+
+		if (l->fd < 0) {
+			n = (ssize_t)(l->memlen - l->mempos < want ? l->memlen - l->mempos : want);
+			memcpy(in, l->mem + l->mempos, (size_t)n);
+			l->mempos += (size_t)n;
+		} else {
+			n = read(l->fd, in, want);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return -1;
+		}
+		if (n == 0) {
+			/* store/crlf.h: a message not ending in LF gets a final CR LF. */
+			l->eof = true;
+			if (!l->any || l->last == '\n')
+				break;
+			in[0] = '\r';
+			in[1] = '\n';
+			n = 2;
+			l->after_cr = true; /* the LF below is not doubled */
+		}
+		for (ssize_t i = 0; i < n && l->left > 0; i++) {
+			uint8_t ch = in[i];
+			uint8_t pair[2];
+			int np = 0;
+
+			if (ch == '\n' && !l->after_cr)
+				pair[np++] = '\r';
+			pair[np++] = ch;
+			l->after_cr = ch == '\r';
+			l->last = ch;
+			l->any = true;
+			for (int k = 0; k < np && l->left > 0; k++) {
+				if (l->skip > 0) {
+					l->skip--;
+					continue;
+				}
+				out[o++] = pair[k];
+				l->left--;
+			}
+		}
+	}
+	return (ssize_t)o;
+}
+
+/* The length of the header in CRLF form, blank line included (RFC 3501 section 6.4.5:
+ * HEADER); the whole message when there is no blank line. */
+static int imap_hdr_len(struct imap_sess *s, size_t i, uint64_t *len)
+{
+	struct imap_lit l = {.fd = -1, .left = UINT64_MAX};
+	uint8_t out[2 * IMAP_CHUNK];
+	uint32_t tail = 0;
+	uint64_t pos = 0;
+	ssize_t n;
+	int rc = maildir_msg_open(&s->box, i, &l.fd);
+
+	if (rc < 0)
+		return rc;
+	*len = s->box.msgs[i].vsize;
+	while ((n = imap_lit_read(&l, out, sizeof(out))) > 0) {
+		for (ssize_t k = 0; k < n; k++) {
+			tail = (tail << 8) | out[k];
+			pos++;
+			if ((pos == 2 && (tail & 0xffff) == 0x0d0a) || tail == 0x0d0a0d0a) {
+				*len = pos;
+				goto out;
+			}
+		}
+	}
+	if (n < 0)
+		rc = -MGW_EIO;
+out:
+	close(l.fd);
+	return rc;
+}
+
+/* ---- FETCH -------------------------------------------------------------------------- */
+
+static void imap_input(struct imap_sess *s);
+
+/* The name a FETCH response gives an attribute ("BODY[HEADER.FIELDS (From)]<0>"). */
+static void imap_fatt_name(const struct imap_cmd *c, const struct imap_fatt *f, char *out,
+			   size_t outsz)
+{
+	static const char *const texts[] = {"",	    "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT",
+					    "TEXT", "MIME"};
+	size_t n = 0;
+
+	/* outsz >= IMAP_FATT_NAME_MAX, field names <= IMAP_FIELD_NAME_MAX (checked before
+	 * the FETCH starts): everything fits; the clamps only keep a mistake harmless. */
+#define IMAP_PUT(...)                                                                              \
+	do {                                                                                       \
+		if (n < outsz)                                                                     \
+			n += (size_t)snprintf(out + n, outsz - n, __VA_ARGS__);                    \
+	} while (0)
+	IMAP_PUT("BODY[%s", texts[f->text]);
+	if (f->nfields) {
+		IMAP_PUT(" (");
+		for (unsigned j = 0; j < f->nfields; j++) {
+			char v[IMAP_FIELD_NAME_MAX + 1];
+			size_t vl;
+
+			if (imap_str_get(&c->fields[f->field0 + j], v, sizeof(v), &vl) != 0)
+				vl = 0;
+			IMAP_PUT("%s\"", j ? " " : "");
+			for (size_t k = 0; k < vl; k++)
+				IMAP_PUT("%s%c", v[k] == '"' || v[k] == '\\' ? "\\" : "", v[k]);
+			IMAP_PUT("\"");
+		}
+		IMAP_PUT(")");
+	}
+	IMAP_PUT("]");
+	if (f->partial)
+		IMAP_PUT("<%u>", f->origin);
+#undef IMAP_PUT
+}
+
+/* Whether the header line (unfolded name up to ':') is one of the listed fields. */
+static bool imap_field_listed(const struct imap_cmd *c, const struct imap_fatt *f,
+			      const uint8_t *line, size_t len)
+{
+	const uint8_t *colon = memchr(line, ':', len);
+	size_t nl;
+
+	if (colon == NULL)
+		return false;
+	nl = (size_t)(colon - line);
+	while (nl > 0 && (line[nl - 1] == ' ' || line[nl - 1] == '\t'))
+		nl--;
+	for (unsigned j = 0; j < f->nfields; j++) {
+		char v[128];
+		size_t vl;
+
+		if (imap_str_get(&c->fields[f->field0 + j], v, sizeof(v), &vl) == 0 && vl == nl &&
+		    strncasecmp(v, (const char *)line, nl) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The header of message i in CRLF form, blank line included, at most IMAP_HDR_MAX
+ * octets: *hp owned by the caller. */
+static int imap_hdr_read(struct imap_sess *s, size_t i, uint8_t **hp, size_t *hnp)
+{
+	struct imap_lit l = {.fd = -1};
+	uint64_t hlen;
+	size_t hn = 0;
+	uint8_t *h;
+	ssize_t n = 0;
+	int rc = imap_hdr_len(s, i, &hlen);
+
+	if (rc < 0)
+		return rc;
+	if (hlen > IMAP_HDR_MAX)
+		hlen = IMAP_HDR_MAX;
+	h = malloc(hlen + 2);
+	if (h == NULL)
+		return -MGW_ENOMEM;
+	rc = maildir_msg_open(&s->box, i, &l.fd);
+	l.left = hlen;
+	while (rc == 0 && (n = imap_lit_read(&l, h + hn, hlen - hn + 2)) > 0)
+		hn += (size_t)n;
+	if (l.fd >= 0)
+		close(l.fd);
+	if (rc == 0 && n < 0)
+		rc = -MGW_EIO;
+	if (rc < 0) {
+		free(h);
+		return rc;
+	}
+	*hp = h;
+	*hnp = hn;
+	return 0;
+}
+
+/* HEADER.FIELDS (.NOT): the fields kept or dropped with their continuation lines, and
+ * the blank line (RFC 3501 6.4.5). */
+static int imap_hdr_fields(struct imap_sess *s, size_t i, const struct imap_fatt *f, uint8_t **outp,
+			   size_t *outlen)
+{
+	uint8_t *h, *o;
+	size_t hn, on = 0, p = 0;
+	bool keep = false;
+	int rc = imap_hdr_read(s, i, &h, &hn);
+
+	if (rc < 0)
+		return rc;
+	o = malloc(hn + 2);
+	if (o == NULL) {
+		free(h);
+		return -MGW_ENOMEM;
+	}
+	while (rc == 0 && p < hn) {
+		const uint8_t *nl = memchr(h + p, '\n', hn - p);
+		size_t e = nl ? (size_t)(nl - h) + 1 : hn;
+
+		if (e - p <= 2 && h[p] == '\r')
+			break; /* the blank line */
+		if (h[p] != ' ' && h[p] != '\t') {
+			bool listed = imap_field_listed(s->pc, f, h + p, e - p);
+
+			keep = f->text == IMAP_SECT_HEADER_FIELDS ? listed : !listed;
+		}
+		if (keep) {
+			memcpy(o + on, h + p, e - p);
+			on += e - p;
+		}
+		p = e;
+	}
+	free(h);
+	if (rc < 0) {
+		free(o);
+		return rc;
+	}
+	o[on++] = '\r';
+	o[on++] = '\n';
+	*outp = o;
+	*outlen = on;
+	return 0;
+}
+
+/* Starts the literal of one body attribute of message i: writes "NAME {n}\r\n". */
+static int imap_fetch_body(struct imap_sess *s, size_t i, const struct imap_fatt *f,
+			   const char *name)
+{
+	struct imap_job *j = &s->job;
+	uint64_t start = 0, len = s->box.msgs[i].vsize, hlen;
+	int rc = 0;
+
+	memset(&j->lit, 0, sizeof(j->lit));
+	j->lit.fd = -1;
+	if (f->text == IMAP_SECT_HEADER_FIELDS || f->text == IMAP_SECT_HEADER_FIELDS_NOT) {
+		size_t ml;
+
+		rc = imap_hdr_fields(s, i, f, &j->mem, &ml);
+		if (rc < 0)
+			return rc;
+		j->lit.mem = j->mem;
+		j->lit.memlen = ml;
+		len = ml;
+	} else if (f->text == IMAP_SECT_HEADER || f->text == IMAP_SECT_TEXT) {
+		rc = imap_hdr_len(s, i, &hlen);
+		if (rc < 0)
+			return rc;
+		if (f->text == IMAP_SECT_HEADER)
+			len = hlen;
+		else {
+			start = hlen;
+			len = len > hlen ? len - hlen : 0;
+		}
+	}
+	if (f->partial) {
+		uint64_t o = f->origin;
+
+		start += o < len ? o : len;
+		len = o < len ? len - o : 0;
+		if (len > f->count)
+			len = f->count;
+	}
+	if (j->lit.mem == NULL && len > 0) {
+		rc = maildir_msg_open(&s->box, i, &j->lit.fd);
+		if (rc < 0)
+			return rc;
+	}
+	j->lit.skip = start;
+	j->lit.left = len;
+	/* the name may be longer than a line imap_out() formats */
+	if (conn_write(s->c, name, strlen(name)) < 0)
+		return -MGW_EIO;
+	imap_out(s, " {%llu}\r\n", (unsigned long long)len);
+	j->in_lit = len > 0;
+	return 0;
+}
+
+/* Writes the next attributes of the current message; false when a literal started or
+ * the output is full. */
+static bool imap_fetch_items(struct imap_sess *s)
+{
+	const struct imap_cmd *c = s->pc;
+	struct imap_job *j = &s->job;
+	size_t i = j->cur;
+	char fl[96], name[IMAP_FATT_NAME_MAX];
+
+	while (j->item < c->nfatts) {
+		const struct imap_fatt *f = &c->fatts[j->item];
+		struct imap_fatt whole = {.kind = IMAP_FATT_BODY_SECTION};
+		const char *sep = j->item ? " " : "";
+		time_t t;
+		struct tm tm;
+		int rc = 0;
+
+		j->item++;
+		switch (f->kind) {
+		case IMAP_FATT_FLAGS:
+			imap_flags_text(imap_msg_bits(s, i), fl, sizeof(fl));
+			imap_out(s, "%sFLAGS (%s)", sep, fl);
+			break;
+		case IMAP_FATT_UID:
+			imap_out(s, "%sUID %u", sep, s->box.msgs[i].uid);
+			break;
+		case IMAP_FATT_RFC822_SIZE:
+			imap_out(s, "%sRFC822.SIZE %llu", sep,
+				 (unsigned long long)s->box.msgs[i].vsize);
+			break;
+		case IMAP_FATT_INTERNALDATE:
+			t = imap_msg_time(s, i);
+			gmtime_r(&t, &tm);
+			strftime(fl, sizeof(fl), "%d-%b-%Y %H:%M:%S +0000", &tm);
+			imap_out(s, "%sINTERNALDATE \"%s\"", sep, fl);
+			break;
+		case IMAP_FATT_RFC822:
+		case IMAP_FATT_RFC822_HEADER:
+		case IMAP_FATT_RFC822_TEXT:
+			whole.text = f->kind == IMAP_FATT_RFC822	  ? IMAP_SECT_ALL
+				     : f->kind == IMAP_FATT_RFC822_HEADER ? IMAP_SECT_HEADER
+									  : IMAP_SECT_TEXT;
+			snprintf(name, sizeof(name), "%s%s", sep,
+				 f->kind == IMAP_FATT_RFC822	      ? "RFC822"
+				 : f->kind == IMAP_FATT_RFC822_HEADER ? "RFC822.HEADER"
+								      : "RFC822.TEXT");
+			rc = imap_fetch_body(s, i, &whole, name);
+			break;
+		case IMAP_FATT_BODY_SECTION:
+			name[0] = '\0';
+			snprintf(name, sizeof(name), "%s", sep);
+			imap_fatt_name(c, f, name + strlen(sep), sizeof(name) - strlen(sep));
+			rc = imap_fetch_body(s, i, f, name);
+			break;
+		default:
+			break; /* refused before the job started */
+		}
+		if (rc < 0) {
+			/* Mid-response there is no NO to give: end the connection. */
+			log_err("imap %s: %s: message %zu cannot be read: %s", s->c->peer, s->login,
+				i + 1, mgw_strerror(rc));
+			imap_close(s, "message cannot be read", "message read error");
+			return false;
+		}
+		if (j->in_lit)
+			return false;
+	}
+	if (j->add_flags) {
+		imap_flags_text(imap_msg_bits(s, i), fl, sizeof(fl));
+		imap_out(s, " FLAGS (%s)", fl);
+	}
+	imap_out(s, ")\r\n");
+	j->item = IMAP_FETCH_ATTS_MAX;
+	return true;
+}
+
+/* Whether attribute f sets \Seen (RFC 3501 6.4.5: BODY[...] without PEEK, RFC822,
+ * RFC822.TEXT). */
+static bool imap_fatt_sets_seen(const struct imap_fatt *f)
+{
+	return (f->kind == IMAP_FATT_BODY_SECTION && !f->peek) || f->kind == IMAP_FATT_RFC822 ||
+	       f->kind == IMAP_FATT_RFC822_TEXT;
+}
+
+static void imap_fetch_begin_msg(struct imap_sess *s, size_t i)
+{
+	const struct imap_cmd *c = s->pc;
+	struct imap_job *j = &s->job;
+	bool seen = false, has_flags = false;
+
+	for (unsigned k = 0; k < c->nfatts; k++) {
+		seen |= imap_fatt_sets_seen(&c->fatts[k]);
+		has_flags |= c->fatts[k].kind == IMAP_FATT_FLAGS;
+	}
+	j->cur = i;
+	j->item = 0;
+	j->add_flags = false;
+	if (seen && !s->readonly && !(s->box.msgs[i].flags & MAILDIR_F_SEEN) &&
+	    maildir_msg_flags_set(&s->box, i, s->box.msgs[i].flags | MAILDIR_F_SEEN) == 0)
+		j->add_flags = !has_flags;
+	imap_out(s, "* %zu FETCH (", i + 1);
+}
+
+static void imap_cmd_reset(struct imap_sess *s);
+
+/* The job is over: its command's tagged OK (or back to IDLE), then the input that
+ * waited. */
+static void imap_job_done(struct imap_sess *s)
+{
+	const char *done = s->job.done;
+
+	imap_job_end(s);
+	imap_cmd_reset(s);
+	s->mode = done ? IMAP_MODE_CMD : IMAP_MODE_IDLE;
+	if (!s->closed) {
+		if (done)
+			imap_tagged(s, "OK", done);
+		imap_input(s);
+	}
+}
+
+/* ASCII case-insensitive substring search (RFC 3501 6.4.4: "case-insensitive"). */
+static bool imap_ci_find(const uint8_t *h, size_t n, const uint8_t *nd, size_t nl)
+{
+	if (nl == 0)
+		return true;
+	for (size_t i = 0; i + nl <= n; i++) {
+		size_t k = 0;
+
+		while (k < nl && (h[i + k] | (h[i + k] >= 'A' && h[i + k] <= 'Z' ? 0x20 : 0)) ==
+				     (nd[k] | (nd[k] >= 'A' && nd[k] <= 'Z' ? 0x20 : 0)))
+			k++;
+		if (k == nl)
+			return true;
+	}
+	return false;
+}
+
+/* HEADER name text (and FROM, TO, CC, BCC, SUBJECT): a field of that name whose
+ * unfolded value contains text. No RFC 2047 decoding yet. */
+static bool imap_search_header(struct imap_sess *s, size_t i, const struct imap_skey *k)
+{
+	char name[256], text[IMAP_LINE_MAX];
+	size_t nl, tl, hn, p = 0;
+	uint8_t *h, *v;
+	bool hit = false;
+
+	if (imap_str_get(&k->str2, name, sizeof(name), &nl) != 0 ||
+	    imap_str_get(&k->str, text, sizeof(text), &tl) != 0 || imap_hdr_read(s, i, &h, &hn) < 0)
+		return false;
+	v = malloc(hn + 1);
+	while (v && !hit && p < hn) {
+		const uint8_t *colon;
+		size_t e = p, vn = 0;
+
+		/* the field: its first line and the continuation lines */
+		do {
+			const uint8_t *lf = memchr(h + e, '\n', hn - e);
+
+			e = lf ? (size_t)(lf - h) + 1 : hn;
+		} while (e < hn && (h[e] == ' ' || h[e] == '\t'));
+		colon = memchr(h + p, ':', e - p);
+		if (colon && (size_t)(colon - (h + p)) == nl &&
+		    strncasecmp((const char *)h + p, name, nl) == 0) {
+			for (const uint8_t *q = colon + 1; q < h + e; q++)
+				if (*q != '\r' && *q != '\n')
+					v[vn++] = *q;
+			hit = imap_ci_find(v, vn, (const uint8_t *)text, tl);
+		}
+		p = e;
+	}
+	free(v);
+	free(h);
+	return hit;
+}
+
+/* BODY / TEXT: the CRLF form of message i from offset from contains the text. Streams
+ * the file with an overlap of the text's length, never holding the message. */
+static bool imap_search_body(struct imap_sess *s, size_t i, const struct imap_skey *k, bool text)
+{
+	struct imap_lit l = {.fd = -1, .left = UINT64_MAX};
+	uint8_t buf[IMAP_LINE_MAX + 2 * IMAP_CHUNK];
+	char needle[IMAP_LINE_MAX];
+	size_t nl, have = 0;
+	uint64_t hlen = 0;
+	bool hit = false;
+	ssize_t n;
+
+	if (imap_str_get(&k->str, needle, sizeof(needle), &nl) != 0)
+		return false;
+	if (!text && imap_hdr_len(s, i, &hlen) < 0)
+		return false;
+	if (maildir_msg_open(&s->box, i, &l.fd) < 0)
+		return false;
+	l.skip = hlen;
+	while (!hit && (n = imap_lit_read(&l, buf + have, 2 * IMAP_CHUNK)) > 0) {
+		have += (size_t)n;
+		hit = imap_ci_find(buf, have, (const uint8_t *)needle, nl);
+		if (have > nl) {
+			/* keep the last nl - 1 octets: a match may straddle two chunks */
+			size_t keep = nl ? nl - 1 : 0;
+
+			memmove(buf, buf + have - keep, keep);
+			have = keep;
+		}
+	}
+	if (nl == 0)
+		hit = true;
+	close(l.fd);
+	return hit;
+}
+
+/* The day of the Date: field (RFC 5322 3.3: "[Www, ] D Mon YYYY ..."), as days since
+ * 1970-01-01, ignoring time and zone (RFC 3501 6.4.4, SENTBEFORE/ON/SINCE). */
+static bool imap_sent_day(struct imap_sess *s, size_t i, int32_t *day)
+{
+	static const char months[] = "janfebmaraprmayjunjulaugsepoctnovdec";
+	uint8_t *h;
+	size_t hn, p = 0;
+	bool ok = false;
+
+	if (imap_hdr_read(s, i, &h, &hn) < 0)
+		return false;
+	while (!ok && p < hn) {
+		const uint8_t *lf = memchr(h + p, '\n', hn - p);
+		size_t e = lf ? (size_t)(lf - h) + 1 : hn, q = p + 5;
+		unsigned d = 0, y = 0, nd = 0, ny = 0;
+		const char *m;
+
+		if (e - p > 5 && strncasecmp((const char *)h + p, "Date:", 5) == 0) {
+			while (q < e && !(h[q] >= '0' && h[q] <= '9'))
+				q++; /* the blanks and the day of the week */
+			while (q < e && h[q] >= '0' && h[q] <= '9' && nd < 2)
+				d = d * 10 + (unsigned)(h[q++] - '0'), nd++;
+			while (q < e && h[q] == ' ')
+				q++;
+			m = NULL;
+			if (q + 3 <= e) {
+				char mon[4] = {(char)(h[q] | 0x20), (char)(h[q + 1] | 0x20),
+					       (char)(h[q + 2] | 0x20), 0};
+
+				m = strstr(months, mon);
+				q += 3;
+			}
+			while (q < e && h[q] == ' ')
+				q++;
+			while (q < e && h[q] >= '0' && h[q] <= '9' && ny < 4)
+				y = y * 10 + (unsigned)(h[q++] - '0'), ny++;
+			if (ny == 2)
+				y += y < 50 ? 2000 : 1900; /* RFC 5322 4.3 */
+			if (nd && m && (m - months) % 3 == 0 && (ny == 4 || ny == 2) && d >= 1 &&
+			    d <= 31) {
+				*day = imap_days_from_civil((int32_t)y,
+							    (unsigned)(m - months) / 3 + 1, d);
+				ok = true;
+			}
+			break;
+		}
+		p = e;
+	}
+	free(h);
+	return ok;
+}
+
+/* SEARCH: whether message i satisfies the program's subtree at k. */
+static bool imap_search_eval(struct imap_sess *s, const struct imap_cmd *c, unsigned k, size_t i)
+{
+	const struct imap_skey *key = &c->skeys[k];
+	uint32_t bits;
+	int32_t day;
+	unsigned ch;
+
+	switch (key->op) {
+	case IMAP_SK_AND:
+		for (ch = k + 1; ch < k + key->span; ch += c->skeys[ch].span)
+			if (!imap_search_eval(s, c, ch, i))
+				return false;
+		return true;
+	case IMAP_SK_OR:
+		ch = k + 1;
+		return imap_search_eval(s, c, ch, i) ||
+		       imap_search_eval(s, c, ch + c->skeys[ch].span, i);
+	case IMAP_SK_NOT:
+		return !imap_search_eval(s, c, k + 1, i);
+	case IMAP_SK_ALL:
+		return true;
+	case IMAP_SK_FLAGS:
+		bits = imap_msg_bits(s, i);
+		return (bits & key->num) == key->num && (bits & key->num2) == 0;
+	case IMAP_SK_SEQ:
+		return imap_set_has(c, &key->set, (uint32_t)(i + 1), (uint32_t)s->box.count);
+	case IMAP_SK_UID:
+		return imap_set_has(c, &key->set, s->box.msgs[i].uid, imap_max_uid(s));
+	case IMAP_SK_LARGER:
+		return s->box.msgs[i].vsize > key->num;
+	case IMAP_SK_SMALLER:
+		return s->box.msgs[i].vsize < key->num;
+	case IMAP_SK_KEYWORD:
+		return false; /* no keywords are ever stored (PERMANENTFLAGS has no \\*) */
+	case IMAP_SK_UNKEYWORD:
+		return true;
+	case IMAP_SK_SENTBEFORE:
+	case IMAP_SK_SENTON:
+	case IMAP_SK_SENTSINCE:
+		if (!imap_sent_day(s, i, &day))
+			return false;
+		return key->op == IMAP_SK_SENTBEFORE ? day < (int32_t)key->num
+		       : key->op == IMAP_SK_SENTON   ? day == (int32_t)key->num
+						     : day >= (int32_t)key->num;
+	case IMAP_SK_HEADER:
+		return imap_search_header(s, i, key);
+	case IMAP_SK_BODY:
+	case IMAP_SK_TEXT:
+		return imap_search_body(s, i, key, key->op == IMAP_SK_TEXT);
+	case IMAP_SK_BEFORE:
+	case IMAP_SK_ON:
+	case IMAP_SK_SINCE:
+		/* RFC 3501 6.4.4: dates without time, internal date in its zone (UTC here). */
+		day = (int32_t)(imap_msg_time(s, i) / 86400);
+		return key->op == IMAP_SK_BEFORE ? day < (int32_t)key->num
+		       : key->op == IMAP_SK_ON	 ? day == (int32_t)key->num
+						 : day >= (int32_t)key->num;
+	default:
+		return false; /* refused before the job started */
+	}
+}
+
+static bool imap_rescan_more(struct imap_sess *s);
+static void imap_store_one(struct imap_sess *s, size_t i);
+
+/* The job: produces output while there is room; called again on DRAINED. */
+static void imap_job_more(struct imap_sess *s)
+{
+	struct imap_job *j = &s->job;
+	uint8_t out[2 * IMAP_CHUNK];
+
+	while (!s->closed && s->mode == IMAP_MODE_JOB && conn_out_len(s->c) < IMAP_OUT_HIGH) {
+		if (j->kind == IMAP_JOB_STORE) {
+			if (j->next == s->box.count) {
+				imap_job_done(s);
+				return;
+			}
+			imap_store_one(s, j->next++);
+			continue;
+		}
+		if (j->kind == IMAP_JOB_RESCAN) {
+			if (!imap_rescan_more(s))
+				return;
+			continue;
+		}
+		if (j->kind == IMAP_JOB_EXPUNGE) {
+			if (j->next == j->nseqs) {
+				imap_job_done(s);
+				return;
+			}
+			imap_out(s, "* %u EXPUNGE\r\n", j->seqs[j->next++]);
+			continue;
+		}
+		if (j->kind == IMAP_JOB_SEARCH) {
+			size_t n = 0;
+			char line[512];
+
+			while (j->next < s->box.count && n < sizeof(line) - 16) {
+				size_t i = j->next++;
+
+				if (imap_search_eval(s, s->pc, 0, i))
+					n += (size_t)snprintf(line + n, sizeof(line) - n, " %u",
+							      s->pc->uid ? s->box.msgs[i].uid
+									 : (uint32_t)(i + 1));
+			}
+			if (n)
+				conn_write(s->c, line, n);
+			if (j->next == s->box.count) {
+				imap_out(s, "\r\n");
+				imap_job_done(s);
+				return;
+			}
+			continue;
+		}
+		if (j->in_lit) {
+			ssize_t n = imap_lit_read(&j->lit, out, sizeof(out));
+
+			if (n < 0 || (n == 0 && j->lit.left > 0)) {
+				/* The file ended before its announced size, or cannot be read:
+				 * nothing true can follow in this response. */
+				log_err("imap %s: %s: message %zu changed size or cannot be read",
+					s->c->peer, s->login, j->cur + 1);
+				imap_close(s, "message cannot be read", "message read error");
+				return;
+			}
+			if (n > 0 && conn_write(s->c, out, (size_t)n) < 0)
+				return;
+			if (j->lit.left == 0) {
+				j->in_lit = false;
+				if (j->lit.fd >= 0)
+					close(j->lit.fd);
+				j->lit.fd = -1;
+				free(j->mem);
+				j->mem = NULL;
+			}
+			continue;
+		}
+		if (j->item < IMAP_FETCH_ATTS_MAX) {
+			imap_fetch_items(s);
+			continue;
+		}
+		while (j->next < s->box.count && !imap_msg_in_set(s, s->pc, j->next))
+			j->next++;
+		if (j->next == s->box.count) {
+			imap_job_done(s);
+			return;
+		}
+		imap_fetch_begin_msg(s, j->next++);
+	}
+}
+
+static void imap_job_start_empty(struct imap_sess *s, enum imap_job_kind kind, const char *done)
+{
+	imap_job_end(s);
+	s->job.kind = kind;
+	s->job.item = IMAP_FETCH_ATTS_MAX;
+	s->job.done = done;
+	s->mode = IMAP_MODE_JOB;
+}
+
+static void imap_job_start(struct imap_sess *s, enum imap_job_kind kind, const char *done)
+{
+	imap_job_start_empty(s, kind, done);
+	imap_job_more(s);
+}
+
+/* RESCAN job, one step: FETCH FLAGS for flags changed elsewhere, then EXPUNGE for the
+ * messages gone (highest first, so the numbers sent stay right), then EXISTS and RECENT
+ * for new ones. false when the job ended. */
+static bool imap_rescan_more(struct imap_sess *s)
+{
+	struct imap_job *j = &s->job;
+	char fl[96];
+
+	switch (j->phase) {
+	case 0:
+		for (; j->next < j->nwas; j->next++) {
+			size_t i = j->next;
+
+			if (!s->box.msgs[i].gone && s->box.msgs[i].flags != j->was[i]) {
+				imap_flags_text(imap_msg_bits(s, i), fl, sizeof(fl));
+				imap_out(s, "* %zu FETCH (FLAGS (%s))\r\n", i + 1, fl);
+				j->next++;
+				return true;
+			}
+		}
+		j->phase = 1;
+		j->next = 0;
+		if (j->nseqs)
+			maildir_box_expunge(&s->box, j->gone, j->nseqs, NULL);
+		return true;
+	case 1:
+		if (j->next < j->nseqs) {
+			imap_out(s, "* %u EXPUNGE\r\n", j->seqs[j->next++]);
+			return true;
+		}
+		j->phase = 2;
+		if (j->added || j->nseqs || s->box.count != j->nwas) {
+			size_t recent = 0;
+
+			for (size_t i = 0; i < s->box.count; i++)
+				recent += s->box.msgs[i].uid >= s->recent_from;
+			imap_out(s, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->box.count, recent);
+		}
+		return true;
+	default:
+		imap_job_done(s);
+		return false;
+	}
+}
+
+/* Reports what changed since the last look, as a job (a slow reader with many changes
+ * never overflows the output), between commands only (RFC 3501 7.4.1); done is the
+ * tagged OK text, NULL in IDLE. */
+static void imap_rescan(struct imap_sess *s, const char *done)
+{
+	struct imap_job *j;
+	size_t added = 0, old = s->box.count, n = 0;
+	unsigned *was = calloc(old ? old : 1, sizeof(*was));
+	int rc;
+
+	for (size_t i = 0; was && i < old; i++)
+		was[i] = s->box.msgs[i].flags;
+	rc = was ? maildir_box_rescan(&s->box, &added) : -MGW_ENOMEM;
+	if (rc == -MGW_EAGAIN) {
+		free(was);
+		imap_close(s, "UIDVALIDITY changed, please reconnect", "uidvalidity changed");
+		return;
+	}
+	imap_job_start_empty(s, IMAP_JOB_RESCAN, done);
+	j = &s->job;
+	j->was = was;
+	j->nwas = rc == 0 ? old : 0; /* a passing error: look again at the next NOOP */
+	j->added = added;
+	for (size_t i = 0; rc == 0 && i < s->box.count; i++)
+		n += s->box.msgs[i].gone;
+	if (n) {
+		j->gone = calloc(n, sizeof(*j->gone));
+		j->seqs = calloc(n, sizeof(*j->seqs));
+		if (j->gone && j->seqs)
+			for (size_t i = s->box.count; i-- > 0;)
+				if (s->box.msgs[i].gone) {
+					j->gone[j->nseqs] = i;
+					j->seqs[j->nseqs++] = (uint32_t)(i + 1);
+				}
+	}
+	imap_job_more(s);
+}
+
+static void imap_do_fetch(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	if (!imap_seqset_valid(s, cmd)) {
+		imap_tagged(s, "BAD", "Invalid message sequence number");
+		return;
+	}
+	for (unsigned k = 0; k < cmd->nfatts; k++) {
+		const struct imap_fatt *f = &cmd->fatts[k];
+
+		for (unsigned j = 0; j < f->nfields; j++)
+			if (cmd->fields[f->field0 + j].len > IMAP_FIELD_NAME_MAX) {
+				imap_tagged(s, "BAD", "Header field name too long");
+				return;
+			}
+		if (f->kind == IMAP_FATT_ENVELOPE || f->kind == IMAP_FATT_BODYSTRUCTURE ||
+		    f->kind == IMAP_FATT_BODY || (f->kind == IMAP_FATT_BODY_SECTION && f->nparts)) {
+			imap_tagged(s, "NO",
+				    "[CANNOT] ENVELOPE, BODYSTRUCTURE and body part numbers are "
+				    "not implemented yet");
+			return;
+		}
+	}
+	if (cmd->uid) {
+		/* RFC 3501 6.4.8: UID FETCH always includes UID. */
+		bool has = false;
+
+		for (unsigned k = 0; k < cmd->nfatts; k++)
+			has |= cmd->fatts[k].kind == IMAP_FATT_UID;
+		if (!has && cmd->nfatts < IMAP_FETCH_ATTS_MAX) {
+			struct imap_cmd *w = s->pc;
+
+			memset(&w->fatts[w->nfatts], 0, sizeof(w->fatts[0]));
+			w->fatts[w->nfatts++].kind = IMAP_FATT_UID;
+		}
+	}
+	imap_job_start(s, IMAP_JOB_FETCH, cmd->uid ? "UID FETCH completed" : "FETCH completed");
+}
+
+static void imap_do_search(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	if (cmd->a[0].kind && !imap_str_eq_ci(&cmd->a[0], "US-ASCII") &&
+	    !imap_str_eq_ci(&cmd->a[0], "UTF-8")) {
+		imap_tagged(s, "NO", "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset");
+		return;
+	}
+	imap_out(s, "* SEARCH");
+	imap_job_start(s, IMAP_JOB_SEARCH, cmd->uid ? "UID SEARCH completed" : "SEARCH completed");
+}
+
+/* ---- changes made elsewhere: new mail, expunges ------------------------------------ */
+
+void imap_sess_notify(void *arg, const char *domain, const char *user)
+{
+	(void)arg;
+	for (struct imap_sess *s = imap_sessions; s; s = s->next_live) {
+		if (s->closed || s->mode != IMAP_MODE_IDLE || !s->box_open ||
+		    strcmp(s->who.domain, domain) != 0 || strcmp(s->who.user, user) != 0)
+			continue;
+		s->depth++;
+		imap_rescan(s, NULL);
+		s->depth--;
+	}
+}
+
+/* ---- not authenticated ------------------------------------------------------------- */
+
+static void imap_delay_cb(struct loop *loop, struct loop_timer *t)
+{
+	struct imap_sess *s = t->arg;
+
+	(void)loop;
+	s->depth++;
+	if (!s->closed && s->mode == IMAP_MODE_DELAY) {
+		s->mode = IMAP_MODE_CMD;
+		imap_tagged(s, "NO", s->delayed_reply);
+		if (s->close_after_delay)
+			imap_close(s, "Too many failed logins", "too many failed logins");
+		else
+			imap_input(s);
+	}
+	s->depth--;
+	if (s->closed && s->depth == 0)
+		imap_free(s);
+}
+
+/* Logged-in sessions of this user. */
+static unsigned imap_user_sessions(const struct passwd_addr *who)
+{
+	unsigned n = 0;
+
+	for (const struct imap_sess *o = imap_sessions; o; o = o->next_live)
+		n += !o->closed && o->login[0] && strcmp(o->who.user, who->user) == 0 &&
+		     strcmp(o->who.domain, who->domain) == 0;
+	return n;
+}
+
+static void imap_login(struct imap_sess *s, const uint8_t *name, size_t namelen, const uint8_t *pw,
+		       size_t pwlen)
+{
+	uint32_t delay;
+	bool close_after;
+
+	switch (gate_login_check(&s->gl, name, namelen, pw, pwlen, &s->who, &delay, &close_after)) {
+	case GATE_LOGIN_OK:
+		if (imap_user_sessions(&s->who) >= IMAP_SESSIONS_PER_USER) {
+			log_warn("imap %s: %s@%s: refused, %u sessions already", s->c->peer,
+				 s->who.user, s->who.domain, IMAP_SESSIONS_PER_USER);
+			imap_tagged(s, "NO", "[UNAVAILABLE] Too many sessions of this user");
+			break;
+		}
+		snprintf(s->login, sizeof(s->login), "%s@%s", s->who.user, s->who.domain);
+		log_record("imap %s: login %s (subject %s, serial %s)", s->c->peer, s->login,
+			   s->gl.subject, s->gl.serial);
+		imap_enter(s, IMAP_ST_AUTH);
+		conn_set_idle(s->c, s->env.idle_timeout_ms);
+		imap_tagged(s, "OK", "[CAPABILITY " IMAP_CAPS_COMMON "] Logged in");
+		break;
+	case GATE_LOGIN_FAILED:
+		/* RFC 5530 response code; the reply waits out the throttle's delay. */
+		s->delayed_reply = "[AUTHENTICATIONFAILED] Authentication failed";
+		s->close_after_delay = close_after;
+		s->mode = IMAP_MODE_DELAY;
+		loop_timer_set(s->c->loop, &s->delay, delay);
+		break;
+	case GATE_LOGIN_LIMIT:
+		imap_tagged(s, "NO", "[AUTHENTICATIONFAILED] Too many failed logins");
+		imap_close(s, "Too many failed logins, try again later", "login limit");
+		break;
+	case GATE_LOGIN_TEMP:
+		/* RFC 5530: the server cannot check the password now (not a failed login). */
+		imap_tagged(s, "NO", "[UNAVAILABLE] Cannot check the password now, try later");
+		break;
+	}
+}
+
+static void imap_do_login(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	char user[PASSWD_ADDR_MAX + 2], pw[IMAP_PASS_MAX + 1];
+	size_t ul, pl;
+
+	if (imap_str_get(&cmd->a[0], user, sizeof(user), &ul) != 0 ||
+	    imap_str_get(&cmd->a[1], pw, sizeof(pw), &pl) != 0) {
+		imap_tagged(s, "NO", "[AUTHENTICATIONFAILED] Name or password too long");
+		return;
+	}
+	imap_login(s, (const uint8_t *)user, ul, (const uint8_t *)pw, pl);
+	explicit_bzero(pw, sizeof(pw));
+}
+
+static void imap_sasl_plain(struct imap_sess *s, const uint8_t *b64, size_t len)
+{
+	uint8_t msg[IMAP_SASL_MAX];
+	const uint8_t *user, *pw;
+	size_t ulen, pwlen;
+
+	switch (gate_sasl_plain(b64, len, msg, sizeof(msg), &user, &ulen, &pw, &pwlen)) {
+	case GATE_SASL_OK:
+		imap_login(s, user, ulen, pw, pwlen);
+		break;
+	case GATE_SASL_BASE64:
+		imap_tagged(s, "BAD", "Invalid base64 in the AUTHENTICATE response");
+		break;
+	case GATE_SASL_MALFORMED:
+		imap_tagged(s, "BAD", "Malformed PLAIN response");
+		break;
+	case GATE_SASL_AUTHZID:
+		imap_tagged(s, "NO",
+			    "[AUTHORIZATIONFAILED] Authorization identity must be empty or the "
+			    "user itself");
+		break;
+	}
+	explicit_bzero(msg, sizeof(msg));
+}
+
+static void imap_do_authenticate(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	if (!imap_str_eq_ci(&cmd->a[0], "PLAIN")) {
+		imap_tagged(s, "NO", "Unsupported mechanism (PLAIN only)");
+		return;
+	}
+	if (cmd->a[1].kind) {
+		/* RFC 4959: "=" is an empty initial response. */
+		if (cmd->a[1].len == 1 && cmd->a[1].p[0] == '=')
+			imap_sasl_plain(s, cmd->a[1].p, 0);
+		else
+			imap_sasl_plain(s, cmd->a[1].p, cmd->a[1].len);
+		return;
+	}
+	imap_out(s, "+ \r\n");
+	s->mode = IMAP_MODE_SASL;
+}
+
+/* The line after "+ ": the base64 response, or "*" to cancel (RFC 3501 6.2.2). */
+static void imap_sasl_line(struct imap_sess *s, const uint8_t *text, size_t len)
+{
+	s->mode = IMAP_MODE_CMD;
+	if (len == 1 && text[0] == '*') {
+		imap_tagged(s, "BAD", "Authentication cancelled");
+		return;
+	}
+	imap_sasl_plain(s, text, len);
+}
+
+/* ---- any state --------------------------------------------------------------------- */
+
+static void imap_do_capability(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	(void)cmd;
+	imap_out(s, "* CAPABILITY " IMAP_CAPS_COMMON "%s\r\n",
+		 s->state == IMAP_ST_NOAUTH ? " AUTH=PLAIN" : "");
+	imap_tagged(s, "OK", "CAPABILITY completed");
+}
+
+static void imap_do_noop(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	const char *done = cmd->id == IMAP_CMD_CHECK ? "CHECK completed" : "NOOP completed";
+
+	if (s->state == IMAP_ST_SELECTED)
+		imap_rescan(s, done);
+	else
+		imap_tagged(s, "OK", done);
+}
+
+static void imap_do_logout(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	(void)cmd;
+	imap_out(s, "* BYE Logging out\r\n");
+	imap_tagged(s, "OK", "LOGOUT completed");
+	imap_close(s, NULL, "LOGOUT");
+}
+
+static void imap_do_starttls(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	(void)cmd;
+	imap_tagged(s, "BAD", "Already under TLS");
+}
+
+static void imap_do_id(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	(void)cmd;
+	/* RFC 2971: the server's own parameters; the client's are not kept. */
+	imap_out(s, "* ID (\"name\" \"mailgw\")\r\n");
+	imap_tagged(s, "OK", "ID completed");
+}
+
+static void imap_do_enable(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	(void)cmd;
+	/* RFC 5161: nothing we offer needs enabling (no CONDSTORE, no UTF8=ACCEPT). */
+	imap_out(s, "* ENABLED\r\n");
+	imap_tagged(s, "OK", "ENABLE completed");
+}
+
+static void imap_do_namespace(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	(void)cmd;
+	imap_out(s, "* NAMESPACE ((\"\" \".\")) NIL NIL\r\n");
+	imap_tagged(s, "OK", "NAMESPACE completed");
+}
+
+/* ---- authenticated: mailboxes ------------------------------------------------------ */
+
+static bool imap_is_inbox(const struct imap_str *m)
+{
+	return imap_str_eq_ci(m, "INBOX");
+}
+
+/* A LIST pattern (RFC 3501 6.3.8: "*" anything, "%" anything but the delimiter) against
+ * a name; INBOX matches case-insensitively. */
+static bool imap_list_match(const char *pat, const char *name)
+{
+	if (*pat == '\0')
+		return *name == '\0';
+	if (*pat == '*' || *pat == '%') {
+		for (const char *n = name;; n++) {
+			if (imap_list_match(pat + 1, n))
+				return true;
+			if (*n == '\0' || (*pat == '%' && *n == '.'))
+				return false;
+		}
+	}
+	if (*name == '\0' || (*pat | 0x20) != (*name | 0x20))
+		return false;
+	return imap_list_match(pat + 1, name + 1);
+}
+
+static void imap_do_list(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	char ref[256], pat[512], full[768];
+	size_t rl, pl;
+	const char *verb = cmd->id == IMAP_CMD_LSUB ? "LSUB" : "LIST";
+
+	if (imap_str_get(&cmd->a[0], ref, sizeof(ref), &rl) != 0 ||
+	    imap_str_get(&cmd->a[1], pat, sizeof(pat), &pl) != 0) {
+		imap_tagged(s, "BAD", "Mailbox name too long");
+		return;
+	}
+	if (pl == 0 && cmd->id == IMAP_CMD_LIST) {
+		/* RFC 3501 6.3.8: the delimiter and the root of the reference. */
+		imap_out(s, "* LIST (\\Noselect) \".\" \"\"\r\n");
+	} else {
+		snprintf(full, sizeof(full), "%s%s", ref, pat);
+		if (imap_list_match(full, "INBOX"))
+			imap_out(s, "* %s (\\HasNoChildren) \".\" INBOX\r\n", verb);
+	}
+	imap_out(s, "%s OK %s completed\r\n", s->tag, verb);
+}
+
+static void imap_do_subscribe(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	if (!imap_is_inbox(&cmd->a[0])) {
+		imap_tagged(s, "NO", "[NONEXISTENT] Only INBOX exists");
+		return;
+	}
+	imap_tagged(s, "OK", "Done (INBOX is always subscribed)");
+}
+
+static void imap_do_folder_refuse(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	(void)cmd;
+	imap_tagged(s, "NO", "[CANNOT] Folders are not implemented yet, only INBOX exists");
+}
+
+static void imap_do_status(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	struct maildir_box b = {.lock_fd = -1};
+	const struct maildir_box *bp = &b;
+	size_t recent = 0, unseen = 0;
+	char line[256];
+	size_t n;
+	int rc = 0;
+
+	if (!imap_is_inbox(&cmd->a[0])) {
+		imap_tagged(s, "NO", "[NONEXISTENT] Only INBOX exists");
+		return;
+	}
+	if (s->box_open)
+		bp = &s->box;
+	else
+		rc = maildir_box_open(&b, s->env.store, s->who.domain, s->who.user, 0);
+	if (rc < 0) {
+		imap_tagged(s, "NO", "[UNAVAILABLE] Mailbox unavailable, try later");
+		return;
+	}
+	for (size_t i = 0; i < bp->count; i++) {
+		recent += bp == &s->box ? bp->msgs[i].uid >= s->recent_from : bp->msgs[i].in_new;
+		unseen += !(bp->msgs[i].flags & MAILDIR_F_SEEN);
+	}
+	n = (size_t)snprintf(line, sizeof(line), "* STATUS INBOX (");
+	if (cmd->items & IMAP_STATUS_MESSAGES)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "MESSAGES %zu ", bp->count);
+	if (cmd->items & IMAP_STATUS_RECENT)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "RECENT %zu ", recent);
+	if (cmd->items & IMAP_STATUS_UIDNEXT)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "UIDNEXT %u ", bp->uidnext);
+	if (cmd->items & IMAP_STATUS_UIDVALIDITY)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "UIDVALIDITY %u ",
+				      bp->uidvalidity);
+	if (cmd->items & IMAP_STATUS_UNSEEN)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "UNSEEN %zu ", unseen);
+	if (cmd->items & IMAP_STATUS_SIZE)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "SIZE %llu ",
+				      (unsigned long long)maildir_box_size(bp));
+	if (line[n - 1] == ' ')
+		n--;
+	imap_out(s, "%.*s)\r\n", (int)n, line);
+	if (bp == &b)
+		maildir_box_close(&b);
+	imap_tagged(s, "OK", "STATUS completed");
+}
+
+static void imap_do_select(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	size_t recent = 0, first_unseen = 0;
+	int rc;
+
+	imap_unselect(s); /* RFC 3501 6.3.1: a failed SELECT leaves none selected */
+	if (!imap_is_inbox(&cmd->a[0])) {
+		imap_tagged(s, "NO", "[NONEXISTENT] Only INBOX exists");
+		return;
+	}
+	rc = maildir_box_open(&s->box, s->env.store, s->who.domain, s->who.user, 0);
+	if (rc < 0) {
+		log_err("imap %s: %s: cannot open the mailbox: %s", s->c->peer, s->login,
+			mgw_strerror(rc));
+		imap_tagged(s, "NO", "[UNAVAILABLE] Mailbox unavailable, try later");
+		return;
+	}
+	s->box_open = true;
+	s->readonly = cmd->id == IMAP_CMD_EXAMINE;
+	/* \Recent: what was still in new/ when this session first saw it. */
+	s->recent_from = s->box.uidnext;
+	for (size_t i = 0; i < s->box.count; i++) {
+		if (s->box.msgs[i].in_new && s->box.msgs[i].uid < s->recent_from)
+			s->recent_from = s->box.msgs[i].uid;
+		if (!first_unseen && !(s->box.msgs[i].flags & MAILDIR_F_SEEN))
+			first_unseen = i + 1;
+	}
+	for (size_t i = 0; i < s->box.count; i++) {
+		recent += s->box.msgs[i].uid >= s->recent_from;
+		/* As dovecot: a read-write SELECT moves new/ to cur/, so the next session
+		 * does not see these as \Recent too (RFC 3501 2.3.2). */
+		if (!s->readonly && s->box.msgs[i].in_new)
+			maildir_msg_flags_set(&s->box, i, s->box.msgs[i].flags);
+	}
+	imap_enter(s, IMAP_ST_SELECTED);
+	imap_out(s, "* FLAGS (" IMAP_SYSFLAGS ")\r\n");
+	imap_out(s, "* OK [PERMANENTFLAGS (%s)] Flags permitted\r\n",
+		 s->readonly ? "" : IMAP_SYSFLAGS);
+	imap_out(s, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->box.count, recent);
+	if (first_unseen)
+		imap_out(s, "* OK [UNSEEN %zu] First unseen\r\n", first_unseen);
+	imap_out(s, "* OK [UIDVALIDITY %u] UIDs valid\r\n", s->box.uidvalidity);
+	imap_out(s, "* OK [UIDNEXT %u] Predicted next UID\r\n", s->box.uidnext);
+	imap_tagged(s, "OK",
+		    s->readonly ? "[READ-ONLY] EXAMINE completed"
+				: "[READ-WRITE] SELECT completed");
+}
+
+/* ---- selected ---------------------------------------------------------------------- */
+
+/* Removes the \Deleted messages (those in the command's UID set for UID EXPUNGE) and
+ * reports each (silently for CLOSE). */
+static void imap_expunge(struct imap_sess *s, const struct imap_cmd *cmd, bool silent)
+{
+	size_t n = 0, k = 0, *idx;
+	uint32_t *uids, *seqs;
+
+	for (size_t i = 0; i < s->box.count; i++)
+		n += (s->box.msgs[i].flags & MAILDIR_F_TRASHED) &&
+		     !(cmd->uid && !imap_msg_in_set(s, cmd, i));
+	if (n == 0) {
+		if (!silent)
+			imap_tagged(s, "OK", "EXPUNGE completed");
+		return;
+	}
+	idx = calloc(n, sizeof(*idx));
+	uids = calloc(n, sizeof(*uids));
+	seqs = calloc(n, sizeof(*seqs));
+	if (idx == NULL || uids == NULL || seqs == NULL) {
+		free(idx);
+		free(uids);
+		free(seqs);
+		imap_tagged(s, "NO", "[SERVERBUG] Out of memory, nothing expunged");
+		return;
+	}
+	for (size_t i = 0; i < s->box.count; i++)
+		if ((s->box.msgs[i].flags & MAILDIR_F_TRASHED) &&
+		    !(cmd->uid && !imap_msg_in_set(s, cmd, i))) {
+			uids[k] = s->box.msgs[i].uid;
+			idx[k++] = i;
+		}
+	if (maildir_box_expunge(&s->box, idx, n, NULL) < 0)
+		log_err("imap %s: %s: some messages could not be expunged", s->c->peer, s->login);
+	/* Report those really gone, highest sequence number first. */
+	k = 0;
+	for (size_t m = n; m-- > 0;)
+		if (maildir_box_find_uid(&s->box, uids[m]) < 0)
+			seqs[k++] = (uint32_t)(idx[m] + 1);
+	free(idx);
+	free(uids);
+	if (silent) {
+		free(seqs);
+		return;
+	}
+	imap_job_end(s);
+	s->job.seqs = seqs;
+	s->job.nseqs = k;
+	s->job.kind = IMAP_JOB_EXPUNGE;
+	s->job.done = k == n ? "EXPUNGE completed" : "EXPUNGE completed, some messages remain";
+	s->job.item = IMAP_FETCH_ATTS_MAX;
+	s->mode = IMAP_MODE_JOB;
+	imap_job_more(s);
+}
+
+static void imap_do_expunge(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	if (s->readonly) {
+		imap_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only");
+		return;
+	}
+	imap_expunge(s, cmd, false);
+}
+
+static void imap_do_close(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	/* RFC 3501 6.4.2: CLOSE expunges silently unless read-only; UNSELECT does not. */
+	if (cmd->id == IMAP_CMD_CLOSE && !s->readonly)
+		imap_expunge(s, cmd, true);
+	imap_unselect(s);
+	imap_tagged(s, "OK", cmd->id == IMAP_CMD_CLOSE ? "CLOSE completed" : "UNSELECT completed");
+}
+
+/* STORE job, one message: the new flags, and the FETCH unless .SILENT. */
+static void imap_store_one(struct imap_sess *s, size_t i)
+{
+	const struct imap_cmd *cmd = s->pc;
+	unsigned want = imap_to_maildir(cmd->flags.bits & ~(uint32_t)IMAP_FLAG_RECENT);
+	unsigned f = s->box.msgs[i].flags, nf;
+	char fl[96];
+
+	if (!imap_msg_in_set(s, cmd, i))
+		return;
+	nf = cmd->store_mode == IMAP_STORE_ADD	    ? f | want
+	     : cmd->store_mode == IMAP_STORE_REMOVE ? f & ~want
+						    : (f & MAILDIR_F_PASSED) | want;
+	if (nf != f && maildir_msg_flags_set(&s->box, i, nf) < 0)
+		return; /* gone meanwhile: the next NOOP reports it */
+	if (cmd->store_silent)
+		return;
+	imap_flags_text(imap_msg_bits(s, i), fl, sizeof(fl));
+	if (cmd->uid)
+		imap_out(s, "* %zu FETCH (UID %u FLAGS (%s))\r\n", i + 1, s->box.msgs[i].uid, fl);
+	else
+		imap_out(s, "* %zu FETCH (FLAGS (%s))\r\n", i + 1, fl);
+}
+
+static void imap_do_store(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	if (s->readonly) {
+		imap_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only");
+		return;
+	}
+	if (!imap_seqset_valid(s, cmd)) {
+		imap_tagged(s, "BAD", "Invalid message sequence number");
+		return;
+	}
+	imap_job_start(s, IMAP_JOB_STORE, cmd->uid ? "UID STORE completed" : "STORE completed");
+}
+
+static void imap_do_idle(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	(void)cmd;
+	imap_out(s, "+ idling\r\n");
+	s->mode = IMAP_MODE_IDLE;
+	if (s->state == IMAP_ST_SELECTED)
+		imap_rescan(s, NULL);
+}
+
+static void imap_idle_line(struct imap_sess *s, const uint8_t *text, size_t len)
+{
+	s->mode = IMAP_MODE_CMD;
+	if (len == 4 && strncasecmp((const char *)text, "DONE", 4) == 0)
+		imap_tagged(s, "OK", "IDLE terminated");
+	else
+		imap_tagged(s, "BAD", "Expected DONE");
+}
+
+static void imap_bad(struct imap_sess *s, const char *text);
+
+/* ---- APPEND -------------------------------------------------------------------------- */
+
+/* The message literal is announced (the parser stopped at it): refuse, or take it into a
+ * delivery as SMTP does (spool, fsync, link into new/), so an APPEND is as durable as a
+ * delivery. Only INBOX exists; RFC 7889 [TOOBIG] beyond [smtp] max_message_size. */
+static void imap_append_begin(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	const char *why = NULL;
+
+	if (s->state == IMAP_ST_NOAUTH)
+		why = "BAD Log in first";
+	else if (!imap_is_inbox(&cmd->a[0]))
+		why = "NO [TRYCREATE] Only INBOX exists";
+	else if (cmd->append.size == 0)
+		why = "NO Empty message";
+	else if (cmd->append.size > s->env.max_message_size)
+		why = "NO [TOOBIG] Message larger than the limit";
+	else if (cmd->flags.has_extension)
+		why = "BAD Unknown system flag";
+	else if (maildir_dlv_begin(s->env.store, &s->dlv) < 0)
+		why = "NO [UNAVAILABLE] Mail store unavailable, try later";
+	if (why) {
+		imap_out(s, "%s %s\r\n", s->tag, why);
+		if (cmd->append.plus) {
+			/* RFC 7888 section 4: its octets come anyway */
+			s->lit_left = cmd->append.size;
+			s->skip_rest = true;
+			s->mode = IMAP_MODE_SKIP;
+		}
+		return;
+	}
+	s->dlv_active = true;
+	s->append_flags = imap_to_maildir(cmd->flags.bits);
+	s->append_left = cmd->append.size;
+	if (!cmd->append.plus)
+		imap_out(s, "+ Ready for literal data\r\n");
+	s->mode = IMAP_MODE_APPEND;
+}
+
+/* The message is in the spool and the line is over: deliver, set the flags, find the
+ * UID (RFC 4315 APPENDUID), report EXISTS if INBOX is selected. */
+static void imap_append_end(struct imap_sess *s, size_t restlen)
+{
+	struct maildir_rcpt r = {s->who.domain, s->who.user};
+	char base[MAILDIR_NAME_MAX + 1];
+	struct maildir_box b = {.lock_fd = -1};
+	uint32_t uid = 0, uidvalidity = 0;
+	int rc;
+
+	s->mode = IMAP_MODE_CMD;
+	s->dlv_active = false;
+	if (restlen != 0) {
+		maildir_dlv_abort(&s->dlv);
+		imap_bad(s, "Unexpected text after the message (MULTIAPPEND is not offered)");
+		return;
+	}
+	snprintf(base, sizeof(base), "%s,", strrchr(s->dlv.spool, '/') + 1);
+	rc = maildir_dlv_commit(&s->dlv, &r, 1);
+	if (rc < 0) {
+		imap_tagged(s, "NO",
+			    rc == -MGW_ENOSPC ? "[OVERQUOTA] Disk full" : "[SERVERBUG] Not stored");
+		return;
+	}
+	if (maildir_box_open(&b, s->env.store, s->who.domain, s->who.user, 0) == 0) {
+		for (size_t i = b.count; i-- > 0;)
+			if (strncmp(b.msgs[i].name, base, strlen(base)) == 0) {
+				uid = b.msgs[i].uid;
+				uidvalidity = b.uidvalidity;
+				if (s->append_flags)
+					maildir_msg_flags_set(&b, i, s->append_flags);
+				break;
+			}
+		maildir_box_close(&b);
+	}
+	log_info("imap %s: %s: APPEND of UID %u", s->c->peer, s->login, uid);
+	if (uid)
+		snprintf(s->append_done, sizeof(s->append_done),
+			 "[APPENDUID %u %u] APPEND completed", uidvalidity, uid);
+	else
+		snprintf(s->append_done, sizeof(s->append_done), "APPEND completed");
+	imap_sess_notify(NULL, s->who.domain, s->who.user);
+	if (s->state == IMAP_ST_SELECTED)
+		imap_rescan(s, s->append_done); /* EXISTS, then the tagged OK */
+	else
+		imap_tagged(s, "OK", s->append_done);
+}
+
+/* ---- dispatch ---------------------------------------------------------------------- */
+
+#define IMAP_IN_NOAUTH (1u << IMAP_ST_NOAUTH)
+#define IMAP_IN_AUTH (1u << IMAP_ST_AUTH)
+#define IMAP_IN_SEL (1u << IMAP_ST_SELECTED)
+#define IMAP_IN_ANY (IMAP_IN_NOAUTH | IMAP_IN_AUTH | IMAP_IN_SEL)
+#define IMAP_IN_LOGGED (IMAP_IN_AUTH | IMAP_IN_SEL)
+
+static const struct {
+	unsigned states;
+	imap_handler fn;
+} imap_table[IMAP_CMD_COUNT] = {
+    [IMAP_CMD_CAPABILITY] = {IMAP_IN_ANY, imap_do_capability},
+    [IMAP_CMD_NOOP] = {IMAP_IN_ANY, imap_do_noop},
+    [IMAP_CMD_LOGOUT] = {IMAP_IN_ANY, imap_do_logout},
+    [IMAP_CMD_ID] = {IMAP_IN_ANY, imap_do_id},
+    [IMAP_CMD_STARTTLS] = {IMAP_IN_NOAUTH, imap_do_starttls},
+    [IMAP_CMD_LOGIN] = {IMAP_IN_NOAUTH, imap_do_login},
+    [IMAP_CMD_AUTHENTICATE] = {IMAP_IN_NOAUTH, imap_do_authenticate},
+    [IMAP_CMD_ENABLE] = {IMAP_IN_LOGGED, imap_do_enable},
+    [IMAP_CMD_NAMESPACE] = {IMAP_IN_LOGGED, imap_do_namespace},
+    [IMAP_CMD_SELECT] = {IMAP_IN_LOGGED, imap_do_select},
+    [IMAP_CMD_EXAMINE] = {IMAP_IN_LOGGED, imap_do_select},
+    [IMAP_CMD_CREATE] = {IMAP_IN_LOGGED, imap_do_folder_refuse},
+    [IMAP_CMD_DELETE] = {IMAP_IN_LOGGED, imap_do_folder_refuse},
+    [IMAP_CMD_RENAME] = {IMAP_IN_LOGGED, imap_do_folder_refuse},
+    [IMAP_CMD_SUBSCRIBE] = {IMAP_IN_LOGGED, imap_do_subscribe},
+    [IMAP_CMD_UNSUBSCRIBE] = {IMAP_IN_LOGGED, imap_do_folder_refuse},
+    [IMAP_CMD_LIST] = {IMAP_IN_LOGGED, imap_do_list},
+    [IMAP_CMD_LSUB] = {IMAP_IN_LOGGED, imap_do_list},
+    [IMAP_CMD_STATUS] = {IMAP_IN_LOGGED, imap_do_status},
+    /* APPEND: imap_append_begin(), as soon as its message literal is announced */
+    [IMAP_CMD_IDLE] = {IMAP_IN_LOGGED, imap_do_idle},
+    [IMAP_CMD_CHECK] = {IMAP_IN_SEL, imap_do_noop},
+    [IMAP_CMD_CLOSE] = {IMAP_IN_SEL, imap_do_close},
+    [IMAP_CMD_UNSELECT] = {IMAP_IN_SEL, imap_do_close},
+    [IMAP_CMD_EXPUNGE] = {IMAP_IN_SEL, imap_do_expunge},
+    [IMAP_CMD_SEARCH] = {IMAP_IN_SEL, imap_do_search},
+    [IMAP_CMD_FETCH] = {IMAP_IN_SEL, imap_do_fetch},
+    [IMAP_CMD_STORE] = {IMAP_IN_SEL, imap_do_store},
+    [IMAP_CMD_COPY] = {IMAP_IN_SEL, imap_do_folder_refuse},
+    [IMAP_CMD_MOVE] = {IMAP_IN_SEL, imap_do_folder_refuse},
+};
+
+static void imap_bad(struct imap_sess *s, const char *text)
+{
+	imap_tagged(s, "BAD", text);
+	if (++s->bad >= IMAP_BAD_CMDS_MAX)
+		imap_close(s, "Too many bad commands", "too many bad commands");
+}
+
+static void imap_cmd_reset(struct imap_sess *s)
+{
+	if (s->cmdlen)
+		explicit_bzero(s->cmd, s->cmdlen); /* may hold a password */
+	s->cmdlen = 0;
+}
+
+static int imap_cmd_append(struct imap_sess *s, const uint8_t *p, size_t n)
+{
+	size_t max = s->state == IMAP_ST_NOAUTH ? IMAP_PRELOGIN_CMD_MAX : IMAP_CMD_MAX;
+
+	if (s->cmdlen + n > max)
+		return -MGW_ELIMIT;
+	if (n == 0)
+		return 0;
+	if (s->cmdlen + n > s->cmdcap) {
+		size_t cap = s->cmdcap ? s->cmdcap : 1024;
+		uint8_t *nb;
+
+		while (cap < s->cmdlen + n)
+			cap *= 2;
+		if (cap > max)
+			cap = max;
+		nb = malloc(cap);
+		if (nb == NULL)
+			return -MGW_ENOMEM;
+		if (s->cmdlen)
+			memcpy(nb, s->cmd, s->cmdlen);
+		if (s->cmd)
+			explicit_bzero(s->cmd, s->cmdcap);
+		free(s->cmd);
+		s->cmd = nb;
+		s->cmdcap = cap;
+	}
+	memcpy(s->cmd + s->cmdlen, p, n);
+	s->cmdlen += n;
+	return 0;
+}
+
+/* A refused command whose line announced a non-synchronizing literal: its octets come
+ * anyway and must not be taken for commands (RFC 7888 section 4). */
+static void imap_skip_literal(struct imap_sess *s, const uint8_t *line, size_t len)
+{
+	uint32_t n;
+	bool plus;
+
+	if (imap_line_literal(line, len, &n, &plus) && plus) {
+		s->lit_left = n;
+		s->skip_rest = true;
+		s->mode = IMAP_MODE_SKIP;
+	}
+}
+
+/* One line of a command: the whole command once its last line is there. */
+static void imap_line(struct imap_sess *s, const uint8_t *text, size_t len)
+{
+	struct imap_cmd *pc = s->pc;
+	int rc;
+
+	if (s->cmdlen == 0 && s->state == IMAP_ST_NOAUTH && ++s->cmds > IMAP_PRELOGIN_CMDS_MAX) {
+		imap_close(s, "Too many commands without login", "pre-login command limit");
+		return;
+	}
+	if (imap_cmd_append(s, text, len) < 0) {
+		s->tag[0] = '\0';
+		imap_cmd_reset(s);
+		imap_bad(s, "Command too long");
+		imap_skip_literal(s, text, len);
+		return;
+	}
+	rc = imap_cmd_parse(s->cmd ? s->cmd : (const uint8_t *)"", s->cmdlen, pc);
+	snprintf(s->tag, sizeof(s->tag), "%.*s", (int)pc->taglen,
+		 pc->taglen ? (const char *)pc->tag : "");
+	if (rc == MGW_PARSE_NEED_MORE) {
+		uint32_t max = s->state == IMAP_ST_NOAUTH ? IMAP_PRELOGIN_CMD_MAX : IMAP_CMD_MAX;
+
+		if (pc->lit_len > max - s->cmdlen - 2 ||
+		    imap_cmd_append(s, (const uint8_t *)"\r\n", 2) < 0) {
+			imap_cmd_reset(s);
+			imap_bad(s, "[TOOBIG] Literal too long");
+			imap_skip_literal(s, text, len);
+			return;
+		}
+		if (!pc->lit_plus)
+			imap_out(s, "+ Ready for literal data\r\n");
+		s->lit_left = pc->lit_len;
+		s->mode = IMAP_MODE_LITERAL;
+		return;
+	}
+	if (rc == MGW_PARSE_OK && pc->id == IMAP_CMD_APPEND) {
+		imap_append_begin(s, pc);
+		imap_cmd_reset(s);
+		return;
+	}
+	if (rc != MGW_PARSE_OK) {
+		imap_bad(s, pc->err ? pc->err : "Syntax error");
+		imap_cmd_reset(s);
+		imap_skip_literal(s, text, len);
+		return;
+	}
+	if (pc->id == IMAP_CMD_UNKNOWN || imap_table[pc->id].fn == NULL) {
+		imap_cmd_reset(s);
+		imap_bad(s, "Unknown command");
+		return;
+	}
+	if (!(imap_table[pc->id].states & (1u << s->state))) {
+		imap_cmd_reset(s);
+		imap_bad(s, s->state == IMAP_ST_NOAUTH ? "Log in first"
+			    : s->state == IMAP_ST_AUTH ? "Select a mailbox first"
+						       : "Not allowed now");
+		return;
+	}
+	/* The command's strings point into s->cmd: it is reset only when the handler is
+	 * done with them (a job keeps them until it ends, and input waits meanwhile). */
+	imap_table[pc->id].fn(s, pc);
+	if (s->mode != IMAP_MODE_JOB)
+		imap_cmd_reset(s);
+}
+
+/*
+ * Runs what the conn's input holds while the mode takes input: command lines, literal
+ * octets, the SASL response, DONE. During a job or a login delay input stays buffered
+ * (bounded by IMAP_IN_MAX) and is taken up when the mode changes back. Not re-entrant.
+ */
+static void imap_input(struct imap_sess *s)
+{
+	if (s->in_input)
+		return;
+	s->in_input = true;
+	while (!s->closed && s->state != IMAP_ST_LOGOUT && s->state != IMAP_ST_TLS &&
+	       s->mode != IMAP_MODE_JOB && s->mode != IMAP_MODE_DELAY) {
+		struct buf *in = conn_in(s->c);
+		struct buf_line line;
+		int rc;
+
+		if (s->mode == IMAP_MODE_APPEND) {
+			size_t n =
+			    buf_len(in) < s->append_left ? buf_len(in) : (size_t)s->append_left;
+
+			if (n == 0)
+				break;
+			if (maildir_dlv_write(&s->dlv, buf_data(in), n) < 0)
+				log_warn("imap %s: %s: APPEND: write failed", s->c->peer, s->login);
+			buf_consume(in, n);
+			s->append_left -= n;
+			if (s->append_left == 0)
+				s->mode = IMAP_MODE_APPEND_EOL;
+			continue;
+		}
+		if (s->mode == IMAP_MODE_LITERAL || s->mode == IMAP_MODE_SKIP) {
+			size_t n = buf_len(in) < s->lit_left ? buf_len(in) : s->lit_left;
+
+			if (n == 0 && s->lit_left > 0)
+				break;
+			if (s->mode == IMAP_MODE_LITERAL &&
+			    imap_cmd_append(s, buf_data(in), n) < 0) {
+				imap_close(s, "Out of memory", "out of memory");
+				break;
+			}
+			explicit_bzero((void *)buf_data(in), n); /* it may be a password */
+			buf_consume(in, n);
+			s->lit_left -= (uint32_t)n;
+			if (s->lit_left == 0)
+				s->mode =
+				    IMAP_MODE_CMD; /* after SKIP, skip_rest drops the line's rest */
+			continue;
+		}
+		rc = buf_lr_next(&s->lr, in, &line);
+		if (rc == MGW_PARSE_NEED_MORE)
+			break;
+		if (rc == MGW_PARSE_TOO_LONG) {
+			/* Where the command ends cannot be known any more. */
+			imap_close(s, "Line too long", "line too long");
+			break;
+		}
+		if (s->skip_rest) {
+			s->skip_rest = false;
+			imap_skip_literal(s, line.text, line.len);
+		} else if (s->mode == IMAP_MODE_SASL) {
+			imap_sasl_line(s, line.text, line.len);
+		} else if (s->mode == IMAP_MODE_IDLE) {
+			imap_idle_line(s, line.text, line.len);
+		} else if (s->mode == IMAP_MODE_APPEND_EOL) {
+			imap_append_end(s, line.len);
+		} else {
+			imap_line(s, line.text, line.len);
+		}
+		if (!s->closed) {
+			explicit_bzero((void *)line.text, line.len);
+			buf_lr_done(&s->lr, in, &line);
+		}
+	}
+	s->in_input = false;
+}
+
+static void imap_event(struct conn *c, enum conn_event ev, void *arg)
+{
+	struct imap_sess *s = arg;
+
+	s->depth++;
+	switch (ev) {
+	case CONN_EV_TLS_READY:
+		if (!gate_login_peer(&s->gl)) {
+			imap_close(s, NULL, "no client certificate");
+			break;
+		}
+		imap_enter(s, IMAP_ST_NOAUTH);
+		imap_out(s,
+			 "* OK [CAPABILITY " IMAP_CAPS_COMMON " AUTH=PLAIN] %s IMAP4rev1 ready\r\n",
+			 s->env.hostname);
+		break;
+	case CONN_EV_DATA:
+		imap_input(s);
+		break;
+	case CONN_EV_DRAINED:
+		if (s->mode == IMAP_MODE_JOB)
+			imap_job_more(s);
+		break;
+	case CONN_EV_TIMEOUT:
+		log_info("imap %s: idle timeout%s%s", c->peer, s->login[0] ? " for " : "",
+			 s->login);
+		break;
+	case CONN_EV_CLOSED:
+		if (s->state != IMAP_ST_TLS)
+			log_info("imap %s: closed (%s)%s%s", c->peer, conn_close_reason(c),
+				 s->login[0] ? ", " : "", s->login);
+		s->closed = true;
+		break;
+	}
+	s->depth--;
+	if (s->closed && s->depth == 0)
+		imap_free(s);
+}
+
+int imap_sess_start(struct conn *c, const struct gate_env *env)
+{
+	struct imap_sess *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (s == NULL)
+		return -MGW_ENOMEM;
+	s->pc = malloc(sizeof(*s->pc));
+	if (s->pc == NULL) {
+		free(s);
+		return -MGW_ENOMEM;
+	}
+	s->c = c;
+	s->env = *env;
+	if (s->env.peer == NULL)
+		s->env.peer = &gate_peer_tls;
+	gate_login_init(&s->gl, "imap", c, &s->env);
+	s->job.lit.fd = -1;
+	s->box.lock_fd = -1;
+	s->state = IMAP_ST_TLS;
+	buf_lr_init(&s->lr, IMAP_LINE_MAX + 2);
+	loop_timer_init(&s->delay, imap_delay_cb, s);
+	conn_set_idle(c, env->login_timeout_ms);
+	s->next_live = imap_sessions;
+	imap_sessions = s;
+	imap_live++;
+	rc = conn_start(c, imap_event, s);
+	if (rc < 0) {
+		log_err("imap %s: cannot start the connection: %s", c->peer, mgw_strerror(rc));
+		conn_close(c, "cannot start");
+	}
+	return 0;
+}
+
+unsigned imap_sess_count(void)
+{
+	return imap_live;
+}

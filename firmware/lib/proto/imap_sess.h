@@ -1,0 +1,54 @@
+/*
+ * imap_sess.h - an IMAP4rev1 session (RFC 3501) behind the certificate gate: a state
+ * machine fed only by conn events (net/conn.h), commands parsed by proto/imap_parse.h.
+ *
+ * States (RFC 3501 section 3): TLS handshake -> not authenticated -> authenticated ->
+ * selected -> logout. Login (LOGIN, AUTHENTICATE PLAIN with SASL-IR) is bound to the
+ * client certificate and throttled exactly as POP3S (proto/gate_login.h).
+ *
+ * Only INBOX exists in this version (the Maildir proper); folders, APPEND, COPY, MOVE,
+ * ENVELOPE/BODYSTRUCTURE and body part numbers are answered NO or BAD.
+ *
+ * Output back-pressure: FETCH, SEARCH and EXPUNGE responses are produced while the
+ * output buffer is below IMAP_OUT_HIGH and resumed on CONN_EV_DRAINED; message bodies
+ * stream from their files in CRLF form (store/crlf.h), so a slow reader never makes
+ * the session hold a mailbox or a whole message.
+ *
+ * Ownership: the session borrows its env until it frees itself on CONN_EV_CLOSED, when it
+ * calls env.release(env.release_arg). Memory: the session struct, the command being
+ * assembled (up to IMAP_CMD_MAX, IMAP_PRELOGIN_CMD_MAX before login), the parsed
+ * command while it runs, and the store's snapshot of the selected mailbox.
+ */
+#ifndef MGW_IMAP_SESS_H
+#define MGW_IMAP_SESS_H
+
+#include "net/conn.h"
+#include "proto/gate_login.h"
+
+#define IMAP_IN_MAX (16 * 1024)	   /* conn input buffer: a line, literal octets */
+#define IMAP_OUT_MAX (64 * 1024)   /* conn output buffer */
+#define IMAP_PRELOGIN_CMDS_MAX 20  /* commands before a successful login */
+#define IMAP_PRELOGIN_CMD_MAX 4096 /* a whole command (with literals) before login */
+#define IMAP_BAD_CMDS_MAX 20	   /* BAD replies per session, then BYE */
+/* Logged-in sessions of one user (dovecot's mail_max_userip_connections is 10): one
+ * certificate cannot pin the daemon's connections. */
+#define IMAP_SESSIONS_PER_USER 10
+
+/*
+ * Creates a session for c (whose transport is a TLS session of the gate) and starts the
+ * connection with it. Returns 0 once the session owns the connection's events (even if
+ * starting failed: it then closes c itself and env->release runs). -MGW_ENOMEM: nothing
+ * was started; the caller closes c and calls release itself.
+ */
+int imap_sess_start(struct conn *c, const struct gate_env *env);
+
+/* Sessions alive (status). */
+unsigned imap_sess_count(void);
+
+/*
+ * A delivery to domain/user committed (maildir_store.notify): sessions of that user in
+ * IDLE report the new messages at once. Borrowed arguments.
+ */
+void imap_sess_notify(void *arg, const char *domain, const char *user);
+
+#endif
