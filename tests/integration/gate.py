@@ -9,6 +9,8 @@ import ssl
 import subprocess
 import time
 
+from mgw import maildir_arrival
+
 DOMAIN = "example.test"
 PASSWORDS = {"joe": "joe's secret", "ann": "ann-pw-2", "rev": "rev pw", "mia": "mia pw",
              "sam": "sam pw", "bob": "bob pw", "sub": "sub pw", "noid": "noid pw", "old": "old pw"}
@@ -99,7 +101,7 @@ def messages(d, user, domain=DOMAIN):
     for sub in ("new", "cur"):
         p = os.path.join(md, sub)
         if os.path.isdir(p):
-            out += sorted(os.listdir(p))
+            out += sorted(os.listdir(p), key=maildir_arrival)
     return out
 
 

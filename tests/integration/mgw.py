@@ -216,3 +216,11 @@ class Daemon:
         assert "ERROR: LeakSanitizer" not in text, text
         assert "runtime error:" not in text, text
         assert "WARNING: ThreadSanitizer" not in text, text
+
+
+def maildir_arrival(path):
+    """A Maildir name's delivery time, <sec>.M<usec>P...: as numbers, since a plain sort
+    puts M999999 after M1000012 within one second. Sort message files by it."""
+    name = os.path.basename(path)
+    m = re.match(r"(\d+)\.M(\d+)P", name)
+    return (int(m.group(1)), int(m.group(2)), name) if m else (0, 0, name)

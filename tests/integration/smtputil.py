@@ -5,6 +5,8 @@ import os
 import socket
 import subprocess
 
+from mgw import maildir_arrival
+
 DOMAINS = {"example.com": ["alice", "bob"], "example.org": ["carol"]}
 
 
@@ -41,7 +43,7 @@ def maildir_files(d, domain, user, sub=("new", "cur")):
     base = os.path.join(d.data, "mail", domain, user, "Maildir")
     out = []
     for s in sub:
-        out += sorted(glob.glob(os.path.join(base, s, "*")))
+        out += sorted(glob.glob(os.path.join(base, s, "*")), key=maildir_arrival)
     return out
 
 

@@ -18,7 +18,7 @@ import pytest
 
 import gate
 from gate import add_user, deliver, install_tls, message, tls_conf
-from mgw import binary
+from mgw import binary, maildir_arrival
 from pki import Cert, now
 from test_pop3 import pop, refused
 
@@ -178,8 +178,9 @@ def test_bad_candidates_are_refused_installed_crl_stays(daemon, pki, tmp_path):
 
 
 def mails(d, user="joe"):
+    """The user's new mail in the order it was delivered."""
     out = []
-    for p in sorted(glob.glob(os.path.join(gate.maildir(d, user), "new", "*"))):
+    for p in sorted(glob.glob(os.path.join(gate.maildir(d, user), "new", "*")), key=maildir_arrival):
         with open(p, "rb") as f:
             out.append(email.message_from_bytes(f.read()))
     return out
