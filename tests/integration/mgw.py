@@ -84,10 +84,16 @@ class Daemon:
         if os.geteuid() == 0:
             pw = pwd.getpwnam(self.user)
             if self.chown:
-                for root, dirs, files in os.walk(self.data):
-                    for n in dirs + files:
-                        os.chown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
-                os.chown(self.data, pw.pw_uid, pw.pw_gid)
+                # Mail and spool files a test seeded as root stand for what the daemon
+                # itself writes there (the layout gives mail/ and spool/ to it); every
+                # other path gets its owner and mode from the product's own tool, as at
+                # every boot on the board (rcS: mailgw-layout fix).
+                for sub in ("mail", "spool"):
+                    for root, dirs, files in os.walk(os.path.join(self.data, sub)):
+                        for n in dirs + files:
+                            os.chown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
+                subprocess.run([binary("mailgw-layout"), "-u", self.user, "fix",
+                                self.data], check=True, capture_output=True)
             # pytest's temporary folders are 0700: let the dropped user traverse them
             # (the test's folders above the data directory, not the data directory).
             d = self.dir
