@@ -57,13 +57,16 @@ int cw_offer(struct cw *cw, const void *data, size_t len, const char *source, ti
  * reason in why), -MGW_EIO when mailgwd cannot be reached. */
 int cw_control(const char *socket_path, const char *cmd, char *why, size_t whysz);
 
-/* The network source (fetch.c). cw_fetch_url: [crlwatch] url, else the CA certificate's
- * CRL distribution point (-MGW_ENOENT: no URL). cw_fetch: one conditional GET of url,
- * offered to cw_offer; 0 not modified or already installed, 1 installed, negative on
- * failure (why). cw_fetch_next: when to fetch next after a success or a failure
- * (poll period, earlier as nextUpdate approaches, backoff with jitter). */
-int cw_fetch_url(struct cw *cw, char *url, size_t urlsz);
-int cw_fetch(struct cw *cw, const char *url, time_t now, char *why, size_t whysz);
+/* The network source (fetch.c). cw_fetch_url: URL number i (from 0): [crlwatch] url, else
+ * the CRL distribution points of the CA certificates in [tls] ca, each URL once
+ * (-MGW_ENOENT: no URL i). cw_fetch: one GET of url, conditional (the ETag and date of
+ * the last CRL that passed) when cond, which only the first URL is; offered to cw_offer;
+ * 0 not modified or already installed, 1 installed, negative on failure (why).
+ * cw_fetch_next: when to fetch next after a success or a failure (poll period, earlier as
+ * nextUpdate approaches, backoff with jitter). */
+#define CW_URLS_MAX 8 /* CA certificates whose distribution points are fetched */
+int cw_fetch_url(struct cw *cw, unsigned i, char *url, size_t urlsz);
+int cw_fetch(struct cw *cw, const char *url, bool cond, time_t now, char *why, size_t whysz);
 time_t cw_fetch_next(const struct cw *cw, bool failed, time_t now);
 
 /* The USB source (usb.c). cw_usb_key: reads one key (a block device, mounted read-only

@@ -196,13 +196,34 @@ static const char *cw_trust(const struct cw *cw)
 	return cw->cfg.crlwatch_trust[0] ? cw->cfg.crlwatch_trust : cw->cfg.tls_ca;
 }
 
-int cw_fetch_url(struct cw *cw, char *url, size_t urlsz)
+int cw_fetch_url(struct cw *cw, unsigned i, char *url, size_t urlsz)
 {
+	char seen[CFG_STR_MAX];
+	unsigned n = 0;
+
 	if (cw->cfg.crlwatch_url[0]) {
+		if (i > 0)
+			return -MGW_ENOENT;
 		snprintf(url, urlsz, "%s", cw->cfg.crlwatch_url);
 		return 0;
 	}
-	return pki_crt_crl_url(cw->cfg.tls_ca, url, urlsz) == 0 ? 0 : -MGW_ENOENT;
+	/* the distribution points of the configured CAs, in their order, each URL once */
+	for (unsigned k = 0; k < CW_URLS_MAX; k++) {
+		int rc = pki_crt_crl_url(cw->cfg.tls_ca, k, url, urlsz);
+		bool dup = false;
+
+		if (rc == -MGW_EINVAL || rc == -MGW_EIO)
+			break; /* no certificate k, or no file */
+		if (rc < 0)
+			continue;
+		for (unsigned j = 0; j < k && !dup; j++)
+			dup = pki_crt_crl_url(cw->cfg.tls_ca, j, seen, sizeof(seen)) == 0 &&
+			      strcmp(seen, url) == 0;
+		if (!dup && n++ == i)
+			return 0;
+	}
+	url[0] = '\0';
+	return -MGW_ENOENT;
 }
 
 /* What one GET brought back. */
@@ -217,9 +238,10 @@ struct cw_got {
 
 /* The network part: connect, TLS, request, response. body (max bytes) receives a 200's
  * body. Runs in the unprivileged child (cw_fetch). */
-static void cw_get(const struct cw *cw, const char *url, const char *trust, size_t trust_len,
-		   uint8_t *body, struct cw_got *g)
+static void cw_get(const struct cw *cw, const char *url, bool cond, const char *trust,
+		   size_t trust_len, uint8_t *body, struct cw_got *g)
 {
+	const char *etag = cond ? cw->st.etag : "", *lm = cond ? cw->st.last_modified : "";
 	uint64_t t0 = tls_client_now_ms();
 	uint64_t cdl = t0 + (uint64_t)cw->cfg.crlwatch_connect_timeout * 1000u;
 	uint64_t dl = t0 + (uint64_t)cw->cfg.crlwatch_timeout * 1000u;
@@ -264,10 +286,9 @@ static void cw_get(const struct cw *cw, const char *url, const char *trust, size
 		     "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: mailgw-crlwatch\r\n"
 		     "Accept: application/pkix-crl, application/x-pem-file, */*\r\n"
 		     "Connection: close\r\n%s%s%s%s%s%s\r\n",
-		     u.path, hostport, cw->st.etag[0] ? "If-None-Match: " : "", cw->st.etag,
-		     cw->st.etag[0] ? "\r\n" : "",
-		     cw->st.last_modified[0] ? "If-Modified-Since: " : "", cw->st.last_modified,
-		     cw->st.last_modified[0] ? "\r\n" : "");
+		     u.path, hostport, etag[0] ? "If-None-Match: " : "", etag,
+		     etag[0] ? "\r\n" : "", lm[0] ? "If-Modified-Since: " : "", lm,
+		     lm[0] ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(req)) {
 		rc = -MGW_ELIMIT;
 		snprintf(g->why, sizeof(g->why), "%s: request too long", why_pfx);
@@ -370,7 +391,7 @@ static int cw_drop(const char *user, char *why, size_t whysz)
  * struct cw_got and the body through a pipe; the parent bounds what it reads and runs the
  * one validation and install path itself.
  */
-static void cw_get_unprivileged(const struct cw *cw, const char *url, uint8_t *body,
+static void cw_get_unprivileged(const struct cw *cw, const char *url, bool cond, uint8_t *body,
 				struct cw_got *g)
 {
 	uint64_t dl = tls_client_now_ms() + (uint64_t)cw->cfg.crlwatch_timeout * 1000u + 5000u;
@@ -388,7 +409,7 @@ static void cw_get_unprivileged(const struct cw *cw, const char *url, uint8_t *b
 		return;
 	}
 	if (geteuid() != 0) {
-		cw_get(cw, url, trust, trust_len, body, g);
+		cw_get(cw, url, cond, trust, trust_len, body, g);
 		free(trust);
 		return;
 	}
@@ -402,7 +423,7 @@ static void cw_get_unprivileged(const struct cw *cw, const char *url, uint8_t *b
 		if (cw_drop(CW_FETCH_USER, g->why, sizeof(g->why)) < 0)
 			g->rc = -MGW_EPERM;
 		else
-			cw_get(cw, url, trust, trust_len, body, g);
+			cw_get(cw, url, cond, trust, trust_len, body, g);
 		rc = file_write_all(pfd[1], g, sizeof(*g));
 		if (rc == 0 && g->rc == 0 && g->len > 0)
 			rc = file_write_all(pfd[1], body, g->len);
@@ -435,7 +456,7 @@ out:
 	free(trust);
 }
 
-int cw_fetch(struct cw *cw, const char *url, time_t now, char *why, size_t whysz)
+int cw_fetch(struct cw *cw, const char *url, bool cond, time_t now, char *why, size_t whysz)
 {
 	size_t max = (size_t)cw->cfg.crlwatch_max_size;
 	uint8_t *body = malloc(max);
@@ -446,7 +467,7 @@ int cw_fetch(struct cw *cw, const char *url, time_t now, char *why, size_t whysz
 		snprintf(why, whysz, "%s: out of memory", url);
 		return -MGW_ENOMEM;
 	}
-	cw_get_unprivileged(cw, url, body, &g);
+	cw_get_unprivileged(cw, url, cond, body, &g);
 	rc = g.rc;
 	if (rc < 0)
 		snprintf(why, whysz, "%s", g.why);
@@ -457,7 +478,7 @@ int cw_fetch(struct cw *cw, const char *url, time_t now, char *why, size_t whysz
 		snprintf(why, whysz, "%s: HTTP %u", url, g.status);
 	} else {
 		rc = cw_offer(cw, body, g.len, url, now, why, whysz);
-		if (rc >= 0) {
+		if (rc >= 0 && cond) {
 			/* remembered only for a CRL that passed: a bad one is fetched (and
 			 * refused with its reason) again at the next attempt */
 			snprintf(cw->st.etag, sizeof(cw->st.etag), "%s", g.etag);

@@ -114,12 +114,11 @@ out:
 
 int cw_installed(const struct cw *cw, time_t now, time_t *next_update, char *why, size_t whysz)
 {
-	struct pki_crl_info ci;
-	int rc = pki_crl_show(cw->cfg.tls_crl, cw->cfg.tls_ca, now, &ci, why, whysz);
+	char issuer[PKI_CRL_ISSUER_MAX];
 
-	*next_update = rc == 0 ? ci.next_update : 0;
-	pki_crl_info_free(&ci);
-	return rc < 0 ? -MGW_ENOENT : 0;
+	(void)now;
+	return pki_crl_set_next(cw->cfg.tls_crl, cw->cfg.tls_ca, next_update, issuer,
+				sizeof(issuer), why, whysz);
 }
 
 /* Writes data as the installed CRL. */
@@ -181,8 +180,9 @@ static int cw_offer_locked(struct cw *cw, const void *data, size_t len, const ch
 		rc = 0;
 		goto out;
 	}
-	/* replaced as a whole (never appended): the gate reads exactly this one CRL */
-	rc = cw_write(&l, rel, cand.pem, cand.pem_len, why, whysz);
+	/* the file is replaced as a whole: this CA's CRL in place of its old one (never
+	 * appended), the other configured CAs' CRLs as they were */
+	rc = cw_write(&l, rel, cand.set, cand.set_len, why, whysz);
 	if (rc < 0) {
 		log_err("CRL from %s not installed: %s", source, why);
 		goto out;
@@ -203,9 +203,16 @@ static int cw_offer_locked(struct cw *cw, const void *data, size_t len, const ch
 	log_info("CRL from %s installed as %s: number %s, %zu revoked, next update in %lld h%s",
 		 source, cw->cfg.tls_crl, cand.number[0] ? cand.number : "none", cand.revoked,
 		 (long long)(cand.next_update - now) / 3600, rc == 0 ? ", mailgwd reloaded" : "");
+	if (cand.kept || cand.dropped)
+		log_info("CRL from %s is the CRL of '%s'; %u other CA%s CRL%s kept, %u of no "
+			 "configured CA left out",
+			 source, cand.issuer, cand.kept, cand.kept == 1 ? "'s" : "s'",
+			 cand.kept == 1 ? "" : "s", cand.dropped);
 	cw->st.last_refresh = now;
 	snprintf(cw->st.last_source, sizeof(cw->st.last_source), "%s", source);
-	cw->st.next_update = cand.next_update;
+	/* the countdown follows the CRL that ends first, of whichever CA */
+	if (cw_installed(cw, now, &cw->st.next_update, rwhy, sizeof(rwhy)) < 0)
+		cw->st.next_update = cand.next_update;
 	rc = 1;
 out:
 	if (rc < 0) {

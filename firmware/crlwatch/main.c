@@ -219,30 +219,40 @@ static int cw_resign(struct cw *cw, time_t now, char *why, size_t whysz)
 	return rc;
 }
 
-/* refresh: re-sign (built-in CA) and/or fetch (url or the CA's distribution point). */
+/* refresh: re-sign (built-in CA) and/or fetch ([crlwatch] url, or the distribution point
+ * of each CA in [tls] ca). */
 static int cw_refresh(struct cw *cw, time_t now, char *why, size_t whysz)
 {
 	char url[CFG_STR_MAX];
-	int rc = 0, any = 0;
+	bool any = false, fetched = false, failed = false;
+	int rc = 0;
 
 	if (cw->cfg.crlwatch_ca_dir[0]) {
-		any = 1;
+		any = true;
 		rc = cw_resign(cw, now, why, whysz);
 	}
-	if (cw_fetch_url(cw, url, sizeof(url)) == 0) {
-		int frc;
+	/* every URL in turn: a failure of one does not keep the others from being fetched;
+	 * the worst outcome is the result, and any failure backs the next attempt off */
+	for (unsigned i = 0; cw_fetch_url(cw, i, url, sizeof(url)) == 0; i++) {
+		char fwhy[CW_WHY_MAX];
+		int frc = cw_fetch(cw, url, i == 0, now, fwhy, sizeof(fwhy));
 
-		any = 1;
-		frc = cw_fetch(cw, url, now, why, whysz);
+		any = fetched = true;
 		if (frc < 0) {
-			cw->st.failures++;
+			if (!failed)
+				cw->st.failures++;
+			failed = true;
 			log_warn("CRL fetch from %s failed (%u in a row): %s", url, cw->st.failures,
-				 why);
-		} else
-			cw->st.failures = 0;
-		cw->st.next_attempt = cw_fetch_next(cw, frc < 0, now);
-		if (rc >= 0)
+				 fwhy);
+			snprintf(why, whysz, "%s", fwhy);
+		}
+		if (rc >= 0 && (frc < 0 || frc > rc))
 			rc = frc;
+	}
+	if (fetched) {
+		if (!failed)
+			cw->st.failures = 0;
+		cw->st.next_attempt = cw_fetch_next(cw, failed, now);
 	}
 	if (!any) {
 		snprintf(why, whysz,

@@ -19,7 +19,7 @@ import pytest
 import gate
 from gate import add_user, deliver, install_tls, message, tls_conf
 from mgw import binary, maildir_arrival
-from pki import Cert, now
+from pki import CA, Cert, now
 from test_pop3 import pop, refused
 
 CRLWATCH = binary("crlwatch")
@@ -544,3 +544,57 @@ def test_usb_file_names_cannot_forge_state_or_console_lines(daemon, pki, tmp_pat
     console = (d.side / "console").read_text()
     assert "\n*** crlwatch: CRL state OK" not in console, console
     assert "odd file name, not read" in console, console
+
+
+def test_two_office_cas_each_new_crl_replaces_only_its_own(daemon, pki, tmp_path):
+    """[tls] ca holds two CAs (an office moving to a new CA keeps users of the old one):
+    [tls] crl then holds one CRL per CA, and a new CRL of either CA replaces its own CA's
+    CRL only; the other CA's stays byte for byte, and the countdown follows the CRL that
+    ends first."""
+    cas = tmp_path / "cas.pem"
+    cas.write_bytes(open(pki.ca.crt, "rb").read() + open(pki.foreign.crt, "rb").read())
+    old_f = pki.foreign.crl(str(tmp_path / "f1.pem"), number=1)
+    crls = tmp_path / "crls.pem"
+    crls.write_bytes(pem_of(pki.crl_path) + pem_of(old_f))
+    d = watched(daemon, pki, tmp_path, crl=str(crls), ca=str(cas))
+    # joe of the second CA logs in, as joe of the first does
+    pop(d, pki, cert=pki.user["foreign"]).quit()
+    pop(d, pki).quit()
+
+    # the second CA revokes its joe: only its CRL is replaced
+    new_f = pki.foreign.crl(str(tmp_path / "f2.pem"), revoked=[pki.user["foreign"]], number=2,
+                            next=now() + datetime.timedelta(days=3))
+    m = d.mark()
+    r = crlwatch(d, "install", new_f)
+    assert r.returncode == 0, r.stderr
+    assert "installed" in r.stdout
+    assert "CN=Some other CA" in r.stderr and "1 other CA's CRL kept" in r.stderr, r.stderr
+    d.wait_log(r"generation 2 replaces 1", start=m)
+    assert installed(d) == pem_of(pki.crl_path) + pem_of(new_f)
+    refused(d, pki, pki.user["foreign"])
+    pop(d, pki).quit()
+    # the countdown follows the second CA's CRL, which ends in 3 days
+    r = crlwatch(d, "status")
+    assert "state: WARNING" in r.stdout, r.stdout
+
+    # the first CA revokes mia: the second CA's new CRL stays as it is
+    new_c = pki.ca.crl(str(tmp_path / "c2.pem"), revoked=[pki.user["mia"]], number=5)
+    m = d.mark()
+    r = crlwatch(d, "install", new_c)
+    assert r.returncode == 0, r.stderr
+    d.wait_log(r"generation 3 replaces 2", start=m)
+    assert installed(d) == pem_of(new_c) + pem_of(new_f)
+    refused(d, pki, pki.user["mia"])
+    refused(d, pki, pki.user["foreign"])
+    pop(d, pki).quit()
+
+    # the second CA's older CRL is a rollback of its own CRL, whatever the first CA's is
+    before = installed(d)
+    r = crlwatch(d, "install", old_f)
+    assert r.returncode != 0
+    assert "CRL number 01 is older than the installed CRL's 02" in r.stderr, r.stderr
+    # a third CA's CRL is nobody's
+    other = CA(str(tmp_path / "third"), "A third CA")
+    r = crlwatch(d, "install", other.crl(str(tmp_path / "t.pem"), number=9))
+    assert r.returncode != 0 and "not issued by any configured CA" in r.stderr, r.stderr
+    assert installed(d) == before

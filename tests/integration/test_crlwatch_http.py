@@ -264,6 +264,44 @@ def test_url_from_the_ca_certificates_crl_distribution_point(daemon, pki, tmp_pa
     assert installed(d) == pem_of(new)
 
 
+def dp_ca(tmp_path, name, url):
+    """A CA whose certificate names where its CRL is published."""
+    ca = CA(str(tmp_path / name), "CA %s" % name)
+    run("openssl", "req", "-config", ca.cnf, "-new", "-x509", "-key", ca.key, "-out", ca.crt,
+        "-days", "3650", "-subj", "/CN=CA %s" % name, "-extensions", "v3_ca", "-sha256",
+        "-addext", "crlDistributionPoints=URI:%s" % url)
+    return ca
+
+
+def test_each_ca_crl_from_its_own_distribution_point(daemon, pki, tmp_path, nginx):
+    # Two CAs in [tls] ca, each publishing its CRL at its own URL: a refresh fetches
+    # both; each new CRL replaces its own CA's CRL only; one URL failing does not keep
+    # the other's CRL out.
+    base = "http://127.0.0.1:%d/" % nginx.http
+    a, b = dp_ca(tmp_path, "a", base + "a.crl"), dp_ca(tmp_path, "b", base + "b.crl")
+    cas = tmp_path / "cas.pem"
+    cas.write_bytes(open(a.crt, "rb").read() + open(b.crt, "rb").read())
+    a1, b1 = a.crl(str(tmp_path / "a1.pem"), number=1), b.crl(str(tmp_path / "b1.pem"), number=1)
+    both = tmp_path / "both.pem"
+    both.write_bytes(pem_of(a1) + pem_of(b1))
+    d = watched(daemon, pki, tmp_path, crl=str(both), ca=str(cas))
+    b2 = b.crl(str(tmp_path / "b2.pem"), number=2)
+    nginx.serve("b.crl", src=b2)  # a.crl is not there yet: 404
+    r = crlwatch(d, "refresh")
+    assert r.returncode == 1, r.stderr
+    assert "%sa.crl: HTTP 404" % base in r.stderr
+    assert "CRL from %sb.crl installed" % base in r.stderr
+    assert installed(d) == pem_of(a1) + pem_of(b2)
+    a2 = a.crl(str(tmp_path / "a2.pem"), number=2)
+    nginx.serve("a.crl", src=a2)
+    r = crlwatch(d, "refresh")
+    assert r.returncode == 0, r.stderr
+    assert "CRL from %sa.crl installed" % base in r.stderr
+    assert installed(d) == pem_of(a2) + pem_of(b2)
+    assert nginx.statuses("a.crl") == [404, 200]
+    assert nginx.statuses("b.crl") == [200, 200]
+
+
 def next_attempt_in(d):
     st = crlwatch(d, "status").stdout
     m = re.search(r"next_attempt: (\S+ \S+) UTC", st)

@@ -203,7 +203,7 @@ out:
 	return rc;
 }
 
-static bool pki_crl_signed_by(const mbedtls_x509_crl *crl, const mbedtls_x509_crt *ca)
+bool pki_crl_signed_by(const mbedtls_x509_crl *crl, const mbedtls_x509_crt *ca)
 {
 	unsigned char hash[MBEDTLS_MD_MAX_SIZE];
 	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(crl->MBEDTLS_PRIVATE(sig_md));

@@ -112,6 +112,8 @@ int pki_counter_write(const char *dir, const char *name, const unsigned char *b,
 int pki_crl_make(const struct pki_ca *ca, const struct pki_db *db, const unsigned char *number,
 		 size_t number_len, time_t now, unsigned days, struct pki_rng *rng, char **pem,
 		 size_t *pem_len, char *why, size_t whysz);
+/* True when crl's signature verifies with ca's key (names are not compared). */
+bool pki_crl_signed_by(const mbedtls_x509_crl *crl, const mbedtls_x509_crt *ca);
 /* Parses and checks a CRL (PEM/DER buffer) against ca: issuer and signature. */
 int pki_crl_check(const mbedtls_x509_crt *ca, const char *buf, size_t len, const char *name,
 		  char *why, size_t whysz);
