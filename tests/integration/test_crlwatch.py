@@ -573,9 +573,13 @@ def test_two_office_cas_each_new_crl_replaces_only_its_own(daemon, pki, tmp_path
     assert installed(d) == pem_of(pki.crl_path) + pem_of(new_f)
     refused(d, pki, pki.user["foreign"])
     pop(d, pki).quit()
-    # the countdown follows the second CA's CRL, which ends in 3 days
+    # the countdown follows the second CA's CRL, which ends in 3 days, and so does the
+    # gate's line in mailgwd's status
     r = crlwatch(d, "status")
     assert "state: WARNING" in r.stdout, r.stdout
+    status = dict(x.split(": ", 1) for x in d.control("status")[:-1])
+    assert re.match(r"CRL next update \S+ \S+ UTC \(first of 2 CRLs\) \(in (71|72) h\)",
+                    status["tls_gate"]), status
 
     # the first CA revokes mia: the second CA's new CRL stays as it is
     new_c = pki.ca.crl(str(tmp_path / "c2.pem"), revoked=[pki.user["mia"]], number=5)

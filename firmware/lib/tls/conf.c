@@ -332,19 +332,26 @@ bool tls_conf_client_auth(const struct tls_conf *conf)
 void tls_conf_describe(const struct tls_conf *conf, char *out, size_t outsz)
 {
 	const mbedtls_x509_crl *crl = &conf->crl;
-	char when[48];
+	char when[48], of[32] = "";
 	int64_t next, now = (int64_t)time(NULL);
+	unsigned n = 0;
 
 	if (!conf->client_auth || crl->version == 0) {
 		snprintf(out, outsz, "no client certificates");
 		return;
 	}
+	/* with several CAs, the CRL that ends first is the one that matters */
 	next = tls_x509_time(&crl->next_update);
+	for (const mbedtls_x509_crl *c = crl; c && c->version; c = c->next, n++)
+		if (tls_x509_time(&c->next_update) < next)
+			next = tls_x509_time(&c->next_update);
+	if (n > 1)
+		snprintf(of, sizeof(of), " (first of %u CRLs)", n);
 	tls_time_format(next, when, sizeof(when));
 	if (next >= now)
-		snprintf(out, outsz, "CRL next update %s (in %lld h), policy %s", when,
+		snprintf(out, outsz, "CRL next update %s%s (in %lld h), policy %s", when, of,
 			 (long long)((next - now) / 3600), tls_crl_policy_name(conf->crl_policy));
 	else
-		snprintf(out, outsz, "CRL EXPIRED at %s (%lld h ago), policy %s", when,
+		snprintf(out, outsz, "CRL EXPIRED at %s%s (%lld h ago), policy %s", when, of,
 			 (long long)((now - next) / 3600), tls_crl_policy_name(conf->crl_policy));
 }
