@@ -103,8 +103,10 @@ static struct mime_stop mime_scan(struct mime_ctx *x)
 }
 
 /* The body of part ends at st: before the line break of the boundary line, or at the
- * end. */
-static void mime_part_end(struct mime_ctx *x, struct mime_part *p, const struct mime_stop *st)
+ * end; never before its body starts, nor before its last child ends (a part right before
+ * a boundary whose header's blank line is that line break). */
+static void mime_part_end(struct mime_ctx *x, struct mime_part *p, const struct mime_stop *st,
+			  uint16_t last)
 {
 	if (st->level < 0) {
 		p->end_off = x->n;
@@ -122,6 +124,10 @@ static void mime_part_end(struct mime_ctx *x, struct mime_part *p, const struct 
 	if (p->end_off < p->body_off || p->vend_off < p->vbody_off) {
 		p->end_off = p->body_off;
 		p->vend_off = p->vbody_off;
+	}
+	if (last && p->end_off < x->m->parts[last].end_off) {
+		p->end_off = x->m->parts[last].end_off;
+		p->vend_off = x->m->parts[last].vend_off;
 	}
 }
 
@@ -534,7 +540,7 @@ static struct mime_stop mime_entity(struct mime_ctx *x, uint16_t idx, bool diges
 	if (st.level >= 0) {
 		if (p->kind == MIME_MESSAGE)
 			p->kind = MIME_LEAF;
-		mime_part_end(x, p, &st);
+		mime_part_end(x, p, &st, last);
 		return st;
 	}
 	if (p->kind == MIME_MESSAGE) {
@@ -542,12 +548,12 @@ static struct mime_stop mime_entity(struct mime_ctx *x, uint16_t idx, bool diges
 
 		st = mime_entity(x, c, false);
 		p = &x->m->parts[idx];
-		mime_part_end(x, p, &st);
+		mime_part_end(x, p, &st, last);
 		return st;
 	}
 	if (p->kind == MIME_LEAF || !push) {
 		st = mime_scan(x);
-		mime_part_end(x, p, &st);
+		mime_part_end(x, p, &st, last);
 		return st;
 	}
 	/* multipart: preamble, parts, epilogue (RFC 2046 5.1.1) */
@@ -570,7 +576,7 @@ static struct mime_stop mime_entity(struct mime_ctx *x, uint16_t idx, bool diges
 		st = mime_scan(x);
 	}
 	p = &x->m->parts[idx];
-	mime_part_end(x, p, &st);
+	mime_part_end(x, p, &st, last);
 	return st;
 }
 

@@ -155,7 +155,8 @@ void mime_param_decode(const uint8_t *p, size_t n, struct mime_out *o);
 /*
  * Content-Transfer-Encoding decoders that run over chunks (RFC 2045 6.7, 6.8), output
  * at most 2 octets longer than the input of one call (a broken "=X" held from the call
- * before). A decoder starts zeroed with its kind.
+ * before). A decoder starts zeroed with its kind. A broken escape at the very end of
+ * a quoted-printable body ("=4" and nothing after it) is dropped.
  */
 enum mime_cte {
 	MIME_CTE_IDENTITY = 0, /* 7bit, 8bit, binary and anything unknown */
