@@ -183,12 +183,14 @@ static const uint8_t *fx_next(const uint8_t *p, const uint8_t *end, struct fx_to
 		if (p < end)
 			p++;
 		t->kind = FX_ATOM; /* a domain literal */
-	} else if (strchr("<>@,;:", *p)) {
+	} else if (*p && strchr("<>@,;:", *p)) {
 		t->kind = FX_SPECIAL;
 		t->c = (char)*p++;
 	} else {
-		while (p < end && !strchr(" \t\r\n()<>@,;:\"[", *p))
+		/* at least one octet: a stray ')' is an atom of its own */
+		do
 			p++;
+		while (p < end && (*p == 0 || !strchr(" \t\r\n()<>@,;:\"[", *p)));
 		t->kind = FX_ATOM;
 	}
 	t->n = (size_t)(p - t->p);
@@ -253,7 +255,7 @@ static void fx_addrs(struct mime_out *o, const struct mime_msg *m, const struct 
 	struct mime_out name = {.p = tmp->p, .cap = q}, adl = {.p = tmp->p + q, .cap = q},
 			box = {.p = tmp->p + 2 * q, .cap = q},
 			host = {.p = tmp->p + 3 * q, .cap = q};
-	bool any = false, group = false;
+	bool any = false, group = false, after_group = false;
 
 	if (!mime_hdr_find(m, part, field, &v)) {
 		fx_puts(o, "NIL");
@@ -264,7 +266,7 @@ static void fx_addrs(struct mime_out *o, const struct mime_msg *m, const struct 
 	mime_out_c(o, '(');
 	while (p < end) {
 		struct fx_tok t, cm = {.kind = FX_END};
-		bool words = false;
+		bool words = false, comma_ok = after_group; /* "g: a@b;, c@d" */
 
 		name.len = adl.len = box.len = host.len = 0;
 		/* a phrase (display name, group name) or a local part */
@@ -327,15 +329,17 @@ static void fx_addrs(struct mime_out *o, const struct mime_msg *m, const struct 
 				p = fx_next(p, end, &t, &cm);
 			fx_addr(o, &name, &adl, &box, &host);
 			any = true;
-		} else if (words || (t.kind == FX_SPECIAL && t.c == ',' && !group)) {
+		} else if (words || (t.kind == FX_SPECIAL && t.c == ',' && !group && !comma_ok)) {
 			/* a mailbox without a domain, or nothing between two commas */
 			name.len = 0;
 			fx_addr(o, &name, &adl, &box, &host);
 			any = true;
 		}
+		after_group = false;
 		if (t.kind == FX_SPECIAL && t.c == ';' && group) {
 			fx_puts(o, "(NIL NIL NIL NIL)");
 			group = false;
+			after_group = true;
 		}
 		if (t.kind == FX_END)
 			break;
@@ -768,7 +772,8 @@ static bool fx_find(uint8_t *h, size_t n, const uint8_t *nd, size_t nl)
 	return false;
 }
 
-/* Whether a field called name (NULL: any) of entity e has text in its decoded value. */
+/* Whether a field called name has text in its decoded value; name NULL: any field, its
+ * name included. */
 static bool fx_hdr_has(const struct mime_msg *m, const struct mime_part *e, const char *name,
 		       const uint8_t *nd, size_t nl, uint8_t *a, uint8_t *b, size_t cap)
 {
@@ -780,6 +785,11 @@ static bool fx_hdr_has(const struct mime_msg *m, const struct mime_part *e, cons
 
 		if (name && !mime_span_eq(m, fn, name))
 			continue;
+		if (name == NULL) {
+			/* TEXT: the whole field, "Name: value" */
+			mime_out_put(&d, m->buf + fn.off, fn.len);
+			mime_out_put(&d, ": ", 2);
+		}
 		mime_unfold(m, v, &u);
 		mime_ew_decode(a, u.len, &d);
 		if (fx_find(b, d.len, nd, nl))

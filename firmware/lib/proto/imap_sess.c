@@ -444,7 +444,10 @@ static void imap_fatt_name(const struct imap_cmd *c, const struct imap_fatt *f, 
 		if (n < outsz)                                                                     \
 			n += (size_t)snprintf(out + n, outsz - n, __VA_ARGS__);                    \
 	} while (0)
-	IMAP_PUT("BODY[%s", texts[f->text]);
+	IMAP_PUT("BODY[");
+	for (unsigned k = 0; k < f->nparts; k++)
+		IMAP_PUT("%s%u", k ? "." : "", f->part[k]);
+	IMAP_PUT("%s%s", f->nparts && f->text ? "." : "", texts[f->text]);
 	if (f->nfields) {
 		IMAP_PUT(" (");
 		for (unsigned j = 0; j < f->nfields; j++) {
