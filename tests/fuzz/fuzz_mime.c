@@ -78,7 +78,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		       MGW_PARSE_OK);
 	crlf_count_add(&all, data, size);
 	vsize = crlf_count_total(&all);
+	imap_mime_use(&im, data, size);
 	mime_parse(&im.msg, data, size);
+	im.parsed = true;
 
 	assert(m->nparts >= 1 && m->nparts <= MIME_PARTS_MAX && m->len == size);
 	for (uint16_t i = 0; i < m->nparts; i++) {

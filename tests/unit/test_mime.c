@@ -22,7 +22,9 @@ static struct imap_mime im;
 
 static void parse(const char *msg, size_t len)
 {
+	imap_mime_use(&im, (const uint8_t *)msg, len);
 	mime_parse(&im.msg, (const uint8_t *)msg, len);
+	im.parsed = true;
 }
 
 static char *render(enum imap_fatt_kind kind)

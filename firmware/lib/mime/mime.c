@@ -637,9 +637,9 @@ void mime_out_c(struct mime_out *o, char c)
 	mime_out_put(o, &c, 1);
 }
 
-void mime_unfold(const struct mime_msg *m, struct mime_span s, struct mime_out *o)
+void mime_unfold(const uint8_t *buf, struct mime_span s, struct mime_out *o)
 {
-	const uint8_t *p = m->buf + s.off;
+	const uint8_t *p = buf + s.off;
 
 	for (uint32_t i = 0; i < s.len; i++)
 		if (p[i] != '\r' && p[i] != '\n')

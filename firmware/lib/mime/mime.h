@@ -117,7 +117,7 @@ void mime_out_put(struct mime_out *o, const void *p, size_t n);
 void mime_out_c(struct mime_out *o, char c);
 
 /* The value s of a header field unfolded (RFC 5322 2.2.3: CR and LF removed), as is. */
-void mime_unfold(const struct mime_msg *m, struct mime_span s, struct mime_out *o);
+void mime_unfold(const uint8_t *buf, struct mime_span s, struct mime_out *o);
 
 /*
  * RFC 2047 decoding of an unstructured header text (already unfolded) to UTF-8:

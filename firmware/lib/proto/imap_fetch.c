@@ -23,8 +23,7 @@ int imap_mime_load(struct imap_mime *im, int fd)
 {
 	struct stat st;
 
-	im->map = NULL;
-	im->maplen = 0;
+	imap_mime_unload(im);
 	if (fstat(fd, &st) < 0)
 		return -MGW_EIO;
 	if ((uint64_t)st.st_size >= UINT32_MAX)
@@ -37,8 +36,25 @@ int imap_mime_load(struct imap_mime *im, int fd)
 		im->map = p;
 		im->maplen = (size_t)st.st_size;
 	}
-	mime_parse(&im->msg, im->map ? im->map : (const uint8_t *)"", im->maplen);
+	imap_mime_use(im, im->map, im->maplen);
 	return 0;
+}
+
+void imap_mime_use(struct imap_mime *im, const uint8_t *buf, size_t len)
+{
+	im->buf = buf ? buf : (const uint8_t *)"";
+	im->len = len;
+	im->parsed = false;
+}
+
+/* The structure, parsed on first use: a header SEARCH never needs it (nor the pages of
+ * the body it would read). */
+static const struct mime_msg *fx_msg(struct imap_mime *im)
+{
+	if (!im->parsed)
+		mime_parse(&im->msg, im->buf, im->len);
+	im->parsed = true;
+	return &im->msg;
 }
 
 void imap_mime_unload(struct imap_mime *im)
@@ -48,6 +64,7 @@ void imap_mime_unload(struct imap_mime *im)
 	im->map = NULL;
 	im->maplen = 0;
 	im->loaded = false;
+	imap_mime_use(im, NULL, 0);
 }
 
 int imap_mime_get(struct imap_mime **imp, struct maildir_box *box, size_t i)
@@ -125,7 +142,7 @@ static void fx_field(struct mime_out *o, const struct mime_msg *m, const struct 
 		return;
 	}
 	tmp->len = 0;
-	mime_unfold(m, v, tmp);
+	mime_unfold(m->buf, v, tmp);
 	fx_str(o, (const uint8_t *)tmp->p, tmp->len);
 }
 
@@ -577,10 +594,10 @@ static void fx_body(struct mime_out *o, const struct mime_msg *m, uint16_t idx, 
 	mime_out_c(o, ')');
 }
 
-int imap_fetch_render(const struct imap_mime *im, enum imap_fatt_kind kind, const char *sep,
+int imap_fetch_render(struct imap_mime *im, enum imap_fatt_kind kind, const char *sep,
 		      uint8_t **out, size_t *outlen)
 {
-	const struct mime_msg *m = &im->msg;
+	const struct mime_msg *m = fx_msg(im);
 	size_t cap = 16 * 1024, tcap = 0;
 	char *tbuf;
 
@@ -715,11 +732,10 @@ static int fx_hdr_fields(const struct mime_msg *m, const struct mime_part *e,
 	return 0;
 }
 
-int imap_fetch_section(const struct imap_mime *im, const struct imap_cmd *c,
-		       const struct imap_fatt *f, uint64_t *start, uint64_t *len, uint8_t **mem,
-		       size_t *memlen)
+int imap_fetch_section(struct imap_mime *im, const struct imap_cmd *c, const struct imap_fatt *f,
+		       uint64_t *start, uint64_t *len, uint8_t **mem, size_t *memlen)
 {
-	const struct mime_msg *m = &im->msg;
+	const struct mime_msg *m = fx_msg(im);
 	const struct mime_part *p, *e;
 	int idx = fx_resolve(m, f);
 
@@ -774,23 +790,23 @@ static bool fx_find(uint8_t *h, size_t n, const uint8_t *nd, size_t nl)
 
 /* Whether a field called name has text in its decoded value; name NULL: any field, its
  * name included. */
-static bool fx_hdr_has(const struct mime_msg *m, const struct mime_part *e, const char *name,
+static bool fx_hdr_has(const uint8_t *buf, uint32_t pos, uint32_t end, const char *name,
 		       const uint8_t *nd, size_t nl, uint8_t *a, uint8_t *b, size_t cap)
 {
-	uint32_t pos = e->hdr_off;
 	struct mime_span fn, v;
 
-	while (mime_hdr_next(m->buf, &pos, e->body_off, &fn, &v)) {
+	while (mime_hdr_next(buf, &pos, end, &fn, &v)) {
 		struct mime_out u = {.p = (char *)a, .cap = cap}, d = {.p = (char *)b, .cap = cap};
 
-		if (name && !mime_span_eq(m, fn, name))
+		if (name && (strlen(name) != fn.len ||
+			     strncasecmp((const char *)buf + fn.off, name, fn.len) != 0))
 			continue;
 		if (name == NULL) {
 			/* TEXT: the whole field, "Name: value" */
-			mime_out_put(&d, m->buf + fn.off, fn.len);
+			mime_out_put(&d, buf + fn.off, fn.len);
 			mime_out_put(&d, ": ", 2);
 		}
-		mime_unfold(m, v, &u);
+		mime_unfold(buf, v, &u);
 		mime_ew_decode(a, u.len, &d);
 		if (fx_find(b, d.len, nd, nl))
 			return true;
@@ -808,15 +824,22 @@ static bool fx_fold_needle(const uint8_t *text, size_t n, uint8_t **nd)
 	return true;
 }
 
-bool imap_search_hdr(const struct imap_mime *im, const char *name, const uint8_t *text, size_t n)
+bool imap_search_hdr(struct imap_mime *im, const char *name, const uint8_t *text, size_t n)
 {
-	const struct mime_msg *m = &im->msg;
-	size_t cap = 3 * (size_t)(m->parts[0].body_off - m->parts[0].hdr_off) + 16;
-	uint8_t *nd, *a = malloc(cap), *b = malloc(cap);
+	uint32_t len = im->len > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)im->len, end = 0;
+	struct mime_span fn, v;
+	size_t cap;
+	uint8_t *nd, *a, *b;
 	bool hit = false;
 
+	/* the message's header: up to its blank line */
+	while (mime_hdr_next(im->buf, &end, len, &fn, &v))
+		;
+	cap = 3 * (size_t)end + 16;
+	a = malloc(cap);
+	b = malloc(cap);
 	if (a && b && fx_fold_needle(text, n, &nd)) {
-		hit = fx_hdr_has(m, &m->parts[0], name, nd, n, a, b, cap);
+		hit = fx_hdr_has(im->buf, 0, end, name, nd, n, a, b, cap);
 		free(nd);
 	}
 	free(a);
@@ -863,9 +886,9 @@ static bool fx_body_has(const struct mime_msg *m, const struct mime_part *p, con
 	return nl == 0;
 }
 
-bool imap_search_text(const struct imap_mime *im, const uint8_t *text, size_t n, bool with_headers)
+bool imap_search_text(struct imap_mime *im, const uint8_t *text, size_t n, bool with_headers)
 {
-	const struct mime_msg *m = &im->msg;
+	const struct mime_msg *m = fx_msg(im);
 	size_t hcap = 0, wcap = n + 3 * (IMAP_SEARCH_WIN / 4 + 2);
 	uint8_t *nd = NULL, *win = NULL, *a = NULL, *b = NULL;
 	bool hit = false;
@@ -883,7 +906,7 @@ bool imap_search_text(const struct imap_mime *im, const uint8_t *text, size_t n,
 
 		/* RFC 3501 6.4.4 TEXT: "header or body"; the header of every message */
 		if (with_headers && (i == 0 || m->parts[p->parent].kind == MIME_MESSAGE))
-			hit = fx_hdr_has(m, p, NULL, nd, n, a, b, hcap);
+			hit = fx_hdr_has(m->buf, p->hdr_off, p->body_off, NULL, nd, n, a, b, hcap);
 		if (!hit && p->kind == MIME_LEAF)
 			hit = fx_body_has(m, p, nd, n, win);
 	}

@@ -27,19 +27,24 @@
 
 struct maildir_box;
 
-/* One mapped, parsed message: the map is owned, msg borrows it. */
+/* One message's bytes and, once something needs it, its MIME structure: the map is
+ * owned, buf is the map or borrowed (imap_mime_use), msg borrows buf. */
 struct imap_mime {
 	uint8_t *map;
 	size_t maplen;
+	const uint8_t *buf;
+	size_t len;
 	size_t idx; /* the message's index in the box it was loaded from */
-	bool loaded;
+	bool loaded, parsed;
 	struct mime_msg msg;
 };
 
-/* Maps the message open on fd (not closed) and parses it; 0 or -MGW_EIO/-MGW_ELIMIT. An
- * empty file is an empty message. */
+/* Maps the message open on fd (not closed); 0 or -MGW_EIO/-MGW_ELIMIT. An empty file is
+ * an empty message. The structure is parsed when first needed. */
 int imap_mime_load(struct imap_mime *im, int fd);
 void imap_mime_unload(struct imap_mime *im);
+/* Uses buf[0..len) (borrowed, not a map) as the message: for tests and fuzzers. */
+void imap_mime_use(struct imap_mime *im, const uint8_t *buf, size_t len);
 
 /*
  * Message i of box, loaded into *imp (allocated on first use, owned by the caller, kept
@@ -54,7 +59,7 @@ void imap_mime_free(struct imap_mime **imp);
  * "" or " " before the name) into a new buffer *out (owned by the caller, *outlen bytes,
  * no NUL). 0 or -MGW_ENOMEM / -MGW_ELIMIT.
  */
-int imap_fetch_render(const struct imap_mime *im, enum imap_fatt_kind kind, const char *sep,
+int imap_fetch_render(struct imap_mime *im, enum imap_fatt_kind kind, const char *sep,
 		      uint8_t **out, size_t *outlen);
 
 /*
@@ -63,9 +68,8 @@ int imap_fetch_render(const struct imap_mime *im, enum imap_fatt_kind kind, cons
  * caller, *memlen bytes). A part that does not exist is an empty range. 0 or
  * -MGW_ENOMEM.
  */
-int imap_fetch_section(const struct imap_mime *im, const struct imap_cmd *c,
-		       const struct imap_fatt *f, uint64_t *start, uint64_t *len, uint8_t **mem,
-		       size_t *memlen);
+int imap_fetch_section(struct imap_mime *im, const struct imap_cmd *c, const struct imap_fatt *f,
+		       uint64_t *start, uint64_t *len, uint8_t **mem, size_t *memlen);
 
 /* Whether the field name p[0..n) is one of f's HEADER.FIELDS (any case). */
 bool imap_fetch_field_listed(const struct imap_cmd *c, const struct imap_fatt *f, const uint8_t *p,
@@ -78,7 +82,7 @@ bool imap_fetch_field_listed(const struct imap_cmd *c, const struct imap_fatt *f
  * transfer encoding and charset to UTF-8, contains text; with_headers also looks at every
  * header (SEARCH TEXT). Matching folds case (mime_utf8_fold).
  */
-bool imap_search_hdr(const struct imap_mime *im, const char *name, const uint8_t *text, size_t n);
-bool imap_search_text(const struct imap_mime *im, const uint8_t *text, size_t n, bool with_headers);
+bool imap_search_hdr(struct imap_mime *im, const char *name, const uint8_t *text, size_t n);
+bool imap_search_text(struct imap_mime *im, const uint8_t *text, size_t n, bool with_headers);
 
 #endif
