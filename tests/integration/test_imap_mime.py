@@ -79,6 +79,13 @@ def corpus():
         b"two MiB follow\r\n--big\r\nContent-Type: application/octet-stream\r\n"
         b"Content-Disposition: attachment; filename=\"random.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
         + b64(BIG) + b"--big--\r\n")
+    add("oddities", "From: Zoë <zoe@example.org>\r\nSubject: raw UTF-8 Grüße (RFC 6532)\r\n".encode() +
+        b"To: \"Smith, J\" <j@example.org>,\r\n\t(comment only) k@example.org\r\nNot a header line\r\n"
+        b"Content-Type: multipart/mixed (a comment); boundary=\"x y\"; charset=\"ignored\"\r\n\r\n"
+        b"--x y\r\nContent-Type: text/plain (plain text); charset=UTF-8 (utf)\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\nContent-Disposition: inline; filename=\"a\\\"b.txt\"\r\n\r\n"
+        + "Grüße\r\n".encode() + b"--x y\r\nContent-Type: TEXT/Calendar; method=REQUEST\r\n"
+        b"Content-Language: en\r\n\r\nBEGIN:VCALENDAR\r\n--x y--\r\n")
     add("plain", b"From: \"Doe, John\" <john@example.org>\r\nSubject: plain text\r\n\r\nJust text.\r\n")
     return msgs
 

@@ -334,6 +334,7 @@ static void fx_addrs(struct mime_out *o, const struct mime_msg *m, const struct 
 			fx_addr(o, &name, &adl, &box, &host);
 			any = true;
 		} else if (t.kind == FX_SPECIAL && t.c == '@') {
+			cm.kind = FX_END; /* dovecot: only a comment after the address names it */
 			while ((p = fx_next(p, end, &t, &cm)), t.kind == FX_ATOM)
 				mime_out_put(&host, t.p, t.n);
 			name.len = 0;
