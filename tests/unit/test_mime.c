@@ -236,6 +236,24 @@ static void test_limits(void **state)
 	assert_int_equal(im.msg.parts[0].vend_off, n); /* the rest stays in the message */
 	free(render(IMAP_FATT_BODYSTRUCTURE));
 	free(msg);
+	/* a 3 MiB Subject: rendered cut, the scratch bounded by IMAP_FETCH_VALUE_MAX */
+	n = 3 * 1024 * 1024;
+	msg = malloc(n + 64);
+	assert_non_null(msg);
+	memcpy(msg, "Subject: ", 9);
+	memset(msg + 9, 'x', n);
+	memcpy(msg + 9 + n, "\r\nTo: a@b\r\n\r\nbody\r\n", 19);
+	parse(msg, n + 28);
+	{
+		char *env = render(IMAP_FATT_ENVELOPE);
+		size_t el = strlen(env);
+
+		assert_true(el > IMAP_FETCH_VALUE_MAX && el < 5 * IMAP_FETCH_VALUE_MAX);
+		assert_non_null(strstr(env, "((NIL NIL \"a\" \"b\"))"));
+		free(env);
+	}
+	assert_true(imap_search_hdr(&im, "to", (const uint8_t *)"A@B", 3));
+	free(msg);
 }
 
 static void test_encoded_words(void **state)

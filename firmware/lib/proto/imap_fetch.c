@@ -19,6 +19,13 @@
 
 #define IMAP_SEARCH_WIN (16 * 1024) /* decoded body text searched at a time */
 
+/* The scratch for one header's values: as long as the header, at most
+ * IMAP_FETCH_VALUE_MAX (a longer field is cut there). */
+static size_t fx_value_cap(uint32_t hdrlen)
+{
+	return hdrlen < IMAP_FETCH_VALUE_MAX ? hdrlen : IMAP_FETCH_VALUE_MAX;
+}
+
 int imap_mime_load(struct imap_mime *im, int fd)
 {
 	struct stat st;
@@ -606,7 +613,7 @@ int imap_fetch_render(struct imap_mime *im, enum imap_fatt_kind kind, const char
 	for (uint16_t i = 0; i < m->nparts; i++)
 		if (m->parts[i].body_off - m->parts[i].hdr_off > tcap)
 			tcap = m->parts[i].body_off - m->parts[i].hdr_off;
-	tcap = 4 * (tcap + MIME_PARAM_MAX);
+	tcap = 4 * (fx_value_cap((uint32_t)tcap) + MIME_PARAM_MAX);
 	tbuf = malloc(tcap);
 	if (tbuf == NULL)
 		return -MGW_ENOMEM;
@@ -698,7 +705,7 @@ static int fx_hdr_fields(const struct mime_msg *m, const struct mime_part *e,
 			 const struct imap_cmd *c, const struct imap_fatt *f, uint8_t **mem,
 			 size_t *memlen)
 {
-	uint64_t cap = 2 * (uint64_t)(e->body_off - e->hdr_off) + 6;
+	size_t cap = 2 * fx_value_cap(e->body_off - e->hdr_off) + 6;
 	uint32_t pos = e->hdr_off;
 	struct mime_span name, val;
 	uint8_t *o = malloc(cap);
@@ -716,6 +723,8 @@ static int fx_hdr_fields(const struct mime_msg *m, const struct mime_part *e,
 			continue;
 		/* the field's lines as stored from its name to the line break after it */
 		at = name.off;
+		if (on + 2 * (size_t)(pos - at) + 4 > cap)
+			break; /* past IMAP_FETCH_VALUE_MAX */
 		for (uint32_t i = at; i < pos; i++) {
 			if (m->buf[i] == '\n' && (i == at || m->buf[i - 1] != '\r'))
 				o[on++] = '\r';
@@ -836,7 +845,7 @@ bool imap_search_hdr(struct imap_mime *im, const char *name, const uint8_t *text
 	/* the message's header: up to its blank line */
 	while (mime_hdr_next(im->buf, &end, len, &fn, &v))
 		;
-	cap = 3 * (size_t)end + 16;
+	cap = 3 * fx_value_cap(end) + 16;
 	a = malloc(cap);
 	b = malloc(cap);
 	if (a && b && fx_fold_needle(text, n, &nd)) {
@@ -895,8 +904,8 @@ bool imap_search_text(struct imap_mime *im, const uint8_t *text, size_t n, bool 
 	bool hit = false;
 
 	for (uint16_t i = 0; i < m->nparts; i++)
-		if (3 * (size_t)(m->parts[i].body_off - m->parts[i].hdr_off) + 16 > hcap)
-			hcap = 3 * (size_t)(m->parts[i].body_off - m->parts[i].hdr_off) + 16;
+		if (3 * fx_value_cap(m->parts[i].body_off - m->parts[i].hdr_off) + 16 > hcap)
+			hcap = 3 * fx_value_cap(m->parts[i].body_off - m->parts[i].hdr_off) + 16;
 	if (!fx_fold_needle(text, n, &nd))
 		return false;
 	win = malloc(wcap);

@@ -24,6 +24,11 @@
 /* The largest ENVELOPE/BODYSTRUCTURE answer for one message; a message whose answer is
  * longer gets an error (the session ends the response as for a read error). */
 #define IMAP_FETCH_RENDER_MAX (4 * 1024 * 1024)
+/* Scratch per header (header values in ENVELOPE/BODYSTRUCTURE, HEADER.FIELDS of an
+ * attached message, header SEARCH) is sized from at most this many header octets, so a
+ * message with a huge header costs a bounded amount of memory: longer values are cut
+ * (the top-level HEADER.FIELDS has the session's own limit, IMAP_HDR_MAX). */
+#define IMAP_FETCH_VALUE_MAX (256 * 1024)
 
 struct maildir_box;
 
