@@ -146,7 +146,7 @@ def parse_values(b, i=0):
 
 def fetch_items(m, seq, items):
     """{item name: value} of one message's FETCH."""
-    typ, data = m.fetch(str(seq), "(%s)" % items)
+    typ, data = m.fetch(str(seq), items if items in ("ALL", "FAST", "FULL") else "(%s)" % items)
     assert typ == "OK", data
     raw = raw_response(data)
     vals, _ = parse_values(raw[raw.index(b"(") + 1:])
@@ -210,6 +210,11 @@ def test_envelope_and_bodystructure_as_dovecot(servers):
         b = fetch_items(theirs, oracle[mid], "ENVELOPE BODYSTRUCTURE BODY")
         for item in ("ENVELOPE", "BODYSTRUCTURE", "BODY"):
             assert a[item] == b[item], "%s %s:\nmailgwd %r\ndovecot %r" % (mid, item, a[item], b[item])
+    # The FULL macro (RFC 3501 6.4.5) is FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODY.
+    a, b = fetch_items(ours, mine["nested"], "FULL"), fetch_items(theirs, oracle["nested"], "FULL")
+    assert sorted(a) == sorted(b) == ["BODY", "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822.SIZE"]
+    assert [a[k] for k in ("BODY", "ENVELOPE", "RFC822.SIZE")] == \
+        [b[k] for k in ("BODY", "ENVELOPE", "RFC822.SIZE")]
     # What a mail client shows: the attachment's name and size, the inner message's subject.
     bs = fetch_items(ours, mine["nested"], "BODYSTRUCTURE")["BODYSTRUCTURE"]
     assert bs[1][2] == [b"name*", b"utf-8''%E2%82%AC%20Rechnung 2026.pdf"]
