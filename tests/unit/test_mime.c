@@ -235,6 +235,23 @@ static void test_limits(void **state)
 	assert_int_equal(im.msg.nparts, MIME_PARTS_MAX);
 	assert_int_equal(im.msg.parts[0].vend_off, n); /* the rest stays in the message */
 	free(render(IMAP_FATT_BODYSTRUCTURE));
+	/* 5000 parameters, half of them RFC 2231 sections: at most MIME_PARAMS_MAX are
+	 * looked at, so the work stays bounded (each would be joined by a scan of all) */
+	n = (size_t)snprintf(msg, cap, "Content-Type: text/plain");
+	for (int k = 0; k < 5000; k++)
+		n += (size_t)snprintf(msg + n, cap - n, k % 2 ? "; p%d=v" : "; f*%d=v", k / 2);
+	n += (size_t)snprintf(msg + n, cap - n, "\r\n\r\nx\r\n");
+	parse(msg, n);
+	{
+		char *bs = render(IMAP_FATT_BODYSTRUCTURE);
+		unsigned quotes = 0;
+
+		for (const char *q = bs; *q; q++)
+			quotes += *q == '"';
+		/* type, subtype, 7bit, charset pair, and the parameters' names and values */
+		assert_true(quotes / 2 <= 3 + 2 + 2 * MIME_PARAMS_MAX);
+		free(bs);
+	}
 	free(msg);
 	/* a 3 MiB Subject: rendered cut, the scratch bounded by IMAP_FETCH_VALUE_MAX */
 	n = 3 * 1024 * 1024;

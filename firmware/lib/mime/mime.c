@@ -234,6 +234,7 @@ struct mime_span mime_value_first(const struct mime_msg *m, struct mime_span val
 	r.off = (uint32_t)(s - m->buf);
 	r.len = (uint32_t)(p - s);
 	ps->start = ps->p = p;
+	ps->budget = MIME_PARAMS_MAX;
 	ps->end = end;
 	return r;
 }
@@ -245,13 +246,15 @@ struct mime_rawparam {
 	bool quoted;
 };
 
-static bool mime_param_raw(const uint8_t *p, const uint8_t *end, struct mime_rawparam *r)
+static bool mime_param_raw(const uint8_t *p, const uint8_t *end, struct mime_rawparam *r,
+			   unsigned *budget)
 {
 	while (p < end) {
 		const uint8_t *semi = memchr(p, ';', (size_t)(end - p));
 
-		if (semi == NULL)
+		if (semi == NULL || *budget == 0)
 			return false;
+		--*budget;
 		p = mime_skip_cfws(semi + 1, end);
 		r->name = p;
 		while (p < end && mime_tok_char(*p))
@@ -337,7 +340,7 @@ bool mime_params_next(struct mime_params *ps, char *name, size_t namesz, struct 
 
 	o->len = 0;
 	o->over = false;
-	while (mime_param_raw(ps->p, ps->end, &r)) {
+	while (mime_param_raw(ps->p, ps->end, &r, &ps->budget)) {
 		size_t base;
 		bool ext, any_ext;
 		int sec = mime_param_section(&r, &base, &ext);
@@ -357,9 +360,10 @@ bool mime_params_next(struct mime_params *ps, char *name, size_t namesz, struct 
 		for (int want = 1; want < 100; want++) {
 			struct mime_rawparam c;
 			const uint8_t *q = ps->start;
+			unsigned budget = MIME_PARAMS_MAX;
 			bool found = false;
 
-			while (!found && mime_param_raw(q, ps->end, &c)) {
+			while (!found && mime_param_raw(q, ps->end, &c, &budget)) {
 				size_t cb;
 				bool cext;
 

@@ -31,6 +31,9 @@
 /* A boundary (RFC 2046 5.1.1: 1 to 70 characters; longer ones seen in the wild are
  * accepted up to this). */
 #define MIME_BOUNDARY_MAX 200
+/* Parameters looked at in one Content-Type/-Disposition value (each ';' counts): the
+ * rest is ignored, so a hostile value costs bounded work. */
+#define MIME_PARAMS_MAX 64
 /* One parameter value after RFC 2231 joining (a long file name fits many times). */
 #define MIME_PARAM_MAX 1024
 
@@ -140,6 +143,7 @@ void mime_ew_decode(const uint8_t *p, size_t n, struct mime_out *o);
 struct mime_params {
 	const uint8_t *start, *end; /* the parameter list (after the first token) */
 	const uint8_t *p;	    /* next parameter */
+	unsigned budget;	    /* parameters left to look at (MIME_PARAMS_MAX) */
 	bool is_2231;		    /* the last one returned was continued or extended */
 };
 struct mime_span mime_value_first(const struct mime_msg *m, struct mime_span value,
