@@ -253,6 +253,24 @@ static void test_limits(void **state)
 		free(bs);
 	}
 	free(msg);
+	/* 5000 recipients in To: the first IMAP_ENVELOPE_ADDRS_MAX of them */
+	msg = malloc(cap);
+	assert_non_null(msg);
+	n = (size_t)snprintf(msg, cap, "To: ");
+	for (int k = 0; k < 5000; k++)
+		n += (size_t)snprintf(msg + n, cap - n, "%su%d@x.org", k ? ", " : "", k);
+	n += (size_t)snprintf(msg + n, cap - n, "\r\n\r\n");
+	parse(msg, n);
+	{
+		char *env = render(IMAP_FATT_ENVELOPE), want[32];
+
+		snprintf(want, sizeof(want), "\"u%d\"", IMAP_ENVELOPE_ADDRS_MAX - 1);
+		assert_non_null(strstr(env, want));
+		snprintf(want, sizeof(want), "\"u%d\"", IMAP_ENVELOPE_ADDRS_MAX);
+		assert_null(strstr(env, want));
+		free(env);
+	}
+	free(msg);
 	/* a 3 MiB Subject: rendered cut, the scratch bounded by IMAP_FETCH_VALUE_MAX */
 	n = 3 * 1024 * 1024;
 	msg = malloc(n + 64);

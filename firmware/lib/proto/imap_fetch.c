@@ -280,6 +280,7 @@ static void fx_addrs(struct mime_out *o, const struct mime_msg *m, const struct 
 			box = {.p = tmp->p + 2 * q, .cap = q},
 			host = {.p = tmp->p + 3 * q, .cap = q};
 	bool any = false, group = false, after_group = false;
+	unsigned naddr = 0;
 
 	if (!mime_hdr_find(m, part, field, &v)) {
 		fx_puts(o, "NIL");
@@ -288,7 +289,7 @@ static void fx_addrs(struct mime_out *o, const struct mime_msg *m, const struct 
 	p = m->buf + v.off;
 	end = p + v.len;
 	mime_out_c(o, '(');
-	while (p < end) {
+	while (p < end && naddr < IMAP_ENVELOPE_ADDRS_MAX) {
 		struct fx_tok t, cm = {.kind = FX_END};
 		bool words = false, comma_ok = after_group; /* "g: a@b;, c@d" */
 
@@ -305,6 +306,7 @@ static void fx_addrs(struct mime_out *o, const struct mime_msg *m, const struct 
 			fx_nstr(o, &name, false);
 			fx_puts(o, " NIL)");
 			group = any = true;
+			naddr++;
 			continue;
 		}
 		if (t.kind == FX_SPECIAL && t.c == '<') {
@@ -340,6 +342,7 @@ static void fx_addrs(struct mime_out *o, const struct mime_msg *m, const struct 
 				p = fx_next(p, end, &t, &cm);
 			fx_addr(o, &name, &adl, &box, &host);
 			any = true;
+			naddr++;
 		} else if (t.kind == FX_SPECIAL && t.c == '@') {
 			cm.kind = FX_END; /* dovecot: only a comment after the address names it */
 			while ((p = fx_next(p, end, &t, &cm)), t.kind == FX_ATOM)
@@ -354,11 +357,13 @@ static void fx_addrs(struct mime_out *o, const struct mime_msg *m, const struct 
 				p = fx_next(p, end, &t, &cm);
 			fx_addr(o, &name, &adl, &box, &host);
 			any = true;
+			naddr++;
 		} else if (words || (t.kind == FX_SPECIAL && t.c == ',' && !group && !comma_ok)) {
 			/* a mailbox without a domain, or nothing between two commas */
 			name.len = 0;
 			fx_addr(o, &name, &adl, &box, &host);
 			any = true;
+			naddr++;
 		}
 		after_group = false;
 		if (t.kind == FX_SPECIAL && t.c == ';' && group) {

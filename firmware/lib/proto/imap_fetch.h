@@ -24,6 +24,9 @@
 /* The largest ENVELOPE/BODYSTRUCTURE answer for one message; a message whose answer is
  * longer gets an error (the session ends the response as for a read error). */
 #define IMAP_FETCH_RENDER_MAX (4 * 1024 * 1024)
+/* Addresses (and group marks) of one ENVELOPE address list; the rest are left out, so
+ * a message with a huge To: still gets an ENVELOPE (dovecot sends them all). */
+#define IMAP_ENVELOPE_ADDRS_MAX 1000
 /* Scratch per header (header values in ENVELOPE/BODYSTRUCTURE, HEADER.FIELDS of an
  * attached message, header SEARCH) is sized from at most this many header octets, so a
  * message with a huge header costs a bounded amount of memory: longer values are cut
