@@ -271,6 +271,31 @@ static void test_limits(void **state)
 		free(env);
 	}
 	free(msg);
+	/* 500 parts with a 9 KiB description each: a BODYSTRUCTURE past
+	 * IMAP_FETCH_RENDER_MAX is sent as one opaque part */
+	msg = malloc(6 * 1024 * 1024);
+	assert_non_null(msg);
+	n = (size_t)sprintf(msg, "Content-Type: multipart/mixed; boundary=p\r\n\r\n");
+	for (int k = 0; k < 499; k++) {
+		n += (size_t)sprintf(msg + n, "--p\r\nContent-Description: ");
+		memset(msg + n, 'd', 9 * 1024);
+		n += 9 * 1024;
+		n += (size_t)sprintf(msg + n, "\r\n\r\n%d\r\n", k);
+	}
+	n += (size_t)sprintf(msg + n, "--p--\r\n");
+	parse(msg, n);
+	{
+		char *bs = render(IMAP_FATT_BODYSTRUCTURE), want[128];
+
+		snprintf(
+		    want, sizeof(want),
+		    "BODYSTRUCTURE (\"application\" \"octet-stream\" NIL NIL NIL \"7bit\" %llu NIL "
+		    "NIL NIL NIL)",
+		    (unsigned long long)(im.msg.parts[0].vend_off - im.msg.parts[0].vbody_off));
+		assert_string_equal(bs, want);
+		free(bs);
+	}
+	free(msg);
 	/* a 3 MiB Subject: rendered cut, the scratch bounded by IMAP_FETCH_VALUE_MAX */
 	n = 3 * 1024 * 1024;
 	msg = malloc(n + 64);

@@ -607,6 +607,30 @@ static void fx_body(struct mime_out *o, const struct mime_msg *m, uint16_t idx, 
 	mime_out_c(o, ')');
 }
 
+/* An answer past IMAP_FETCH_RENDER_MAX: still a valid one, so the session goes on and
+ * the client can fetch the message whole (BODY[]): an empty ENVELOPE, the message's body
+ * as one application/octet-stream part. */
+static int fx_render_fallback(const struct mime_msg *m, enum imap_fatt_kind kind, const char *sep,
+			      uint8_t **out, size_t *outlen)
+{
+	char *p = malloc(256);
+	int n;
+
+	if (p == NULL)
+		return -MGW_ENOMEM;
+	if (kind == IMAP_FATT_ENVELOPE)
+		n = snprintf(p, 256, "%sENVELOPE (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)", sep);
+	else
+		n = snprintf(p, 256,
+			     "%s%s (\"application\" \"octet-stream\" NIL NIL NIL \"7bit\" %llu%s)",
+			     sep, kind == IMAP_FATT_BODY ? "BODY" : "BODYSTRUCTURE",
+			     (unsigned long long)(m->parts[0].vend_off - m->parts[0].vbody_off),
+			     kind == IMAP_FATT_BODY ? "" : " NIL NIL NIL NIL");
+	*out = (uint8_t *)p;
+	*outlen = (size_t)n;
+	return 0;
+}
+
 int imap_fetch_render(struct imap_mime *im, enum imap_fatt_kind kind, const char *sep,
 		      uint8_t **out, size_t *outlen)
 {
@@ -646,9 +670,9 @@ int imap_fetch_render(struct imap_mime *im, enum imap_fatt_kind kind, const char
 		free(o.p);
 		if (cap >= IMAP_FETCH_RENDER_MAX) {
 			free(tbuf);
-			return -MGW_ELIMIT;
+			return fx_render_fallback(m, kind, sep, out, outlen);
 		}
-		cap *= 8;
+		cap = 8 * cap < IMAP_FETCH_RENDER_MAX ? 8 * cap : IMAP_FETCH_RENDER_MAX;
 	}
 }
 

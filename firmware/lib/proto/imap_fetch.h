@@ -21,8 +21,9 @@
 #include "mime/mime.h"
 #include "proto/imap_parse.h"
 
-/* The largest ENVELOPE/BODYSTRUCTURE answer for one message; a message whose answer is
- * longer gets an error (the session ends the response as for a read error). */
+/* The largest ENVELOPE/BODYSTRUCTURE answer for one message; a message whose answer
+ * would be longer gets a short valid one instead (an empty ENVELOPE, the body as one
+ * application/octet-stream part), so a client can still fetch it whole. */
 #define IMAP_FETCH_RENDER_MAX (4 * 1024 * 1024)
 /* Addresses (and group marks) of one ENVELOPE address list; the rest are left out, so
  * a message with a huge To: still gets an ENVELOPE (dovecot sends them all). */
@@ -65,7 +66,7 @@ void imap_mime_free(struct imap_mime **imp);
 /*
  * " ENVELOPE (...)", " BODYSTRUCTURE (...)" or " BODY (...)" (what the kind says; sep is
  * "" or " " before the name) into a new buffer *out (owned by the caller, *outlen bytes,
- * no NUL). 0 or -MGW_ENOMEM / -MGW_ELIMIT.
+ * no NUL). 0 or -MGW_ENOMEM.
  */
 int imap_fetch_render(struct imap_mime *im, enum imap_fatt_kind kind, const char *sep,
 		      uint8_t **out, size_t *outlen);
