@@ -45,8 +45,10 @@ static void check_list(const uint8_t *p, size_t n)
 				len = len * 10 + (size_t)(p[i] - '0');
 			assert(i + 2 < n + 1 && p[i] == '}' && p[i + 1] == '\r' &&
 			       p[i + 2] == '\n');
+			/* no line break inside: the session sends a lone LF as CR LF */
+			assert(i + 2 + len < n && memchr(p + i + 3, '\n', len) == NULL &&
+			       memchr(p + i + 3, '\r', len) == NULL);
 			i += 2 + len;
-			assert(i < n);
 		} else if (p[i] == '(') {
 			depth++;
 		} else if (p[i] == ')') {

@@ -93,6 +93,7 @@ def corpus():
 def lf_message():
     """A message as another server's Maildir holds it: LF line ends."""
     return (b"Message-ID: <lf@mime.test>\nFrom: lf@example.org\nSubject: LF on disk\n"
+            b"To: \"folded\n local\"@example.org\n"  # a line break inside a quoted string
             b"Content-Type: multipart/mixed; boundary=L\n\n--L\nContent-Type: text/plain\n\n"
             b"line one\nline two\n--L\nContent-Type: text/plain; name=x.txt\n\nattached\n--L--\n")
 

@@ -112,30 +112,35 @@ static void fx_puts(struct mime_out *o, const char *s)
 	mime_out_put(o, s, strlen(s));
 }
 
-/* A string (RFC 3501 4.3): quoted when it can be, else a literal (8-bit, CR, LF). Tabs
- * of unfolded values become spaces, as dovecot sends them. */
+/* A string (RFC 3501 4.3): quoted when it can be, else a literal (8-bit, NUL). CR and
+ * LF are left out (a folded quoted local part; the session would turn a lone LF into CR
+ * LF and break a literal's count) and tabs become spaces, as dovecot sends them. */
 static void fx_str(struct mime_out *o, const uint8_t *p, size_t n)
 {
 	bool lit = false;
+	size_t len = 0;
 
-	for (size_t i = 0; i < n; i++)
-		lit |= p[i] >= 0x80 || p[i] == '\r' || p[i] == '\n' || p[i] == 0;
+	for (size_t i = 0; i < n; i++) {
+		lit |= p[i] >= 0x80 || p[i] == 0;
+		len += p[i] != '\r' && p[i] != '\n';
+	}
 	if (lit) {
 		char h[32];
 
-		snprintf(h, sizeof(h), "{%zu}\r\n", n);
+		snprintf(h, sizeof(h), "{%zu}\r\n", len);
 		fx_puts(o, h);
-		for (size_t i = 0; i < n; i++)
-			mime_out_c(o, p[i] == '\t' ? ' ' : (char)p[i]);
-		return;
+	} else {
+		mime_out_c(o, '"');
 	}
-	mime_out_c(o, '"');
 	for (size_t i = 0; i < n; i++) {
-		if (p[i] == '"' || p[i] == '\\')
+		if (p[i] == '\r' || p[i] == '\n')
+			continue;
+		if (!lit && (p[i] == '"' || p[i] == '\\'))
 			mime_out_c(o, '\\');
 		mime_out_c(o, p[i] == '\t' ? ' ' : (char)p[i]);
 	}
-	mime_out_c(o, '"');
+	if (!lit)
+		mime_out_c(o, '"');
 }
 
 /* The unfolded value of a header field as a string, or NIL. */
@@ -297,7 +302,7 @@ static void fx_addrs(struct mime_out *o, const struct mime_msg *m, const struct 
 		/* a phrase (display name, group name) or a local part */
 		while ((p = fx_next(p, end, &t, &cm)), t.kind == FX_ATOM || t.kind == FX_QS) {
 			fx_word(&name, &t, true);
-			mime_out_put(&box, t.p, t.n);
+			fx_word(&box, &t, false); /* a quoted local part unquoted, as dovecot */
 			words = true;
 		}
 		if (t.kind == FX_SPECIAL && t.c == ':' && !group) {
@@ -327,7 +332,7 @@ static void fx_addrs(struct mime_out *o, const struct mime_msg *m, const struct 
 					p = fx_next(p, end, &t, &cm);
 			}
 			while (t.kind == FX_ATOM || t.kind == FX_QS) {
-				mime_out_put(&box, t.p, t.n);
+				fx_word(&box, &t, false);
 				p = fx_next(p, end, &t, &cm);
 			}
 			if (t.kind == FX_SPECIAL && t.c == '@')
