@@ -36,8 +36,11 @@ static char fz_dir[64];
 static bool fz_closed;
 
 static const char fz_msg1[] = "From: a@example.org\r\nSubject: one\r\n\r\nbody\r\n.dot\r\n";
-/* Stored with LF line ends, one CRLF, no final newline (a copied dovecot Maildir). */
-static const char fz_msg2[] = "Subject: two\n\nline1\r\nline2\n..\nlast";
+/* Stored with LF line ends, one CRLF, no final newline (a copied dovecot Maildir); MIME
+ * parts for IMAP's BODYSTRUCTURE and part sections, an attached message last. */
+static const char fz_msg2[] = "Subject: two\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+			      "Content-Type: text/plain\n\nline1\r\nline2\n..\n--b\n"
+			      "Content-Type: message/rfc822\n\nSubject: in\n\nlast";
 
 static void fz_path(char *out, size_t outsz, const char *rel)
 {

@@ -3,7 +3,7 @@
 
 #include "core/err.h"
 
-static int base64_val(uint8_t c)
+int base64_value(uint8_t c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -38,7 +38,7 @@ int base64_decode(const uint8_t *in, size_t len, uint8_t *out, size_t outsz, siz
 			}
 			if (pad) /* data after '=' */
 				return MGW_PARSE_SYNTAX;
-			v[j] = base64_val(in[i + j]);
+			v[j] = base64_value(in[i + j]);
 			if (v[j] < 0)
 				return MGW_PARSE_SYNTAX;
 		}

@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The value of one base64 character (RFC 4648 table 1), -1 for any other byte. */
+int base64_value(uint8_t c);
+
 /* Decoded size of len base64 characters, at most. */
 #define BASE64_DECODED_MAX(len) (((len) / 4) * 3)
 

@@ -23,6 +23,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "proto/imap_fetch.h"
 #include "proto/imap_parse.h"
 
 #define IMAP_CHUNK (8 * 1024)	  /* bytes read from a message file at a time */
@@ -85,6 +86,7 @@ struct imap_job {
 	bool in_lit;	/* FETCH: a literal is streaming */
 	struct imap_lit lit;
 	uint8_t *mem; /* HEADER.FIELDS result, owned */
+	struct imap_mime *mime; /* the message's MIME structure (imap_fetch.h), owned */
 	/* EXPUNGE, RESCAN: sequence numbers to report, descending */
 	uint32_t *seqs;
 	size_t nseqs;
@@ -184,6 +186,7 @@ static void imap_job_end(struct imap_sess *s)
 	if (s->job.lit.fd >= 0)
 		close(s->job.lit.fd);
 	free(s->job.mem);
+	imap_mime_free(&s->job.mime);
 	free(s->job.seqs);
 	free(s->job.was);
 	free(s->job.gone);
@@ -441,7 +444,10 @@ static void imap_fatt_name(const struct imap_cmd *c, const struct imap_fatt *f, 
 		if (n < outsz)                                                                     \
 			n += (size_t)snprintf(out + n, outsz - n, __VA_ARGS__);                    \
 	} while (0)
-	IMAP_PUT("BODY[%s", texts[f->text]);
+	IMAP_PUT("BODY[");
+	for (unsigned k = 0; k < f->nparts; k++)
+		IMAP_PUT("%s%u", k ? "." : "", f->part[k]);
+	IMAP_PUT("%s%s", f->nparts && f->text ? "." : "", texts[f->text]);
 	if (f->nfields) {
 		IMAP_PUT(" (");
 		for (unsigned j = 0; j < f->nfields; j++) {
@@ -475,15 +481,7 @@ static bool imap_field_listed(const struct imap_cmd *c, const struct imap_fatt *
 	nl = (size_t)(colon - line);
 	while (nl > 0 && (line[nl - 1] == ' ' || line[nl - 1] == '\t'))
 		nl--;
-	for (unsigned j = 0; j < f->nfields; j++) {
-		char v[128];
-		size_t vl;
-
-		if (imap_str_get(&c->fields[f->field0 + j], v, sizeof(v), &vl) == 0 && vl == nl &&
-		    strncasecmp(v, (const char *)line, nl) == 0)
-			return true;
-	}
-	return false;
+	return imap_fetch_field_listed(c, f, line, nl);
 }
 
 /* The header of message i in CRLF form, blank line included, at most IMAP_HDR_MAX
@@ -577,7 +575,19 @@ static int imap_fetch_body(struct imap_sess *s, size_t i, const struct imap_fatt
 
 	memset(&j->lit, 0, sizeof(j->lit));
 	j->lit.fd = -1;
-	if (f->text == IMAP_SECT_HEADER_FIELDS || f->text == IMAP_SECT_HEADER_FIELDS_NOT) {
+	if (f->nparts) {
+		size_t ml = 0;
+
+		rc = imap_mime_get(&j->mime, &s->box, i);
+		if (rc == 0)
+			rc = imap_fetch_section(j->mime, s->pc, f, &start, &len, &j->mem, &ml);
+		if (rc < 0)
+			return rc;
+		j->lit.mem = j->mem;
+		j->lit.memlen = ml;
+		if (j->mem)
+			len = ml;
+	} else if (f->text == IMAP_SECT_HEADER_FIELDS || f->text == IMAP_SECT_HEADER_FIELDS_NOT) {
 		size_t ml;
 
 		rc = imap_hdr_fields(s, i, f, &j->mem, &ml);
@@ -628,6 +638,7 @@ static bool imap_fetch_items(struct imap_sess *s)
 	struct imap_job *j = &s->job;
 	size_t i = j->cur;
 	char fl[96], name[IMAP_FATT_NAME_MAX];
+	size_t ml;
 
 	while (j->item < c->nfatts) {
 		const struct imap_fatt *f = &c->fatts[j->item];
@@ -667,6 +678,21 @@ static bool imap_fetch_items(struct imap_sess *s)
 				 : f->kind == IMAP_FATT_RFC822_HEADER ? "RFC822.HEADER"
 								      : "RFC822.TEXT");
 			rc = imap_fetch_body(s, i, &whole, name);
+			break;
+		case IMAP_FATT_ENVELOPE:
+		case IMAP_FATT_BODYSTRUCTURE:
+		case IMAP_FATT_BODY:
+			/* streamed like a literal's octets, without the announcement */
+			rc = imap_mime_get(&j->mime, &s->box, i);
+			if (rc == 0)
+				rc = imap_fetch_render(j->mime, f->kind, sep, &j->mem, &ml);
+			if (rc == 0) {
+				memset(&j->lit, 0, sizeof(j->lit));
+				j->lit.fd = -1;
+				j->lit.mem = j->mem;
+				j->lit.memlen = j->lit.left = ml;
+				j->in_lit = ml > 0;
+			}
 			break;
 		case IMAP_FATT_BODY_SECTION:
 			name[0] = '\0';
@@ -741,95 +767,23 @@ static void imap_job_done(struct imap_sess *s)
 	}
 }
 
-/* ASCII case-insensitive substring search (RFC 3501 6.4.4: "case-insensitive"). */
-static bool imap_ci_find(const uint8_t *h, size_t n, const uint8_t *nd, size_t nl)
-{
-	if (nl == 0)
-		return true;
-	for (size_t i = 0; i + nl <= n; i++) {
-		size_t k = 0;
-
-		while (k < nl && (h[i + k] | (h[i + k] >= 'A' && h[i + k] <= 'Z' ? 0x20 : 0)) ==
-				     (nd[k] | (nd[k] >= 'A' && nd[k] <= 'Z' ? 0x20 : 0)))
-			k++;
-		if (k == nl)
-			return true;
-	}
-	return false;
-}
-
 /* HEADER name text (and FROM, TO, CC, BCC, SUBJECT): a field of that name whose
- * unfolded value contains text. No RFC 2047 decoding yet. */
-static bool imap_search_header(struct imap_sess *s, size_t i, const struct imap_skey *k)
+ * unfolded, RFC 2047-decoded value contains text, case folded (imap_fetch.h). BODY, TEXT:
+ * the decoded text of the parts (and for TEXT the headers) contains it. */
+static bool imap_search_mime(struct imap_sess *s, size_t i, const struct imap_skey *k)
 {
 	char name[256], text[IMAP_LINE_MAX];
-	size_t nl, tl, hn, p = 0;
-	uint8_t *h, *v;
-	bool hit = false;
+	size_t nl, tl;
 
-	if (imap_str_get(&k->str2, name, sizeof(name), &nl) != 0 ||
-	    imap_str_get(&k->str, text, sizeof(text), &tl) != 0 || imap_hdr_read(s, i, &h, &hn) < 0)
+	if (imap_str_get(&k->str, text, sizeof(text), &tl) != 0 ||
+	    imap_mime_get(&s->job.mime, &s->box, i) < 0)
 		return false;
-	v = malloc(hn + 1);
-	while (v && !hit && p < hn) {
-		const uint8_t *colon;
-		size_t e = p, vn = 0;
-
-		/* the field: its first line and the continuation lines */
-		do {
-			const uint8_t *lf = memchr(h + e, '\n', hn - e);
-
-			e = lf ? (size_t)(lf - h) + 1 : hn;
-		} while (e < hn && (h[e] == ' ' || h[e] == '\t'));
-		colon = memchr(h + p, ':', e - p);
-		if (colon && (size_t)(colon - (h + p)) == nl &&
-		    strncasecmp((const char *)h + p, name, nl) == 0) {
-			for (const uint8_t *q = colon + 1; q < h + e; q++)
-				if (*q != '\r' && *q != '\n')
-					v[vn++] = *q;
-			hit = imap_ci_find(v, vn, (const uint8_t *)text, tl);
-		}
-		p = e;
-	}
-	free(v);
-	free(h);
-	return hit;
-}
-
-/* BODY / TEXT: the CRLF form of message i from offset from contains the text. Streams
- * the file with an overlap of the text's length, never holding the message. */
-static bool imap_search_body(struct imap_sess *s, size_t i, const struct imap_skey *k, bool text)
-{
-	struct imap_lit l = {.fd = -1, .left = UINT64_MAX};
-	uint8_t buf[IMAP_LINE_MAX + 2 * IMAP_CHUNK];
-	char needle[IMAP_LINE_MAX];
-	size_t nl, have = 0;
-	uint64_t hlen = 0;
-	bool hit = false;
-	ssize_t n;
-
-	if (imap_str_get(&k->str, needle, sizeof(needle), &nl) != 0)
+	if (k->op != IMAP_SK_HEADER)
+		return imap_search_text(s->job.mime, (const uint8_t *)text, tl,
+					k->op == IMAP_SK_TEXT);
+	if (imap_str_get(&k->str2, name, sizeof(name), &nl) != 0)
 		return false;
-	if (!text && imap_hdr_len(s, i, &hlen) < 0)
-		return false;
-	if (maildir_msg_open(&s->box, i, &l.fd) < 0)
-		return false;
-	l.skip = hlen;
-	while (!hit && (n = imap_lit_read(&l, buf + have, 2 * IMAP_CHUNK)) > 0) {
-		have += (size_t)n;
-		hit = imap_ci_find(buf, have, (const uint8_t *)needle, nl);
-		if (have > nl) {
-			/* keep the last nl - 1 octets: a match may straddle two chunks */
-			size_t keep = nl ? nl - 1 : 0;
-
-			memmove(buf, buf + have - keep, keep);
-			have = keep;
-		}
-	}
-	if (nl == 0)
-		hit = true;
-	close(l.fd);
-	return hit;
+	return imap_search_hdr(s->job.mime, name, (const uint8_t *)text, tl);
 }
 
 /* The day of the Date: field (RFC 5322 3.3: "[Www, ] D Mon YYYY ..."), as days since
@@ -930,10 +884,9 @@ static bool imap_search_eval(struct imap_sess *s, const struct imap_cmd *c, unsi
 		       : key->op == IMAP_SK_SENTON   ? day == (int32_t)key->num
 						     : day >= (int32_t)key->num;
 	case IMAP_SK_HEADER:
-		return imap_search_header(s, i, key);
 	case IMAP_SK_BODY:
 	case IMAP_SK_TEXT:
-		return imap_search_body(s, i, key, key->op == IMAP_SK_TEXT);
+		return imap_search_mime(s, i, key);
 	case IMAP_SK_BEFORE:
 	case IMAP_SK_ON:
 	case IMAP_SK_SINCE:
@@ -1148,13 +1101,6 @@ static void imap_do_fetch(struct imap_sess *s, const struct imap_cmd *cmd)
 				imap_tagged(s, "BAD", "Header field name too long");
 				return;
 			}
-		if (f->kind == IMAP_FATT_ENVELOPE || f->kind == IMAP_FATT_BODYSTRUCTURE ||
-		    f->kind == IMAP_FATT_BODY || (f->kind == IMAP_FATT_BODY_SECTION && f->nparts)) {
-			imap_tagged(s, "NO",
-				    "[CANNOT] ENVELOPE, BODYSTRUCTURE and body part numbers are "
-				    "not implemented yet");
-			return;
-		}
 	}
 	if (cmd->uid) {
 		/* RFC 3501 6.4.8: UID FETCH always includes UID. */
