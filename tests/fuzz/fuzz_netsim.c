@@ -54,6 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_paths();
 	env.pki_dir = fuzz_pki;
 	env.work_dir = fuzz_work;
+	/* libFuzzer's own timeouts read the clocks the simulation would replace (simos.h). */
+	env.real_time = true;
 	netsim_params_from_bytes(data, size, &p);
 	if (netsim_run(&p, &env, &r) < 0) {
 		fprintf(stderr, "fuzz_netsim: cannot set up a run (PKI in %s?)\n", fuzz_pki);

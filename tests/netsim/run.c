@@ -29,7 +29,9 @@
 #include "netsim.h"
 #include "proto/pop3_sess.h"
 #include "proto/smtp_sess.h"
+#include "simos.h"
 #include "store/maildir.h"
+#include "tls/hash.h"
 #include "tls/tls.h"
 #include "wire.h"
 
@@ -403,6 +405,46 @@ static unsigned run_count_files(const char *dir)
 	return n;
 }
 
+static int run_no_dot(const struct dirent *de)
+{
+	return de->d_name[0] != '.';
+}
+
+/* The delivered mail of user, names and bytes in name order, into h: what two runs of one
+ * seed must store identically. */
+static void run_maildir_digest(struct run *u, const char *user, struct hash_ctx *h)
+{
+	static const char *const subs[] = {"new", "cur", "tmp"};
+	static uint8_t data[CLIENT_MSG_MAX + 4096];
+	char path[1024], sub[1100], f[1400];
+
+	if (maildir_path(&u->e.store, NETSIM_DOMAIN, user, path, sizeof(path)) < 0)
+		return;
+	for (unsigned k = 0; k < 3; k++) {
+		struct dirent **de = NULL;
+		int n;
+
+		snprintf(sub, sizeof(sub), "%s/%s", path, subs[k]);
+		n = scandir(sub, &de, run_no_dot, alphasort);
+		for (int i = 0; i < n; i++) {
+			FILE *fp;
+			uint64_t len = 0;
+
+			snprintf(f, sizeof(f), "%s/%s", sub, de[i]->d_name);
+			fp = fopen(f, "rb");
+			if (fp) {
+				len = fread(data, 1, sizeof(data), fp);
+				fclose(fp);
+			}
+			hash_update(h, f + strlen(path), strlen(f + strlen(path)) + 1);
+			hash_update(h, &len, sizeof(len));
+			hash_update(h, data, (size_t)len);
+			free(de[i]);
+		}
+		free(de);
+	}
+}
+
 /* Each stored file (new/, cur/) of joe that ends with a sent message, byte-exact, counts
  * as one copy of it; a file that matches no sent message is a violation. */
 static void run_count_stored(struct run *u, struct client_msg *m)
@@ -561,6 +603,7 @@ int netsim_run(const struct netsim_params *p, const struct netsim_env *env, stru
 	char dir[200], err[1024];
 	struct run *u = calloc(1, sizeof(*u));
 	static const char *const bad[] = {"rev", "foreign", NULL};
+	int64_t epoch = 0;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
@@ -577,7 +620,10 @@ int netsim_run(const struct netsim_params *p, const struct netsim_env *env, stru
 	log_set_level(env->verbose ? LOG_LVL_DEBUG : LOG_LVL_ERR);
 	lwip_port_seed(p->seed + 1);
 	snprintf(dir, sizeof(dir), "%s/run.XXXXXX", env->work_dir);
-	rc = mkdtemp(dir) ? 0 : -MGW_EIO;
+	snprintf(err, sizeof(err), "%s/crl.pem", env->pki_dir);
+	rc = simos_epoch_from_crl(err, &epoch);
+	if (rc == 0)
+		rc = mkdtemp(dir) ? 0 : -MGW_EIO;
 	if (rc == 0)
 		rc = wire_init(&u->w, p, env->pcap, netsim_clock);
 	if (rc == 0)
@@ -586,6 +632,8 @@ int netsim_run(const struct netsim_params *p, const struct netsim_env *env, stru
 		free(u);
 		return rc;
 	}
+	/* From here on randomness and time are the simulation's (simos.h). */
+	simos_start(p->seed, epoch, env->real_time ? NULL : &u->w.now_ms);
 	loop_set_clock(&u->loop, run_clock, u);
 	u->w.on_packet = run_on_packet;
 	u->w.on_packet_arg = u;
@@ -615,6 +663,14 @@ int netsim_run(const struct netsim_params *p, const struct netsim_env *env, stru
 	if (rc < 0)
 		goto out;
 	run_drive(u, run_smtp_over);
+	{
+		struct hash_ctx h;
+
+		hash_init(&h, HASH_SHA256);
+		run_maildir_digest(u, "joe", &h);
+		if (hash_finish(&h, r->maildir_sha256) < 0)
+			run_fail(u, "cannot hash the delivered mail%s", "");
+	}
 	/* Then the user fetches the mail: TLS with the client certificate, login, RETR/TOP/DELE. */
 	pp.cert = "joe";
 	pp.user = "joe@" NETSIM_DOMAIN;
@@ -648,7 +704,9 @@ out:
 	r->dropped = u->w.dropped;
 	r->corrupted = u->w.corrupted;
 	r->duplicated = u->w.duplicated;
-	wire_free(&u->w);
+	if (wire_free(&u->w) < 0 && rc == 0)
+		rc = -MGW_EIO;
+	memcpy(r->pcap_sha256, u->w.pcap_sha256, sizeof(r->pcap_sha256));
 	loop_free(&u->loop);
 	for (unsigned i = 0; i < NETSIM_MSGS_MAX; i++)
 		free(m[i].data);
@@ -659,6 +717,7 @@ out:
 		if (system(cmd) != 0)
 			rc = rc ? rc : -MGW_EIO;
 	}
+	simos_stop();
 	free(u);
 	return rc;
 }
