@@ -5,15 +5,6 @@
  * QUIT. A fatal alert from the server before the greeting is the gate's refusal; a
  * connection lost otherwise is retried (a network failure, not a verdict).
  */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wundef" /* mbedTLS's headers, as in lib/tls/tls_int.h */
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/entropy.h>
-#include <mbedtls/error.h>
-#include <mbedtls/pk.h>
-#include <mbedtls/ssl.h>
-#include <mbedtls/x509_crt.h>
-#pragma GCC diagnostic pop
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,21 +12,14 @@
 #include "client.h"
 #include "core/err.h"
 #include "net/conn.h"
-#include "net/lwip/lwip_tcp.h"
-
-/* ---- the TLS client as a transport over the conn's plain (lwIP) transport ---- */
-
-struct ctls {
-	mbedtls_ssl_context ssl;
-	struct transport lower; /* borrowed: the conn's plain transport */
-	bool alert;		/* the server sent a fatal alert */
-};
+#include "tls_client.h"
 
 struct pop3_client {
 	struct loop *loop;
 	struct pop3_client_params p;
 	struct conn *c;
-	struct ctls *tls;
+	struct tls_client *tls; /* the conn's, until its CONN_EV_CLOSED */
+	struct tls_client_conf *conf;
 	enum client_state state;
 	char err[256];
 	unsigned tries, step, cur, nstat;
@@ -44,109 +28,6 @@ struct pop3_client {
 	/* the message being read (RETR or TOP), un-dot-stuffed */
 	uint8_t *msg;
 	size_t msg_len;
-	mbedtls_ssl_config conf;
-	mbedtls_x509_crt ca, crt;
-	mbedtls_pk_context key;
-	mbedtls_entropy_context entropy;
-	mbedtls_ctr_drbg_context drbg;
-};
-
-static int ctls_code(ssize_t n)
-{
-	if (n >= 0)
-		return (int)n;
-	if (n == -MGW_EWANTREAD)
-		return MBEDTLS_ERR_SSL_WANT_READ;
-	if (n == -MGW_EWANTWRITE)
-		return MBEDTLS_ERR_SSL_WANT_WRITE;
-	return MBEDTLS_ERR_SSL_CONN_EOF;
-}
-
-static int ctls_send(void *ctx, const unsigned char *buf, size_t len)
-{
-	struct ctls *t = ctx;
-
-	return ctls_code(t->lower.ops->write(t->lower.ctx, buf, len));
-}
-
-static int ctls_recv(void *ctx, unsigned char *buf, size_t len)
-{
-	struct ctls *t = ctx;
-
-	return ctls_code(t->lower.ops->read(t->lower.ctx, buf, len));
-}
-
-static ssize_t ctls_result(struct ctls *t, int rc)
-{
-	if (rc >= 0)
-		return rc;
-	if (rc == MBEDTLS_ERR_SSL_WANT_READ)
-		return -MGW_EWANTREAD;
-	if (rc == MBEDTLS_ERR_SSL_WANT_WRITE)
-		return -MGW_EWANTWRITE;
-	if (rc == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) {
-		t->alert = true;
-		return -MGW_ETLS;
-	}
-	if (rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
-		return 0;
-	if (rc == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
-		return -MGW_EWANTREAD;
-	return rc == MBEDTLS_ERR_SSL_CONN_EOF ? -MGW_ECLOSED : -MGW_ETLS;
-}
-
-static ssize_t ctls_read(void *ctx, void *buf, size_t len)
-{
-	struct ctls *t = ctx;
-	int rc = mbedtls_ssl_read(&t->ssl, buf, len);
-
-	return ctls_result(t, rc);
-}
-
-static ssize_t ctls_write(void *ctx, const void *buf, size_t len)
-{
-	struct ctls *t = ctx;
-
-	return ctls_result(t, mbedtls_ssl_write(&t->ssl, buf, len));
-}
-
-static int ctls_handshake(void *ctx)
-{
-	struct ctls *t = ctx;
-
-	return (int)ctls_result(t, mbedtls_ssl_handshake(&t->ssl));
-}
-
-static bool ctls_pending(void *ctx)
-{
-	struct ctls *t = ctx;
-
-	return mbedtls_ssl_get_bytes_avail(&t->ssl) > 0 || mbedtls_ssl_check_pending(&t->ssl);
-}
-
-static void ctls_shutdown(void *ctx)
-{
-	struct ctls *t = ctx;
-
-	(void)mbedtls_ssl_close_notify(&t->ssl);
-}
-
-static void ctls_destroy(void *ctx)
-{
-	struct ctls *t = ctx;
-
-	mbedtls_ssl_free(&t->ssl);
-	free(t);
-}
-
-static const struct transport_ops ctls_ops = {
-    .name = "tls-client",
-    .read = ctls_read,
-    .write = ctls_write,
-    .handshake = ctls_handshake,
-    .pending = ctls_pending,
-    .shutdown = ctls_shutdown,
-    .destroy = ctls_destroy,
 };
 
 /* ---- POP3 ---- */
@@ -163,40 +44,14 @@ static void pop3_client_fail(struct pop3_client *pc, const char *what, const cha
 
 static void pop3_client_connect(struct pop3_client *pc)
 {
-	struct transport tr;
-	struct ctls *t;
-
 	pc->greeted = false;
 	pc->step = 0;
-	if (lwip_tcp_connect(CLIENT_ADDR_POP3, CLIENT_ADDR_SERVER, 995, &tr) < 0 ||
-	    conn_new_transport(pc->loop, &tr, "10.0.0.1:995", 256 * 1024, 4096, &pc->c) < 0) {
+	if (tls_client_connect(pc->loop, pc->conf, CLIENT_ADDR_POP3, 995, 256 * 1024,
+			       pop3_client_event, pc, &pc->c, &pc->tls) < 0) {
 		pop3_client_fail(pc, "cannot connect", "");
 		return;
 	}
-	t = calloc(1, sizeof(*t));
-	if (t == NULL) {
-		conn_close(pc->c, "no memory");
-		pop3_client_fail(pc, "no memory", "");
-		return;
-	}
-	mbedtls_ssl_init(&t->ssl);
-	t->lower = pc->c->plain;
-	if (mbedtls_ssl_setup(&t->ssl, &pc->conf) != 0 ||
-	    mbedtls_ssl_set_hostname(&t->ssl, "localhost") != 0) {
-		ctls_destroy(t);
-		conn_close(pc->c, "TLS setup");
-		pop3_client_fail(pc, "TLS setup failed", "");
-		return;
-	}
-	mbedtls_ssl_set_bio(&t->ssl, t, ctls_send, ctls_recv, NULL);
-	pc->tls = t;
-
-	conn_start_tls(pc->c, &ctls_ops, t);
 	conn_set_idle(pc->c, 60000);
-	conn_start(pc->c, pop3_client_event, pc);
-	/* conn waits for the server to speak first; a TLS client speaks first (ClientHello):
-	 * an empty write queues the step that starts the handshake. */
-	conn_write(pc->c, "", 0);
 }
 
 static void pop3_client_retry_cb(struct loop *loop, struct loop_timer *t)
@@ -358,7 +213,7 @@ static void pop3_client_event(struct conn *c, enum conn_event ev, void *arg)
 		break;
 	case CONN_EV_CLOSED:
 		pc->c = NULL;
-		alert = pc->tls && pc->tls->alert;
+		alert = tls_client_alerted(pc->tls);
 		pc->tls = NULL; /* freed by the conn right after this event */
 		free(pc->msg);
 		pc->msg = NULL;
@@ -385,43 +240,6 @@ static void pop3_client_event(struct conn *c, enum conn_event ev, void *arg)
 	}
 }
 
-static int pop3_client_tls_conf(struct pop3_client *pc)
-{
-	char a[512], b[512];
-	int rc;
-
-	mbedtls_ssl_config_init(&pc->conf);
-	mbedtls_x509_crt_init(&pc->ca);
-	mbedtls_x509_crt_init(&pc->crt);
-	mbedtls_pk_init(&pc->key);
-	mbedtls_entropy_init(&pc->entropy);
-	mbedtls_ctr_drbg_init(&pc->drbg);
-	rc = mbedtls_ctr_drbg_seed(&pc->drbg, mbedtls_entropy_func, &pc->entropy, NULL, 0);
-	if (rc == 0)
-		rc = mbedtls_ssl_config_defaults(&pc->conf, MBEDTLS_SSL_IS_CLIENT,
-						 MBEDTLS_SSL_TRANSPORT_STREAM,
-						 MBEDTLS_SSL_PRESET_DEFAULT);
-	snprintf(a, sizeof(a), "%s/ca.crt", pc->p.pki_dir);
-	if (rc == 0)
-		rc = mbedtls_x509_crt_parse_file(&pc->ca, a);
-	if (rc == 0 && pc->p.cert) {
-		snprintf(a, sizeof(a), "%s/%s.crt", pc->p.pki_dir, pc->p.cert);
-		snprintf(b, sizeof(b), "%s/%s.key", pc->p.pki_dir, pc->p.cert);
-		rc = mbedtls_x509_crt_parse_file(&pc->crt, a);
-		if (rc == 0)
-			rc = mbedtls_pk_parse_keyfile(&pc->key, b, NULL, mbedtls_ctr_drbg_random,
-						      &pc->drbg);
-		if (rc == 0)
-			rc = mbedtls_ssl_conf_own_cert(&pc->conf, &pc->crt, &pc->key);
-	}
-	if (rc != 0)
-		return -MGW_ETLS;
-	mbedtls_ssl_conf_rng(&pc->conf, mbedtls_ctr_drbg_random, &pc->drbg);
-	mbedtls_ssl_conf_ca_chain(&pc->conf, &pc->ca, NULL);
-	mbedtls_ssl_conf_authmode(&pc->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-	return 0;
-}
-
 int pop3_client_start(struct loop *loop, const struct pop3_client_params *p,
 		      struct pop3_client **out)
 {
@@ -435,7 +253,7 @@ int pop3_client_start(struct loop *loop, const struct pop3_client_params *p,
 	pc->state = CLIENT_RUNNING;
 	loop_timer_init(&pc->retry, pop3_client_retry_cb, pc);
 	loop_timer_init(&pc->stall, pop3_client_stall_cb, pc);
-	if (pop3_client_tls_conf(pc) < 0) {
+	if (tls_client_conf_new(p->pki_dir, p->cert, &pc->conf) < 0) {
 		*out = pc;
 		pop3_client_fail(pc, "client TLS configuration", "");
 		return 0;
@@ -479,11 +297,6 @@ void pop3_client_free(struct pop3_client *pc)
 		return;
 	pop3_client_close(pc);
 	free(pc->msg);
-	mbedtls_ssl_config_free(&pc->conf);
-	mbedtls_x509_crt_free(&pc->ca);
-	mbedtls_x509_crt_free(&pc->crt);
-	mbedtls_pk_free(&pc->key);
-	mbedtls_ctr_drbg_free(&pc->drbg);
-	mbedtls_entropy_free(&pc->entropy);
+	tls_client_conf_free(pc->conf);
 	free(pc);
 }
