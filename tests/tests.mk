@@ -85,6 +85,7 @@ NETSIM_LDFLAGS := $(foreach f,$(NETSIM_WRAP),-Wl,--wrap=$(f))
 
 $(NETSIM_PKI): tests/netsim/mkpki.py tests/integration/pki.py
 	@echo "  PKI     $(@D) (tests/integration/pki.py)"
+	$(Q)rm -f $@
 	$(Q)$(PY) tests/netsim/mkpki.py $(@D) >$(O)/netsim-pki.log 2>&1 || { cat $(O)/netsim-pki.log; exit 1; }
 
 $(O)/asan/tests/netsim: $(NETSIM_SRCS) $(NETSIM_HDRS) $(asan_LIB) $(LWIP_asan_LIB) $(MBEDTLS_asan_LIBS)

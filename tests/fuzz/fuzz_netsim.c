@@ -2,8 +2,10 @@
  * fuzz_netsim.c - libFuzzer chooses the network (tests/netsim): the seed of the wire's
  * decisions and the fault schedule (loss, duplication, reordering, corruption, delay,
  * bandwidth, segment size, a reset at a chosen packet, a zero-window stall, half-close,
- * message sizes), then the full flow runs: SMTP delivery with PIPELINING, POP3S with the
- * client certificate, RETR/TOP/DELE/QUIT, and the gate against three bad clients.
+ * message sizes, whether the gate's refusals are tried over POP3S or IMAPS), then the full
+ * flow runs: SMTP delivery with PIPELINING to two mailboxes, POP3S with the client
+ * certificate (RETR/TOP/DELE/QUIT), IMAPS likewise (UID FETCH, STORE \Deleted, EXPUNGE),
+ * and the gate against three bad clients.
  * A violated property (netsim.h) aborts, so libFuzzer keeps the input as a crash; clients
  * that give up on a network too bad for TCP are not a violation.
  *

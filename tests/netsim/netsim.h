@@ -36,6 +36,7 @@ struct netsim_params {
 	uint32_t rst_at_pkt;  /* reset the SMTP client's connection at this packet (0: never) */
 	uint32_t stall_ms;    /* the POP3S client stops reading (zero window) during RETR */
 	bool smtp_half_close; /* the SMTP client half-closes after QUIT */
+	bool gate_imap;	      /* the clients the gate must refuse use IMAPS, else POP3S */
 	/* the mail */
 	unsigned nmsgs;
 	uint32_t msg_max; /* message sizes are drawn up to this */

@@ -35,7 +35,7 @@
 void simos_start(uint64_t seed, int64_t epoch_s, const uint64_t *vclock_ms);
 void simos_stop(void);
 
-/* The simulation's epoch for a PKI: its CRL's thisUpdate plus one hour, when every test
+/* The simulation's epoch for a PKI: its CRL's thisUpdate plus an hour and a minute, when every test
  * certificate and the CRL are valid (tests/integration/pki.py). 0 or -MGW_E*. */
 int simos_epoch_from_crl(const char *crl_pem, int64_t *epoch_s);
 
