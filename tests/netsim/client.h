@@ -56,7 +56,7 @@ struct client_params {
 	const char *user, *pass;
 	struct client_msg *msgs; /* what must arrive (borrowed) */
 	unsigned nmsgs;
-	uint32_t stall_ms; /* POP3: stop reading for this long in the first RETR */
+	uint32_t stall_ms; /* stop reading for this long in the first RETR or UID FETCH */
 	unsigned tries;	   /* connection attempts on network failures */
 };
 
@@ -77,6 +77,7 @@ struct imap_client;
 int imap_client_start(struct loop *loop, const struct client_params *p, struct imap_client **out);
 enum client_state imap_client_state(const struct imap_client *c);
 const char *imap_client_error(const struct imap_client *c);
+bool imap_client_stalled(const struct imap_client *c);
 void imap_client_close(struct imap_client *c);
 void imap_client_free(struct imap_client *c);
 

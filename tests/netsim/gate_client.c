@@ -23,6 +23,34 @@ static void gate_client_retry_cb(struct loop *loop, struct loop_timer *t)
 	gate_client_connect(t->arg);
 }
 
+static void gate_client_stall_cb(struct loop *loop, struct loop_timer *t)
+{
+	struct gate_client *g = t->arg;
+
+	(void)loop;
+	g->stalled = false;
+	g->stall_done = true;
+	if (g->c)
+		conn_pause(g->c, false);
+}
+
+void gate_client_stall(struct gate_client *g)
+{
+	if (g->p.stall_ms == 0 || g->stall_done || g->stalled || g->c == NULL)
+		return;
+	g->stalled = true;
+	conn_pause(g->c, true);
+	loop_timer_set(g->loop, &g->stall, g->p.stall_ms);
+}
+
+void gate_client_timeout(struct gate_client *g, struct conn *c)
+{
+	if (g->stalled)
+		loop_timer_set(g->loop, &c->idle, 60000);
+	else
+		conn_close(c, "server silent");
+}
+
 void gate_client_start(struct gate_client *g, struct loop *loop, const struct client_params *p,
 		       uint16_t port, size_t in_max, conn_event_cb cb, void *arg)
 {
@@ -35,6 +63,7 @@ void gate_client_start(struct gate_client *g, struct loop *loop, const struct cl
 	g->arg = arg;
 	g->state = CLIENT_RUNNING;
 	loop_timer_init(&g->retry, gate_client_retry_cb, g);
+	loop_timer_init(&g->stall, gate_client_stall_cb, g);
 	if (tls_client_conf_new(p->pki_dir, p->cert, &g->conf) < 0) {
 		gate_client_fail(g, "client TLS configuration", "");
 		return;
@@ -77,6 +106,7 @@ void gate_client_closed(struct gate_client *g, struct conn *c, bool logged_in)
 void gate_client_close(struct gate_client *g)
 {
 	loop_timer_cancel(g->loop, &g->retry);
+	loop_timer_cancel(g->loop, &g->stall);
 	if (g->c) {
 		g->c->cb = NULL;
 		conn_close(g->c, "simulation over");

@@ -6,7 +6,8 @@
  * A fatal TLS alert before the greeting is the gate's refusal (CLIENT_REFUSED); a
  * connection lost after login fails the client; one lost before is retried 5 s later,
  * at most p.tries times, as a user's client would. The protocol code sets greeted when
- * the server's greeting arrives and resets its own state then.
+ * the server's greeting arrives and resets its own state then. A client can hold a zero
+ * window (p.stall_ms) once, at a moment its protocol chooses (gate_client_stall).
  */
 #ifndef MGW_NETSIM_GATE_CLIENT_H
 #define MGW_NETSIM_GATE_CLIENT_H
@@ -29,6 +30,8 @@ struct gate_client {
 	conn_event_cb cb; /* the protocol's, with arg */
 	void *arg;
 	struct loop_timer retry;
+	bool stalled, stall_done; /* the zero window of p.stall_ms, once per client */
+	struct loop_timer stall;
 };
 
 /* Sets g up (p is copied; its strings and msgs stay borrowed) and connects; a client that
@@ -39,6 +42,10 @@ void gate_client_start(struct gate_client *g, struct loop *loop, const struct cl
 void gate_client_fail(struct gate_client *g, const char *what, const char *detail);
 /* The protocol's CONN_EV_CLOSED: the verdict, or a retry. logged_in: past the login. */
 void gate_client_closed(struct gate_client *g, struct conn *c, bool logged_in);
+/* Stops reading (the client's window closes) for p.stall_ms, the first time only. */
+void gate_client_stall(struct gate_client *g);
+/* CONN_EV_TIMEOUT: a stalled client waits on, another gives up on the silent server. */
+void gate_client_timeout(struct gate_client *g, struct conn *c);
 /* Closes the connection (its TLS context goes when the loop reaps it). */
 void gate_client_close(struct gate_client *g);
 /* Only after gate_client_close and a loop run: frees the TLS configuration. */

@@ -3,9 +3,9 @@
  * certificate through mbedTLS's client side (tls_client.h): greeting, LOGIN, SELECT
  * INBOX, UID FETCH 1:* (UID RFC822.SIZE BODY.PEEK[]) with every literal checked against
  * what was sent, UID STORE of the fetched UIDs +FLAGS (\Deleted), EXPUNGE (one untagged
- * EXPUNGE per message), LOGOUT. Responses are read as a client reads them: lines, and
- * literals ({n} at a line's end) by their announced length. The connection, the gate's
- * verdict and retries are gate_client.h's. Only INBOX commands.
+ * EXPUNGE per message), LOGOUT; it can hold a zero window (stall_ms) in UID FETCH. Responses are
+ * read as a client reads them: lines, and literals ({n} at a line's end) by their announced length.
+ * The connection, the gate's verdict and retries are gate_client.h's. Only INBOX commands.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +48,7 @@ static void imap_client_send(struct imap_client *ic)
 	case IC_FETCH:
 		conn_printf(ic->g.c, "A%u UID FETCH 1:* (UID RFC822.SIZE BODY.PEEK[])\r\n",
 			    ic->step);
+		gate_client_stall(&ic->g); /* zero window: the daemon must stop at its limits */
 		break;
 	case IC_STORE:
 		for (unsigned i = 0; i < ic->nuids; i++)
@@ -229,7 +230,7 @@ static void imap_client_event(struct conn *c, enum conn_event ev, void *arg)
 			conn_close(c, "protocol error");
 		break;
 	case CONN_EV_TIMEOUT:
-		conn_close(c, "server silent");
+		gate_client_timeout(&ic->g, c);
 		break;
 	case CONN_EV_CLOSED:
 		gate_client_closed(&ic->g, c, ic->g.greeted && ic->step > IC_LOGIN);
@@ -258,6 +259,11 @@ enum client_state imap_client_state(const struct imap_client *ic)
 const char *imap_client_error(const struct imap_client *ic)
 {
 	return ic->g.err;
+}
+
+bool imap_client_stalled(const struct imap_client *ic)
+{
+	return ic->g.stalled;
 }
 
 void imap_client_close(struct imap_client *ic)

@@ -64,10 +64,11 @@ static int netsim_one(uint64_t seed, const char *file, const struct netsim_env *
 	}
 	if (!quiet || !r.ok)
 		printf("%s\n  %s: %u acked, %u retrieved, %u refused by the gate; %u packets (%u "
-		       "lost, %u corrupted, %u duplicated); %.1f s virtual; stall max %zu B\n",
+		       "lost, %u corrupted, %u duplicated); %.1f s virtual; stall max %zu B "
+		       "(POP3S), %zu B (IMAPS)\n",
 		       desc, r.ok ? "ok" : "FAILED", r.acked, r.retrieved, r.gate_refused,
 		       r.packets, r.dropped, r.corrupted, r.duplicated, (double)r.vtime_ms / 1000.0,
-		       r.max_server_buffered);
+		       r.max_server_buffered, r.max_server_buffered_imap);
 	netsim_hex(r.pcap_sha256, pcap);
 	netsim_hex(r.maildir_sha256, mdir);
 	if (!quiet || !r.ok)

@@ -34,7 +34,8 @@ struct netsim_params {
 	uint16_t mss;		  /* the clients' netif MSS: down to 1-byte segments */
 	/* faults at chosen moments */
 	uint32_t rst_at_pkt;  /* reset the SMTP client's connection at this packet (0: never) */
-	uint32_t stall_ms;    /* the POP3S client stops reading (zero window) during RETR */
+	uint32_t stall_ms;    /* the POP3S and IMAPS clients stop reading (zero window) during
+				 RETR and UID FETCH */
 	bool smtp_half_close; /* the SMTP client half-closes after QUIT */
 	bool gate_imap;	      /* the clients the gate must refuse use IMAPS, else POP3S */
 	/* the mail */
@@ -53,7 +54,8 @@ struct netsim_result {
 	unsigned packets, dropped, corrupted, duplicated;
 	unsigned gate_refused;	    /* of the clients that must be refused */
 	uint64_t vtime_ms;	    /* virtual time at the end */
-	size_t max_server_buffered; /* during the zero-window stall: daemon-side bytes */
+	size_t max_server_buffered; /* during the zero-window stalls: daemon-side bytes */
+	size_t max_server_buffered_imap;
 	uint8_t pcap_sha256[32];    /* of the capture, written to a file or not */
 	uint8_t maildir_sha256[32]; /* of the delivered Maildirs (names and bytes), after SMTP */
 };

@@ -17,25 +17,12 @@
 struct pop3_client {
 	struct gate_client g; /* the connection, the verdict, retries */
 	unsigned step, cur, nstat;
-	bool stalled, stall_done;
-	struct loop_timer stall;
 	/* the message being read (RETR or TOP), un-dot-stuffed */
 	uint8_t *msg;
 	size_t msg_len;
 };
 
 static void pop3_client_event(struct conn *c, enum conn_event ev, void *arg);
-
-static void pop3_client_stall_cb(struct loop *loop, struct loop_timer *t)
-{
-	struct pop3_client *pc = t->arg;
-
-	(void)loop;
-	pc->stalled = false;
-	pc->stall_done = true;
-	if (pc->g.c)
-		conn_pause(pc->g.c, false);
-}
 
 /* Steps of the transaction after the greeting: 0 USER, 1 PASS, 2 STAT, then per message
  * TOP, RETR, DELE; then QUIT. */
@@ -55,12 +42,8 @@ static void pop3_client_send(struct pop3_client *pc)
 
 		conn_printf(pc->g.c, "%s %u%s\r\n", cmd[(s - 3) % 3], n,
 			    (s - 3) % 3 == 0 ? " 0" : "");
-		if ((s - 3) % 3 == 1 && pc->g.p.stall_ms && !pc->stall_done && !pc->stalled) {
-			/* Zero window: we stop reading, the daemon must stop at its limits. */
-			pc->stalled = true;
-			conn_pause(pc->g.c, true);
-			loop_timer_set(pc->g.loop, &pc->stall, pc->g.p.stall_ms);
-		}
+		if ((s - 3) % 3 == 1) /* zero window in RETR: the daemon must stop at its limits */
+			gate_client_stall(&pc->g);
 	} else
 		conn_printf(pc->g.c, "QUIT\r\n");
 }
@@ -172,10 +155,7 @@ static void pop3_client_event(struct conn *c, enum conn_event ev, void *arg)
 			conn_close(c, "protocol error");
 		break;
 	case CONN_EV_TIMEOUT:
-		if (pc->stalled)
-			loop_timer_set(pc->g.loop, &c->idle, 60000);
-		else
-			conn_close(c, "server silent");
+		gate_client_timeout(&pc->g, c);
 		break;
 	case CONN_EV_CLOSED:
 		free(pc->msg);
@@ -193,7 +173,6 @@ int pop3_client_start(struct loop *loop, const struct client_params *p, struct p
 
 	if (pc == NULL)
 		return -MGW_ENOMEM;
-	loop_timer_init(&pc->stall, pop3_client_stall_cb, pc);
 	gate_client_start(&pc->g, loop, p, 995, 256 * 1024, pop3_client_event, pc);
 	*out = pc;
 	return 0;
@@ -211,14 +190,13 @@ const char *pop3_client_error(const struct pop3_client *pc)
 
 bool pop3_client_stalled(const struct pop3_client *pc)
 {
-	return pc->stalled;
+	return pc->g.stalled;
 }
 
 void pop3_client_close(struct pop3_client *pc)
 {
 	if (pc == NULL)
 		return;
-	loop_timer_cancel(pc->g.loop, &pc->stall);
 	gate_client_close(&pc->g);
 }
 
@@ -226,7 +204,6 @@ void pop3_client_free(struct pop3_client *pc)
 {
 	if (pc == NULL)
 		return;
-	loop_timer_cancel(pc->g.loop, &pc->stall);
 	gate_client_free(&pc->g);
 	free(pc->msg);
 	free(pc);

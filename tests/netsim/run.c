@@ -372,11 +372,11 @@ static bool run_clients_over(struct run *u)
 	return true;
 }
 
-static size_t run_server_buffered(void)
+static size_t run_server_buffered(uint16_t port)
 {
 	/* Daemon side of the stalled connection: conn output plus lwIP's send queue of every
 	 * connection (the clients' sides hold nothing while they do not write). */
-	return conn_out_total() + lwip_tcp_unsent(995);
+	return conn_out_total() + lwip_tcp_unsent(port);
 }
 
 static void run_drive(struct run *u, bool (*until)(struct run *))
@@ -398,10 +398,16 @@ static void run_drive(struct run *u, bool (*until)(struct run *))
 		}
 		run_step(u);
 		if (u->joe && pop3_client_stalled(u->joe)) {
-			size_t b = run_server_buffered();
+			size_t b = run_server_buffered(995);
 
 			if (b > u->r->max_server_buffered)
 				u->r->max_server_buffered = b;
+		}
+		if (u->ann && imap_client_stalled(u->ann)) {
+			size_t b = run_server_buffered(993);
+
+			if (b > u->r->max_server_buffered_imap)
+				u->r->max_server_buffered_imap = b;
 		}
 		run_advance(u);
 	}
@@ -596,7 +602,10 @@ static void run_check_box(struct run *u, struct client_msg *m, enum client_box b
 static void run_check(struct run *u, struct client_msg *m)
 {
 	const struct netsim_params *p = u->p;
-	size_t limit = POP3_OUT_MAX + TCP_SND_BUF + 2 * 17 * 1024;
+	/* Zero window: the daemon holds at most its output buffer, lwIP's send buffer and two
+	 * TLS records (one being encrypted, one partly sent). */
+	size_t limit = POP3_OUT_MAX + TCP_SND_BUF + 2 * 17 * 1024,
+	       ilimit = IMAP_OUT_MAX + TCP_SND_BUF + 2 * 17 * 1024;
 
 	if (!run_clients_over(u) || conn_count() != 0)
 		run_fail(
@@ -625,8 +634,11 @@ static void run_check(struct run *u, struct client_msg *m)
 		      u->ann ? imap_client_state(u->ann) : CLIENT_FAILED,
 		      u->ann ? imap_client_error(u->ann) : "");
 	if (p->stall_ms && u->r->max_server_buffered > limit)
-		run_fail(u, "zero window: the daemon buffered %zu bytes (limit %zu)",
+		run_fail(u, "zero window (POP3S): the daemon buffered %zu bytes (limit %zu)",
 			 u->r->max_server_buffered, limit);
+	if (p->stall_ms && u->r->max_server_buffered_imap > ilimit)
+		run_fail(u, "zero window (IMAPS): the daemon buffered %zu bytes (limit %zu)",
+			 u->r->max_server_buffered_imap, ilimit);
 }
 
 static void run_check_memory(struct run *u)
@@ -747,7 +759,6 @@ int netsim_run(const struct netsim_params *p, const struct netsim_env *env, stru
 	run_drive(u, run_pop3_over);
 	pp.cert = "ann";
 	pp.user = "ann@" NETSIM_DOMAIN;
-	pp.stall_ms = 0;
 	if (rc == 0 && smtp_client_state(u->smtp) == CLIENT_DONE)
 		rc = imap_client_start(&u->loop, &pp, &u->ann);
 	run_drive(u, run_all_over);
