@@ -17,8 +17,9 @@
  * around the simulation (libFuzzer, the matrix's parent) sees the real system.
  *
  * This file and simos.c exist only in the netsim build: simos.c refuses to compile
- * without MGW_NETSIM (set by the netsim rules only), and its functions take effect only
- * through --wrap, which no product link uses; the product keeps getrandom and the clock.
+ * without MGW_NETSIM (set by the netsim rules only), and does not even link without the
+ * --wrap flags (its __real_* references are left undefined), which no product link has;
+ * the product keeps getrandom and the real clocks.
  */
 #ifndef MGW_NETSIM_SIMOS_H
 #define MGW_NETSIM_SIMOS_H
