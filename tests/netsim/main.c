@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <stdint.h>
 #include <unistd.h>
 
 #include "netsim.h"
