@@ -70,22 +70,29 @@ test-fuzz: $(FUZZ_BINS)
 
 # netsim (tests/netsim, README "netsim"): the engines over lwIP on a simulated network,
 # the seed matrix in virtual time (ASan+UBSan build), one child process per seed.
-# make netsim-replay SEED=N replays one seed verbosely and writes output/netsim/seed-N.pcap.
+# make netsim-replay SEED=N replays one seed verbosely and writes output/netsim/seed-N.pcap,
+# byte for byte the trace of that seed in the matrix (simos.h); the matrix checks that too.
 NETSIM_SEEDS ?= 1-300
 NETSIM_SRCS := $(sort $(wildcard tests/netsim/*.c)) firmware/lib/net/lwip/lwip_tcp.c
 NETSIM_HDRS := $(wildcard tests/netsim/*.h) firmware/lib/net/lwip/lwip_tcp.h
 NETSIM_PKI := $(O)/netsim/pki/done
 NETSIM_RUN = $(O)/asan/tests/netsim -p $(O)/netsim/pki -w $(O)/netsim/work
+# The simulated entropy, clocks and pid (tests/netsim/simos.h) replace these calls of our
+# code, mbedTLS and lwIP in the netsim links only; simos.c compiles only with MGW_NETSIM.
+NETSIM_WRAP := mbedtls_platform_entropy_poll getrandom time gettimeofday clock_gettime getpid
+NETSIM_FLAGS := -DMGW_NETSIM=1 $(LWIP_INC) -Itests/netsim
+NETSIM_LDFLAGS := $(foreach f,$(NETSIM_WRAP),-Wl,--wrap=$(f))
 
 $(NETSIM_PKI): tests/netsim/mkpki.py tests/integration/pki.py
 	@echo "  PKI     $(@D) (tests/integration/pki.py)"
+	$(Q)rm -f $@
 	$(Q)$(PY) tests/netsim/mkpki.py $(@D) >$(O)/netsim-pki.log 2>&1 || { cat $(O)/netsim-pki.log; exit 1; }
 
 $(O)/asan/tests/netsim: $(NETSIM_SRCS) $(NETSIM_HDRS) $(asan_LIB) $(LWIP_asan_LIB) $(MBEDTLS_asan_LIBS)
 	@mkdir -p $(@D)
 	@echo "  CC      tests/netsim (asan, lwIP)"
-	$(Q)$(HOSTCC) $(asan_CFLAGS) $(LWIP_INC) -Itests/netsim -o $@ $(NETSIM_SRCS) $(asan_LIB) \
-		$(LWIP_asan_LIB) $(MBEDTLS_asan_LIBS) $(SANITIZE)
+	$(Q)$(HOSTCC) $(asan_CFLAGS) $(NETSIM_FLAGS) -o $@ $(NETSIM_SRCS) $(asan_LIB) \
+		$(LWIP_asan_LIB) $(MBEDTLS_asan_LIBS) $(SANITIZE) $(NETSIM_LDFLAGS)
 
 .PHONY: test-netsim netsim-replay
 test-netsim: $(O)/asan/tests/netsim $(NETSIM_PKI)
@@ -97,7 +104,9 @@ netsim-replay: $(O)/asan/tests/netsim $(NETSIM_PKI)
 	$(Q)test -n "$(SEED)" || { echo "make netsim-replay SEED=N"; exit 2; }
 	$(Q)mkdir -p $(O)/netsim/work
 	$(Q)$(NETSIM_RUN) -s $(SEED) -v -c $(O)/netsim/seed-$(SEED).pcap; rc=$$?; \
-		echo "  PCAP    $(O)/netsim/seed-$(SEED).pcap"; exit $$rc
+		echo "  PCAP    $(O)/netsim/seed-$(SEED).pcap, sha256 $$(sha256sum <$(O)/netsim/seed-$(SEED).pcap | cut -c1-64)"; \
+		echo "          the exact packet trace of every run of seed $(SEED) with this PKI ($(O)/netsim/pki), the matrix's included"; \
+		exit $$rc
 
 # fuzz_netsim links the simulator and lwIP too (built with the fuzz variant's flags).
 NETSIM_FUZZ_SRCS := $(filter-out tests/netsim/main.c,$(NETSIM_SRCS))
@@ -105,8 +114,8 @@ $(O)/fuzz/tests/fuzz_netsim: tests/fuzz/fuzz_netsim.c $(NETSIM_FUZZ_SRCS) $(NETS
 		$(LWIP_fuzz_LIB) $(MBEDTLS_fuzz_LIBS) $(NETSIM_PKI)
 	@mkdir -p $(@D)
 	@echo "  CC      $< (libFuzzer, lwIP)"
-	$(Q)$(CLANG) $(fuzz_CFLAGS) $(LWIP_INC) -Itests/netsim -fsanitize=fuzzer -o $@ $< \
-		$(NETSIM_FUZZ_SRCS) $(fuzz_LIB) $(LWIP_fuzz_LIB) $(MBEDTLS_fuzz_LIBS)
+	$(Q)$(CLANG) $(fuzz_CFLAGS) $(NETSIM_FLAGS) -fsanitize=fuzzer -o $@ $< \
+		$(NETSIM_FUZZ_SRCS) $(fuzz_LIB) $(LWIP_fuzz_LIB) $(MBEDTLS_fuzz_LIBS) $(NETSIM_LDFLAGS)
 
 # System tests: every board's image is built in its own output folder
 # (output/boards/<board>, whatever .config says), then pytest boots the QEMU boards under

@@ -2,8 +2,10 @@
  * fuzz_netsim.c - libFuzzer chooses the network (tests/netsim): the seed of the wire's
  * decisions and the fault schedule (loss, duplication, reordering, corruption, delay,
  * bandwidth, segment size, a reset at a chosen packet, a zero-window stall, half-close,
- * message sizes), then the full flow runs: SMTP delivery with PIPELINING, POP3S with the
- * client certificate, RETR/TOP/DELE/QUIT, and the gate against three bad clients.
+ * message sizes, whether the gate's refusals are tried over POP3S or IMAPS), then the full
+ * flow runs: SMTP delivery with PIPELINING to two mailboxes, POP3S with the client
+ * certificate (RETR/TOP/DELE/QUIT), IMAPS likewise (UID FETCH, STORE \Deleted, EXPUNGE),
+ * and the gate against three bad clients.
  * A violated property (netsim.h) aborts, so libFuzzer keeps the input as a crash; clients
  * that give up on a network too bad for TCP are not a violation.
  *
@@ -54,6 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_paths();
 	env.pki_dir = fuzz_pki;
 	env.work_dir = fuzz_work;
+	/* libFuzzer's own timeouts read the clocks the simulation would replace (simos.h). */
+	env.real_time = true;
 	netsim_params_from_bytes(data, size, &p);
 	if (netsim_run(&p, &env, &r) < 0) {
 		fprintf(stderr, "fuzz_netsim: cannot set up a run (PKI in %s?)\n", fuzz_pki);

@@ -9,10 +9,11 @@
  * event loop (core/loop.h) runs on the same virtual clock (loop_set_clock) and its
  * connections are lwIP connections (net/lwip/lwip_tcp.h).
  *
- * A run is determined by its parameters (netsim_params_from_seed): the wire's decisions
- * and lwIP's sequence numbers and ports come from the seed. (TLS randomness and the
- * wall-clock stamps the engines write, e.g. the Received: header, are not simulated:
- * they change bytes, never the fault schedule; see README.)
+ * A run is determined by its parameters (netsim_params_from_seed) and the PKI: the wire's
+ * decisions, lwIP's sequence numbers and ports, and through simos.h every source of
+ * randomness and time the engines and mbedTLS use (TLS randoms and key shares, Received:
+ * dates, Maildir names) come from the seed and the virtual clock, so two runs of one seed
+ * give the same packet trace, byte for byte (pcap_sha256), and store the same files.
  */
 #ifndef MGW_NETSIM_H
 #define MGW_NETSIM_H
@@ -33,8 +34,10 @@ struct netsim_params {
 	uint16_t mss;		  /* the clients' netif MSS: down to 1-byte segments */
 	/* faults at chosen moments */
 	uint32_t rst_at_pkt;  /* reset the SMTP client's connection at this packet (0: never) */
-	uint32_t stall_ms;    /* the POP3S client stops reading (zero window) during RETR */
+	uint32_t stall_ms;    /* the POP3S and IMAPS clients stop reading (zero window) during
+				 RETR and UID FETCH */
 	bool smtp_half_close; /* the SMTP client half-closes after QUIT */
+	bool gate_imap;	      /* the clients the gate must refuse use IMAPS, else POP3S */
 	/* the mail */
 	unsigned nmsgs;
 	uint32_t msg_max; /* message sizes are drawn up to this */
@@ -51,7 +54,10 @@ struct netsim_result {
 	unsigned packets, dropped, corrupted, duplicated;
 	unsigned gate_refused;	    /* of the clients that must be refused */
 	uint64_t vtime_ms;	    /* virtual time at the end */
-	size_t max_server_buffered; /* during the zero-window stall: daemon-side bytes */
+	size_t max_server_buffered; /* during the zero-window stalls: daemon-side bytes */
+	size_t max_server_buffered_imap;
+	uint8_t pcap_sha256[32];    /* of the capture, written to a file or not */
+	uint8_t maildir_sha256[32]; /* of the delivered Maildirs (names and bytes), after SMTP */
 };
 
 struct netsim_env {
@@ -59,6 +65,8 @@ struct netsim_env {
 	const char *work_dir; /* a fresh data directory is made below it */
 	const char *pcap;     /* NULL: no capture */
 	bool verbose;
+	bool real_time; /* the real clocks (libFuzzer's timeouts read them too); entropy stays
+			   simulated */
 };
 
 /* Parameters drawn from seed (the fault profile: clean, lossy, tiny segments, slow,

@@ -46,6 +46,9 @@ void netsim_params_from_seed(uint64_t seed, struct netsim_params *p)
 	p->delay_ms = 1 + params_upto(&s, 20);
 	p->nmsgs = 1 + params_upto(&s, 3);
 	p->msg_max = 200 + params_upto(&s, 20000);
+	/* The gate's refusals over IMAPS in every other pair of profile rounds, so that every
+	 * profile (1-byte segments included, see PROFILE_TINY) tries both protocols. */
+	p->gate_imap = seed / PROFILE_COUNT / 2 % 2;
 	switch (seed % PROFILE_COUNT) {
 	case PROFILE_CLEAN:
 		break;
@@ -119,6 +122,7 @@ void netsim_params_from_bytes(const uint8_t *d, size_t len, struct netsim_params
 	p->smtp_half_close = b[18] & 1;
 	p->nmsgs = 1 + b[19] % 3;
 	p->msg_max = 100 + (uint32_t)b[20] * 200;
+	p->gate_imap = b[21] & 1;
 	p->lenient = true;
 }
 
@@ -126,8 +130,10 @@ void netsim_params_print(const struct netsim_params *p, char *out, size_t outsz)
 {
 	snprintf(out, outsz,
 		 "seed %llu: loss %u dup %u reorder %u corrupt %u ppm, delay %u+%u ms, bw %u B/ms, "
-		 "mss %u, rst at packet %u, stall %u ms, half-close %d, %u msgs up to %u B",
+		 "mss %u, rst at packet %u, stall %u ms, half-close %d, %u msgs up to %u B, gate "
+		 "refusals over %s",
 		 (unsigned long long)p->seed, p->loss_ppm, p->dup_ppm, p->reorder_ppm,
 		 p->corrupt_ppm, p->delay_ms, p->jitter_ms, p->bw_bytes_per_ms, p->mss,
-		 p->rst_at_pkt, p->stall_ms, p->smtp_half_close, p->nmsgs, p->msg_max);
+		 p->rst_at_pkt, p->stall_ms, p->smtp_half_close, p->nmsgs, p->msg_max,
+		 p->gate_imap ? "IMAPS" : "POP3S");
 }

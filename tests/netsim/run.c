@@ -1,7 +1,8 @@
 /*
  * run.c - one simulated run: a fresh data directory made by the admin code, the daemon's
- * SMTP and POP3S engines on 10.0.0.1 (the same sessions, conns and TLS gate as mailgwd,
- * over lwIP), the clients, the virtual-time driver, and the properties checked at the end.
+ * SMTP, POP3S and IMAPS engines on 10.0.0.1 (the same sessions, conns and TLS gate as
+ * mailgwd, over lwIP), the clients, the virtual-time driver, and the properties checked
+ * at the end.
  */
 #include <dirent.h>
 #include <pwd.h>
@@ -27,9 +28,12 @@
 #include "net/conn.h"
 #include "net/lwip/lwip_tcp.h"
 #include "netsim.h"
+#include "proto/imap_sess.h"
 #include "proto/pop3_sess.h"
 #include "proto/smtp_sess.h"
+#include "simos.h"
 #include "store/maildir.h"
+#include "tls/hash.h"
 #include "tls/tls.h"
 #include "wire.h"
 
@@ -50,7 +54,7 @@ struct engine {
 	struct throttle throttle;
 	struct tls_key *key;
 	struct tls_conf *gate;
-	struct lwip_tcp_listener *smtp_l, *pop3_l;
+	struct lwip_tcp_listener *smtp_l, *pop3_l, *imap_l;
 	unsigned live;
 };
 
@@ -85,14 +89,16 @@ static void engine_smtp_accept(void *arg, const struct transport *tr, const char
 	smtp_sess_start(c, &p);
 }
 
-static void engine_pop3_accept(void *arg, const struct transport *tr, const char *peer)
+/* A connection to the certificate gate: TLS, then the session start (pop3d.c, imapd.c). */
+static void engine_gate_accept(struct engine *e, const struct transport *tr, const char *peer,
+			       size_t in_max, size_t out_max,
+			       int (*start)(struct conn *c, const struct gate_env *env))
 {
-	struct engine *e = arg;
 	struct tls_sess *tls = NULL;
 	struct gate_env env;
 	struct conn *c;
 
-	if (conn_new_transport(e->loop, tr, peer, POP3_IN_MAX, POP3_OUT_MAX, &c) < 0)
+	if (conn_new_transport(e->loop, tr, peer, in_max, out_max, &c) < 0)
 		return;
 	conn_set_handshake_timeout(c, e->cfg.tls_handshake_timeout * 1000u);
 	if (tls_sess_new_transport(e->gate, &c->plain, c->peer, &tls) < 0 ||
@@ -115,10 +121,20 @@ static void engine_pop3_accept(void *arg, const struct transport *tr, const char
 	env.release = engine_gate_release;
 	env.release_arg = e;
 	e->live++;
-	if (pop3_sess_start(c, &env) < 0) {
+	if (start(c, &env) < 0) {
 		e->live--;
 		conn_close(c, "out of memory");
 	}
+}
+
+static void engine_pop3_accept(void *arg, const struct transport *tr, const char *peer)
+{
+	engine_gate_accept(arg, tr, peer, POP3_IN_MAX, POP3_OUT_MAX, pop3_sess_start);
+}
+
+static void engine_imap_accept(void *arg, const struct transport *tr, const char *peer)
+{
+	engine_gate_accept(arg, tr, peer, IMAP_IN_MAX, IMAP_OUT_MAX, imap_sess_start);
 }
 
 /* The data directory as an admin makes it: the admin code (lib/admin) that the mailgw
@@ -128,7 +144,7 @@ static int engine_data_dir(const char *dir, char *err, size_t errsz)
 	struct passwd *pw = getpwuid(getuid());
 	char msg[LAYOUT_MSG_MAX];
 	struct layout l;
-	static const char *const users[] = {"joe", "rev", "foreign"};
+	static const char *const users[] = {"joe", "ann", "rev", "foreign"};
 	int rc;
 
 	rc = layout_open(&l, dir, pw ? pw->pw_name : "root", msg, sizeof(msg));
@@ -188,6 +204,8 @@ static int engine_start(struct engine *e, struct loop *loop, const struct netsim
 	rc = lwip_tcp_listen(CLIENT_ADDR_SERVER, 25, engine_smtp_accept, e, &e->smtp_l);
 	if (rc == 0)
 		rc = lwip_tcp_listen(CLIENT_ADDR_SERVER, 995, engine_pop3_accept, e, &e->pop3_l);
+	if (rc == 0)
+		rc = lwip_tcp_listen(CLIENT_ADDR_SERVER, 993, engine_imap_accept, e, &e->imap_l);
 	if (rc < 0)
 		snprintf(err, errsz, "lwIP listen: %d", rc);
 	return rc;
@@ -197,7 +215,8 @@ static void engine_stop(struct engine *e)
 {
 	lwip_tcp_listener_close(e->smtp_l);
 	lwip_tcp_listener_close(e->pop3_l);
-	e->smtp_l = e->pop3_l = NULL;
+	lwip_tcp_listener_close(e->imap_l);
+	e->smtp_l = e->pop3_l = e->imap_l = NULL;
 	if (e->gate)
 		tls_conf_put(e->gate);
 	if (e->key)
@@ -258,6 +277,7 @@ struct run {
 	struct engine e;
 	struct smtp_client *smtp;
 	struct pop3_client *joe, *refused[3];
+	struct imap_client *ann, *irefused[3]; /* the gate's refusals: over POP3S or IMAPS */
 	bool rst_due;
 };
 
@@ -320,23 +340,43 @@ static void run_advance(struct run *u)
 	u->w.now_ms = next > now ? next : now + 1;
 }
 
+/* The state of the gate's client i (POP3S or IMAPS); CLIENT_DONE if it never started. */
+static enum client_state run_refused_state(const struct run *u, unsigned i)
+{
+	if (u->refused[i])
+		return pop3_client_state(u->refused[i]);
+	return u->irefused[i] ? imap_client_state(u->irefused[i]) : CLIENT_DONE;
+}
+
+static const char *run_refused_error(const struct run *u, unsigned i)
+{
+	if (u->refused[i])
+		return pop3_client_error(u->refused[i]);
+	return u->irefused[i] ? imap_client_error(u->irefused[i]) : "never started";
+}
+
+static bool run_pop3_over(struct run *u)
+{
+	return u->joe == NULL || pop3_client_state(u->joe) != CLIENT_RUNNING;
+}
+
 static bool run_clients_over(struct run *u)
 {
-	if (smtp_client_state(u->smtp) == CLIENT_RUNNING)
+	if (smtp_client_state(u->smtp) == CLIENT_RUNNING || !run_pop3_over(u))
 		return false;
-	if (u->joe && pop3_client_state(u->joe) == CLIENT_RUNNING)
+	if (u->ann && imap_client_state(u->ann) == CLIENT_RUNNING)
 		return false;
 	for (unsigned i = 0; i < 3; i++)
-		if (u->refused[i] && pop3_client_state(u->refused[i]) == CLIENT_RUNNING)
+		if (run_refused_state(u, i) == CLIENT_RUNNING)
 			return false;
 	return true;
 }
 
-static size_t run_server_buffered(void)
+static size_t run_server_buffered(uint16_t port)
 {
 	/* Daemon side of the stalled connection: conn output plus lwIP's send queue of every
 	 * connection (the clients' sides hold nothing while they do not write). */
-	return conn_out_total() + lwip_tcp_unsent(995);
+	return conn_out_total() + lwip_tcp_unsent(port);
 }
 
 static void run_drive(struct run *u, bool (*until)(struct run *))
@@ -358,10 +398,16 @@ static void run_drive(struct run *u, bool (*until)(struct run *))
 		}
 		run_step(u);
 		if (u->joe && pop3_client_stalled(u->joe)) {
-			size_t b = run_server_buffered();
+			size_t b = run_server_buffered(995);
 
 			if (b > u->r->max_server_buffered)
 				u->r->max_server_buffered = b;
+		}
+		if (u->ann && imap_client_stalled(u->ann)) {
+			size_t b = run_server_buffered(993);
+
+			if (b > u->r->max_server_buffered_imap)
+				u->r->max_server_buffered_imap = b;
 		}
 		run_advance(u);
 	}
@@ -372,8 +418,7 @@ static bool run_smtp_over(struct run *u)
 	bool over = smtp_client_state(u->smtp) != CLIENT_RUNNING;
 
 	for (unsigned i = 0; i < 3; i++)
-		over = over && (u->refused[i] == NULL ||
-				pop3_client_state(u->refused[i]) != CLIENT_RUNNING);
+		over = over && run_refused_state(u, i) != CLIENT_RUNNING;
 	return over;
 }
 
@@ -403,22 +448,65 @@ static unsigned run_count_files(const char *dir)
 	return n;
 }
 
-/* Each stored file (new/, cur/) of joe that ends with a sent message, byte-exact, counts
- * as one copy of it; a file that matches no sent message is a violation. */
-static void run_count_stored(struct run *u, struct client_msg *m)
+static int run_no_dot(const struct dirent *de)
+{
+	return de->d_name[0] != '.';
+}
+
+/* The delivered mail of user, names and bytes in name order, into h: what two runs of one
+ * seed must store identically. */
+static void run_maildir_digest(struct run *u, const char *user, struct hash_ctx *h)
+{
+	static const char *const subs[] = {"new", "cur", "tmp"};
+	static uint8_t data[CLIENT_MSG_MAX + 4096];
+	char path[1024], sub[1100], f[1400];
+
+	if (maildir_path(&u->e.store, NETSIM_DOMAIN, user, path, sizeof(path)) < 0)
+		return;
+	for (unsigned k = 0; k < 3; k++) {
+		struct dirent **de = NULL;
+		int n;
+
+		snprintf(sub, sizeof(sub), "%s/%s", path, subs[k]);
+		n = scandir(sub, &de, run_no_dot, alphasort);
+		for (int i = 0; i < n; i++) {
+			FILE *fp;
+			uint64_t len = 0;
+
+			snprintf(f, sizeof(f), "%s/%s", sub, de[i]->d_name);
+			fp = fopen(f, "rb");
+			if (fp) {
+				len = fread(data, 1, sizeof(data), fp);
+				fclose(fp);
+			}
+			hash_update(h, f + strlen(path), strlen(f + strlen(path)) + 1);
+			hash_update(h, &len, sizeof(len));
+			hash_update(h, data, (size_t)len);
+			free(de[i]);
+		}
+		free(de);
+	}
+}
+
+/* The mailbox read over each protocol. */
+static const char *const run_box_user[CLIENT_BOXES] = {"joe", "ann"};
+
+/* Each stored file (new/, cur/) of box's user that ends with a sent message, byte-exact,
+ * counts as one copy of it; a file that matches no sent message is a violation. */
+static void run_count_stored(struct run *u, struct client_msg *m, enum client_box box)
 {
 	static const char *const subs[] = {"new", "cur"};
 	char path[1024], sub[1100], f[1400];
+	unsigned fetched[NETSIM_MSGS_MAX];
 
-	if (maildir_path(&u->e.store, NETSIM_DOMAIN, "joe", path, sizeof(path)) < 0)
+	if (maildir_path(&u->e.store, NETSIM_DOMAIN, run_box_user[box], path, sizeof(path)) < 0)
 		return;
-	unsigned retr[NETSIM_MSGS_MAX];
-
-	/* What RETR served before the connection was lost may still be stored (QUIT not
-	 * processed) or not (the +OK to QUIT was lost): a message counts max(RETR, stored). */
+	/* What was fetched before the connection was lost may still be stored (QUIT or
+	 * EXPUNGE not processed) or not (their answer was lost): a message counts
+	 * max(fetched, stored). */
 	for (unsigned i = 0; i < u->p->nmsgs; i++) {
-		retr[i] = m[i].seen;
-		m[i].seen = 0;
+		fetched[i] = m[i].seen[box];
+		m[i].seen[box] = 0;
 	}
 	for (unsigned k = 0; k < 2; k++) {
 		DIR *d;
@@ -442,7 +530,7 @@ static void run_count_stored(struct run *u, struct client_msg *m)
 			for (unsigned i = 0; i < u->p->nmsgs && !known; i++)
 				if (n >= m[i].len &&
 				    memcmp(data + n - m[i].len, m[i].data, m[i].len) == 0) {
-					m[i].seen++;
+					m[i].seen[box]++;
 					known = true;
 				}
 			if (!known)
@@ -454,8 +542,8 @@ static void run_count_stored(struct run *u, struct client_msg *m)
 			closedir(d);
 	}
 	for (unsigned i = 0; i < u->p->nmsgs; i++)
-		if (retr[i] > m[i].seen)
-			m[i].seen = retr[i];
+		if (fetched[i] > m[i].seen[box])
+			m[i].seen[box] = fetched[i];
 }
 
 /* A client that gave up because the network failed it (lenient runs only). */
@@ -464,12 +552,60 @@ static bool run_gave_up(const struct netsim_params *p, const char *err)
 	return p->lenient && strncmp(err, "connection lost", 15) == 0;
 }
 
+/* One mailbox after its client (POP3S joe or IMAPS ann): every message acknowledged with
+ * 250 fetched byte-exact, exactly once, and nothing left after DELE+QUIT or EXPUNGE. */
+static void run_check_box(struct run *u, struct client_msg *m, enum client_box box, bool started,
+			  enum client_state st, const char *err)
+{
+	static const char *const what[CLIENT_BOXES] = {"POP3S client joe", "IMAPS client ann"};
+	static const char *const subs[] = {"new", "cur", "tmp"};
+	const struct netsim_params *p = u->p;
+	char path[1024], sub[1100];
+
+	if (started && st != CLIENT_DONE && !run_gave_up(p, err))
+		run_fail(u, "%s: %s", what[box], err);
+	if (!started && !p->lenient)
+		run_fail(u, "%s never started", what[box]);
+	/* The client did not finish (a lenient run whose network beat it): count what the
+	 * store holds instead, as the client would have fetched it. */
+	if (st != CLIENT_DONE)
+		run_count_stored(u, m, box);
+	for (unsigned i = 0; i < p->nmsgs; i++) {
+		u->r->retrieved += m[i].seen[box];
+		/* 250 means stored exactly once; a copy more only when an attempt's final dot
+		 * went unanswered (the sender could not know, RFC 5321 6.1). */
+		if (m[i].acked && m[i].seen[box] == 0)
+			run_fail(u, "message %s acknowledged with 250 but never delivered to %s",
+				 m[i].id, run_box_user[box]);
+		if (m[i].seen[box] > (m[i].acked ? 1 : 0) + m[i].uncertain)
+			run_fail(u,
+				 "message %s delivered %u times to %s (acked %d, unanswered dots "
+				 "%u)",
+				 m[i].id, m[i].seen[box], run_box_user[box], m[i].acked,
+				 m[i].uncertain);
+	}
+	/* After DELE+QUIT or EXPUNGE: nothing left in the mailbox, no partial file anywhere. */
+	if (st != CLIENT_DONE ||
+	    maildir_path(&u->e.store, NETSIM_DOMAIN, run_box_user[box], path, sizeof(path)) < 0)
+		return;
+	for (unsigned i = 0; i < 3; i++) {
+		unsigned n;
+
+		snprintf(sub, sizeof(sub), "%s/%s", path, subs[i]);
+		n = run_count_files(sub);
+		if (n)
+			run_fail(u, "%u files left in %s after %s", n, sub,
+				 box == CLIENT_BOX_POP3 ? "DELE+QUIT" : "EXPUNGE+LOGOUT");
+	}
+}
+
 static void run_check(struct run *u, struct client_msg *m)
 {
 	const struct netsim_params *p = u->p;
-	char path[1024], sub[1100];
-	size_t limit = POP3_OUT_MAX + TCP_SND_BUF + 2 * 17 * 1024;
-	bool joe_done;
+	/* Zero window: the daemon holds at most its output buffer, lwIP's send buffer and two
+	 * TLS records (one being encrypted, one partly sent). */
+	size_t limit = POP3_OUT_MAX + TCP_SND_BUF + 2 * 17 * 1024,
+	       ilimit = IMAP_OUT_MAX + TCP_SND_BUF + 2 * 17 * 1024;
 
 	if (!run_clients_over(u) || conn_count() != 0)
 		run_fail(
@@ -479,54 +615,30 @@ static void run_check(struct run *u, struct client_msg *m)
 	    !run_gave_up(p, smtp_client_error(u->smtp)))
 		run_fail(u, "SMTP sender: %s", smtp_client_error(u->smtp));
 	for (unsigned i = 0; i < 3; i++) {
-		enum client_state st = pop3_client_state(u->refused[i]);
-		const char *e = pop3_client_error(u->refused[i]);
+		enum client_state st = run_refused_state(u, i);
+		const char *e = run_refused_error(u, i);
 
 		if (st == CLIENT_REFUSED)
 			u->r->gate_refused++;
 		else if (st == CLIENT_DONE || !run_gave_up(p, e))
-			run_fail(u, "certificate gate: client %u not refused (%s)", i,
+			run_fail(u, "certificate gate (%s): client %u not refused (%s)",
+				 u->refused[i] ? "POP3S" : "IMAPS", i,
 				 st == CLIENT_DONE ? "it logged in" : e);
 	}
-	joe_done = u->joe && pop3_client_state(u->joe) == CLIENT_DONE;
-	if (u->joe && pop3_client_state(u->joe) != CLIENT_DONE &&
-	    !run_gave_up(p, pop3_client_error(u->joe)))
-		run_fail(u, "POP3S client joe: %s", pop3_client_error(u->joe));
-	if (u->joe == NULL && !p->lenient)
-		run_fail(u, "POP3S client joe never started%s", "");
-	/* POP3S did not finish (a lenient run whose network beat the client): count what the
-	 * store holds instead, as RETR would have served it. */
-	if (!joe_done)
-		run_count_stored(u, m);
-	for (unsigned i = 0; i < p->nmsgs; i++) {
-		if (m[i].acked)
-			u->r->acked++;
-		u->r->retrieved += m[i].seen;
-		/* 250 means stored exactly once; a copy more only when an attempt's final dot
-		 * went unanswered (the sender could not know, RFC 5321 6.1). */
-		if (m[i].acked && m[i].seen == 0)
-			run_fail(u, "message %s acknowledged with 250 but never delivered",
-				 m[i].id);
-		if (m[i].seen > (m[i].acked ? 1 : 0) + m[i].uncertain)
-			run_fail(u, "message %s delivered %u times (acked %d, unanswered dots %u)",
-				 m[i].id, m[i].seen, m[i].acked, m[i].uncertain);
-	}
-	/* QUIT after DELE: nothing left in the mailbox, and no partial file anywhere. */
-	if (joe_done && maildir_path(&u->e.store, NETSIM_DOMAIN, "joe", path, sizeof(path)) == 0) {
-		static const char *const subs[] = {"new", "cur", "tmp"};
-
-		for (unsigned i = 0; i < 3; i++) {
-			unsigned n;
-
-			snprintf(sub, sizeof(sub), "%s/%s", path, subs[i]);
-			n = run_count_files(sub);
-			if (n)
-				run_fail(u, "%u files left in %s after DELE+QUIT", n, sub);
-		}
-	}
+	for (unsigned i = 0; i < p->nmsgs; i++)
+		u->r->acked += m[i].acked;
+	run_check_box(u, m, CLIENT_BOX_POP3, u->joe != NULL,
+		      u->joe ? pop3_client_state(u->joe) : CLIENT_FAILED,
+		      u->joe ? pop3_client_error(u->joe) : "");
+	run_check_box(u, m, CLIENT_BOX_IMAP, u->ann != NULL,
+		      u->ann ? imap_client_state(u->ann) : CLIENT_FAILED,
+		      u->ann ? imap_client_error(u->ann) : "");
 	if (p->stall_ms && u->r->max_server_buffered > limit)
-		run_fail(u, "zero window: the daemon buffered %zu bytes (limit %zu)",
+		run_fail(u, "zero window (POP3S): the daemon buffered %zu bytes (limit %zu)",
 			 u->r->max_server_buffered, limit);
+	if (p->stall_ms && u->r->max_server_buffered_imap > ilimit)
+		run_fail(u, "zero window (IMAPS): the daemon buffered %zu bytes (limit %zu)",
+			 u->r->max_server_buffered_imap, ilimit);
 }
 
 static void run_check_memory(struct run *u)
@@ -557,10 +669,12 @@ int netsim_run(const struct netsim_params *p, const struct netsim_env *env, stru
 {
 	static bool lwip_ready;
 	struct client_msg m[NETSIM_MSGS_MAX];
-	struct pop3_client_params pp;
+	struct client_params pp;
 	char dir[200], err[1024];
 	struct run *u = calloc(1, sizeof(*u));
 	static const char *const bad[] = {"rev", "foreign", NULL};
+	static const char *const rcpts[CLIENT_BOXES] = {"joe@" NETSIM_DOMAIN, "ann@" NETSIM_DOMAIN};
+	int64_t epoch = 0;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
@@ -577,7 +691,10 @@ int netsim_run(const struct netsim_params *p, const struct netsim_env *env, stru
 	log_set_level(env->verbose ? LOG_LVL_DEBUG : LOG_LVL_ERR);
 	lwip_port_seed(p->seed + 1);
 	snprintf(dir, sizeof(dir), "%s/run.XXXXXX", env->work_dir);
-	rc = mkdtemp(dir) ? 0 : -MGW_EIO;
+	snprintf(err, sizeof(err), "%s/crl.pem", env->pki_dir);
+	rc = simos_epoch_from_crl(err, &epoch);
+	if (rc == 0)
+		rc = mkdtemp(dir) ? 0 : -MGW_EIO;
 	if (rc == 0)
 		rc = wire_init(&u->w, p, env->pcap, netsim_clock);
 	if (rc == 0)
@@ -586,6 +703,8 @@ int netsim_run(const struct netsim_params *p, const struct netsim_env *env, stru
 		free(u);
 		return rc;
 	}
+	/* From here on randomness and time are the simulation's (simos.h). */
+	simos_start(p->seed, epoch, env->real_time ? NULL : &u->w.now_ms);
 	loop_set_clock(&u->loop, run_clock, u);
 	u->w.on_packet = run_on_packet;
 	u->w.on_packet_arg = u;
@@ -600,9 +719,10 @@ int netsim_run(const struct netsim_params *p, const struct netsim_env *env, stru
 		fprintf(stderr, "netsim: cannot set up the run: %s\n", err);
 		goto out;
 	}
-	rc = smtp_client_start(&u->loop, m, p->nmsgs, "joe@" NETSIM_DOMAIN, p->smtp_half_close, 6,
+	rc = smtp_client_start(&u->loop, m, p->nmsgs, rcpts, CLIENT_BOXES, p->smtp_half_close, 6,
 			       &u->smtp);
-	/* The gate under the same network: revoked, foreign-CA and certificate-less clients. */
+	/* The gate under the same network: revoked, foreign-CA and certificate-less clients,
+	 * over POP3S or IMAPS. */
 	memset(&pp, 0, sizeof(pp));
 	pp.pki_dir = env->pki_dir;
 	pp.pass = NETSIM_PASS;
@@ -610,12 +730,25 @@ int netsim_run(const struct netsim_params *p, const struct netsim_env *env, stru
 	for (unsigned i = 0; rc == 0 && i < 3; i++) {
 		pp.cert = bad[i];
 		pp.user = "rev@" NETSIM_DOMAIN;
-		rc = pop3_client_start(&u->loop, &pp, &u->refused[i]);
+		if (p->gate_imap)
+			rc = imap_client_start(&u->loop, &pp, &u->irefused[i]);
+		else
+			rc = pop3_client_start(&u->loop, &pp, &u->refused[i]);
 	}
 	if (rc < 0)
 		goto out;
 	run_drive(u, run_smtp_over);
-	/* Then the user fetches the mail: TLS with the client certificate, login, RETR/TOP/DELE. */
+	{
+		struct hash_ctx h;
+
+		hash_init(&h, HASH_SHA256);
+		for (unsigned i = 0; i < CLIENT_BOXES; i++)
+			run_maildir_digest(u, run_box_user[i], &h);
+		if (hash_finish(&h, r->maildir_sha256) < 0)
+			run_fail(u, "cannot hash the delivered mail%s", "");
+	}
+	/* Then the users fetch the mail with their client certificates: joe over POP3S
+	 * (RETR/TOP/DELE), then ann over IMAPS (UID FETCH, STORE \Deleted, EXPUNGE). */
 	pp.cert = "joe";
 	pp.user = "joe@" NETSIM_DOMAIN;
 	pp.msgs = m;
@@ -623,21 +756,34 @@ int netsim_run(const struct netsim_params *p, const struct netsim_env *env, stru
 	pp.stall_ms = p->stall_ms;
 	if (smtp_client_state(u->smtp) == CLIENT_DONE)
 		rc = pop3_client_start(&u->loop, &pp, &u->joe);
+	run_drive(u, run_pop3_over);
+	pp.cert = "ann";
+	pp.user = "ann@" NETSIM_DOMAIN;
+	if (rc == 0 && smtp_client_state(u->smtp) == CLIENT_DONE)
+		rc = imap_client_start(&u->loop, &pp, &u->ann);
 	run_drive(u, run_all_over);
 	run_check(u, m);
 	r->vtime_ms = u->w.now_ms - u->w.t0_ms;
 	/* Let lwIP finish (FIN handshakes, TIME_WAIT), then count what is left. */
 	smtp_client_free(u->smtp);
 	pop3_client_close(u->joe);
-	for (unsigned i = 0; i < 3; i++)
+	imap_client_close(u->ann);
+	for (unsigned i = 0; i < 3; i++) {
 		pop3_client_close(u->refused[i]);
+		imap_client_close(u->irefused[i]);
+	}
 	loop_run_once(&u->loop, 0); /* reaps the conns, and their TLS contexts */
 	pop3_client_free(u->joe);
-	for (unsigned i = 0; i < 3; i++)
+	imap_client_free(u->ann);
+	for (unsigned i = 0; i < 3; i++) {
 		pop3_client_free(u->refused[i]);
+		imap_client_free(u->irefused[i]);
+	}
 	u->smtp = NULL;
 	u->joe = NULL;
+	u->ann = NULL;
 	memset(u->refused, 0, sizeof(u->refused));
+	memset(u->irefused, 0, sizeof(u->irefused));
 	engine_stop(&u->e);
 	loop_run_once(&u->loop, 0);
 	run_drive(u, run_quiet);
@@ -648,7 +794,9 @@ out:
 	r->dropped = u->w.dropped;
 	r->corrupted = u->w.corrupted;
 	r->duplicated = u->w.duplicated;
-	wire_free(&u->w);
+	if (wire_free(&u->w) < 0 && rc == 0)
+		rc = -MGW_EIO;
+	memcpy(r->pcap_sha256, u->w.pcap_sha256, sizeof(r->pcap_sha256));
 	loop_free(&u->loop);
 	for (unsigned i = 0; i < NETSIM_MSGS_MAX; i++)
 		free(m[i].data);
@@ -659,6 +807,7 @@ out:
 		if (system(cmd) != 0)
 			rc = rc ? rc : -MGW_EIO;
 	}
+	simos_stop();
 	free(u);
 	return rc;
 }

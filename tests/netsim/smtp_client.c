@@ -1,6 +1,6 @@
 /*
  * smtp_client.c - an SMTP sender (RFC 5321) with PIPELINING (RFC 2920): after EHLO it
- * sends MAIL, RCPT and DATA in one go and then reads their three replies; the body is
+ * sends MAIL, every RCPT and DATA in one go and then reads their replies; the body is
  * dot-stuffed (RFC 5321 4.5.2). A broken connection is retried with what was not
  * acknowledged, as a real MTA's queue would.
  */
@@ -29,7 +29,8 @@ struct smtp_client {
 	struct conn *c;
 	struct client_msg *msgs;
 	unsigned n, cur, tries;
-	char rcpt[128];
+	char rcpt[CLIENT_RCPTS_MAX][128];
+	unsigned nrcpt, rcpt_ok; /* RCPT replies read in this transaction */
 	bool half_close, pipelining, dot_sent;
 	enum smtp_cst st;
 	enum client_state state;
@@ -137,7 +138,10 @@ static void smtp_client_next(struct smtp_client *s)
 	}
 	/* RFC 2920 3.1: MAIL, RCPT and DATA may go together when PIPELINING is offered. */
 	conn_printf(s->c, "MAIL FROM:<sender@netsim.test>\r\n");
-	conn_printf(s->c, "RCPT TO:<%s>\r\nDATA\r\n", s->rcpt);
+	for (unsigned i = 0; i < s->nrcpt; i++)
+		conn_printf(s->c, "RCPT TO:<%s>\r\n", s->rcpt[i]);
+	conn_printf(s->c, "DATA\r\n");
+	s->rcpt_ok = 0;
 	s->st = SC_MAIL;
 }
 
@@ -176,7 +180,8 @@ static void smtp_client_input(struct smtp_client *s)
 		case SC_RCPT:
 			if (code != 250)
 				return smtp_client_fail(s, "RCPT refused", "");
-			s->st = SC_DATA;
+			if (++s->rcpt_ok == s->nrcpt)
+				s->st = SC_DATA;
 			break;
 		case SC_DATA:
 			if (code != 354)
@@ -243,11 +248,15 @@ static void smtp_client_event(struct conn *c, enum conn_event ev, void *arg)
 	}
 }
 
-int smtp_client_start(struct loop *loop, struct client_msg *msgs, unsigned n, const char *rcpt,
-		      bool half_close, unsigned tries, struct smtp_client **out)
+int smtp_client_start(struct loop *loop, struct client_msg *msgs, unsigned n,
+		      const char *const *rcpts, unsigned nrcpt, bool half_close, unsigned tries,
+		      struct smtp_client **out)
 {
-	struct smtp_client *s = calloc(1, sizeof(*s));
+	struct smtp_client *s;
 
+	if (nrcpt == 0 || nrcpt > CLIENT_RCPTS_MAX)
+		return -MGW_EINVAL;
+	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -MGW_ENOMEM;
 	s->loop = loop;
@@ -255,7 +264,9 @@ int smtp_client_start(struct loop *loop, struct client_msg *msgs, unsigned n, co
 	s->n = n;
 	s->tries = tries;
 	s->half_close = half_close;
-	snprintf(s->rcpt, sizeof(s->rcpt), "%s", rcpt);
+	for (unsigned i = 0; i < nrcpt; i++)
+		snprintf(s->rcpt[i], sizeof(s->rcpt[i]), "%s", rcpts[i]);
+	s->nrcpt = nrcpt;
 	loop_timer_init(&s->retry, smtp_client_retry_cb, s);
 	s->state = CLIENT_RUNNING;
 	smtp_client_connect(s);

@@ -16,6 +16,7 @@
 #include "lwip/ip4.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
+#include "tls/hash.h"
 
 struct wire_pkt {
 	uint64_t at, seq;
@@ -45,9 +46,18 @@ bool wire_chance(struct wire *w, uint32_t ppm)
 	return ppm > 0 && wire_rand(w) % 1000000u < ppm;
 }
 
-static void wire_pcap_u32(FILE *f, uint32_t v)
+/* The capture goes to the file (if any) and into its SHA-256, which every run reports:
+ * two runs of one seed must give the same (README "netsim", determinism). */
+static void wire_pcap_put(struct wire *w, const void *p, size_t n)
 {
-	fwrite(&v, 4, 1, f); /* pcap is written in host order; its magic tells readers */
+	hash_update(&w->pcap_hash, p, n);
+	if (w->pcap)
+		fwrite(p, 1, n, w->pcap);
+}
+
+static void wire_pcap_u32(struct wire *w, uint32_t v)
+{
+	wire_pcap_put(w, &v, 4); /* pcap is written in host order; its magic tells readers */
 }
 
 int wire_init(struct wire *w, const struct netsim_params *p, const char *pcap, uint64_t now_ms)
@@ -56,17 +66,18 @@ int wire_init(struct wire *w, const struct netsim_params *p, const char *pcap, u
 	w->now_ms = w->t0_ms = w->busy_until_ms = now_ms;
 	w->p = p;
 	w->rng = p->seed * 0x9e3779b97f4a7c15ull + 1;
+	hash_init(&w->pcap_hash, HASH_SHA256);
 	if (pcap) {
 		w->pcap = fopen(pcap, "wb");
 		if (w->pcap == NULL)
 			return -MGW_EIO;
-		wire_pcap_u32(w->pcap, 0xa1b2c3d4u); /* microsecond timestamps */
-		fwrite((const uint16_t[]){2, 4}, 2, 2, w->pcap);
-		wire_pcap_u32(w->pcap, 0);     /* thiszone */
-		wire_pcap_u32(w->pcap, 0);     /* sigfigs */
-		wire_pcap_u32(w->pcap, 65535); /* snaplen */
-		wire_pcap_u32(w->pcap, 101);   /* LINKTYPE_RAW */
 	}
+	wire_pcap_u32(w, 0xa1b2c3d4u); /* microsecond timestamps */
+	wire_pcap_put(w, (const uint16_t[]){2, 4}, 4);
+	wire_pcap_u32(w, 0);	 /* thiszone */
+	wire_pcap_u32(w, 0);	 /* sigfigs */
+	wire_pcap_u32(w, 65535); /* snaplen */
+	wire_pcap_u32(w, 101);	 /* LINKTYPE_RAW */
 	wire_cur = w;
 	return 0;
 }
@@ -178,13 +189,11 @@ int wire_netif_add(struct wire *w, uint32_t addr, uint16_t mss)
 
 static void wire_pcap_write(struct wire *w, const struct wire_pkt *k)
 {
-	if (w->pcap == NULL)
-		return;
-	wire_pcap_u32(w->pcap, (uint32_t)((k->at - w->t0_ms) / 1000));
-	wire_pcap_u32(w->pcap, (uint32_t)((k->at - w->t0_ms) % 1000 * 1000));
-	wire_pcap_u32(w->pcap, k->len);
-	wire_pcap_u32(w->pcap, k->len);
-	fwrite(k->data, 1, k->len, w->pcap);
+	wire_pcap_u32(w, (uint32_t)((k->at - w->t0_ms) / 1000));
+	wire_pcap_u32(w, (uint32_t)((k->at - w->t0_ms) % 1000 * 1000));
+	wire_pcap_u32(w, k->len);
+	wire_pcap_u32(w, k->len);
+	wire_pcap_put(w, k->data, k->len);
 }
 
 bool wire_deliver(struct wire *w)
@@ -217,8 +226,10 @@ bool wire_next(const struct wire *w, uint64_t *at_ms)
 	return true;
 }
 
-void wire_free(struct wire *w)
+int wire_free(struct wire *w)
 {
+	int rc = 0;
+
 	while (w->queue) {
 		struct wire_pkt *k = w->queue;
 
@@ -228,8 +239,11 @@ void wire_free(struct wire *w)
 	for (unsigned i = 0; i < wire_nnetifs; i++)
 		netif_remove(&wire_netifs[i]);
 	wire_nnetifs = 0;
-	if (w->pcap)
-		fclose(w->pcap);
+	if (w->pcap && fclose(w->pcap) != 0)
+		rc = -MGW_EIO;
 	w->pcap = NULL;
+	if (hash_finish(&w->pcap_hash, w->pcap_sha256) < 0)
+		rc = -MGW_EIO;
 	wire_cur = NULL;
+	return rc;
 }

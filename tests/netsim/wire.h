@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "netsim.h"
+#include "tls/hash.h"
 
 #define WIRE_NETIFS_MAX 4
 
@@ -24,7 +25,9 @@ struct wire {
 	uint64_t seq;
 	uint64_t busy_until_ms; /* the link serialises packets (bandwidth) */
 	struct wire_pkt *queue; /* by (at, seq) */
-	FILE *pcap;
+	FILE *pcap;		/* NULL: no file, the capture is still hashed */
+	struct hash_ctx pcap_hash;
+	uint8_t pcap_sha256[HASH_SHA256_LEN]; /* the capture's, once wire_free ran */
 	unsigned packets, dropped, corrupted, duplicated;
 	void (*on_packet)(void *arg, unsigned n); /* faults at chosen packets */
 	void *on_packet_arg;
@@ -41,7 +44,8 @@ int wire_netif_add(struct wire *w, uint32_t addr, uint16_t mss);
 bool wire_deliver(struct wire *w);
 /* The next packet's arrival time; false when the wire is empty. */
 bool wire_next(const struct wire *w, uint64_t *at_ms);
-/* Drops what is still in flight, removes the netifs, closes the capture. */
-void wire_free(struct wire *w);
+/* Drops what is still in flight, removes the netifs, closes the capture and sets
+ * pcap_sha256. 0, or -MGW_EIO if the capture could not be written. */
+int wire_free(struct wire *w);
 
 #endif
