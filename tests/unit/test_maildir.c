@@ -453,15 +453,14 @@ static void test_uidlist_corrupt(void **state)
 	uv = b.uidvalidity;
 	maildir_box_close(&b);
 	sleep(1); /* UIDVALIDITY is a time: a recreated list must differ */
-	put("mail/c.test/joe/Maildir/mailgw-uidlist", "mailgw-uidlist 1\nuidvalidity x\n");
+	put("mail/c.test/joe/Maildir/dovecot-uidlist", "3 Vx N2\n");
 	assert_int_equal(maildir_box_open(&b, &st, "c.test", "joe", 0), 0);
 	assert_int_not_equal(b.uidvalidity, uv);
 	assert_int_equal(b.count, 1);
 	assert_int_equal(b.msgs[0].uid, 1);
 	maildir_box_close(&b);
 	/* A torn last line (no LF) is also refused, not half-trusted. */
-	put("mail/c.test/joe/Maildir/mailgw-uidlist",
-	    "mailgw-uidlist 1\nuidvalidity 5\nuidnext 9\n3 abc");
+	put("mail/c.test/joe/Maildir/dovecot-uidlist", "3 V5 N9\n3 :abc");
 	assert_int_equal(maildir_box_open(&b, &st, "c.test", "joe", 0), 0);
 	assert_int_not_equal(b.uidvalidity, 5);
 	maildir_box_close(&b);
@@ -488,7 +487,7 @@ static void test_uidlist_read_error_keeps_uids(void **state)
 	assert_int_equal(maildir_box_open(&b, &st, "t.test", "joe", 0), 0);
 	uv = b.uidvalidity;
 	maildir_box_close(&b);
-	snprintf(p, sizeof(p), "%s/mail/t.test/joe/Maildir/mailgw-uidlist", tmpdir);
+	snprintf(p, sizeof(p), "%s/mail/t.test/joe/Maildir/dovecot-uidlist", tmpdir);
 	assert_int_equal(file_read_all(p, 1 << 20, &saved, &len), 0);
 	assert_int_equal(unlink(p), 0);
 	assert_int_equal(symlink("/proc/self/mem", p), 0);
@@ -530,32 +529,51 @@ static void test_vsize(void **state)
 	assert_int_equal(b.msgs[0].vsize, 18);
 	assert_int_equal(b.msgs[1].vsize, 11 + 1 + 2); /* one lone LF, a final CRLF */
 	maildir_box_close(&b);
-	snprintf(p, sizeof(p), "%s/mail/v.test/joe/Maildir/mailgw-uidlist", tmpdir);
+	snprintf(p, sizeof(p), "%s/mail/v.test/joe/Maildir/dovecot-uidlist", tmpdir);
 	assert_int_equal(file_read_all(p, 1 << 20, &text, &len), 0);
-	assert_non_null(strstr(text, "\n1 18 1700000001.M1P1.lf\n"));
-	assert_non_null(strstr(text, "\n2 14 1700000002.M1P1.nonl\n"));
+	/* dovecot's format: W only where the name does not carry it */
+	assert_non_null(strstr(text, "\n1 W18 :1700000001.M1P1.lf\n"));
+	assert_non_null(strstr(text, "\n2 W14 :1700000002.M1P1.nonl\n"));
+	assert_non_null(strstr(text, "\n3 :"));
 	free(text);
-	/* The cached value is what is used (a Maildir file's content never changes);
-	 * version 1 (no sizes): UIDs kept, sizes computed, rewritten as version 2. */
+	/* The cached value is what is used (a Maildir file's content never changes). Our
+	 * former lists (version 2, and 1 without sizes) are converted with their UIDs
+	 * when there is no dovecot-uidlist, then removed; a list dovecot wrote (its N
+	 * behind the last UID, as dovecot leaves it after appending records) is read. */
 	static const struct {
 		const char *list;
 		uint32_t uv, uid;
 		uint64_t vsize;
 	} lists[] = {
+	    {"3 V76 N2 G0123456789abcdef0123456789abcdef\n7 W99 :1700000001.M1P1.lf:2,S\n", 76, 7,
+	     99},
 	    {"mailgw-uidlist 2\nuidvalidity 77\nuidnext 9\n4 99 1700000001.M1P1.lf\n", 77, 4, 99},
 	    {"mailgw-uidlist 1\nuidvalidity 78\nuidnext 9\n5 1700000001.M1P1.lf\n", 78, 5, 18},
 	};
 	for (size_t i = 0; i < MGW_ARRAY_LEN(lists); i++) {
-		put("mail/v.test/joe/Maildir/mailgw-uidlist", lists[i].list);
+		bool old = lists[i].list[0] == 'm';
+		char q[512];
+
+		unlink(p);
+		put(old ? "mail/v.test/joe/Maildir/mailgw-uidlist"
+			: "mail/v.test/joe/Maildir/dovecot-uidlist",
+		    lists[i].list);
 		assert_int_equal(maildir_box_open(&b, &st, "v.test", "joe", 0), 0);
 		assert_int_equal(b.uidvalidity, lists[i].uv);
 		assert_int_equal(b.msgs[0].uid, lists[i].uid);
 		assert_int_equal(b.msgs[0].vsize, lists[i].vsize);
 		assert_int_equal(b.msgs[1].vsize, 14);
+		assert_true(b.uidnext > b.msgs[b.count - 1].uid);
 		maildir_box_close(&b);
+		snprintf(q, sizeof(q), "%s/mail/v.test/joe/Maildir/mailgw-uidlist", tmpdir);
+		assert_int_equal(access(q, F_OK), -1); /* converted, removed */
+		assert_int_equal(file_read_all(p, 1 << 20, &text, &len), 0);
+		if (i == 0) /* dovecot's mailbox GUID is kept */
+			assert_non_null(strstr(text, " G0123456789abcdef0123456789abcdef\n"));
+		free(text);
 	}
 	assert_int_equal(file_read_all(p, 1 << 20, &text, &len), 0);
-	assert_true(strncmp(text, "mailgw-uidlist 2\nuidvalidity 78\n", 32) == 0);
+	assert_true(strncmp(text, "3 V78 N", 7) == 0);
 	free(text);
 }
 
@@ -633,9 +651,9 @@ static void test_vsize_budget(void **state)
 	assert_int_equal(b.msgs[1].uid, 2);
 	assert_int_equal(b.msgs[1].vsize, big + big / 72 + 2); /* last line: no LF */
 	maildir_box_close(&b);
-	snprintf(p, sizeof(p), "%s/mail/w.test/joe/Maildir/mailgw-uidlist", tmpdir);
+	snprintf(p, sizeof(p), "%s/mail/w.test/joe/Maildir/dovecot-uidlist", tmpdir);
 	assert_int_equal(file_read_all(p, 1 << 20, &text, &len), 0);
-	assert_non_null(strstr(text, "\n3 - 1700000003.M1P1.old\n"));
+	assert_non_null(strstr(text, "\n3 :1700000003.M1P1.old\n")); /* no W: not sized yet */
 	free(text);
 	assert_int_equal(maildir_box_open(&b, &st, "w.test", "joe", 0), 0);
 	assert_int_equal(b.count, 3);

@@ -159,6 +159,7 @@ int maildir_create(const struct maildir_store *st, const char *domain, const cha
 struct maildir_rcpt {
 	const char *domain; /* borrowed for the call */
 	const char *user;
+	const char *folder; /* NULL: INBOX; else an existing folder (store/folder.h): IMAP APPEND */
 };
 
 struct maildir_dlv {
@@ -168,6 +169,7 @@ struct maildir_dlv {
 	uint64_t size;		  /* bytes written so far */
 	struct crlf_count crlf;	  /* their size as readers send them (W=) */
 	time_t t_sec;		  /* arrival time, part of the unique name */
+	time_t when;		  /* > 0: the internal date asked for (IMAP APPEND) */
 	long t_usec;
 	uint32_t q;		      /* counter value taken at begin */
 	char spool[MAILDIR_PATH_MAX]; /* path of the spool file */
@@ -177,6 +179,10 @@ struct maildir_dlv {
  * Creates the spool file <data_dir>/spool/<unique>. 0, -MGW_EIO (logged), -MGW_ELIMIT.
  */
 int maildir_dlv_begin(struct maildir_store *st, struct maildir_dlv *d);
+
+/* The same with an internal date (IMAP APPEND's date-time; 0: now): it becomes the
+ * <sec> of the unique name and the file's mtime (what dovecot takes as received date). */
+int maildir_dlv_begin_at(struct maildir_store *st, struct maildir_dlv *d, time_t when);
 
 /*
  * Appends len bytes (written through to the file; no buffering here). On failure the
@@ -242,7 +248,8 @@ enum maildir_open_flag {
  * across maildir_box_expunge(), which removes entries and shifts the rest down.
  */
 struct maildir_box {
-	char path[MAILDIR_PATH_MAX]; /* .../Maildir */
+	char path[MAILDIR_PATH_MAX]; /* .../Maildir, or .../Maildir/.<folder> */
+	char root[MAILDIR_PATH_MAX]; /* .../Maildir (maildirsize, the quota) */
 	int lock_fd;		     /* session lock, -1 when not held */
 	uint32_t uidvalidity;
 	uint32_t uidnext;
@@ -262,6 +269,10 @@ struct maildir_box {
  */
 int maildir_box_open(struct maildir_box *box, const struct maildir_store *st, const char *domain,
 		     const char *user, unsigned flags);
+
+/* The same for a folder (store/folder.h; NULL: INBOX), which must exist: -MGW_ENOENT. */
+int maildir_folder_open(struct maildir_box *box, const struct maildir_store *st, const char *domain,
+			const char *user, const char *folder, unsigned flags);
 
 /* Frees the snapshot and releases the session lock. Safe on a zeroed or closed box. */
 void maildir_box_close(struct maildir_box *box);
@@ -292,6 +303,16 @@ int maildir_msg_open(struct maildir_box *box, size_t i, int *fd);
  * kept (same base name). 0, -MGW_ENOENT (gone), -MGW_EIO.
  */
 int maildir_msg_flags_set(struct maildir_box *box, size_t i, unsigned flags);
+
+/*
+ * Copies message i into the Maildir (or folder directory) dst: a hard link (a copy where
+ * the filesystem refuses one) under a new unique name, written into base, in dst/cur/
+ * with the same flags and internal date. Not fsync'd and not counted in maildirsize:
+ * the caller does both once for all the copies of a command (file_dir_fsync of
+ * dst/cur, maildir_quota_add). 0, -MGW_ENOENT (gone), -MGW_ENOSPC, -MGW_EIO.
+ */
+int maildir_msg_copy(struct maildir_box *box, size_t i, struct maildir_store *st, const char *dst,
+		     char *base, size_t basesz);
 
 /*
  * Expunges the messages with the n indices in idx (any order, duplicates ignored): each
