@@ -22,6 +22,7 @@
 #include "core/err.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "store/folder.h"
 #include "store/maildir.h"
 #include "store/quota.h"
 
@@ -662,6 +663,72 @@ static void test_vsize_budget(void **state)
 	maildir_box_close(&b);
 }
 
+/* Folder names: what a client may send, and what never reaches a path. */
+static void test_folder_names(void **state)
+{
+	static const char *const good[] = {"Sent",    "Archive.2026", "Entw&APw-rfe", "a&-b",
+					   "INBOX.x", "&2D3eAA-",     "x y"};
+	static const char *const bad[] = {
+	    "",	  "INBOX", "inbox", "Inbox.x", "../x", "a/b", ".x",   "x.",  "a..b", "x*",
+	    "x%", "&Jjo",  "&AGE-", "&2D0-",   "a\\b", "q\"", "\x01", "&-&", "&AAA-"};
+	char longname[MAILDIR_FOLDER_MAX + 2];
+
+	(void)state;
+	for (size_t i = 0; i < MGW_ARRAY_LEN(good); i++)
+		assert_true(maildir_folder_valid(good[i]));
+	for (size_t i = 0; i < MGW_ARRAY_LEN(bad); i++)
+		if (maildir_folder_valid(bad[i]))
+			fail_msg("accepted %s", bad[i]);
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[MAILDIR_FOLDER_MAX] = '\0';
+	assert_true(maildir_folder_valid(longname));
+	longname[MAILDIR_FOLDER_MAX] = 'x';
+	longname[MAILDIR_FOLDER_MAX + 1] = '\0';
+	assert_false(maildir_folder_valid(longname));
+}
+
+/* Folders: the special-use ones at the first login, create/rename/delete, a delivery
+ * into a folder counted in the Maildir's maildirsize. */
+static void test_folders(void **state)
+{
+	const struct maildir_rcpt r[] = {{"fo.test", "joe", "Sent"}};
+	struct maildir_folders f;
+	struct maildir_box b;
+	uint64_t bytes, msgs;
+
+	(void)state;
+	assert_int_equal(maildir_folder_defaults(&st, "fo.test", "joe"), 0);
+	assert_int_equal(maildir_folder_list(&st, "fo.test", "joe", &f), 0);
+	assert_int_equal(f.n, 5);
+	assert_string_equal(f.names[0], "Archive");
+	maildir_folders_free(&f);
+	assert_int_equal(maildir_subs_list(&st, "fo.test", "joe", &f), 0);
+	assert_int_equal(f.n, 5);
+	assert_string_equal(f.names[0], "Sent");
+	maildir_folders_free(&f);
+	assert_int_equal(maildir_folder_create(&st, "fo.test", "joe", "Sent"), -MGW_EEXIST);
+	assert_int_equal(maildir_folder_create(&st, "fo.test", "joe", "../x"), -MGW_EINVAL);
+	assert_int_equal(maildir_quota_get(&st, "fo.test", "joe", 0, &bytes, &msgs), 0);
+	assert_int_equal(deliver(msg1, r, 1), 0);
+	assert_int_equal(maildir_folder_open(&b, &st, "fo.test", "joe", "Sent", 0), 0);
+	assert_int_equal(b.count, 1);
+	assert_int_equal(b.msgs[0].uid, 1);
+	maildir_box_close(&b);
+	assert_int_equal(maildir_quota_get(&st, "fo.test", "joe", 0, &bytes, &msgs), 0);
+	assert_int_equal(msgs, 1);
+	assert_int_equal(maildir_folder_open(&b, &st, "fo.test", "joe", "Nope", 0), -MGW_ENOENT);
+	assert_int_equal(maildir_folder_rename(&st, "fo.test", "joe", "Sent", "Archive"),
+			 -MGW_EEXIST);
+	assert_int_equal(maildir_folder_rename(&st, "fo.test", "joe", "Sent", "Old"), 0);
+	assert_int_equal(maildir_folder_open(&b, &st, "fo.test", "joe", "Old", 0), 0);
+	assert_int_equal(b.count, 1);
+	maildir_box_close(&b);
+	assert_int_equal(maildir_folder_delete(&st, "fo.test", "joe", "Old"), 0);
+	assert_int_equal(maildir_folder_delete(&st, "fo.test", "joe", "Old"), -MGW_ENOENT);
+	assert_int_equal(maildir_quota_get(&st, "fo.test", "joe", 0, &bytes, &msgs), 0);
+	assert_int_equal(msgs, 0);
+}
+
 static void test_cleanup_and_space(void **state)
 {
 	struct maildir_dlv d;
@@ -805,6 +872,8 @@ int main(void)
 	    cmocka_unit_test(test_vsize),
 	    cmocka_unit_test(test_vsize_budget),
 	    cmocka_unit_test(test_quota_usage),
+	    cmocka_unit_test(test_folder_names),
+	    cmocka_unit_test(test_folders),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1498,6 +1498,11 @@ static bool imap_has_children(const struct maildir_folders *f, const char *name)
 	return false;
 }
 
+static int imap_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /* The names to consider for LIST (folders and their parents that do not exist) or LSUB
  * (subscriptions and their parents): into out, sorted, without duplicates. */
 static int imap_list_names(const struct maildir_folders *base, struct maildir_folders *out)
@@ -1531,6 +1536,8 @@ static int imap_list_names(const struct maildir_folders *base, struct maildir_fo
 				break;
 		}
 	}
+	if (out->n > 1)
+		qsort(out->names, out->n, sizeof(*out->names), imap_name_cmp);
 	return 0;
 }
 

@@ -43,7 +43,8 @@ static int maildir_b64_val(char c)
 }
 
 /* The modified BASE64 run at *p (after '&', up to its '-'): valid UTF-16 that does not
- * encode printable US-ASCII (RFC 3501 5.1.3). *p moves past the '-'. */
+ * encode US-ASCII (printable characters stand for themselves, RFC 3501 5.1.3; control
+ * characters are no part of a name). *p moves past the '-'. */
 static bool maildir_mutf7_run(const char **p)
 {
 	const char *s = *p;
@@ -72,7 +73,7 @@ static bool maildir_mutf7_run(const char **p)
 				if (!high)
 					return false;
 				high = false;
-			} else if (high || (u >= 0x20 && u <= 0x7e)) {
+			} else if (high || u <= 0x7f) {
 				return false;
 			}
 		}
