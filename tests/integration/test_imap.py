@@ -305,7 +305,7 @@ def test_curl_imaps(daemon, pki):
     url = "imaps://localhost:%d/" % port
     r = subprocess.run(base + [url], capture_output=True, timeout=30)
     assert r.returncode == 0, r.stderr
-    assert r.stdout == b'* LIST (\\HasNoChildren) "." INBOX\r\n'
+    assert r.stdout == b"".join(b"* LIST %s\r\n" % x for x in [b'(\\HasNoChildren) "." INBOX'] + SPECIAL_LIST)
     r = subprocess.run(base + [url + "INBOX;UID=1"], capture_output=True, timeout=30)
     assert r.returncode == 0, r.stderr
     assert r.stdout == stored(d)[0]

@@ -6,8 +6,10 @@
  * selected -> logout. Login (LOGIN, AUTHENTICATE PLAIN with SASL-IR) is bound to the
  * client certificate and throttled exactly as POP3S (proto/gate_login.h).
  *
- * Only INBOX exists in this version (the Maildir proper); folders, APPEND, COPY, MOVE,
- * ENVELOPE/BODYSTRUCTURE and body part numbers are answered NO or BAD.
+ * Mailboxes: INBOX (the Maildir proper) and folders in dovecot's Maildir++ layout
+ * (store/folder.h), '.' the hierarchy delimiter; the special-use folders (RFC 6154) are
+ * made at a user's first login. ENVELOPE/BODYSTRUCTURE and body part numbers are
+ * answered BAD (no MIME parser yet).
  *
  * Output back-pressure: FETCH, SEARCH and EXPUNGE responses are produced while the
  * output buffer is below IMAP_OUT_HIGH and resumed on CONN_EV_DRAINED; message bodies

@@ -1,13 +1,16 @@
 /*
- * maildir.h - the mail store: one Maildir per user, in dovecot's layout, plus our own
- * small UID list beside it. Shared by SMTP (delivery), POP3 and IMAP (mailbox access).
+ * maildir.h - the mail store: one Maildir per user, in dovecot's layout, with dovecot's
+ * own UID list (dovecot-uidlist) in each mailbox. Shared by SMTP (delivery), POP3 and
+ * IMAP (mailbox access). Folders (Maildir++ ".<name>/" directories) are store/folder.h.
  *
  * Layout (all under the configured data_dir, created on demand with mode 0700):
  *
- *   <data_dir>/mail/<domain>/<user>/Maildir/{cur,new,tmp}/   the Maildir proper
- *   <data_dir>/mail/<domain>/<user>/Maildir/mailgw-uidlist   UIDVALIDITY, UIDNEXT, UIDs
+ *   <data_dir>/mail/<domain>/<user>/Maildir/{cur,new,tmp}/   the Maildir proper (INBOX)
+ *   <data_dir>/mail/<domain>/<user>/Maildir/dovecot-uidlist  UIDVALIDITY, next UID, UIDs
+ *   <data_dir>/mail/<domain>/<user>/Maildir/dovecot-uidvalidity   the last UIDVALIDITY given
  *   <data_dir>/mail/<domain>/<user>/Maildir/mailgw-uidlist.lock   flock: uidlist writers
  *   <data_dir>/mail/<domain>/<user>/Maildir/mailgw-session.lock   flock: POP3 exclusivity
+ *   <data_dir>/mail/<domain>/<user>/Maildir/.<folder>/       a folder: the same inside
  *   <data_dir>/spool/                                        delivery spool (same fs)
  *
  * File names follow the Maildir specification (cr.yp.to/proto/maildir.html) as dovecot
@@ -28,24 +31,33 @@
  * One scan reads at most 32 MiB of message files for this (MAILDIR_VSIZE_BUDGET), so a
  * large copied Maildir cannot hold the event loop, and the hardware watchdog, for long:
  * messages not sized yet are left out of the snapshot (a POP3 maildrop shows them from a
- * later login on, once sized; their UIDs are assigned already) and recorded as
- * "<uid> - <base name>" in the uidlist.
+ * later login on, once sized; their UIDs are assigned already) and recorded without a
+ * size in the uidlist.
  *
- * UIDs: "mailgw-uidlist" maps each message's base name (the name without ":2,..." so a
- * flag change keeps the UID) to a UID. New names found by a scan get UIDNEXT, UIDNEXT+1,
- * ... in arrival order (the <sec>.M<usec> prefix, then the name). UIDVALIDITY is chosen
- * once (the time of creation) and kept; UIDNEXT never goes down. The file is rewritten
+ * UIDs: "dovecot-uidlist" (dovecot's own file, version 3, so that dovecot takes over a
+ * copied Maildir with the same UIDVALIDITY and UIDs) maps each message's base name (the
+ * name without ":2,..." so a flag change keeps the UID) to a UID. New names found by a
+ * scan get the next UIDs in arrival order (the <sec>.M<usec> prefix, then the name).
+ * UIDVALIDITY is chosen once per mailbox, above every one given before in the Maildir
+ * (dovecot-uidvalidity), and kept; the next UID never goes down. The file is rewritten
  * atomically (temp file, fsync, rename, fsync of the directory) under an exclusive flock
  * on mailgw-uidlist.lock, so concurrent sessions and deliveries never lose an assignment.
  * Format, one record per line:
  *
- *   mailgw-uidlist 2
- *   uidvalidity <u32>
- *   uidnext <u32>
- *   <uid> <vsize> <base name>        (vsize "-": not sized yet)
- *   ...
+ *   3 V<uidvalidity> N<next uid>[ G<dovecot's mailbox GUID, kept when present>]
+ *   <uid>[ W<vsize>] :<base name>      (W only when the name has no ",W="; a record
+ *   ...                                 with neither is a message not sized yet)
  *
- * Version 1 (records "<uid> <base name>", no vsize) is read as well and rewritten as 2.
+ * dovecot appends records without rewriting the header, so a list it wrote may have N
+ * below the last UID + 1: the next UID is the larger. Other record fields dovecot may
+ * write (G, P, O ...) are read over and not kept.
+ *
+ * Our own list of older firmware, "mailgw-uidlist" (version 2: "mailgw-uidlist 2",
+ * "uidvalidity <u32>", "uidnext <u32>", then "<uid> <vsize|-> <base name>"; version 1
+ * without the vsize column), is converted at the first sync of a mailbox that has no
+ * dovecot-uidlist, keeping UIDVALIDITY, UIDs and sizes (so POP3 UIDLs stay), and then
+ * removed.
+ *
  * A missing, malformed or oversized uidlist is recreated with a new UIDVALIDITY (clients
  * then re-sync, as IMAP requires), and this is logged. A uidlist that exists but cannot
  * be read now (EIO, EMFILE, out of memory) is left alone and the operation fails with

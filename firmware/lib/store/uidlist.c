@@ -1,6 +1,7 @@
 /*
- * uidlist.c - the UID bookkeeping of a Maildir: mailgw-uidlist (read, written), the
- * listing of new/ and cur/, the sizes as sent (vsize), the uidlist lock, and the sync
+ * uidlist.c - the UID bookkeeping of a Maildir: dovecot-uidlist (read, written; our former
+ * mailgw-uidlist read once and converted), the listing of new/ and cur/, the sizes as
+ * sent (vsize), the uidlist lock, UIDVALIDITY allocation, and the sync
  * that joins them (see maildir.h for the format and the rules).
  *
  * Ownership: scan results are built in a struct maildir_scan and handed over whole.
