@@ -617,6 +617,13 @@ def test_folders_first_login_create_list_rename_delete(daemon, pki):
                     b'(\\HasNoChildren) "." "Projects.Alpha.Docs"'], data
     typ, data = m.select("Projects")
     assert typ == "NO" and b"[NONEXISTENT]" in data[0], data
+    assert m.status("Nope", "(MESSAGES)")[1][0].startswith(b"[NONEXISTENT]")
+    assert m.list('""', "inbox")[1] == [b'(\\HasNoChildren) "." INBOX']  # RFC 3501 5.1
+    assert m.list('""', "sent")[1] == [None]  # other names are case-sensitive, as dovecot
+    typ, data = m.select("Sent", readonly=True)
+    assert typ == "OK" and data == [b"0"]
+    assert "READ-ONLY" in m.untagged_responses
+    m.unselect()
     # Refusals: existing names, INBOX, bad names; nothing appears on disk.
     folders = lambda: sorted(n for n in os.listdir(md) if n.startswith("."))
     before = folders()

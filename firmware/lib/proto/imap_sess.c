@@ -1456,23 +1456,27 @@ static const char *imap_folder_err(int rc)
 }
 
 /* A LIST pattern (RFC 3501 6.3.8: "*" anything, "%" anything but the delimiter) against
- * a name; INBOX matches case-insensitively. */
-static bool imap_list_match(const char *pat, const char *name)
+ * a name; its first ci octets match case-insensitively (INBOX, RFC 3501 5.1). */
+static bool imap_list_match_ci(const char *pat, const char *name, size_t ci)
 {
 	if (*pat == '\0')
 		return *name == '\0';
 	if (*pat == '*' || *pat == '%') {
 		for (const char *n = name;; n++) {
-			if (imap_list_match(pat + 1, n))
+			if (imap_list_match_ci(pat + 1, n, ci > (size_t)(n - name) ? ci - (size_t)(n - name) : 0))
 				return true;
 			if (*n == '\0' || (*pat == '%' && *n == '.'))
 				return false;
 		}
 	}
-	if (*name == '\0' || (*pat != *name && !(strncasecmp(name, "INBOX", 5) == 0 &&
-						 (*pat | 0x20) == (*name | 0x20))))
+	if (*name == '\0' || (*pat != *name && !(ci > 0 && (*pat | 0x20) == (*name | 0x20))))
 		return false;
-	return imap_list_match(pat + 1, name + 1);
+	return imap_list_match_ci(pat + 1, name + 1, ci ? ci - 1 : 0);
+}
+
+static bool imap_list_match(const char *pat, const char *name)
+{
+	return imap_list_match_ci(pat, name, strncmp(name, "INBOX", 5) == 0 ? 5 : 0);
 }
 
 /* The RFC 6154 attribute of a special-use folder, or "". */
