@@ -472,13 +472,9 @@ SyncState *
 """
 
 
-def test_mbsync_both_ways(tmp_path, daemon, pki):
-    """isync's mbsync with the client certificate: new mail down; a flag, a deletion and
-    a new message made in the local Maildir go up (APPEND, STORE, EXPUNGE)."""
-    d = start(daemon, pki)
-    bodies = [message(1), message(2, 20000)]
-    for b in bodies:
-        smtp_deliver(d, b)
+def mbsync(tmp_path, d, pki, template):
+    """An mbsync run against d with joe's certificate (run() runs it) and its local
+    Maildir store."""
     host, port = d.addr("imaps")
     joe = pki.user["joe"]
     near = tmp_path / "near"
@@ -486,10 +482,21 @@ def test_mbsync_both_ways(tmp_path, daemon, pki):
     pwfile = tmp_path / "pw"
     pwfile.write_text(PASSWORDS["joe"])
     rc = tmp_path / "mbsyncrc"
-    rc.write_text(MBSYNCRC.format(port=port, pwfile=pwfile, ca=pki.ca.crt, crt=joe.crt,
+    rc.write_text(template.format(port=port, pwfile=pwfile, ca=pki.ca.crt, crt=joe.crt,
                                   key=joe.key, near=near))
     run = lambda: subprocess.run(["mbsync", "-c", str(rc), "-a"], capture_output=True, text=True,
                                  timeout=60, env=dict(os.environ, HOME=str(tmp_path)))
+    return run, near
+
+
+def test_mbsync_both_ways(tmp_path, daemon, pki):
+    """isync's mbsync with the client certificate: new mail down; a flag, a deletion and
+    a new message made in the local Maildir go up (APPEND, STORE, EXPUNGE)."""
+    d = start(daemon, pki)
+    bodies = [message(1), message(2, 20000)]
+    for b in bodies:
+        smtp_deliver(d, b)
+    run, near = mbsync(tmp_path, d, pki, MBSYNCRC)
     r = run()
     assert r.returncode == 0, r.stdout + r.stderr
     local = sorted((near / "INBOX").glob("*/*"))
@@ -941,17 +948,7 @@ def test_mbsync_syncs_a_new_folder_both_ways(tmp_path, daemon, pki):
     m.select("INBOX")
     m.copy("1", "Projects")
     m.logout()
-    host, port = d.addr("imaps")
-    joe = pki.user["joe"]
-    near = tmp_path / "near"
-    near.mkdir()
-    pwfile = tmp_path / "pw"
-    pwfile.write_text(PASSWORDS["joe"])
-    rc = tmp_path / "mbsyncrc"
-    rc.write_text(MBSYNCRC_FOLDERS.format(port=port, pwfile=pwfile, ca=pki.ca.crt, crt=joe.crt,
-                                          key=joe.key, near=near))
-    run = lambda: subprocess.run(["mbsync", "-c", str(rc), "-a"], capture_output=True, text=True,
-                                 timeout=60, env=dict(os.environ, HOME=str(tmp_path)))
+    run, near = mbsync(tmp_path, d, pki, MBSYNCRC_FOLDERS)
     r = run()
     assert r.returncode == 0, r.stdout + r.stderr
     got = list((near / "Projects").glob("*/*"))

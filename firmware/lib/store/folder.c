@@ -27,19 +27,14 @@ const char *const maildir_special_folders[5] = {"Sent", "Drafts", "Trash", "Junk
 
 /* ---- names ------------------------------------------------------------------------- */
 
+/* The modified BASE64 of RFC 3501 5.1.3: RFC 4648's alphabet with ',' for '/'. */
 static int maildir_b64_val(char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == ',')
-		return 63;
-	return -1;
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+	const char *p = c != '\0' ? strchr(alphabet, c) : NULL;
+
+	return p ? (int)(p - alphabet) : -1;
 }
 
 /* The modified BASE64 run at *p (after '&', up to its '-'): valid UTF-16 that does not
