@@ -13,7 +13,7 @@
  * (modified UTF-7, RFC 3501 5.1.3), checked by maildir_folder_valid() before it touches a
  * path: so no '/', no empty level (no leading, trailing or doubled '.'), nothing a
  * directory name could misuse. Directories are created with mode 0700, files 0600, as
- * the rest of the store: the daemon owns mail/ (LAYOUT.md).
+ * the rest of the store: the daemon owns mail/ (admin/layout.h).
  *
  * Every call does file I/O synchronously on the calling thread.
  */
