@@ -2233,7 +2233,7 @@ static void imap_do_copy(struct imap_sess *s, const struct imap_cmd *cmd)
 	imap_sess_notify(NULL, s->who.domain, s->who.user);
 	{
 		char sets[2][320] = {"", ""};
-		bool ok = uidvalidity != 0;
+		bool ok = uidvalidity != 0 && k > 0;
 
 		for (size_t m = 0; m < k; m++)
 			ok = ok && dst_uids[m] != 0;
