@@ -105,7 +105,8 @@ static void fz_mailbox(void)
 	while (d != NULL && (e = readdir(d)) != NULL) {
 		bool special = false;
 
-		if (e->d_name[0] != '.' || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+		if (e->d_name[0] != '.' || strcmp(e->d_name, ".") == 0 ||
+		    strcmp(e->d_name, "..") == 0)
 			continue;
 		for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
 			special = special || strcmp(e->d_name, keep[i]) == 0;

@@ -1463,7 +1463,8 @@ static bool imap_list_match_ci(const char *pat, const char *name, size_t ci)
 		return *name == '\0';
 	if (*pat == '*' || *pat == '%') {
 		for (const char *n = name;; n++) {
-			if (imap_list_match_ci(pat + 1, n, ci > (size_t)(n - name) ? ci - (size_t)(n - name) : 0))
+			if (imap_list_match_ci(
+				pat + 1, n, ci > (size_t)(n - name) ? ci - (size_t)(n - name) : 0))
 				return true;
 			if (*n == '\0' || (*pat == '%' && *n == '.'))
 				return false;
