@@ -693,6 +693,7 @@ static void test_folders(void **state)
 {
 	const struct maildir_rcpt r[] = {{"fo.test", "joe", "Sent"}};
 	struct maildir_folders f;
+	char p[512];
 	struct maildir_box b;
 	uint64_t bytes, msgs;
 
@@ -716,6 +717,12 @@ static void test_folders(void **state)
 	maildir_box_close(&b);
 	assert_int_equal(maildir_quota_get(&st, "fo.test", "joe", 0, &bytes, &msgs), 0);
 	assert_int_equal(msgs, 1);
+	/* A recalculation (maildirsize lost) counts the folders too, as dovecot's. */
+	snprintf(p, sizeof(p), "%s/mail/fo.test/joe/Maildir/maildirsize", tmpdir);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(maildir_quota_get(&st, "fo.test", "joe", 0, &bytes, &msgs), 0);
+	assert_int_equal(msgs, 1);
+	assert_int_equal(bytes, strlen(msg1));
 	assert_int_equal(maildir_folder_open(&b, &st, "fo.test", "joe", "Nope", 0), -MGW_ENOENT);
 	assert_int_equal(maildir_folder_rename(&st, "fo.test", "joe", "Sent", "Archive"),
 			 -MGW_EEXIST);
