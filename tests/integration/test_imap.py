@@ -636,11 +636,13 @@ def test_folders_first_login_create_list_rename_delete(daemon, pki):
     before = folders()
     assert m.create("Archive")[1][0].startswith(b"[ALREADYEXISTS]")
     assert m.create("inbox")[0] == "NO"
-    for bad in ("../x", "a/b", ".x", "x.", "a..b", "x*", "x%", "&Jjo", "&AGE-", "&ZeVnLIqe",
+    for bad in ("../x", "a/b", ".x", "x..", "a..b", "x*", "x%", "&Jjo", "&AGE-", "&ZeVnLIqe",
                 "a\\b", "x" * 201, "Ab\x01c"):
         typ, data = m._simple_command("CREATE", '"%s"' % bad.replace("\\", "\\\\"))
         assert typ == "NO" and (b"[CANNOT]" in data[0] or b"BAD" in data[0]), (bad, data)
     assert m._simple_command("CREATE", '"%s"' % ("x" * 200))[0] == "OK"  # the longest
+    assert m.create("Later.")[0] == "OK"  # RFC 3501 6.3.3: children to follow
+    assert os.path.isdir(folder_dir(d, "Later")) and m.delete("Later")[0] == "OK"
     assert m.delete("x" * 200)[0] == "OK"
     assert folders() == before
     assert not os.path.exists(os.path.join(os.path.dirname(md), "x"))

@@ -1421,6 +1421,10 @@ static bool imap_mbox(struct imap_sess *s, const struct imap_str *m, char *out, 
 		imap_tagged(s, "NO", "[CANNOT] Mailbox name too long");
 		return false;
 	}
+	/* RFC 3501 6.3.3: CREATE "name." declares that children will follow; the name is
+	 * created (dovecot does the same). */
+	if (s->pc->id == IMAP_CMD_CREATE && len > 1 && raw[len - 1] == '.' && raw[len - 2] != '.')
+		raw[--len] = '\0';
 	if (strlen(raw) == len && strcasecmp(raw, "INBOX") == 0) {
 		*folder = NULL;
 		return true;
@@ -1641,8 +1645,6 @@ static void imap_do_create(struct imap_sess *s, const struct imap_cmd *cmd)
 		imap_tagged(s, "NO", "[ALREADYEXISTS] INBOX always exists");
 		return;
 	}
-	/* RFC 3501 6.3.3: a trailing delimiter says the client means to create children;
-	 * the name is refused above ("no empty level"), as it would be for dovecot. */
 	l = strlen(name);
 	rc = maildir_folder_list(s->env.store, s->who.domain, s->who.user, &f);
 	if (rc == 0 && f.n >= IMAP_FOLDERS_MAX)
