@@ -1123,6 +1123,12 @@ static void imap_rescan(struct imap_sess *s, const char *done)
 		imap_close(s, "UIDVALIDITY changed, please reconnect", "uidvalidity changed");
 		return;
 	}
+	if (rc < 0 && maildir_folder_exists(s->box.path) == -MGW_ENOENT) {
+		/* Deleted or renamed by another session: as dovecot, the session ends. */
+		free(was);
+		imap_close(s, "Mailbox was deleted or renamed", "mailbox gone");
+		return;
+	}
 	imap_job_start_empty(s, IMAP_JOB_RESCAN, done);
 	j = &s->job;
 	j->was = was;
