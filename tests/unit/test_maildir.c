@@ -692,6 +692,7 @@ static void test_folder_names(void **state)
 static void test_folders(void **state)
 {
 	const struct maildir_rcpt r[] = {{"fo.test", "joe", "Sent"}};
+	struct timeval old[2] = {{1000, 0}, {1000, 0}};
 	struct maildir_folders f;
 	char p[512];
 	struct maildir_box b;
@@ -707,6 +708,12 @@ static void test_folders(void **state)
 	assert_int_equal(f.n, 5);
 	assert_string_equal(f.names[0], "Sent");
 	maildir_folders_free(&f);
+	/* A stale file in a folder's tmp/ (an APPEND cut off by a crash) goes at start. */
+	put("mail/fo.test/joe/Maildir/.Sent/tmp/1000.M1P1.x", "x");
+	snprintf(p, sizeof(p), "%s/mail/fo.test/joe/Maildir/.Sent/tmp/1000.M1P1.x", tmpdir);
+	assert_int_equal(utimes(p, old), 0);
+	assert_int_equal(maildir_store_cleanup(&st, time(NULL), NULL), 0);
+	assert_int_equal(access(p, F_OK), -1);
 	assert_int_equal(maildir_folder_create(&st, "fo.test", "joe", "Sent"), -MGW_EEXIST);
 	assert_int_equal(maildir_folder_create(&st, "fo.test", "joe", "../x"), -MGW_EINVAL);
 	assert_int_equal(maildir_quota_get(&st, "fo.test", "joe", 0, &bytes, &msgs), 0);

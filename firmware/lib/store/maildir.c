@@ -339,6 +339,30 @@ static int maildir_dir_prune(const char *dir, bool all, time_t cutoff, unsigned 
 	return rc;
 }
 
+/* Prunes stale files from tmp/ of the Maildir md and of each of its folders. */
+static int maildir_tmp_prune(const char *md, time_t now, unsigned *count)
+{
+	char p[MAILDIR_PATH_MAX];
+	struct dirent *fe;
+	DIR *fd;
+	int rc = 0, r;
+
+	if (maildir_fmt(p, sizeof(p), "%s/tmp", md) == 0)
+		rc = maildir_dir_prune(p, false, now - MAILDIR_TMP_STALE_SEC, count);
+	fd = opendir(md);
+	while (fd != NULL && (fe = readdir(fd)) != NULL) {
+		if (fe->d_name[0] != '.' || !maildir_folder_valid(fe->d_name + 1) ||
+		    maildir_fmt(p, sizeof(p), "%s/%s/tmp", md, fe->d_name) < 0)
+			continue;
+		r = maildir_dir_prune(p, false, now - MAILDIR_TMP_STALE_SEC, count);
+		if (r < 0)
+			rc = r;
+	}
+	if (fd != NULL)
+		closedir(fd);
+	return rc;
+}
+
 int maildir_store_cleanup(struct maildir_store *st, time_t now, unsigned *removed)
 {
 	char p[MAILDIR_PATH_MAX];
@@ -361,10 +385,10 @@ int maildir_store_cleanup(struct maildir_store *st, time_t now, unsigned *remove
 		while (ud != NULL && (ue = readdir(ud)) != NULL) {
 			if (!passwd_user_valid(ue->d_name))
 				continue;
-			if (maildir_fmt(p, sizeof(p), "%s/mail/%s/%s/Maildir/tmp", st->data_dir,
+			if (maildir_fmt(p, sizeof(p), "%s/mail/%s/%s/Maildir", st->data_dir,
 					de->d_name, ue->d_name) < 0)
 				continue;
-			r = maildir_dir_prune(p, false, now - MAILDIR_TMP_STALE_SEC, &count);
+			r = maildir_tmp_prune(p, now, &count);
 			if (r < 0)
 				rc = r;
 		}

@@ -140,8 +140,8 @@ int maildir_store_space_check(const struct maildir_store *st, uint64_t need, boo
 /*
  * Start-up cleanup (call once at daemon start, before accepting connections): removes
  * every file in <data_dir>/spool (a delivery that was not acknowledged), and in every
- * <data_dir>/mail/<domain>/<user>/Maildir/tmp/ every file last modified more than
- * MAILDIR_TMP_STALE_SEC before now. Never touches new/ or cur/. Returns 0, or -MGW_EIO
+ * <data_dir>/mail/<domain>/<user>/Maildir/tmp/ and the tmp/ of each of its folders every
+ * file last modified more than MAILDIR_TMP_STALE_SEC before now. Never touches new/ or cur/. Returns 0, or -MGW_EIO
  * if something could not be removed (each failure logged; the rest is still cleaned).
  * *removed (may be NULL) gets the number of files removed.
  */
