@@ -1597,6 +1597,12 @@ static void imap_do_list(struct imap_sess *s, const struct imap_cmd *cmd)
 
 		if (!imap_list_match(full, n))
 			continue;
+		if (conn_out_len(s->c) + 1024 > IMAP_OUT_MAX) {
+			/* More than the output buffer holds (a Maildir copied in with hundreds
+			 * of folders): refused rather than the connection closed. */
+			imap_tagged(s, "NO", "[LIMIT] Too many mailboxes, use a narrower pattern");
+			goto out;
+		}
 		/* LSUB: a parent that is not subscribed itself shows only for '%' (RFC 3501
 		 * 6.3.9), as \Noselect. */
 		if (lsub && !maildir_folders_has(&subs, n) && strchr(full, '%') == NULL)
