@@ -968,3 +968,24 @@ def test_mbsync_syncs_a_new_folder_both_ways(tmp_path, daemon, pki):
     assert m.select("Ideas") == ("OK", [b"1"])
     assert b"Subject: test 7" in fetch1(m, "BODY.PEEK[HEADER]")
     m.logout()
+
+
+def test_list_of_too_many_folders_is_refused_not_fatal(daemon, pki):
+    """A Maildir copied in from another server with hundreds of folders (more than a LIST
+    answer fits in the output buffer): LIST answers NO [LIMIT], the session goes on, and
+    a narrower pattern works; CREATE refuses a folder beyond the limit."""
+    d = start(daemon, pki)
+    smtp_deliver(d, message(1))
+    md = maildir(d, "joe")
+    for i in range(400):  # as cp -a of another server's Maildir would leave them
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(md, ".Project-%03d-%s" % (i, "x" * 150), sub))
+    m = imap(d, pki)
+    typ, data = m.list('""', "*")
+    assert typ == "NO" and data[0].startswith(b"[LIMIT]"), data
+    assert m.noop()[0] == "OK"
+    m.untagged_responses.clear()  # the LIST lines sent before the NO
+    typ, data = m.list('""', "Project-007*")
+    assert typ == "OK" and len(data) == 1 and b"Project-007-" in data[0], data
+    assert m.create("One-more")[1][0].startswith(b"[LIMIT]")
+    m.logout()
