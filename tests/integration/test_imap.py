@@ -818,11 +818,21 @@ def dovecot_view(tmp_path, md, folders):
     script = 'l LIST "" "*"\r\nls LSUB "" "*"\r\n'
     for i, f in enumerate(folders):
         script += 's%d EXAMINE "%s"\r\nf%d UID FETCH 1:* (FLAGS)\r\n' % (i, f, i)
-    script += "z LOGOUT\r\n"
+    # Every body of INBOX: dovecot checks the sizes it was given (W in the list) against
+    # what it sends, and logs an error if they differ.
+    script += "b EXAMINE INBOX\r\nbb UID FETCH 1:* (RFC822.SIZE BODY.PEEK[])\r\nz LOGOUT\r\n"
     r = subprocess.run(["/usr/lib/dovecot/imap", "-c", str(conf), "-o", "mail_uid=" + owner,
                         "-o", "mail_gid=" + group], input=script, capture_output=True, text=True,
                        timeout=60, env=dict(os.environ, USER="joe", HOME=str(tmp_path)))
     assert r.returncode == 0 and "z OK" in r.stdout, r.stdout + r.stderr
+    logf = tmp_path / "dovecot.log"  # the standalone imap logs to stderr
+    log = r.stderr + (logf.read_text() if logf.exists() else "")
+    assert "Disconnected: Logged out" in log, log
+    assert not re.search(r"Error|Panic|Fatal|[Cc]orrupt", log), log
+    assert "bb OK" in r.stdout, r.stdout
+    # The size dovecot announces is the size of what it sends, for every message.
+    sizes = re.findall(r"RFC822\.SIZE (\d+) BODY\[\] \{(\d+)\}", r.stdout)
+    assert sizes and all(a == b for a, b in sizes), sizes
     view, cur, uv, lists = {}, None, None, []
     for line in r.stdout.splitlines():
         if line.startswith("* LIST") or line.startswith("* LSUB"):
@@ -830,6 +840,8 @@ def dovecot_view(tmp_path, md, folders):
         mm = re.match(r"\* OK \[UIDVALIDITY (\d+)\]", line)
         if mm:
             uv = int(mm.group(1))
+        if line.startswith("b OK"):
+            cur = None
         mm = re.match(r"s(\d+) OK", line)
         if mm:
             cur = folders[int(mm.group(1))]
@@ -866,6 +878,12 @@ def test_dovecot_reads_the_same_uids(tmp_path, daemon, pki):
     d = start(daemon, pki)
     for n in (1, 2, 3):
         smtp_deliver(d, message(n))
+    # A message the admin copied in from an old server: LF line ends, no final newline
+    # (mailgwd sends one CRLF more than dovecot there, and must not make dovecot's
+    # cached size wrong).
+    old = os.path.join(maildir(d, "joe"), "cur", "1999999999.M1P1.oldserver:2,S")  # UID 4
+    with open(old, "wb") as f:
+        f.write(b"Subject: old\n\nno final newline")
     m = imap(d, pki)
     m.create("Archive.2026")
     m.append("Sent", "(\\Seen)", None, message(4))
@@ -879,8 +897,8 @@ def test_dovecot_reads_the_same_uids(tmp_path, daemon, pki):
     folders = ["INBOX", "Sent", "Archive.2026", "Trash", "Drafts"]
     ours = mailgw_view(m, folders)
     m.logout()
-    assert [len(ours[f][1]) for f in folders] == [2, 1, 2, 1, 0], ours
-    assert [u for u, _ in ours["INBOX"][1]] == [2, 4]  # 1 expunged, 3 moved, 4 appended
+    assert [len(ours[f][1]) for f in folders] == [3, 1, 2, 1, 0], ours
+    assert [u for u, _ in ours["INBOX"][1]] == [2, 4, 5]  # 1 expunged, 3 moved; 4, 5: the APPEND, the old file
     # The admin copies the mail directory to the new server (cp -a keeps the owner).
     copy = tmp_path / "dovecot-mail"
     subprocess.run(["cp", "-a", maildir(d, "joe"), str(copy)], check=True)

@@ -101,6 +101,7 @@ int maildir_scan_add(struct maildir_scan *sc, const char *name, uint64_t size, b
 	e->size = size;
 	e->vsize = 0;
 	e->vsize_ok = false;
+	e->w_skip = false;
 	e->in_new = in_new;
 	sc->n++;
 	return 0;

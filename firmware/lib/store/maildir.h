@@ -46,7 +46,10 @@
  *
  *   3 V<uidvalidity> N<next uid>[ G<dovecot's mailbox GUID, kept when present>]
  *   <uid>[ W<vsize>] :<base name>      (W only when the name has no ",W="; a record
- *   ...                                 with neither is a message not sized yet)
+ *   ...                                 with neither is a message not sized yet; for a
+ *                                       file without a final newline "W<vsize - 2>
+ *                                       X<vsize>": W is then dovecot's count, which
+ *                                       sends no CRLF there, and X ours)
  *
  * dovecot appends records without rewriting the header, so a list it wrote may have N
  * below the last UID + 1: the next UID is the larger. Other record fields dovecot may

@@ -34,6 +34,7 @@ struct maildir_ent {
 	uint64_t size;
 	uint64_t vsize; /* size in the CRLF form (store/crlf.h), when vsize_ok */
 	bool vsize_ok;
+	bool w_skip; /* vsize is not dovecot's W (no final newline): kept as X */
 	bool in_new;
 };
 

@@ -122,8 +122,8 @@ static bool maildir_u32(char **p, uint32_t *out)
  *   3 V<uidvalidity> N<next uid> [G<mailbox guid>] [other header fields]
  *   <uid> [<key><value> ...] :<file name>
  *
- * Record fields are one letter and a value; we use W (the size as sent) and keep none
- * of the others. dovecot appends records without rewriting the header, so N may be
+ * Record fields are one letter and a value; we use W (the size as sent) and X (ours
+ * where it is not dovecot's W, see maildir_uidlist_write) and keep none of the others. dovecot appends records without rewriting the header, so N may be
  * below the last UID + 1: the next UID is the larger of the two. The mailbox GUID is
  * kept in sc->guid and written back. Returns 0, or -MGW_EINVAL when malformed.
  */
@@ -162,8 +162,8 @@ static int maildir_uidlist_parse(char *text, size_t len, struct maildir_scan *sc
 	if (*p != '\0' || sc->uidvalidity == 0 || sc->uidnext == 0)
 		return -MGW_EINVAL;
 	for (line = nl + 1; line < end; line = nl + 1) {
-		uint64_t w = 0;
-		bool has_w = false;
+		uint64_t w = 0, x = 0;
+		bool has_w = false, has_x = false;
 		char *name;
 
 		nl = memchr(line, '\n', (size_t)(end - line));
@@ -178,14 +178,14 @@ static int maildir_uidlist_parse(char *text, size_t len, struct maildir_scan *sc
 
 			if (key < 'A' || key > 'Z')
 				return -MGW_EINVAL;
-			if (key == 'W') {
+			if (key == 'W' || key == 'X') {
 				char *e;
 
 				errno = 0;
-				w = strtoull(p + 2, &e, 10);
+				*(key == 'W' ? &w : &x) = strtoull(p + 2, &e, 10);
 				if (errno || e == p + 2)
 					return -MGW_EINVAL;
-				has_w = true;
+				*(key == 'W' ? &has_w : &has_x) = true;
 			}
 			for (p += 2; *p != ' ' && *p != '\0';)
 				p++;
@@ -201,8 +201,9 @@ static int maildir_uidlist_parse(char *text, size_t len, struct maildir_scan *sc
 		if (rc < 0)
 			return rc;
 		sc->e[sc->n - 1].uid = uid;
-		sc->e[sc->n - 1].vsize = w;
-		sc->e[sc->n - 1].vsize_ok = has_w;
+		sc->e[sc->n - 1].vsize = has_x ? x : w;
+		sc->e[sc->n - 1].vsize_ok = has_w || has_x;
+		sc->e[sc->n - 1].w_skip = has_x;
 	}
 	if (maxuid >= sc->uidnext)
 		sc->uidnext = maxuid + 1;
@@ -219,7 +220,9 @@ static bool maildir_name_has_w(const char *name, size_t base_len)
 }
 
 /* Writes dovecot-uidlist (version 3) for the (uid-sorted) entries of sc. W (the size as
- * sent) is written only where the file name does not carry it already, as dovecot. */
+ * sent) is written only where the file name does not carry it already, as dovecot. For
+ * a file without a final newline W is dovecot's count (it sends no CRLF there) and ours,
+ * 2 more, goes in X, which dovecot keeps and ignores. */
 static int maildir_uidlist_write(const char *md, const struct maildir_scan *sc)
 {
 	char path[MAILDIR_PATH_MAX];
@@ -228,7 +231,7 @@ static int maildir_uidlist_write(const char *md, const struct maildir_scan *sc)
 	int rc, n;
 
 	for (i = 0; i < sc->n; i++)
-		cap += 12 + 24 + sc->e[i].base_len;
+		cap += 12 + 48 + sc->e[i].base_len;
 	text = malloc(cap);
 	if (text == NULL)
 		return -MGW_ENOMEM;
@@ -238,9 +241,12 @@ static int maildir_uidlist_write(const char *md, const struct maildir_scan *sc)
 	len = (size_t)n;
 	for (i = 0; i < sc->n; i++) {
 		const struct maildir_ent *e = &sc->e[i];
-		char w[32] = "";
+		char w[48] = "";
 
-		if (e->vsize_ok && !maildir_name_has_w(e->name, e->base_len))
+		if (e->vsize_ok && e->w_skip && e->vsize >= 2)
+			snprintf(w, sizeof(w), " W%llu X%llu", (unsigned long long)e->vsize - 2,
+				 (unsigned long long)e->vsize);
+		else if (e->vsize_ok && !maildir_name_has_w(e->name, e->base_len))
 			snprintf(w, sizeof(w), " W%llu", (unsigned long long)e->vsize);
 		n = snprintf(text + len, cap - len, "%u%s :%.*s\n", (unsigned)e->uid, w,
 			     (int)e->base_len, e->name);
@@ -316,7 +322,29 @@ static int maildir_file_vsize(const char *md, struct maildir_ent *e, uint64_t *b
 	}
 	close(fd);
 	e->vsize = crlf_count_total(&c);
+	/* No newline at the end: we send one more CRLF than dovecot counts in its W. */
+	e->w_skip = c.any && c.last != '\n';
 	return 0;
+}
+
+/* Whether e's file ends without a newline (then our size is dovecot's W + 2). Read
+ * once, when a list of ours is converted; a file that cannot be read counts as ending
+ * in one. */
+static bool maildir_file_no_final_nl(const char *md, const struct maildir_ent *e)
+{
+	char p[MAILDIR_PATH_MAX], last = '\n';
+	int fd;
+
+	if (e->size == 0 ||
+	    maildir_fmt(p, sizeof(p), "%s/%s/%s", md, e->in_new ? "new" : "cur", e->name) < 0)
+		return false;
+	fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0)
+		return false;
+	if (pread(fd, &last, 1, (off_t)e->size - 1) != 1)
+		last = '\n';
+	close(fd);
+	return last != '\n';
 }
 
 /* Lists one of new/ cur/ into sc (regular files with acceptable names only). */
@@ -536,6 +564,10 @@ int maildir_sync(const char *md, struct maildir_scan *out)
 		if (j < ul.n && c == 0) {
 			e->vsize = ul.e[j].vsize;
 			e->vsize_ok = ul.e[j].vsize_ok;
+			e->w_skip = ul.e[j].w_skip;
+			/* Our former list did not say which sizes differ from dovecot's. */
+			if (converted && e->vsize_ok && !maildir_name_has_w(e->name, e->base_len))
+				e->w_skip = maildir_file_no_final_nl(md, e);
 			e->uid = ul.e[j++].uid;
 		} else {
 			nfresh++;
