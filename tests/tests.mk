@@ -38,7 +38,8 @@ test-integration: asan host $(PKI_DRIVER)
 
 # Fuzzing: every tests/fuzz/fuzz_<name>.c is a libFuzzer target, seeded from
 # tests/fuzz/corpus/<name>/ (read-only; new inputs go to output/fuzz/corpus/<name>/) and
-# run for FUZZ_SECONDS in every test run. A crash, leak or sanitizer report fails the run.
+# run for FUZZ_SECONDS in every test run, with the dictionary tests/fuzz/fuzz_<name>.dict
+# where there is one. A crash, leak or sanitizer report fails the run.
 FUZZ_SECONDS ?= 15
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/tests/%,$(FUZZ_SRCS))
@@ -62,7 +63,8 @@ test-fuzz: $(FUZZ_BINS)
 		name=$$(basename $$t | sed 's/^fuzz_//'); \
 		mkdir -p $(O)/fuzz/corpus/$$name; \
 		echo "  FUZZ    $$name ($(FUZZ_SECONDS) s)"; \
-		$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=1024 \
+		dict=tests/fuzz/fuzz_$$name.dict; [ -f $$dict ] || dict=; \
+		$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=1024 $${dict:+-dict=$$dict} \
 			-artifact_prefix=$(O)/fuzz/ $(O)/fuzz/corpus/$$name tests/fuzz/corpus/$$name \
 			>$(O)/fuzz/$$name.log 2>&1 || { tail -40 $(O)/fuzz/$$name.log; exit 1; }; \
 		grep -E '^Done [0-9]+ runs' $(O)/fuzz/$$name.log; \

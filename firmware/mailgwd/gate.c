@@ -58,6 +58,7 @@ static void gate_env_fill(struct gate_env *env, struct gate_svc *v, struct mgw_g
 	env->idle_timeout_ms = idle_timeout_ms;
 	env->fail_close = g->cfg.auth_fail_close;
 	env->max_message_size = g->cfg.smtp_max_message_size;
+	env->quota_default = cfg_smtp_quota(&g->cfg);
 	env->store = &v->store;
 	env->throttle = gate_throttle(g);
 	env->release = gate_release;

@@ -73,32 +73,62 @@ static void fz_exit(void)
 	nftw(fz_dir, fz_rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Empties new/ and cur/ of joe's Maildir and delivers the two messages again. */
+/* Removes the files of one directory (not below). */
+static void fz_empty(const char *p)
+{
+	struct dirent *e;
+	DIR *d = opendir(p);
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char f[600];
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(f, sizeof(f), "%s/%s", p, e->d_name);
+		unlink(f);
+	}
+	closedir(d);
+}
+
+/* Empties new/ and cur/ of joe's Maildir and of its special-use folders (made at the
+ * first login, then kept, so a run does not pay for making them), removes the other
+ * folders (IMAP CREATE, RENAME), and delivers the two messages again. */
 static void fz_mailbox(void)
 {
-	static const char *const subs[] = {"new", "cur"};
+	static const char *const keep[] = {".Sent", ".Drafts", ".Trash", ".Junk", ".Archive"};
 	static unsigned seq;
-	char p[256], name[128];
+	char md[256], p[600], name[128];
+	struct dirent *e;
+	DIR *d;
 
-	for (size_t i = 0; i < 2; i++) {
-		struct dirent *e;
-		DIR *d;
+	fz_path(md, sizeof(md), "mail/example.test/joe/Maildir");
+	d = opendir(md);
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		bool special = false;
 
-		snprintf(name, sizeof(name), "mail/example.test/joe/Maildir/%s", subs[i]);
-		fz_path(p, sizeof(p), name);
-		d = opendir(p);
-		if (d == NULL)
+		if (e->d_name[0] != '.' || strcmp(e->d_name, ".") == 0 ||
+		    strcmp(e->d_name, "..") == 0)
 			continue;
-		while ((e = readdir(d)) != NULL) {
-			char f[600];
-
-			if (e->d_name[0] == '.')
-				continue;
-			snprintf(f, sizeof(f), "%s/%s", p, e->d_name);
-			unlink(f);
+		for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+			special = special || strcmp(e->d_name, keep[i]) == 0;
+		snprintf(p, sizeof(p), "%s/%s", md, e->d_name);
+		if (!special) {
+			nftw(p, fz_rm, 16, FTW_DEPTH | FTW_PHYS);
+			continue;
 		}
-		closedir(d);
+		snprintf(p, sizeof(p), "%s/%s/cur", md, e->d_name);
+		fz_empty(p);
+		snprintf(p, sizeof(p), "%s/%s/new", md, e->d_name);
+		fz_empty(p);
 	}
+	if (d != NULL)
+		closedir(d);
+	snprintf(p, sizeof(p), "%s/new", md);
+	fz_empty(p);
+	snprintf(p, sizeof(p), "%s/cur", md);
+	fz_empty(p);
 	snprintf(name, sizeof(name), "mail/example.test/joe/Maildir/new/1.M1P1Q%u.fuzz,S=%zu",
 		 ++seq, sizeof(fz_msg1) - 1);
 	fz_put(name, fz_msg1, sizeof(fz_msg1) - 1);
@@ -242,6 +272,7 @@ static void fz_run(const uint8_t *data, size_t size,
 	env.idle_timeout_ms = 1800000;
 	env.fail_close = 3;
 	env.max_message_size = 1 << 20;
+	env.quota_default = 1 << 20; /* IMAP APPEND, COPY: the quota check runs */
 	env.store = &fz_store;
 	env.throttle = &fz_throttle;
 	env.peer = &fz_peer;

@@ -1,8 +1,11 @@
 """IMAPS behind the certificate gate (RFC 3501 over implicit TLS) with real clients:
 Python's imaplib, curl imaps://, fetchmail with protocol IMAP; mail arrives over SMTP
 (smtplib) into the store, as in production."""
+import grp
 import imaplib
 import os
+import poplib
+import pwd
 import re
 import smtplib
 import socket
@@ -62,6 +65,13 @@ def imap(d, pki, cert="joe", login="joe", password=None):
     return m
 
 
+# The special-use folders every user has from the first login on (RFC 6154), as LIST
+# shows them after INBOX.
+SPECIAL_LIST = [b'(\\HasNoChildren \\Archive) "." "Archive"', b'(\\HasNoChildren \\Drafts) "." "Drafts"',
+                b'(\\HasNoChildren \\Junk) "." "Junk"', b'(\\HasNoChildren \\Sent) "." "Sent"',
+                b'(\\HasNoChildren \\Trash) "." "Trash"']
+
+
 def fetch1(m, what, uid=None):
     """FETCH of one message: the literal of the first item (or its text)."""
     typ, data = m.uid("FETCH", uid, what) if uid else m.fetch("1", what)
@@ -80,7 +90,7 @@ def test_imaplib_every_basic_command(daemon, pki):
     assert m.welcome.startswith(b"* OK [CAPABILITY IMAP4rev1")
     typ, caps = m.capability()
     for c in (b"IMAP4rev1", b"AUTH=PLAIN", b"IDLE", b"UIDPLUS", b"LITERAL+", b"SASL-IR", b"ID",
-              b"NAMESPACE", b"UNSELECT", b"ENABLE"):
+              b"NAMESPACE", b"UNSELECT", b"ENABLE", b"MOVE", b"CHILDREN", b"SPECIAL-USE"):
         assert c in caps[0].split(), caps
     # Before login only the not-authenticated commands (imaplib must be told to try).
     m.state = "AUTH"
@@ -91,9 +101,9 @@ def test_imaplib_every_basic_command(daemon, pki):
     assert typ == "OK" and b"[CAPABILITY" in data[0]
     assert b"AUTH=PLAIN" not in m.capability()[1][0]
     typ, data = m.list()
-    assert data == [b'(\\HasNoChildren) "." INBOX'], data
+    assert data == [b'(\\HasNoChildren) "." INBOX'] + SPECIAL_LIST, data
     typ, data = m.lsub('""', "*")
-    assert data == [b'(\\HasNoChildren) "." INBOX'], data
+    assert data == [b'(\\HasNoChildren) "." INBOX'] + SPECIAL_LIST, data
     typ, data = m.status("INBOX", "(MESSAGES RECENT UNSEEN UIDNEXT UIDVALIDITY)")
     st = data[0].decode()
     assert re.search(r"MESSAGES 2 ", st) and re.search(r"UNSEEN 2", st), st
@@ -295,7 +305,7 @@ def test_curl_imaps(daemon, pki):
     url = "imaps://localhost:%d/" % port
     r = subprocess.run(base + [url], capture_output=True, timeout=30)
     assert r.returncode == 0, r.stderr
-    assert r.stdout == b'* LIST (\\HasNoChildren) "." INBOX\r\n'
+    assert r.stdout == b"".join(b"* LIST %s\r\n" % x for x in [b'(\\HasNoChildren) "." INBOX'] + SPECIAL_LIST)
     r = subprocess.run(base + [url + "INBOX;UID=1"], capture_output=True, timeout=30)
     assert r.returncode == 0, r.stderr
     assert r.stdout == stored(d)[0]
@@ -410,7 +420,7 @@ def test_append_uidplus(daemon, pki):
     m.unselect()
     typ, data = m.append("INBOX", None, None, message(3))
     assert typ == "OK" and data[0] == b"[APPENDUID %d 3] APPEND completed" % uidvalidity
-    typ, data = m.append("Sent", None, None, message(4))
+    typ, data = m.append("Nonexistent", None, None, message(4))
     assert typ == "NO" and b"[TRYCREATE]" in data[0]
     assert m.select("INBOX") == ("OK", [b"3"])
     # Over [smtp] max_message_size: refused before the octets are sent (synchronizing
@@ -462,13 +472,9 @@ SyncState *
 """
 
 
-def test_mbsync_both_ways(tmp_path, daemon, pki):
-    """isync's mbsync with the client certificate: new mail down; a flag, a deletion and
-    a new message made in the local Maildir go up (APPEND, STORE, EXPUNGE)."""
-    d = start(daemon, pki)
-    bodies = [message(1), message(2, 20000)]
-    for b in bodies:
-        smtp_deliver(d, b)
+def mbsync(tmp_path, d, pki, template):
+    """An mbsync run against d with joe's certificate (run() runs it) and its local
+    Maildir store."""
     host, port = d.addr("imaps")
     joe = pki.user["joe"]
     near = tmp_path / "near"
@@ -476,10 +482,21 @@ def test_mbsync_both_ways(tmp_path, daemon, pki):
     pwfile = tmp_path / "pw"
     pwfile.write_text(PASSWORDS["joe"])
     rc = tmp_path / "mbsyncrc"
-    rc.write_text(MBSYNCRC.format(port=port, pwfile=pwfile, ca=pki.ca.crt, crt=joe.crt,
+    rc.write_text(template.format(port=port, pwfile=pwfile, ca=pki.ca.crt, crt=joe.crt,
                                   key=joe.key, near=near))
     run = lambda: subprocess.run(["mbsync", "-c", str(rc), "-a"], capture_output=True, text=True,
                                  timeout=60, env=dict(os.environ, HOME=str(tmp_path)))
+    return run, near
+
+
+def test_mbsync_both_ways(tmp_path, daemon, pki):
+    """isync's mbsync with the client certificate: new mail down; a flag, a deletion and
+    a new message made in the local Maildir go up (APPEND, STORE, EXPUNGE)."""
+    d = start(daemon, pki)
+    bodies = [message(1), message(2, 20000)]
+    for b in bodies:
+        smtp_deliver(d, b)
+    run, near = mbsync(tmp_path, d, pki, MBSYNCRC)
     r = run()
     assert r.returncode == 0, r.stdout + r.stderr
     local = sorted((near / "INBOX").glob("*/*"))
@@ -563,3 +580,430 @@ def test_imaps_needs_tls(daemon):
     r = subprocess.run([d.prog, "-c", d.conf_path, "-t"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "[imaps] needs [tls] cert, key, ca and crl" in r.stderr
+
+
+# ---- folders (Maildir++ as dovecot), COPY, MOVE, the move to dovecot ----------------
+
+def folder_dir(d, name, user="joe"):
+    return os.path.join(maildir(d, user), "." + name)
+
+
+def test_folders_first_login_create_list_rename_delete(daemon, pki):
+    """The special-use folders appear at the first login, in dovecot's layout, owned by
+    the daemon; CREATE/RENAME/DELETE/SUBSCRIBE/LIST/LSUB with wildcards and attributes;
+    bad names are refused and touch nothing."""
+    d = start(daemon, pki)
+    smtp_deliver(d, message(1))
+    md = maildir(d, "joe")
+    assert not os.path.exists(os.path.join(md, "subscriptions"))
+    m = imap(d, pki)
+    owner = os.stat(os.path.join(md, "cur")).st_uid  # the daemon's user made the Maildir
+    for name in ("Sent", "Drafts", "Trash", "Junk", "Archive"):
+        st = os.stat(folder_dir(d, name))
+        assert (st.st_uid, st.st_mode & 0o777) == (owner, 0o700), name
+        assert sorted(os.listdir(folder_dir(d, name))) == ["cur", "maildirfolder", "new", "tmp"]
+    with open(os.path.join(md, "subscriptions"), "rb") as f:
+        assert f.read() == b"V\t2\n\nSent\nDrafts\nTrash\nJunk\nArchive\n"  # dovecot 2.3's format
+    assert m.lsub()[1] == [b'(\\HasNoChildren) "." INBOX'] + SPECIAL_LIST
+    # CREATE, hierarchy with '.', children, \Noselect for a parent that does not exist.
+    assert m.create("Archive.2026") == ("OK", [b"CREATE completed"])
+    assert os.path.isdir(os.path.join(folder_dir(d, "Archive.2026"), "cur"))
+    assert m.create("Projects.Alpha.Docs")[0] == "OK"
+    assert m.create("Entw&APw-rfe")[0] == "OK"  # modified UTF-7 for "Entwürfe"
+    assert os.path.isdir(folder_dir(d, "Entw&APw-rfe"))
+    typ, data = m.list('""', "Archive*")
+    assert data == [b'(\\HasChildren \\Archive) "." "Archive"',
+                    b'(\\HasNoChildren) "." "Archive.2026"'], data
+    typ, data = m.list('""', "%")
+    assert b'(\\HasChildren \\Noselect) "." "Projects"' in data, data
+    assert not any(b"Alpha" in x or b"2026" in x for x in data), data
+    typ, data = m.list('""', "Projects.%")
+    assert data == [b'(\\HasChildren \\Noselect) "." "Projects.Alpha"'], data
+    typ, data = m.list("Projects.", "*")  # reference + pattern
+    assert data == [b'(\\HasChildren \\Noselect) "." "Projects.Alpha"',
+                    b'(\\HasNoChildren) "." "Projects.Alpha.Docs"'], data
+    typ, data = m.select("Projects")
+    assert typ == "NO" and b"[NONEXISTENT]" in data[0], data
+    assert m.status("Nope", "(MESSAGES)")[1][0].startswith(b"[NONEXISTENT]")
+    assert m.list('""', "inbox")[1] == [b'(\\HasNoChildren) "." INBOX']  # RFC 3501 5.1
+    assert m.list('""', "sent")[1] == [None]  # other names are case-sensitive, as dovecot
+    typ, data = m.select("Sent", readonly=True)
+    assert typ == "OK" and data == [b"0"]
+    assert "READ-ONLY" in m.untagged_responses
+    m.unselect()
+    # Refusals: existing names, INBOX, bad names; nothing appears on disk.
+    folders = lambda: sorted(n for n in os.listdir(md) if n.startswith("."))
+    before = folders()
+    assert m.create("Archive")[1][0].startswith(b"[ALREADYEXISTS]")
+    assert m.create("inbox")[0] == "NO"
+    for bad in ("../x", "a/b", ".x", "x..", "a..b", "x*", "x%", "&Jjo", "&AGE-", "&ZeVnLIqe",
+                "a\\b", "x" * 201, "Ab\x01c"):
+        typ, data = m._simple_command("CREATE", '"%s"' % bad.replace("\\", "\\\\"))
+        assert typ == "NO" and (b"[CANNOT]" in data[0] or b"BAD" in data[0]), (bad, data)
+    assert m._simple_command("CREATE", '"%s"' % ("x" * 200))[0] == "OK"  # the longest
+    assert m.create("Later.")[0] == "OK"  # RFC 3501 6.3.3: children to follow
+    assert os.path.isdir(folder_dir(d, "Later")) and m.delete("Later")[0] == "OK"
+    assert m.delete("x" * 200)[0] == "OK"
+    assert folders() == before
+    assert not os.path.exists(os.path.join(os.path.dirname(md), "x"))
+    # SUBSCRIBE/UNSUBSCRIBE and LSUB; INBOX cannot be unsubscribed.
+    assert m.subscribe("Archive.2026")[0] == "OK"
+    assert m.unsubscribe("Junk")[0] == "OK"
+    assert m.unsubscribe("INBOX")[0] == "NO"
+    typ, data = m.lsub('""', "*")
+    assert b'(\\HasNoChildren) "." "Archive.2026"' in data and not any(b"Junk" in x for x in data)
+    typ, data = m.lsub('""', "Projects.%")
+    assert data == [None] or data == [], data
+    with open(os.path.join(md, "subscriptions"), "rb") as f:
+        assert f.read() == b"V\t2\n\nSent\nDrafts\nTrash\nArchive\nArchive\t2026\n"
+    # RENAME with children; to an existing name; of a name that does not exist.
+    smtp_deliver(d, message(2))
+    assert m.select("Archive.2026")[0] == "OK"
+    assert m.append("Archive.2026", None, None, message(3))[0] == "OK"
+    m.unselect()
+    assert m.rename("Archive", "Old") == ("OK", [b"RENAME completed"])
+    assert not os.path.exists(folder_dir(d, "Archive"))
+    assert os.path.isdir(folder_dir(d, "Old")) and os.path.isdir(folder_dir(d, "Old.2026"))
+    assert m.select("Old.2026") == ("OK", [b"1"])
+    m.unselect()
+    assert m.rename("Old", "Sent")[1][0].startswith(b"[ALREADYEXISTS]")
+    assert m.rename("Nope", "Nope2")[1][0].startswith(b"[NONEXISTENT]")
+    assert m.rename("Old", "Old.2026.x")[0] == "NO"  # into itself
+    assert m.rename("Old", "../Old")[1][0].startswith(b"[CANNOT]")
+    # RENAME INBOX (RFC 3501 6.3.5): its messages move, INBOX stays, empty.
+    assert m.status("INBOX", "(MESSAGES)")[1] == [b'"INBOX" (MESSAGES 2)']
+    assert m.rename("INBOX", "Saved")[0] == "OK"
+    assert m.status("INBOX", "(MESSAGES)")[1] == [b'"INBOX" (MESSAGES 0)']
+    assert m.status("Saved", "(MESSAGES UIDNEXT)")[1] == [b'"Saved" (MESSAGES 2 UIDNEXT 3)']
+    assert messages(d, "joe") == []
+    # DELETE: the folder and its files go, its children stay; INBOX cannot.
+    assert m.delete("Old")[0] == "OK"
+    assert not os.path.exists(folder_dir(d, "Old")) and os.path.isdir(folder_dir(d, "Old.2026"))
+    typ, data = m.list('""', "Old*")
+    assert data == [b'(\\HasChildren \\Noselect) "." "Old"', b'(\\HasNoChildren) "." "Old.2026"'], data
+    assert m.delete("Old")[1][0].startswith(b"[NONEXISTENT]")
+    assert m.delete("INBOX")[0] == "NO"
+    assert m.delete("Old.2026")[0] == "OK"
+    assert not os.path.exists(folder_dir(d, "Old.2026"))
+    # A folder deleted and created again never gets the UIDVALIDITY it had.
+    uv1 = m.status("Junk", "(UIDVALIDITY)")[1][0]
+    assert m.delete("Junk")[0] == "OK" and m.create("Junk")[0] == "OK"
+    uv2 = m.status("Junk", "(UIDVALIDITY)")[1][0]
+    assert int(uv2.split()[-1].rstrip(b")")) > int(uv1.split()[-1].rstrip(b")")), (uv1, uv2)
+    # The second login does not create the special-use folders again.
+    assert m.delete("Drafts")[0] == "OK"
+    m.logout()
+    m = imap(d, pki)
+    assert not any(b"Drafts" in x for x in m.list()[1])
+    m.logout()
+
+
+def test_append_copy_move_into_folders(daemon, pki):
+    """APPEND into a folder keeps its date-time and flags (APPENDUID); COPY and MOVE
+    answer COPYUID, MOVE expunges; per-folder UIDs; quota over all folders."""
+    d = start(daemon, pki, smtp_extra="quota = 20000\n")
+    for n in (1, 2, 3):
+        smtp_deliver(d, message(n))
+    m = imap(d, pki)
+    uv_sent = int(m.status("Sent", "(UIDVALIDITY)")[1][0].split()[-1].rstrip(b")"))
+    when = "14-Jul-2021 10:20:30 +0200"
+    typ, data = m.append("Sent", "(\\Seen \\Answered)", '"%s"' % when, message(10, 2000))
+    assert typ == "OK" and data[0] == b"[APPENDUID %d 1] APPEND completed" % uv_sent, data
+    assert m.select("Sent") == ("OK", [b"1"])
+    typ, data = m.fetch("1", "(INTERNALDATE FLAGS)")
+    assert b'INTERNALDATE "14-Jul-2021 08:20:30 +0000"' in data[0], data
+    assert b"\\Seen" in data[0] and b"\\Answered" in data[0], data
+    assert fetch1(m, "BODY.PEEK[]") == message(10, 2000)
+    names = os.listdir(os.path.join(folder_dir(d, "Sent"), "cur"))
+    assert len(names) == 1 and names[0].endswith(":2,RS")
+    assert int(os.stat(os.path.join(folder_dir(d, "Sent"), "cur", names[0])).st_mtime) == 1626250830
+    # COPY from INBOX: COPYUID pairs; source stays; flags and date kept.
+    assert m.select("INBOX") == ("OK", [b"3"])
+    uv_in = int(m.untagged_responses["UIDVALIDITY"][0])
+    m.store("2", "+FLAGS.SILENT", "(\\Flagged)")
+    uv_ar = int(m.status("Archive", "(UIDVALIDITY)")[1][0].split()[-1].rstrip(b")"))
+    typ, data = m.copy("1:2", "Archive")
+    assert typ == "OK" and data[0] == b"[COPYUID %d 1:2 1:2] COPY completed" % uv_ar, data
+    assert m.search(None, "ALL") == ("OK", [b"1 2 3"])
+    typ, data = m._simple_command("UID", "COPY", "3", "Archive")
+    assert data[0] == b"[COPYUID %d 3 3] UID COPY completed" % uv_ar, data
+    assert m.copy("1", "Nowhere")[1][0].startswith(b"[TRYCREATE]")
+    assert m.copy("1", "../x")[1][0].startswith(b"[CANNOT]")
+    with pytest.raises(imaplib.IMAP4.error, match="Invalid message sequence number"):
+        m.copy("9", "Archive")
+    # COPY into the selected mailbox itself: EXISTS, new UID.
+    m.untagged_responses.clear()
+    typ, data = m.copy("3", "INBOX")
+    assert data[0] == b"[COPYUID %d 3 4] COPY completed" % uv_in, data
+    assert m.untagged_responses.get("EXISTS") == [b"4"]
+    # MOVE (RFC 6851): COPYUID untagged, EXPUNGE, the files leave INBOX.
+    m.untagged_responses.clear()
+    typ, data = m._simple_command("MOVE", "2", "Trash")
+    assert typ == "OK", data
+    assert m.untagged_responses.get("OK", [])[-1].startswith(b"[COPYUID "), m.untagged_responses
+    assert m.untagged_responses.get("EXPUNGE") == [b"2"]
+    assert m.search(None, "ALL") == ("OK", [b"1 2 3"])
+    m.untagged_responses.clear()
+    typ, data = m.uid("MOVE", "3:4", "Trash")
+    assert typ == "OK" and m.untagged_responses.get("EXPUNGE") == [b"3", b"2"], m.untagged_responses
+    assert len(messages(d, "joe")) == 1
+    typ, data = m.select("Trash")
+    assert data == [b"3"]
+    assert m.fetch("1", "FLAGS")[1][0].count(b"\\Flagged") == 1  # flags moved along
+    # UIDs per folder, never reused: expunge the last one of Trash, append again.
+    m.store("3", "+FLAGS.SILENT", "(\\Deleted)")
+    m.expunge()
+    typ, data = m.append("Trash", None, None, message(11))
+    assert data[0].endswith(b" 4] APPEND completed"), data
+    # MOVE in a read-only mailbox is refused.
+    m.select("Archive", readonly=True)
+    assert m._simple_command("MOVE", "1", "Trash")[1][0].startswith(b"[READ-ONLY]")
+    # The quota counts every folder (maildirsize): of 20000 bytes, INBOX uses a few
+    # hundred, the folders some 3000.
+    m.unselect()
+    typ, data = m.append("Drafts", None, None, message(12, 18000))
+    assert typ == "NO" and data[0].startswith(b"[OVERQUOTA]"), data
+    assert os.listdir(os.path.join(folder_dir(d, "Drafts"), "cur")) == []
+    m.logout()
+
+
+def test_folder_sessions_see_each_others_changes(daemon, pki):
+    """Two sessions on one folder: APPEND, COPY, flag changes and expunges by one reach
+    the other at NOOP, and IDLE is woken by an APPEND into its folder."""
+    d = start(daemon, pki)
+    a, b = imap(d, pki), imap(d, pki)
+    for n in (1, 2):
+        assert b.append("Archive", None, None, message(n))[0] == "OK"
+    assert a.select("Archive") == ("OK", [b"2"])
+    b.select("Archive")
+    b.store("1", "+FLAGS.SILENT", "(\\Flagged \\Deleted)")
+    b.expunge()
+    b.store("1", "+FLAGS.SILENT", "(\\Seen)")
+    smtp_deliver(d, message(3))
+    b.select("INBOX")
+    b.copy("1", "Archive")
+    a.untagged_responses.clear()
+    assert a.noop()[0] == "OK"
+    assert a.untagged_responses.pop("FETCH") == [b"2 (FLAGS (\\Seen \\Recent))"]
+    assert a.untagged_responses.pop("EXPUNGE") == [b"1"]
+    assert a.untagged_responses.pop("EXISTS") == [b"2"]
+    assert a.uid("SEARCH", "ALL") == ("OK", [b"2 3"])
+    # IDLE in the folder, woken by the other session's APPEND.
+    tag = a._new_tag()
+    a.send(tag + b" IDLE\r\n")
+    assert a.readline().startswith(b"+ ")
+    b.append("Archive", None, None, message(4))
+    a.sock.settimeout(5)
+    assert a.readline() == b"* 3 EXISTS\r\n"
+    a.send(b"DONE\r\n")
+    while not a.readline().startswith(tag + b" OK"):
+        pass
+    # The folder deleted by the other session: the session that has it selected ends.
+    assert b.delete("Archive")[0] == "OK"
+    with pytest.raises(imaplib.IMAP4.abort, match="deleted or renamed"):
+        a.noop()
+    b.logout()
+
+
+def dovecot_view(tmp_path, md, folders):
+    """What Debian's dovecot (its imap binary, preauthenticated, run as the owner of the
+    Maildir as a server would) says about the copied Maildir md: {folder: (UIDVALIDITY,
+    [(uid, flags)])}, and its LIST and LSUB lines."""
+    owner = pwd.getpwuid(os.stat(md).st_uid).pw_name
+    group = grp.getgrgid(os.stat(md).st_gid).gr_name
+    conf = tmp_path / "dovecot.conf"
+    conf.write_text("base_dir = %s/run\nstate_dir = %s/state\nlog_path = %s/dovecot.log\n"
+                    "ssl = no\nprotocols =\nmail_location = maildir:%s\n"
+                    "namespace inbox {\n  inbox = yes\n}\n" % (tmp_path, tmp_path, tmp_path, md))
+    script = 'l LIST "" "*"\r\nls LSUB "" "*"\r\n'
+    for i, f in enumerate(folders):
+        script += 's%d EXAMINE "%s"\r\nf%d UID FETCH 1:* (FLAGS)\r\n' % (i, f, i)
+    # Every body of INBOX: dovecot checks the sizes it was given (W in the list) against
+    # what it sends, and logs an error if they differ.
+    script += "b EXAMINE INBOX\r\nbb UID FETCH 1:* (RFC822.SIZE BODY.PEEK[])\r\nz LOGOUT\r\n"
+    r = subprocess.run(["/usr/lib/dovecot/imap", "-c", str(conf), "-o", "mail_uid=" + owner,
+                        "-o", "mail_gid=" + group], input=script, capture_output=True, text=True,
+                       timeout=60, env=dict(os.environ, USER="joe", HOME=str(tmp_path)))
+    assert r.returncode == 0 and "z OK" in r.stdout, r.stdout + r.stderr
+    logf = tmp_path / "dovecot.log"  # the standalone imap logs to stderr
+    log = r.stderr + (logf.read_text() if logf.exists() else "")
+    assert "Disconnected: Logged out" in log, log
+    assert not re.search(r"Error|Panic|Fatal|[Cc]orrupt", log), log
+    assert "bb OK" in r.stdout, r.stdout
+    # The size dovecot announces is the size of what it sends, for every message.
+    sizes = re.findall(r"RFC822\.SIZE (\d+) BODY\[\] \{(\d+)\}", r.stdout)
+    assert sizes and all(a == b for a, b in sizes), sizes
+    view, cur, uv, lists = {}, None, None, []
+    for line in r.stdout.splitlines():
+        if line.startswith("* LIST") or line.startswith("* LSUB"):
+            lists.append(line)
+        mm = re.match(r"\* OK \[UIDVALIDITY (\d+)\]", line)
+        if mm:
+            uv = int(mm.group(1))
+        if line.startswith("b OK"):
+            cur = None
+        mm = re.match(r"s(\d+) OK", line)
+        if mm:
+            cur = folders[int(mm.group(1))]
+            view[cur] = (uv, [])
+        if cur and re.match(r"\* \d+ FETCH ", line):
+            view[cur][1].append(fetch_uid_flags(line))
+    return view, lists
+
+
+def fetch_uid_flags(line):
+    """(uid, sorted flags without \\Recent) of a FETCH response line, either order."""
+    u = int(re.search(r"UID (\d+)", line).group(1))
+    fl = re.search(r"FLAGS \(([^)]*)\)", line).group(1).split()
+    return u, sorted(f for f in fl if f != "\\Recent")
+
+
+def mailgw_view(m, folders):
+    view = {}
+    for f in folders:
+        typ, data = m.select(f, readonly=True)
+        assert typ == "OK", (f, data)
+        uv = int(m.untagged_responses["UIDVALIDITY"][0])
+        typ, data = m.uid("FETCH", "1:*", "(FLAGS)")
+        view[f] = (uv, [fetch_uid_flags("* " + x.decode()) for x in data if x is not None])
+    return view
+
+
+def test_dovecot_reads_the_same_uids(tmp_path, daemon, pki):
+    """The day the office moves to dovecot: Debian's dovecot, pointed at a copy of a
+    Maildir mailgwd wrote (SMTP deliveries, APPENDs, a COPY and a MOVE into folders, an
+    expunge), reports the same UIDVALIDITY, UIDs and flags per folder as mailgwd did to
+    imaplib, and the same folders and subscriptions; so no client downloads anything
+    again."""
+    d = start(daemon, pki)
+    for n in (1, 2, 3):
+        smtp_deliver(d, message(n))
+    # A message the admin copied in from an old server: LF line ends, no final newline
+    # (mailgwd sends one CRLF more than dovecot there, and must not make dovecot's
+    # cached size wrong).
+    old = os.path.join(maildir(d, "joe"), "cur", "1999999999.M1P1.oldserver:2,S")  # UID 4
+    with open(old, "wb") as f:
+        f.write(b"Subject: old\n\nno final newline")
+    m = imap(d, pki)
+    m.create("Archive.2026")
+    m.append("Sent", "(\\Seen)", None, message(4))
+    m.append("INBOX", "(\\Flagged)", None, message(5))
+    m.select("INBOX")
+    m.store("1", "+FLAGS.SILENT", "(\\Seen \\Answered)")
+    m.copy("1:2", "Archive.2026")
+    m._simple_command("MOVE", "3", "Trash")
+    m.store("1", "+FLAGS.SILENT", "(\\Deleted)")
+    m.expunge()
+    folders = ["INBOX", "Sent", "Archive.2026", "Trash", "Drafts"]
+    ours = mailgw_view(m, folders)
+    m.logout()
+    assert [len(ours[f][1]) for f in folders] == [3, 1, 2, 1, 0], ours
+    assert [u for u, _ in ours["INBOX"][1]] == [2, 4, 5]  # 1 expunged, 3 moved; 4, 5: the APPEND, the old file
+    # The admin copies the mail directory to the new server (cp -a keeps the owner).
+    copy = tmp_path / "dovecot-mail"
+    subprocess.run(["cp", "-a", maildir(d, "joe"), str(copy)], check=True)
+    theirs, lists = dovecot_view(tmp_path, str(copy), folders)
+    for f in folders:
+        assert theirs[f][0] == ours[f][0], (f, theirs[f], ours[f])
+        assert [u for u, _ in theirs[f][1]] == [u for u, _ in ours[f][1]], (f, theirs[f], ours[f])
+        assert [fl for _, fl in theirs[f][1]] == [fl for _, fl in ours[f][1]], (f, theirs[f], ours[f])
+    assert '* LIST (\\HasNoChildren) "." Archive.2026' in lists, lists
+    assert '* LSUB () "." Sent' in lists and '* LSUB () "." Archive' in lists, lists
+
+
+def test_old_uidlist_converted_pop3_uidl_and_fetchmail_keep(tmp_path, daemon, pki):
+    """A Maildir of the firmware before folders (mailgw-uidlist version 2, its sizes in a
+    second column) is converted to dovecot-uidlist at its first use: POP3 UIDL values
+    stay the same, so fetchmail with keep fetches nothing again; the old file is gone."""
+    d = start(daemon, pki, extra="[pop3s]\nlisten = 127.0.0.1:0\n")
+    for n in (1, 2):
+        smtp_deliver(d, message(n, 3000 * n))
+    r, got = fetchmail(tmp_path, d, pki, keep=True)
+    assert r.returncode == 0 and len(got) == 2, r.stdout + r.stderr
+    p = poplib.POP3_SSL(*d.addr("pop3s"), context=client_ctx(pki, pki.user["joe"]), timeout=15)
+    p.user("joe@" + DOMAIN)
+    p.pass_(PASSWORDS["joe"])
+    uidl = p.uidl()[1]
+    sizes = p.list()[1]
+    p.quit()
+    d.stop()
+    # What the older firmware had written for these two messages: the same UIDVALIDITY,
+    # UIDs and sizes as sent, in its own format, and no dovecot-uidlist.
+    md = maildir(d, "joe")
+    with open(os.path.join(md, "dovecot-uidlist")) as f:
+        head, *recs = f.read().splitlines()
+    uv = int(head.split()[1][1:])
+    nxt = int(head.split()[2][1:])
+    old = "mailgw-uidlist 2\nuidvalidity %d\nuidnext %d\n" % (uv, nxt)
+    for rec, size in zip(recs, sizes):
+        uid, _, base = rec.partition(" :")
+        old += "%s %s %s\n" % (uid, size.split()[1].decode(), base)
+    os.unlink(os.path.join(md, "dovecot-uidlist"))
+    with open(os.path.join(md, "mailgw-uidlist"), "w") as f:
+        f.write(old)
+    mark = d.mark()
+    d.start(wait=False)
+    d.wait_log(r"ready", 30, start=mark)
+    r, got = fetchmail(tmp_path, d, pki, keep=True)
+    assert r.returncode == 1 and got == [], r.stdout + r.stderr  # 1: no new mail
+    assert not os.path.exists(os.path.join(md, "mailgw-uidlist"))
+    with open(os.path.join(md, "dovecot-uidlist")) as f:
+        assert f.readline().startswith("3 V%d N" % uv)
+    p = poplib.POP3_SSL(*d.addr("pop3s"), context=client_ctx(pki, pki.user["joe"]), timeout=15)
+    p.user("joe@" + DOMAIN)
+    p.pass_(PASSWORDS["joe"])
+    assert p.uidl()[1] == uidl and p.list()[1] == sizes
+    p.quit()
+    d.wait_log(r"mailgw-uidlist: converted to dovecot-uidlist \(UIDVALIDITY %d, UIDs kept\)" % uv)
+
+
+MBSYNCRC_FOLDERS = MBSYNCRC.replace("Patterns INBOX\n", "Patterns *\n").replace(
+    "Create Near\n", "Create Both\n").replace("Inbox {near}/INBOX\n", "Inbox {near}/INBOX\nSubFolders Verbatim\n")
+
+
+def test_mbsync_syncs_a_new_folder_both_ways(tmp_path, daemon, pki):
+    """mbsync with Patterns *: a folder made on the server (with a COPY in it) comes
+    down; a folder made in the local Maildir goes up (CREATE, APPEND)."""
+    d = start(daemon, pki)
+    smtp_deliver(d, message(1))
+    m = imap(d, pki)
+    m.create("Projects")
+    m.select("INBOX")
+    m.copy("1", "Projects")
+    m.logout()
+    run, near = mbsync(tmp_path, d, pki, MBSYNCRC_FOLDERS)
+    r = run()
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = list((near / "Projects").glob("*/*"))
+    assert len(got) == 1 and b"Subject: test 1" in got[0].read_bytes()
+    for sub in ("cur", "new", "tmp"):
+        (near / "Ideas" / sub).mkdir(parents=True)
+    (near / "Ideas" / "new" / "1.local.host").write_bytes(message(7))
+    r = run()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert os.path.isdir(folder_dir(d, "Ideas"))
+    m = imap(d, pki)
+    assert m.select("Ideas") == ("OK", [b"1"])
+    assert b"Subject: test 7" in fetch1(m, "BODY.PEEK[HEADER]")
+    m.logout()
+
+
+def test_list_of_too_many_folders_is_refused_not_fatal(daemon, pki):
+    """A Maildir copied in from another server with hundreds of folders (more than a LIST
+    answer fits in the output buffer): LIST answers NO [LIMIT], the session goes on, and
+    a narrower pattern works; CREATE refuses a folder beyond the limit."""
+    d = start(daemon, pki)
+    smtp_deliver(d, message(1))
+    md = maildir(d, "joe")
+    for i in range(400):  # as cp -a of another server's Maildir would leave them
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(md, ".Project-%03d-%s" % (i, "x" * 150), sub))
+    m = imap(d, pki)
+    typ, data = m.list('""', "*")
+    assert typ == "NO" and data[0].startswith(b"[LIMIT]"), data
+    assert m.noop()[0] == "OK"
+    m.untagged_responses.clear()  # the LIST lines sent before the NO
+    typ, data = m.list('""', "Project-007*")
+    assert typ == "OK" and len(data) == 1 and b"Project-007-" in data[0], data
+    assert m.create("One-more")[1][0].startswith(b"[LIMIT]")
+    m.logout()

@@ -173,7 +173,7 @@ def test_uidlist_read_error_is_temporary_and_keeps_uidl(daemon, pki):
     p = pop(d, pki)
     before = p.uidl()[1]
     p.quit()
-    path = os.path.join(gate.maildir(d, "joe"), "mailgw-uidlist")
+    path = os.path.join(gate.maildir(d, "joe"), "dovecot-uidlist")
     os.rename(path, path + ".aside")
     os.symlink("/proc/self/mem", path)
     time.sleep(1)  # a recreated list would get another UIDVALIDITY

@@ -22,6 +22,7 @@
 #include "core/err.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "store/folder.h"
 #include "store/maildir.h"
 #include "store/quota.h"
 
@@ -453,15 +454,14 @@ static void test_uidlist_corrupt(void **state)
 	uv = b.uidvalidity;
 	maildir_box_close(&b);
 	sleep(1); /* UIDVALIDITY is a time: a recreated list must differ */
-	put("mail/c.test/joe/Maildir/mailgw-uidlist", "mailgw-uidlist 1\nuidvalidity x\n");
+	put("mail/c.test/joe/Maildir/dovecot-uidlist", "3 Vx N2\n");
 	assert_int_equal(maildir_box_open(&b, &st, "c.test", "joe", 0), 0);
 	assert_int_not_equal(b.uidvalidity, uv);
 	assert_int_equal(b.count, 1);
 	assert_int_equal(b.msgs[0].uid, 1);
 	maildir_box_close(&b);
 	/* A torn last line (no LF) is also refused, not half-trusted. */
-	put("mail/c.test/joe/Maildir/mailgw-uidlist",
-	    "mailgw-uidlist 1\nuidvalidity 5\nuidnext 9\n3 abc");
+	put("mail/c.test/joe/Maildir/dovecot-uidlist", "3 V5 N9\n3 :abc");
 	assert_int_equal(maildir_box_open(&b, &st, "c.test", "joe", 0), 0);
 	assert_int_not_equal(b.uidvalidity, 5);
 	maildir_box_close(&b);
@@ -488,7 +488,7 @@ static void test_uidlist_read_error_keeps_uids(void **state)
 	assert_int_equal(maildir_box_open(&b, &st, "t.test", "joe", 0), 0);
 	uv = b.uidvalidity;
 	maildir_box_close(&b);
-	snprintf(p, sizeof(p), "%s/mail/t.test/joe/Maildir/mailgw-uidlist", tmpdir);
+	snprintf(p, sizeof(p), "%s/mail/t.test/joe/Maildir/dovecot-uidlist", tmpdir);
 	assert_int_equal(file_read_all(p, 1 << 20, &saved, &len), 0);
 	assert_int_equal(unlink(p), 0);
 	assert_int_equal(symlink("/proc/self/mem", p), 0);
@@ -530,32 +530,52 @@ static void test_vsize(void **state)
 	assert_int_equal(b.msgs[0].vsize, 18);
 	assert_int_equal(b.msgs[1].vsize, 11 + 1 + 2); /* one lone LF, a final CRLF */
 	maildir_box_close(&b);
-	snprintf(p, sizeof(p), "%s/mail/v.test/joe/Maildir/mailgw-uidlist", tmpdir);
+	snprintf(p, sizeof(p), "%s/mail/v.test/joe/Maildir/dovecot-uidlist", tmpdir);
 	assert_int_equal(file_read_all(p, 1 << 20, &text, &len), 0);
-	assert_non_null(strstr(text, "\n1 18 1700000001.M1P1.lf\n"));
-	assert_non_null(strstr(text, "\n2 14 1700000002.M1P1.nonl\n"));
+	/* dovecot's format: W only where the name does not carry it */
+	assert_non_null(strstr(text, "\n1 W18 :1700000001.M1P1.lf\n"));
+	/* no final newline: dovecot's W counts no CRLF there, ours (X) does */
+	assert_non_null(strstr(text, "\n2 W12 X14 :1700000002.M1P1.nonl\n"));
+	assert_non_null(strstr(text, "\n3 :"));
 	free(text);
-	/* The cached value is what is used (a Maildir file's content never changes);
-	 * version 1 (no sizes): UIDs kept, sizes computed, rewritten as version 2. */
+	/* The cached value is what is used (a Maildir file's content never changes). Our
+	 * former lists (version 2, and 1 without sizes) are converted with their UIDs
+	 * when there is no dovecot-uidlist, then removed; a list dovecot wrote (its N
+	 * behind the last UID, as dovecot leaves it after appending records) is read. */
 	static const struct {
 		const char *list;
 		uint32_t uv, uid;
 		uint64_t vsize;
 	} lists[] = {
+	    {"3 V76 N2 G0123456789abcdef0123456789abcdef\n7 W99 :1700000001.M1P1.lf:2,S\n", 76, 7,
+	     99},
 	    {"mailgw-uidlist 2\nuidvalidity 77\nuidnext 9\n4 99 1700000001.M1P1.lf\n", 77, 4, 99},
 	    {"mailgw-uidlist 1\nuidvalidity 78\nuidnext 9\n5 1700000001.M1P1.lf\n", 78, 5, 18},
 	};
 	for (size_t i = 0; i < MGW_ARRAY_LEN(lists); i++) {
-		put("mail/v.test/joe/Maildir/mailgw-uidlist", lists[i].list);
+		bool old = lists[i].list[0] == 'm';
+		char q[512];
+
+		unlink(p);
+		put(old ? "mail/v.test/joe/Maildir/mailgw-uidlist"
+			: "mail/v.test/joe/Maildir/dovecot-uidlist",
+		    lists[i].list);
 		assert_int_equal(maildir_box_open(&b, &st, "v.test", "joe", 0), 0);
 		assert_int_equal(b.uidvalidity, lists[i].uv);
 		assert_int_equal(b.msgs[0].uid, lists[i].uid);
 		assert_int_equal(b.msgs[0].vsize, lists[i].vsize);
 		assert_int_equal(b.msgs[1].vsize, 14);
+		assert_true(b.uidnext > b.msgs[b.count - 1].uid);
 		maildir_box_close(&b);
+		snprintf(q, sizeof(q), "%s/mail/v.test/joe/Maildir/mailgw-uidlist", tmpdir);
+		assert_int_equal(access(q, F_OK), -1); /* converted, removed */
+		assert_int_equal(file_read_all(p, 1 << 20, &text, &len), 0);
+		if (i == 0) /* dovecot's mailbox GUID is kept */
+			assert_non_null(strstr(text, " G0123456789abcdef0123456789abcdef\n"));
+		free(text);
 	}
 	assert_int_equal(file_read_all(p, 1 << 20, &text, &len), 0);
-	assert_true(strncmp(text, "mailgw-uidlist 2\nuidvalidity 78\n", 32) == 0);
+	assert_true(strncmp(text, "3 V78 N", 7) == 0);
 	free(text);
 }
 
@@ -633,15 +653,95 @@ static void test_vsize_budget(void **state)
 	assert_int_equal(b.msgs[1].uid, 2);
 	assert_int_equal(b.msgs[1].vsize, big + big / 72 + 2); /* last line: no LF */
 	maildir_box_close(&b);
-	snprintf(p, sizeof(p), "%s/mail/w.test/joe/Maildir/mailgw-uidlist", tmpdir);
+	snprintf(p, sizeof(p), "%s/mail/w.test/joe/Maildir/dovecot-uidlist", tmpdir);
 	assert_int_equal(file_read_all(p, 1 << 20, &text, &len), 0);
-	assert_non_null(strstr(text, "\n3 - 1700000003.M1P1.old\n"));
+	assert_non_null(strstr(text, "\n3 :1700000003.M1P1.old\n")); /* no W: not sized yet */
 	free(text);
 	assert_int_equal(maildir_box_open(&b, &st, "w.test", "joe", 0), 0);
 	assert_int_equal(b.count, 3);
 	assert_int_equal(b.msgs[2].uid, 3);
 	assert_int_equal(b.msgs[2].vsize, big + big / 72 + 2);
 	maildir_box_close(&b);
+}
+
+/* Folder names: what a client may send, and what never reaches a path. */
+static void test_folder_names(void **state)
+{
+	static const char *const good[] = {"Sent",    "Archive.2026", "Entw&APw-rfe", "a&-b",
+					   "INBOX.x", "&2D3eAA-",     "x y"};
+	static const char *const bad[] = {
+	    "",	  "INBOX", "inbox", "Inbox.x", "../x", "a/b", ".x",   "x.",  "a..b", "x*",
+	    "x%", "&Jjo",  "&AGE-", "&2D0-",   "a\\b", "q\"", "\x01", "&-&", "&AAA-"};
+	char longname[MAILDIR_FOLDER_MAX + 2];
+
+	(void)state;
+	for (size_t i = 0; i < MGW_ARRAY_LEN(good); i++)
+		assert_true(maildir_folder_valid(good[i]));
+	for (size_t i = 0; i < MGW_ARRAY_LEN(bad); i++)
+		if (maildir_folder_valid(bad[i]))
+			fail_msg("accepted %s", bad[i]);
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[MAILDIR_FOLDER_MAX] = '\0';
+	assert_true(maildir_folder_valid(longname));
+	longname[MAILDIR_FOLDER_MAX] = 'x';
+	longname[MAILDIR_FOLDER_MAX + 1] = '\0';
+	assert_false(maildir_folder_valid(longname));
+}
+
+/* Folders: the special-use ones at the first login, create/rename/delete, a delivery
+ * into a folder counted in the Maildir's maildirsize. */
+static void test_folders(void **state)
+{
+	const struct maildir_rcpt r[] = {{"fo.test", "joe", "Sent"}};
+	struct timeval old[2] = {{1000, 0}, {1000, 0}};
+	struct maildir_folders f;
+	char p[512];
+	struct maildir_box b;
+	uint64_t bytes, msgs;
+
+	(void)state;
+	assert_int_equal(maildir_folder_defaults(&st, "fo.test", "joe"), 0);
+	assert_int_equal(maildir_folder_list(&st, "fo.test", "joe", &f), 0);
+	assert_int_equal(f.n, 5);
+	assert_string_equal(f.names[0], "Archive");
+	maildir_folders_free(&f);
+	assert_int_equal(maildir_subs_list(&st, "fo.test", "joe", &f), 0);
+	assert_int_equal(f.n, 5);
+	assert_string_equal(f.names[0], "Sent");
+	maildir_folders_free(&f);
+	/* A stale file in a folder's tmp/ (an APPEND cut off by a crash) goes at start. */
+	put("mail/fo.test/joe/Maildir/.Sent/tmp/1000.M1P1.x", "x");
+	snprintf(p, sizeof(p), "%s/mail/fo.test/joe/Maildir/.Sent/tmp/1000.M1P1.x", tmpdir);
+	assert_int_equal(utimes(p, old), 0);
+	assert_int_equal(maildir_store_cleanup(&st, time(NULL), NULL), 0);
+	assert_int_equal(access(p, F_OK), -1);
+	assert_int_equal(maildir_folder_create(&st, "fo.test", "joe", "Sent"), -MGW_EEXIST);
+	assert_int_equal(maildir_folder_create(&st, "fo.test", "joe", "../x"), -MGW_EINVAL);
+	assert_int_equal(maildir_quota_get(&st, "fo.test", "joe", 0, &bytes, &msgs), 0);
+	assert_int_equal(deliver(msg1, r, 1), 0);
+	assert_int_equal(maildir_folder_open(&b, &st, "fo.test", "joe", "Sent", 0), 0);
+	assert_int_equal(b.count, 1);
+	assert_int_equal(b.msgs[0].uid, 1);
+	maildir_box_close(&b);
+	assert_int_equal(maildir_quota_get(&st, "fo.test", "joe", 0, &bytes, &msgs), 0);
+	assert_int_equal(msgs, 1);
+	/* A recalculation (maildirsize lost) counts the folders too, as dovecot's. */
+	snprintf(p, sizeof(p), "%s/mail/fo.test/joe/Maildir/maildirsize", tmpdir);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(maildir_quota_get(&st, "fo.test", "joe", 0, &bytes, &msgs), 0);
+	assert_int_equal(msgs, 1);
+	assert_int_equal(bytes, strlen(msg1));
+	assert_int_equal(maildir_folder_open(&b, &st, "fo.test", "joe", "Nope", 0), -MGW_ENOENT);
+	assert_int_equal(maildir_folder_rename(&st, "fo.test", "joe", "Sent", "Archive"),
+			 -MGW_EEXIST);
+	assert_int_equal(maildir_folder_rename(&st, "fo.test", "joe", "Sent", "Old"), 0);
+	assert_int_equal(maildir_folder_open(&b, &st, "fo.test", "joe", "Old", 0), 0);
+	assert_int_equal(b.count, 1);
+	maildir_box_close(&b);
+	assert_int_equal(maildir_folder_delete(&st, "fo.test", "joe", "Old"), 0);
+	assert_int_equal(maildir_folder_delete(&st, "fo.test", "joe", "Old"), -MGW_ENOENT);
+	assert_int_equal(maildir_quota_get(&st, "fo.test", "joe", 0, &bytes, &msgs), 0);
+	assert_int_equal(msgs, 0);
 }
 
 static void test_cleanup_and_space(void **state)
@@ -787,6 +887,8 @@ int main(void)
 	    cmocka_unit_test(test_vsize),
 	    cmocka_unit_test(test_vsize_budget),
 	    cmocka_unit_test(test_quota_usage),
+	    cmocka_unit_test(test_folder_names),
+	    cmocka_unit_test(test_folders),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

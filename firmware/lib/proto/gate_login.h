@@ -46,6 +46,7 @@ struct gate_env {
 	uint32_t idle_timeout_ms;	  /* idle limit after login */
 	uint32_t fail_close;		  /* failed logins before the connection is closed */
 	uint64_t max_message_size;	  /* IMAP APPEND: [smtp] max_message_size */
+	uint64_t quota_default;		  /* IMAP APPEND: [smtp] quota (0: none) */
 	struct maildir_store *store;	  /* borrowed, process-wide */
 	struct throttle *throttle;	  /* borrowed, process-wide */
 	const struct gate_peer_ops *peer; /* NULL: the TLS session */

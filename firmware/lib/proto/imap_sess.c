@@ -21,10 +21,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/passwd.h"
 #include "core/err.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "proto/imap_fetch.h"
 #include "proto/imap_parse.h"
+#include "store/folder.h"
+#include "store/quota.h"
 
 #define IMAP_CHUNK (8 * 1024)	  /* bytes read from a message file at a time */
 #define IMAP_OUT_HIGH (32 * 1024) /* stop producing output while this much waits */
@@ -35,7 +39,10 @@
 /* The longest attribute name echoed in a FETCH response: every field name escaped */
 #define IMAP_FATT_NAME_MAX (IMAP_HDR_FIELDS_MAX * (2 * IMAP_FIELD_NAME_MAX + 3) + 64)
 
-#define IMAP_CAPS_COMMON "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS"
+#define IMAP_CAPS_COMMON                                                                           \
+	"IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN "      \
+	"SPECIAL-USE"
+#define IMAP_FOLDERS_MAX 100 /* folders per user (CREATE: NO [LIMIT]); LIST fits the output */
 #define IMAP_SYSFLAGS "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
 
 enum imap_state {
@@ -122,12 +129,14 @@ struct imap_sess {
 	struct maildir_box box;
 	bool box_open, readonly;
 	uint32_t recent_from; /* UIDs from here on are \Recent for this session */
+	char folder[MAILDIR_FOLDER_MAX + 1]; /* the selected folder; "": INBOX */
 	/* APPEND in progress: the delivery, its flags, its tagged OK text */
 	struct maildir_dlv dlv;
 	bool dlv_active;
 	unsigned append_flags;
 	uint64_t append_left;
-	char append_done[96];
+	char append_folder[MAILDIR_FOLDER_MAX + 1]; /* "": INBOX */
+	char resp[800]; /* tagged OK text of APPEND, COPY (APPENDUID, COPYUID) */
 	struct imap_job job;
 	struct imap_sess *next_live; /* all sessions, for imap_sess_notify */
 };
@@ -1067,6 +1076,12 @@ static void imap_rescan(struct imap_sess *s, const char *done)
 		imap_close(s, "UIDVALIDITY changed, please reconnect", "uidvalidity changed");
 		return;
 	}
+	if (rc < 0 && maildir_folder_exists(s->box.path) == -MGW_ENOENT) {
+		/* Deleted or renamed by another session: as dovecot, the session ends. */
+		free(was);
+		imap_close(s, "Mailbox was deleted or renamed", "mailbox gone");
+		return;
+	}
 	imap_job_start_empty(s, IMAP_JOB_RESCAN, done);
 	j = &s->job;
 	j->was = was;
@@ -1195,6 +1210,10 @@ static void imap_login(struct imap_sess *s, const uint8_t *name, size_t namelen,
 			   s->gl.subject, s->gl.serial);
 		imap_enter(s, IMAP_ST_AUTH);
 		conn_set_idle(s->c, s->env.idle_timeout_ms);
+		/* RFC 6154 folders at the first login (as dovecot's auto = subscribe). */
+		if (maildir_folder_defaults(s->env.store, s->who.domain, s->who.user) < 0)
+			log_warn("imap %s: %s: cannot create the special-use folders", s->c->peer,
+				 s->login);
 		imap_tagged(s, "OK", "[CAPABILITY " IMAP_CAPS_COMMON "] Logged in");
 		break;
 	case GATE_LOGIN_FAILED:
@@ -1342,93 +1361,356 @@ static void imap_do_namespace(struct imap_sess *s, const struct imap_cmd *cmd)
 
 /* ---- authenticated: mailboxes ------------------------------------------------------ */
 
-static bool imap_is_inbox(const struct imap_str *m)
+/* The mailbox argument m: *folder NULL for INBOX, else out (its normal form, valid:
+ * store/folder.h). false: refused with a NO (the tagged reply is sent). */
+static bool imap_mbox(struct imap_sess *s, const struct imap_str *m, char *out, size_t outsz,
+		      const char **folder)
 {
-	return imap_str_eq_ci(m, "INBOX");
+	char raw[MAILDIR_FOLDER_MAX + 2];
+	size_t len;
+
+	if (imap_str_get(m, raw, sizeof(raw), &len) != MGW_PARSE_OK || len > MAILDIR_FOLDER_MAX) {
+		imap_tagged(s, "NO", "[CANNOT] Mailbox name too long");
+		return false;
+	}
+	/* RFC 3501 6.3.3: CREATE "name." declares that children will follow; the name is
+	 * created (dovecot does the same). */
+	if (s->pc->id == IMAP_CMD_CREATE && len > 1 && raw[len - 1] == '.' && raw[len - 2] != '.')
+		raw[--len] = '\0';
+	if (strlen(raw) == len && strcasecmp(raw, "INBOX") == 0) {
+		*folder = NULL;
+		return true;
+	}
+	maildir_folder_norm(raw, out, outsz);
+	if (strlen(raw) != len || !maildir_folder_valid(out)) {
+		imap_tagged(s, "NO",
+			    "[CANNOT] Invalid mailbox name: printable ASCII and modified UTF-7, "
+			    "'.' between levels, no empty level, none of / \\ * % \"");
+		return false;
+	}
+	*folder = out;
+	return true;
+}
+
+/* The text of the NO for a failed folder operation. */
+static const char *imap_folder_err(int rc)
+{
+	switch (rc) {
+	case -MGW_ENOENT:
+		return "[NONEXISTENT] No such mailbox";
+	case -MGW_EEXIST:
+		return "[ALREADYEXISTS] Mailbox already exists";
+	case -MGW_EINVAL:
+		return "[CANNOT] Invalid mailbox name";
+	case -MGW_ELIMIT:
+		return "[LIMIT] Too many mailboxes or name too long";
+	case -MGW_ENOSPC:
+		return "[OVERQUOTA] Disk full";
+	default:
+		return "[UNAVAILABLE] Mail store unavailable, try later";
+	}
 }
 
 /* A LIST pattern (RFC 3501 6.3.8: "*" anything, "%" anything but the delimiter) against
- * a name; INBOX matches case-insensitively. */
-static bool imap_list_match(const char *pat, const char *name)
+ * a name; its first ci octets match case-insensitively (INBOX, RFC 3501 5.1). */
+static bool imap_list_match_ci(const char *pat, const char *name, size_t ci)
 {
 	if (*pat == '\0')
 		return *name == '\0';
 	if (*pat == '*' || *pat == '%') {
 		for (const char *n = name;; n++) {
-			if (imap_list_match(pat + 1, n))
+			if (imap_list_match_ci(
+				pat + 1, n, ci > (size_t)(n - name) ? ci - (size_t)(n - name) : 0))
 				return true;
 			if (*n == '\0' || (*pat == '%' && *n == '.'))
 				return false;
 		}
 	}
-	if (*name == '\0' || (*pat | 0x20) != (*name | 0x20))
+	if (*name == '\0' || (*pat != *name && !(ci > 0 && (*pat | 0x20) == (*name | 0x20))))
 		return false;
-	return imap_list_match(pat + 1, name + 1);
+	return imap_list_match_ci(pat + 1, name + 1, ci ? ci - 1 : 0);
+}
+
+static bool imap_list_match(const char *pat, const char *name)
+{
+	return imap_list_match_ci(pat, name, strncmp(name, "INBOX", 5) == 0 ? 5 : 0);
+}
+
+/* The RFC 6154 attribute of a special-use folder, or "". */
+static const char *imap_special_use(const char *name)
+{
+	static const char *const attr[] = {" \\Sent", " \\Drafts", " \\Trash", " \\Junk",
+					   " \\Archive"};
+
+	for (size_t i = 0; i < MGW_ARRAY_LEN(attr); i++)
+		if (strcmp(name, maildir_special_folders[i]) == 0)
+			return attr[i];
+	return "";
+}
+
+/* Whether some name of f is below name (name + '.' ...). */
+static bool imap_has_children(const struct maildir_folders *f, const char *name)
+{
+	size_t l = strlen(name);
+
+	for (size_t i = 0; i < f->n; i++)
+		if (strncmp(f->names[i], name, l) == 0 && f->names[i][l] == '.')
+			return true;
+	return false;
+}
+
+static int imap_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names to consider for LIST (folders and their parents that do not exist) or LSUB
+ * (subscriptions and their parents): into out, sorted, without duplicates. */
+static int imap_list_names(const struct maildir_folders *base, struct maildir_folders *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < base->n; i++) {
+		const char *n = base->names[i];
+
+		for (const char *dot = n;; dot++) {
+			if (*dot != '.' && *dot != '\0')
+				continue;
+			if (strncasecmp(n, "INBOX", 5) != 0 || (size_t)(dot - n) != 5) {
+				char *name = strndup(n, (size_t)(dot - n));
+				bool dup;
+				char **nn;
+
+				if (name == NULL)
+					return -MGW_ENOMEM;
+				dup = maildir_folders_has(out, name);
+				nn = dup ? NULL : realloc(out->names, (out->n + 1) * sizeof(*nn));
+				if (dup || nn == NULL) {
+					free(name);
+					if (!dup)
+						return -MGW_ENOMEM;
+				} else {
+					out->names = nn;
+					out->names[out->n++] = name;
+				}
+			}
+			if (*dot == '\0')
+				break;
+		}
+	}
+	if (out->n > 1)
+		qsort(out->names, out->n, sizeof(*out->names), imap_name_cmp);
+	return 0;
 }
 
 static void imap_do_list(struct imap_sess *s, const struct imap_cmd *cmd)
 {
 	char ref[256], pat[512], full[768];
 	size_t rl, pl;
-	const char *verb = cmd->id == IMAP_CMD_LSUB ? "LSUB" : "LIST";
+	bool lsub = cmd->id == IMAP_CMD_LSUB;
+	const char *verb = lsub ? "LSUB" : "LIST";
+	struct maildir_folders folders = {0}, subs = {0}, names = {0};
+	int rc;
 
 	if (imap_str_get(&cmd->a[0], ref, sizeof(ref), &rl) != 0 ||
 	    imap_str_get(&cmd->a[1], pat, sizeof(pat), &pl) != 0) {
 		imap_tagged(s, "BAD", "Mailbox name too long");
 		return;
 	}
-	if (pl == 0 && cmd->id == IMAP_CMD_LIST) {
+	if (pl == 0 && !lsub) {
 		/* RFC 3501 6.3.8: the delimiter and the root of the reference. */
 		imap_out(s, "* LIST (\\Noselect) \".\" \"\"\r\n");
-	} else {
-		snprintf(full, sizeof(full), "%s%s", ref, pat);
-		if (imap_list_match(full, "INBOX"))
-			imap_out(s, "* %s (\\HasNoChildren) \".\" INBOX\r\n", verb);
+		imap_out(s, "%s OK LIST completed\r\n", s->tag);
+		return;
+	}
+	snprintf(full, sizeof(full), "%s%s", ref, pat);
+	rc = maildir_folder_list(s->env.store, s->who.domain, s->who.user, &folders);
+	if (rc == 0 && lsub)
+		rc = maildir_subs_list(s->env.store, s->who.domain, s->who.user, &subs);
+	if (rc == 0)
+		rc = imap_list_names(lsub ? &subs : &folders, &names);
+	if (rc < 0) {
+		imap_tagged(s, "NO", imap_folder_err(rc));
+		goto out;
+	}
+	/* INBOX always exists and is always subscribed (as dovecot shows it). */
+	if (imap_list_match(full, "INBOX"))
+		imap_out(s, "* %s (%s) \".\" INBOX\r\n", verb,
+			 imap_has_children(&folders, "INBOX") ? "\\HasChildren"
+							      : "\\HasNoChildren");
+	for (size_t i = 0; i < names.n; i++) {
+		const char *n = names.names[i];
+		bool exists = maildir_folders_has(&folders, n);
+
+		if (!imap_list_match(full, n))
+			continue;
+		if (conn_out_len(s->c) + 1024 > IMAP_OUT_MAX) {
+			/* More than the output buffer holds (a Maildir copied in with hundreds
+			 * of folders): refused rather than the connection closed. */
+			imap_tagged(s, "NO", "[LIMIT] Too many mailboxes, use a narrower pattern");
+			goto out;
+		}
+		/* LSUB: a parent that is not subscribed itself shows only for '%' (RFC 3501
+		 * 6.3.9), as \Noselect. */
+		if (lsub && !maildir_folders_has(&subs, n) && strchr(full, '%') == NULL)
+			continue;
+		imap_out(s, "* %s (%s%s%s) \".\" \"%s\"\r\n", verb,
+			 imap_has_children(&folders, n) ? "\\HasChildren" : "\\HasNoChildren",
+			 !exists || (lsub && !maildir_folders_has(&subs, n)) ? " \\Noselect" : "",
+			 exists ? imap_special_use(n) : "", n);
 	}
 	imap_out(s, "%s OK %s completed\r\n", s->tag, verb);
+out:
+	maildir_folders_free(&folders);
+	maildir_folders_free(&subs);
+	maildir_folders_free(&names);
 }
 
 static void imap_do_subscribe(struct imap_sess *s, const struct imap_cmd *cmd)
 {
-	if (!imap_is_inbox(&cmd->a[0])) {
-		imap_tagged(s, "NO", "[NONEXISTENT] Only INBOX exists");
+	char name[MAILDIR_FOLDER_MAX + 1];
+	const char *folder;
+	bool on = cmd->id == IMAP_CMD_SUBSCRIBE;
+	int rc;
+
+	if (!imap_mbox(s, &cmd->a[0], name, sizeof(name), &folder))
+		return;
+	if (folder == NULL) {
+		imap_tagged(s, on ? "OK" : "NO",
+			    on ? "SUBSCRIBE completed (INBOX is always subscribed)"
+			       : "[CANNOT] INBOX is always subscribed");
 		return;
 	}
-	imap_tagged(s, "OK", "Done (INBOX is always subscribed)");
+	/* RFC 3501 6.3.6: a valid name that does not exist (yet) may be subscribed; LSUB
+	 * shows it \Noselect. */
+	rc = maildir_subs_set(s->env.store, s->who.domain, s->who.user, folder, on);
+	if (rc < 0)
+		imap_tagged(s, "NO", imap_folder_err(rc));
+	else
+		imap_tagged(s, "OK", on ? "SUBSCRIBE completed" : "UNSUBSCRIBE completed");
 }
 
-static void imap_do_folder_refuse(struct imap_sess *s, const struct imap_cmd *cmd)
+static void imap_do_create(struct imap_sess *s, const struct imap_cmd *cmd)
 {
-	(void)cmd;
-	imap_tagged(s, "NO", "[CANNOT] Folders are not implemented yet, only INBOX exists");
+	char name[MAILDIR_FOLDER_MAX + 1];
+	struct maildir_folders f;
+	const char *folder;
+	size_t l;
+	int rc;
+
+	if (!imap_mbox(s, &cmd->a[0], name, sizeof(name), &folder))
+		return;
+	if (folder == NULL) {
+		imap_tagged(s, "NO", "[ALREADYEXISTS] INBOX always exists");
+		return;
+	}
+	l = strlen(name);
+	rc = maildir_folder_list(s->env.store, s->who.domain, s->who.user, &f);
+	if (rc == 0 && f.n >= IMAP_FOLDERS_MAX)
+		rc = -MGW_ELIMIT;
+	maildir_folders_free(&f);
+	if (rc == 0)
+		rc = maildir_folder_create(s->env.store, s->who.domain, s->who.user, name);
+	if (rc < 0) {
+		imap_tagged(s, "NO", imap_folder_err(rc));
+		return;
+	}
+	log_info("imap %s: %s: created folder %.*s", s->c->peer, s->login, (int)l, name);
+	imap_tagged(s, "OK", "CREATE completed");
+}
+
+/* Whether the selected mailbox is folder (NULL: INBOX). */
+static bool imap_is_selected(const struct imap_sess *s, const char *folder)
+{
+	if (!s->box_open)
+		return false;
+	return folder ? strcmp(s->folder, folder) == 0 : s->folder[0] == '\0';
+}
+
+static void imap_do_delete(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	char name[MAILDIR_FOLDER_MAX + 1];
+	const char *folder;
+	int rc;
+
+	if (!imap_mbox(s, &cmd->a[0], name, sizeof(name), &folder))
+		return;
+	if (folder == NULL) {
+		imap_tagged(s, "NO", "[CANNOT] INBOX cannot be deleted"); /* RFC 3501 6.3.4 */
+		return;
+	}
+	if (imap_is_selected(s, folder))
+		imap_unselect(s); /* as dovecot: deleting the selected mailbox closes it */
+	rc = maildir_folder_delete(s->env.store, s->who.domain, s->who.user, folder);
+	if (rc < 0) {
+		imap_tagged(s, "NO", imap_folder_err(rc));
+		return;
+	}
+	(void)maildir_subs_set(s->env.store, s->who.domain, s->who.user, folder, false);
+	log_info("imap %s: %s: deleted folder %s", s->c->peer, s->login, folder);
+	imap_tagged(s, "OK", "DELETE completed");
+}
+
+static void imap_do_rename(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	char from[MAILDIR_FOLDER_MAX + 1], to[MAILDIR_FOLDER_MAX + 1];
+	const char *ff, *tf;
+	int rc;
+
+	if (!imap_mbox(s, &cmd->a[0], from, sizeof(from), &ff) ||
+	    !imap_mbox(s, &cmd->a[1], to, sizeof(to), &tf))
+		return;
+	if (tf == NULL) {
+		imap_tagged(s, "NO", "[ALREADYEXISTS] INBOX always exists");
+		return;
+	}
+	if (imap_is_selected(s, ff))
+		imap_unselect(s);
+	rc = maildir_folder_rename(s->env.store, s->who.domain, s->who.user, ff, tf);
+	if (rc < 0) {
+		imap_tagged(s, "NO", imap_folder_err(rc));
+		return;
+	}
+	log_info("imap %s: %s: renamed folder %s to %s", s->c->peer, s->login, ff ? ff : "INBOX",
+		 tf);
+	imap_tagged(s, "OK", "RENAME completed");
+}
+
+/* Opens folder (NULL: INBOX) into b. false: refused with a NO (sent). */
+static bool imap_box_open(struct imap_sess *s, struct maildir_box *b, const char *folder,
+			  const char *missing)
+{
+	int rc = maildir_folder_open(b, s->env.store, s->who.domain, s->who.user, folder, 0);
+
+	if (rc == 0)
+		return true;
+	if (rc != -MGW_ENOENT)
+		log_err("imap %s: %s: cannot open %s: %s", s->c->peer, s->login,
+			folder ? folder : "INBOX", mgw_strerror(rc));
+	imap_tagged(s, "NO", rc == -MGW_ENOENT ? missing : imap_folder_err(rc));
+	return false;
 }
 
 static void imap_do_status(struct imap_sess *s, const struct imap_cmd *cmd)
 {
 	struct maildir_box b = {.lock_fd = -1};
 	const struct maildir_box *bp = &b;
+	char name[MAILDIR_FOLDER_MAX + 1];
+	const char *folder;
 	size_t recent = 0, unseen = 0;
-	char line[256];
+	char line[512];
 	size_t n;
-	int rc = 0;
 
-	if (!imap_is_inbox(&cmd->a[0])) {
-		imap_tagged(s, "NO", "[NONEXISTENT] Only INBOX exists");
+	if (!imap_mbox(s, &cmd->a[0], name, sizeof(name), &folder))
 		return;
-	}
-	if (s->box_open)
+	if (imap_is_selected(s, folder))
 		bp = &s->box;
-	else
-		rc = maildir_box_open(&b, s->env.store, s->who.domain, s->who.user, 0);
-	if (rc < 0) {
-		imap_tagged(s, "NO", "[UNAVAILABLE] Mailbox unavailable, try later");
+	else if (!imap_box_open(s, &b, folder, "[NONEXISTENT] No such mailbox"))
 		return;
-	}
 	for (size_t i = 0; i < bp->count; i++) {
 		recent += bp == &s->box ? bp->msgs[i].uid >= s->recent_from : bp->msgs[i].in_new;
 		unseen += !(bp->msgs[i].flags & MAILDIR_F_SEEN);
 	}
-	n = (size_t)snprintf(line, sizeof(line), "* STATUS INBOX (");
+	n = (size_t)snprintf(line, sizeof(line), "* STATUS \"%s\" (", folder ? folder : "INBOX");
 	if (cmd->items & IMAP_STATUS_MESSAGES)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "MESSAGES %zu ", bp->count);
 	if (cmd->items & IMAP_STATUS_RECENT)
@@ -1453,22 +1735,16 @@ static void imap_do_status(struct imap_sess *s, const struct imap_cmd *cmd)
 
 static void imap_do_select(struct imap_sess *s, const struct imap_cmd *cmd)
 {
+	char name[MAILDIR_FOLDER_MAX + 1];
+	const char *folder;
 	size_t recent = 0, first_unseen = 0;
-	int rc;
 
 	imap_unselect(s); /* RFC 3501 6.3.1: a failed SELECT leaves none selected */
-	if (!imap_is_inbox(&cmd->a[0])) {
-		imap_tagged(s, "NO", "[NONEXISTENT] Only INBOX exists");
+	if (!imap_mbox(s, &cmd->a[0], name, sizeof(name), &folder) ||
+	    !imap_box_open(s, &s->box, folder, "[NONEXISTENT] No such mailbox"))
 		return;
-	}
-	rc = maildir_box_open(&s->box, s->env.store, s->who.domain, s->who.user, 0);
-	if (rc < 0) {
-		log_err("imap %s: %s: cannot open the mailbox: %s", s->c->peer, s->login,
-			mgw_strerror(rc));
-		imap_tagged(s, "NO", "[UNAVAILABLE] Mailbox unavailable, try later");
-		return;
-	}
 	s->box_open = true;
+	snprintf(s->folder, sizeof(s->folder), "%s", folder ? folder : "");
 	s->readonly = cmd->id == IMAP_CMD_EXAMINE;
 	/* \Recent: what was still in new/ when this session first saw it. */
 	s->recent_from = s->box.uidnext;
@@ -1501,41 +1777,27 @@ static void imap_do_select(struct imap_sess *s, const struct imap_cmd *cmd)
 
 /* ---- selected ---------------------------------------------------------------------- */
 
-/* Removes the \Deleted messages (those in the command's UID set for UID EXPUNGE) and
- * reports each (silently for CLOSE). */
-static void imap_expunge(struct imap_sess *s, const struct imap_cmd *cmd, bool silent)
+/* Expunges the n messages at the indices idx (ascending; owned, freed here) and
+ * reports each as a job, then the tagged done (nothing at all when silent, for CLOSE). */
+static void imap_expunge_idx(struct imap_sess *s, size_t *idx, size_t n, bool silent,
+			     const char *done)
 {
-	size_t n = 0, k = 0, *idx;
-	uint32_t *uids, *seqs;
+	uint32_t *uids = calloc(n ? n : 1, sizeof(*uids)), *seqs = calloc(n ? n : 1, sizeof(*seqs));
+	size_t k = 0;
 
-	for (size_t i = 0; i < s->box.count; i++)
-		n += (s->box.msgs[i].flags & MAILDIR_F_TRASHED) &&
-		     !(cmd->uid && !imap_msg_in_set(s, cmd, i));
-	if (n == 0) {
-		if (!silent)
-			imap_tagged(s, "OK", "EXPUNGE completed");
-		return;
-	}
-	idx = calloc(n, sizeof(*idx));
-	uids = calloc(n, sizeof(*uids));
-	seqs = calloc(n, sizeof(*seqs));
-	if (idx == NULL || uids == NULL || seqs == NULL) {
+	if (uids == NULL || seqs == NULL) {
 		free(idx);
 		free(uids);
 		free(seqs);
-		imap_tagged(s, "NO", "[SERVERBUG] Out of memory, nothing expunged");
+		if (!silent)
+			imap_tagged(s, "NO", "[SERVERBUG] Out of memory, nothing expunged");
 		return;
 	}
-	for (size_t i = 0; i < s->box.count; i++)
-		if ((s->box.msgs[i].flags & MAILDIR_F_TRASHED) &&
-		    !(cmd->uid && !imap_msg_in_set(s, cmd, i))) {
-			uids[k] = s->box.msgs[i].uid;
-			idx[k++] = i;
-		}
-	if (maildir_box_expunge(&s->box, idx, n, NULL) < 0)
+	for (size_t m = 0; m < n; m++)
+		uids[m] = s->box.msgs[idx[m]].uid;
+	if (n > 0 && maildir_box_expunge(&s->box, idx, n, NULL) < 0)
 		log_err("imap %s: %s: some messages could not be expunged", s->c->peer, s->login);
 	/* Report those really gone, highest sequence number first. */
-	k = 0;
 	for (size_t m = n; m-- > 0;)
 		if (maildir_box_find_uid(&s->box, uids[m]) < 0)
 			seqs[k++] = (uint32_t)(idx[m] + 1);
@@ -1549,10 +1811,37 @@ static void imap_expunge(struct imap_sess *s, const struct imap_cmd *cmd, bool s
 	s->job.seqs = seqs;
 	s->job.nseqs = k;
 	s->job.kind = IMAP_JOB_EXPUNGE;
-	s->job.done = k == n ? "EXPUNGE completed" : "EXPUNGE completed, some messages remain";
+	s->job.done = k == n ? done : "EXPUNGE completed, some messages remain";
 	s->job.item = IMAP_FETCH_ATTS_MAX;
 	s->mode = IMAP_MODE_JOB;
 	imap_job_more(s);
+}
+
+/* Removes the \Deleted messages (those in the command's UID set for UID EXPUNGE) and
+ * reports each (silently for CLOSE). */
+static void imap_expunge(struct imap_sess *s, const struct imap_cmd *cmd, bool silent)
+{
+	size_t n = 0, k = 0, *idx;
+
+	for (size_t i = 0; i < s->box.count; i++)
+		n += (s->box.msgs[i].flags & MAILDIR_F_TRASHED) &&
+		     !(cmd->uid && !imap_msg_in_set(s, cmd, i));
+	if (n == 0) {
+		if (!silent)
+			imap_tagged(s, "OK", "EXPUNGE completed");
+		return;
+	}
+	idx = calloc(n, sizeof(*idx));
+	if (idx == NULL) {
+		if (!silent)
+			imap_tagged(s, "NO", "[SERVERBUG] Out of memory, nothing expunged");
+		return;
+	}
+	for (size_t i = 0; i < s->box.count; i++)
+		if ((s->box.msgs[i].flags & MAILDIR_F_TRASHED) &&
+		    !(cmd->uid && !imap_msg_in_set(s, cmd, i)))
+			idx[k++] = i;
+	imap_expunge_idx(s, idx, n, silent, "EXPUNGE completed");
 }
 
 static void imap_do_expunge(struct imap_sess *s, const struct imap_cmd *cmd)
@@ -1632,24 +1921,62 @@ static void imap_bad(struct imap_sess *s, const char *text);
 
 /* ---- APPEND -------------------------------------------------------------------------- */
 
+/* Whether bytes more would put the user over the quota ([smtp] quota or the user's
+ * rule, counting every folder: maildirsize). A store that cannot say is not "over". */
+static bool imap_over_quota(struct imap_sess *s, uint64_t bytes)
+{
+	struct passwd_entry e;
+	uint64_t limit, used = 0, msgs;
+	int rc = passwd_lookup(s->env.data_dir, s->who.domain, s->who.user, &e);
+
+	limit = rc == 0 && e.has_quota ? e.quota : s->env.quota_default;
+	explicit_bzero(&e, sizeof(e));
+	if (limit == 0 ||
+	    maildir_quota_get(s->env.store, s->who.domain, s->who.user, limit, &used, &msgs) < 0)
+		return false;
+	return used >= limit || bytes > limit - used;
+}
+
 /* The message literal is announced (the parser stopped at it): refuse, or take it into a
  * delivery as SMTP does (spool, fsync, link into new/), so an APPEND is as durable as a
- * delivery. Only INBOX exists; RFC 7889 [TOOBIG] beyond [smtp] max_message_size. */
+ * delivery. RFC 7889 [TOOBIG] beyond [smtp] max_message_size; RFC 3501 6.3.11
+ * [TRYCREATE] for a folder that does not exist; RFC 5530 [OVERQUOTA]. */
 static void imap_append_begin(struct imap_sess *s, const struct imap_cmd *cmd)
 {
-	const char *why = NULL;
+	char root[MAILDIR_PATH_MAX], dir[MAILDIR_PATH_MAX];
+	const char *why = NULL, *folder = NULL;
+	char raw[MAILDIR_FOLDER_MAX + 2];
+	size_t len = 0;
 
-	if (s->state == IMAP_ST_NOAUTH)
+	if (s->state != IMAP_ST_NOAUTH &&
+	    (imap_str_get(&cmd->a[0], raw, sizeof(raw), &len) != MGW_PARSE_OK ||
+	     strlen(raw) != len))
+		why = "NO [CANNOT] Invalid mailbox name";
+	else if (s->state != IMAP_ST_NOAUTH && strcasecmp(raw, "INBOX") != 0) {
+		maildir_folder_norm(raw, s->append_folder, sizeof(s->append_folder));
+		folder = s->append_folder;
+		if (!maildir_folder_valid(folder))
+			why = "NO [CANNOT] Invalid mailbox name";
+		else if (maildir_path(s->env.store, s->who.domain, s->who.user, root,
+				      sizeof(root)) < 0 ||
+			 maildir_folder_dir(root, folder, dir, sizeof(dir)) < 0 ||
+			 maildir_folder_exists(dir) < 0)
+			why = "NO [TRYCREATE] No such mailbox";
+	}
+	if (why)
+		;
+	else if (s->state == IMAP_ST_NOAUTH)
 		why = "BAD Log in first";
-	else if (!imap_is_inbox(&cmd->a[0]))
-		why = "NO [TRYCREATE] Only INBOX exists";
 	else if (cmd->append.size == 0)
 		why = "NO Empty message";
 	else if (cmd->append.size > s->env.max_message_size)
 		why = "NO [TOOBIG] Message larger than the limit";
 	else if (cmd->flags.has_extension)
 		why = "BAD Unknown system flag";
-	else if (maildir_dlv_begin(s->env.store, &s->dlv) < 0)
+	else if (imap_over_quota(s, cmd->append.size))
+		why = "NO [OVERQUOTA] Quota exceeded";
+	else if (maildir_dlv_begin_at(s->env.store, &s->dlv,
+				      cmd->append.has_date ? (time_t)cmd->append.date : 0) < 0)
 		why = "NO [UNAVAILABLE] Mail store unavailable, try later";
 	if (why) {
 		imap_out(s, "%s %s\r\n", s->tag, why);
@@ -1661,6 +1988,8 @@ static void imap_append_begin(struct imap_sess *s, const struct imap_cmd *cmd)
 		}
 		return;
 	}
+	if (folder == NULL)
+		s->append_folder[0] = '\0';
 	s->dlv_active = true;
 	s->append_flags = imap_to_maildir(cmd->flags.bits);
 	s->append_left = cmd->append.size;
@@ -1670,10 +1999,11 @@ static void imap_append_begin(struct imap_sess *s, const struct imap_cmd *cmd)
 }
 
 /* The message is in the spool and the line is over: deliver, set the flags, find the
- * UID (RFC 4315 APPENDUID), report EXISTS if INBOX is selected. */
+ * UID (RFC 4315 APPENDUID), report EXISTS if the mailbox is selected. */
 static void imap_append_end(struct imap_sess *s, size_t restlen)
 {
-	struct maildir_rcpt r = {s->who.domain, s->who.user};
+	const char *folder = s->append_folder[0] ? s->append_folder : NULL;
+	struct maildir_rcpt r = {s->who.domain, s->who.user, folder};
 	char base[MAILDIR_NAME_MAX + 1];
 	struct maildir_box b = {.lock_fd = -1};
 	uint32_t uid = 0, uidvalidity = 0;
@@ -1690,10 +2020,12 @@ static void imap_append_end(struct imap_sess *s, size_t restlen)
 	rc = maildir_dlv_commit(&s->dlv, &r, 1);
 	if (rc < 0) {
 		imap_tagged(s, "NO",
-			    rc == -MGW_ENOSPC ? "[OVERQUOTA] Disk full" : "[SERVERBUG] Not stored");
+			    rc == -MGW_ENOSPC	? "[OVERQUOTA] Disk full"
+			    : rc == -MGW_ENOENT ? "[TRYCREATE] No such mailbox"
+						: "[SERVERBUG] Not stored");
 		return;
 	}
-	if (maildir_box_open(&b, s->env.store, s->who.domain, s->who.user, 0) == 0) {
+	if (maildir_folder_open(&b, s->env.store, s->who.domain, s->who.user, folder, 0) == 0) {
 		for (size_t i = b.count; i-- > 0;)
 			if (strncmp(b.msgs[i].name, base, strlen(base)) == 0) {
 				uid = b.msgs[i].uid;
@@ -1704,17 +2036,196 @@ static void imap_append_end(struct imap_sess *s, size_t restlen)
 			}
 		maildir_box_close(&b);
 	}
-	log_info("imap %s: %s: APPEND of UID %u", s->c->peer, s->login, uid);
+	log_info("imap %s: %s: APPEND of UID %u to %s", s->c->peer, s->login, uid,
+		 folder ? folder : "INBOX");
 	if (uid)
-		snprintf(s->append_done, sizeof(s->append_done),
-			 "[APPENDUID %u %u] APPEND completed", uidvalidity, uid);
+		snprintf(s->resp, sizeof(s->resp), "[APPENDUID %u %u] APPEND completed",
+			 uidvalidity, uid);
 	else
-		snprintf(s->append_done, sizeof(s->append_done), "APPEND completed");
+		snprintf(s->resp, sizeof(s->resp), "APPEND completed");
 	imap_sess_notify(NULL, s->who.domain, s->who.user);
 	if (s->state == IMAP_ST_SELECTED)
-		imap_rescan(s, s->append_done); /* EXISTS, then the tagged OK */
+		imap_rescan(s, s->resp); /* EXISTS, then the tagged OK */
 	else
-		imap_tagged(s, "OK", s->append_done);
+		imap_tagged(s, "OK", s->resp);
+}
+
+/* ---- COPY, MOVE ---------------------------------------------------------------------- */
+
+/* Appends the UID set of the n UIDs u (in the order of the copies: RFC 4315 pairs the
+ * two sets by position) to out; runs where both sides ascend by one become "a:b". false
+ * when it does not fit. */
+static bool imap_uidset(char *out, size_t outsz, const uint32_t *u, const uint32_t *other, size_t n)
+{
+	size_t len = strlen(out);
+
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		int w;
+
+		while (j + 1 < n && u[j + 1] == u[j] + 1 && other[j + 1] == other[j] + 1)
+			j++;
+		w = j > i ? snprintf(out + len, outsz - len, "%s%u:%u", i ? "," : "", u[i], u[j])
+			  : snprintf(out + len, outsz - len, "%s%u", i ? "," : "", u[i]);
+		if (w < 0 || (size_t)w >= outsz - len)
+			return false;
+		len += (size_t)w;
+		i = j + 1;
+	}
+	return true;
+}
+
+/* The UIDs the destination gave the n copies named names (full names in its cur/). */
+static void imap_copy_uids(struct imap_sess *s, const char *folder,
+			   char (*names)[MAILDIR_NAME_MAX + 1], size_t n, uint32_t *uids,
+			   uint32_t *uidvalidity)
+{
+	struct maildir_box b = {.lock_fd = -1};
+
+	if (maildir_folder_open(&b, s->env.store, s->who.domain, s->who.user, folder, 0) < 0)
+		return;
+	*uidvalidity = b.uidvalidity;
+	for (size_t k = 0; k < n; k++) {
+		const char *info = strstr(names[k], ":2,");
+		size_t bl = info ? (size_t)(info - names[k]) : strlen(names[k]);
+
+		/* The copies are the newest: look from the end. */
+		for (size_t i = b.count; i-- > 0;)
+			if (b.msgs[i].base_len == bl &&
+			    strncmp(b.msgs[i].name, names[k], bl) == 0) {
+				uids[k] = b.msgs[i].uid;
+				break;
+			}
+	}
+	maildir_box_close(&b);
+}
+
+/* COPY and MOVE (RFC 3501 6.4.7, RFC 6851): hard links into the destination, all or
+ * nothing, fsync'd before the answer; [COPYUID] (RFC 4315); MOVE then expunges. */
+static void imap_do_copy(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	char name[MAILDIR_FOLDER_MAX + 1], root[MAILDIR_PATH_MAX], dst[MAILDIR_PATH_MAX];
+	char(*names)[MAILDIR_NAME_MAX + 1] = NULL;
+	bool move = cmd->id == IMAP_CMD_MOVE;
+	const char *verb = move ? "MOVE" : "COPY", *folder;
+	uint32_t *src_uids = NULL, *dst_uids = NULL, uidvalidity = 0;
+	size_t n = 0, k = 0, *idx = NULL;
+	uint64_t bytes = 0;
+	int rc;
+
+	if (move && s->readonly) {
+		imap_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only");
+		return;
+	}
+	if (!imap_seqset_valid(s, cmd)) {
+		imap_tagged(s, "BAD", "Invalid message sequence number");
+		return;
+	}
+	if (!imap_mbox(s, &cmd->a[0], name, sizeof(name), &folder))
+		return;
+	rc = maildir_path(s->env.store, s->who.domain, s->who.user, root, sizeof(root));
+	if (rc == 0)
+		rc = maildir_folder_dir(root, folder, dst, sizeof(dst));
+	if (rc == 0 && folder)
+		rc = maildir_folder_exists(dst);
+	if (rc < 0) {
+		imap_tagged(s, "NO",
+			    rc == -MGW_ENOENT ? "[TRYCREATE] No such mailbox"
+					      : imap_folder_err(rc));
+		return;
+	}
+	for (size_t i = 0; i < s->box.count; i++)
+		if (!s->box.msgs[i].gone && imap_msg_in_set(s, cmd, i)) {
+			n++;
+			bytes += s->box.msgs[i].size;
+		}
+	if (n == 0) {
+		imap_tagged(s, "OK",
+			    move ? "MOVE completed (nothing to move)"
+				 : "COPY completed (nothing to copy)");
+		return;
+	}
+	if (!move && imap_over_quota(s, bytes)) {
+		imap_tagged(s, "NO", "[OVERQUOTA] Quota exceeded");
+		return;
+	}
+	idx = calloc(n, sizeof(*idx));
+	names = calloc(n, sizeof(*names));
+	src_uids = calloc(n, sizeof(*src_uids));
+	dst_uids = calloc(n, sizeof(*dst_uids));
+	if (idx == NULL || names == NULL || src_uids == NULL || dst_uids == NULL) {
+		imap_tagged(s, "NO", "[SERVERBUG] Out of memory, nothing copied");
+		goto out;
+	}
+	for (size_t i = 0; i < s->box.count && k < n; i++) {
+		if (s->box.msgs[i].gone || !imap_msg_in_set(s, cmd, i))
+			continue;
+		rc = maildir_msg_copy(&s->box, i, s->env.store, dst, names[k], sizeof(names[k]));
+		if (rc == -MGW_ENOENT)
+			continue; /* expunged elsewhere meanwhile: the next NOOP says so */
+		if (rc < 0)
+			break;
+		src_uids[k] = s->box.msgs[i].uid;
+		idx[k++] = i;
+	}
+	if (rc == 0 || rc == -MGW_ENOENT) {
+		char cur[MAILDIR_PATH_MAX + 8];
+
+		snprintf(cur, sizeof(cur), "%s/cur", dst);
+		rc = file_dir_fsync(cur);
+	}
+	if (rc < 0) {
+		/* RFC 3501 6.4.7: a failed COPY leaves the destination as it was. */
+		for (size_t m = 0; m < k; m++) {
+			char p[MAILDIR_PATH_MAX + MAILDIR_NAME_MAX + 8];
+
+			snprintf(p, sizeof(p), "%s/cur/%s", dst, names[m]);
+			unlink(p);
+		}
+		log_err("imap %s: %s: %s to %s failed: %s", s->c->peer, s->login, verb,
+			folder ? folder : "INBOX", mgw_strerror(rc));
+		imap_tagged(s, "NO",
+			    rc == -MGW_ENOSPC ? "[OVERQUOTA] Disk full"
+					      : "[SERVERBUG] Nothing copied");
+		goto out;
+	}
+	maildir_quota_add(s->box.root, (int64_t)bytes, (int64_t)k);
+	imap_copy_uids(s, folder, names, k, dst_uids, &uidvalidity);
+	imap_sess_notify(NULL, s->who.domain, s->who.user);
+	{
+		char sets[2][320] = {"", ""};
+		bool ok = uidvalidity != 0 && k > 0;
+
+		for (size_t m = 0; m < k; m++)
+			ok = ok && dst_uids[m] != 0;
+		ok = ok && imap_uidset(sets[0], sizeof(sets[0]), src_uids, dst_uids, k) &&
+		     imap_uidset(sets[1], sizeof(sets[1]), dst_uids, src_uids, k);
+		if (ok)
+			snprintf(s->resp, sizeof(s->resp), "[COPYUID %u %s %s] ", uidvalidity,
+				 sets[0], sets[1]);
+		else
+			s->resp[0] = '\0';
+	}
+	if (move) {
+		/* RFC 6851 4.3: COPYUID in an untagged OK, then the EXPUNGEs. */
+		if (s->resp[0])
+			imap_out(s, "* OK %sMoved\r\n", s->resp);
+		imap_expunge_idx(s, idx, k, false,
+				 cmd->uid ? "UID MOVE completed" : "MOVE completed");
+		idx = NULL;
+		goto out;
+	}
+	snprintf(s->resp + strlen(s->resp), sizeof(s->resp) - strlen(s->resp), "%s completed",
+		 cmd->uid ? "UID COPY" : "COPY");
+	if (imap_is_selected(s, folder))
+		imap_rescan(s, s->resp); /* EXISTS, then the tagged OK */
+	else
+		imap_tagged(s, "OK", s->resp);
+out:
+	free(idx);
+	free(names);
+	free(src_uids);
+	free(dst_uids);
 }
 
 /* ---- dispatch ---------------------------------------------------------------------- */
@@ -1740,11 +2251,11 @@ static const struct {
     [IMAP_CMD_NAMESPACE] = {IMAP_IN_LOGGED, imap_do_namespace},
     [IMAP_CMD_SELECT] = {IMAP_IN_LOGGED, imap_do_select},
     [IMAP_CMD_EXAMINE] = {IMAP_IN_LOGGED, imap_do_select},
-    [IMAP_CMD_CREATE] = {IMAP_IN_LOGGED, imap_do_folder_refuse},
-    [IMAP_CMD_DELETE] = {IMAP_IN_LOGGED, imap_do_folder_refuse},
-    [IMAP_CMD_RENAME] = {IMAP_IN_LOGGED, imap_do_folder_refuse},
+    [IMAP_CMD_CREATE] = {IMAP_IN_LOGGED, imap_do_create},
+    [IMAP_CMD_DELETE] = {IMAP_IN_LOGGED, imap_do_delete},
+    [IMAP_CMD_RENAME] = {IMAP_IN_LOGGED, imap_do_rename},
     [IMAP_CMD_SUBSCRIBE] = {IMAP_IN_LOGGED, imap_do_subscribe},
-    [IMAP_CMD_UNSUBSCRIBE] = {IMAP_IN_LOGGED, imap_do_folder_refuse},
+    [IMAP_CMD_UNSUBSCRIBE] = {IMAP_IN_LOGGED, imap_do_subscribe},
     [IMAP_CMD_LIST] = {IMAP_IN_LOGGED, imap_do_list},
     [IMAP_CMD_LSUB] = {IMAP_IN_LOGGED, imap_do_list},
     [IMAP_CMD_STATUS] = {IMAP_IN_LOGGED, imap_do_status},
@@ -1757,8 +2268,8 @@ static const struct {
     [IMAP_CMD_SEARCH] = {IMAP_IN_SEL, imap_do_search},
     [IMAP_CMD_FETCH] = {IMAP_IN_SEL, imap_do_fetch},
     [IMAP_CMD_STORE] = {IMAP_IN_SEL, imap_do_store},
-    [IMAP_CMD_COPY] = {IMAP_IN_SEL, imap_do_folder_refuse},
-    [IMAP_CMD_MOVE] = {IMAP_IN_SEL, imap_do_folder_refuse},
+    [IMAP_CMD_COPY] = {IMAP_IN_SEL, imap_do_copy},
+    [IMAP_CMD_MOVE] = {IMAP_IN_SEL, imap_do_copy},
 };
 
 static void imap_bad(struct imap_sess *s, const char *text)

@@ -6,9 +6,11 @@
  * selected -> logout. Login (LOGIN, AUTHENTICATE PLAIN with SASL-IR) is bound to the
  * client certificate and throttled exactly as POP3S (proto/gate_login.h).
  *
- * Only INBOX exists in this version (the Maildir proper); folders, COPY and MOVE are
- * answered NO or BAD. ENVELOPE, BODYSTRUCTURE, part numbers and decoded SEARCH text come
- * from proto/imap_fetch.h (a FETCH or SEARCH job holds one mapped, parsed message).
+ * Mailboxes: INBOX (the Maildir proper) and folders in dovecot's Maildir++ layout
+ * (store/folder.h), '.' the hierarchy delimiter; the special-use folders (RFC 6154) are
+ * made at a user's first login. ENVELOPE, BODYSTRUCTURE, part numbers and decoded SEARCH
+ * text come from proto/imap_fetch.h (a FETCH or SEARCH job holds one mapped, parsed
+ * message).
  *
  * Output back-pressure: FETCH, SEARCH and EXPUNGE responses are produced while the
  * output buffer is below IMAP_OUT_HIGH and resumed on CONN_EV_DRAINED; message bodies

@@ -850,6 +850,7 @@ static void smtp_commit_start(struct smtp_sess *s)
 		cm->mb[i] = s->mboxes.mb[i];
 		cm->r[i].domain = cm->mb[i].domain;
 		cm->r[i].user = cm->mb[i].user;
+		cm->r[i].folder = NULL; /* INBOX */
 	}
 	cm->dlv = s->dlv; /* the job owns the delivery now */
 	s->dlv_active = false;

@@ -28,6 +28,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "store/dirsync.h"
+#include "store/folder.h"
 #include "store/maildir_int.h"
 #include "store/quota.h"
 
@@ -100,6 +101,7 @@ int maildir_scan_add(struct maildir_scan *sc, const char *name, uint64_t size, b
 	e->size = size;
 	e->vsize = 0;
 	e->vsize_ok = false;
+	e->w_skip = false;
 	e->in_new = in_new;
 	sc->n++;
 	return 0;
@@ -338,6 +340,30 @@ static int maildir_dir_prune(const char *dir, bool all, time_t cutoff, unsigned 
 	return rc;
 }
 
+/* Prunes stale files from tmp/ of the Maildir md and of each of its folders. */
+static int maildir_tmp_prune(const char *md, time_t now, unsigned *count)
+{
+	char p[MAILDIR_PATH_MAX];
+	struct dirent *fe;
+	DIR *fd;
+	int rc = 0, r;
+
+	if (maildir_fmt(p, sizeof(p), "%s/tmp", md) == 0)
+		rc = maildir_dir_prune(p, false, now - MAILDIR_TMP_STALE_SEC, count);
+	fd = opendir(md);
+	while (fd != NULL && (fe = readdir(fd)) != NULL) {
+		if (fe->d_name[0] != '.' || !maildir_folder_valid(fe->d_name + 1) ||
+		    maildir_fmt(p, sizeof(p), "%s/%s/tmp", md, fe->d_name) < 0)
+			continue;
+		r = maildir_dir_prune(p, false, now - MAILDIR_TMP_STALE_SEC, count);
+		if (r < 0)
+			rc = r;
+	}
+	if (fd != NULL)
+		closedir(fd);
+	return rc;
+}
+
 int maildir_store_cleanup(struct maildir_store *st, time_t now, unsigned *removed)
 {
 	char p[MAILDIR_PATH_MAX];
@@ -360,10 +386,10 @@ int maildir_store_cleanup(struct maildir_store *st, time_t now, unsigned *remove
 		while (ud != NULL && (ue = readdir(ud)) != NULL) {
 			if (!passwd_user_valid(ue->d_name))
 				continue;
-			if (maildir_fmt(p, sizeof(p), "%s/mail/%s/%s/Maildir/tmp", st->data_dir,
+			if (maildir_fmt(p, sizeof(p), "%s/mail/%s/%s/Maildir", st->data_dir,
 					de->d_name, ue->d_name) < 0)
 				continue;
-			r = maildir_dir_prune(p, false, now - MAILDIR_TMP_STALE_SEC, &count);
+			r = maildir_tmp_prune(p, now, &count);
 			if (r < 0)
 				rc = r;
 		}
@@ -381,6 +407,11 @@ int maildir_store_cleanup(struct maildir_store *st, time_t now, unsigned *remove
 
 int maildir_dlv_begin(struct maildir_store *st, struct maildir_dlv *d)
 {
+	return maildir_dlv_begin_at(st, d, 0);
+}
+
+int maildir_dlv_begin_at(struct maildir_store *st, struct maildir_dlv *d, time_t when)
+{
 	struct timeval tv;
 	int rc;
 
@@ -388,7 +419,8 @@ int maildir_dlv_begin(struct maildir_store *st, struct maildir_dlv *d)
 	d->fd = -1;
 	d->st = st;
 	gettimeofday(&tv, NULL);
-	d->t_sec = tv.tv_sec;
+	d->t_sec = when > 0 ? when : tv.tv_sec;
+	d->when = when;
 	d->t_usec = (long)tv.tv_usec;
 	d->q = ++st->counter;
 	rc = maildir_fmt(d->spool, sizeof(d->spool), "%s/spool/%lld.M%ldP%ldQ%u.%s", st->data_dir,
@@ -445,7 +477,8 @@ void maildir_dlv_abort(struct maildir_dlv *d)
 /* Per recipient progress of a commit, so a failure can undo exactly what was done. */
 struct maildir_dlv_rcpt {
 	const struct maildir_rcpt *r;
-	char md[MAILDIR_PATH_MAX];
+	char md[MAILDIR_PATH_MAX];   /* the Maildir, or the folder's directory */
+	char root[MAILDIR_PATH_MAX]; /* the Maildir (maildirsize) */
 	enum { MAILDIR_DLV_NONE, MAILDIR_DLV_TMP, MAILDIR_DLV_NEW } stage;
 };
 
@@ -487,6 +520,14 @@ out:
 	if (rc < 0)
 		unlink(dst);
 	return rc;
+}
+
+/* The same mailbox: user and folder. */
+static bool maildir_rcpt_same(const struct maildir_rcpt *a, const struct maildir_rcpt *b)
+{
+	return strcmp(a->domain, b->domain) == 0 && strcmp(a->user, b->user) == 0 &&
+	       (a->folder == b->folder ||
+		(a->folder && b->folder && strcmp(a->folder, b->folder) == 0));
 }
 
 static void maildir_dlv_undo(struct maildir_dlv_rcpt *rs, size_t n, const char *name)
@@ -533,14 +574,16 @@ int maildir_dlv_commit_run(struct maildir_dlv *d, const struct maildir_rcpt *rcp
 	/* Distinct recipients, each with its Maildir path (this validates the names). */
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < nr; j++)
-			if (strcmp(rs[j].r->domain, rcpts[i].domain) == 0 &&
-			    strcmp(rs[j].r->user, rcpts[i].user) == 0)
+			if (maildir_rcpt_same(rs[j].r, &rcpts[i]))
 				break;
 		if (j < nr)
 			continue;
 		rs[nr].r = &rcpts[i];
-		rc = maildir_path(d->st, rcpts[i].domain, rcpts[i].user, rs[nr].md,
-				  sizeof(rs[nr].md));
+		rc = maildir_path(d->st, rcpts[i].domain, rcpts[i].user, rs[nr].root,
+				  sizeof(rs[nr].root));
+		if (rc == 0)
+			rc = maildir_folder_dir(rs[nr].root, rcpts[i].folder, rs[nr].md,
+						sizeof(rs[nr].md));
 		if (rc < 0)
 			goto out;
 		nr++;
@@ -552,7 +595,14 @@ int maildir_dlv_commit_run(struct maildir_dlv *d, const struct maildir_rcpt *rcp
 			 (unsigned long long)crlf_count_total(&d->crlf));
 	if (rc < 0)
 		goto out;
-	/* 1. The content is on disk before any name points at it. */
+	/* 1. The content is on disk before any name points at it. The internal date of
+	 * an IMAP APPEND is the file's time, which dovecot takes as the received date. */
+	if (d->when > 0) {
+		struct timespec ts[2] = {{d->when, 0}, {d->when, 0}};
+
+		if (futimens(d->fd, ts) < 0)
+			log_warn("%s: futimens: %s", d->spool, strerror(errno));
+	}
 	if (fsync(d->fd) < 0) {
 		rc = maildir_errno_code(errno);
 		log_err("%s: fsync: %s", d->spool, strerror(errno));
@@ -560,7 +610,8 @@ int maildir_dlv_commit_run(struct maildir_dlv *d, const struct maildir_rcpt *rcp
 	}
 	/* 2. Into every tmp/. */
 	for (i = 0; i < nr; i++) {
-		rc = maildir_create(d->st, rs[i].r->domain, rs[i].r->user);
+		rc = rs[i].r->folder ? maildir_folder_exists(rs[i].md)
+				     : maildir_create(d->st, rs[i].r->domain, rs[i].r->user);
 		if (rc < 0)
 			goto fail;
 		rc = maildir_fmt(tmp, sizeof(tmp), "%s/tmp/%s", rs[i].md, name);
@@ -604,7 +655,7 @@ int maildir_dlv_commit_run(struct maildir_dlv *d, const struct maildir_rcpt *rcp
 	}
 	/* 5. Usage for the quota (quota.h): one appended line per mailbox. */
 	for (i = 0; i < nr; i++)
-		maildir_quota_add(rs[i].md, (int64_t)d->size, 1);
+		maildir_quota_add(rs[i].root, (int64_t)d->size, 1);
 	rc = 0;
 	goto out;
 fail:
@@ -628,7 +679,7 @@ void maildir_dlv_notify(const struct maildir_store *st, const struct maildir_rcp
 		for (j = 0; j < i; j++)
 			if (strcmp(rcpts[j].domain, rcpts[i].domain) == 0 &&
 			    strcmp(rcpts[j].user, rcpts[i].user) == 0)
-				break;
+				break; /* one call per user, whatever the folders */
 		if (j == i)
 			st->notify(st->notify_arg, rcpts[i].domain, rcpts[i].user);
 	}
@@ -690,15 +741,23 @@ static int maildir_box_append(struct maildir_box *box, struct maildir_ent *e)
 int maildir_box_open(struct maildir_box *box, const struct maildir_store *st, const char *domain,
 		     const char *user, unsigned flags)
 {
+	return maildir_folder_open(box, st, domain, user, NULL, flags);
+}
+
+int maildir_folder_open(struct maildir_box *box, const struct maildir_store *st, const char *domain,
+			const char *user, const char *folder, unsigned flags)
+{
 	struct maildir_scan sc = {0};
 	size_t i;
 	int rc;
 
 	memset(box, 0, sizeof(*box));
 	box->lock_fd = -1;
-	rc = maildir_path(st, domain, user, box->path, sizeof(box->path));
+	rc = maildir_path(st, domain, user, box->root, sizeof(box->root));
 	if (rc == 0)
-		rc = maildir_create(st, domain, user);
+		rc = maildir_folder_dir(box->root, folder, box->path, sizeof(box->path));
+	if (rc == 0)
+		rc = folder ? maildir_folder_exists(box->path) : maildir_create(st, domain, user);
 	if (rc == 0 && (flags & MAILDIR_OPEN_EXCL))
 		rc = maildir_lock(box->path, MAILDIR_SESSION_LOCK, true, &box->lock_fd);
 	if (rc == 0)
@@ -937,6 +996,68 @@ int maildir_msg_flags_set(struct maildir_box *box, size_t i, unsigned flags)
 	return 0;
 }
 
+int maildir_msg_copy(struct maildir_box *box, size_t i, struct maildir_store *st, const char *dst,
+		     char *base, size_t basesz)
+{
+	char src[MAILDIR_PATH_MAX], tmp[MAILDIR_PATH_MAX], to[MAILDIR_PATH_MAX];
+	const struct maildir_msg *m;
+	const char *info;
+	long long sec = 0;
+	struct timeval tv;
+	size_t k = 0;
+	int attempt, rc;
+
+	if (i >= box->count)
+		return -MGW_EINVAL;
+	m = &box->msgs[i];
+	if (m->gone)
+		return -MGW_ENOENT;
+	/* The copy keeps the internal date (RFC 3501 6.4.7): the <sec> of the name, and the
+	 * file's mtime since it is the same file. */
+	gettimeofday(&tv, NULL);
+	while (m->name[k] >= '0' && m->name[k] <= '9' && k < 12)
+		sec = sec * 10 + (m->name[k++] - '0');
+	if (k == 0 || m->name[k] != '.')
+		sec = tv.tv_sec;
+	rc = maildir_fmt(base, basesz, "%lld.M%ldP%ldQ%u.%s,S=%llu,W=%llu", sec, (long)tv.tv_usec,
+			 (long)getpid(), ++st->counter, st->host, (unsigned long long)m->size,
+			 (unsigned long long)m->vsize);
+	if (rc == 0)
+		rc = maildir_fmt(tmp, sizeof(tmp), "%s/tmp/%s", dst, base);
+	if (rc < 0)
+		return rc;
+	for (attempt = 0; attempt < 2; attempt++) {
+		rc = maildir_msg_path(box, i, src, sizeof(src));
+		if (rc < 0)
+			return rc;
+		if (link(src, tmp) == 0)
+			break;
+		if (errno == EXDEV || errno == EPERM || errno == EMLINK || errno == ENOTSUP) {
+			rc = maildir_copy(src, tmp);
+			if (rc < 0)
+				return rc;
+			break;
+		}
+		if (errno != ENOENT || attempt == 1) {
+			log_err("%s: link to %s: %s", src, tmp, strerror(errno));
+			return errno == ENOENT ? -MGW_ENOENT : maildir_errno_code(errno);
+		}
+		rc = maildir_msg_locate(box, i); /* renamed by a flag change meanwhile */
+		if (rc < 0)
+			return rc;
+	}
+	m = &box->msgs[i];
+	info = strstr(m->name, ":2,");
+	rc = maildir_fmt(to, sizeof(to), "%s/cur/%s%s", dst, base, info ? info : ":2,");
+	if (rc == 0 && rename(tmp, to) < 0) {
+		log_err("%s: rename to %s: %s", tmp, to, strerror(errno));
+		rc = maildir_errno_code(errno);
+	}
+	if (rc < 0)
+		unlink(tmp);
+	return rc;
+}
+
 int maildir_box_expunge(struct maildir_box *box, const size_t *idx, size_t n, size_t *failed)
 {
 	struct maildir_scan sc = {0};
@@ -975,7 +1096,7 @@ int maildir_box_expunge(struct maildir_box *box, const size_t *idx, size_t n, si
 		nfreed++;
 	}
 	if (nfreed > 0)
-		maildir_quota_add(box->path, -freed, -nfreed);
+		maildir_quota_add(box->root, -freed, -nfreed);
 	for (i = 0, j = 0; i < box->count; i++) {
 		if (del[i]) {
 			free(box->msgs[i].name);

@@ -1,13 +1,16 @@
 /*
- * maildir.h - the mail store: one Maildir per user, in dovecot's layout, plus our own
- * small UID list beside it. Shared by SMTP (delivery), POP3 and IMAP (mailbox access).
+ * maildir.h - the mail store: one Maildir per user, in dovecot's layout, with dovecot's
+ * own UID list (dovecot-uidlist) in each mailbox. Shared by SMTP (delivery), POP3 and
+ * IMAP (mailbox access). Folders (Maildir++ ".<name>/" directories) are store/folder.h.
  *
  * Layout (all under the configured data_dir, created on demand with mode 0700):
  *
- *   <data_dir>/mail/<domain>/<user>/Maildir/{cur,new,tmp}/   the Maildir proper
- *   <data_dir>/mail/<domain>/<user>/Maildir/mailgw-uidlist   UIDVALIDITY, UIDNEXT, UIDs
+ *   <data_dir>/mail/<domain>/<user>/Maildir/{cur,new,tmp}/   the Maildir proper (INBOX)
+ *   <data_dir>/mail/<domain>/<user>/Maildir/dovecot-uidlist  UIDVALIDITY, next UID, UIDs
+ *   <data_dir>/mail/<domain>/<user>/Maildir/dovecot-uidvalidity   the last UIDVALIDITY given
  *   <data_dir>/mail/<domain>/<user>/Maildir/mailgw-uidlist.lock   flock: uidlist writers
  *   <data_dir>/mail/<domain>/<user>/Maildir/mailgw-session.lock   flock: POP3 exclusivity
+ *   <data_dir>/mail/<domain>/<user>/Maildir/.<folder>/       a folder: the same inside
  *   <data_dir>/spool/                                        delivery spool (same fs)
  *
  * File names follow the Maildir specification (cr.yp.to/proto/maildir.html) as dovecot
@@ -28,24 +31,36 @@
  * One scan reads at most 32 MiB of message files for this (MAILDIR_VSIZE_BUDGET), so a
  * large copied Maildir cannot hold the event loop, and the hardware watchdog, for long:
  * messages not sized yet are left out of the snapshot (a POP3 maildrop shows them from a
- * later login on, once sized; their UIDs are assigned already) and recorded as
- * "<uid> - <base name>" in the uidlist.
+ * later login on, once sized; their UIDs are assigned already) and recorded without a
+ * size in the uidlist.
  *
- * UIDs: "mailgw-uidlist" maps each message's base name (the name without ":2,..." so a
- * flag change keeps the UID) to a UID. New names found by a scan get UIDNEXT, UIDNEXT+1,
- * ... in arrival order (the <sec>.M<usec> prefix, then the name). UIDVALIDITY is chosen
- * once (the time of creation) and kept; UIDNEXT never goes down. The file is rewritten
+ * UIDs: "dovecot-uidlist" (dovecot's own file, version 3, so that dovecot takes over a
+ * copied Maildir with the same UIDVALIDITY and UIDs) maps each message's base name (the
+ * name without ":2,..." so a flag change keeps the UID) to a UID. New names found by a
+ * scan get the next UIDs in arrival order (the <sec>.M<usec> prefix, then the name).
+ * UIDVALIDITY is chosen once per mailbox, above every one given before in the Maildir
+ * (dovecot-uidvalidity), and kept; the next UID never goes down. The file is rewritten
  * atomically (temp file, fsync, rename, fsync of the directory) under an exclusive flock
  * on mailgw-uidlist.lock, so concurrent sessions and deliveries never lose an assignment.
  * Format, one record per line:
  *
- *   mailgw-uidlist 2
- *   uidvalidity <u32>
- *   uidnext <u32>
- *   <uid> <vsize> <base name>        (vsize "-": not sized yet)
- *   ...
+ *   3 V<uidvalidity> N<next uid>[ G<dovecot's mailbox GUID, kept when present>]
+ *   <uid>[ W<vsize>] :<base name>      (W only when the name has no ",W="; a record
+ *   ...                                 with neither is a message not sized yet; for a
+ *                                       file without a final newline "W<vsize - 2>
+ *                                       X<vsize>": W is then dovecot's count, which
+ *                                       sends no CRLF there, and X ours)
  *
- * Version 1 (records "<uid> <base name>", no vsize) is read as well and rewritten as 2.
+ * dovecot appends records without rewriting the header, so a list it wrote may have N
+ * below the last UID + 1: the next UID is the larger. Other record fields dovecot may
+ * write (G, P, O ...) are read over and not kept.
+ *
+ * Our own list of older firmware, "mailgw-uidlist" (version 2: "mailgw-uidlist 2",
+ * "uidvalidity <u32>", "uidnext <u32>", then "<uid> <vsize|-> <base name>"; version 1
+ * without the vsize column), is converted at the first sync of a mailbox that has no
+ * dovecot-uidlist, keeping UIDVALIDITY, UIDs and sizes (so POP3 UIDLs stay), and then
+ * removed.
+ *
  * A missing, malformed or oversized uidlist is recreated with a new UIDVALIDITY (clients
  * then re-sync, as IMAP requires), and this is logged. A uidlist that exists but cannot
  * be read now (EIO, EMFILE, out of memory) is left alone and the operation fails with
@@ -128,8 +143,8 @@ int maildir_store_space_check(const struct maildir_store *st, uint64_t need, boo
 /*
  * Start-up cleanup (call once at daemon start, before accepting connections): removes
  * every file in <data_dir>/spool (a delivery that was not acknowledged), and in every
- * <data_dir>/mail/<domain>/<user>/Maildir/tmp/ every file last modified more than
- * MAILDIR_TMP_STALE_SEC before now. Never touches new/ or cur/. Returns 0, or -MGW_EIO
+ * <data_dir>/mail/<domain>/<user>/Maildir/tmp/ and the tmp/ of each of its folders every
+ * file last modified more than MAILDIR_TMP_STALE_SEC before now. Never touches new/ or cur/. Returns 0, or -MGW_EIO
  * if something could not be removed (each failure logged; the rest is still cleaned).
  * *removed (may be NULL) gets the number of files removed.
  */
@@ -159,6 +174,7 @@ int maildir_create(const struct maildir_store *st, const char *domain, const cha
 struct maildir_rcpt {
 	const char *domain; /* borrowed for the call */
 	const char *user;
+	const char *folder; /* NULL: INBOX; else an existing folder (store/folder.h): IMAP APPEND */
 };
 
 struct maildir_dlv {
@@ -168,6 +184,7 @@ struct maildir_dlv {
 	uint64_t size;		  /* bytes written so far */
 	struct crlf_count crlf;	  /* their size as readers send them (W=) */
 	time_t t_sec;		  /* arrival time, part of the unique name */
+	time_t when;		  /* > 0: the internal date asked for (IMAP APPEND) */
 	long t_usec;
 	uint32_t q;		      /* counter value taken at begin */
 	char spool[MAILDIR_PATH_MAX]; /* path of the spool file */
@@ -177,6 +194,10 @@ struct maildir_dlv {
  * Creates the spool file <data_dir>/spool/<unique>. 0, -MGW_EIO (logged), -MGW_ELIMIT.
  */
 int maildir_dlv_begin(struct maildir_store *st, struct maildir_dlv *d);
+
+/* The same with an internal date (IMAP APPEND's date-time; 0: now): it becomes the
+ * <sec> of the unique name and the file's mtime (what dovecot takes as received date). */
+int maildir_dlv_begin_at(struct maildir_store *st, struct maildir_dlv *d, time_t when);
 
 /*
  * Appends len bytes (written through to the file; no buffering here). On failure the
@@ -242,7 +263,8 @@ enum maildir_open_flag {
  * across maildir_box_expunge(), which removes entries and shifts the rest down.
  */
 struct maildir_box {
-	char path[MAILDIR_PATH_MAX]; /* .../Maildir */
+	char path[MAILDIR_PATH_MAX]; /* .../Maildir, or .../Maildir/.<folder> */
+	char root[MAILDIR_PATH_MAX]; /* .../Maildir (maildirsize, the quota) */
 	int lock_fd;		     /* session lock, -1 when not held */
 	uint32_t uidvalidity;
 	uint32_t uidnext;
@@ -262,6 +284,10 @@ struct maildir_box {
  */
 int maildir_box_open(struct maildir_box *box, const struct maildir_store *st, const char *domain,
 		     const char *user, unsigned flags);
+
+/* The same for a folder (store/folder.h; NULL: INBOX), which must exist: -MGW_ENOENT. */
+int maildir_folder_open(struct maildir_box *box, const struct maildir_store *st, const char *domain,
+			const char *user, const char *folder, unsigned flags);
 
 /* Frees the snapshot and releases the session lock. Safe on a zeroed or closed box. */
 void maildir_box_close(struct maildir_box *box);
@@ -292,6 +318,16 @@ int maildir_msg_open(struct maildir_box *box, size_t i, int *fd);
  * kept (same base name). 0, -MGW_ENOENT (gone), -MGW_EIO.
  */
 int maildir_msg_flags_set(struct maildir_box *box, size_t i, unsigned flags);
+
+/*
+ * Copies message i into the Maildir (or folder directory) dst: a hard link (a copy where
+ * the filesystem refuses one) under a new unique name, written into base, in dst/cur/
+ * with the same flags and internal date. Not fsync'd and not counted in maildirsize:
+ * the caller does both once for all the copies of a command (file_dir_fsync of
+ * dst/cur, maildir_quota_add). 0, -MGW_ENOENT (gone), -MGW_ENOSPC, -MGW_EIO.
+ */
+int maildir_msg_copy(struct maildir_box *box, size_t i, struct maildir_store *st, const char *dst,
+		     char *base, size_t basesz);
 
 /*
  * Expunges the messages with the n indices in idx (any order, duplicates ignored): each

@@ -12,11 +12,15 @@
 
 #include "store/maildir.h"
 
-#define MAILDIR_UIDLIST "mailgw-uidlist"
+#define MAILDIR_UIDLIST "dovecot-uidlist" /* dovecot's own, version 3 */
+#define MAILDIR_UIDLIST_MAGIC "3"
+#define MAILDIR_UIDLIST_V2 "mailgw-uidlist" /* ours before: converted, then removed */
+#define MAILDIR_UIDLIST_MAGIC_V2 "mailgw-uidlist 2"
+#define MAILDIR_UIDLIST_MAGIC_V1 "mailgw-uidlist 1"
 #define MAILDIR_UIDLIST_LOCK "mailgw-uidlist.lock"
 #define MAILDIR_SESSION_LOCK "mailgw-session.lock"
-#define MAILDIR_UIDLIST_MAGIC "mailgw-uidlist 2"
-#define MAILDIR_UIDLIST_MAGIC_V1 "mailgw-uidlist 1" /* read, then rewritten as 2 */
+#define MAILDIR_UIDVALIDITY_FILE "dovecot-uidvalidity" /* the last UIDVALIDITY given, hex */
+#define MAILDIR_UIDVALIDITY_LOCK "mailgw-uidvalidity.lock"
 #define MAILDIR_UIDLIST_MAX (256u << 20)	    /* bytes; ~MAILDIR_MSGS_MAX lines */
 #define MAILDIR_COPY_CHUNK 65536
 /* Bytes of message files one sync may read to size them (see maildir_sync). */
@@ -30,6 +34,7 @@ struct maildir_ent {
 	uint64_t size;
 	uint64_t vsize; /* size in the CRLF form (store/crlf.h), when vsize_ok */
 	bool vsize_ok;
+	bool w_skip; /* vsize is not dovecot's W (no final newline): kept as X */
 	bool in_new;
 };
 
@@ -37,6 +42,7 @@ struct maildir_scan {
 	struct maildir_ent *e;
 	size_t n, cap;
 	uint32_t uidvalidity, uidnext;
+	char guid[33]; /* dovecot's mailbox GUID (hex) when its list had one, else "" */
 };
 
 /* errno of a failed write/link/rename as -MGW_ENOSPC (disk full) or -MGW_EIO. */
@@ -67,6 +73,14 @@ void maildir_sort(struct maildir_ent *e, size_t n, int (*cmp)(const void *, cons
 /* flock LOCK_EX on md/lockname (nonblock: -MGW_EEXIST when held); *fd owned by the
  * caller, closing it releases the lock. 0, -MGW_EIO, -MGW_ELIMIT. */
 int maildir_lock(const char *md, const char *lockname, bool nonblock, int *fd);
+
+/* The Maildir root of md: md itself, or for a Maildir++ folder "<root>/.<name>" the
+ * root. 0 or -MGW_ELIMIT. */
+int maildir_root_of(const char *md, char *out, size_t outsz);
+
+/* A UIDVALIDITY for a new list in md, above every one given before in its Maildir
+ * (kept in <root>/dovecot-uidvalidity, as dovecot). 0, -MGW_EIO, -MGW_ELIMIT. */
+int maildir_uidvalidity_next(const char *md, uint32_t *out);
 
 /*
  * Under the uidlist lock: reads the uidlist, lists new/ and cur/, gives each message its

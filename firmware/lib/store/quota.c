@@ -16,6 +16,7 @@
 #include "core/err.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "store/folder.h"
 
 /* Sums the lines after the first; false if any line is malformed or the last is torn. */
 static bool quota_sum(const char *text, size_t len, int64_t *bytes, int64_t *msgs)
@@ -46,20 +47,18 @@ static bool quota_sum(const char *text, size_t len, int64_t *bytes, int64_t *msg
 	return *bytes >= 0 && *msgs >= 0;
 }
 
-/* Lists new/ and cur/ and writes a fresh maildirsize. */
-static int quota_recalc(const char *md, uint64_t limit, uint64_t *bytes, uint64_t *msgs)
+/* Adds the files of dir/new and dir/cur (a Maildir or one of its folders). */
+static int quota_count(const char *dir, uint64_t *bytes, uint64_t *msgs)
 {
 	static const char *const subs[] = {"new", "cur"};
-	char p[MAILDIR_PATH_MAX], text[96];
+	char p[MAILDIR_PATH_MAX];
 	int n;
 
-	*bytes = 0;
-	*msgs = 0;
 	for (size_t k = 0; k < MGW_ARRAY_LEN(subs); k++) {
 		struct dirent *de;
 		DIR *d;
 
-		n = snprintf(p, sizeof(p), "%s/%s", md, subs[k]);
+		n = snprintf(p, sizeof(p), "%s/%s", dir, subs[k]);
 		if (n < 0 || (size_t)n >= sizeof(p))
 			return -MGW_ELIMIT;
 		d = opendir(p);
@@ -81,6 +80,32 @@ static int quota_recalc(const char *md, uint64_t limit, uint64_t *bytes, uint64_
 		}
 		closedir(d);
 	}
+	return 0;
+}
+
+/* Counts INBOX and every folder (as dovecot's Maildir++ quota) and writes a fresh
+ * maildirsize. */
+static int quota_recalc(const char *md, uint64_t limit, uint64_t *bytes, uint64_t *msgs)
+{
+	char p[MAILDIR_PATH_MAX], text[96];
+	struct dirent *de;
+	DIR *d;
+	int n, rc;
+
+	*bytes = 0;
+	*msgs = 0;
+	rc = quota_count(md, bytes, msgs);
+	d = rc == 0 ? opendir(md) : NULL;
+	while (d != NULL && rc == 0 && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] != '.' || !maildir_folder_valid(de->d_name + 1))
+			continue;
+		n = snprintf(p, sizeof(p), "%s/%s", md, de->d_name);
+		rc = n < 0 || (size_t)n >= sizeof(p) ? -MGW_ELIMIT : quota_count(p, bytes, msgs);
+	}
+	if (d != NULL)
+		closedir(d);
+	if (rc < 0)
+		return rc;
 	n = snprintf(p, sizeof(p), "%s/%s", md, MAILDIR_QUOTA_FILE);
 	if (n < 0 || (size_t)n >= sizeof(p))
 		return -MGW_ELIMIT;

@@ -11,7 +11,8 @@
  *
  * A delivery appends "<size> 1", a POP3 expunge "-<sizes> -<n>" (O_APPEND, one small
  * write each: concurrent writers never interleave within a line). Readers sum the lines.
- * The file is recalculated (new/ and cur/ listed, file sizes summed, written atomically)
+ * The file is recalculated (new/ and cur/ of INBOX and of every Maildir++ folder listed,
+ * file sizes summed, written atomically)
  * when it is missing or malformed (a torn last line after a crash), when it grows past
  * MAILDIR_QUOTA_LOG_MAX bytes (so a read stays one small file and a recalculation happens
  * about once per hundred deliveries), and when the sum says the mailbox is full and the
@@ -34,7 +35,8 @@
 #define MAILDIR_QUOTA_STALE_SEC (15 * 60) /* a full mailbox's count is re-checked after */
 
 /*
- * Usage of domain/user's Maildir: *bytes (sum of file sizes in new/ and cur/) and
+ * Usage of domain/user's Maildir: *bytes (sum of file sizes in new/ and cur/, folders
+ * included) and
  * *msgs. limit (0: none) is what a recalculation writes on the first line. A user
  * without a Maildir uses 0 (nothing is created). 0, -MGW_EINVAL (name), -MGW_EIO.
  */

@@ -1,6 +1,7 @@
 /*
- * uidlist.c - the UID bookkeeping of a Maildir: mailgw-uidlist (read, written), the
- * listing of new/ and cur/, the sizes as sent (vsize), the uidlist lock, and the sync
+ * uidlist.c - the UID bookkeeping of a Maildir: dovecot-uidlist (read, written; our former
+ * mailgw-uidlist read once and converted), the listing of new/ and cur/, the sizes as
+ * sent (vsize), the uidlist lock, UIDVALIDITY allocation, and the sync
  * that joins them (see maildir.h for the format and the rules).
  *
  * Ownership: scan results are built in a struct maildir_scan and handed over whole.
@@ -22,10 +23,10 @@
 #include "store/crlf.h"
 #include "store/maildir_int.h"
 
-/* Parses the uidlist text into sc->e (uid, base name and, from version 2 on, the CRLF
- * size) and the header fields. Returns 0, or -MGW_EINVAL when the text is not a
- * well-formed uidlist. */
-static int maildir_uidlist_parse(char *text, size_t len, struct maildir_scan *sc)
+/* Parses our former uidlist (mailgw-uidlist, versions 1 and 2) into sc->e (uid, base
+ * name and, from version 2 on, the CRLF size) and the header fields, for its conversion
+ * to dovecot-uidlist. Returns 0, or -MGW_EINVAL when the text is not well-formed. */
+static int maildir_uidlist_parse_v2(char *text, size_t len, struct maildir_scan *sc)
 {
 	char *line = text, *end = text + len, *nl;
 	unsigned long long v, w = 0;
@@ -44,7 +45,7 @@ static int maildir_uidlist_parse(char *text, size_t len, struct maildir_scan *sc
 		*nl = '\0';
 		lineno++;
 		if (lineno == 1) {
-			v2 = strcmp(line, MAILDIR_UIDLIST_MAGIC) == 0;
+			v2 = strcmp(line, MAILDIR_UIDLIST_MAGIC_V2) == 0;
 			if (!v2 && strcmp(line, MAILDIR_UIDLIST_MAGIC_V1) != 0)
 				return -MGW_EINVAL;
 		} else if (lineno == 2 || lineno == 3) {
@@ -96,29 +97,159 @@ static int maildir_uidlist_parse(char *text, size_t len, struct maildir_scan *sc
 	return lineno >= 3 ? 0 : -MGW_EINVAL;
 }
 
-/* Writes the uidlist for the (uid-sorted) entries of sc. */
+/* A decimal u32 > 0 at *p, which moves past it. */
+static bool maildir_u32(char **p, uint32_t *out)
+{
+	unsigned long long v;
+	char *e;
+
+	if (**p < '0' || **p > '9')
+		return false;
+	errno = 0;
+	v = strtoull(*p, &e, 10);
+	if (errno || v == 0 || v > UINT32_MAX)
+		return false;
+	*out = (uint32_t)v;
+	*p = e;
+	return true;
+}
+
+/*
+ * Parses dovecot-uidlist version 3 (dovecot's src/lib-storage/index/maildir/
+ * maildir-uidlist.c writes it; the format is documented in dovecot's wiki, "Maildir
+ * mailbox format"):
+ *
+ *   3 V<uidvalidity> N<next uid> [G<mailbox guid>] [other header fields]
+ *   <uid> [<key><value> ...] :<file name>
+ *
+ * Record fields are one letter and a value; we use W (the size as sent) and X (ours
+ * where it is not dovecot's W, see maildir_uidlist_write) and keep none of the others. dovecot appends records without rewriting the header, so N may be
+ * below the last UID + 1: the next UID is the larger of the two. The mailbox GUID is
+ * kept in sc->guid and written back. Returns 0, or -MGW_EINVAL when malformed.
+ */
+static int maildir_uidlist_parse(char *text, size_t len, struct maildir_scan *sc)
+{
+	char *line = text, *end = text + len, *nl, *p;
+	uint32_t maxuid = 0, uid;
+	int rc;
+
+	if (memchr(text, '\0', len) != NULL)
+		return -MGW_EINVAL;
+	nl = memchr(line, '\n', len);
+	if (nl == NULL || strncmp(line, MAILDIR_UIDLIST_MAGIC " ", 2) != 0)
+		return -MGW_EINVAL;
+	*nl = '\0';
+	for (p = line + 1; *p == ' ';) {
+		char key = p[1];
+
+		if (key == '\0')
+			return -MGW_EINVAL;
+		p += 2;
+		if (key == 'V' || key == 'N') {
+			if (!maildir_u32(&p, key == 'V' ? &sc->uidvalidity : &sc->uidnext))
+				return -MGW_EINVAL;
+		} else {
+			char *f = p;
+
+			while (*p != ' ' && *p != '\0')
+				p++;
+			if (key == 'G' && p - f == 32)
+				memcpy(sc->guid, f, 32);
+		}
+		if (*p != ' ' && *p != '\0')
+			return -MGW_EINVAL;
+	}
+	if (*p != '\0' || sc->uidvalidity == 0 || sc->uidnext == 0)
+		return -MGW_EINVAL;
+	for (line = nl + 1; line < end; line = nl + 1) {
+		uint64_t w = 0, x = 0;
+		bool has_w = false, has_x = false;
+		char *name;
+
+		nl = memchr(line, '\n', (size_t)(end - line));
+		if (nl == NULL)
+			return -MGW_EINVAL; /* every record ends in LF; a torn file does not */
+		*nl = '\0';
+		p = line;
+		if (!maildir_u32(&p, &uid) || uid <= maxuid)
+			return -MGW_EINVAL; /* UIDs are written ascending */
+		while (*p == ' ' && p[1] != ':') {
+			char key = p[1];
+
+			if (key < 'A' || key > 'Z')
+				return -MGW_EINVAL;
+			if (key == 'W' || key == 'X') {
+				char *e;
+
+				errno = 0;
+				*(key == 'W' ? &w : &x) = strtoull(p + 2, &e, 10);
+				if (errno || e == p + 2)
+					return -MGW_EINVAL;
+				*(key == 'W' ? &has_w : &has_x) = true;
+			}
+			for (p += 2; *p != ' ' && *p != '\0';)
+				p++;
+		}
+		if (p[0] != ' ' || p[1] != ':')
+			return -MGW_EINVAL;
+		name = p + 2;
+		if (!maildir_name_ok(name))
+			return -MGW_EINVAL;
+		name[maildir_base_len(name)] = '\0'; /* a name with its ":2," part: base */
+		maxuid = uid;
+		rc = maildir_scan_add(sc, name, 0, false);
+		if (rc < 0)
+			return rc;
+		sc->e[sc->n - 1].uid = uid;
+		sc->e[sc->n - 1].vsize = has_x ? x : w;
+		sc->e[sc->n - 1].vsize_ok = has_w || has_x;
+		sc->e[sc->n - 1].w_skip = has_x;
+	}
+	if (maxuid >= sc->uidnext)
+		sc->uidnext = maxuid + 1;
+	return 0;
+}
+
+/* Whether a base name carries ",W=" (then dovecot and we take the size from it). */
+static bool maildir_name_has_w(const char *name, size_t base_len)
+{
+	for (size_t i = 0; i + 3 <= base_len; i++)
+		if (name[i] == ',' && name[i + 1] == 'W' && name[i + 2] == '=')
+			return true;
+	return false;
+}
+
+/* Writes dovecot-uidlist (version 3) for the (uid-sorted) entries of sc. W (the size as
+ * sent) is written only where the file name does not carry it already, as dovecot. For
+ * a file without a final newline W is dovecot's count (it sends no CRLF there) and ours,
+ * 2 more, goes in X, which dovecot keeps and ignores. */
 static int maildir_uidlist_write(const char *md, const struct maildir_scan *sc)
 {
 	char path[MAILDIR_PATH_MAX];
-	size_t cap = 64, len, i;
+	size_t cap = 96, len, i;
 	char *text;
 	int rc, n;
 
 	for (i = 0; i < sc->n; i++)
-		cap += 12 + 22 + sc->e[i].base_len;
+		cap += 12 + 48 + sc->e[i].base_len;
 	text = malloc(cap);
 	if (text == NULL)
 		return -MGW_ENOMEM;
-	n = snprintf(text, cap, "%s\nuidvalidity %u\nuidnext %u\n", MAILDIR_UIDLIST_MAGIC,
-		     (unsigned)sc->uidvalidity, (unsigned)sc->uidnext);
+	n = snprintf(text, cap, "%s V%u N%u%s%.32s\n", MAILDIR_UIDLIST_MAGIC,
+		     (unsigned)sc->uidvalidity, (unsigned)sc->uidnext, sc->guid[0] ? " G" : "",
+		     sc->guid);
 	len = (size_t)n;
 	for (i = 0; i < sc->n; i++) {
-		char w[24] = "-";
+		const struct maildir_ent *e = &sc->e[i];
+		char w[48] = "";
 
-		if (sc->e[i].vsize_ok)
-			snprintf(w, sizeof(w), "%llu", (unsigned long long)sc->e[i].vsize);
-		n = snprintf(text + len, cap - len, "%u %s %.*s\n", (unsigned)sc->e[i].uid, w,
-			     (int)sc->e[i].base_len, sc->e[i].name);
+		if (e->vsize_ok && e->w_skip && e->vsize >= 2)
+			snprintf(w, sizeof(w), " W%llu X%llu", (unsigned long long)e->vsize - 2,
+				 (unsigned long long)e->vsize);
+		else if (e->vsize_ok && !maildir_name_has_w(e->name, e->base_len))
+			snprintf(w, sizeof(w), " W%llu", (unsigned long long)e->vsize);
+		n = snprintf(text + len, cap - len, "%u%s :%.*s\n", (unsigned)e->uid, w,
+			     (int)e->base_len, e->name);
 		len += (size_t)n;
 	}
 	rc = maildir_fmt(path, sizeof(path), "%s/%s", md, MAILDIR_UIDLIST);
@@ -191,7 +322,29 @@ static int maildir_file_vsize(const char *md, struct maildir_ent *e, uint64_t *b
 	}
 	close(fd);
 	e->vsize = crlf_count_total(&c);
+	/* No newline at the end: we send one more CRLF than dovecot counts in its W. */
+	e->w_skip = c.any && c.last != '\n';
 	return 0;
+}
+
+/* Whether e's file ends without a newline (then our size is dovecot's W + 2). Read
+ * once, when a list of ours is converted; a file that cannot be read counts as ending
+ * in one. */
+static bool maildir_file_no_final_nl(const char *md, const struct maildir_ent *e)
+{
+	char p[MAILDIR_PATH_MAX], last = '\n';
+	int fd;
+
+	if (e->size == 0 ||
+	    maildir_fmt(p, sizeof(p), "%s/%s/%s", md, e->in_new ? "new" : "cur", e->name) < 0)
+		return false;
+	fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0)
+		return false;
+	if (pread(fd, &last, 1, (off_t)e->size - 1) != 1)
+		last = '\n';
+	close(fd);
+	return last != '\n';
 }
 
 /* Lists one of new/ cur/ into sc (regular files with acceptable names only). */
@@ -254,6 +407,64 @@ int maildir_lock(const char *md, const char *lockname, bool nonblock, int *fd)
 	return 0;
 }
 
+int maildir_root_of(const char *md, char *out, size_t outsz)
+{
+	const char *slash = strrchr(md, '/');
+	size_t n = strlen(md);
+
+	if (slash != NULL && slash[1] == '.')
+		n = (size_t)(slash - md); /* a Maildir++ folder: <root>/.<name> */
+	if (n >= outsz)
+		return -MGW_ELIMIT;
+	memcpy(out, md, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/*
+ * A UIDVALIDITY never handed out before in this Maildir (RFC 3501 2.3.1.1: a mailbox
+ * deleted and created again, or a list recreated, must not get one a client has seen):
+ * the time, but above the last one given, which is kept where dovecot keeps it
+ * (<root>/dovecot-uidvalidity, 8 hex digits), so dovecot goes on from there too.
+ */
+int maildir_uidvalidity_next(const char *md, uint32_t *out)
+{
+	char root[MAILDIR_PATH_MAX], p[MAILDIR_PATH_MAX], *text = NULL, buf[16];
+	uint32_t uv = (uint32_t)time(NULL), last = 0;
+	size_t len = 0;
+	int lockfd = -1, rc;
+
+	rc = maildir_root_of(md, root, sizeof(root));
+	if (rc == 0)
+		rc = maildir_fmt(p, sizeof(p), "%s/%s", root, MAILDIR_UIDVALIDITY_FILE);
+	if (rc == 0)
+		rc = maildir_lock(root, MAILDIR_UIDVALIDITY_LOCK, false, &lockfd);
+	if (rc < 0)
+		return rc;
+	if (file_read_all(p, 64, &text, &len) == 0) {
+		char *e;
+		unsigned long v;
+
+		memcpy(buf, text, len < sizeof(buf) - 1 ? len : sizeof(buf) - 1);
+		buf[len < sizeof(buf) - 1 ? len : sizeof(buf) - 1] = '\0';
+		errno = 0;
+		v = strtoul(buf, &e, 16);
+		if (!errno && e != buf && v <= UINT32_MAX)
+			last = (uint32_t)v;
+		free(text);
+	}
+	if (uv <= last)
+		uv = last + 1;
+	if (uv == 0)
+		uv = 1;
+	len = (size_t)snprintf(buf, sizeof(buf), "%08x", (unsigned)uv);
+	rc = file_write_atomic(p, buf, len, 0600);
+	close(lockfd);
+	if (rc == 0)
+		*out = uv;
+	return rc;
+}
+
 /*
  * The heart of the UID bookkeeping. Under the uidlist lock: reads the uidlist, lists
  * cur/ and new/, gives each found message its recorded UID or a new one (arrival order),
@@ -265,10 +476,10 @@ int maildir_sync(const char *md, struct maildir_scan *out)
 	uint64_t budget = MAILDIR_VSIZE_BUDGET;
 	size_t unsized = 0;
 	struct maildir_scan ul = {0}, sc = {0};
-	char path[MAILDIR_PATH_MAX];
+	char path[MAILDIR_PATH_MAX], old[MAILDIR_PATH_MAX];
 	char *text = NULL;
 	size_t len = 0, i, j, nfresh = 0;
-	bool changed = false;
+	bool changed = false, converted = false;
 	int lockfd = -1, rc;
 
 	memset(out, 0, sizeof(*out));
@@ -281,6 +492,22 @@ int maildir_sync(const char *md, struct maildir_scan *out)
 	rc = file_read_all(path, MAILDIR_UIDLIST_MAX, &text, &len);
 	if (rc == 0)
 		rc = maildir_uidlist_parse(text, len, &ul);
+	if (rc == -MGW_ENOENT) {
+		/* None yet: our former list, if any, is converted (same UIDVALIDITY and
+		 * UIDs, so POP3 UIDLs and IMAP UIDs stay) and removed once the new one is
+		 * written. */
+		rc = maildir_fmt(old, sizeof(old), "%s/%s", md, MAILDIR_UIDLIST_V2);
+		if (rc == 0)
+			rc = file_read_all(old, MAILDIR_UIDLIST_MAX, &text, &len);
+		if (rc == 0)
+			rc = maildir_uidlist_parse_v2(text, len, &ul);
+		if (rc == 0) {
+			converted = true;
+			changed = true;
+		} else if (rc != -MGW_ENOENT) {
+			memcpy(path, old, sizeof(path));
+		}
+	}
 	if (rc == -MGW_EIO || rc == -MGW_ENOMEM) {
 		/* A read that failed (EIO, EMFILE, out of memory) says nothing about the
 		 * list: starting over would change every UID a client has seen (fetchmail
@@ -296,11 +523,10 @@ int maildir_sync(const char *md, struct maildir_scan *out)
 			log_warn("%s: damaged (%s): starting a new UIDVALIDITY", path,
 				 mgw_strerror(rc));
 		maildir_scan_free(&ul);
-		/* Never reuse a UIDVALIDITY a client may have seen: the clock moves on, and
-		 * a recreated list one second later still differs. */
-		ul.uidvalidity = (uint32_t)time(NULL);
-		if (ul.uidvalidity == 0)
-			ul.uidvalidity = 1;
+		/* Never reuse a UIDVALIDITY a client may have seen (maildir_uidvalidity_next). */
+		rc = maildir_uidvalidity_next(md, &ul.uidvalidity);
+		if (rc < 0)
+			goto out;
 		ul.uidnext = 1;
 		changed = true;
 	}
@@ -313,6 +539,7 @@ int maildir_sync(const char *md, struct maildir_scan *out)
 		goto out;
 	sc.uidvalidity = ul.uidvalidity;
 	sc.uidnext = ul.uidnext;
+	memcpy(sc.guid, ul.guid, sizeof(sc.guid));
 
 	/* Merge-join found files and records by base name. */
 	maildir_sort(sc.e, sc.n, maildir_ent_base_cmp);
@@ -337,6 +564,10 @@ int maildir_sync(const char *md, struct maildir_scan *out)
 		if (j < ul.n && c == 0) {
 			e->vsize = ul.e[j].vsize;
 			e->vsize_ok = ul.e[j].vsize_ok;
+			e->w_skip = ul.e[j].w_skip;
+			/* Our former list did not say which sizes differ from dovecot's. */
+			if (converted && e->vsize_ok && !maildir_name_has_w(e->name, e->base_len))
+				e->w_skip = maildir_file_no_final_nl(md, e);
 			e->uid = ul.e[j++].uid;
 		} else {
 			nfresh++;
@@ -363,15 +594,17 @@ int maildir_sync(const char *md, struct maildir_scan *out)
 
 		if (e->vsize_ok)
 			continue;
-		if (!maildir_name_vsize(e, &e->vsize)) {
-			if (budget == 0) {
-				unsized++;
-				continue;
-			}
-			rc = maildir_file_vsize(md, e, &budget);
-			if (rc < 0)
-				goto out;
+		if (maildir_name_vsize(e, &e->vsize)) {
+			e->vsize_ok = true; /* not written to the list: the name has it */
+			continue;
 		}
+		if (budget == 0) {
+			unsized++;
+			continue;
+		}
+		rc = maildir_file_vsize(md, e, &budget);
+		if (rc < 0)
+			goto out;
 		e->vsize_ok = true;
 		changed = true;
 	}
@@ -405,6 +638,13 @@ int maildir_sync(const char *md, struct maildir_scan *out)
 	rc = changed ? maildir_uidlist_write(md, &sc) : 0;
 	if (rc < 0)
 		goto out;
+	if (converted) {
+		log_info("%s: converted to %s (UIDVALIDITY %u, UIDs kept)", old, MAILDIR_UIDLIST,
+			 (unsigned)sc.uidvalidity);
+		if (unlink(old) < 0)
+			log_warn("%s: cannot remove after the conversion: %s", old,
+				 strerror(errno));
+	}
 	*out = sc;
 	memset(&sc, 0, sizeof(sc));
 out:
