@@ -871,10 +871,6 @@ def test_commands_pipelined_behind_a_login_wait_for_the_password_check(daemon, p
     d.assert_no_sanitizer_report()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the password check is back on the loop: the IMAP merge moved the login into "
-    "proto/gate_login.c, shared by POP3 and IMAP, which checks synchronously; the worker "
-    "form (commit 495e878) must be redone there for both protocols (issue 11)"))
 def test_connection_closed_while_its_password_is_checked(daemon, pki):
     """A client that sends USER and PASS and resets the connection while the password
     is being checked: the result finds the session gone and is dropped, nothing is
