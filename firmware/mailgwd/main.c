@@ -520,6 +520,11 @@ int main(int argc, char **argv)
 		return 1;
 	if (smtpd_bound())
 		log_info("listening smtp on %s", smtpd_bound());
+	if (d.gen->tls_gate != NULL)
+		log_info("tls: %s",
+			 tls_cpu_has_aes()
+			     ? "AES instructions in use: AES-GCM preferred"
+			     : "no AES instructions in use: ChaCha20-Poly1305 preferred");
 	log_info("mailgwd %s ready (generation %llu, config %s)", MAILGWD_VERSION,
 		 (unsigned long long)d.gen->serial, d.conf_path);
 
