@@ -476,6 +476,22 @@ def test_expired_crl_refuse(daemon, pki, tmp_path):
     d.wait_log(r"refused: .*CRL is expired", start=m)
 
 
+def test_crl_issued_in_the_future_refuses(daemon, pki, tmp_path):
+    """A CRL whose lastUpdate is ahead of the clock (a CA with a wrong clock, or ours
+    wrong): warned about at start and every client refused, under TLS 1.2 and 1.3, as
+    mbedTLS's own CRL check does (mailgwd checks the CRL's dates itself and its
+    signature once per generation: README "TLS cost")."""
+    crl = pki.ca.crl(str(tmp_path / "crl.pem"), last=now() + datetime.timedelta(days=2),
+                     next=now() + datetime.timedelta(days=30))
+    d = start(daemon, pki, crl=crl)
+    assert "is issued in the future" in d.log()
+    for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        m = d.mark()
+        refused(d, pki, pki.user["joe"], minv=v, maxv=v)
+        d.wait_log(r"refused: .*The CRL is from the future.*CN=joe@example\.test",
+                   start=m)
+
+
 def test_expired_crl_grace_accepted_with_warning_then_runs_out(daemon, pki, tmp_path):
     # Expired 2 hours ago, grace 3 hours: accepted, with a warning on every connection.
     crl = pki.ca.crl(str(tmp_path / "crl.pem"), last=now() - datetime.timedelta(days=10),

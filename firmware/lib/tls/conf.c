@@ -128,6 +128,38 @@ bool tls_conf_issuer_known(const struct tls_conf *conf, const mbedtls_x509_crt *
 	return false;
 }
 
+/*
+ * What mbedTLS's x509_crt_verifycrl() would add for crl and the client certificate crt,
+ * without its signature check. mbedTLS verifies the CRL's signature by the CA again in
+ * every handshake (a fifth of a handshake's CPU, README "TLS cost"), although the CRL
+ * and the CA belong to the generation and cannot change under it; tls_conf_check_crls()
+ * verified that signature once, when this conf was built, and refuses a conf where it
+ * fails. So mbedTLS is given no CRL (tls_conf_ssl) and the session's verify callback
+ * takes these flags instead (sess.c), with revocation.
+ */
+uint32_t tls_conf_crl_flags(const struct tls_conf *conf, const mbedtls_x509_crt *crt,
+			    const mbedtls_x509_crl *crl)
+{
+	const mbedtls_x509_crt *ca = &conf->ca;
+	uint32_t flags = 0;
+
+	while (ca && ca->version && !tls_raw_eq(&ca->subject_raw, &crt->issuer_raw))
+		ca = ca->next;
+	if (ca == NULL || ca->version == 0)
+		return MBEDTLS_X509_BADCRL_NOT_TRUSTED;
+	if (mbedtls_x509_crt_check_key_usage(ca, MBEDTLS_X509_KU_CRL_SIGN) != 0)
+		return MBEDTLS_X509_BADCRL_NOT_TRUSTED;
+	if ((tls_crt_profile.allowed_mds & MBEDTLS_X509_ID_FLAG(crl->MBEDTLS_PRIVATE(sig_md))) == 0)
+		flags |= MBEDTLS_X509_BADCRL_BAD_MD;
+	if ((tls_crt_profile.allowed_pks & MBEDTLS_X509_ID_FLAG(crl->MBEDTLS_PRIVATE(sig_pk))) == 0)
+		flags |= MBEDTLS_X509_BADCRL_BAD_PK;
+	if (mbedtls_x509_time_is_past(&crl->next_update))
+		flags |= MBEDTLS_X509_BADCRL_EXPIRED;
+	if (mbedtls_x509_time_is_future(&crl->this_update))
+		flags |= MBEDTLS_X509_BADCRL_FUTURE;
+	return flags;
+}
+
 /* The CRL's signature by ca (mbedTLS checks it only during a handshake, silently). */
 static bool tls_crl_signed_by(const mbedtls_x509_crl *crl, mbedtls_x509_crt *ca)
 {
@@ -317,7 +349,9 @@ static int tls_conf_ssl(struct tls_conf *conf, mbedtls_ssl_config *ssl, const in
 		 * TLS signature-algorithm list (CVE-2026-54441). */
 		mbedtls_ssl_conf_cert_profile(ssl, &tls_crt_profile);
 		mbedtls_ssl_conf_authmode(ssl, MBEDTLS_SSL_VERIFY_REQUIRED);
-		mbedtls_ssl_conf_ca_chain(ssl, &conf->ca, &conf->crl);
+		/* No CRL for mbedTLS: it would verify the CRL's signature again in every
+		 * handshake; the verify callback checks the CRL instead (tls_conf_crl_flags). */
+		mbedtls_ssl_conf_ca_chain(ssl, &conf->ca, NULL);
 	} else {
 		mbedtls_ssl_conf_authmode(ssl, MBEDTLS_SSL_VERIFY_NONE);
 	}

@@ -90,13 +90,18 @@ static int tls_sess_verify(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t
 			*flags |= MBEDTLS_X509_BADCERT_OTHER; /* an empty subject names nobody */
 		if (crt->MBEDTLS_PRIVATE(ca_istrue))
 			*flags |= MBEDTLS_X509_BADCERT_OTHER; /* a user certificate is not a CA */
-		/* Revocation checked by us too, against the CRL whose issuer is byte for byte
-		 * the certificate's issuer: mbedTLS skips a CRL whose issuer name it does not
-		 * match and then treats the certificate as not revoked (CVE-2026-116462). */
+		/* Revocation is checked by us, against the CRL whose issuer is byte for byte
+		 * the certificate's issuer (mbedTLS skips a CRL whose issuer name it does not
+		 * match and then treats the certificate as not revoked, CVE-2026-116462; it is
+		 * not given the CRL at all any more, see tls_conf_crl_flags). */
 		if (own == NULL)
 			*flags |= MBEDTLS_X509_BADCERT_NOT_TRUSTED;
 		else if (mbedtls_x509_crt_is_revoked(crt, own))
 			*flags |= MBEDTLS_X509_BADCERT_REVOKED;
+		/* The CRL's own checks (dates, algorithms, the CA's cRLSign): mbedTLS is not
+		 * given the CRL, whose signature was verified once for this conf (conf.c). */
+		if (own != NULL)
+			*flags |= tls_conf_crl_flags(conf, crt, own);
 		/* Only the configured CAs' CRLs are held: a certificate issued by anything else
 		 * (an intermediate the client sends along) could not be checked for revocation. */
 		if (!tls_conf_issuer_known(conf, crt))

@@ -91,6 +91,10 @@ void tls_flags_text(uint32_t flags, char *out, size_t outsz);
 
 /* The CRL of conf whose issuer is the issuer of crt, or NULL (conf.c). */
 const mbedtls_x509_crl *tls_conf_crl_for(const struct tls_conf *conf, const mbedtls_x509_crt *crt);
+/* The CRL flags mbedTLS would set for crt against crl (its issuer's, from
+ * tls_conf_crl_for), the signature aside: checked once per conf (conf.c). */
+uint32_t tls_conf_crl_flags(const struct tls_conf *conf, const mbedtls_x509_crt *crt,
+			    const mbedtls_x509_crl *crl);
 /* True when some configured CA is the issuer of crt (conf.c). */
 bool tls_conf_issuer_known(const struct tls_conf *conf, const mbedtls_x509_crt *crt);
 /* True if crt is, byte for byte, one of the configured CA certificates. */
