@@ -137,12 +137,20 @@ test-system: system-images host
 
 # Benchmarks: measurements, never part of `make test` (tests/bench/*).
 .PHONY: bench
+# Bulk AEAD rates of the host build's mbedTLS, against `openssl speed` (bench_tls.py).
+CIPHER_SPEED := $(O)/host/tests/cipher_speed
+$(CIPHER_SPEED): tests/bench/cipher_speed.c $(MBEDTLS_host_LIBS)
+	@mkdir -p $(@D)
+	@echo "  CC      $< (bench, host)"
+	$(Q)$(HOSTCC) $(host_CFLAGS) -o $@ $< $(MBEDTLS_host_LIBS)
+
 # SMTP: 10 and 50 senders, on the build host's disk and on a slow one (every fsync of
 # both servers +BENCH_SLOW_MS, one at a time, as on an SD card: tests/bench/slowfsync.c).
 BENCH_SLOW_MS ?= 10
-bench: deps bench-deps host
+bench: deps bench-deps host $(CIPHER_SPEED)
 	$(Q)set -e; for slow in 0 $(BENCH_SLOW_MS); do for s in 10 50; do \
 		BENCH_SESSIONS=$$s BENCH_FSYNC_DELAY_MS=$$slow $(PY) tests/bench/smtp_bench $(O); \
 	done; done
 	$(Q)BENCH_FSYNC_DELAY_MS=$(BENCH_SLOW_MS) $(PY) tests/bench/bench_latency.py $(O)
 	$(Q)$(PY) tests/bench/bench_pop3s.py $(O)
+	$(Q)$(PY) tests/bench/bench_tls.py $(O)

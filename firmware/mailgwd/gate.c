@@ -61,6 +61,7 @@ static void gate_env_fill(struct gate_env *env, struct gate_svc *v, struct mgw_g
 	env->quota_default = cfg_smtp_quota(&g->cfg);
 	env->store = &v->store;
 	env->throttle = gate_throttle(g);
+	env->work = v->work;
 	env->release = gate_release;
 	env->release_arg = v;
 	env->release_ref = gen_get(g);
@@ -159,7 +160,8 @@ static void gate_svc_accept(struct listener *l, int fd, const struct sockaddr *s
 	}
 }
 
-int gate_svc_start(struct gate_svc *v, struct loop *loop, struct mgw_gen *const *genp)
+int gate_svc_start(struct gate_svc *v, struct loop *loop, struct mgw_gen *const *genp,
+		   struct work_pool *work)
 {
 	int rc;
 
@@ -167,6 +169,7 @@ int gate_svc_start(struct gate_svc *v, struct loop *loop, struct mgw_gen *const 
 		return 0;
 	v->genp = genp;
 	v->loop = loop;
+	v->work = work;
 	rc = maildir_store_init(&v->store, (*genp)->cfg.data_dir, (*genp)->cfg.hostname, 0);
 	if (rc < 0)
 		return rc;

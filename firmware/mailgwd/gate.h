@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "core/loop.h"
+#include "core/work.h"
 #include "gen.h"
 #include "net/addr_rate.h"
 #include "net/conn.h"
@@ -52,14 +53,17 @@ struct gate_svc {
 	bool open;
 	struct mgw_gen *const *genp;
 	struct maildir_store store;
+	struct work_pool *work; /* password checks (borrowed; outlives every session) */
 	struct addr_rate rate;
 	unsigned live; /* connections (sessions) alive, handshakes included */
 };
 
 /* Binds the listener (as root, before the privilege drop); nothing when listen = off. */
 int gate_svc_open(struct gate_svc *v, const struct mgw_cfg *cfg);
-/* Starts accepting; *genp is read at every accept (the current generation). */
-int gate_svc_start(struct gate_svc *v, struct loop *loop, struct mgw_gen *const *genp);
+/* Starts accepting; *genp is read at every accept (the current generation). work: the
+ * pool the sessions' password checks run on (borrowed; it must outlive every session). */
+int gate_svc_start(struct gate_svc *v, struct loop *loop, struct mgw_gen *const *genp,
+		   struct work_pool *work);
 void gate_svc_stop(struct gate_svc *v, struct loop *loop);
 void gate_svc_close(struct gate_svc *v, struct loop *loop);
 /* The address bound, or NULL when not listening. */

@@ -79,7 +79,7 @@ static void usage(FILE *f)
  */
 static int mailgwd_reload_check(struct mgw_cfg *cfg, char *why, size_t whysz)
 {
-	const struct gate_svc *gated[] = { &pop3d_svc, &imapd_svc };
+	const struct gate_svc *gated[] = {&pop3d_svc, &imapd_svc};
 
 	for (size_t i = 0; i < MGW_ARRAY_LEN(gated); i++) {
 		const char *bound = gate_svc_bound(gated[i]);
@@ -116,8 +116,9 @@ static int mailgwd_reload(char *why, size_t whysz)
 	    strcmp(cfg.pop3s_listen, d.gen->cfg.pop3s_listen) != 0 ||
 	    strcmp(cfg.imaps_listen, d.gen->cfg.imaps_listen) != 0 ||
 	    strcmp(cfg.smtp_listen, d.gen->cfg.smtp_listen) != 0)
-		log_warn("reload: control socket, user, data_dir and listen address changes take effect "
-			 "at the next start");
+		log_warn(
+		    "reload: control socket, user, data_dir and listen address changes take effect "
+		    "at the next start");
 	rc = mailgwd_reload_check(&cfg, why, whysz);
 	if (rc == 0)
 		rc = gen_new(&cfg, why, whysz, &g);
@@ -510,8 +511,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	d.work_started = true;
-	if (gate_svc_start(&pop3d_svc, &d.loop, &d.gen) < 0 ||
-	    gate_svc_start(&imapd_svc, &d.loop, &d.gen) < 0) {
+	if (gate_svc_start(&pop3d_svc, &d.loop, &d.gen, &d.work) < 0 ||
+	    gate_svc_start(&imapd_svc, &d.loop, &d.gen, &d.work) < 0) {
 		log_err("cannot start the pop3s or imaps service");
 		return 1;
 	}
@@ -519,6 +520,11 @@ int main(int argc, char **argv)
 		return 1;
 	if (smtpd_bound())
 		log_info("listening smtp on %s", smtpd_bound());
+	if (d.gen->tls_gate != NULL)
+		log_info("tls: %s",
+			 tls_cpu_has_aes()
+			     ? "AES instructions in use: AES-GCM preferred"
+			     : "no AES instructions in use: ChaCha20-Poly1305 preferred");
 	log_info("mailgwd %s ready (generation %llu, config %s)", MAILGWD_VERSION,
 		 (unsigned long long)d.gen->serial, d.conf_path);
 

@@ -298,6 +298,19 @@ def gate_check(addr, pki):
     return "ok" if got == want else "NOT THE SAME GATE: %r" % got
 
 
+def show_logs(d, dv):
+    """The ends of both servers' logs, after a failure."""
+    print("".join(l if l.endswith("\n") else l + "\n" for l in d.lines[-15:]))
+    if dv:
+        print(dv.log()[-3000:])
+
+
+def stop_both(d, dv):
+    d.stop()
+    if dv:
+        dv.stop()
+
+
 def ratio(a, b):
     return "%.3g" % (a / b) if a and b else "-"
 
@@ -342,14 +355,10 @@ def main():
                 res[n]["retr"].append(retr(addrs[n], ctx, len(big)))
         mem = {n: idle_memory(addrs[n], ctx, pids[n], N_IDLE) for n in names}
     except Exception:
-        print("".join(l if l.endswith("\n") else l + "\n" for l in d.lines[-15:]))
-        if dv:
-            print(dv.log()[-3000:])
+        show_logs(d, dv)
         raise
     finally:
-        d.stop()
-        if dv:
-            dv.stop()
+        stop_both(d, dv)
 
     med = {n: {k: statistics.median(v) for k, v in res[n].items()} for n in names}
     other = names[1] if len(names) > 1 else None

@@ -22,7 +22,7 @@ REFUSED = (ssl.SSLError, ConnectionResetError, BrokenPipeError, EOFError, imapli
            socket.timeout, OSError)
 
 
-def start(daemon, pki, users=("joe", "ann"), extra="", smtp_extra=""):
+def start(daemon, pki, users=("joe", "ann"), extra="", smtp_extra="", run=True):
     d = daemon(start=False)
     install_tls(d, pki)
     for u in users:
@@ -32,7 +32,8 @@ def start(daemon, pki, users=("joe", "ann"), extra="", smtp_extra=""):
                  "crl = %s/crl.pem\n[imaps]\nlisten = 127.0.0.1:0\n" % (t, t, t, t)
                  + smtp_conf("postmaster = joe@%s\n%s" % (DOMAIN, smtp_extra)).replace(
                      "postmaster = alice@example.com\n", "") + extra)
-    d.start()
+    if run:
+        d.start()
     return d
 
 
@@ -1007,3 +1008,77 @@ def test_list_of_too_many_folders_is_refused_not_fatal(daemon, pki):
     assert typ == "OK" and len(data) == 1 and b"Project-007-" in data[0], data
     assert m.create("One-more")[1][0].startswith(b"[LIMIT]")
     m.logout()
+
+
+# ---- the password check runs on a worker thread (issue 11) ----------------------------
+
+def imap_raw(d, pki, cert="joe"):
+    """A TLS connection to IMAPS with cert's certificate, past the greeting: (sock, file)."""
+    host, port = d.addr("imaps")
+    raw = socket.create_connection((host, port), timeout=15)
+    s = client_ctx(pki, pki.user[cert]).wrap_socket(raw, server_hostname="localhost")
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"* OK ")
+    return s, f
+
+
+def test_commands_pipelined_behind_a_login_wait_for_the_password_check(daemon, pki):
+    """LOGIN, SELECT, FETCH and LOGOUT in one write: the session takes nothing while the
+    password is checked off the loop, then answers every command, in order, as the
+    logged-in user. A wrong password pipelined the same way: its NO (after the
+    throttle's delay) comes before the reply to the command behind it, which is refused
+    as not logged in."""
+    d = start(daemon, pki)
+    body = message(1)
+    smtp_deliver(d, body)
+    s, f = imap_raw(d, pki)
+    user = b"joe@" + DOMAIN.encode()
+    s.sendall(b'a1 LOGIN %s "%s"\r\na2 SELECT INBOX\r\na3 FETCH 1 (BODY.PEEK[]<0.11>)\r\n'
+              b"a4 LOGOUT\r\n" % (user, PASSWORDS["joe"].encode()))
+    lines = []
+    while not lines or not lines[-1].startswith(b"a4 "):
+        lines.append(f.readline())
+    tagged = [l for l in lines if l[:1] == b"a"]
+    assert [t[:5] for t in tagged] == [b"a1 OK", b"a2 OK", b"a3 OK", b"a4 OK"], lines
+    assert b"* 1 FETCH (BODY[]<0> {11}\r\n" in lines
+    s.close()
+    s, f = imap_raw(d, pki)
+    s.sendall(b"b1 LOGIN %s wrong\r\nb2 SELECT INBOX\r\n" % user)
+    assert f.readline().startswith(b"b1 NO [AUTHENTICATIONFAILED]")
+    assert f.readline().startswith(b"b2 BAD Log in first")
+    s.close()
+    d.stop()
+    d.assert_no_sanitizer_report()
+
+
+def test_connection_closed_while_its_password_is_checked(daemon, pki):
+    """A client that sends LOGIN and resets the connection while the password is being
+    checked: the result finds the session gone and is dropped, nothing is logged in (no
+    session of joe is left counted), and the daemon (ASan build) reports no use of the
+    freed session. joe's hash is set with 1,000,000 rounds (the most that verify) by the
+    admin's tool, so the check is still running when the reset arrives."""
+    import struct
+    from mgw import binary
+    d = start(daemon, pki, run=False)
+    subprocess.run([binary("mailgw-passwd"), "-r", "1000000", "-u", d.user, "set", d.data,
+                    "joe@" + DOMAIN], input=PASSWORDS["joe"].encode(), check=True,
+                   capture_output=True)
+    d.start()
+    smtp_deliver(d, message(1))
+    m = d.mark()
+    s, f = imap_raw(d, pki)
+    s.sendall(b'a1 LOGIN joe@%s "%s"\r\n' % (DOMAIN.encode(), PASSWORDS["joe"].encode()))
+    d.wait_log(r"imap [\d.:]+: checking the password of 'joe@example\.test' on a worker",
+               start=m)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    f.close()
+    s.close()  # SO_LINGER 0: a reset, noticed at once
+    d.wait_log(r"imap [\d.:]+: closed \(peer ", start=m)
+    d.wait_log(r"imap: the password check of 'joe@example\.test' finished after its "
+               r"connection had closed: result dropped", start=m, timeout=60)
+    assert not re.search(r"login joe@example\.test", "\n".join(d.lines[m:]))
+    mm = imap(d, pki)
+    assert mm.select("INBOX") == ("OK", [b"1"])
+    mm.logout()
+    d.stop()
+    d.assert_no_sanitizer_report()

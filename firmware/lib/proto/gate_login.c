@@ -1,10 +1,14 @@
 /*
  * gate_login.c - certificate-bound login with throttling, for POP3S and IMAPS. Moved out
  * of pop3_sess.c when IMAP came, so both refuse the same way and share one throttle.
+ * The password check runs on a worker (the job below); what comes before it (throttle,
+ * name, certificate binding) and after it (throttle, logs, the session's callback) runs
+ * on the loop thread.
  */
 #include "proto/gate_login.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -45,13 +49,34 @@ const struct gate_peer_ops gate_peer_tls = {
     .identity = gate_tls_identity,
 };
 
+/*
+ * A password check on a worker (core/work.h). The job owns copies of everything run()
+ * reads, so it does not care whether the session is still there. g belongs to the loop
+ * thread: gate_login_abandon() clears it when the session goes first, and the
+ * completion then only frees the job.
+ */
+struct gate_verify {
+	struct work_job w;
+	struct gate_login *g; /* loop thread only; NULL once the session is gone */
+	const char *proto;    /* static */
+	struct passwd_addr a;
+	char shown[PASSWD_ADDR_MAX + 2];
+	unsigned flags;
+	int rc; /* passwd_auth()'s result, written by the worker */
+	size_t pwlen;
+	char *data_dir; /* in the same allocation, after pw */
+	char pw[];	/* the password, wiped when the check is done */
+};
+
 void gate_login_init(struct gate_login *g, const char *proto, struct conn *c,
-		     const struct gate_env *env)
+		     const struct gate_env *env, gate_login_done_fn done, void *done_arg)
 {
 	memset(g, 0, sizeof(*g));
 	g->proto = proto;
 	g->c = c;
 	g->env = env;
+	g->done = done;
+	g->done_arg = done_arg;
 	snprintf(g->subject, sizeof(g->subject), "-");
 	snprintf(g->serial, sizeof(g->serial), "-");
 	snprintf(g->cert_id, sizeof(g->cert_id), "-");
@@ -82,8 +107,9 @@ static void gate_throttle_keys(const struct gate_login *g, char cert[GATE_THROTT
 	snprintf(addr, GATE_THROTTLE_KEY_MAX, "addr:%s", g->c->peer_net);
 }
 
-static enum gate_login_result gate_failed(struct gate_login *g, const char *name, const char *why,
-					  uint32_t *delay_ms, bool *close)
+/* Counts a failure in the throttle and logs it; the session's refusal waits *delay_ms. */
+static void gate_failed(struct gate_login *g, const char *name, const char *why, uint32_t *delay_ms,
+			bool *close)
 {
 	char kc[GATE_THROTTLE_KEY_MAX], ka[GATE_THROTTLE_KEY_MAX];
 	uint64_t now = loop_now_ms(g->c->loop);
@@ -99,21 +125,135 @@ static enum gate_login_result gate_failed(struct gate_login *g, const char *name
 		 "connection, %u for this certificate; reply delayed %u ms",
 		 g->proto, g->c->peer, name, why, g->subject, g->serial, g->fails,
 		 throttle_failures(g->env->throttle, kc, strlen(kc), now), *delay_ms);
-	return GATE_LOGIN_FAILED;
 }
 
-enum gate_login_result gate_login_check(struct gate_login *g, const uint8_t *name, size_t namelen,
-					const uint8_t *pw, size_t pwlen, struct passwd_addr *a,
-					uint32_t *delay_ms, bool *close)
+/* A refusal decided on the loop: counted, logged, and handed to the session. */
+static void gate_refuse(struct gate_login *g, const char *name, const char *why,
+			const struct passwd_addr *a)
+{
+	uint32_t delay;
+	bool close;
+
+	gate_failed(g, name, why, &delay, &close);
+	g->done(g->done_arg, GATE_LOGIN_FAILED, a, delay, close);
+}
+
+/* The password check's result rc (passwd_auth's, or the pool's -MGW_ECLOSED /
+ * -MGW_ELIMIT) for a session still there. Loop thread; g may be freed by the callback. */
+static void gate_verified(struct gate_login *g, int rc, const char *shown,
+			  const struct passwd_addr *a)
+{
+	char kc[GATE_THROTTLE_KEY_MAX], ka[GATE_THROTTLE_KEY_MAX];
+	uint32_t delay;
+	bool close;
+
+	if (rc == -MGW_EIO || rc == -MGW_ECLOSED || rc == -MGW_ELIMIT || rc == -MGW_ENOMEM) {
+		/* A local fault (the passwd-file unreadable, logged with its path; the pool
+		 * full or stopping; no memory): not the user's mistake, so no failed login is
+		 * counted. */
+		if (rc == -MGW_EIO)
+			log_err("%s %s: login of '%s' not checked: the passwd-file of %s cannot be "
+				"read",
+				g->proto, g->c->peer, shown, a->domain);
+		else
+			log_warn("%s %s: login of '%s' not checked: %s", g->proto, g->c->peer,
+				 shown,
+				 rc == -MGW_ELIMIT ? "too many password checks waiting"
+						   : mgw_strerror(rc));
+		g->done(g->done_arg, GATE_LOGIN_TEMP, a, 0, false);
+		return;
+	}
+	if (rc < 0) {
+		gate_failed(g, shown,
+			    rc == -MGW_EAUTH ? "wrong password or unknown user" : mgw_strerror(rc),
+			    &delay, &close);
+		g->done(g->done_arg, GATE_LOGIN_FAILED, a, delay, close);
+		return;
+	}
+	gate_throttle_keys(g, kc, ka);
+	throttle_success(g->env->throttle, kc, strlen(kc));
+	throttle_success(g->env->throttle, ka, strlen(ka));
+	g->done(g->done_arg, GATE_LOGIN_OK, a, 0, false);
+}
+
+static void gate_verify_free(struct gate_verify *v)
+{
+	explicit_bzero(v->pw, v->pwlen);
+	free(v);
+}
+
+/* Worker thread: touches only the job. */
+static void gate_verify_run(struct work_job *j)
+{
+	struct gate_verify *v = (struct gate_verify *)j;
+
+	v->rc = passwd_auth(v->data_dir, v->a.domain, v->a.user, v->pw, v->pwlen, v->flags);
+	explicit_bzero(v->pw, v->pwlen);
+}
+
+/* Loop thread, once per submitted job. */
+static void gate_verify_done(struct work_job *j)
+{
+	struct gate_verify *v = (struct gate_verify *)j;
+	struct gate_login *g = v->g;
+
+	if (g == NULL) {
+		log_debug("%s: the password check of '%s' finished after its connection had "
+			  "closed: result dropped",
+			  v->proto, v->shown);
+		gate_verify_free(v);
+		return;
+	}
+	g->verify = NULL;
+	gate_verified(g, j->status < 0 ? j->status : v->rc, v->shown, &v->a);
+	gate_verify_free(v); /* after the callback: it borrowed v->a */
+}
+
+/* Hands the SHA-crypt check to a worker. Without a pool (fuzzers, unit tests)
+ * work_submit runs it here, and the callback has run when this returns. */
+static void gate_verify_start(struct gate_login *g, const struct passwd_addr *a, const char *shown,
+			      const uint8_t *pw, size_t pwlen)
+{
+	size_t dlen = strlen(g->env->data_dir) + 1;
+	struct gate_verify *v = malloc(sizeof(*v) + pwlen + dlen);
+	int rc;
+
+	if (v == NULL) {
+		gate_verified(g, -MGW_ENOMEM, shown, a);
+		return;
+	}
+	memset(v, 0, sizeof(*v));
+	work_job_init(&v->w, gate_verify_run, gate_verify_done, NULL);
+	v->g = g;
+	v->proto = g->proto;
+	v->a = *a;
+	snprintf(v->shown, sizeof(v->shown), "%s", shown);
+	v->flags = g->env->passwd_flags;
+	v->pwlen = pwlen;
+	memcpy(v->pw, pw, pwlen);
+	v->data_dir = v->pw + pwlen;
+	memcpy(v->data_dir, g->env->data_dir, dlen);
+	g->verify = v;
+	log_debug("%s %s: checking the password of '%s' on a worker", g->proto, g->c->peer, shown);
+	rc = work_submit(g->env->work, &v->w);
+	if (rc < 0) {
+		g->verify = NULL;
+		gate_verify_free(v);
+		gate_verified(g, rc, shown, a);
+	}
+}
+
+void gate_login_start(struct gate_login *g, const uint8_t *name, size_t namelen, const uint8_t *pw,
+		      size_t pwlen)
 {
 	char kc[GATE_THROTTLE_KEY_MAX], ka[GATE_THROTTLE_KEY_MAX], shown[PASSWD_ADDR_MAX + 2];
 	char id[TLS_IDENTITY_MAX], want[PASSWD_ADDR_MAX + 2], why[TLS_IDENTITY_MAX + 64];
 	uint64_t now = loop_now_ms(g->c->loop);
+	struct passwd_addr a;
 	uint32_t delay;
 	int rc;
 
-	*delay_ms = 0;
-	*close = false;
+	memset(&a, 0, sizeof(a));
 	log_safe(shown, sizeof(shown), name, namelen);
 	gate_throttle_keys(g, kc, ka);
 	if (throttle_check(g->env->throttle, kc, strlen(kc), now, &delay) == -MGW_ELIMIT ||
@@ -121,43 +261,44 @@ enum gate_login_result gate_login_check(struct gate_login *g, const uint8_t *nam
 		log_warn("%s %s: login refused for '%s': too many failures for this certificate "
 			 "or address; subject %s; serial %s",
 			 g->proto, g->c->peer, shown, g->subject, g->serial);
-		return GATE_LOGIN_LIMIT;
+		g->done(g->done_arg, GATE_LOGIN_LIMIT, &a, 0, true);
+		return;
 	}
-	if (passwd_addr_parse((const char *)name, namelen, a) != MGW_PARSE_OK)
-		return gate_failed(g, shown, "not a valid user@domain", delay_ms, close);
-	snprintf(want, sizeof(want), "%s@%s", a->user, a->domain);
+	if (passwd_addr_parse((const char *)name, namelen, &a) != MGW_PARSE_OK) {
+		gate_refuse(g, shown, "not a valid user@domain", &a);
+		return;
+	}
+	snprintf(want, sizeof(want), "%s@%s", a.user, a.domain);
 	rc = g->env->peer->identity(conn_tls_ctx(g->c), g->env->identity, id, sizeof(id));
 	if (rc == -MGW_ENOENT || rc == -MGW_EINVAL) {
 		/* CVE-2019-3814: no identity in the certificate is a refusal, never a fall-back
 		 * to the typed name. */
 		snprintf(why, sizeof(why), "the certificate has no usable %s identity",
 			 tls_identity_name(g->env->identity));
-		return gate_failed(g, shown, why, delay_ms, close);
+		gate_refuse(g, shown, why, &a);
+		return;
 	}
 	if (rc == 0 && strcasecmp(id, want) != 0) {
 		char safe[TLS_IDENTITY_MAX];
 
 		log_safe(safe, sizeof(safe), id, strlen(id));
 		snprintf(why, sizeof(why), "the certificate belongs to '%s'", safe);
-		return gate_failed(g, shown, why, delay_ms, close);
+		gate_refuse(g, shown, why, &a);
+		return;
 	}
-	rc = passwd_auth(g->env->data_dir, a->domain, a->user, (const char *)pw, pwlen,
-			 g->env->passwd_flags);
-	if (rc == -MGW_EIO) {
-		/* A local fault (the passwd-file unreadable, logged with its path): not the
-		 * user's mistake, so no failed login is counted. */
-		log_err("%s %s: login of '%s' not checked: the passwd-file of %s cannot be read",
-			g->proto, g->c->peer, shown, a->domain);
-		return GATE_LOGIN_TEMP;
-	}
-	if (rc < 0)
-		return gate_failed(g, shown,
-				   rc == -MGW_EAUTH ? "wrong password or unknown user"
-						    : mgw_strerror(rc),
-				   delay_ms, close);
-	throttle_success(g->env->throttle, kc, strlen(kc));
-	throttle_success(g->env->throttle, ka, strlen(ka));
-	return GATE_LOGIN_OK;
+	gate_verify_start(g, &a, shown, pw, pwlen);
+}
+
+bool gate_login_pending(const struct gate_login *g)
+{
+	return g->verify != NULL;
+}
+
+void gate_login_abandon(struct gate_login *g)
+{
+	if (g->verify)
+		g->verify->g = NULL; /* the completion frees the job */
+	g->verify = NULL;
 }
 
 enum gate_sasl_result gate_sasl_plain(const uint8_t *b64, size_t len, uint8_t *msg, size_t msgsz,

@@ -59,6 +59,7 @@ enum imap_mode {
 	IMAP_MODE_SKIP,	      /* discarding a literal of a refused command */
 	IMAP_MODE_SASL,	      /* waiting for the AUTHENTICATE response line */
 	IMAP_MODE_DELAY,      /* a failed login waits out its delay */
+	IMAP_MODE_VERIFY,     /* the password is being checked on a worker */
 	IMAP_MODE_JOB,	      /* FETCH / SEARCH / EXPUNGE output in progress */
 	IMAP_MODE_IDLE,	      /* IDLE until DONE */
 	IMAP_MODE_APPEND,     /* APPEND's message literal into a delivery */
@@ -221,6 +222,7 @@ static void imap_free(struct imap_sess *s)
 			*pp = s->next_live;
 			break;
 		}
+	gate_login_abandon(&s->gl); /* a check in flight drops its result */
 	loop_timer_cancel(s->c->loop, &s->delay);
 	if (s->dlv_active)
 		maildir_dlv_abort(&s->dlv);
@@ -1191,14 +1193,31 @@ static unsigned imap_user_sessions(const struct passwd_addr *who)
 	return n;
 }
 
+/*
+ * The gate's second half (proto/gate_login.h): the session waits in VERIFY, where no
+ * input is taken, until imap_login_done. The tag stays in s->tag for the reply; commands
+ * pipelined behind the login stay buffered and are answered, in order, afterwards.
+ */
 static void imap_login(struct imap_sess *s, const uint8_t *name, size_t namelen, const uint8_t *pw,
 		       size_t pwlen)
 {
-	uint32_t delay;
-	bool close_after;
+	s->mode = IMAP_MODE_VERIFY;
+	gate_login_start(&s->gl, name, namelen, pw, pwlen);
+}
 
-	switch (gate_login_check(&s->gl, name, namelen, pw, pwlen, &s->who, &delay, &close_after)) {
+/* The login's result: inside imap_login, or later from the worker pool's completion. */
+static void imap_login_done(void *arg, enum gate_login_result r, const struct passwd_addr *a,
+			    uint32_t delay, bool close_after)
+{
+	struct imap_sess *s = arg;
+
+	s->depth++;
+	if (s->closed || s->mode != IMAP_MODE_VERIFY)
+		goto out;
+	s->mode = IMAP_MODE_CMD;
+	switch (r) {
 	case GATE_LOGIN_OK:
+		s->who = *a;
 		if (imap_user_sessions(&s->who) >= IMAP_SESSIONS_PER_USER) {
 			log_warn("imap %s: %s@%s: refused, %u sessions already", s->c->peer,
 				 s->who.user, s->who.domain, IMAP_SESSIONS_PER_USER);
@@ -1232,6 +1251,11 @@ static void imap_login(struct imap_sess *s, const uint8_t *name, size_t namelen,
 		imap_tagged(s, "NO", "[UNAVAILABLE] Cannot check the password now, try later");
 		break;
 	}
+	imap_input(s); /* the commands pipelined behind the login (no-op when nested) */
+out:
+	s->depth--;
+	if (s->closed && s->depth == 0)
+		imap_free(s);
 }
 
 static void imap_do_login(struct imap_sess *s, const struct imap_cmd *cmd)
@@ -2400,8 +2424,9 @@ static void imap_line(struct imap_sess *s, const uint8_t *text, size_t len)
 
 /*
  * Runs what the conn's input holds while the mode takes input: command lines, literal
- * octets, the SASL response, DONE. During a job or a login delay input stays buffered
- * (bounded by IMAP_IN_MAX) and is taken up when the mode changes back. Not re-entrant.
+ * octets, the SASL response, DONE. During a job, a password check or a login delay input
+ * stays buffered (bounded by IMAP_IN_MAX) and is taken up when the mode changes back.
+ * Not re-entrant.
  */
 static void imap_input(struct imap_sess *s)
 {
@@ -2409,7 +2434,8 @@ static void imap_input(struct imap_sess *s)
 		return;
 	s->in_input = true;
 	while (!s->closed && s->state != IMAP_ST_LOGOUT && s->state != IMAP_ST_TLS &&
-	       s->mode != IMAP_MODE_JOB && s->mode != IMAP_MODE_DELAY) {
+	       s->mode != IMAP_MODE_JOB && s->mode != IMAP_MODE_DELAY &&
+	       s->mode != IMAP_MODE_VERIFY) {
 		struct buf *in = conn_in(s->c);
 		struct buf_line line;
 		int rc;
@@ -2529,7 +2555,7 @@ int imap_sess_start(struct conn *c, const struct gate_env *env)
 	s->env = *env;
 	if (s->env.peer == NULL)
 		s->env.peer = &gate_peer_tls;
-	gate_login_init(&s->gl, "imap", c, &s->env);
+	gate_login_init(&s->gl, "imap", c, &s->env, imap_login_done, s);
 	s->job.lit.fd = -1;
 	s->box.lock_fd = -1;
 	s->state = IMAP_ST_TLS;

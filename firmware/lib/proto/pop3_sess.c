@@ -27,6 +27,7 @@ enum pop3_state {
 	POP3_ST_AUTH,	 /* AUTHORIZATION */
 	POP3_ST_SASL,	 /* AUTHORIZATION, waiting for the AUTH PLAIN response line */
 	POP3_ST_DELAY,	 /* AUTHORIZATION, a failed login waits out its delay */
+	POP3_ST_VERIFY,	 /* AUTHORIZATION, the password is being checked on a worker */
 	POP3_ST_TRANS,	 /* TRANSACTION */
 	POP3_ST_STREAM,	 /* TRANSACTION, RETR/TOP output in progress */
 	POP3_ST_DONE,	 /* closing: nothing more is read */
@@ -104,6 +105,7 @@ static void pop3_stream_stop(struct pop3_sess *s)
 
 static void pop3_free(struct pop3_sess *s)
 {
+	gate_login_abandon(&s->gl); /* a check in flight drops its result */
 	loop_timer_cancel(s->c->loop, &s->delay);
 	pop3_stream_stop(s);
 	if (s->box_open)
@@ -339,29 +341,48 @@ static void pop3_login_ok(struct pop3_sess *s, const struct passwd_addr *a)
 	pop3_enter(s, POP3_ST_TRANS);
 }
 
-/* The gate's second half (proto/gate_login.h). */
+/*
+ * The gate's second half (proto/gate_login.h): the session waits in VERIFY, where no
+ * input is taken, until pop3_login_done. Commands pipelined behind the login stay
+ * buffered and are answered, in order, afterwards.
+ */
 static void pop3_login(struct pop3_sess *s, const uint8_t *name, size_t namelen, const uint8_t *pw,
 		       size_t pwlen)
 {
-	struct passwd_addr a;
-	uint32_t delay;
-	bool close_after;
+	pop3_enter(s, POP3_ST_VERIFY);
+	gate_login_start(&s->gl, name, namelen, pw, pwlen);
+}
 
-	switch (gate_login_check(&s->gl, name, namelen, pw, pwlen, &a, &delay, &close_after)) {
-	case GATE_LOGIN_OK:
-		pop3_login_ok(s, &a);
-		break;
-	case GATE_LOGIN_FAILED:
-		pop3_login_failed(s, delay, close_after);
-		break;
-	case GATE_LOGIN_LIMIT:
-		pop3_close(s, "-ERR [AUTH] too many failed logins, try again later", "login limit");
-		break;
-	case GATE_LOGIN_TEMP:
-		/* RFC 3206: a fault of the server, not of the user's credentials. */
-		pop3_reply(s, "-ERR [SYS/TEMP] cannot check the password now, try later");
-		break;
+/* The login's result: inside pop3_login, or later from the worker pool's completion. */
+static void pop3_login_done(void *arg, enum gate_login_result r, const struct passwd_addr *a,
+			    uint32_t delay, bool close_after)
+{
+	struct pop3_sess *s = arg;
+
+	s->depth++;
+	if (!s->closed && s->state == POP3_ST_VERIFY) {
+		pop3_enter(s, POP3_ST_AUTH);
+		switch (r) {
+		case GATE_LOGIN_OK:
+			pop3_login_ok(s, a);
+			break;
+		case GATE_LOGIN_FAILED:
+			pop3_login_failed(s, delay, close_after);
+			break;
+		case GATE_LOGIN_LIMIT:
+			pop3_close(s, "-ERR [AUTH] too many failed logins, try again later",
+				   "login limit");
+			break;
+		case GATE_LOGIN_TEMP:
+			/* RFC 3206: a fault of the server, not of the user's credentials. */
+			pop3_reply(s, "-ERR [SYS/TEMP] cannot check the password now, try later");
+			break;
+		}
+		pop3_input(s); /* the commands pipelined behind the login (no-op when nested) */
 	}
+	s->depth--;
+	if (s->closed && s->depth == 0)
+		pop3_free(s);
 }
 
 static void pop3_delay_cb(struct loop *loop, struct loop_timer *t)
@@ -707,11 +728,11 @@ static void pop3_command(struct pop3_sess *s, const uint8_t *text, size_t len)
 
 /*
  * Runs the commands buffered in the conn's input while the state takes commands. In the
- * other states (a delayed failure reply, a RETR/TOP being streamed) input stays buffered
- * (bounded by POP3_IN_MAX; the conn stops reading when it is full) and is taken up here
- * when the state changes back. Reading is never paused, so a client that goes away is
- * noticed at once. Not re-entrant: a nested call returns at once and the outer loop
- * goes on.
+ * other states (a password being checked, a delayed failure reply, a RETR/TOP being
+ * streamed) input stays buffered (bounded by POP3_IN_MAX; the conn stops reading when it
+ * is full) and is taken up here when the state changes back. Reading is never paused, so a client
+ * that goes away is noticed at once. Not re-entrant: a nested call returns at once and the outer
+ * loop goes on.
  */
 static void pop3_input(struct pop3_sess *s)
 {
@@ -793,7 +814,7 @@ int pop3_sess_start(struct conn *c, const struct gate_env *env)
 	s->env = *env;
 	if (s->env.peer == NULL)
 		s->env.peer = &gate_peer_tls;
-	gate_login_init(&s->gl, "pop3", c, &s->env);
+	gate_login_init(&s->gl, "pop3", c, &s->env, pop3_login_done, s);
 	s->st.fd = -1;
 	s->state = POP3_ST_TLS;
 	buf_lr_init(&s->lr, POP3_LINE_MAX);

@@ -17,17 +17,50 @@
 
 #define TLS_CA_MAX 16 /* CA certificates in the CA file */
 
-/* AEAD suites with ephemeral ECDH only; TLS 1.3 first (its suites are all AEAD). */
-static const int tls_suites[] = {MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
-				 MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
-				 MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
-				 MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-				 MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-				 MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-				 MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-				 MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-				 MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-				 0};
+/* AEAD suites with ephemeral ECDH only, by cipher: AES-128-GCM, AES-256-GCM,
+ * ChaCha20-Poly1305 (the order when the CPU has AES: tls_conf_order). */
+static const int tls_suites13[TLS_SUITES13] = {MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
+					       MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
+					       MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256};
+static const int tls_suites12[TLS_SUITES13][2] = {
+    {MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+     MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256},
+    {MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+     MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384},
+    {MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+     MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256},
+};
+
+/*
+ * Our preference: AES-GCM first where the CPU has AES instructions (and mbedTLS uses
+ * them), ChaCha20-Poly1305 first where it has not (the Pi 4's Cortex-A72: table AES is
+ * slow and not constant-time), as other TLS servers do. Fills conf's lists: suites for
+ * ssl (TLS 1.3 then TLS 1.2, each in that order), and for each ssl13[i] the TLS 1.3 suite
+ * order13[i] alone followed by the same TLS 1.2 list.
+ */
+static void tls_conf_order(struct tls_conf *conf)
+{
+	static const unsigned aes_first[TLS_SUITES13] = {0, 1, 2},
+			      chacha_first[TLS_SUITES13] = {2, 0, 1};
+	const unsigned *ord = tls_cpu_has_aes() ? aes_first : chacha_first;
+	int t12[TLS_SUITES12];
+	size_t n = 0;
+
+	for (size_t i = 0; i < TLS_SUITES13; i++) {
+		conf->order13[i] = tls_suites13[ord[i]];
+		t12[2 * i] = tls_suites12[ord[i]][0];
+		t12[2 * i + 1] = tls_suites12[ord[i]][1];
+	}
+	for (size_t i = 0; i < TLS_SUITES13; i++)
+		conf->suites[n++] = conf->order13[i];
+	memcpy(conf->suites + n, t12, sizeof(t12));
+	conf->suites[n + TLS_SUITES12] = 0;
+	for (size_t i = 0; i < TLS_SUITES13; i++) {
+		conf->suites13[i][0] = conf->order13[i];
+		memcpy(conf->suites13[i] + 1, t12, sizeof(t12));
+		conf->suites13[i][1 + TLS_SUITES12] = 0;
+	}
+}
 
 static int tls_file_check(const char *what, const char *path, char *err, size_t errsz)
 {
@@ -51,13 +84,14 @@ static int tls_file_check(const char *what, const char *path, char *err, size_t 
 
 /* Client certificates and CRLs: SHA-2 signatures, ECDSA or RSA, P-256/P-384, RSA >= 2048. */
 static const mbedtls_x509_crt_profile tls_crt_profile = {
-	.allowed_mds = MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA256) | MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA384) |
-		       MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA512),
-	.allowed_pks = MBEDTLS_X509_ID_FLAG(MBEDTLS_PK_ECDSA) | MBEDTLS_X509_ID_FLAG(MBEDTLS_PK_ECKEY) |
-		       MBEDTLS_X509_ID_FLAG(MBEDTLS_PK_RSA),
-	.allowed_curves = MBEDTLS_X509_ID_FLAG(MBEDTLS_ECP_DP_SECP256R1) |
-			  MBEDTLS_X509_ID_FLAG(MBEDTLS_ECP_DP_SECP384R1),
-	.rsa_min_bitlen = 2048,
+    .allowed_mds = MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA256) |
+		   MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA384) |
+		   MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA512),
+    .allowed_pks = MBEDTLS_X509_ID_FLAG(MBEDTLS_PK_ECDSA) | MBEDTLS_X509_ID_FLAG(MBEDTLS_PK_ECKEY) |
+		   MBEDTLS_X509_ID_FLAG(MBEDTLS_PK_RSA),
+    .allowed_curves = MBEDTLS_X509_ID_FLAG(MBEDTLS_ECP_DP_SECP256R1) |
+		      MBEDTLS_X509_ID_FLAG(MBEDTLS_ECP_DP_SECP384R1),
+    .rsa_min_bitlen = 2048,
 };
 
 static void tls_mbed_err(int ret, char *out, size_t outsz)
@@ -92,6 +126,38 @@ bool tls_conf_issuer_known(const struct tls_conf *conf, const mbedtls_x509_crt *
 		if (tls_raw_eq(&ca->subject_raw, &crt->issuer_raw))
 			return true;
 	return false;
+}
+
+/*
+ * What mbedTLS's x509_crt_verifycrl() would add for crl and the client certificate crt,
+ * without its signature check. mbedTLS verifies the CRL's signature by the CA again in
+ * every handshake (a fifth of a handshake's CPU, README "TLS cost"), although the CRL
+ * and the CA belong to the generation and cannot change under it; tls_conf_check_crls()
+ * verified that signature once, when this conf was built, and refuses a conf where it
+ * fails. So mbedTLS is given no CRL (tls_conf_ssl) and the session's verify callback
+ * takes these flags instead (sess.c), with revocation.
+ */
+uint32_t tls_conf_crl_flags(const struct tls_conf *conf, const mbedtls_x509_crt *crt,
+			    const mbedtls_x509_crl *crl)
+{
+	const mbedtls_x509_crt *ca = &conf->ca;
+	uint32_t flags = 0;
+
+	while (ca && ca->version && !tls_raw_eq(&ca->subject_raw, &crt->issuer_raw))
+		ca = ca->next;
+	if (ca == NULL || ca->version == 0)
+		return MBEDTLS_X509_BADCRL_NOT_TRUSTED;
+	if (mbedtls_x509_crt_check_key_usage(ca, MBEDTLS_X509_KU_CRL_SIGN) != 0)
+		return MBEDTLS_X509_BADCRL_NOT_TRUSTED;
+	if ((tls_crt_profile.allowed_mds & MBEDTLS_X509_ID_FLAG(crl->MBEDTLS_PRIVATE(sig_md))) == 0)
+		flags |= MBEDTLS_X509_BADCRL_BAD_MD;
+	if ((tls_crt_profile.allowed_pks & MBEDTLS_X509_ID_FLAG(crl->MBEDTLS_PRIVATE(sig_pk))) == 0)
+		flags |= MBEDTLS_X509_BADCRL_BAD_PK;
+	if (mbedtls_x509_time_is_past(&crl->next_update))
+		flags |= MBEDTLS_X509_BADCRL_EXPIRED;
+	if (mbedtls_x509_time_is_future(&crl->this_update))
+		flags |= MBEDTLS_X509_BADCRL_FUTURE;
+	return flags;
 }
 
 /* The CRL's signature by ca (mbedTLS checks it only during a handshake, silently). */
@@ -175,7 +241,8 @@ static int tls_conf_check_crls(struct tls_conf *conf, const char *ca_path, const
 		if (!known) {
 			char raw[TLS_SUBJECT_MAX];
 
-			/* dn_gets leaves the buffer untouched for an empty name (CVE-2026-115489). */
+			/* dn_gets leaves the buffer untouched for an empty name (CVE-2026-115489).
+			 */
 			raw[0] = '\0';
 			if (mbedtls_x509_dn_gets(raw, sizeof(raw), &crl->issuer) < 0)
 				snprintf(raw, sizeof(raw), "?");
@@ -249,10 +316,52 @@ static int tls_conf_load(struct tls_conf *conf, const struct tls_conf_params *p,
 	return tls_conf_check_crls(conf, p->ca, p->crl, err, errsz);
 }
 
+/* One mbedTLS server configuration of conf, with the suite list suites (kept in conf). */
+static int tls_conf_ssl(struct tls_conf *conf, mbedtls_ssl_config *ssl, const int *suites,
+			const struct tls_conf_params *p, char *err, size_t errsz)
+{
+	int ret;
+
+	ret = mbedtls_ssl_config_defaults(ssl, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
+					  MBEDTLS_SSL_PRESET_DEFAULT);
+	if (ret != 0) {
+		snprintf(err, errsz, "mbedtls_ssl_config_defaults failed (-0x%04x)",
+			 (unsigned)-ret);
+		return -MGW_ETLS;
+	}
+	mbedtls_ssl_conf_rng(ssl, mbedtls_ctr_drbg_random, tls_rng());
+	mbedtls_ssl_conf_min_tls_version(ssl, MBEDTLS_SSL_VERSION_TLS1_2);
+	mbedtls_ssl_conf_max_tls_version(ssl, MBEDTLS_SSL_VERSION_TLS1_3);
+	mbedtls_ssl_conf_ciphersuites(ssl, suites);
+	/* TLS 1.3: (EC)DHE only, never a PSK, so no resumption. Tickets and the session cache
+	 * are compiled out (mbedtls_config.h): every handshake is a full one, with the client
+	 * certificate verified against the CRL of this generation. */
+	mbedtls_ssl_conf_tls13_key_exchange_modes(ssl,
+						  MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL);
+	/* The key is only read by mbedTLS; it is shared by the confs of every generation. */
+	ret = mbedtls_ssl_conf_own_cert(ssl, &conf->cert, (mbedtls_pk_context *)&p->key->pk);
+	if (ret != 0) {
+		snprintf(err, errsz, "mbedtls_ssl_conf_own_cert failed (-0x%04x)", (unsigned)-ret);
+		return -MGW_ETLS;
+	}
+	if (conf->client_auth) {
+		/* An explicit profile: chain signatures are governed by it alone, not by the
+		 * TLS signature-algorithm list (CVE-2026-54441). */
+		mbedtls_ssl_conf_cert_profile(ssl, &tls_crt_profile);
+		mbedtls_ssl_conf_authmode(ssl, MBEDTLS_SSL_VERIFY_REQUIRED);
+		/* No CRL for mbedTLS: it would verify the CRL's signature again in every
+		 * handshake; the verify callback checks the CRL instead (tls_conf_crl_flags). */
+		mbedtls_ssl_conf_ca_chain(ssl, &conf->ca, NULL);
+	} else {
+		mbedtls_ssl_conf_authmode(ssl, MBEDTLS_SSL_VERIFY_NONE);
+	}
+	return 0;
+}
+
 int tls_conf_new(const struct tls_conf_params *p, char *err, size_t errsz, struct tls_conf **out)
 {
 	struct tls_conf *conf;
-	int rc = -MGW_ECONFIG, ret;
+	int rc = -MGW_ECONFIG;
 
 	*out = NULL;
 	if (tls_init() < 0) {
@@ -263,6 +372,8 @@ int tls_conf_new(const struct tls_conf_params *p, char *err, size_t errsz, struc
 	if (conf == NULL)
 		return -MGW_ENOMEM;
 	mbedtls_ssl_config_init(&conf->ssl);
+	for (size_t i = 0; i < TLS_SUITES13; i++)
+		mbedtls_ssl_config_init(&conf->ssl13[i]);
 	mbedtls_x509_crt_init(&conf->cert);
 	mbedtls_x509_crt_init(&conf->ca);
 	mbedtls_x509_crl_init(&conf->crl);
@@ -273,38 +384,12 @@ int tls_conf_new(const struct tls_conf_params *p, char *err, size_t errsz, struc
 	rc = tls_conf_load(conf, p, err, errsz);
 	if (rc < 0)
 		goto out;
-	rc = -MGW_ETLS;
-	ret = mbedtls_ssl_config_defaults(&conf->ssl, MBEDTLS_SSL_IS_SERVER,
-					  MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
-	if (ret != 0) {
-		snprintf(err, errsz, "mbedtls_ssl_config_defaults failed (-0x%04x)",
-			 (unsigned)-ret);
+	tls_conf_order(conf);
+	rc = tls_conf_ssl(conf, &conf->ssl, conf->suites, p, err, errsz);
+	for (size_t i = 0; rc == 0 && i < TLS_SUITES13; i++)
+		rc = tls_conf_ssl(conf, &conf->ssl13[i], conf->suites13[i], p, err, errsz);
+	if (rc < 0)
 		goto out;
-	}
-	mbedtls_ssl_conf_rng(&conf->ssl, mbedtls_ctr_drbg_random, tls_rng());
-	mbedtls_ssl_conf_min_tls_version(&conf->ssl, MBEDTLS_SSL_VERSION_TLS1_2);
-	mbedtls_ssl_conf_max_tls_version(&conf->ssl, MBEDTLS_SSL_VERSION_TLS1_3);
-	mbedtls_ssl_conf_ciphersuites(&conf->ssl, tls_suites);
-	/* TLS 1.3: (EC)DHE only, never a PSK, so no resumption. Tickets and the session cache
-	 * are compiled out (mbedtls_config.h): every handshake is a full one, with the client
-	 * certificate verified against the CRL of this generation. */
-	mbedtls_ssl_conf_tls13_key_exchange_modes(&conf->ssl,
-						  MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL);
-	/* The key is only read by mbedTLS; it is shared by the confs of every generation. */
-	ret = mbedtls_ssl_conf_own_cert(&conf->ssl, &conf->cert, (mbedtls_pk_context *)&p->key->pk);
-	if (ret != 0) {
-		snprintf(err, errsz, "mbedtls_ssl_conf_own_cert failed (-0x%04x)", (unsigned)-ret);
-		goto out;
-	}
-	if (conf->client_auth) {
-		/* An explicit profile: chain signatures are governed by it alone, not by the
-		 * TLS signature-algorithm list (CVE-2026-54441). */
-		mbedtls_ssl_conf_cert_profile(&conf->ssl, &tls_crt_profile);
-		mbedtls_ssl_conf_authmode(&conf->ssl, MBEDTLS_SSL_VERIFY_REQUIRED);
-		mbedtls_ssl_conf_ca_chain(&conf->ssl, &conf->ca, &conf->crl);
-	} else {
-		mbedtls_ssl_conf_authmode(&conf->ssl, MBEDTLS_SSL_VERIFY_NONE);
-	}
 	*out = conf;
 	conf = NULL;
 	rc = 0;
@@ -318,6 +403,8 @@ void tls_conf_put(struct tls_conf *conf)
 	if (conf == NULL || --conf->refs > 0)
 		return;
 	mbedtls_ssl_config_free(&conf->ssl);
+	for (size_t i = 0; i < TLS_SUITES13; i++)
+		mbedtls_ssl_config_free(&conf->ssl13[i]);
 	mbedtls_x509_crt_free(&conf->cert);
 	mbedtls_x509_crt_free(&conf->ca);
 	mbedtls_x509_crl_free(&conf->crl);

@@ -13,6 +13,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "tls/hello.h"
 #include "tls/tls_int.h"
 
 /* The bio over another transport (tls_sess_new_transport): its codes in mbedTLS's. */
@@ -89,13 +90,18 @@ static int tls_sess_verify(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t
 			*flags |= MBEDTLS_X509_BADCERT_OTHER; /* an empty subject names nobody */
 		if (crt->MBEDTLS_PRIVATE(ca_istrue))
 			*flags |= MBEDTLS_X509_BADCERT_OTHER; /* a user certificate is not a CA */
-		/* Revocation checked by us too, against the CRL whose issuer is byte for byte
-		 * the certificate's issuer: mbedTLS skips a CRL whose issuer name it does not
-		 * match and then treats the certificate as not revoked (CVE-2026-116462). */
+		/* Revocation is checked by us, against the CRL whose issuer is byte for byte
+		 * the certificate's issuer (mbedTLS skips a CRL whose issuer name it does not
+		 * match and then treats the certificate as not revoked, CVE-2026-116462; it is
+		 * not given the CRL at all any more, see tls_conf_crl_flags). */
 		if (own == NULL)
 			*flags |= MBEDTLS_X509_BADCERT_NOT_TRUSTED;
 		else if (mbedtls_x509_crt_is_revoked(crt, own))
 			*flags |= MBEDTLS_X509_BADCERT_REVOKED;
+		/* The CRL's own checks (dates, algorithms, the CA's cRLSign): mbedTLS is not
+		 * given the CRL, whose signature was verified once for this conf (conf.c). */
+		if (own != NULL)
+			*flags |= tls_conf_crl_flags(conf, crt, own);
 		/* Only the configured CAs' CRLs are held: a certificate issued by anything else
 		 * (an intermediate the client sends along) could not be checked for revocation. */
 		if (!tls_conf_issuer_known(conf, crt))
@@ -128,6 +134,76 @@ static int tls_sess_verify(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t
 	return 0;
 }
 
+/* Sets s->ssl up on cfg (one of s->conf's): 0, -MGW_ENOMEM or -MGW_ETLS (logged; s->ssl
+ * is then freed). */
+static int tls_sess_setup(struct tls_sess *s, const mbedtls_ssl_config *cfg)
+{
+	int ret = mbedtls_ssl_setup(&s->ssl, cfg);
+
+	if (ret != 0) {
+		log_err("tls %s: mbedtls_ssl_setup failed (-0x%04x)", s->peer, (unsigned)-ret);
+		mbedtls_ssl_free(&s->ssl);
+		return ret == MBEDTLS_ERR_SSL_ALLOC_FAILED ? -MGW_ENOMEM : -MGW_ETLS;
+	}
+	mbedtls_ssl_set_bio(&s->ssl, s, tls_bio_send, tls_bio_recv, NULL);
+	if (s->conf->client_auth)
+		mbedtls_ssl_set_verify(&s->ssl, tls_sess_verify, s);
+	return 0;
+}
+
+/* Bytes of the ClientHello peeked for its cipher_suites list: the list follows 44 bytes
+ * of headers, random and (at most 32 bytes of) session id, and clients offer a few dozen
+ * suites at most. */
+#define TLS_HELLO_PEEK 1024
+
+/*
+ * Our cipher preference for TLS 1.3 (tls_int.h, struct tls_conf), applied before
+ * mbedTLS reads a byte: peeks at the ClientHello and, when it offers one of our TLS 1.3
+ * suites, sets s->ssl up again on the configuration that allows only the first of them
+ * in our order. Falls back to the configuration with every suite (client's order for
+ * TLS 1.3, ours for TLS 1.2) when the hello is not at hand in one piece or not
+ * readable: a transport other than the socket (netsim), a first segment that ends
+ * before the list (waiting for more would spin a level-triggered loop), a malformed
+ * hello (mbedTLS refuses it properly). 0 when done, -MGW_EWANTREAD while nothing has
+ * arrived, or tls_sess_setup()'s error.
+ */
+static int tls_sess_prefer(struct tls_sess *s)
+{
+	uint8_t buf[TLS_HELLO_PEEK];
+	bool offered[TLS_SUITES13];
+	uint16_t want[TLS_SUITES13];
+	ssize_t n;
+	int rc;
+
+	if (s->lower.ops || s->fd < 0) {
+		s->suite_set = true;
+		return 0;
+	}
+	do
+		n = recv(s->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return -MGW_EWANTREAD;
+	s->suite_set = true;
+	if (n <= 0)
+		return 0; /* EOF or an error: mbedTLS's own read reports it */
+	for (size_t i = 0; i < TLS_SUITES13; i++)
+		want[i] = (uint16_t)s->conf->order13[i];
+	if (tls_hello_offers(buf, (size_t)n, want, TLS_SUITES13, offered) != MGW_PARSE_OK)
+		return 0;
+	for (size_t i = 0; i < TLS_SUITES13; i++) {
+		if (!offered[i])
+			continue;
+		mbedtls_ssl_free(&s->ssl);
+		mbedtls_ssl_init(&s->ssl);
+		rc = tls_sess_setup(s, &s->conf->ssl13[i]);
+		if (rc < 0)
+			mbedtls_ssl_init(&s->ssl); /* stays freeable by tls_destroy */
+		return rc;
+	}
+	return 0;
+}
+
 int tls_sess_new(struct tls_conf *conf, int fd, const char *peer, struct tls_sess **out)
 {
 	struct tls_sess *s;
@@ -144,16 +220,11 @@ int tls_sess_new(struct tls_conf *conf, int fd, const char *peer, struct tls_ses
 	snprintf(s->subject, sizeof(s->subject), "-");
 	snprintf(s->serial, sizeof(s->serial), "-");
 	snprintf(s->cert_id, sizeof(s->cert_id), "-");
-	ret = mbedtls_ssl_setup(&s->ssl, &conf->ssl);
-	if (ret != 0) {
-		log_err("tls %s: mbedtls_ssl_setup failed (-0x%04x)", s->peer, (unsigned)-ret);
-		mbedtls_ssl_free(&s->ssl);
+	ret = tls_sess_setup(s, &conf->ssl);
+	if (ret < 0) {
 		free(s);
-		return ret == MBEDTLS_ERR_SSL_ALLOC_FAILED ? -MGW_ENOMEM : -MGW_ETLS;
+		return ret;
 	}
-	mbedtls_ssl_set_bio(&s->ssl, s, tls_bio_send, tls_bio_recv, NULL);
-	if (conf->client_auth)
-		mbedtls_ssl_set_verify(&s->ssl, tls_sess_verify, s);
 	conf->refs++; /* dropped by tls_destroy, after mbedtls_ssl_free */
 	*out = s;
 	return 0;
@@ -235,6 +306,15 @@ static int tls_hs(void *ctx)
 	uint32_t flags;
 	int ret = 0;
 
+	if (!s->suite_set) {
+		ret = tls_sess_prefer(s);
+		if (ret == -MGW_EWANTREAD)
+			return ret;
+		if (ret < 0) {
+			tls_sess_refused(s, MBEDTLS_ERR_SSL_ALLOC_FAILED, 0);
+			return -MGW_ETLS;
+		}
+	}
 	while (!mbedtls_ssl_is_handshake_over(&s->ssl)) {
 		if (s->conf->client_auth && !s->deferred &&
 		    s->ssl.MBEDTLS_PRIVATE(state) == MBEDTLS_SSL_CLIENT_CERTIFICATE &&

@@ -8,6 +8,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#elif defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 #include "core/err.h"
 #include "core/log.h"
@@ -16,9 +22,43 @@
 
 static struct {
 	bool ready;
+	bool cpu_aes;
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
 } tls_g;
+
+/*
+ * Does mbedTLS run AES-GCM in hardware here? Its AES-NI code (x86: AES and PCLMULQDQ)
+ * and its Armv8 crypto-extension code (MBEDTLS_AESCE_C, aarch64: AES and PMULL) are
+ * compiled into our builds (README "TLS cost") and chosen by the same CPU features at run
+ * time; 32-bit Arm builds have no hardware AES in mbedTLS. MAILGWD_TEST_TLS_NO_AES=1
+ * (tests only: README) takes the no-AES path on any CPU.
+ */
+static bool tls_detect_aes(void)
+{
+	const char *force = getenv("MAILGWD_TEST_TLS_NO_AES");
+
+	if (force != NULL && strcmp(force, "1") == 0)
+		return false;
+#if defined(__x86_64__) || defined(__i386__)
+	unsigned a, b, c, d;
+
+	if (__get_cpuid(1, &a, &b, &c, &d) == 0)
+		return false;
+	return (c & bit_AES) != 0 && (c & bit_PCLMUL) != 0;
+#elif defined(__aarch64__)
+	unsigned long caps = getauxval(AT_HWCAP);
+
+	return (caps & HWCAP_AES) != 0 && (caps & HWCAP_PMULL) != 0;
+#else
+	return false;
+#endif
+}
+
+bool tls_cpu_has_aes(void)
+{
+	return tls_g.cpu_aes;
+}
 
 int tls_init(void)
 {
@@ -43,6 +83,7 @@ int tls_init(void)
 		mbedtls_psa_crypto_free();
 		return -MGW_ETLS;
 	}
+	tls_g.cpu_aes = tls_detect_aes();
 	tls_g.ready = true;
 	return 0;
 }

@@ -58,6 +58,11 @@ enum tls_identity {
 /* Initialises the crypto layer once (psa_crypto_init, the random generator). Idempotent;
  * every loader calls it. 0 or -MGW_ETLS. */
 int tls_init(void);
+/* After tls_init: true when this CPU runs mbedTLS's AES-GCM in hardware (x86 AES-NI +
+ * PCLMULQDQ from cpuid, aarch64 HWCAP_AES + HWCAP_PMULL; never on 32-bit Arm). The
+ * server's first choice is then AES-GCM, otherwise ChaCha20-Poly1305 (conf.c). The test
+ * switch MAILGWD_TEST_TLS_NO_AES=1 in the environment makes it false on any CPU. */
+bool tls_cpu_has_aes(void);
 /* Frees what tls_init set up (at exit, after every conf is gone). */
 void tls_deinit(void);
 

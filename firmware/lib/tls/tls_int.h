@@ -29,12 +29,28 @@ struct tls_key {
 	mbedtls_pk_context pk;
 };
 
+/* TLS 1.3 suites we offer; TLS 1.2 suites (ECDHE-ECDSA and ECDHE-RSA of each AEAD). */
+#define TLS_SUITES13 3
+#define TLS_SUITES12 6
+
+/*
+ * The server's cipher preference (conf.c): mbedTLS 3.6 honours the server's order of
+ * TLS 1.2 suites but takes TLS 1.3 suites in the client's order, only filtered by the
+ * configuration's list. So besides ssl (every suite, in our order), a conf holds one
+ * configuration per TLS 1.3 suite whose TLS 1.3 list is that suite alone; the session
+ * peeks at the ClientHello and sets itself up on ssl13[i] for the first suite of our
+ * order the client offers (sess.c, hello.h).
+ */
 struct tls_conf {
-	mbedtls_ssl_config ssl;
-	mbedtls_x509_crt cert; /* server chain */
-	mbedtls_x509_crt ca;   /* client CAs (gate only) */
-	mbedtls_x509_crl crl;  /* one per CA (gate only) */
-	unsigned refs;	       /* the builder's, plus one per tls_sess (tls.h) */
+	mbedtls_ssl_config ssl;				  /* every suite, in our order */
+	mbedtls_ssl_config ssl13[TLS_SUITES13];		  /* TLS 1.3 narrowed to order13[i] */
+	int order13[TLS_SUITES13];			  /* our TLS 1.3 order */
+	int suites[TLS_SUITES13 + TLS_SUITES12 + 1];	  /* ssl's list, 0-terminated */
+	int suites13[TLS_SUITES13][1 + TLS_SUITES12 + 1]; /* ssl13[i]'s lists */
+	mbedtls_x509_crt cert;				  /* server chain */
+	mbedtls_x509_crt ca;				  /* client CAs (gate only) */
+	mbedtls_x509_crl crl;				  /* one per CA (gate only) */
+	unsigned refs; /* the builder's, plus one per tls_sess (tls.h) */
 	bool client_auth;
 	enum tls_crl_policy crl_policy;
 	uint32_t crl_grace_s;
@@ -48,7 +64,8 @@ struct tls_sess {
 	size_t wr_pending;	/* length of a record mbedtls_ssl_write() has taken but not sent */
 	bool refused_logged;
 	bool handshake_done;
-	bool deferred; /* TLS 1.3: certificate verdict taken after the handshake (sess.c) */
+	bool deferred;	/* TLS 1.3: certificate verdict taken after the handshake (sess.c) */
+	bool suite_set; /* the cipher preference is applied (sess.c, tls_sess_prefer) */
 	/* What the verify callback saw of the client certificate (depth 0). */
 	uint32_t vrfy_flags;
 	char subject[TLS_SUBJECT_MAX];
@@ -74,6 +91,10 @@ void tls_flags_text(uint32_t flags, char *out, size_t outsz);
 
 /* The CRL of conf whose issuer is the issuer of crt, or NULL (conf.c). */
 const mbedtls_x509_crl *tls_conf_crl_for(const struct tls_conf *conf, const mbedtls_x509_crt *crt);
+/* The CRL flags mbedTLS would set for crt against crl (its issuer's, from
+ * tls_conf_crl_for), the signature aside: checked once per conf (conf.c). */
+uint32_t tls_conf_crl_flags(const struct tls_conf *conf, const mbedtls_x509_crt *crt,
+			    const mbedtls_x509_crl *crl);
 /* True when some configured CA is the issuer of crt (conf.c). */
 bool tls_conf_issuer_known(const struct tls_conf *conf, const mbedtls_x509_crt *crt);
 /* True if crt is, byte for byte, one of the configured CA certificates. */
