@@ -691,3 +691,18 @@ def test_newcomer_from_first_boot_layout_to_pop3s_with_the_console_only(daemon, 
     p.user("joe@" + DOMAIN)
     p.pass_(USER_PW)
     p.quit()
+
+
+def test_scripted_quit_and_exit(daemon):
+    """`quit` and `exit` end a script successfully: exit status 0, and on standard input
+    nothing after them runs."""
+    d = daemon()
+    for word in ("quit", "exit"):
+        r = script(d, word)
+        assert r.returncode == 0, (word, r.returncode, r.stdout, r.stderr)
+        assert r.stderr == ""
+        r = subprocess.run([binary("mailgw"), "-d", d.data, "-s", d.control_path],
+                           input="net\n%s\nfrobnicate\n" % word, capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, (word, r.returncode, r.stdout, r.stderr)
+        assert "address: from DHCP" in r.stdout and "Invalid command" not in r.stderr
