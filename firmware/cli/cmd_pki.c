@@ -216,6 +216,17 @@ static int pki_years(struct cons *c, unsigned *years)
 	return 0;
 }
 
+/* The port of a listen address ("0.0.0.0:995", "[::]:995"); 0 for "off" or none. */
+static unsigned pki_listen_port(const char *listen)
+{
+	const char *colon = strrchr(listen, ':');
+	uint32_t port = 0;
+
+	if (colon == NULL || !num_parse_u32(colon + 1, strlen(colon + 1), &port) || port > 65535)
+		return 0;
+	return port;
+}
+
 /* Writes the user's bundle to the folder given with `to`, or prints the PEMs. */
 static int pki_deliver(struct cons *c, const struct pki_issued *is)
 {
@@ -238,6 +249,8 @@ static int pki_deliver(struct cons *c, const struct pki_issued *is)
 	pki_path(c, PKI_CA_REL, cadir, sizeof(cadir));
 	pki_path(c, "etc/tls/server.crt", srv, sizeof(srv));
 	o.host = cfg.hostname;
+	o.pop3s_port = pki_listen_port(cfg.pop3s_listen);
+	o.imaps_port = pki_listen_port(cfg.imaps_listen);
 	o.server_crt = access(srv, R_OK) == 0 ? srv : NULL;
 	rc = pki_bundle_write(to, cadir, is, &o, pass, why, sizeof(why));
 	if (rc < 0) {
