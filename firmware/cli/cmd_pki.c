@@ -135,14 +135,40 @@ static int pki_need_ca(struct cons *c)
 
 /* ---- ca ------------------------------------------------------------------------------- */
 
+/* An office CA is there already: replacing it is asked with a typed word (every
+ * certificate it issued stops working), and the old one is kept in ca/replaced-DATE.
+ * 0 with *flags set (PKI_F_REPLACE when there was one), -1 when the admin declined. */
+static int pki_replace_ok(struct cons *c, unsigned *flags)
+{
+	struct pki_ca_info in;
+	char dir[512], why[PKI_WHY_MAX];
+
+	*flags = 0;
+	pki_path(c, PKI_CA_REL, dir, sizeof(dir));
+	if (pki_ca_info(dir, time(NULL), &in, why, sizeof(why)) == -MGW_ENOENT)
+		return 0;
+	cons_out(c, "There is an office CA already (%s): the certificates it issued stop",
+		 in.subject);
+	cons_out(c, "working when it is replaced; it is kept in %s/replaced-DATE.", dir);
+	if (!cons_confirm_typed(c, "Replace the office CA?", "replace")) {
+		cons_out(c, "cancelled: the office CA stays");
+		return -1;
+	}
+	*flags = PKI_F_REPLACE;
+	return 0;
+}
+
 static int cmd_ca_create(struct cons *c)
 {
 	struct pki_ca_info in;
 	char dir[512], why[PKI_WHY_MAX];
+	unsigned flags;
 	int rc;
 
+	if (pki_replace_ok(c, &flags) < 0)
+		return CONS_REFUSED;
 	pki_path(c, PKI_CA_REL, dir, sizeof(dir));
-	rc = pki_ca_create(dir, cons_arg(c, "NAME"), 0, 0, time(NULL), &in, why, sizeof(why));
+	rc = pki_ca_create(dir, cons_arg(c, "NAME"), 0, flags, time(NULL), &in, why, sizeof(why));
 	if (rc < 0) {
 		cons_err(c, "%s", why);
 		return apply_status(rc);
@@ -157,6 +183,7 @@ static int cmd_ca_import(struct cons *c)
 	const char *crt = cons_arg(c, "FILE"), *key = cons_arg(c, "key"), *crl = cons_arg(c, "crl");
 	struct pki_ca_info in;
 	char dir[512], why[PKI_WHY_MAX];
+	unsigned flags;
 	int rc;
 
 	rc = pki_ca_inspect(crt, key, time(NULL), &in, why, sizeof(why));
@@ -169,8 +196,10 @@ static int cmd_ca_import(struct cons *c)
 		cons_out(c, "cancelled");
 		return CONS_REFUSED;
 	}
+	if (pki_replace_ok(c, &flags) < 0)
+		return CONS_REFUSED;
 	pki_path(c, PKI_CA_REL, dir, sizeof(dir));
-	rc = pki_ca_import(dir, crt, key, crl, 0, 0, time(NULL), &in, why, sizeof(why));
+	rc = pki_ca_import(dir, crt, key, crl, 0, flags, time(NULL), &in, why, sizeof(why));
 	if (rc < 0) {
 		cons_err(c, "%s", why);
 		return apply_status(rc);

@@ -706,3 +706,26 @@ def test_scripted_quit_and_exit(daemon):
                            timeout=30)
         assert r.returncode == 0, (word, r.returncode, r.stdout, r.stderr)
         assert "address: from DHCP" in r.stdout and "Invalid command" not in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the console runs as root, the daemon as 'nobody'")
+def test_ca_replaced_only_with_the_word_typed(daemon, pki, tmp_path):
+    """An office that started with the built-in CA and then imports its own: the console
+    asks for the word 'replace' (the old CA's certificates stop working), keeps the old
+    CA in ca/replaced-DATE, and installs the new one; anything else changes nothing."""
+    d = tls_prepared(daemon, pki)
+    r = script(d, "ca", "create", "First Office CA")
+    assert r.returncode == 0, r.stderr
+    first = open(os.path.join(d.data, "ca", "ca.crt")).read()
+    crl = pki.ca.crl(str(tmp_path / "office-crl.pem"))
+    r = script(d, "ca", "import", pki.ca.crt, "crl", crl, input="y\nno\n")
+    assert r.returncode == 1 and "cancelled: the office CA stays" in r.stdout, r.stdout + r.stderr
+    assert "There is an office CA already (CN=First Office CA)" in r.stdout
+    assert open(os.path.join(d.data, "ca", "ca.crt")).read() == first
+    r = script(d, "ca", "import", pki.ca.crt, "crl", crl, input="y\nreplace\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "office CA imported and installed with its CRL" in r.stdout
+    assert open(os.path.join(d.data, "etc", "tls", "ca.crt")).read() == open(pki.ca.crt).read()
+    kept = [n for n in os.listdir(os.path.join(d.data, "ca")) if n.startswith("replaced-")]
+    assert len(kept) == 1
+    assert open(os.path.join(d.data, "ca", kept[0], "ca.crt")).read() == first
