@@ -273,8 +273,9 @@ def test_usb_crl_hotplug(board):
         "office/ca.crt": open(ca.dir + "/ca.crt", "rb").read(),
         "office/ca-crl.pem": open(first, "rb").read()})
     plug_and_mount(v, key)
+    # it replaces the built-in CA of the first test: the word is asked
     out = v.cli("ca import /media/usb/office/ca.crt crl /media/usb/office/ca-crl.pem",
-                [(r"\[y/N\] ", "y")])
+                [(r"\[y/N\] ", "y"), (r"Type 'replace' to go on, anything else cancels: ", "replace")])
     assert "office CA imported and installed with its CRL" in out, out
     assert "can be pulled" in v.cli("usb umount")
     v.detach_usb()
