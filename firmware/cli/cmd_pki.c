@@ -34,9 +34,32 @@ static void pki_date(time_t t, char *out, size_t outsz)
 	strftime(out, outsz, "%Y-%m-%d %H:%M UTC", gmtime(&t));
 }
 
-/* Installs PEM text as etc/tls/<name> and reloads; rolled back when mailgwd refuses. */
+/* [crlwatch] ca_dir: crlwatch re-signs the built-in CA's CRL before nextUpdate when the
+ * CA's key is on the gateway (signer 1); with an imported CA without its key (signer 0)
+ * there is nothing to re-sign and the setting goes. */
+static int pki_crlwatch_signer(struct cons *c, const struct layout *l, const struct mgw_cfg *cfg,
+			       int signer, char *msg, size_t msgsz)
+{
+	char dir[512];
+	int rc;
+
+	pki_path(c, PKI_CA_REL, dir, sizeof(dir));
+	if (signer < 0 || (signer == 1 && strcmp(cfg->crlwatch_ca_dir, dir) == 0) ||
+	    (signer == 0 && cfg->crlwatch_ca_dir[0] == '\0'))
+		return 0;
+	rc = admin_conf_set(l, "crlwatch", "ca_dir", signer == 1 ? dir : NULL, msg, msgsz);
+	if (rc == 0)
+		cons_out(c, "%s",
+			 signer == 1 ? msg
+				     : "[crlwatch] ca_dir removed (no CA key to re-sign "
+				       "the CRL with: import its CRLs)");
+	return rc;
+}
+
+/* Installs PEM text as etc/tls/<name> and reloads; rolled back when mailgwd refuses.
+ * signer: pki_crlwatch_signer(). */
 static int pki_install(struct cons *c, const char *const *names, const char *const *pems,
-		       const size_t *lens, size_t n, const char *done)
+		       const size_t *lens, size_t n, int signer, const char *done)
 {
 	static struct mgw_cfg cfg;
 	char msg[LAYOUT_MSG_MAX], rel[4][LAYOUT_PATH_MAX], path[512], why[256];
@@ -65,6 +88,8 @@ static int pki_install(struct cons *c, const char *const *names, const char *con
 			if (strcmp(have[i], path) != 0)
 				rc = admin_conf_set(&l, "tls", keys[i], path, msg, sizeof(msg));
 		}
+		if (rc == 0)
+			rc = pki_crlwatch_signer(c, &l, &cfg, signer, msg, sizeof(msg));
 	}
 	if (rc == 0)
 		snprintf(msg, sizeof(msg), "%s", done);
@@ -85,7 +110,7 @@ static int pki_ca_file(struct cons *c, const char *name, char **pem, size_t *len
 }
 
 /* Installs the CA certificate and its CRL from the CA directory. */
-static int pki_install_ca(struct cons *c, const char *done)
+static int pki_install_ca(struct cons *c, bool has_key, const char *done)
 {
 	static const char *const names[] = {"ca.crt", "crl.pem"};
 	char *pem[2] = {NULL, NULL};
@@ -94,7 +119,7 @@ static int pki_install_ca(struct cons *c, const char *done)
 
 	if (pki_ca_file(c, "ca.crt", &pem[0], &len[0]) == 0 &&
 	    pki_ca_file(c, "crl.pem", &pem[1], &len[1]) == 0)
-		rc = pki_install(c, names, (const char *const *)pem, len, 2, done);
+		rc = pki_install(c, names, (const char *const *)pem, len, 2, has_key ? 1 : 0, done);
 	free(pem[0]);
 	free(pem[1]);
 	return rc;
@@ -174,7 +199,7 @@ static int cmd_ca_create(struct cons *c)
 		return apply_status(rc);
 	}
 	pki_show_ca(c, &in, true);
-	rc = pki_install_ca(c, "office CA created and installed with its CRL");
+	rc = pki_install_ca(c, true, "office CA created and installed with its CRL");
 	return rc;
 }
 
@@ -208,7 +233,7 @@ static int cmd_ca_import(struct cons *c)
 		cons_out(c, "imported; it has no CRL yet: 'crl import FILE' before it can be used");
 		return CONS_OK;
 	}
-	rc = pki_install_ca(c, "office CA imported and installed with its CRL");
+	rc = pki_install_ca(c, in.has_key, "office CA imported and installed with its CRL");
 	return rc;
 }
 
@@ -421,7 +446,7 @@ static int pki_install_crl(struct cons *c, char *pem, size_t len, const char *do
 {
 	static const char *const names[] = {"crl.pem"};
 	const char *pems[] = {pem};
-	int rc = pki_install(c, names, pems, &len, 1, done);
+	int rc = pki_install(c, names, pems, &len, 1, -1, done);
 
 	free(pem);
 	return rc;
