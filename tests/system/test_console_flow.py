@@ -101,6 +101,13 @@ def stat_ln(v, path):
     return "%s %s:%s" % (out[0], out[2], out[3])
 
 
+def console_says(v, out, pattern, timeout=60):
+    """pattern is in a command's output out, or comes on the console within timeout (a
+    line of another program may come before or after the console's prompt)."""
+    if not re.search(pattern, out):
+        v.expect(pattern, timeout)
+
+
 def console_reboot(v, line, question):
     """Types a console command that offers a reboot, answers y, waits for the board to
     be back and logs in again; console_login()'s answer (True: the password was set)."""
@@ -136,6 +143,10 @@ def test_console_flow(board):
     out = v.cli("ca create Example Office CA")
     assert "office CA created and installed with its CRL" in out, out
     assert "CA: CN=Example Office CA" in out
+    # crlwatch is handed the CA's folder to re-sign its CRL, and starts watching within
+    # seconds (it was waiting for a CA)
+    assert "[crlwatch] ca_dir = /data/ca set" in out, out
+    console_says(v, out, r"crlwatch info: watching /data/etc/tls/crl\.pem")
     # POP3S and IMAPS open once the CA is there; mailgwd binds its ports at start: a reboot
     out = v.cli("service imaps on", [(r"Reboot now\? \[y/N\] ", "n")])
     assert "[imaps] listen = 0.0.0.0:993 set" in out, out
@@ -277,6 +288,9 @@ def test_usb_crl_hotplug(board):
     out = v.cli("ca import /media/usb/office/ca.crt crl /media/usb/office/ca-crl.pem",
                 [(r"\[y/N\] ", "y"), (r"Type 'replace' to go on, anything else cancels: ", "replace")])
     assert "office CA imported and installed with its CRL" in out, out
+    # no key of the office's CA here: crlwatch stops re-signing and is told by the file
+    assert "[crlwatch] ca_dir removed" in out, out
+    console_says(v, out, r"crlwatch info: configuration reloaded")
     assert "can be pulled" in v.cli("usb umount")
     v.detach_usb()
 
