@@ -14,11 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cfg/cfg.h"
 #include "console.h"
 
 #define USB_SYS_BLOCK "/sys/block"
-#define USB_QUEUE "/run/mailgw/usb"		  /* mdev's queue for crlwatch */
-#define USB_CRLWATCH "/run/mailgw/crlwatch.state" /* there while crlwatch watches */
 #define USB_MOUNT "/media/usb"
 #define USB_BUSY_WAIT_S 15 /* crlwatch reading the key: wait this long for it */
 
@@ -63,13 +62,17 @@ static bool usb_mounted(void)
 	return usb_mounted_at(NULL, USB_MOUNT);
 }
 
-static bool usb_busy(const char *dev)
+/* crlwatch has dev queued ([crlwatch] usb_spool, while it watches: its state file is
+ * there) or mounted. */
+static bool usb_busy(const struct mgw_cfg *cfg, const char *dev)
 {
-	char queued[64];
+	char queued[CFG_STR_MAX + 24];
 
-	snprintf(queued, sizeof(queued), "%s/%.16s", USB_QUEUE, dev + strlen("/dev/"));
+	snprintf(queued, sizeof(queued), "%s/%.16s", cfg->crlwatch_usb_spool,
+		 dev + strlen("/dev/"));
 	return usb_mounted_at(dev, NULL) ||
-	       (access(USB_CRLWATCH, F_OK) == 0 && access(queued, F_OK) == 0);
+	       (cfg->crlwatch_usb && access(cfg->crlwatch_state, F_OK) == 0 &&
+		access(queued, F_OK) == 0);
 }
 
 /* One device seen: counted, printed, and the best first (a partition, which holds the
@@ -132,8 +135,9 @@ static int cmd_usb_list(struct cons *c)
 
 static int cmd_usb_mount(struct cons *c)
 {
+	static struct mgw_cfg cfg;
 	const char *dev = cons_arg(c, "device");
-	char first[32];
+	char first[32], why[256];
 	char *argv[] = {"/bin/mount", "-t",	 "vfat", "-o", "nosuid,nodev,noexec,iocharset=utf8",
 			NULL,	      USB_MOUNT, NULL};
 
@@ -155,7 +159,9 @@ static int cmd_usb_mount(struct cons *c)
 	/* crlwatch reads every key that is plugged in (read-only, for a second or so) and
 	 * the kernel refuses a second, writable mount meanwhile: wait while it has the key
 	 * queued or mounted */
-	for (int i = 0; i < USB_BUSY_WAIT_S * 2 && usb_busy(dev); i++)
+	if (cfg_load(c->conf_path, &cfg, why, sizeof(why)) < 0)
+		cfg_defaults(&cfg);
+	for (int i = 0; i < USB_BUSY_WAIT_S * 2 && usb_busy(&cfg, dev); i++)
 		usleep(500 * 1000);
 	mkdir("/media", 0755);
 	mkdir(USB_MOUNT, 0700);
