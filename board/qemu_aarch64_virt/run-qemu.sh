@@ -5,6 +5,9 @@
 # The appliance's ports are forwarded on 127.0.0.1 only: MGW_PORT_SMTP (2525) -> 25,
 # MGW_PORT_IMAPS (9993) -> 993, MGW_PORT_POP3S (9995) -> 995. The guest reaches nothing
 # beyond them (user-mode network, restrict=on). MGW_QEMU_EXTRA adds QEMU options.
+# The board has a USB host controller (qemu-xhci, id usb) for USB keys; MGW_QEMU_MONITOR
+# names a unix socket for QEMU's monitor (HMP), through which a key is plugged in and
+# pulled while the board runs (drive_add, device_add usb-storage,bus=usb.0, device_del).
 set -eu
 images=${1:?usage: run-qemu.sh IMAGES [DATA_IMG]}
 data=${2:-$images/data.img}
@@ -16,5 +19,6 @@ exec qemu-system-aarch64 -M virt -cpu cortex-a53 -m 256 -smp 1 -nographic \
 	-append "console=ttyAMA0 panic=5 quiet" \
 	-drive "file=$data,if=none,format=raw,id=data" -device virtio-blk-pci,drive=data \
 	-netdev "user,id=net0,restrict=on,$fwd" -device virtio-net-pci,netdev=net0,romfile= \
-	-device virtio-rng-pci -device i6300esb \
+	-device virtio-rng-pci -device i6300esb -device qemu-xhci,id=usb \
+	${MGW_QEMU_MONITOR:+-monitor unix:$MGW_QEMU_MONITOR,server=on,wait=off} \
 	${MGW_QEMU_EXTRA:-}

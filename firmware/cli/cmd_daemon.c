@@ -165,16 +165,24 @@ static int cmd_help(struct cons *c)
 	return CONS_OK;
 }
 
-/* [pop3s] listen: opening or closing a port needs mailgwd to start again (it binds its
- * ports as root, before the privilege drop), so the admin is offered the reboot. */
+/* [pop3s] / [imaps] listen: opening or closing a port needs mailgwd to start again (it
+ * binds its ports as root, before the privilege drop), so the admin is offered the
+ * reboot. */
+struct service_set {
+	const char *section, *listen;
+};
+
 static int service_edit(const struct layout *l, const void *arg, char *msg, size_t msgsz)
 {
-	return admin_conf_set(l, "pop3s", "listen", arg, msg, msgsz);
+	const struct service_set *set = arg;
+
+	return admin_conf_set(l, set->section, "listen", set->listen, msg, msgsz);
 }
 
-static int service_pop3s(struct cons *c, const char *listen)
+static int service_set(struct cons *c, const char *section, const char *listen)
 {
-	int rc = apply_conf(c, service_edit, listen);
+	struct service_set set = {section, listen};
+	int rc = apply_conf(c, service_edit, &set);
 
 	if (rc != CONS_OK)
 		return rc;
@@ -184,7 +192,7 @@ static int service_pop3s(struct cons *c, const char *listen)
 	return CONS_OK;
 }
 
-static int cmd_service_pop3s_on(struct cons *c)
+static int service_on(struct cons *c, const char *section, const char *dflt)
 {
 	const char *port = cons_arg(c, "port");
 	char listen[32];
@@ -194,13 +202,28 @@ static int cmd_service_pop3s_on(struct cons *c)
 		cons_err(c, "port: 1 to 65535");
 		return CONS_REFUSED;
 	}
-	snprintf(listen, sizeof(listen), "0.0.0.0:%s", port != NULL ? port : "995");
-	return service_pop3s(c, listen);
+	snprintf(listen, sizeof(listen), "0.0.0.0:%s", port != NULL ? port : dflt);
+	return service_set(c, section, listen);
+}
+
+static int cmd_service_pop3s_on(struct cons *c)
+{
+	return service_on(c, "pop3s", "995");
 }
 
 static int cmd_service_pop3s_off(struct cons *c)
 {
-	return service_pop3s(c, "off");
+	return service_set(c, "pop3s", "off");
+}
+
+static int cmd_service_imaps_on(struct cons *c)
+{
+	return service_on(c, "imaps", "993");
+}
+
+static int cmd_service_imaps_off(struct cons *c)
+{
+	return service_set(c, "imaps", "off");
 }
 
 const struct cons_cmd cons_cmds_daemon[] = {
@@ -209,6 +232,11 @@ const struct cons_cmd cons_cmds_daemon[] = {
      cmd_service_pop3s_on,
      {{"port", CONS_ARG_VALUE, "the port (default 995)"}, {NULL}}},
     {"service pop3s off", "stop serving POP3S (reboot)", cmd_service_pop3s_off, {{NULL}}},
+    {"service imaps on",
+     "serve IMAPS (needs the office CA and its CRL installed; reboot)",
+     cmd_service_imaps_on,
+     {{"port", CONS_ARG_VALUE, "the port (default 993)"}, {NULL}}},
+    {"service imaps off", "stop serving IMAPS (reboot)", cmd_service_imaps_off, {{NULL}}},
     {"status",
      "what the gateway is doing: services, sessions, certificates, disk, clock",
      cmd_status,

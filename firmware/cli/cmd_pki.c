@@ -34,9 +34,32 @@ static void pki_date(time_t t, char *out, size_t outsz)
 	strftime(out, outsz, "%Y-%m-%d %H:%M UTC", gmtime(&t));
 }
 
-/* Installs PEM text as etc/tls/<name> and reloads; rolled back when mailgwd refuses. */
+/* [crlwatch] ca_dir: crlwatch re-signs the built-in CA's CRL before nextUpdate when the
+ * CA's key is on the gateway (signer 1); with an imported CA without its key (signer 0)
+ * there is nothing to re-sign and the setting goes. */
+static int pki_crlwatch_signer(struct cons *c, const struct layout *l, const struct mgw_cfg *cfg,
+			       int signer, char *msg, size_t msgsz)
+{
+	char dir[512];
+	int rc;
+
+	pki_path(c, PKI_CA_REL, dir, sizeof(dir));
+	if (signer < 0 || (signer == 1 && strcmp(cfg->crlwatch_ca_dir, dir) == 0) ||
+	    (signer == 0 && cfg->crlwatch_ca_dir[0] == '\0'))
+		return 0;
+	rc = admin_conf_set(l, "crlwatch", "ca_dir", signer == 1 ? dir : NULL, msg, msgsz);
+	if (rc == 0)
+		cons_out(c, "%s",
+			 signer == 1 ? msg
+				     : "[crlwatch] ca_dir removed (no CA key to re-sign "
+				       "the CRL with: import its CRLs)");
+	return rc;
+}
+
+/* Installs PEM text as etc/tls/<name> and reloads; rolled back when mailgwd refuses.
+ * signer: pki_crlwatch_signer(). */
 static int pki_install(struct cons *c, const char *const *names, const char *const *pems,
-		       const size_t *lens, size_t n, const char *done)
+		       const size_t *lens, size_t n, int signer, const char *done)
 {
 	static struct mgw_cfg cfg;
 	char msg[LAYOUT_MSG_MAX], rel[4][LAYOUT_PATH_MAX], path[512], why[256];
@@ -65,6 +88,8 @@ static int pki_install(struct cons *c, const char *const *names, const char *con
 			if (strcmp(have[i], path) != 0)
 				rc = admin_conf_set(&l, "tls", keys[i], path, msg, sizeof(msg));
 		}
+		if (rc == 0)
+			rc = pki_crlwatch_signer(c, &l, &cfg, signer, msg, sizeof(msg));
 	}
 	if (rc == 0)
 		snprintf(msg, sizeof(msg), "%s", done);
@@ -85,7 +110,7 @@ static int pki_ca_file(struct cons *c, const char *name, char **pem, size_t *len
 }
 
 /* Installs the CA certificate and its CRL from the CA directory. */
-static int pki_install_ca(struct cons *c, const char *done)
+static int pki_install_ca(struct cons *c, bool has_key, const char *done)
 {
 	static const char *const names[] = {"ca.crt", "crl.pem"};
 	char *pem[2] = {NULL, NULL};
@@ -94,7 +119,7 @@ static int pki_install_ca(struct cons *c, const char *done)
 
 	if (pki_ca_file(c, "ca.crt", &pem[0], &len[0]) == 0 &&
 	    pki_ca_file(c, "crl.pem", &pem[1], &len[1]) == 0)
-		rc = pki_install(c, names, (const char *const *)pem, len, 2, done);
+		rc = pki_install(c, names, (const char *const *)pem, len, 2, has_key ? 1 : 0, done);
 	free(pem[0]);
 	free(pem[1]);
 	return rc;
@@ -135,20 +160,46 @@ static int pki_need_ca(struct cons *c)
 
 /* ---- ca ------------------------------------------------------------------------------- */
 
+/* An office CA is there already: replacing it is asked with a typed word (every
+ * certificate it issued stops working), and the old one is kept in ca/replaced-DATE.
+ * 0 with *flags set (PKI_F_REPLACE when there was one), -1 when the admin declined. */
+static int pki_replace_ok(struct cons *c, unsigned *flags)
+{
+	struct pki_ca_info in;
+	char dir[512], why[PKI_WHY_MAX];
+
+	*flags = 0;
+	pki_path(c, PKI_CA_REL, dir, sizeof(dir));
+	if (pki_ca_info(dir, time(NULL), &in, why, sizeof(why)) == -MGW_ENOENT)
+		return 0;
+	cons_out(c, "There is an office CA already (%s): the certificates it issued stop",
+		 in.subject);
+	cons_out(c, "working when it is replaced; it is kept in %s/replaced-DATE.", dir);
+	if (!cons_confirm_typed(c, "Replace the office CA?", "replace")) {
+		cons_out(c, "cancelled: the office CA stays");
+		return -1;
+	}
+	*flags = PKI_F_REPLACE;
+	return 0;
+}
+
 static int cmd_ca_create(struct cons *c)
 {
 	struct pki_ca_info in;
 	char dir[512], why[PKI_WHY_MAX];
+	unsigned flags;
 	int rc;
 
+	if (pki_replace_ok(c, &flags) < 0)
+		return CONS_REFUSED;
 	pki_path(c, PKI_CA_REL, dir, sizeof(dir));
-	rc = pki_ca_create(dir, cons_arg(c, "NAME"), 0, 0, time(NULL), &in, why, sizeof(why));
+	rc = pki_ca_create(dir, cons_arg(c, "NAME"), 0, flags, time(NULL), &in, why, sizeof(why));
 	if (rc < 0) {
 		cons_err(c, "%s", why);
 		return apply_status(rc);
 	}
 	pki_show_ca(c, &in, true);
-	rc = pki_install_ca(c, "office CA created and installed with its CRL");
+	rc = pki_install_ca(c, true, "office CA created and installed with its CRL");
 	return rc;
 }
 
@@ -157,6 +208,7 @@ static int cmd_ca_import(struct cons *c)
 	const char *crt = cons_arg(c, "FILE"), *key = cons_arg(c, "key"), *crl = cons_arg(c, "crl");
 	struct pki_ca_info in;
 	char dir[512], why[PKI_WHY_MAX];
+	unsigned flags;
 	int rc;
 
 	rc = pki_ca_inspect(crt, key, time(NULL), &in, why, sizeof(why));
@@ -169,8 +221,10 @@ static int cmd_ca_import(struct cons *c)
 		cons_out(c, "cancelled");
 		return CONS_REFUSED;
 	}
+	if (pki_replace_ok(c, &flags) < 0)
+		return CONS_REFUSED;
 	pki_path(c, PKI_CA_REL, dir, sizeof(dir));
-	rc = pki_ca_import(dir, crt, key, crl, 0, 0, time(NULL), &in, why, sizeof(why));
+	rc = pki_ca_import(dir, crt, key, crl, 0, flags, time(NULL), &in, why, sizeof(why));
 	if (rc < 0) {
 		cons_err(c, "%s", why);
 		return apply_status(rc);
@@ -179,7 +233,7 @@ static int cmd_ca_import(struct cons *c)
 		cons_out(c, "imported; it has no CRL yet: 'crl import FILE' before it can be used");
 		return CONS_OK;
 	}
-	rc = pki_install_ca(c, "office CA imported and installed with its CRL");
+	rc = pki_install_ca(c, in.has_key, "office CA imported and installed with its CRL");
 	return rc;
 }
 
@@ -216,6 +270,17 @@ static int pki_years(struct cons *c, unsigned *years)
 	return 0;
 }
 
+/* The port of a listen address ("0.0.0.0:995", "[::]:995"); 0 for "off" or none. */
+static unsigned pki_listen_port(const char *listen)
+{
+	const char *colon = strrchr(listen, ':');
+	uint32_t port = 0;
+
+	if (colon == NULL || !num_parse_u32(colon + 1, strlen(colon + 1), &port) || port > 65535)
+		return 0;
+	return port;
+}
+
 /* Writes the user's bundle to the folder given with `to`, or prints the PEMs. */
 static int pki_deliver(struct cons *c, const struct pki_issued *is)
 {
@@ -238,6 +303,8 @@ static int pki_deliver(struct cons *c, const struct pki_issued *is)
 	pki_path(c, PKI_CA_REL, cadir, sizeof(cadir));
 	pki_path(c, "etc/tls/server.crt", srv, sizeof(srv));
 	o.host = cfg.hostname;
+	o.pop3s_port = pki_listen_port(cfg.pop3s_listen);
+	o.imaps_port = pki_listen_port(cfg.imaps_listen);
 	o.server_crt = access(srv, R_OK) == 0 ? srv : NULL;
 	rc = pki_bundle_write(to, cadir, is, &o, pass, why, sizeof(why));
 	if (rc < 0) {
@@ -379,7 +446,7 @@ static int pki_install_crl(struct cons *c, char *pem, size_t len, const char *do
 {
 	static const char *const names[] = {"crl.pem"};
 	const char *pems[] = {pem};
-	int rc = pki_install(c, names, pems, &len, 1, done);
+	int rc = pki_install(c, names, pems, &len, 1, -1, done);
 
 	free(pem);
 	return rc;

@@ -26,8 +26,9 @@ static const struct cons_family cons_families[] = {
     {"domain", "local domains: add, del, list", NULL},
     {"user", "users and their passwords: add, del, passwd, list", NULL},
     {"alias", "aliases: add, del, list", NULL},
-    {"service", "the services mailgwd offers: pop3s on|off", NULL},
+    {"service", "the services mailgwd offers: pop3s|imaps on|off", NULL},
     {"service pop3s", "POP3 over TLS with client certificates (port 995)", NULL},
+    {"service imaps", "IMAP over TLS with client certificates (port 993)", NULL},
     {"tls", "the TLS files mailgwd uses", NULL},
     {"ca", "the office CA: create, import, show", NULL},
     {"cert", "client certificates: issue, sign, list, show, revoke", NULL},
@@ -315,6 +316,11 @@ int cons_run_line(struct cons *c, const char *line)
 	c->ran = NULL;
 	c->status = CONS_OK;
 	rc = cli_run_command(c->cli, line);
+	/* libcli's own `quit` / `exit` end the session: that is success, not a refusal */
+	if (rc == CLI_QUIT) {
+		c->quit = true;
+		return CONS_OK;
+	}
 	if (c->ran != NULL)
 		return c->status;
 	if (c->status != CONS_OK)

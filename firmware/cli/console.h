@@ -50,6 +50,7 @@ struct cons {
 	bool in_cmd;	       /* a run function is executing (scripted output routing) */
 	int status;	       /* enum cons_status of the last command */
 	const char *ran;       /* dry run: the full name of the command dispatched */
+	bool quit;	       /* `quit` or `exit` ran: a script ends here, successfully */
 };
 
 /* One argument of a command. The name says what TAB completes for it: DOMAIN (local

@@ -67,6 +67,8 @@ static int run_stdin(struct cons *c)
 		rc = cons_run_line(c, p);
 		if (rc > worst)
 			worst = rc;
+		if (c->quit)
+			break;
 	}
 	return worst;
 }

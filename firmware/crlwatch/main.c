@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/err.h"
@@ -28,7 +29,7 @@
 #include "pki/pki.h"
 
 #define CW_DEFAULT_CONF CONFIG_DATA_DIR "/etc/mailgw.conf"
-#define CW_IDLE_S 60 /* `run` without a usable configuration looks again this often */
+#define CW_IDLE_S 5 /* `run` without a usable configuration looks again this often */
 
 static volatile sig_atomic_t cw_stop, cw_hup, cw_usr1;
 
@@ -282,11 +283,34 @@ static void cw_on_signal(int sig)
 		cw_stop = 1;
 }
 
+/* The configuration file's identity: every change the tools make is a rename of a new
+ * file over it (a new inode), so crlwatch notices a console change (the office CA, ca_dir)
+ * without being signalled. */
+static void cw_conf_id(const char *conf, struct stat *st)
+{
+	if (stat(conf, st) < 0)
+		memset(st, 0, sizeof(*st));
+}
+
+static bool cw_conf_changed(const char *conf, struct stat *seen)
+{
+	struct stat now;
+
+	cw_conf_id(conf, &now);
+	if (now.st_ino == seen->st_ino && now.st_dev == seen->st_dev &&
+	    now.st_mtim.tv_sec == seen->st_mtim.tv_sec &&
+	    now.st_mtim.tv_nsec == seen->st_mtim.tv_nsec)
+		return false;
+	*seen = now;
+	return true;
+}
+
 static int cw_run(struct cw *cw, const char *conf)
 {
 	struct sigaction sa = {.sa_handler = cw_on_signal};
 	time_t next_check = 0;
 	char why[CW_WHY_MAX];
+	struct stat conf_seen;
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
@@ -294,8 +318,12 @@ static int cw_run(struct cw *cw, const char *conf)
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
 	log_info("watching %s (check every %u s)", cw->cfg.tls_crl, cw->cfg.crlwatch_interval);
+	cw_conf_id(conf, &conf_seen);
 	while (!cw_stop) {
 		time_t now = time(NULL);
+
+		if (cw_conf_changed(conf, &conf_seen))
+			cw_hup = 1;
 
 		if (cw_hup) {
 			struct cw fresh = {.verbose = cw->verbose};
@@ -306,6 +334,7 @@ static int cw_run(struct cw *cw, const char *conf)
 			else {
 				cw->cfg = fresh.cfg;
 				next_check = 0;
+				cw->st.next_attempt = 0; /* a new source (ca_dir, url): now */
 				log_info("configuration reloaded");
 			}
 		}

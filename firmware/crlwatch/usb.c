@@ -168,18 +168,29 @@ static int cw_usb_mount(struct cw *cw, const char *dev, char *mnt, size_t mntsz)
 		return -MGW_EIO;
 	}
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		/* vfat: files owned by root, not readable by others, no exec either way */
-		const char *opts = i == 0 ? "uid=0,gid=0,fmask=0177,dmask=0077" : NULL;
+		/* vfat: files owned by root, not readable by others, no exec either way; the
+		 * image's UTF-8 NLS for the names (the kernel's default iocharset, ascii, is
+		 * not on the image: without it every FAT key fails to mount) */
+		const char *opts =
+		    i == 0 ? "uid=0,gid=0,fmask=0177,dmask=0077,iocharset=utf8" : NULL;
 
 		if (mount(dev, mnt, types[i], flags, opts) == 0) {
 			log_info("USB %s: mounted read-only (%s) on %s", dev, types[i], mnt);
 			return 0;
 		}
-		err = errno;
+		/* EINVAL is "not this file system"; anything else is the reason to show */
+		if (err == 0 || err == EINVAL)
+			err = errno;
 	}
 	rmdir(mnt);
-	cw_say(cw, LOG_LVL_WARN, "USB %s: not mounted (neither vfat nor ext4?): %s", dev,
-	       strerror(err));
+	if (err == EBUSY)
+		cw_say(cw, LOG_LVL_WARN,
+		       "USB %s: in use (mounted by the console?): its CRLs were not read; "
+		       "'usb umount', pull it and plug it in again",
+		       dev);
+	else
+		cw_say(cw, LOG_LVL_WARN, "USB %s: not mounted (neither vfat nor ext4?): %s", dev,
+		       strerror(err));
 	return -MGW_EIO;
 }
 

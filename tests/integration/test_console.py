@@ -439,7 +439,7 @@ def test_office_ca_certificate_bundle_pop3_then_revoked(daemon, pki, tmp_path):
     assert "CA: CN=Console Test Office CA" in r.stdout
     assert re.search(r"SHA256 fingerprint:\n  ([0-9A-F]{2}:){15}[0-9A-F]{2}\n"
                      r"  ([0-9A-F]{2}:){15}[0-9A-F]{2}\n", r.stdout), r.stdout
-    narrow(r.stdout)
+    narrow(r.stdout, d.data)  # "[crlwatch] ca_dir = /data/ca set" on the board
     usb = tmp_path / "usbkey"
     usb.mkdir()
     r = script(d, "cert", "issue", "joe@" + DOMAIN, "years", "2", "to", str(usb))
@@ -691,3 +691,65 @@ def test_newcomer_from_first_boot_layout_to_pop3s_with_the_console_only(daemon, 
     p.user("joe@" + DOMAIN)
     p.pass_(USER_PW)
     p.quit()
+
+
+def test_scripted_quit_and_exit(daemon):
+    """`quit` and `exit` end a script successfully: exit status 0, and on standard input
+    nothing after them runs."""
+    d = daemon()
+    for word in ("quit", "exit"):
+        r = script(d, word)
+        assert r.returncode == 0, (word, r.returncode, r.stdout, r.stderr)
+        assert r.stderr == ""
+        r = subprocess.run([binary("mailgw"), "-d", d.data, "-s", d.control_path],
+                           input="net\n%s\nfrobnicate\n" % word, capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, (word, r.returncode, r.stdout, r.stderr)
+        assert "address: from DHCP" in r.stdout and "Invalid command" not in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the console runs as root, the daemon as 'nobody'")
+def test_ca_replaced_only_with_the_word_typed(daemon, pki, tmp_path):
+    """An office that started with the built-in CA and then imports its own: the console
+    asks for the word 'replace' (the old CA's certificates stop working), keeps the old
+    CA in ca/replaced-DATE, and installs the new one; anything else changes nothing."""
+    d = tls_prepared(daemon, pki)
+    r = script(d, "ca", "create", "First Office CA")
+    assert r.returncode == 0, r.stderr
+    first = open(os.path.join(d.data, "ca", "ca.crt")).read()
+    crl = pki.ca.crl(str(tmp_path / "office-crl.pem"))
+    r = script(d, "ca", "import", pki.ca.crt, "crl", crl, input="y\nno\n")
+    assert r.returncode == 1 and "cancelled: the office CA stays" in r.stdout, r.stdout + r.stderr
+    assert "There is an office CA already (CN=First Office CA)" in r.stdout
+    assert open(os.path.join(d.data, "ca", "ca.crt")).read() == first
+    r = script(d, "ca", "import", pki.ca.crt, "crl", crl, input="y\nreplace\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "office CA imported and installed with its CRL" in r.stdout
+    assert open(os.path.join(d.data, "etc", "tls", "ca.crt")).read() == open(pki.ca.crt).read()
+    kept = [n for n in os.listdir(os.path.join(d.data, "ca")) if n.startswith("replaced-")]
+    assert len(kept) == 1
+    assert open(os.path.join(d.data, "ca", kept[0], "ca.crt")).read() == first
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the console runs as root, the daemon as 'nobody'")
+def test_builtin_ca_is_handed_to_crlwatch(daemon, pki, tmp_path):
+    """ca create makes crlwatch re-sign the built-in CA's CRL before it expires ([crlwatch]
+    ca_dir); an imported CA without its key is not re-signed (the setting goes)."""
+    d = tls_prepared(daemon, pki)
+    side = tmp_path / "side"
+    side.mkdir()
+    with open(d.conf_path, "a") as f:
+        f.write("[crlwatch]\nconsole = %s\nstate = %s\nmail = no\n" % (side / "console", side / "state"))
+    cw = [binary("crlwatch"), "-c", d.conf_path, "refresh"]
+    r = script(d, "ca", "create", "Resigning Office CA")
+    assert r.returncode == 0, r.stderr
+    assert "[crlwatch] ca_dir = %s/ca" % d.data in r.stdout, r.stdout
+    r = subprocess.run(cw, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "nothing new" in r.stdout  # the CRL ca create installed is current
+    crl = pki.ca.crl(str(tmp_path / "office-crl.pem"))
+    r = script(d, "ca", "import", pki.ca.crt, "crl", crl, input="y\nreplace\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "ca_dir" not in open(d.conf_path).read()
+    r = subprocess.run(cw, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "no source to refresh from" in r.stderr, r.stdout + r.stderr

@@ -15,8 +15,8 @@ def test_first_boot_console(vm, tmp_path):
     stick = tmp_path / "stick.img"
     subprocess.run(["mkfs.vfat", "-C", "-n", "CRLKEY", str(stick), "8192"], check=True,
                    stdout=subprocess.DEVNULL)
-    v = vm(qemu_extra="-device qemu-xhci -drive if=none,id=stick,format=raw,file=%s "
-                      "-device usb-storage,drive=stick" % stick)
+    v = vm(qemu_extra="-drive if=none,id=stick,format=raw,file=%s "
+                      "-device usb-storage,drive=stick,bus=usb.0" % stick)
     fp = v.expect(r"server certificate SHA256 Fingerprint=([0-9A-F:]{95})").group(1)
     v.wait_ready()
     ready = time.monotonic() - v.started

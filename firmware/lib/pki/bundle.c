@@ -263,7 +263,10 @@ int pki_bundle_write(const char *out_dir, const char *ca_dir, const struct pki_i
 	snprintf(rc_txt, BUNDLE_TEXT_MAX,
 		 "# .fetchmailrc for %s (written by the mail gateway's console).\n"
 		 "# Copy it to your home folder and keep it private (chmod 600 ~/.fetchmailrc).\n"
-		 "# fetchmail wants absolute paths: the files are expected in %s.\n"
+		 "# fetchmail wants absolute paths: the files are expected in %s\n"
+		 "# (put them elsewhere: change the three paths below).\n"
+		 "# Reaching the gateway by an address, another name or a forwarded port:\n"
+		 "# change poll and service and add  sslcommonname %s  after sslcertck.\n"
 		 "# fetchmail asks for your password; for unattended runs add\n"
 		 "#   password \"YOUR PASSWORD\"  after the user name below.\n"
 		 "poll %s service %u protocol POP3\n"
@@ -271,8 +274,8 @@ int pki_bundle_write(const char *out_dir, const char *ca_dir, const struct pki_i
 		 "   ssl sslcertck sslcertfile %s/%s\n"
 		 "   sslcert %s/%s.crt sslkey %s/%s.key\n"
 		 "   keep\n",
-		 is->login, certdir, o->host, pop3s, is->login, local, certdir, trust, certdir,
-		 local, certdir, local);
+		 is->login, certdir, o->host, o->host, pop3s, is->login, local, certdir, trust,
+		 certdir, local, certdir, local);
 	snprintf(curl_txt, BUNDLE_TEXT_MAX,
 		 "#!/bin/sh\n"
 		 "# Lists your mailbox on the gateway over POP3S with your certificate\n"
@@ -317,6 +320,20 @@ int pki_bundle_write(const char *out_dir, const char *ca_dir, const struct pki_i
 				      "  IMAP: server %s, port %u, SSL/TLS, the same user name "
 				      "and certificate.\n",
 				      o->host, o->imaps_port);
+	if (n < BUNDLE_TEXT_MAX)
+		n += (size_t)snprintf(
+		    readme + n, BUNDLE_TEXT_MAX - n,
+		    "\n"
+		    "fetchmail: copy .fetchmailrc to your home folder (chmod 600) and %s.crt,\n"
+		    "%s.key and %s to %s, or change the paths in it. Reaching\n"
+		    "the gateway by an address, another name than %s or a forwarded port:\n"
+		    "change \"poll\" and \"service\" and add  sslcommonname %s  after "
+		    "\"sslcertck\"\n"
+		    "(the name in the gateway's certificate). Without a mail server on your "
+		    "machine,\n"
+		    "add an mda (see man fetchmail) after \"keep\".\n"
+		    "\n",
+		    local, local, trust, certdir, o->host, o->host);
 	if (n < BUNDLE_TEXT_MAX)
 		snprintf(readme + n, BUNDLE_TEXT_MAX - n,
 			 "The gateway accepts no mail program without this certificate, and only\n"
