@@ -190,7 +190,7 @@ DEPS_PKGS := build-essential git cmake bzip2 xz-utils python3 python3-kconfiglib
 	libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf \
 	libc6-dev-armhf-cross qemu-system-arm openssl curl fetchmail swaks isync \
 	genimage e2fsprogs dosfstools mtools cpio kmod xz-utils \
-	libnet-ssleay-perl postfix libnss3-tools nginx
+	libnet-ssleay-perl postfix libnss3-tools nginx u-boot-tools
 
 # Peers the benchmarks measure against (make bench), never needed by make test.
 BENCH_PKGS := dovecot-core dovecot-pop3d

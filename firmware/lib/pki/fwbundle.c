@@ -557,6 +557,29 @@ out:
 	return rc;
 }
 
+int fwb_pubkey(const char *key_path, const char *pub_path, char *why, size_t whysz)
+{
+	unsigned char pem[1024];
+	mbedtls_pk_context pk;
+	struct pki_rng rng;
+	int rc = -MGW_EINVAL;
+
+	mbedtls_pk_init(&pk);
+	if (pki_rng_init(&rng) == 0 &&
+	    mbedtls_pk_parse_keyfile(&pk, key_path, NULL, mbedtls_ctr_drbg_random, &rng.drbg) ==
+		0 &&
+	    mbedtls_pk_can_do(&pk, MBEDTLS_PK_ECKEY) &&
+	    mbedtls_pk_ec(pk)->MBEDTLS_PRIVATE(grp).id == MBEDTLS_ECP_DP_SECP256R1 &&
+	    mbedtls_pk_write_pubkey_pem(&pk, pem, sizeof(pem)) == 0)
+		rc = file_write_atomic(pub_path, pem, strlen((char *)pem), 0644);
+	mbedtls_pk_free(&pk);
+	pki_rng_free(&rng);
+	if (rc != 0)
+		pki_why(why, whysz, rc, "%s: not an ECDSA P-256 private key, or %s not writable",
+			key_path, pub_path);
+	return rc;
+}
+
 int fwb_sign(const uint8_t *manifest, size_t mlen, const char *key_path, uint8_t *sig, size_t sigsz,
 	     size_t *slen, char *why, size_t whysz)
 {

@@ -132,8 +132,11 @@ void fwb_close(struct fwb_open *o);
 int fwb_install(struct fwb_open *o, const char *slot_dir, char *why, size_t whysz);
 
 /* Signing, for the build (mgw-bundle): a new P-256 key (private PEM 0600 at key_path,
- * public PEM at pub_path), and a signature over a manifest. 0 or a negative code. */
+ * public PEM at pub_path), its public half, and a signature over a manifest. 0 or a
+ * negative code, the reason in why. */
 int fwb_keygen(const char *key_path, const char *pub_path, char *why, size_t whysz);
+/* Writes the public half of the private key at key_path to pub_path (PEM). */
+int fwb_pubkey(const char *key_path, const char *pub_path, char *why, size_t whysz);
 int fwb_sign(const uint8_t *manifest, size_t mlen, const char *key_path, uint8_t *sig, size_t sigsz,
 	     size_t *slen, char *why, size_t whysz);
 

@@ -4,12 +4,14 @@
  * same code (mailgw firmware update).
  *
  *   mgw-bundle keygen KEY PUB
+ *   mgw-bundle pubkey KEY PUB
  *   mgw-bundle create -k KEY -K development|release -b BOARD -v VERSION -r REVISION
- *                     -t BUILD_TIME -o OUT FILE...
+ *                     -t BUILD_TIME -o OUT [-m MANIFEST] FILE...
  *   mgw-bundle verify -d KEYS_DIR -b BOARD [-t RUNNING_BUILD_TIME] [-f] BUNDLE
  *
  * create names each file in the bundle after its last path component and writes OUT
- * atomically. verify checks everything the board checks (structure, signature, board,
+ * atomically (and with -m a copy of the manifest, which the image puts in its first
+ * slot). verify checks everything the board checks (structure, signature, board,
  * downgrade unless -f, every file's SHA-256) and prints the manifest.
  */
 #include <errno.h>
@@ -29,10 +31,12 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mgw-bundle keygen KEY PUB\n"
-		   "       mgw-bundle create -k KEY -K development|release -b BOARD -v VERSION\n"
-		   "                         -r REVISION -t BUILD_TIME -o OUT FILE...\n"
-		   "       mgw-bundle verify -d KEYS_DIR -b BOARD [-t BUILD_TIME] [-f] BUNDLE\n");
+	fprintf(f,
+		"usage: mgw-bundle keygen KEY PUB\n"
+		"       mgw-bundle pubkey KEY PUB\n"
+		"       mgw-bundle create -k KEY -K development|release -b BOARD -v VERSION\n"
+		"                         -r REVISION -t BUILD_TIME -o OUT [-m MANIFEST] FILE...\n"
+		"       mgw-bundle verify -d KEYS_DIR -b BOARD [-t BUILD_TIME] [-f] BUNDLE\n");
 }
 
 /* "mgw-bundle: what[: why]" on stderr; the exit status 1. */
@@ -84,7 +88,7 @@ static int append_file(FILE *out, const char *path)
 static int cmd_create(int argc, char **argv)
 {
 	const char *key = NULL, *kind = NULL, *board = NULL, *version = NULL, *rev = NULL;
-	const char *btime = NULL, *outp = NULL;
+	const char *btime = NULL, *outp = NULL, *mout = NULL;
 	char manifest[FWB_MANIFEST_MAX + 1], tmp[4096], why[512] = "";
 	uint8_t sig[FWB_SIG_MAX], head[FWB_HEAD_LEN];
 	struct fwb_manifest check;
@@ -92,7 +96,7 @@ static int cmd_create(int argc, char **argv)
 	int opt, n;
 	FILE *out;
 
-	while ((opt = getopt(argc, argv, "k:K:b:v:r:t:o:")) != -1) {
+	while ((opt = getopt(argc, argv, "k:K:b:v:r:t:o:m:")) != -1) {
 		switch (opt) {
 		case 'k':
 			key = optarg;
@@ -114,6 +118,9 @@ static int cmd_create(int argc, char **argv)
 			break;
 		case 'o':
 			outp = optarg;
+			break;
+		case 'm':
+			mout = optarg;
 			break;
 		default:
 			usage(stderr);
@@ -172,6 +179,8 @@ static int cmd_create(int argc, char **argv)
 		unlink(tmp);
 		return fail(outp, strerror(errno));
 	}
+	if (mout != NULL && file_write_atomic(mout, manifest, mlen, 0644) != 0)
+		return fail(mout, "cannot write");
 	printf("%s: %s %s for %s, %d file(s), signed (%s key)\n", outp, check.version,
 	       check.revision, check.board, (int)check.nfiles, kind);
 	return 0;
@@ -222,6 +231,11 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[1], "keygen") == 0 && argc == 4) {
 		if (fwb_keygen(argv[2], argv[3], why, sizeof(why)) != 0)
+			return fail(why, NULL);
+		return 0;
+	}
+	if (argc >= 2 && strcmp(argv[1], "pubkey") == 0 && argc == 4) {
+		if (fwb_pubkey(argv[2], argv[3], why, sizeof(why)) != 0)
 			return fail(why, NULL);
 		return 0;
 	}
