@@ -557,26 +557,36 @@ out:
 	return rc;
 }
 
+/* Loads the P-256 private key at key_path into pk (initialised by the caller) with a
+ * seeded rng (pki_rng_free by the caller, also on failure). 0 or -MGW_EINVAL. */
+static int fwb_load_private(mbedtls_pk_context *pk, struct pki_rng *rng, const char *key_path,
+			    char *why, size_t whysz)
+{
+	if (pki_rng_init(rng) != 0 ||
+	    mbedtls_pk_parse_keyfile(pk, key_path, NULL, mbedtls_ctr_drbg_random, &rng->drbg) !=
+		0 ||
+	    !mbedtls_pk_can_do(pk, MBEDTLS_PK_ECKEY) ||
+	    mbedtls_pk_ec(*pk)->MBEDTLS_PRIVATE(grp).id != MBEDTLS_ECP_DP_SECP256R1)
+		return pki_why(why, whysz, -MGW_EINVAL, "%s: not an ECDSA P-256 private key",
+			       key_path);
+	return 0;
+}
+
 int fwb_pubkey(const char *key_path, const char *pub_path, char *why, size_t whysz)
 {
 	unsigned char pem[1024];
 	mbedtls_pk_context pk;
 	struct pki_rng rng;
-	int rc = -MGW_EINVAL;
+	int rc;
 
 	mbedtls_pk_init(&pk);
-	if (pki_rng_init(&rng) == 0 &&
-	    mbedtls_pk_parse_keyfile(&pk, key_path, NULL, mbedtls_ctr_drbg_random, &rng.drbg) ==
-		0 &&
-	    mbedtls_pk_can_do(&pk, MBEDTLS_PK_ECKEY) &&
-	    mbedtls_pk_ec(pk)->MBEDTLS_PRIVATE(grp).id == MBEDTLS_ECP_DP_SECP256R1 &&
-	    mbedtls_pk_write_pubkey_pem(&pk, pem, sizeof(pem)) == 0)
-		rc = file_write_atomic(pub_path, pem, strlen((char *)pem), 0644);
+	rc = fwb_load_private(&pk, &rng, key_path, why, whysz);
+	if (rc == 0 && mbedtls_pk_write_pubkey_pem(&pk, pem, sizeof(pem)) != 0)
+		rc = pki_why(why, whysz, -MGW_ETLS, "cannot write the public key");
+	if (rc == 0 && file_write_atomic(pub_path, pem, strlen((char *)pem), 0644) != 0)
+		rc = pki_why(why, whysz, -MGW_EIO, "%s: cannot write it", pub_path);
 	mbedtls_pk_free(&pk);
 	pki_rng_free(&rng);
-	if (rc != 0)
-		pki_why(why, whysz, rc, "%s: not an ECDSA P-256 private key, or %s not writable",
-			key_path, pub_path);
 	return rc;
 }
 
@@ -586,28 +596,15 @@ int fwb_sign(const uint8_t *manifest, size_t mlen, const char *key_path, uint8_t
 	mbedtls_pk_context pk;
 	struct pki_rng rng;
 	uint8_t hash[32];
-	int rc = -MGW_ETLS;
+	int rc;
 
 	mbedtls_pk_init(&pk);
-	if (pki_rng_init(&rng) != 0)
-		goto out;
-	if (mbedtls_pk_parse_keyfile(&pk, key_path, NULL, mbedtls_ctr_drbg_random, &rng.drbg) !=
-		0 ||
-	    !mbedtls_pk_can_do(&pk, MBEDTLS_PK_ECKEY) ||
-	    mbedtls_pk_ec(pk)->MBEDTLS_PRIVATE(grp).id != MBEDTLS_ECP_DP_SECP256R1) {
-		rc = pki_why(why, whysz, -MGW_EINVAL, "%s: not an ECDSA P-256 private key",
-			     key_path);
-		goto out;
-	}
-	if (mbedtls_sha256(manifest, mlen, hash, 0) != 0 ||
-	    mbedtls_pk_sign(&pk, MBEDTLS_MD_SHA256, hash, sizeof(hash), sig, sigsz, slen,
-			    mbedtls_ctr_drbg_random, &rng.drbg) != 0 ||
-	    *slen > FWB_SIG_MAX) {
+	rc = fwb_load_private(&pk, &rng, key_path, why, whysz);
+	if (rc == 0 && (mbedtls_sha256(manifest, mlen, hash, 0) != 0 ||
+			mbedtls_pk_sign(&pk, MBEDTLS_MD_SHA256, hash, sizeof(hash), sig, sigsz,
+					slen, mbedtls_ctr_drbg_random, &rng.drbg) != 0 ||
+			*slen > FWB_SIG_MAX))
 		rc = pki_why(why, whysz, -MGW_ETLS, "signing failed");
-		goto out;
-	}
-	rc = 0;
-out:
 	mbedtls_pk_free(&pk);
 	pki_rng_free(&rng);
 	return rc;
