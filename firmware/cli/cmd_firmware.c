@@ -194,11 +194,9 @@ void fw_status(struct cons *c)
 	cons_out(c, "update key: %s",
 		 strcmp(key, "release") == 0
 		     ? "release"
-		     : "development key (a throwaway key of the build machine: NOT for "
-		       "production, anyone with that build tree can sign updates)");
+		     : "development key (a throwaway build key: NOT for production)");
 	if (running == 0 || fw_state_read(&st) != 0) {
-		cons_out(c, "slots: no A/B boot partition: firmware updates are not available "
-			    "on this boot path");
+		cons_out(c, "slots: none (no A/B boot partition): no firmware updates here");
 		return;
 	}
 	cons_out(c, "running slot: %c", running);
@@ -210,10 +208,12 @@ void fw_status(struct cons *c)
 	else if (st.trying != 0)
 		cons_out(c, "last update: slot %c written, boots on trial at the next reboot",
 			 st.trying);
-	else if (st.failed != 0)
-		cons_out(c, "last update: ROLLED BACK: slot %c (%s) did not confirm; slot %c runs",
-			 st.failed, fw_slot_version(st.failed, other, sizeof(other)), st.active);
-	else if (st.confirmed[0] != '\0')
+	else if (st.failed != 0) {
+		cons_out(c, "last update: ROLLED BACK to slot %c: slot %c did not confirm",
+			 st.active, st.failed);
+		cons_out(c, "  (slot %c: %s)", st.failed,
+			 fw_slot_version(st.failed, other, sizeof(other)));
+	} else if (st.confirmed[0] != '\0')
 		cons_out(c, "last update: %s confirmed", st.confirmed);
 	else
 		cons_out(c, "last update: none since this boot disk was written");
@@ -299,12 +299,13 @@ static int cmd_fw_update(struct cons *c)
 	pol.force = cons_arg(c, "force") != NULL;
 	cons_out(c, "checking %s ...", path);
 	if (fwb_open(path, &pol, &o, why, sizeof(why)) != 0) {
-		cons_err(c, "firmware update refused: %s; nothing was written", why);
+		cons_err(c, "firmware update refused, nothing was written: %s", why);
 		return CONS_REFUSED;
 	}
 	target = fw_other(running);
-	cons_out(c, "verified: %s (revision %.12s) for %s, signed with the %s key; running: %s",
-		 o.b.m.version, o.b.m.revision, o.b.m.board, o.b.m.key, version);
+	cons_out(c, "verified: %s (revision %.12s) for %s", o.b.m.version, o.b.m.revision,
+		 o.b.m.board);
+	cons_out(c, "  signed with the %s key; running now: %s", o.b.m.key, version);
 	snprintf(q, sizeof(q), "Install %s into slot %c and reboot into it?", o.b.m.version,
 		 target);
 	if (!cons_confirm(c, q)) {
@@ -331,10 +332,8 @@ static int cmd_fw_update(struct cons *c)
 	if (fw_state_write(c, &st) != 0)
 		return CONS_ERROR;
 	sync();
-	cons_out(c,
-		 "slot %c written; rebooting to try it: it must confirm (mailgwd ready, "
-		 "self-checks) or slot %c boots again",
-		 target, running);
+	cons_out(c, "slot %c written; rebooting into it on trial (if it does not confirm,", target);
+	cons_out(c, "  slot %c boots again)", running);
 	if (cons_arg(c, "noreboot") != NULL) {
 		cons_out(c, "(not rebooting now: the new slot is tried at the next reboot)");
 		return CONS_OK;
@@ -378,11 +377,14 @@ static int cmd_fw_confirm(struct cons *c)
 			 running, version);
 		return CONS_OK;
 	}
-	if (st.failed != 0 && st.failed != running)
-		cons_out(c,
-			 "firmware: *** the update in slot %c (%s) did not come up: ROLLED BACK "
-			 "to slot %c ***",
-			 st.failed, fw_slot_version(st.failed, other, sizeof(other)), running);
+	if (st.failed != 0 && st.failed != running) {
+		cons_out(
+		    c,
+		    "firmware: *** ROLLED BACK to slot %c: the update in slot %c did not confirm",
+		    running, st.failed);
+		cons_out(c, "firmware: *** (slot %c: %s)", st.failed,
+			 fw_slot_version(st.failed, other, sizeof(other)));
+	}
 	return CONS_OK;
 }
 
