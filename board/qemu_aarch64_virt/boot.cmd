@@ -3,8 +3,9 @@
 # boot disk's FAT partition. The slots are the folders a/ and b/ beside it, each with
 # Image, rootfs.cpio.gz and the bundle's manifest.
 #
-# State: mgwboot.env on the same partition, in U-Boot's text form, written by this script
-# and by the console (`mailgw firmware update|confirm`), only these keys:
+# State: mgwboot.env on the same partition (and its copy mgwboot.bak), in U-Boot's text
+# form, written by this script and by the console (`mailgw firmware update|confirm`), only
+# these keys:
 #   active=a|b     the slot that last confirmed (boots when nothing is on trial)
 #   trying=a|b     a newly written slot on trial
 #   tries=N        how often it was booted without confirming
@@ -15,15 +16,27 @@
 # has not within the confirmation time. After that many boots, the active slot is booted
 # again: a rollback.
 setenv mgw_max_tries 3
-setenv active a
-setenv trying
-setenv tries 0
-setenv failed
-setenv confirmed
 setenv mgw_part ${devtype} ${devnum}:${distro_bootpart}
 setexpr mgw_env ${scriptaddr} + 0x10000
-if load ${mgw_part} ${mgw_env} mgwboot.env; then
-	env import -t ${mgw_env} ${filesize} active trying tries failed confirmed
+# The console writes mgwboot.bak, then mgwboot.env; FAT has no journal, so when a power
+# cut tore mgwboot.env, mgwboot.bak holds the same state.
+for f in mgwboot.env mgwboot.bak; do
+	if test "${active}" != a && test "${active}" != b; then
+		setenv active
+		setenv trying
+		setenv tries 0
+		setenv failed
+		setenv confirmed
+		if load ${mgw_part} ${mgw_env} ${f}; then
+			env import -t ${mgw_env} ${filesize} active trying tries failed confirmed
+		fi
+	fi
+done
+if test "${active}" != a && test "${active}" != b; then
+	echo "mgwboot: no boot state: slot a"
+	setenv active a
+	setenv trying
+	setenv tries 0
 fi
 setenv slot ${active}
 if test -n "${trying}"; then

@@ -31,6 +31,7 @@
 #define FW_FACTS_DIR "/etc/mailgw"
 #define FW_CMDLINE "/proc/cmdline"
 #define FW_STATE "mgwboot.env"
+#define FW_STATE_BAK "mgwboot.bak"
 #define FW_STATE_MAX 1024
 #define FW_FACT_MAX 256
 #define FW_USB_DIR "/media/usb"
@@ -133,10 +134,12 @@ static int fw_state_read(struct fw_state *st)
 	return 0;
 }
 
-/* Replaces mgwboot.env atomically (temporary file, fsync, rename, directory fsync). */
+/* Replaces mgwboot.bak, then mgwboot.env, each atomically (temporary file, fsync, rename,
+ * directory fsync). FAT has no journal: should a power cut tear the rename of one, the
+ * boot script reads the other. */
 static int fw_state_write(struct cons *c, const struct fw_state *st)
 {
-	char path[FW_PATH_MAX], text[FW_STATE_MAX];
+	char path[FW_PATH_MAX], bak[FW_PATH_MAX], text[FW_STATE_MAX];
 	int n = snprintf(text, sizeof(text), "active=%c\n", st->active);
 
 	if (st->trying != 0)
@@ -147,7 +150,9 @@ static int fw_state_write(struct cons *c, const struct fw_state *st)
 	if (st->confirmed[0] != '\0')
 		n += snprintf(text + n, sizeof(text) - (size_t)n, "confirmed=%s\n", st->confirmed);
 	fw_path(path, fw_env("MAILGW_BOOT_DIR", FW_BOOT_DIR), FW_STATE);
-	if (file_write_atomic(path, text, (size_t)n, 0644) != 0) {
+	fw_path(bak, fw_env("MAILGW_BOOT_DIR", FW_BOOT_DIR), FW_STATE_BAK);
+	if (file_write_atomic(bak, text, (size_t)n, 0644) != 0 ||
+	    file_write_atomic(path, text, (size_t)n, 0644) != 0) {
 		cons_err(c, "cannot write the boot state %s: %s", path, strerror(errno));
 		return -1;
 	}
@@ -313,13 +318,11 @@ static int cmd_fw_update(struct cons *c)
 		cons_out(c, "cancelled: nothing was written");
 		return CONS_REFUSED;
 	}
-	/* From here on the state must not send the boot script to the slot being written. */
-	st.trying = 0;
-	st.tries = 0;
-	st.failed = 0;
+	/* Nothing is on trial (checked above): the boot script boots the active slot, the
+	 * running one, whatever the other slot holds, until the state says otherwise. */
 	snprintf(slot_dir, sizeof(slot_dir), "%s/%c", boot, target);
 	mkdir(slot_dir, 0755);
-	rc = fw_state_write(c, &st) == 0 ? fwb_install(&o, slot_dir, why, sizeof(why)) : -MGW_EIO;
+	rc = fwb_install(&o, slot_dir, why, sizeof(why));
 	fwb_close(&o);
 	if (rc != 0) {
 		cons_err(c,
@@ -329,6 +332,8 @@ static int cmd_fw_update(struct cons *c)
 		return CONS_ERROR;
 	}
 	st.trying = target;
+	st.tries = 0;
+	st.failed = 0;
 	if (fw_state_write(c, &st) != 0)
 		return CONS_ERROR;
 	sync();

@@ -4,7 +4,8 @@
 # A board layer board/<board>/ has: defconfig, board.mk (kernel package, cross sysroot,
 # device trees, boot firmware), modules (the kernel modules to carry), optionally
 # rootfs/ (files over the common overlay), genimage.cfg, config.txt/cmdline.txt (Pi),
-# run-qemu.sh (QEMU boards).
+# run-qemu.sh (QEMU boards), boot.cmd (U-Boot A/B script; BOARD_UBOOT, BOARD_UBOOT_BIN),
+# BOARD_EXTRA_PROGRAMS (binaries from Debian packages, with BOARD_EXTRA_STAMPS).
 BOARD_DIR := $(TOP)/board/$(CONFIG_BOARD_NAME)
 -include $(BOARD_DIR)/board.mk
 IMAGES := $(O)/images
@@ -51,7 +52,7 @@ IMAGE_INPUTS := $(addprefix $(O)/target/bin/,$(PROGRAMS)) $(BUSYBOX_BIN) \
 	$(KROOT)/.stamp_extracted $(if $(FW_ROOT),$(FW_ROOT)/.stamp_extracted) \
 	$(shell find $(TOP)/rootfs $(BOARD_DIR) ! -type l 2>/dev/null) firmware/image/mkimage.py \
 	firmware/image/image.mk firmware/image/mkbootdisk.py $(KCONFIG_MK) $(UPDATE_PUB) $(MGW_BUNDLE) \
-	$(if $(UBOOT_ROOT),$(UBOOT_ROOT)/.stamp_extracted)
+	$(if $(UBOOT_ROOT),$(UBOOT_ROOT)/.stamp_extracted) $(BOARD_EXTRA_STAMPS)
 
 $(IMAGE_STAMP): $(IMAGE_INPUTS)
 	@echo "  IMAGE   $(CONFIG_BOARD_NAME) -> $(IMAGES)"
@@ -64,7 +65,7 @@ $(IMAGE_STAMP): $(IMAGE_INPUTS)
 		--console $(CONFIG_BOARD_CONSOLE) --version $(IMAGE_VERSION) \
 		--build-time $$bt --modules $(BOARD_DIR)/modules \
 		--clock-max-ahead-days $(CONFIG_CLOCK_MAX_AHEAD_DAYS) \
-		$(addprefix --program ,$(addprefix $(O)/target/bin/,$(PROGRAMS))) \
+		$(addprefix --program ,$(addprefix $(O)/target/bin/,$(PROGRAMS)) $(BOARD_EXTRA_PROGRAMS)) \
 		$(addprefix --dtb ,$(BOARD_DTBS)) \
 		$(if $(FW_ROOT),--firmware-dir $(FW_ROOT)/usr/lib/raspi-firmware) \
 		$(addprefix --firmware-file ,$(BOARD_FIRMWARE_FILES)) \

@@ -18,6 +18,7 @@ own tool (mgw-bundle) with the build's development key, as `make` makes update.m
 """
 import os
 import poplib
+import random
 import re
 import shutil
 import ssl
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import time
 
+import pexpect
 from vm import BOOT_TIMEOUT, HOST_BIN, images, smtp_greeting
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -234,7 +236,6 @@ def test_power_loss_during_update(vm, tmp_path):
     """QEMU killed (the power pulled) at random moments while `firmware update` writes the
     inactive slot: the running version boots again every time, and the update can be
     repeated and then goes through. The moments are printed (seed) for a replay."""
-    import random
     seed = int(os.environ.get("MGW_POWERLOSS_SEED", str(time.time_ns() % 100000)))
     rnd = random.Random(seed)
     print("power-loss seed %d (MGW_POWERLOSS_SEED replays it)" % seed)
@@ -251,22 +252,39 @@ def test_power_loss_during_update(vm, tmp_path):
     v = vm(board=BOARD, qemu_extra=usb)
     v.wait_ready()
     v.login()
-    for attempt in range(2):
+    running, cut_during_write = "a", 0
+    for attempt in range(3):
+        target = "b" if running == "a" else "a"
         mount_key(v)
         v.child.send("mailgw -y firmware update /media/usb/b.mgwfw noreboot\r")
         v.expect(r"verified: B-test", 300)
-        delay = rnd.uniform(0.0, 4.0)
-        print("attempt %d: power off %.2f s after the bundle was verified" % (attempt, delay))
+        delay = rnd.uniform(0.0, 2.0)
         time.sleep(delay)
+        # what the console had printed when the power went
+        done = v.child.expect([r"slot %s written" % target, pexpect.TIMEOUT], timeout=0.2) == 0
+        print("attempt %d: power off %.2f s after the bundle was verified, %s" %
+              (attempt, delay, "after the update was complete" if done else "during the write"))
         v.stop()  # SIGKILL to QEMU: no sync, no unmount
         v.start()
-        v.expect(r"mgwboot: booting slot a")
-        v.wait_ready()
+        # Either the running slot boots as before, or (the update was complete, if its
+        # last line had not reached the console yet) the new slot is tried and confirms;
+        # never anything else.
+        trial = r"mgwboot: slot %s on trial: boot 1 of %d" % (target, BOOT_TRIES)
+        i = v.child.expect([trial, r"mgwboot: booting slot %s" % running], timeout=BOOT_TIMEOUT)
+        assert i == 0 or not done, "the update was complete, but slot %s was not tried" % target
+        if i == 0:
+            v.expect(r"firmware: slot %s \(B-test\) confirmed" % target)
+            running = target
+        else:
+            cut_during_write += 1
+            v.wait_ready()
         v.login()
         out = v.check("mailgw firmware status")
-        assert "running slot: a" in out, out
-        assert "on trial" not in out, out
+        assert "running slot: %s" % running in out, out
+        assert "on trial" not in out and "boots on trial" not in out, out
+    print("%d of 3 power cuts landed during the write" % cut_during_write)
     # and then the update goes through
-    update_and_reboot(v, "b.mgwfw", "B-test", "b")
-    v.expect(r"mgwboot: slot b on trial: boot 1 of %d" % BOOT_TRIES)
-    v.expect(r"firmware: slot b \(B-test\) confirmed")
+    target = "b" if running == "a" else "a"
+    update_and_reboot(v, "b.mgwfw", "B-test", target)
+    v.expect(r"mgwboot: slot %s on trial: boot 1 of %d" % (target, BOOT_TRIES))
+    v.expect(r"firmware: slot %s \(B-test\) confirmed" % target)
