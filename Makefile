@@ -123,6 +123,9 @@ PROGRAMS += mailgw-layout
 mailgw-layout_SRCS := $(sort $(wildcard firmware/tools/layout/*.c))
 PROGRAMS += crlwatch
 crlwatch_SRCS := $(sort $(wildcard firmware/crlwatch/*.c))
+# Build-machine tools: built for the host variants only, never put in the image.
+HOST_TOOLS := mgw-bundle
+mgw-bundle_SRCS := $(sort $(wildcard firmware/tools/bundle/*.c))
 
 WARN := -Wall -Wextra -Werror -Wundef -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-missing-field-initializers
@@ -147,7 +150,7 @@ $$($(1)_OBJDIR)/%.o: %.c $$(KCONFIG_H) | $$(MBEDTLS_SRC)/.stamp_extracted $$(LIB
 $$($(1)_LIB): $$($(1)_LIB_OBJS)
 	$$(Q)rm -f $$@ && $$(CROSS_AR_$(1))ar rcs $$@ $$^
 
-$$(foreach p,$$(PROGRAMS),$$(eval $$(call mgw-program,$(1),$$(p))))
+$$(foreach p,$$(PROGRAMS) $$(HOST_TOOLS),$$(eval $$(call mgw-program,$(1),$$(p))))
 -include $$($(1)_LIB_OBJS:.o=.d)
 endef
 
@@ -172,8 +175,8 @@ $(eval $(call mgw-variant,fuzz,$(CLANG),-O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN
 
 .PHONY: all host asan target
 all: target image
-host: $(addprefix $(O)/host/bin/,$(PROGRAMS))
-asan: $(addprefix $(O)/asan/bin/,$(PROGRAMS))
+host: $(addprefix $(O)/host/bin/,$(PROGRAMS) $(HOST_TOOLS))
+asan: $(addprefix $(O)/asan/bin/,$(PROGRAMS) $(HOST_TOOLS))
 target: $(addprefix $(O)/target/bin/,$(PROGRAMS))
 
 include tests/tests.mk
@@ -187,7 +190,7 @@ DEPS_PKGS := build-essential git cmake bzip2 xz-utils python3 python3-kconfiglib
 	libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf \
 	libc6-dev-armhf-cross qemu-system-arm openssl curl fetchmail swaks isync \
 	genimage e2fsprogs dosfstools mtools cpio kmod xz-utils \
-	libnet-ssleay-perl postfix libnss3-tools nginx \
+	libnet-ssleay-perl postfix libnss3-tools nginx u-boot-tools \
 	dovecot-core dovecot-imapd
 
 # Peers the benchmarks measure against (make bench), never needed by make test.

@@ -138,6 +138,7 @@ static int cmd_status(struct cons *c)
 	struct layout l;
 
 	status_local(c);
+	fw_status(c);
 	status_tls(c);
 	if (layout_open(&l, c->data_dir, NULL, msg, sizeof(msg)) == 0) {
 		admin_user_list(&l, NULL, status_user, c, msg, sizeof(msg));

@@ -35,14 +35,16 @@ static const struct cons_family cons_families[] = {
     {"crl", "the certificate revocation list: show, refresh, import", NULL},
     {"config", "all settings as one file: export, diff, import", NULL},
     {"usb", "the USB key: list, mount, umount (at /media/usb)", NULL},
+    {"firmware", "firmware updates: status, update, confirm", NULL},
     {"net", "network settings: address, DNS, NTP", NULL},
     {"time", "the clock: show it, set it once", NULL},
     {NULL, NULL, NULL},
 };
 
 static const struct cons_cmd *const cons_tables[] = {
-    cons_cmds_daemon, cons_cmds_domain, cons_cmds_user,	  cons_cmds_alias, cons_cmds_pki,
-    cons_cmds_config, cons_cmds_usb,	cons_cmds_system, cons_cmds_net,   NULL,
+    cons_cmds_daemon, cons_cmds_domain,	  cons_cmds_user, cons_cmds_alias,
+    cons_cmds_pki,    cons_cmds_config,	  cons_cmds_usb,  cons_cmds_system,
+    cons_cmds_net,    cons_cmds_firmware, NULL,
 };
 
 /* What TAB completes, by argument name. */

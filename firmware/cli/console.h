@@ -187,6 +187,11 @@ extern const struct cons_cmd cons_cmds_alias[];
 extern const struct cons_cmd cons_cmds_pki[];
 extern const struct cons_cmd cons_cmds_config[];
 extern const struct cons_cmd cons_cmds_usb[];
+extern const struct cons_cmd cons_cmds_firmware[];
+
+/* cmd_firmware.c: the firmware lines of `status` (version, update key, slots, the last
+ * update's outcome). */
+void fw_status(struct cons *c);
 
 /* Existing names, for TAB completion (cmd_domain.c, cmd_user.c, cmd_alias.c). */
 void cmd_domain_names(struct cons *c, cons_add_fn add, void *arg);

@@ -4,7 +4,8 @@
 # A board layer board/<board>/ has: defconfig, board.mk (kernel package, cross sysroot,
 # device trees, boot firmware), modules (the kernel modules to carry), optionally
 # rootfs/ (files over the common overlay), genimage.cfg, config.txt/cmdline.txt (Pi),
-# run-qemu.sh (QEMU boards).
+# run-qemu.sh (QEMU boards), boot.cmd (U-Boot A/B script; BOARD_UBOOT, BOARD_UBOOT_BIN),
+# BOARD_EXTRA_PROGRAMS (binaries from Debian packages, with BOARD_EXTRA_STAMPS).
 BOARD_DIR := $(TOP)/board/$(CONFIG_BOARD_NAME)
 -include $(BOARD_DIR)/board.mk
 IMAGES := $(O)/images
@@ -16,27 +17,69 @@ FW_ROOT := $(if $(BOARD_FIRMWARE),$($(BOARD_FIRMWARE)_ROOT))
 IMAGE_VERSION := $(shell git -C $(TOP) describe --always --dirty 2>/dev/null || echo unknown)
 # The clock is never set earlier than this at boot (SOURCE_DATE_EPOCH if given).
 BUILD_TIME = $(or $(SOURCE_DATE_EPOCH),$(shell date +%s))
+IMAGE_REVISION := $(shell git -C $(TOP) rev-parse HEAD 2>/dev/null || echo unknown)
+UBOOT_ROOT := $(if $(BOARD_UBOOT),$($(BOARD_UBOOT)_ROOT))
+
+# ---- the update key: MGW_UPDATE_KEY (a P-256 private key, PEM), else a throwaway
+# development key made once in output/update-key/ (the image and `mailgw status` say so).
+# Only its public half goes into the image (/etc/mailgw/update-keys/).
+UPDATE_KEY_DIR := $(O)/update-key
+ifneq ($(MGW_UPDATE_KEY),)
+UPDATE_KEY := $(abspath $(MGW_UPDATE_KEY))
+UPDATE_KEY_KIND := release
+else
+UPDATE_KEY := $(UPDATE_KEY_DIR)/development.key
+UPDATE_KEY_KIND := development
+endif
+UPDATE_PUB := $(UPDATE_KEY_DIR)/$(UPDATE_KEY_KIND).pem
+MGW_BUNDLE := $(O)/host/bin/mgw-bundle
+
+$(UPDATE_KEY_DIR)/development.key: | $(MGW_BUNDLE)
+	@mkdir -p $(@D)
+	@echo "  KEYGEN  $@ (throwaway development update key: NOT for release builds)"
+	$(Q)$(MGW_BUNDLE) keygen $@ $@.pub && rm -f $@.pub
+
+$(UPDATE_PUB): $(UPDATE_KEY) $(MGW_BUNDLE)
+	@mkdir -p $(@D)
+	$(Q)$(MGW_BUNDLE) pubkey $(UPDATE_KEY) $@
+
+# The files of a slot (what an update replaces), in the order the bundle holds them.
+SLOT_FILES := $(IMAGES)/$(BOARD_KERNEL_FILE) $(IMAGES)/rootfs.cpio.gz \
+	$(addprefix $(IMAGES)/,$(notdir $(BOARD_DTBS)))
+
 # (directories too: a renamed or removed file changes its directory)
 IMAGE_INPUTS := $(addprefix $(O)/target/bin/,$(PROGRAMS)) $(BUSYBOX_BIN) \
 	$(KROOT)/.stamp_extracted $(if $(FW_ROOT),$(FW_ROOT)/.stamp_extracted) \
 	$(shell find $(TOP)/rootfs $(BOARD_DIR) ! -type l 2>/dev/null) firmware/image/mkimage.py \
-	firmware/image/image.mk $(KCONFIG_MK)
+	firmware/image/image.mk firmware/image/mkbootdisk.py $(KCONFIG_MK) $(UPDATE_PUB) $(MGW_BUNDLE) \
+	$(if $(UBOOT_ROOT),$(UBOOT_ROOT)/.stamp_extracted) $(BOARD_EXTRA_STAMPS)
 
 $(IMAGE_STAMP): $(IMAGE_INPUTS)
 	@echo "  IMAGE   $(CONFIG_BOARD_NAME) -> $(IMAGES)"
 	$(Q)rm -rf $(STAGING) && mkdir -p $(STAGING) $(IMAGES)
 	$(call busybox-install,$(STAGING))
-	$(Q)$(PY) firmware/image/mkimage.py --board $(CONFIG_BOARD_NAME) --board-dir $(BOARD_DIR) \
+	$(Q)bt=$(BUILD_TIME); $(PY) firmware/image/mkimage.py --board $(CONFIG_BOARD_NAME) --board-dir $(BOARD_DIR) \
 		--staging $(STAGING) --images $(IMAGES) --cross $(CONFIG_TARGET_CROSS) \
 		--sysroot $(BOARD_SYSROOT) --kroot $(KROOT) --kver $(KVER) \
 		--kernel-file $(BOARD_KERNEL_FILE) --overlay $(TOP)/rootfs \
 		--console $(CONFIG_BOARD_CONSOLE) --version $(IMAGE_VERSION) \
-		--build-time $(BUILD_TIME) --modules $(BOARD_DIR)/modules \
+		--build-time $$bt --modules $(BOARD_DIR)/modules \
 		--clock-max-ahead-days $(CONFIG_CLOCK_MAX_AHEAD_DAYS) \
-		$(addprefix --program ,$(addprefix $(O)/target/bin/,$(PROGRAMS))) \
+		$(addprefix --program ,$(addprefix $(O)/target/bin/,$(PROGRAMS)) $(BOARD_EXTRA_PROGRAMS)) \
 		$(addprefix --dtb ,$(BOARD_DTBS)) \
 		$(if $(FW_ROOT),--firmware-dir $(FW_ROOT)/usr/lib/raspi-firmware) \
-		$(addprefix --firmware-file ,$(BOARD_FIRMWARE_FILES))
+		$(addprefix --firmware-file ,$(BOARD_FIRMWARE_FILES)) \
+		--revision $(IMAGE_REVISION) --update-pubkey $(UPDATE_PUB) \
+		--update-key-kind $(UPDATE_KEY_KIND) && \
+	$(MGW_BUNDLE) create -k $(UPDATE_KEY) -K $(UPDATE_KEY_KIND) -b $(CONFIG_BOARD_NAME) \
+		-v $(IMAGE_VERSION) -r $(IMAGE_REVISION) -t $$bt -o $(IMAGES)/update.mgwfw \
+		-m $(IMAGES)/manifest $(SLOT_FILES)
+ifneq ($(BOARD_UBOOT),)
+	$(Q)cp $(UBOOT_ROOT)/$(BOARD_UBOOT_BIN) $(IMAGES)/u-boot.bin
+	$(Q)$(PY) firmware/image/mkbootdisk.py --script $(BOARD_DIR)/boot.cmd \
+		--manifest $(IMAGES)/manifest --out $(IMAGES)/boot.img $(SLOT_FILES)
+	@echo "  BOOT    $(IMAGES)/boot.img: U-Boot A/B boot disk, slot a = this build"
+endif
 	$(Q)touch $@
 
 .PHONY: image
@@ -50,6 +93,9 @@ run: deps
 	$(Q)test -x $(BOARD_DIR)/run-qemu.sh || \
 		{ echo "make run: $(CONFIG_BOARD_NAME) is not a QEMU board (make qemu_aarch64_virt_defconfig)"; exit 1; }
 	$(Q)mkdir -p $(O)/run && { test -f $(RUN_DATA) || cp $(IMAGES)/data.img $(RUN_DATA); }
+	$(Q)if test -f $(IMAGES)/boot.img && ! test $(O)/run/boot.img -nt $(IMAGES)/boot.img; then \
+		echo "  BOOT    $(O)/run/boot.img: slot a = this build (/data is kept)"; \
+		cp --sparse=always $(IMAGES)/boot.img $(O)/run/boot.img; fi
 	@echo "mailgw on $(CONFIG_BOARD_NAME) in QEMU. Serial console here (log in as root);"
 	@echo "  quit QEMU with Ctrl-A X. /data is kept in $(RUN_DATA) (delete it for a first boot)."
 	@echo "  SMTP   127.0.0.1:2525 -> 25   e.g. swaks --server 127.0.0.1:2525 --to user@your.domain"

@@ -152,6 +152,9 @@ def main():
     ap.add_argument("--firmware-dir")
     ap.add_argument("--firmware-file", action="append", default=[])
     ap.add_argument("--data-size", default="256M")
+    ap.add_argument("--revision", default="unknown")
+    ap.add_argument("--update-pubkey", required=True)
+    ap.add_argument("--update-key-kind", choices=("development", "release"), required=True)
     args = ap.parse_args()
     st, img = args.staging, args.images
     os.makedirs(img, exist_ok=True)
@@ -176,10 +179,17 @@ def main():
         f.write(text)
     os.chmod(os.path.join(st, "etc/shadow"), 0o600)
     facts = {"build-time": args.build_time, "board": args.board, "version": args.version,
-             "kernel": args.kver, "clock-max-ahead-days": args.clock_max_ahead_days}
+             "kernel": args.kver, "clock-max-ahead-days": args.clock_max_ahead_days,
+             "revision": args.revision, "update-key": args.update_key_kind,
+             "confirm-timeout": "120"}
     for k, v in facts.items():
         with open(os.path.join(st, "etc/mailgw", k), "w") as f:
             f.write(v + "\n")
+
+    # the public key updates must be signed with (firmware update, lib/pki/fwbundle.c)
+    keys = os.path.join(st, "etc/mailgw/update-keys")
+    os.makedirs(keys, exist_ok=True)
+    shutil.copyfile(args.update_pubkey, os.path.join(keys, args.update_key_kind + ".pem"))
 
     # 2. our programs
     os.makedirs(os.path.join(st, "usr/sbin"), exist_ok=True)

@@ -1,0 +1,413 @@
+/*
+ * cmd_firmware.c - firmware updates: firmware status|update|confirm (README "Updating the
+ * firmware").
+ *
+ * A board with A/B updates has a boot partition mounted on /boot (boot-mount): slots a/
+ * and b/, each with the slot files and the manifest of the bundle they came from, and
+ * mgwboot.env, the boot state the boot script (board/<board>/boot.cmd) reads and updates:
+ * active, trying, tries, failed, confirmed. The running slot is mgw.slot= on the kernel
+ * command line. An update is verified completely (lib/pki/fwbundle.c) before anything is
+ * written; then the state is made to point away from the inactive slot, the files are
+ * written into it one by one (temporary name, fsync, rename), and only then is it marked
+ * "trying". A power cut at any point boots the running slot again.
+ *
+ * MAILGW_BOOT_DIR, MAILGW_FACTS_DIR and MAILGW_CMDLINE replace /boot, /etc/mailgw and
+ * /proc/cmdline (tests on the build machine).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "core/err.h"
+#include "core/file.h"
+#include "pki/fwbundle.h"
+
+#define FW_BOOT_DIR "/boot"
+#define FW_FACTS_DIR "/etc/mailgw"
+#define FW_CMDLINE "/proc/cmdline"
+#define FW_STATE "mgwboot.env"
+#define FW_STATE_BAK "mgwboot.bak"
+#define FW_STATE_MAX 1024
+#define FW_FACT_MAX 256
+#define FW_USB_DIR "/media/usb"
+#define FW_SUFFIX ".mgwfw"
+#define FW_PATH_MAX 512
+
+/* The boot state (boot.cmd): slot names are 'a' or 'b', 0 for none. */
+struct fw_state {
+	char active, trying, failed;
+	unsigned long tries;
+	char confirmed[FWB_FIELD_MAX + 1];
+};
+
+static const char *fw_env(const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && v[0] == '/' ? v : dflt;
+}
+
+static void fw_path(char out[FW_PATH_MAX], const char *dir, const char *name)
+{
+	snprintf(out, FW_PATH_MAX, "%s/%s", dir, name);
+}
+
+/* One line of a small file (a build fact), without its line end; "" when missing. */
+static void fw_fact(const char *name, char *out, size_t outsz)
+{
+	char path[FW_PATH_MAX], *data = NULL;
+	size_t len = 0;
+
+	out[0] = '\0';
+	fw_path(path, fw_env("MAILGW_FACTS_DIR", FW_FACTS_DIR), name);
+	if (file_read_all(path, FW_FACT_MAX, &data, &len) == 0) {
+		data[strcspn(data, "\r\n")] = '\0';
+		snprintf(out, outsz, "%s", data);
+	}
+	free(data);
+}
+
+/* The running slot from the kernel command line (mgw.slot=a|b), or 0. */
+static char fw_running(void)
+{
+	char *data = NULL, *p;
+	size_t len = 0;
+	char slot = 0;
+
+	if (file_read_all(fw_env("MAILGW_CMDLINE", FW_CMDLINE), 4096, &data, &len) != 0)
+		return 0;
+	for (p = strstr(data, "mgw.slot="); p != NULL; p = strstr(p + 1, "mgw.slot="))
+		if ((p == data || p[-1] == ' ') && (p[9] == 'a' || p[9] == 'b') &&
+		    (p[10] == '\0' || p[10] == ' ' || p[10] == '\n'))
+			slot = p[9];
+	free(data);
+	return slot;
+}
+
+static char fw_other(char slot)
+{
+	return slot == 'a' ? 'b' : 'a';
+}
+
+static char fw_slot_value(const char *v)
+{
+	return (v[0] == 'a' || v[0] == 'b') && v[1] == '\0' ? v[0] : 0;
+}
+
+/* Reads mgwboot.env (U-Boot's text form; U-Boot ends it with a NUL and writes numbers
+ * in hex). 0, or -1 when the boot partition or its state is missing. */
+static int fw_state_read(struct fw_state *st)
+{
+	char path[FW_PATH_MAX], *data = NULL, *line, *save = NULL;
+	size_t len = 0;
+
+	memset(st, 0, sizeof(*st));
+	fw_path(path, fw_env("MAILGW_BOOT_DIR", FW_BOOT_DIR), FW_STATE);
+	if (file_read_all(path, FW_STATE_MAX, &data, &len) != 0)
+		return -1;
+	data[strnlen(data, len)] = '\0';
+	for (line = strtok_r(data, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		char *v = strchr(line, '=');
+
+		if (v == NULL)
+			continue;
+		*v++ = '\0';
+		if (strcmp(line, "active") == 0)
+			st->active = fw_slot_value(v);
+		else if (strcmp(line, "trying") == 0)
+			st->trying = fw_slot_value(v);
+		else if (strcmp(line, "failed") == 0)
+			st->failed = fw_slot_value(v);
+		else if (strcmp(line, "tries") == 0)
+			st->tries = strtoul(v, NULL, 16);
+		else if (strcmp(line, "confirmed") == 0)
+			snprintf(st->confirmed, sizeof(st->confirmed), "%s", v);
+	}
+	free(data);
+	if (st->active == 0)
+		st->active = 'a'; /* the boot script's default */
+	return 0;
+}
+
+/* Replaces mgwboot.bak, then mgwboot.env, each atomically (temporary file, fsync, rename,
+ * directory fsync). FAT has no journal: should a power cut tear the rename of one, the
+ * boot script reads the other. */
+static int fw_state_write(struct cons *c, const struct fw_state *st)
+{
+	char path[FW_PATH_MAX], bak[FW_PATH_MAX], text[FW_STATE_MAX];
+	int n = snprintf(text, sizeof(text), "active=%c\n", st->active);
+
+	if (st->trying != 0)
+		n += snprintf(text + n, sizeof(text) - (size_t)n, "trying=%c\ntries=%lx\n",
+			      st->trying, st->tries);
+	if (st->failed != 0)
+		n += snprintf(text + n, sizeof(text) - (size_t)n, "failed=%c\n", st->failed);
+	if (st->confirmed[0] != '\0')
+		n += snprintf(text + n, sizeof(text) - (size_t)n, "confirmed=%s\n", st->confirmed);
+	fw_path(path, fw_env("MAILGW_BOOT_DIR", FW_BOOT_DIR), FW_STATE);
+	fw_path(bak, fw_env("MAILGW_BOOT_DIR", FW_BOOT_DIR), FW_STATE_BAK);
+	if (file_write_atomic(bak, text, (size_t)n, 0644) != 0 ||
+	    file_write_atomic(path, text, (size_t)n, 0644) != 0) {
+		cons_err(c, "cannot write the boot state %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The manifest of the bundle installed in slot, or -1 (empty or half-written slot). */
+static int fw_slot_manifest(char slot, struct fwb_manifest *m)
+{
+	char dir[FW_PATH_MAX], path[FW_PATH_MAX + 16], *data = NULL, why[128];
+	size_t len = 0;
+	int rc = -1;
+
+	snprintf(dir, sizeof(dir), "%s/%c", fw_env("MAILGW_BOOT_DIR", FW_BOOT_DIR), slot);
+	snprintf(path, sizeof(path), "%s/%s", dir, FWB_MANIFEST_NAME);
+	if (file_read_all(path, FWB_MANIFEST_MAX, &data, &len) == 0 &&
+	    fwb_manifest_parse(data, len, m, why, sizeof(why)) == MGW_PARSE_OK)
+		rc = 0;
+	free(data);
+	return rc;
+}
+
+static const char *fw_slot_version(char slot, char *buf, size_t bufsz)
+{
+	struct fwb_manifest m;
+
+	if (slot == 0 || fw_slot_manifest(slot, &m) != 0)
+		return "none (empty, or an update to it was interrupted)";
+	snprintf(buf, bufsz, "%s (revision %.12s)", m.version, m.revision);
+	return buf;
+}
+
+/* The firmware lines of `status` and `firmware status`. */
+void fw_status(struct cons *c)
+{
+	char version[FW_FACT_MAX], rev[FW_FACT_MAX], key[FW_FACT_MAX], other[160];
+	char running = fw_running();
+	struct fw_state st;
+
+	fw_fact("version", version, sizeof(version));
+	fw_fact("revision", rev, sizeof(rev));
+	fw_fact("update-key", key, sizeof(key));
+	cons_out(c, "firmware: %s (revision %.12s)", version, rev);
+	cons_out(c, "update key: %s",
+		 strcmp(key, "release") == 0
+		     ? "release"
+		     : "development key (a throwaway build key: NOT for production)");
+	if (running == 0 || fw_state_read(&st) != 0) {
+		cons_out(c, "slots: none (no A/B boot partition): no firmware updates here");
+		return;
+	}
+	cons_out(c, "running slot: %c", running);
+	cons_out(c, "other slot %c: %s", fw_other(running),
+		 fw_slot_version(fw_other(running), other, sizeof(other)));
+	if (st.trying != 0 && st.trying == running)
+		cons_out(c, "last update: on trial in slot %c (boot %lu), not confirmed yet",
+			 running, st.tries);
+	else if (st.trying != 0)
+		cons_out(c, "last update: slot %c written, boots on trial at the next reboot",
+			 st.trying);
+	else if (st.failed != 0) {
+		cons_out(c, "last update: ROLLED BACK to slot %c: slot %c did not confirm",
+			 st.active, st.failed);
+		cons_out(c, "  (slot %c: %s)", st.failed,
+			 fw_slot_version(st.failed, other, sizeof(other)));
+	} else if (st.confirmed[0] != '\0')
+		cons_out(c, "last update: %s confirmed", st.confirmed);
+	else
+		cons_out(c, "last update: none since this boot disk was written");
+}
+
+static int cmd_fw_status(struct cons *c)
+{
+	fw_status(c);
+	return CONS_OK;
+}
+
+/* The one *.mgwfw file on the mounted USB key, into out. */
+static int fw_usb_file(struct cons *c, char out[FW_PATH_MAX])
+{
+	DIR *d = opendir(FW_USB_DIR);
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL) {
+		cons_err(c, "firmware update usb: no USB key at %s ('usb mount' first)",
+			 FW_USB_DIR);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (de->d_name[0] == '.' || len <= strlen(FW_SUFFIX) ||
+		    strcmp(de->d_name + len - strlen(FW_SUFFIX), FW_SUFFIX) != 0)
+			continue;
+		if (n++ == 0)
+			fw_path(out, FW_USB_DIR, de->d_name);
+		else
+			cons_err(c, "also on the key: %s", de->d_name);
+	}
+	closedir(d);
+	if (n == 1)
+		return 0;
+	cons_err(c, n == 0 ? "no *" FW_SUFFIX " file on the USB key"
+			   : "more than one *" FW_SUFFIX
+			     " file: give the one to install as " FW_USB_DIR "/NAME");
+	return -1;
+}
+
+static int cmd_fw_update(struct cons *c)
+{
+	const char *src = cons_arg(c, "FILE");
+	char version[FW_FACT_MAX], board[FW_FACT_MAX], btime[FW_FACT_MAX], keys[FW_PATH_MAX];
+	char path[FW_PATH_MAX], slot_dir[FW_PATH_MAX], why[512] = "", q[256];
+	const char *boot = fw_env("MAILGW_BOOT_DIR", FW_BOOT_DIR);
+	char running = fw_running(), target;
+	struct fwb_policy pol = {0};
+	struct fw_state st;
+	struct fwb_open o;
+	int rc;
+
+	if (running == 0 || fw_state_read(&st) != 0) {
+		cons_err(c,
+			 "firmware update: this gateway has no A/B boot partition (%s); "
+			 "nothing was written",
+			 boot);
+		return CONS_ERROR;
+	}
+	if (st.trying != 0 || st.active != running) {
+		cons_err(c,
+			 "firmware update: slot %c is on trial and not confirmed yet; wait for "
+			 "it (or reboot) and try again",
+			 running);
+		return CONS_REFUSED;
+	}
+	if (strcmp(src, "usb") == 0) {
+		if (fw_usb_file(c, path) < 0)
+			return CONS_REFUSED;
+	} else {
+		snprintf(path, sizeof(path), "%s", src);
+	}
+	fw_fact("board", board, sizeof(board));
+	fw_fact("build-time", btime, sizeof(btime));
+	fw_fact("version", version, sizeof(version));
+	fw_path(keys, fw_env("MAILGW_FACTS_DIR", FW_FACTS_DIR), "update-keys");
+	pol.board = board;
+	pol.build_time = strtoull(btime, NULL, 10);
+	pol.keys_dir = keys;
+	pol.force = cons_arg(c, "force") != NULL;
+	cons_out(c, "checking %s ...", path);
+	if (fwb_open(path, &pol, &o, why, sizeof(why)) != 0) {
+		cons_err(c, "firmware update refused, nothing was written: %s", why);
+		return CONS_REFUSED;
+	}
+	target = fw_other(running);
+	cons_out(c, "verified: %s (revision %.12s) for %s", o.b.m.version, o.b.m.revision,
+		 o.b.m.board);
+	cons_out(c, "  signed with the %s key; running now: %s", o.b.m.key, version);
+	snprintf(q, sizeof(q), "Install %s into slot %c and reboot into it?", o.b.m.version,
+		 target);
+	if (!cons_confirm(c, q)) {
+		fwb_close(&o);
+		cons_out(c, "cancelled: nothing was written");
+		return CONS_REFUSED;
+	}
+	/* Nothing is on trial (checked above): the boot script boots the active slot, the
+	 * running one, whatever the other slot holds, until the state says otherwise. */
+	snprintf(slot_dir, sizeof(slot_dir), "%s/%c", boot, target);
+	mkdir(slot_dir, 0755);
+	rc = fwb_install(&o, slot_dir, why, sizeof(why));
+	fwb_close(&o);
+	if (rc != 0) {
+		cons_err(c,
+			 "firmware update: writing slot %c failed: %s; slot %c is unchanged and "
+			 "keeps booting",
+			 target, why, running);
+		return CONS_ERROR;
+	}
+	st.trying = target;
+	st.tries = 0;
+	st.failed = 0;
+	if (fw_state_write(c, &st) != 0)
+		return CONS_ERROR;
+	sync();
+	cons_out(c, "slot %c written; rebooting into it on trial (if it does not confirm,", target);
+	cons_out(c, "  slot %c boots again)", running);
+	if (cons_arg(c, "noreboot") != NULL) {
+		cons_out(c, "(not rebooting now: the new slot is tried at the next reboot)");
+		return CONS_OK;
+	}
+	return cons_reboot(c);
+}
+
+/* A slot on trial confirms when mailgwd answers on its control socket (it loaded its
+ * configuration and TLS files and runs its event loop) and the mail store is there. */
+static bool fw_self_check(struct cons *c)
+{
+	char why[256], mail[FW_PATH_MAX];
+	struct stat sb;
+
+	fw_path(mail, c->data_dir, "mail");
+	return ctl_call(c->sock_path, "status", NULL, NULL, why, sizeof(why)) == CONS_OK &&
+	       stat(mail, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static int cmd_fw_confirm(struct cons *c)
+{
+	char running = fw_running(), version[FW_FACT_MAX], other[160];
+	struct fw_state st;
+
+	if (running == 0 || fw_state_read(&st) != 0)
+		return CONS_OK; /* no A/B slots: nothing to confirm */
+	if (st.trying == running) {
+		if (!fw_self_check(c))
+			return CONS_REFUSED; /* not yet: firmware-confirm asks again */
+		fw_fact("version", version, sizeof(version));
+		st.active = running;
+		st.trying = 0;
+		st.tries = 0;
+		st.failed = 0;
+		snprintf(st.confirmed, sizeof(st.confirmed), "%.*s", FWB_FIELD_MAX, version);
+		if (fw_state_write(c, &st) != 0)
+			return CONS_ERROR;
+		sync();
+		cons_out(c,
+			 "firmware: slot %c (%s) confirmed: mailgwd is ready; it boots from now on",
+			 running, version);
+		return CONS_OK;
+	}
+	if (st.failed != 0 && st.failed != running) {
+		cons_out(
+		    c,
+		    "firmware: *** ROLLED BACK to slot %c: the update in slot %c did not confirm",
+		    running, st.failed);
+		cons_out(c, "firmware: *** (slot %c: %s)", st.failed,
+			 fw_slot_version(st.failed, other, sizeof(other)));
+	}
+	return CONS_OK;
+}
+
+const struct cons_cmd cons_cmds_firmware[] = {
+    {"firmware status",
+     "running slot and version, the other slot, the last update",
+     cmd_fw_status,
+     {{NULL}}},
+    {"firmware update",
+     "verify a signed update bundle and install it into the other slot, then reboot",
+     cmd_fw_update,
+     {{"FILE", CONS_ARG, "the bundle (a path), or usb: the one *.mgwfw on the mounted key"},
+      {"force", CONS_ARG_FLAG, "install an older version too (downgrade)"},
+      {"noreboot", CONS_ARG_FLAG, "do not reboot now (the next reboot tries it)"},
+      {NULL}}},
+    {"firmware confirm",
+     "confirm the slot on trial when mailgwd is ready (the boot scripts do this)",
+     cmd_fw_confirm,
+     {{NULL}}},
+    {NULL, NULL, NULL, {{NULL}}},
+};
