@@ -14,6 +14,7 @@
 #include "admin/admin.h"
 #include "apply.h"
 #include "console.h"
+#include "core/err.h"
 #include "pki/pki.h"
 #include "tls/keygen.h"
 
@@ -107,26 +108,32 @@ static void status_tls(struct cons *c)
 	char crt[512], ca[512], crl[512], fp[TLS_KEYGEN_FP_MAX], why[PKI_WHY_MAX], when[40];
 	struct pki_ca_info in;
 	struct pki_crl_info ci;
+	int rc;
 
 	snprintf(crt, sizeof(crt), "%s/etc/tls/server.crt", c->data_dir);
 	snprintf(ca, sizeof(ca), "%s/etc/tls/ca.crt", c->data_dir);
 	snprintf(crl, sizeof(crl), "%s/etc/tls/crl.pem", c->data_dir);
 	if (tls_keygen_fingerprint(crt, fp, why, sizeof(why)) == 0)
 		cons_out_fp(c, "server certificate, SHA256 fingerprint", fp);
-	if (pki_ca_inspect(ca, NULL, time(NULL), &in, why, sizeof(why)) == 0) {
+	rc = pki_ca_inspect(ca, NULL, time(NULL), &in, why, sizeof(why));
+	if (rc == 0) {
 		strftime(when, sizeof(when), "%Y-%m-%d", gmtime(&in.not_after));
 		cons_out(c, "office CA: %s, valid until %s", in.subject, when);
-	} else {
+	} else if (rc == -MGW_ENOENT) {
 		cons_out(c, "office CA: none installed");
+	} else {
+		cons_out(c, "office CA: %s", why);
 	}
-	memset(&ci, 0, sizeof(ci));
-	if (pki_crl_show(crl, ca, time(NULL), &ci, why, sizeof(why)) == 0) {
+	/* one CRL per CA of ca.crt, each named by its CA */
+	for (unsigned i = 0; pki_crl_show_nth(crl, ca, i, time(NULL), &ci, why, sizeof(why)) == 0;
+	     i++) {
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", gmtime(&ci.next_update));
+		cons_out(c, "CRL of %s", ci.issuer);
 		if (ci.seconds_left >= 0)
-			cons_out(c, "CRL: next update %s, in %lld days %lld hours", when,
+			cons_out(c, "  next update %s, in %lld days %lld hours", when,
 				 ci.seconds_left / 86400, ci.seconds_left % 86400 / 3600);
 		else
-			cons_out(c, "CRL: EXPIRED since %s", when);
+			cons_out(c, "  EXPIRED since %s", when);
 		pki_crl_info_free(&ci);
 	}
 }

@@ -496,28 +496,33 @@ static int cmd_crl_show(struct cons *c)
 
 	pki_path(c, "etc/tls/crl.pem", crl, sizeof(crl));
 	pki_path(c, "etc/tls/ca.crt", ca, sizeof(ca));
-	memset(&ci, 0, sizeof(ci));
-	rc = pki_crl_show(crl, ca, time(NULL), &ci, why, sizeof(why));
-	if (rc < 0) {
-		cons_err(c, "%s", why);
-		return apply_status(rc);
+	/* one CRL per CA of etc/tls/ca.crt */
+	for (unsigned i = 0;; i++) {
+		rc = pki_crl_show_nth(crl, ca, i, time(NULL), &ci, why, sizeof(why));
+		if (rc == -MGW_ENOENT && i > 0)
+			break;
+		if (rc < 0) {
+			cons_err(c, "%s", rc == -MGW_ENOENT ? "no CRL installed" : why);
+			return apply_status(rc);
+		}
+		pki_date(ci.this_update, a, sizeof(a));
+		pki_date(ci.next_update, b, sizeof(b));
+		cons_out(c, "CRL of %s, number %s%s", ci.issuer,
+			 ci.number[0] ? ci.number : "(none)",
+			 ci.verified ? ", signature checked" : "");
+		cons_out(c, "issued %s, next update %s", a, b);
+		if (ci.seconds_left >= 0)
+			cons_out(c, "expires in %lld days %lld hours", ci.seconds_left / 86400,
+				 ci.seconds_left % 86400 / 3600);
+		else
+			cons_out(c, "EXPIRED %lld hours ago", -ci.seconds_left / 3600);
+		for (size_t k = 0; k < ci.n; k++) {
+			pki_date(ci.entries[k].revoked_at, a, sizeof(a));
+			cons_out(c, "  %s revoked %.10s %s", ci.entries[k].serial, a,
+				 pki_reason_name(ci.entries[k].reason));
+		}
+		pki_crl_info_free(&ci);
 	}
-	pki_date(ci.this_update, a, sizeof(a));
-	pki_date(ci.next_update, b, sizeof(b));
-	cons_out(c, "CRL of %s, number %s%s", ci.issuer, ci.number[0] ? ci.number : "(none)",
-		 ci.verified ? ", signature checked" : "");
-	cons_out(c, "issued %s, next update %s", a, b);
-	if (ci.seconds_left >= 0)
-		cons_out(c, "expires in %lld days %lld hours", ci.seconds_left / 86400,
-			 ci.seconds_left % 86400 / 3600);
-	else
-		cons_out(c, "EXPIRED %lld hours ago", -ci.seconds_left / 3600);
-	for (size_t i = 0; i < ci.n; i++) {
-		pki_date(ci.entries[i].revoked_at, a, sizeof(a));
-		cons_out(c, "  %s revoked %.10s %s", ci.entries[i].serial, a,
-			 pki_reason_name(ci.entries[i].reason));
-	}
-	pki_crl_info_free(&ci);
 	return CONS_OK;
 }
 

@@ -385,7 +385,7 @@ def test_domain_user_alias_from_the_console_then_mail_arrives_and_pop3_login(dae
     assert "service smtp: %s:%d" % (host, port) in st.splitlines()
     assert "service pop3s: %s:%d" % (hp, pp) in st.splitlines()
     assert re.search(r"^mail joe@example.test: [1-9]\d* messages, \d+ KiB$", st, re.M), st
-    assert re.search(r"^CRL: next update .*, in \d+ days \d+ hours$", st, re.M), st
+    assert re.search(r"^CRL of CN=.*\n  next update .*, in \d+ days \d+ hours$", st, re.M), st
     assert "office CA: CN=mailgw test office CA" in st
 
     # scripted: the password from standard input, never in argv

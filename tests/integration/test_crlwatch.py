@@ -591,6 +591,18 @@ def test_two_office_cas_each_new_crl_replaces_only_its_own(daemon, pki, tmp_path
     refused(d, pki, pki.user["mia"])
     refused(d, pki, pki.user["foreign"])
     pop(d, pki).quit()
+    # the console shows both, each checked against its own CA
+    r = subprocess.run([binary("mailgw"), "-c", d.conf_path, "crl", "show"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "CRL of CN=mailgw test office CA, number 05, signature checked" in r.stdout, r.stdout
+    assert "CRL of CN=Some other CA, number 02, signature checked" in r.stdout, r.stdout
+    r = subprocess.run([binary("mailgw"), "-c", d.conf_path, "status"],
+                       capture_output=True, text=True, timeout=30)
+    assert re.search(r"^CRL of CN=Some other CA\n  next update .*, in (2 days 2[23]|3 days 0) hours$",
+                     r.stdout, re.M), r.stdout
+    assert re.search(r"^CRL of CN=mailgw test office CA\n  next update .*, in (29|30) days",
+                     r.stdout, re.M), r.stdout
 
     # the second CA's older CRL is a rollback of its own CRL, whatever the first CA's is
     before = installed(d)

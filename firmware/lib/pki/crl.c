@@ -219,7 +219,7 @@ bool pki_crl_signed_by(const mbedtls_x509_crl *crl, const mbedtls_x509_crt *ca)
 /* Parses exactly one CRL from buf (PEM text NUL-terminated at buf[len], or DER) and
  * checks it against ca (pki_int.h). */
 int pki_crl_parse_checked(mbedtls_x509_crl *crl, const mbedtls_x509_crt *ca, const char *buf,
-				 size_t len, const char *name, char *why, size_t whysz)
+			  size_t len, const char *name, char *why, size_t whysz)
 {
 	bool pem = strstr(buf, "-----BEGIN X509 CRL-----") != NULL;
 	char e[160];
@@ -425,14 +425,55 @@ static void pki_crl_entry_reason(const mbedtls_x509_crl_entry *en, const unsigne
 		*r = (enum pki_reason)val;
 }
 
+/* Fills ci from crl (read from crl_path). */
+static int pki_crl_info_fill(const mbedtls_x509_crl *crl, const char *crl_path, time_t now,
+			     struct pki_crl_info *ci, char *why, size_t whysz)
+{
+	const unsigned char *v, *end;
+	size_t vlen, n = 0;
+
+	if (mbedtls_x509_dn_gets(ci->issuer, sizeof(ci->issuer), &crl->issuer) < 0)
+		ci->issuer[0] = '\0';
+	ci->this_update = pki_time_x509(&crl->this_update);
+	ci->next_update = pki_time_x509(&crl->next_update);
+	ci->seconds_left = (long long)ci->next_update - (long long)now;
+	end = crl->raw.p + crl->raw.len;
+	if (crl->crl_ext.p != NULL &&
+	    pki_der_find_ext(crl->crl_ext.p, end, MBEDTLS_OID_CRL_NUMBER,
+			     MBEDTLS_OID_SIZE(MBEDTLS_OID_CRL_NUMBER), &v, &vlen) == 0) {
+		unsigned char *q = (unsigned char *)v;
+		size_t il;
+
+		if (mbedtls_asn1_get_tag(&q, v + vlen, &il, MBEDTLS_ASN1_INTEGER) == 0) {
+			mbedtls_x509_buf b = {.p = q, .len = il};
+
+			pki_serial_of(&b, ci->number);
+		}
+	}
+	for (const mbedtls_x509_crl_entry *en = &crl->entry; en && en->serial.len; en = en->next)
+		n++;
+	if (n) {
+		ci->entries = calloc(n, sizeof(*ci->entries));
+		if (ci->entries == NULL)
+			return pki_why(why, whysz, -MGW_ENOMEM, "%s: out of memory", crl_path);
+	}
+	for (const mbedtls_x509_crl_entry *en = &crl->entry; en && en->serial.len; en = en->next) {
+		struct pki_crl_entry *ce = &ci->entries[ci->n++];
+
+		pki_serial_of(&en->serial, ce->serial);
+		ce->revoked_at = pki_time_x509(&en->revocation_date);
+		pki_crl_entry_reason(en, end, &ce->reason);
+	}
+	return 0;
+}
+
 int pki_crl_show(const char *crl_path, const char *ca_path, time_t now, struct pki_crl_info *ci,
 		 char *why, size_t whysz)
 {
 	mbedtls_x509_crl crl;
 	mbedtls_x509_crt ca;
-	const unsigned char *v, *end;
 	char *data = NULL, e[160];
-	size_t len, vlen, n = 0;
+	size_t len;
 	int rc, ret;
 
 	memset(ci, 0, sizeof(*ci));
@@ -453,46 +494,73 @@ int pki_crl_show(const char *crl_path, const char *ca_path, time_t now, struct p
 	if (rc < 0)
 		goto out;
 	ci->verified = ca_path != NULL;
-	if (mbedtls_x509_dn_gets(ci->issuer, sizeof(ci->issuer), &crl.issuer) < 0)
-		ci->issuer[0] = '\0';
-	ci->this_update = pki_time_x509(&crl.this_update);
-	ci->next_update = pki_time_x509(&crl.next_update);
-	ci->seconds_left = (long long)ci->next_update - (long long)now;
-	end = crl.raw.p + crl.raw.len;
-	if (crl.crl_ext.p != NULL &&
-	    pki_der_find_ext(crl.crl_ext.p, end, MBEDTLS_OID_CRL_NUMBER,
-			     MBEDTLS_OID_SIZE(MBEDTLS_OID_CRL_NUMBER), &v, &vlen) == 0) {
-		unsigned char *q = (unsigned char *)v;
-		size_t il;
-
-		if (mbedtls_asn1_get_tag(&q, v + vlen, &il, MBEDTLS_ASN1_INTEGER) == 0) {
-			mbedtls_x509_buf b = {.p = q, .len = il};
-
-			pki_serial_of(&b, ci->number);
-		}
-	}
-	for (const mbedtls_x509_crl_entry *en = &crl.entry; en && en->serial.len; en = en->next)
-		n++;
-	if (n) {
-		ci->entries = calloc(n, sizeof(*ci->entries));
-		if (ci->entries == NULL) {
-			rc = pki_why(why, whysz, -MGW_ENOMEM, "%s: out of memory", crl_path);
-			goto out;
-		}
-	}
-	for (const mbedtls_x509_crl_entry *en = &crl.entry; en && en->serial.len; en = en->next) {
-		struct pki_crl_entry *ce = &ci->entries[ci->n++];
-
-		pki_serial_of(&en->serial, ce->serial);
-		ce->revoked_at = pki_time_x509(&en->revocation_date);
-		pki_crl_entry_reason(en, end, &ce->reason);
-	}
-	rc = 0;
+	rc = pki_crl_info_fill(&crl, crl_path, now, ci, why, whysz);
 out:
 	if (rc < 0)
 		pki_crl_info_free(ci);
 	free(data);
 	mbedtls_x509_crl_free(&crl);
 	mbedtls_x509_crt_free(&ca);
+	return rc;
+}
+
+int pki_crl_show_nth(const char *crl_path, const char *ca_path, unsigned index, time_t now,
+		     struct pki_crl_info *ci, char *why, size_t whysz)
+{
+	mbedtls_x509_crl set;
+	mbedtls_x509_crt cas;
+	const mbedtls_x509_crl *crl = &set;
+	char *data = NULL, e[160];
+	size_t len;
+	int rc, ret;
+
+	memset(ci, 0, sizeof(*ci));
+	mbedtls_x509_crl_init(&set);
+	mbedtls_x509_crt_init(&cas);
+	ret = mbedtls_x509_crt_parse_file(&cas, ca_path);
+	if (ret != 0) {
+		rc = pki_why(why, whysz, -MGW_EINVAL, "%s: not a readable certificate: %s", ca_path,
+			     pki_tls_err(ret, e, sizeof(e)));
+		goto out;
+	}
+	rc = pki_read(NULL, crl_path, &data, &len, why, whysz);
+	if (rc < 0)
+		goto out;
+	ret = mbedtls_x509_crl_parse(&set, (const unsigned char *)data,
+				     strstr(data, "-----BEGIN X509 CRL-----") ? len + 1 : len);
+	if (ret != 0 && set.version == 0) {
+		rc = pki_why(why, whysz, -MGW_EINVAL, "%s: not a valid CRL: %s", crl_path,
+			     pki_tls_err(ret, e, sizeof(e)));
+		goto out;
+	}
+	for (unsigned i = 0; i < index && crl != NULL; i++)
+		crl = crl->next;
+	if (crl == NULL || crl->version == 0) {
+		rc = -MGW_ENOENT;
+		goto out;
+	}
+	rc = pki_why(why, whysz, -MGW_EINVAL, "%s: CRL %u is not issued by a CA of %s", crl_path,
+		     index + 1, ca_path);
+	for (const mbedtls_x509_crt *ca = &cas; ca && ca->version; ca = ca->next)
+		if (crl->issuer_raw.len == ca->subject_raw.len &&
+		    memcmp(crl->issuer_raw.p, ca->subject_raw.p, ca->subject_raw.len) == 0) {
+			rc =
+			    pki_crl_signed_by(crl, ca)
+				? 0
+				: pki_why(why, whysz, -MGW_EINVAL,
+					  "%s: CRL %u: signature does not verify with the CA's key",
+					  crl_path, index + 1);
+			break;
+		}
+	if (rc < 0)
+		goto out;
+	ci->verified = true;
+	rc = pki_crl_info_fill(crl, crl_path, now, ci, why, whysz);
+out:
+	if (rc < 0)
+		pki_crl_info_free(ci);
+	free(data);
+	mbedtls_x509_crl_free(&set);
+	mbedtls_x509_crt_free(&cas);
 	return rc;
 }

@@ -227,6 +227,11 @@ void pki_crl_info_free(struct pki_crl_info *ci);
  * CA at ca_path issued and signed it (else -MGW_EINVAL naming the file). */
 int pki_crl_show(const char *crl_path, const char *ca_path, time_t now, struct pki_crl_info *ci,
 		 char *why, size_t whysz);
+/* The same for CRL number index (0: the first) of a file that may hold several (the
+ * installed [tls] crl holds one per CA of [tls] ca): the CA of ca_path that issued it must
+ * have signed it. -MGW_ENOENT when the file has no CRL index. */
+int pki_crl_show_nth(const char *crl_path, const char *ca_path, unsigned index, time_t now,
+		     struct pki_crl_info *ci, char *why, size_t whysz);
 
 /* Signs a new CRL now from the database (every R line), valid crl_days (0: PKI_CRL_DAYS),
  * with the next CRL number; writes dir/crl.pem and returns it like pki_cert_revoke. */
