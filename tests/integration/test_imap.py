@@ -979,6 +979,26 @@ def test_keywords_stored_as_dovecot_does(tmp_path, daemon, pki):
     theirs, _ = dovecot_view(tmp_path, str(copy), ["INBOX", "Archive"])
     for f in ("INBOX", "Archive"):
         assert theirs[f] == ours[f], (f, theirs[f], ours[f])
+    # 26 keywords a folder (dovecot's letters), names up to 128 octets, all in FLAGS.
+    m = imap(d, pki)
+    assert m.select("Archive")[0] == "OK"
+    long = ["K%02d" % i + "x" * 125 for i in range(21)]
+    typ, data = m.store("2", "+FLAGS", "(%s)" % " ".join(long))
+    assert typ == "OK" and all(k.encode() in data[-1] for k in long), data
+    assert all(k.encode() in m.untagged_responses["FLAGS"][-1] for k in long)
+    assert m.store("2", "+FLAGS", "(One-too-many)") == \
+        ("NO", [b"[LIMIT] Too many keywords in this mailbox"])
+    m.select("INBOX")
+    typ, data = m.store("1", "+FLAGS", "(%s)" % ("y" * 129))
+    assert typ == "NO" and data[0].startswith(b"[LIMIT]"), data
+    typ, data = m.append("Archive", "(Another)", None, message(5))
+    assert typ == "NO" and data[0].startswith(b"[LIMIT]"), data
+    # RENAME INBOX moves the messages with their keywords (RFC 3501 6.3.5).
+    m.unselect()
+    assert m.rename("INBOX", "Old")[0] == "OK"
+    old = mailgw_view(m, ["Old"])["Old"][1]
+    assert [fl for _, fl in old] == [fl for _, fl in ours["INBOX"][1]], (old, ours)
+    m.logout()
 
 
 def test_old_uidlist_converted_pop3_uidl_and_fetchmail_keep(tmp_path, daemon, pki):

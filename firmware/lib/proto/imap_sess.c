@@ -47,6 +47,8 @@
 #define IMAP_SYSFLAGS "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
 /* a message's flags as text: the system flags, \Recent and every keyword */
 #define IMAP_FLAGS_TEXT_MAX (96 + MAILDIR_KW_MAX * (MAILDIR_KW_NAME_MAX + 1))
+#define IMAP_OUT_LINE_MAX 4096 /* one imap_out() line: the longest is a FETCH FLAGS */
+_Static_assert(IMAP_OUT_LINE_MAX >= IMAP_FLAGS_TEXT_MAX + 128, "a FLAGS line fits imap_out");
 
 enum imap_state {
 	IMAP_ST_TLS = 0,  /* handshake in progress */
@@ -164,7 +166,7 @@ static void imap_out(struct imap_sess *s, const char *fmt, ...)
 
 static void imap_out(struct imap_sess *s, const char *fmt, ...)
 {
-	char line[1024];
+	char line[IMAP_OUT_LINE_MAX];
 	va_list ap;
 	int n;
 
@@ -713,7 +715,7 @@ static bool imap_fetch_items(struct imap_sess *s)
 	const struct imap_cmd *c = s->pc;
 	struct imap_job *j = &s->job;
 	size_t i = j->cur;
-	char fl[96], name[IMAP_FATT_NAME_MAX];
+	char fl[IMAP_FLAGS_TEXT_MAX], name[IMAP_FATT_NAME_MAX];
 	size_t ml;
 
 	while (j->item < c->nfatts) {
@@ -1089,7 +1091,7 @@ static void imap_job_start(struct imap_sess *s, enum imap_job_kind kind, const c
 static bool imap_rescan_more(struct imap_sess *s)
 {
 	struct imap_job *j = &s->job;
-	char fl[96];
+	char fl[IMAP_FLAGS_TEXT_MAX];
 
 	switch (j->phase) {
 	case 0:
@@ -1961,7 +1963,7 @@ static void imap_store_one(struct imap_sess *s, size_t i)
 	unsigned want =
 	    imap_to_maildir(cmd->flags.bits & ~(uint32_t)IMAP_FLAG_RECENT) | s->store_kw;
 	unsigned f = s->box.msgs[i].flags, nf;
-	char fl[96];
+	char fl[IMAP_FLAGS_TEXT_MAX];
 
 	if (!imap_msg_in_set(s, cmd, i))
 		return;
