@@ -453,6 +453,23 @@ static ssize_t imap_lit_read(struct imap_lit *l, uint8_t *out, size_t outsz)
 			uint8_t pair[2];
 			int np = 0;
 
+			if (l->skip == 0 && ch != '\n') {
+				/* A run of octets up to the next LF goes out as it is. */
+				const uint8_t *nl = memchr(in + i, '\n', (size_t)(n - i));
+				size_t run = nl ? (size_t)(nl - (in + i)) : (size_t)(n - i);
+
+				if (run > l->left)
+					run = (size_t)l->left;
+				memcpy(out + o, in + i, run);
+				o += run;
+				l->left -= run;
+				l->last = in[i + (ssize_t)run - 1];
+				l->after_cr = l->last == '\r';
+				l->any = true;
+				i += (ssize_t)run - 1;
+				continue;
+			}
+
 			if (ch == '\n' && !l->after_cr)
 				pair[np++] = '\r';
 			pair[np++] = ch;
