@@ -194,7 +194,7 @@ DEPS_PKGS := build-essential git cmake bzip2 xz-utils python3 python3-kconfiglib
 	dovecot-core dovecot-imapd
 
 # Peers the benchmarks measure against (make bench), never needed by make test.
-BENCH_PKGS := dovecot-core dovecot-pop3d
+BENCH_PKGS := dovecot-core dovecot-pop3d dovecot-imapd
 
 .PHONY: deps bench-deps
 bench-deps:

@@ -153,4 +153,5 @@ bench: deps bench-deps host $(CIPHER_SPEED)
 	done; done
 	$(Q)BENCH_FSYNC_DELAY_MS=$(BENCH_SLOW_MS) $(PY) tests/bench/bench_latency.py $(O)
 	$(Q)$(PY) tests/bench/bench_pop3s.py $(O)
+	$(Q)$(PY) tests/bench/bench_imap.py $(O)
 	$(Q)$(PY) tests/bench/bench_tls.py $(O)

@@ -70,7 +70,7 @@ DOVECOT_CONF = """\
 base_dir = {dir}/run
 state_dir = {dir}/state
 log_path = {dir}/dovecot.log
-protocols = pop3
+protocols = {proto}
 listen = 127.0.0.1
 ssl = required
 ssl_cert = <{tls}/server.crt
@@ -95,21 +95,21 @@ userdb {{
 }}
 mail_location = maildir:~/Maildir
 first_valid_uid = 1
-service pop3-login {{
-  inet_listener pop3 {{
+service {proto}-login {{
+  inet_listener {proto} {{
     port = 0
   }}
-  inet_listener pop3s {{
+  inet_listener {proto}s {{
     port = {port}
     ssl = yes
   }}
   service_count = 1
   process_limit = {limit}
 }}
-service pop3 {{
+service {proto} {{
   process_limit = {limit}
 }}
-"""
+{extra}"""
 
 
 def free_port():
@@ -153,8 +153,10 @@ def mem_kb(pid):
 
 
 class Dovecot:
-    def __init__(self, root, d):
-        """A throwaway instance under root with copies of d's passwd-file and Maildir."""
+    def __init__(self, root, d, proto="pop3", limit=N_IDLE * 2 + 50, extra=""):
+        """A throwaway instance under root with copies of d's passwd-file and Maildir,
+        serving proto ("pop3" or "imap") over implicit TLS; extra is added to the
+        configuration."""
         self.dir = str(root)
         os.makedirs(os.path.join(self.dir, "run"))
         os.makedirs(os.path.join(self.dir, "state"))
@@ -170,7 +172,12 @@ class Dovecot:
         self.conf = os.path.join(self.dir, "dovecot.conf")
         with open(self.conf, "w") as f:
             f.write(DOVECOT_CONF.format(dir=self.dir, tls=tls, port=self.port, uid=pw.pw_uid,
-                                        gid=pw.pw_gid, limit=N_IDLE * 2 + 50))
+                                        gid=pw.pw_gid, limit=limit, proto=proto, extra=extra))
+        # Dovecot's auth process (default_internal_user) reads the copied passwd-files.
+        dv = pwd.getpwnam("dovecot")
+        for root_, dirs, files in os.walk(os.path.join(self.dir, "domains")):
+            for n in ["."] + dirs + files:
+                os.chown(os.path.join(root_, n), dv.pw_uid, dv.pw_gid)
         for root_, dirs, files in os.walk(os.path.join(self.dir, "mail")):
             for n in dirs + files:
                 os.chown(os.path.join(root_, n), pw.pw_uid, pw.pw_gid)
@@ -287,13 +294,14 @@ def login_ok(addr, ctx, user):
         return False
 
 
-def gate_check(addr, pki):
+def gate_check(addr, pki, login=login_ok):
     """Both servers must be the same gate: joe gets in; no certificate, the revoked
-    certificate (rev, on the CRL) and a certificate of another CA do not."""
-    got = {"joe": login_ok(addr, gate.client_ctx(pki, pki.user["joe"]), "joe"),
-           "no certificate": login_ok(addr, gate.client_ctx(pki), "joe"),
-           "revoked": login_ok(addr, gate.client_ctx(pki, pki.user["rev"]), "rev"),
-           "foreign CA": login_ok(addr, gate.client_ctx(pki, pki.user["foreign"]), "joe")}
+    certificate (rev, on the CRL) and a certificate of another CA do not. login(addr,
+    ctx, user) says whether a login succeeds (POP3 here, IMAP in bench_imap.py)."""
+    got = {"joe": login(addr, gate.client_ctx(pki, pki.user["joe"]), "joe"),
+           "no certificate": login(addr, gate.client_ctx(pki), "joe"),
+           "revoked": login(addr, gate.client_ctx(pki, pki.user["rev"]), "rev"),
+           "foreign CA": login(addr, gate.client_ctx(pki, pki.user["foreign"]), "joe")}
     want = {"joe": True, "no certificate": False, "revoked": False, "foreign CA": False}
     return "ok" if got == want else "NOT THE SAME GATE: %r" % got
 

@@ -155,7 +155,7 @@ def test_imaplib_every_basic_command(daemon, pki):
     assert m.search("UTF-8", "BODY", "xxxxxxxxxxx") == ("OK", [b"1"])  # only 1 is long
     assert m.uid("SEARCH", "CHARSET", "US-ASCII", "OR", "BODY", "nothing-here", "SUBJECT", "1") == \
         ("OK", [b"1"])
-    assert m.search(None, "KEYWORD", "$Junk") == ("OK", [b""])  # keywords are never kept
+    assert m.search(None, "KEYWORD", "$Junk") == ("OK", [b""])  # no message has it
     assert m.search(None, "UNKEYWORD", "$Junk") == ("OK", [b"1 2"])
     # STORE, EXPUNGE: the file is gone from the Maildir.
     typ, data = m.store("2", "+FLAGS", "(\\Deleted \\Flagged)")
@@ -910,6 +910,95 @@ def test_dovecot_reads_the_same_uids(tmp_path, daemon, pki):
         assert [fl for _, fl in theirs[f][1]] == [fl for _, fl in ours[f][1]], (f, theirs[f], ours[f])
     assert '* LIST (\\HasNoChildren) "." Archive.2026' in lists, lists
     assert '* LSUB () "." Sent' in lists and '* LSUB () "." Archive' in lists, lists
+
+
+def keyword_file(d, folder=""):
+    """The folder's dovecot-keywords as {letter: name}."""
+    path = os.path.join(maildir(d, "joe"), "." + folder if folder else "", "dovecot-keywords")
+    with open(path) as f:
+        return {chr(ord("a") + int(i)): n for i, n in (l.split(" ", 1) for l in f.read().splitlines())}
+
+
+def file_letters(d, folder=""):
+    """The ":2," letters of the message files of the folder, sorted."""
+    md = os.path.join(maildir(d, "joe"), "." + folder if folder else "")
+    return sorted(n.split(":2,")[1] for n in os.listdir(os.path.join(md, "cur")))
+
+
+def test_keywords_stored_as_dovecot_does(tmp_path, daemon, pki):
+    """Keywords (RFC 3501 2.3.2): STORE +/-/replace, FLAGS and PERMANENTFLAGS with \\*,
+    SEARCH KEYWORD/UNKEYWORD, APPEND with keywords, COPY and MOVE remapping them into the
+    destination's dovecot-keywords; stored as dovecot stores them (letters a-z in the file
+    name, the names in dovecot-keywords), and Debian's dovecot reads the same keywords."""
+    d = start(daemon, pki)
+    for n in (1, 2, 3):
+        smtp_deliver(d, message(n))
+    m = imap(d, pki)
+    typ, _ = m.select("INBOX")
+    assert typ == "OK"
+    assert m.untagged_responses["PERMANENTFLAGS"][-1].endswith(b" \\*)")
+    typ, data = m.store("1:2", "+FLAGS", "($Forwarded Work)")
+    assert typ == "OK" and all(b"$Forwarded" in x and b"Work" in x for x in data), data
+    # A new keyword is announced in FLAGS at once (RFC 3501 7.2.6).
+    assert b"$Forwarded Work" in m.untagged_responses["FLAGS"][-1], m.untagged_responses
+    typ, data = m.store("2", "+FLAGS", "(\\Seen $Junk)")
+    assert typ == "OK" and b"$Junk" in data[0] and b"\\Seen" in data[0], data
+    typ, data = m.store("1", "-FLAGS", "(work)")  # names ignore case, as dovecot's
+    assert typ == "OK" and b"Work" not in data[0] and b"$Forwarded" in data[0], data
+    typ, data = m.store("3", "FLAGS", "(Todo)")
+    assert typ == "OK" and b"Todo" in data[0], data
+    assert m.search(None, "KEYWORD", "$Forwarded") == ("OK", [b"1 2"])
+    assert m.search(None, "KEYWORD", "WORK") == ("OK", [b"2"])
+    assert m.search(None, "UNKEYWORD", "$Junk") == ("OK", [b"1 3"])
+    assert m.search(None, "KEYWORD", "Nonesuch") == ("OK", [b""])
+    assert m.search(None, "UNKEYWORD", "Nonesuch") == ("OK", [b"1 2 3"])
+    assert keyword_file(d) == {"a": "$Forwarded", "b": "Work", "c": "$Junk", "d": "Todo"}
+    assert file_letters(d) == ["Sabc", "a", "d"]
+    typ, data = m.append("Archive", "(\\Seen Todo Receipt)", None, message(4))
+    assert typ == "OK", data
+    # COPY and MOVE keep the keywords, under the destination's own letters.
+    assert m.copy("2", "Archive")[0] == "OK"
+    typ, data = m._simple_command("MOVE", "1", "Archive")
+    assert typ == "OK", data
+    assert keyword_file(d, "Archive") == {"a": "Todo", "b": "Receipt", "c": "$Forwarded",
+                                          "d": "Work", "e": "$Junk"}
+    ours = mailgw_view(m, ["INBOX", "Archive"])
+    assert [fl for _, fl in ours["Archive"][1]] == [["Receipt", "Todo", "\\Seen"],
+                                                    ["$Forwarded", "$Junk", "Work", "\\Seen"],
+                                                    ["$Forwarded"]], ours
+    # A second session sees the keywords and the keyword list of the folder.
+    m2 = imap(d, pki)
+    assert m2.select("Archive")[0] == "OK"
+    assert m2.untagged_responses["FLAGS"][-1] == \
+        b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft Todo Receipt $Forwarded Work $Junk)"
+    assert m2.search(None, "KEYWORD", "Receipt") == ("OK", [b"1"])
+    m2.logout()
+    m.logout()
+    copy = tmp_path / "dovecot-mail"
+    subprocess.run(["cp", "-a", maildir(d, "joe"), str(copy)], check=True)
+    theirs, _ = dovecot_view(tmp_path, str(copy), ["INBOX", "Archive"])
+    for f in ("INBOX", "Archive"):
+        assert theirs[f] == ours[f], (f, theirs[f], ours[f])
+    # 26 keywords a folder (dovecot's letters), names up to 128 octets, all in FLAGS.
+    m = imap(d, pki)
+    assert m.select("Archive")[0] == "OK"
+    long = ["K%02d" % i + "x" * 125 for i in range(21)]
+    typ, data = m.store("2", "+FLAGS", "(%s)" % " ".join(long))
+    assert typ == "OK" and all(k.encode() in data[-1] for k in long), data
+    assert all(k.encode() in m.untagged_responses["FLAGS"][-1] for k in long)
+    assert m.store("2", "+FLAGS", "(One-too-many)") == \
+        ("NO", [b"[LIMIT] Too many keywords in this mailbox"])
+    m.select("INBOX")
+    typ, data = m.store("1", "+FLAGS", "(%s)" % ("y" * 129))
+    assert typ == "NO" and data[0].startswith(b"[LIMIT]"), data
+    typ, data = m.append("Archive", "(Another)", None, message(5))
+    assert typ == "NO" and data[0].startswith(b"[LIMIT]"), data
+    # RENAME INBOX moves the messages with their keywords (RFC 3501 6.3.5).
+    m.unselect()
+    assert m.rename("INBOX", "Old")[0] == "OK"
+    old = mailgw_view(m, ["Old"])["Old"][1]
+    assert [fl for _, fl in old] == [fl for _, fl in ours["INBOX"][1]], (old, ours)
+    m.logout()
 
 
 def test_old_uidlist_converted_pop3_uidl_and_fetchmail_keep(tmp_path, daemon, pki):

@@ -23,6 +23,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "store/folder.h"
+#include "store/keywords.h"
 #include "store/maildir.h"
 #include "store/quota.h"
 
@@ -431,14 +432,19 @@ static void test_foreign_files(void **state)
 	assert_true(b.msgs[0].gone);
 	/* Sizes as sent: "one-b" gets a final CRLF (7); "two" has W=4 in its name. */
 	assert_int_equal(maildir_box_size(&b), 7 + 4);
-	/* Unknown info letters (keywords) survive a flag change. */
-	put("mail/d.test/joe/Maildir/cur/1700000300.M1P1.mx:2,Sab", "kw");
+	/* Keyword letters are flag bits: kept when the caller keeps them, dropped when it
+	 * drops them; other unknown info characters survive. */
+	put("mail/d.test/joe/Maildir/cur/1700000300.M1P1.mx:2,S9ab", "kw");
 	size_t added;
 	assert_int_equal(maildir_box_rescan(&b, &added), 0);
 	assert_int_equal(added, 1);
 	assert_true(b.msgs[0].gone);
-	assert_int_equal(maildir_msg_flags_set(&b, 3, MAILDIR_F_DRAFT), 0);
-	assert_non_null(strstr(b.msgs[3].name, ":2,Dab"));
+	assert_int_equal(b.msgs[3].flags, MAILDIR_F_SEEN | MAILDIR_F_KW(0) | MAILDIR_F_KW(1));
+	assert_int_equal(
+	    maildir_msg_flags_set(&b, 3, MAILDIR_F_DRAFT | MAILDIR_F_KW(0) | MAILDIR_F_KW(1)), 0);
+	assert_non_null(strstr(b.msgs[3].name, ":2,9Dab"));
+	assert_int_equal(maildir_msg_flags_set(&b, 3, MAILDIR_F_DRAFT | MAILDIR_F_KW(2)), 0);
+	assert_non_null(strstr(b.msgs[3].name, ":2,9Dc"));
 	maildir_box_close(&b);
 }
 
@@ -812,6 +818,47 @@ static void test_notify_and_paths(void **state)
 	assert_int_equal(maildir_create(&st, "n.test", ".x"), -MGW_EINVAL);
 	assert_int_equal(maildir_name_flags("1.M2:2,DFPRST"), 0x3f);
 	assert_int_equal(maildir_name_flags("1.M2"), 0);
+	assert_int_equal(maildir_name_flags("1.M2:2,Sacz"),
+			 MAILDIR_F_SEEN | MAILDIR_F_KW(0) | MAILDIR_F_KW(2) | MAILDIR_F_KW(25));
+}
+
+/* dovecot-keywords: dovecot's lines read (bad ones skipped), names found ignoring case,
+ * new ones added under the first free letter, at most 26. */
+static void test_keywords(void **state)
+{
+	struct maildir_kw kw = {0};
+	char md[128], p[160], name[16];
+	FILE *f;
+
+	(void)state;
+	snprintf(md, sizeof(md), "%s/kw", tmpdir);
+	assert_int_equal(file_mkdirs(md, 0700), 0);
+	assert_int_equal(maildir_kw_load(&kw, md), 0); /* no file: no keywords */
+	assert_null(kw.name[0]);
+	snprintf(p, sizeof(p), "%s/dovecot-keywords", md);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs("0 $Forwarded\n2 Work\nx bad\n26 toolarge\n3\n1 $Junk\n0 dup\n", f);
+	fclose(f);
+	assert_int_equal(maildir_kw_load(&kw, md), 0);
+	assert_string_equal(kw.name[0], "$Forwarded");
+	assert_string_equal(kw.name[1], "$Junk");
+	assert_string_equal(kw.name[2], "Work");
+	assert_null(kw.name[3]);
+	assert_int_equal(maildir_kw_find(&kw, "work", 4), 2);
+	assert_int_equal(maildir_kw_find(&kw, "Wor", 3), -MGW_ENOENT);
+	assert_int_equal(maildir_kw_add(&kw, md, "WORK", 4), 2);
+	assert_int_equal(maildir_kw_add(&kw, md, "Todo", 4), 3);
+	maildir_kw_free(&kw);
+	assert_int_equal(maildir_kw_load(&kw, md), 0);
+	assert_string_equal(kw.name[3], "Todo");
+	for (int i = 4; i < MAILDIR_KW_MAX; i++) {
+		snprintf(name, sizeof(name), "k%d", i);
+		assert_int_equal(maildir_kw_add(&kw, md, name, strlen(name)), i);
+	}
+	assert_int_equal(maildir_kw_add(&kw, md, "one-more", 8), -MGW_ELIMIT);
+	assert_int_equal(maildir_kw_add(&kw, md, "k25", 3), 25);
+	maildir_kw_free(&kw);
 }
 
 static void test_concurrent_delivery(void **state)
@@ -889,6 +936,7 @@ int main(void)
 	    cmocka_unit_test(test_quota_usage),
 	    cmocka_unit_test(test_folder_names),
 	    cmocka_unit_test(test_folders),
+	    cmocka_unit_test(test_keywords),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

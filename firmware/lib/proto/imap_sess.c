@@ -28,6 +28,7 @@
 #include "proto/imap_fetch.h"
 #include "proto/imap_parse.h"
 #include "store/folder.h"
+#include "store/keywords.h"
 #include "store/quota.h"
 
 #define IMAP_CHUNK (8 * 1024)	  /* bytes read from a message file at a time */
@@ -44,6 +45,10 @@
 	"SPECIAL-USE"
 #define IMAP_FOLDERS_MAX 100 /* folders per user (CREATE: NO [LIMIT]); LIST fits the output */
 #define IMAP_SYSFLAGS "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+/* a message's flags as text: the system flags, \Recent and every keyword */
+#define IMAP_FLAGS_TEXT_MAX (96 + MAILDIR_KW_MAX * (MAILDIR_KW_NAME_MAX + 1))
+#define IMAP_OUT_LINE_MAX 4096 /* one imap_out() line: the longest is a FETCH FLAGS */
+_Static_assert(IMAP_OUT_LINE_MAX >= IMAP_FLAGS_TEXT_MAX + 128, "a FLAGS line fits imap_out");
 
 enum imap_state {
 	IMAP_ST_TLS = 0,  /* handshake in progress */
@@ -93,7 +98,7 @@ struct imap_job {
 	bool add_flags; /* FETCH: \Seen was set: send FLAGS though not asked for */
 	bool in_lit;	/* FETCH: a literal is streaming */
 	struct imap_lit lit;
-	uint8_t *mem; /* HEADER.FIELDS result, owned */
+	uint8_t *mem;		/* HEADER.FIELDS result, owned */
 	struct imap_mime *mime; /* the message's MIME structure (imap_fetch.h), owned */
 	/* EXPUNGE, RESCAN: sequence numbers to report, descending */
 	uint32_t *seqs;
@@ -129,7 +134,9 @@ struct imap_sess {
 	char login[PASSWD_ADDR_MAX + 1];
 	struct maildir_box box;
 	bool box_open, readonly;
-	uint32_t recent_from; /* UIDs from here on are \Recent for this session */
+	uint32_t recent_from;		     /* UIDs from here on are \Recent for this session */
+	struct maildir_kw kw;		     /* the selected folder's keywords (store/keywords.h) */
+	unsigned store_kw;		     /* STORE: the keyword bits of the command */
 	char folder[MAILDIR_FOLDER_MAX + 1]; /* the selected folder; "": INBOX */
 	/* APPEND in progress: the delivery, its flags, its tagged OK text */
 	struct maildir_dlv dlv;
@@ -159,7 +166,7 @@ static void imap_out(struct imap_sess *s, const char *fmt, ...)
 
 static void imap_out(struct imap_sess *s, const char *fmt, ...)
 {
-	char line[1024];
+	char line[IMAP_OUT_LINE_MAX];
 	va_list ap;
 	int n;
 
@@ -209,6 +216,7 @@ static void imap_unselect(struct imap_sess *s)
 	if (s->box_open)
 		maildir_box_close(&s->box);
 	s->box_open = false;
+	maildir_kw_free(&s->kw);
 	if (s->state == IMAP_ST_SELECTED)
 		imap_enter(s, IMAP_ST_AUTH);
 }
@@ -260,7 +268,7 @@ static uint32_t imap_msg_bits(const struct imap_sess *s, size_t i)
 	       (s->box.msgs[i].uid >= s->recent_from ? IMAP_FLAG_RECENT : 0);
 }
 
-static void imap_flags_text(uint32_t bits, char *out, size_t outsz)
+static void imap_flags_text(const struct imap_sess *s, size_t i, char *out, size_t outsz)
 {
 	static const struct {
 		uint32_t bit;
@@ -270,13 +278,72 @@ static void imap_flags_text(uint32_t bits, char *out, size_t outsz)
 	    {IMAP_FLAG_DELETED, "\\Deleted"},	{IMAP_FLAG_SEEN, "\\Seen"},
 	    {IMAP_FLAG_DRAFT, "\\Draft"},	{IMAP_FLAG_RECENT, "\\Recent"},
 	};
+	uint32_t bits = imap_msg_bits(s, i);
+	unsigned f = s->box.msgs[i].flags;
 	size_t n = 0;
 
 	out[0] = '\0';
-	for (size_t i = 0; i < MGW_ARRAY_LEN(names); i++)
-		if (bits & names[i].bit)
+	for (size_t k = 0; k < MGW_ARRAY_LEN(names); k++)
+		if (bits & names[k].bit)
 			n += (size_t)snprintf(out + n, outsz - n, "%s%s", n ? " " : "",
-					      names[i].name);
+					      names[k].name);
+	for (size_t k = 0; k < MAILDIR_KW_MAX && n < outsz; k++)
+		if ((f & MAILDIR_F_KW(k)) && s->kw.name[k] != NULL)
+			n += (size_t)snprintf(out + n, outsz - n, "%s%s", n ? " " : "",
+					      s->kw.name[k]);
+}
+
+/* The keywords of the selected folder, each after a space. */
+static void imap_kw_text(const struct imap_sess *s, char *out, size_t outsz)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (size_t k = 0; k < MAILDIR_KW_MAX && n < outsz; k++)
+		if (s->kw.name[k] != NULL)
+			n += (size_t)snprintf(out + n, outsz - n, " %s", s->kw.name[k]);
+}
+
+/* FLAGS and PERMANENTFLAGS of the selected folder (SELECT, and when a STORE added a
+ * keyword): keywords may be created, so PERMANENTFLAGS ends in \* (RFC 3501 7.1). */
+static void imap_flags_announce(struct imap_sess *s)
+{
+	char kws[IMAP_FLAGS_TEXT_MAX];
+
+	imap_kw_text(s, kws, sizeof(kws));
+	imap_out(s, "* FLAGS (" IMAP_SYSFLAGS "%s)\r\n", kws);
+	if (s->readonly)
+		imap_out(s, "* OK [PERMANENTFLAGS ()] Flags permitted\r\n");
+	else
+		imap_out(s, "* OK [PERMANENTFLAGS (" IMAP_SYSFLAGS "%s \\*)] Flags permitted\r\n",
+			 kws);
+}
+
+/* The bits of the keywords of f in the folder md (kw its keywords): added to the
+ * folder's dovecot-keywords if add, else only those that exist. *added: a keyword was
+ * new. 0, or -MGW_ELIMIT (26 keywords in use, or a name too long), -MGW_E*. */
+static int imap_kw_bits(struct maildir_kw *kw, const char *md, const struct imap_flags *f, bool add,
+			unsigned *bits, bool *added)
+{
+	int idx;
+
+	*bits = 0;
+	for (unsigned k = 0; k < f->nkeywords; k++) {
+		const char *name = (const char *)f->kw[k].p;
+		size_t len = f->kw[k].len;
+
+		idx = maildir_kw_find(kw, name, len);
+		if (idx == -MGW_ENOENT && add) {
+			idx = maildir_kw_add(kw, md, name, len);
+			*added |= idx >= 0;
+		}
+		if (idx == -MGW_ENOENT)
+			continue;
+		if (idx < 0)
+			return idx;
+		*bits |= MAILDIR_F_KW(idx);
+	}
+	return 0;
 }
 
 /* The arrival time: the "<sec>." prefix of a Maildir name, else the file's mtime. */
@@ -385,6 +452,23 @@ static ssize_t imap_lit_read(struct imap_lit *l, uint8_t *out, size_t outsz)
 			uint8_t ch = in[i];
 			uint8_t pair[2];
 			int np = 0;
+
+			if (l->skip == 0 && ch != '\n') {
+				/* A run of octets up to the next LF goes out as it is. */
+				const uint8_t *nl = memchr(in + i, '\n', (size_t)(n - i));
+				size_t run = nl ? (size_t)(nl - (in + i)) : (size_t)(n - i);
+
+				if (run > l->left)
+					run = (size_t)l->left;
+				memcpy(out + o, in + i, run);
+				o += run;
+				l->left -= run;
+				l->last = in[i + (ssize_t)run - 1];
+				l->after_cr = l->last == '\r';
+				l->any = true;
+				i += (ssize_t)run - 1;
+				continue;
+			}
 
 			if (ch == '\n' && !l->after_cr)
 				pair[np++] = '\r';
@@ -648,7 +732,7 @@ static bool imap_fetch_items(struct imap_sess *s)
 	const struct imap_cmd *c = s->pc;
 	struct imap_job *j = &s->job;
 	size_t i = j->cur;
-	char fl[96], name[IMAP_FATT_NAME_MAX];
+	char fl[IMAP_FLAGS_TEXT_MAX], name[IMAP_FATT_NAME_MAX];
 	size_t ml;
 
 	while (j->item < c->nfatts) {
@@ -662,7 +746,7 @@ static bool imap_fetch_items(struct imap_sess *s)
 		j->item++;
 		switch (f->kind) {
 		case IMAP_FATT_FLAGS:
-			imap_flags_text(imap_msg_bits(s, i), fl, sizeof(fl));
+			imap_flags_text(s, i, fl, sizeof(fl));
 			imap_out(s, "%sFLAGS (%s)", sep, fl);
 			break;
 		case IMAP_FATT_UID:
@@ -725,7 +809,7 @@ static bool imap_fetch_items(struct imap_sess *s)
 			return false;
 	}
 	if (j->add_flags) {
-		imap_flags_text(imap_msg_bits(s, i), fl, sizeof(fl));
+		imap_flags_text(s, i, fl, sizeof(fl));
 		imap_out(s, " FLAGS (%s)", fl);
 	}
 	imap_out(s, ")\r\n");
@@ -883,9 +967,12 @@ static bool imap_search_eval(struct imap_sess *s, const struct imap_cmd *c, unsi
 	case IMAP_SK_SMALLER:
 		return s->box.msgs[i].vsize < key->num;
 	case IMAP_SK_KEYWORD:
-		return false; /* no keywords are ever stored (PERMANENTFLAGS has no \\*) */
-	case IMAP_SK_UNKEYWORD:
-		return true;
+	case IMAP_SK_UNKEYWORD: {
+		int idx = maildir_kw_find(&s->kw, (const char *)key->str.p, key->str.len);
+		bool has = idx >= 0 && (s->box.msgs[i].flags & MAILDIR_F_KW(idx));
+
+		return key->op == IMAP_SK_KEYWORD ? has : !has;
+	}
 	case IMAP_SK_SENTBEFORE:
 	case IMAP_SK_SENTON:
 	case IMAP_SK_SENTSINCE:
@@ -1021,7 +1108,7 @@ static void imap_job_start(struct imap_sess *s, enum imap_job_kind kind, const c
 static bool imap_rescan_more(struct imap_sess *s)
 {
 	struct imap_job *j = &s->job;
-	char fl[96];
+	char fl[IMAP_FLAGS_TEXT_MAX];
 
 	switch (j->phase) {
 	case 0:
@@ -1029,7 +1116,7 @@ static bool imap_rescan_more(struct imap_sess *s)
 			size_t i = j->next;
 
 			if (!s->box.msgs[i].gone && s->box.msgs[i].flags != j->was[i]) {
-				imap_flags_text(imap_msg_bits(s, i), fl, sizeof(fl));
+				imap_flags_text(s, i, fl, sizeof(fl));
 				imap_out(s, "* %zu FETCH (FLAGS (%s))\r\n", i + 1, fl);
 				j->next++;
 				return true;
@@ -1072,6 +1159,7 @@ static void imap_rescan(struct imap_sess *s, const char *done)
 
 	for (size_t i = 0; was && i < old; i++)
 		was[i] = s->box.msgs[i].flags;
+	maildir_kw_load(&s->kw, s->box.path); /* keywords other sessions added */
 	rc = was ? maildir_box_rescan(&s->box, &added) : -MGW_ENOMEM;
 	if (rc == -MGW_EAGAIN) {
 		free(was);
@@ -1786,9 +1874,8 @@ static void imap_do_select(struct imap_sess *s, const struct imap_cmd *cmd)
 			maildir_msg_flags_set(&s->box, i, s->box.msgs[i].flags);
 	}
 	imap_enter(s, IMAP_ST_SELECTED);
-	imap_out(s, "* FLAGS (" IMAP_SYSFLAGS ")\r\n");
-	imap_out(s, "* OK [PERMANENTFLAGS (%s)] Flags permitted\r\n",
-		 s->readonly ? "" : IMAP_SYSFLAGS);
+	maildir_kw_load(&s->kw, s->box.path);
+	imap_flags_announce(s);
 	imap_out(s, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->box.count, recent);
 	if (first_unseen)
 		imap_out(s, "* OK [UNSEEN %zu] First unseen\r\n", first_unseen);
@@ -1890,9 +1977,10 @@ static void imap_do_close(struct imap_sess *s, const struct imap_cmd *cmd)
 static void imap_store_one(struct imap_sess *s, size_t i)
 {
 	const struct imap_cmd *cmd = s->pc;
-	unsigned want = imap_to_maildir(cmd->flags.bits & ~(uint32_t)IMAP_FLAG_RECENT);
+	unsigned want =
+	    imap_to_maildir(cmd->flags.bits & ~(uint32_t)IMAP_FLAG_RECENT) | s->store_kw;
 	unsigned f = s->box.msgs[i].flags, nf;
-	char fl[96];
+	char fl[IMAP_FLAGS_TEXT_MAX];
 
 	if (!imap_msg_in_set(s, cmd, i))
 		return;
@@ -1903,7 +1991,7 @@ static void imap_store_one(struct imap_sess *s, size_t i)
 		return; /* gone meanwhile: the next NOOP reports it */
 	if (cmd->store_silent)
 		return;
-	imap_flags_text(imap_msg_bits(s, i), fl, sizeof(fl));
+	imap_flags_text(s, i, fl, sizeof(fl));
 	if (cmd->uid)
 		imap_out(s, "* %zu FETCH (UID %u FLAGS (%s))\r\n", i + 1, s->box.msgs[i].uid, fl);
 	else
@@ -1912,6 +2000,8 @@ static void imap_store_one(struct imap_sess *s, size_t i)
 
 static void imap_do_store(struct imap_sess *s, const struct imap_cmd *cmd)
 {
+	bool added = false;
+
 	if (s->readonly) {
 		imap_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only");
 		return;
@@ -1920,6 +2010,13 @@ static void imap_do_store(struct imap_sess *s, const struct imap_cmd *cmd)
 		imap_tagged(s, "BAD", "Invalid message sequence number");
 		return;
 	}
+	if (imap_kw_bits(&s->kw, s->box.path, &cmd->flags, cmd->store_mode != IMAP_STORE_REMOVE,
+			 &s->store_kw, &added) < 0) {
+		imap_tagged(s, "NO", "[LIMIT] Too many keywords in this mailbox");
+		return;
+	}
+	if (added)
+		imap_flags_announce(s);
 	imap_job_start(s, IMAP_JOB_STORE, cmd->uid ? "UID STORE completed" : "STORE completed");
 }
 
@@ -1970,6 +2067,9 @@ static void imap_append_begin(struct imap_sess *s, const struct imap_cmd *cmd)
 	char root[MAILDIR_PATH_MAX], dir[MAILDIR_PATH_MAX];
 	const char *why = NULL, *folder = NULL;
 	char raw[MAILDIR_FOLDER_MAX + 2];
+	struct maildir_kw kw = {0};
+	unsigned kwbits = 0;
+	bool added = false;
 	size_t len = 0;
 
 	if (s->state != IMAP_ST_NOAUTH &&
@@ -1999,9 +2099,15 @@ static void imap_append_begin(struct imap_sess *s, const struct imap_cmd *cmd)
 		why = "BAD Unknown system flag";
 	else if (imap_over_quota(s, cmd->append.size))
 		why = "NO [OVERQUOTA] Quota exceeded";
+	else if (cmd->flags.nkeywords &&
+		 (maildir_path(s->env.store, s->who.domain, s->who.user, root, sizeof(root)) < 0 ||
+		  maildir_folder_dir(root, folder, dir, sizeof(dir)) < 0 ||
+		  imap_kw_bits(&kw, dir, &cmd->flags, true, &kwbits, &added) < 0))
+		why = "NO [LIMIT] Too many keywords in this mailbox";
 	else if (maildir_dlv_begin_at(s->env.store, &s->dlv,
 				      cmd->append.has_date ? (time_t)cmd->append.date : 0) < 0)
 		why = "NO [UNAVAILABLE] Mail store unavailable, try later";
+	maildir_kw_free(&kw);
 	if (why) {
 		imap_out(s, "%s %s\r\n", s->tag, why);
 		if (cmd->append.plus) {
@@ -2015,7 +2121,7 @@ static void imap_append_begin(struct imap_sess *s, const struct imap_cmd *cmd)
 	if (folder == NULL)
 		s->append_folder[0] = '\0';
 	s->dlv_active = true;
-	s->append_flags = imap_to_maildir(cmd->flags.bits);
+	s->append_flags = imap_to_maildir(cmd->flags.bits) | kwbits;
 	s->append_left = cmd->append.size;
 	if (!cmd->append.plus)
 		imap_out(s, "+ Ready for literal data\r\n");
@@ -2126,6 +2232,31 @@ static void imap_copy_uids(struct imap_sess *s, const char *folder,
 
 /* COPY and MOVE (RFC 3501 6.4.7, RFC 6851): hard links into the destination, all or
  * nothing, fsync'd before the answer; [COPYUID] (RFC 4315); MOVE then expunges. */
+/* Message i's flags for a copy into the folder dst (dkw its keywords, loaded at the
+ * first call): each keyword under its letter in dst's dovecot-keywords, added there if
+ * new; one that cannot be added (26 in use) is left out. */
+static unsigned imap_kw_remap(struct imap_sess *s, size_t i, struct maildir_kw *dkw,
+			      const char *dst)
+{
+	unsigned f = s->box.msgs[i].flags, out = f & MAILDIR_F_SYSTEM;
+	int idx;
+
+	if (f == out)
+		return out;
+	for (size_t k = 0; k < MAILDIR_KW_MAX; k++) {
+		const char *name = s->kw.name[k];
+
+		if (!(f & MAILDIR_F_KW(k)) || name == NULL)
+			continue;
+		idx = maildir_kw_find(dkw, name, strlen(name));
+		if (idx < 0)
+			idx = maildir_kw_add(dkw, dst, name, strlen(name));
+		if (idx >= 0)
+			out |= MAILDIR_F_KW(idx);
+	}
+	return out;
+}
+
 static void imap_do_copy(struct imap_sess *s, const struct imap_cmd *cmd)
 {
 	char name[MAILDIR_FOLDER_MAX + 1], root[MAILDIR_PATH_MAX], dst[MAILDIR_PATH_MAX];
@@ -2134,6 +2265,7 @@ static void imap_do_copy(struct imap_sess *s, const struct imap_cmd *cmd)
 	const char *verb = move ? "MOVE" : "COPY", *folder;
 	uint32_t *src_uids = NULL, *dst_uids = NULL, uidvalidity = 0;
 	size_t n = 0, k = 0, *idx = NULL;
+	struct maildir_kw dkw = {0};
 	uint64_t bytes = 0;
 	int rc;
 
@@ -2184,7 +2316,8 @@ static void imap_do_copy(struct imap_sess *s, const struct imap_cmd *cmd)
 	for (size_t i = 0; i < s->box.count && k < n; i++) {
 		if (s->box.msgs[i].gone || !imap_msg_in_set(s, cmd, i))
 			continue;
-		rc = maildir_msg_copy(&s->box, i, s->env.store, dst, names[k], sizeof(names[k]));
+		rc = maildir_msg_copy(&s->box, i, s->env.store, dst, imap_kw_remap(s, i, &dkw, dst),
+				      names[k], sizeof(names[k]));
 		if (rc == -MGW_ENOENT)
 			continue; /* expunged elsewhere meanwhile: the next NOOP says so */
 		if (rc < 0)
@@ -2246,6 +2379,7 @@ static void imap_do_copy(struct imap_sess *s, const struct imap_cmd *cmd)
 	else
 		imap_tagged(s, "OK", s->resp);
 out:
+	maildir_kw_free(&dkw);
 	free(idx);
 	free(names);
 	free(src_uids);

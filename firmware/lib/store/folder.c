@@ -18,6 +18,7 @@
 #include "core/err.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "store/keywords.h"
 #include "store/maildir_int.h"
 #include "store/quota.h"
 
@@ -344,14 +345,28 @@ int maildir_folder_delete(const struct maildir_store *st, const char *domain, co
 }
 
 /* Moves the messages of INBOX (root) into the folder dir (RFC 3501 6.3.5): renamed, so
- * they keep their names and flags; the folder gives them new UIDs. */
+ * they keep their names, flags and keyword letters (the new folder gets a copy of
+ * INBOX's dovecot-keywords, so the letters keep their names); the folder gives them new
+ * UIDs. */
 static int maildir_inbox_move(const char *root, const char *dir)
 {
 	static const char *const subs[] = {"new", "cur"};
-	char from[MAILDIR_PATH_MAX], to[MAILDIR_PATH_MAX];
+	char from[MAILDIR_PATH_MAX], to[MAILDIR_PATH_MAX], *kw = NULL;
 	int rc = 0, lockfd = -1;
+	size_t kwlen = 0;
 
 	rc = maildir_lock(root, MAILDIR_UIDLIST_LOCK, false, &lockfd);
+	if (rc == 0)
+		rc = maildir_fmt(from, sizeof(from), "%s/%s", root, MAILDIR_KW_FILE);
+	if (rc == 0)
+		rc = maildir_fmt(to, sizeof(to), "%s/%s", dir, MAILDIR_KW_FILE);
+	if (rc == 0)
+		rc = file_read_all(from, MAILDIR_KW_FILE_MAX, &kw, &kwlen);
+	if (rc == 0)
+		rc = file_write_atomic(to, kw, kwlen, 0600);
+	else if (rc == -MGW_ENOENT)
+		rc = 0;
+	free(kw);
 	for (size_t i = 0; rc == 0 && i < MGW_ARRAY_LEN(subs); i++) {
 		struct dirent *de;
 		DIR *d;

@@ -181,8 +181,37 @@ unsigned maildir_name_flags(const char *name)
 		l = strchr(MAILDIR_FLAG_LETTERS, *info);
 		if (l != NULL)
 			flags |= 1u << (l - MAILDIR_FLAG_LETTERS);
+		else if (*info >= 'a' && *info <= 'z')
+			flags |= MAILDIR_F_KW(*info - 'a');
 	}
 	return flags;
+}
+
+/* The ":2," letters for flags (system and keyword bits) plus the letters of name's info
+ * part that are neither, ASCII-sorted as the Maildir spec asks. */
+static void maildir_info(const char *name, unsigned flags, char *info, size_t infosz)
+{
+	const char *old = strstr(name, ":2,");
+	size_t n = 0, k;
+
+	for (k = 0; k < strlen(MAILDIR_FLAG_LETTERS); k++)
+		if (flags & (1u << k))
+			info[n++] = MAILDIR_FLAG_LETTERS[k];
+	for (k = 0; k < MAILDIR_KW_MAX; k++)
+		if (flags & MAILDIR_F_KW(k))
+			info[n++] = (char)('a' + k);
+	for (old = old ? old + 3 : ""; *old != '\0' && n < infosz - 1; old++)
+		if (strchr(MAILDIR_FLAG_LETTERS, *old) == NULL && !(*old >= 'a' && *old <= 'z') &&
+		    *old > ' ' && *old != '/' && memchr(info, *old, n) == NULL)
+			info[n++] = *old;
+	info[n] = '\0';
+	for (k = 1; k < n; k++)
+		for (size_t l = k; l > 0 && info[l - 1] > info[l]; l--) {
+			char c = info[l];
+
+			info[l] = info[l - 1];
+			info[l - 1] = c;
+		}
 }
 
 /* ---- store ------------------------------------------------------------------------ */
@@ -926,8 +955,6 @@ int maildir_msg_flags_set(struct maildir_box *box, size_t i, unsigned flags)
 	struct maildir_msg *m;
 	char from[MAILDIR_PATH_MAX], to[MAILDIR_PATH_MAX], name[MAILDIR_NAME_MAX + 1];
 	char info[64];
-	const char *old;
-	size_t n = 0, k;
 	int attempt, lockfd, rc;
 
 	if (i >= box->count)
@@ -936,25 +963,7 @@ int maildir_msg_flags_set(struct maildir_box *box, size_t i, unsigned flags)
 	if (m->gone)
 		return -MGW_ENOENT;
 	for (attempt = 0; attempt < 2; attempt++) {
-		/* Our letters plus any the name had that we do not know (dovecot keywords
-		 * a-z), ASCII-sorted as the Maildir spec asks. */
-		n = 0;
-		for (k = 0; k < strlen(MAILDIR_FLAG_LETTERS); k++)
-			if (flags & (1u << k))
-				info[n++] = MAILDIR_FLAG_LETTERS[k];
-		old = strstr(m->name, ":2,");
-		for (old = old ? old + 3 : ""; *old != '\0' && n < sizeof(info) - 1; old++)
-			if (strchr(MAILDIR_FLAG_LETTERS, *old) == NULL && *old > ' ' &&
-			    *old != '/' && memchr(info, *old, n) == NULL)
-				info[n++] = *old;
-		info[n] = '\0';
-		for (k = 1; k < n; k++)
-			for (size_t l = k; l > 0 && info[l - 1] > info[l]; l--) {
-				char c = info[l];
-
-				info[l] = info[l - 1];
-				info[l - 1] = c;
-			}
+		maildir_info(m->name, flags, info, sizeof(info));
 		rc = maildir_fmt(name, sizeof(name), "%.*s:2,%s", (int)m->base_len, m->name, info);
 		if (rc == 0)
 			rc = maildir_msg_path(box, i, from, sizeof(from));
@@ -997,11 +1006,11 @@ int maildir_msg_flags_set(struct maildir_box *box, size_t i, unsigned flags)
 }
 
 int maildir_msg_copy(struct maildir_box *box, size_t i, struct maildir_store *st, const char *dst,
-		     char *base, size_t basesz)
+		     unsigned flags, char *base, size_t basesz)
 {
 	char src[MAILDIR_PATH_MAX], tmp[MAILDIR_PATH_MAX], to[MAILDIR_PATH_MAX];
 	const struct maildir_msg *m;
-	const char *info;
+	char info[64];
 	long long sec = 0;
 	struct timeval tv;
 	size_t k = 0;
@@ -1047,8 +1056,8 @@ int maildir_msg_copy(struct maildir_box *box, size_t i, struct maildir_store *st
 			return rc;
 	}
 	m = &box->msgs[i];
-	info = strstr(m->name, ":2,");
-	rc = maildir_fmt(to, sizeof(to), "%s/cur/%s%s", dst, base, info ? info : ":2,");
+	maildir_info(m->name, flags, info, sizeof(info));
+	rc = maildir_fmt(to, sizeof(to), "%s/cur/%s:2,%s", dst, base, info);
 	if (rc == 0 && rename(tmp, to) < 0) {
 		log_err("%s: rename to %s: %s", tmp, to, strerror(errno));
 		rc = maildir_errno_code(errno);

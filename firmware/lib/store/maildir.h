@@ -110,6 +110,14 @@ enum maildir_flag {
 	MAILDIR_F_TRASHED = 1u << 5, /* 'T' */
 };
 
+/* IMAP keywords as dovecot keeps them: the letters 'a' to 'z' of the ":2," part, letter
+ * i naming line "i <name>" of the folder's dovecot-keywords file (store/keywords.h).
+ * They share the flags word: keyword i is bit MAILDIR_F_KW_SHIFT + i. */
+#define MAILDIR_KW_MAX 26
+#define MAILDIR_F_KW_SHIFT 6
+#define MAILDIR_F_KW(i) (1u << (MAILDIR_F_KW_SHIFT + (i)))
+#define MAILDIR_F_SYSTEM ((1u << MAILDIR_F_KW_SHIFT) - 1)
+
 /* The store: where it is and how it names files. A plain value the caller owns. */
 struct maildir_store {
 	char data_dir[MAILDIR_PATH_MAX];
@@ -144,9 +152,9 @@ int maildir_store_space_check(const struct maildir_store *st, uint64_t need, boo
  * Start-up cleanup (call once at daemon start, before accepting connections): removes
  * every file in <data_dir>/spool (a delivery that was not acknowledged), and in every
  * <data_dir>/mail/<domain>/<user>/Maildir/tmp/ and the tmp/ of each of its folders every
- * file last modified more than MAILDIR_TMP_STALE_SEC before now. Never touches new/ or cur/. Returns 0, or -MGW_EIO
- * if something could not be removed (each failure logged; the rest is still cleaned).
- * *removed (may be NULL) gets the number of files removed.
+ * file last modified more than MAILDIR_TMP_STALE_SEC before now. Never touches new/ or cur/.
+ * Returns 0, or -MGW_EIO if something could not be removed (each failure logged; the rest is still
+ * cleaned). *removed (may be NULL) gets the number of files removed.
  */
 int maildir_store_cleanup(struct maildir_store *st, time_t now, unsigned *removed);
 
@@ -246,7 +254,7 @@ struct maildir_msg {
 	uint32_t uid;
 	uint64_t size;	 /* exact byte size of the file (disk use, quota) */
 	uint64_t vsize;	 /* size as sent, CRLF line ends (store/crlf.h): POP3 LIST, STAT */
-	unsigned flags;	 /* MAILDIR_F_* */
+	unsigned flags;	 /* MAILDIR_F_* and keyword bits MAILDIR_F_KW(i) */
 	bool in_new;	 /* lives in new/ (not yet moved to cur/) */
 	bool gone;	 /* vanished (expunged elsewhere) since it was listed; see rescan */
 	char *name;	 /* current file name in new/ or cur/, owned by the box */
@@ -313,8 +321,9 @@ int maildir_box_rescan(struct maildir_box *box, size_t *added);
 int maildir_msg_open(struct maildir_box *box, size_t i, int *fd);
 
 /*
- * Sets message i's flags to flags (MAILDIR_F_* bits): renames it to
- * cur/<base>:2,<flags>. A message in new/ moves to cur/ even if flags stay 0. The UID is
+ * Sets message i's flags to flags (MAILDIR_F_* and keyword bits): renames it to
+ * cur/<base>:2,<flags> (system letters, then keyword letters, then letters of the old
+ * name that are neither). A message in new/ moves to cur/ even if flags stay 0. The UID is
  * kept (same base name). 0, -MGW_ENOENT (gone), -MGW_EIO.
  */
 int maildir_msg_flags_set(struct maildir_box *box, size_t i, unsigned flags);
@@ -322,12 +331,13 @@ int maildir_msg_flags_set(struct maildir_box *box, size_t i, unsigned flags);
 /*
  * Copies message i into the Maildir (or folder directory) dst: a hard link (a copy where
  * the filesystem refuses one) under a new unique name, written into base, in dst/cur/
- * with the same flags and internal date. Not fsync'd and not counted in maildirsize:
+ * with the flags given (the caller remaps keywords into dst's dovecot-keywords) and the
+ * same internal date. Not fsync'd and not counted in maildirsize:
  * the caller does both once for all the copies of a command (file_dir_fsync of
  * dst/cur, maildir_quota_add). 0, -MGW_ENOENT (gone), -MGW_ENOSPC, -MGW_EIO.
  */
 int maildir_msg_copy(struct maildir_box *box, size_t i, struct maildir_store *st, const char *dst,
-		     char *base, size_t basesz);
+		     unsigned flags, char *base, size_t basesz);
 
 /*
  * Expunges the messages with the n indices in idx (any order, duplicates ignored): each
@@ -346,7 +356,8 @@ uint64_t maildir_box_size(const struct maildir_box *box);
 /* Index of the message with this UID, or -MGW_ENOENT. Binary search. */
 long maildir_box_find_uid(const struct maildir_box *box, uint32_t uid);
 
-/* Flags parsed from a file name's ":2," part (0 if none); unknown letters ignored. */
+/* Flags and keyword bits parsed from a file name's ":2," part (0 if none); other letters
+ * ignored. */
 unsigned maildir_name_flags(const char *name);
 
 #endif
