@@ -19,8 +19,19 @@ $(PKI_DRIVER): tests/integration/pki_driver.c $(asan_LIB) $(MBEDTLS_asan_LIBS)
 	$(Q)$(HOSTCC) $(asan_CFLAGS) -o $@ $< $(asan_LIB) $(MBEDTLS_asan_LIBS) $(SANITIZE)
 
 .PHONY: test test-unit test-integration test-fuzz test-system system-images
+# The host suites and the board suite (image builds, then QEMU) run side by side, each
+# suite list in order; the programs both use are built first so they never race. Each
+# side's output appears when that side is done.
 test: deps
-	$(Q)$(MAKE) --no-print-directory test-unit test-netsim test-fuzz test-integration test-system
+	$(Q)$(MAKE) --no-print-directory host asan
+	$(Q)$(MAKE) --no-print-directory -j2 --output-sync=recurse test-host-suites \
+		test-board-suites
+
+.PHONY: test-host-suites test-board-suites
+test-host-suites:
+	$(Q)$(MAKE) --no-print-directory -j1 test-unit test-netsim test-fuzz test-integration
+test-board-suites:
+	$(Q)$(MAKE) --no-print-directory -j1 test-system
 
 test-unit: $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "  UNIT    $$(basename $$t)"; $$t; done

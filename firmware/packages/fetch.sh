@@ -85,12 +85,14 @@ else
 		exit 1
 	}
 fi
-mv "$tmp/$tarball" "$dl/$tarball.part"
-got=$(sha256sum "$dl/$tarball.part" | cut -d' ' -f1)
+# a name of this fetch's own: two builds side by side (make test) may fetch one file
+part="$dl/$tarball.part.$$"
+mv "$tmp/$tarball" "$part"
+got=$(sha256sum "$part" | cut -d' ' -f1)
 if [ "$got" != "$sha" ]; then
 	echo "fetch.sh: $tarball: sha256 $got, recipe pins $sha" >&2
-	rm -f "$dl/$tarball.part"
+	rm -f "$part"
 	exit 1
 fi
-mv "$dl/$tarball.part" "$dl/$tarball"
+mv "$part" "$dl/$tarball"
 echo "fetched $tarball (sha256 ok)" >&2

@@ -118,7 +118,7 @@ def test_board_defconfigs_select_their_toolchain(tree):
 def test_menuconfig_starts_and_quits(tree):
     pexpect = pytest.importorskip("pexpect")
     make(tree, "qemu_aarch64_virt_defconfig")
-    child = pexpect.spawn("make", ["menuconfig"], cwd=tree, env=dict(os.environ, TERM="xterm"),
+    child = pexpect.spawn("make", ["menuconfig"], cwd=tree, env=dict(MAKE_ENV, TERM="xterm"),
                           dimensions=(40, 120), timeout=30, encoding="utf-8")
     child.expect("mailgw firmware configuration")
     child.expect("Board")

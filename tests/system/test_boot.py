@@ -41,7 +41,10 @@ def test_first_boot_console(vm, tmp_path):
     assert v.run("test -e /data/pki")[0] != 0
     # mailgwd runs unprivileged, /data is the ext4 disk, / is the initramfs in RAM
     assert re.search(r"^\s*\d+\s+mailgw\s", v.check("ps -o pid,user,args | grep '[m]ailgwd -c'"), re.M)
-    assert re.search(r"/dev/vda /data ext4", v.check("cat /proc/mounts"))
+    # (the data disk follows the A/B boot disk where the board boots through U-Boot)
+    mounts = v.check("cat /proc/mounts")
+    assert re.search(r"^/dev/vd[a-z] /data ext4 ", mounts, re.M), mounts
+    assert not re.search(r"^\S+ / (ext4|vfat) ", mounts, re.M), mounts
     # the default configuration: no users, the watchdog on
     conf = v.check("cat /data/etc/mailgw.conf")
     assert "watchdog = /dev/watchdog" in conf
