@@ -4,12 +4,11 @@ CRL and the server certificate"), add users to a domain's passwd-file, deliver m
 into a Maildir the way the store does, and make client TLS contexts."""
 import os
 import pwd
-import shutil
 import ssl
 import subprocess
 import time
 
-from mgw import maildir_arrival
+from mgw import binary, maildir_arrival
 
 DOMAIN = "example.test"
 PASSWORDS = {"joe": "joe's secret", "ann": "ann-pw-2", "rev": "rev pw", "mia": "mia pw",
@@ -20,24 +19,27 @@ def tls_dir(d):
     return os.path.join(d.data, "etc", "tls")
 
 
+def layout_install(d, rel, src):
+    """Installs the file src as DATA/rel with the product's own tool, as the console and
+    crlwatch do (temp file, owner and mode of the layout, fsync, rename)."""
+    with open(src, "rb") as f:
+        subprocess.run([binary("mailgw-layout"), "-u", d.user, "install", d.data, rel],
+                       stdin=f, check=True, capture_output=True)
+
+
 def install_tls(d, pki, crl=None, server=None, ca=None):
-    """Copies server certificate and key, CA and CRL into DATA/etc/tls (key mode 0600)."""
-    t = tls_dir(d)
-    os.makedirs(t, exist_ok=True)
+    """Installs server certificate and key, CA and CRL into DATA/etc/tls with
+    mailgw-layout install (the layout's owners and modes: the key root-only)."""
     server = server or pki.server
-    shutil.copy(server.crt, os.path.join(t, "server.crt"))
-    shutil.copy(server.key, os.path.join(t, "server.key"))
-    os.chmod(os.path.join(t, "server.key"), 0o600)
-    shutil.copy(ca or pki.ca.crt, os.path.join(t, "ca.crt"))
-    shutil.copy(crl or pki.crl_path, os.path.join(t, "crl.pem"))
+    for rel, src in (("etc/tls/server.crt", server.crt), ("etc/tls/server.key", server.key),
+                     ("etc/tls/ca.crt", ca or pki.ca.crt), ("etc/tls/crl.pem", crl or pki.crl_path)):
+        layout_install(d, rel, src)
 
 
 def replace_crl(d, crl):
-    """Installs a new CRL atomically (as crlwatch will): temp file + rename."""
-    t = tls_dir(d)
-    shutil.copy(crl, os.path.join(t, "crl.pem.tmp"))
-    chown(d, os.path.join(t, "crl.pem.tmp"))
-    os.replace(os.path.join(t, "crl.pem.tmp"), os.path.join(t, "crl.pem"))
+    """Installs a new CRL as the admin's tools do (mailgw-layout install: root:DG 0640,
+    atomically)."""
+    layout_install(d, "etc/tls/crl.pem", crl)
 
 
 def tls_conf(d, extra_tls="", extra_pop3s="", extra=""):
