@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libcli.h>
 
@@ -115,15 +116,15 @@ static void status_tls(struct cons *c)
 	snprintf(crl, sizeof(crl), "%s/etc/tls/crl.pem", c->data_dir);
 	if (tls_keygen_fingerprint(crt, fp, why, sizeof(why)) == 0)
 		cons_out_fp(c, "server certificate, SHA256 fingerprint", fp);
-	rc = pki_ca_inspect(ca, NULL, time(NULL), &in, why, sizeof(why));
-	if (rc == 0) {
+	/* [tls] ca may hold several CAs: one line each */
+	for (unsigned i = 0; (rc = pki_ca_show_nth(ca, i, &in, why, sizeof(why))) == 0; i++) {
 		strftime(when, sizeof(when), "%Y-%m-%d", gmtime(&in.not_after));
 		cons_out(c, "office CA: %s, valid until %s", in.subject, when);
-	} else if (rc == -MGW_ENOENT) {
-		cons_out(c, "office CA: none installed");
-	} else {
-		cons_out(c, "office CA: %s", why);
 	}
+	if (rc == -MGW_ENOENT && access(ca, F_OK) != 0)
+		cons_out(c, "office CA: none installed");
+	else if (rc != -MGW_ENOENT)
+		cons_out(c, "office CA: %s", why);
 	/* one CRL per CA of ca.crt, each named by its CA */
 	for (unsigned i = 0; pki_crl_show_nth(crl, ca, i, time(NULL), &ci, why, sizeof(why)) == 0;
 	     i++) {

@@ -603,6 +603,13 @@ def test_two_office_cas_each_new_crl_replaces_only_its_own(daemon, pki, tmp_path
                      r.stdout, re.M), r.stdout
     assert re.search(r"^CRL of CN=mailgw test office CA\n  next update .*, in (29|30) days",
                      r.stdout, re.M), r.stdout
+    # each CA of [tls] ca on its own line (before: the first CA's import check, "holds more
+    # than one certificate")
+    assert re.search(r"^office CA: CN=mailgw test office CA, valid until \d{4}-", r.stdout,
+                     re.M), r.stdout
+    assert re.search(r"^office CA: CN=Some other CA, valid until \d{4}-", r.stdout,
+                     re.M), r.stdout
+    assert "more than one certificate" not in r.stdout
 
     # the second CA's older CRL is a rollback of its own CRL, whatever the first CA's is
     before = installed(d)

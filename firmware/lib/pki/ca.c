@@ -151,6 +151,41 @@ static void pki_ca_fill(const mbedtls_x509_crt *crt, struct pki_ca_info *info)
 	info->not_after = pki_time_x509(&crt->valid_to);
 }
 
+int pki_ca_show_nth(const char *crt_path, unsigned index, struct pki_ca_info *info, char *why,
+		    size_t whysz)
+{
+	mbedtls_x509_crt set;
+	const mbedtls_x509_crt *crt = &set;
+	char *data = NULL, e[160];
+	size_t len;
+	int rc, ret;
+
+	memset(info, 0, sizeof(*info));
+	mbedtls_x509_crt_init(&set);
+	rc = pki_read(NULL, crt_path, &data, &len, why, whysz);
+	if (rc < 0)
+		goto out;
+	ret = mbedtls_x509_crt_parse(&set, (const unsigned char *)data,
+				     strstr(data, "-----BEGIN") ? len + 1 : len);
+	if (ret != 0) {
+		rc = pki_why(why, whysz, -MGW_EINVAL, "%s: not a valid certificate: %s", crt_path,
+			     ret > 0 ? "a block does not parse" : pki_tls_err(ret, e, sizeof(e)));
+		goto out;
+	}
+	for (unsigned i = 0; i < index && crt != NULL; i++)
+		crt = crt->next;
+	if (crt == NULL || crt->raw.p == NULL) {
+		rc = -MGW_ENOENT;
+		goto out;
+	}
+	pki_ca_fill(crt, info);
+	rc = 0;
+out:
+	free(data);
+	mbedtls_x509_crt_free(&set);
+	return rc;
+}
+
 int pki_ca_info(const char *dir, time_t now, struct pki_ca_info *info, char *why, size_t whysz)
 {
 	struct pki_ca ca;

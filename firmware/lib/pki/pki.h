@@ -124,6 +124,13 @@ int pki_ca_import(const char *dir, const char *crt_path, const char *key_path, c
 /* Describes the CA in dir (-MGW_ENOENT when there is none). */
 int pki_ca_info(const char *dir, time_t now, struct pki_ca_info *info, char *why, size_t whysz);
 
+/* Describes certificate number index (0: the first) of an installed CA file, which may
+ * hold several CAs ([tls] ca): subject, fingerprint and dates only (has_key and has_crl
+ * false). -MGW_ENOENT when the file is missing or has no certificate index, -MGW_EINVAL
+ * naming the file when it does not parse, -MGW_EIO. */
+int pki_ca_show_nth(const char *crt_path, unsigned index, struct pki_ca_info *info, char *why,
+		    size_t whysz);
+
 /* ---- certificates -------------------------------------------------------------------- */
 
 /* A certificate just issued. key_pem is NULL for pki_cert_sign (the user kept the key). */
