@@ -16,6 +16,7 @@ import time
 import pytest
 
 from gate import DOMAIN, PASSWORDS, add_user, client_ctx, fetchmail, install_tls, maildir, message, messages, tls_dir
+from mgw import maildir_arrival
 from smtputil import smtp_conf
 
 REFUSED = (ssl.SSLError, ConnectionResetError, BrokenPipeError, EOFError, imaplib.IMAP4.abort,
@@ -51,7 +52,7 @@ def stored(d, user="joe"):
         p = os.path.join(md, sub)
         paths += [(n, os.path.join(p, n)) for n in os.listdir(p)] if os.path.isdir(p) else []
     out = []
-    for _, path in sorted(paths):
+    for _, path in sorted(paths, key=lambda p: maildir_arrival(p[0])):
         with open(path, "rb") as f:
             out.append(f.read())
     return out
