@@ -383,6 +383,9 @@ static bool conn_do_flush(struct conn *c)
 			conn_install_tls(c);
 		else if (c->state == CONN_ST_OPEN)
 			conn_emit(c, CONN_EV_DRAINED);
+		/* Nothing more to send: an idle connection holds no output storage. */
+		if (buf_len(&c->out) == 0)
+			buf_free(&c->out);
 	}
 	return c->state != CONN_ST_CLOSED;
 }
@@ -431,6 +434,10 @@ static bool conn_do_read(struct conn *c)
 		conn_emit(c, CONN_EV_DATA);
 		took = buf_len(&c->in) < before;
 	}
+	/* Everything read was taken: an idle connection holds no input storage (a read
+	 * chunk is CONN_READ_CHUNK, most of a logged-in session's memory otherwise). */
+	if (buf_len(&c->in) == 0)
+		buf_free(&c->in);
 	/* The peer has sent everything, but a half-closed peer still reads: close once every
 	 * reply is out and the session takes no more of the input (RFC 9293 3.6). */
 	if (c->eof && !c->held && c->state == CONN_ST_OPEN && buf_len(&c->out) == 0 &&

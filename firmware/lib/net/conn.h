@@ -15,7 +15,9 @@
  * Ownership: a conn owns its fd, buffers and transport context; it is freed by the loop
  * (deferred) after CLOSED was delivered, so a callback may close it safely. The session
  * pointer is owned by the session code, which frees it on CLOSED.
- * Memory: at most in_max + out_max bytes of buffers per connection.
+ * Memory: at most in_max + out_max bytes of buffers per connection, and none while a
+ * buffer is empty (its storage is wiped and freed once everything in it was taken or
+ * sent), so an idle connection holds only its struct and its transport's state.
  */
 #ifndef MGW_CONN_H
 #define MGW_CONN_H
