@@ -200,6 +200,8 @@ static void imap_close(struct imap_sess *s, const char *bye, const char *reason)
 
 static void imap_job_end(struct imap_sess *s)
 {
+	if (s->job.kind == IMAP_JOB_FETCH && !s->closed)
+		conn_cork(s->c, false);
 	if (s->job.lit.fd >= 0)
 		close(s->job.lit.fd);
 	free(s->job.mem);
@@ -1099,6 +1101,10 @@ static void imap_job_start_empty(struct imap_sess *s, enum imap_job_kind kind, c
 static void imap_job_start(struct imap_sess *s, enum imap_job_kind kind, const char *done)
 {
 	imap_job_start_empty(s, kind, done);
+	/* Messages go out in full TLS records, not one short record per refill; the rest
+	 * goes when the job ends (imap_job_end). */
+	if (kind == IMAP_JOB_FETCH)
+		conn_cork(s->c, true);
 	imap_job_more(s);
 }
 
