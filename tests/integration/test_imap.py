@@ -16,6 +16,7 @@ import time
 import pytest
 
 from gate import DOMAIN, PASSWORDS, add_user, client_ctx, fetchmail, install_tls, maildir, message, messages, tls_dir
+from mgw import maildir_arrival
 from smtputil import smtp_conf
 
 REFUSED = (ssl.SSLError, ConnectionResetError, BrokenPipeError, EOFError, imaplib.IMAP4.abort,
@@ -51,7 +52,7 @@ def stored(d, user="joe"):
         p = os.path.join(md, sub)
         paths += [(n, os.path.join(p, n)) for n in os.listdir(p)] if os.path.isdir(p) else []
     out = []
-    for _, path in sorted(paths):
+    for _, path in sorted(paths, key=lambda p: maildir_arrival(p[0])):
         with open(path, "rb") as f:
             out.append(f.read())
     return out
@@ -492,7 +493,8 @@ def mbsync(tmp_path, d, pki, template):
 
 def test_mbsync_both_ways(tmp_path, daemon, pki):
     """isync's mbsync with the client certificate: new mail down; a flag, a deletion and
-    a new message made in the local Maildir go up (APPEND, STORE, EXPUNGE)."""
+    a new message made in the local Maildir go up (APPEND, STORE, EXPUNGE); then a flag,
+    an expunge and a new delivery on the server come down."""
     d = start(daemon, pki)
     bodies = [message(1), message(2, 20000)]
     for b in bodies:
@@ -521,7 +523,17 @@ def test_mbsync_both_ways(tmp_path, daemon, pki):
     m.select("INBOX")
     assert m.search(None, "SEEN") == ("OK", [b"1"])
     assert m.search(None, "SUBJECT", '"test 3"') == ("OK", [b"2"])
+    # On the server: the read one flagged, the uploaded one deleted, a new delivery.
+    m.store("1", "+FLAGS", "\\Flagged")
+    m.store("2", "+FLAGS", "\\Deleted")
+    m.expunge()
     m.logout()
+    smtp_deliver(d, message(4))
+    r = run()
+    assert r.returncode == 0, r.stdout + r.stderr
+    local = {re.search(rb"Subject: (test \d)", p.read_bytes()).group(1): p.name.partition(":2,")[2]
+             for p in (near / "INBOX").glob("*/*")}
+    assert local == {b"test 1": "FS", b"test 4": ""}, local
 
 
 def test_search_sent_dates(daemon, pki):

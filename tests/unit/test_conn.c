@@ -35,7 +35,8 @@ static void echo_event(struct conn *c, enum conn_event ev, void *arg)
 	case CONN_EV_DATA:
 		while (buf_lr_next(&e->lr, conn_in(c), &line) == MGW_PARSE_OK) {
 			if (e->nlines < 8) {
-				memcpy(e->lines[e->nlines], line.text, line.len < 63 ? line.len : 63);
+				memcpy(e->lines[e->nlines], line.text,
+				       line.len < 63 ? line.len : 63);
 				e->lines[e->nlines][line.len < 63 ? line.len : 63] = '\0';
 			}
 			if (line.len == 4 && memcmp(line.text, "QUIT", 4) == 0) {
@@ -81,7 +82,7 @@ struct fixture {
 	struct echo e;
 };
 
-static void setup_conn(struct fixture *f, uint32_t idle_ms)
+static void setup_conn_out(struct fixture *f, uint32_t idle_ms, size_t out_max)
 {
 	int sv[2];
 
@@ -90,9 +91,14 @@ static void setup_conn(struct fixture *f, uint32_t idle_ms)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 	f->peer = sv[1];
 	buf_lr_init(&f->e.lr, 64);
-	assert_int_equal(conn_new(&f->loop, sv[0], NULL, 0, 256, 4096, &f->c), 0);
+	assert_int_equal(conn_new(&f->loop, sv[0], NULL, 0, 256, out_max, &f->c), 0);
 	conn_set_idle(f->c, idle_ms);
 	assert_int_equal(conn_start(f->c, echo_event, &f->e), 0);
+}
+
+static void setup_conn(struct fixture *f, uint32_t idle_ms)
+{
+	setup_conn_out(f, idle_ms, 4096);
 }
 
 static void spin(struct fixture *f, int rounds)
@@ -134,7 +140,7 @@ static void test_echo_and_quit(void **state)
 	assert_string_equal(out, "> hello\r\n> world\r\nBYE\r\n");
 	assert_int_equal(f.e.closed, 1);
 	assert_string_equal(f.e.reason, "quit");
-	assert_int_equal(conn_count(), 0); /* reaped */
+	assert_int_equal(conn_count(), 0);	   /* reaped */
 	assert_int_equal(read(f.peer, out, 1), 0); /* EOF */
 	teardown_conn(&f);
 }
@@ -250,15 +256,86 @@ static void test_paused_conn_closes_on_hangup(void **state)
 	teardown_conn(&f);
 }
 
+/* Buffers hold storage only while they hold bytes: an idle conn has none. */
+static void test_idle_conn_holds_no_buffers(void **state)
+{
+	struct fixture f;
+	char out[256];
+
+	(void)state;
+	setup_conn(&f, 0);
+	assert_int_equal(write(f.peer, "hello\r\npar", 10), 10);
+	spin(&f, 3);
+	peer_read(&f, out, sizeof(out));
+	assert_string_equal(out, "> hello\r\n");
+	assert_int_equal(f.c->out.cap, 0);
+	assert_true(f.c->in.cap > 0); /* "par" waits for its line end */
+	assert_int_equal(write(f.peer, "t\r\n", 3), 3);
+	spin(&f, 3);
+	peer_read(&f, out, sizeof(out));
+	assert_string_equal(out, "> part\r\n");
+	assert_int_equal(f.c->in.cap, 0);
+	assert_int_equal(f.c->out.cap, 0);
+	teardown_conn(&f);
+}
+
+static size_t peer_drain(struct fixture *f)
+{
+	static char sink[65536];
+	size_t got = 0;
+	ssize_t n;
+
+	while ((n = read(f->peer, sink, sizeof(sink))) > 0)
+		got += (size_t)n;
+	return got;
+}
+
+/* Corked, only whole chunks go out and DRAINED asks for more while less than a chunk
+ * waits; uncorking sends the rest, and so does a close after flush. */
+static void test_cork_sends_whole_chunks(void **state)
+{
+	static char data[20000];
+	struct fixture f;
+	char out[256];
+
+	(void)state;
+	memset(data, 'a', sizeof(data));
+	setup_conn_out(&f, 0, 65536);
+	conn_cork(f.c, true);
+	assert_int_equal(conn_write(f.c, data, sizeof(data)), 0);
+	spin(&f, 3);
+	assert_int_equal(peer_drain(&f), CONN_CORK_CHUNK);
+	assert_int_equal(conn_out_len(f.c), sizeof(data) - CONN_CORK_CHUNK);
+	assert_true(f.e.drained >= 1);
+	assert_int_equal(conn_write(f.c, data, 13000), 0);
+	spin(&f, 3);
+	assert_int_equal(peer_drain(&f), CONN_CORK_CHUNK);
+	assert_int_equal(conn_out_len(f.c), sizeof(data) + 13000 - 2 * CONN_CORK_CHUNK);
+	conn_cork(f.c, false);
+	spin(&f, 3);
+	assert_int_equal(peer_drain(&f), sizeof(data) + 13000 - 2 * CONN_CORK_CHUNK);
+	assert_int_equal(conn_out_len(f.c), 0);
+	conn_cork(f.c, true);
+	assert_int_equal(conn_write(f.c, "last", 4), 0);
+	conn_close_after_flush(f.c, "done");
+	spin(&f, 3);
+	peer_read(&f, out, sizeof(out));
+	assert_string_equal(out, "last");
+	assert_int_equal(f.e.closed, 1);
+	teardown_conn(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_echo_and_quit),
-		cmocka_unit_test(test_idle_timeout),
-		cmocka_unit_test(test_peer_close),
-		cmocka_unit_test(test_starttls_discards_pipelined_clear_text),
-		cmocka_unit_test(test_backpressure_stops_reading),
-		cmocka_unit_test(test_paused_conn_closes_on_hangup),
+	    cmocka_unit_test(test_echo_and_quit),
+	    cmocka_unit_test(test_idle_timeout),
+	    cmocka_unit_test(test_peer_close),
+	    cmocka_unit_test(test_starttls_discards_pipelined_clear_text),
+	    cmocka_unit_test(test_backpressure_stops_reading),
+	    cmocka_unit_test(test_paused_conn_closes_on_hangup),
+	    cmocka_unit_test(test_idle_conn_holds_no_buffers),
+	    cmocka_unit_test(test_cork_sends_whole_chunks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

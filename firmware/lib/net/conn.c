@@ -143,6 +143,17 @@ int conn_new_transport(struct loop *loop, const struct transport *tr, const char
 	return 0;
 }
 
+/* The output bytes to write now: all of them, or while corked and open only whole
+ * chunks (a full TLS record each; the rest waits for more). */
+static size_t conn_out_ready(const struct conn *c)
+{
+	size_t len = buf_len(&c->out);
+
+	if (c->corked && c->state == CONN_ST_OPEN && !c->tls_next_set)
+		len -= len % CONN_CORK_CHUNK;
+	return len;
+}
+
 /* Input is wanted: open, not paused, room for it, and our replies are being read. */
 static bool conn_wants_input(const struct conn *c)
 {
@@ -167,7 +178,7 @@ static uint32_t conn_interest(const struct conn *c)
 	case CONN_ST_DRAINING:
 		break;
 	}
-	if (buf_len(&c->out) > 0)
+	if (conn_out_ready(c) > 0)
 		want |= c->wr_wants_read ? LOOP_READ : LOOP_WRITE;
 	return want;
 }
@@ -287,6 +298,13 @@ void conn_pause(struct conn *c, bool paused)
 		conn_queue_flush(c);
 }
 
+void conn_cork(struct conn *c, bool corked)
+{
+	c->corked = corked;
+	if (!corked && buf_len(&c->out) > 0)
+		conn_queue_flush(c);
+}
+
 void conn_hold(struct conn *c, bool held)
 {
 	c->held = held;
@@ -357,8 +375,8 @@ void conn_close_after_flush(struct conn *c, const char *reason)
 static bool conn_do_flush(struct conn *c)
 {
 	c->wr_wants_read = false;
-	while (buf_len(&c->out) > 0) {
-		ssize_t n = c->tr.ops->write(c->tr.ctx, buf_data(&c->out), buf_len(&c->out));
+	while (conn_out_ready(c) > 0) {
+		ssize_t n = c->tr.ops->write(c->tr.ctx, buf_data(&c->out), conn_out_ready(c));
 
 		if (n == -MGW_EWANTWRITE)
 			break;
@@ -372,7 +390,10 @@ static bool conn_do_flush(struct conn *c)
 		}
 		buf_consume(&c->out, (size_t)n);
 	}
-	if (buf_len(&c->out) == 0) {
+	if (buf_len(&c->out) > 0 && conn_out_ready(c) == 0 && !c->wr_wants_read) {
+		/* Corked: less than a chunk is left; the session adds to it. */
+		conn_emit(c, CONN_EV_DRAINED);
+	} else if (buf_len(&c->out) == 0) {
 		if (c->state == CONN_ST_DRAINING) {
 			if (c->tr.ops->shutdown)
 				c->tr.ops->shutdown(c->tr.ctx);
@@ -383,6 +404,9 @@ static bool conn_do_flush(struct conn *c)
 			conn_install_tls(c);
 		else if (c->state == CONN_ST_OPEN)
 			conn_emit(c, CONN_EV_DRAINED);
+		/* Nothing more to send: an idle connection holds no output storage. */
+		if (buf_len(&c->out) == 0)
+			buf_free(&c->out);
 	}
 	return c->state != CONN_ST_CLOSED;
 }
@@ -431,6 +455,10 @@ static bool conn_do_read(struct conn *c)
 		conn_emit(c, CONN_EV_DATA);
 		took = buf_len(&c->in) < before;
 	}
+	/* Everything read was taken: an idle connection holds no input storage (a read
+	 * chunk is CONN_READ_CHUNK, most of a logged-in session's memory otherwise). */
+	if (buf_len(&c->in) == 0)
+		buf_free(&c->in);
 	/* The peer has sent everything, but a half-closed peer still reads: close once every
 	 * reply is out and the session takes no more of the input (RFC 9293 3.6). */
 	if (c->eof && !c->held && c->state == CONN_ST_OPEN && buf_len(&c->out) == 0 &&

@@ -4,7 +4,8 @@
  * Protocol code never touches the socket: it is told of semantic events through one
  * callback and reads conn_in(), writes with conn_write()/conn_printf().
  *   CONN_EV_DATA       new bytes are in conn_in(); consume what you can
- *   CONN_EV_DRAINED    the output buffer became empty (stream more if you have it)
+ *   CONN_EV_DRAINED    the output buffer became empty, or corked less than a chunk is
+ *                      left (stream more if you have it)
  *   CONN_EV_TIMEOUT    the idle timer fired; if the session does not close or re-arm,
  *                      the connection is closed with reason "idle timeout"
  *                      (not sent for a handshake deadline: see conn_set_handshake_timeout)
@@ -15,7 +16,9 @@
  * Ownership: a conn owns its fd, buffers and transport context; it is freed by the loop
  * (deferred) after CLOSED was delivered, so a callback may close it safely. The session
  * pointer is owned by the session code, which frees it on CLOSED.
- * Memory: at most in_max + out_max bytes of buffers per connection.
+ * Memory: at most in_max + out_max bytes of buffers per connection, and none while a
+ * buffer is empty (its storage is wiped and freed once everything in it was taken or
+ * sent), so an idle connection holds only its struct and its transport's state.
  */
 #ifndef MGW_CONN_H
 #define MGW_CONN_H
@@ -50,6 +53,7 @@ typedef void (*conn_event_cb)(struct conn *c, enum conn_event ev, void *sess);
 #define CONN_ADDR_MAX 64 /* "[ipv6]:port" */
 #define CONN_REASON_MAX 96
 #define CONN_DRAIN_TIMEOUT_MS 10000
+#define CONN_CORK_CHUNK 16384 /* the largest TLS record's payload (RFC 8446 5.1) */
 
 struct conn {
 	struct loop *loop;
@@ -68,7 +72,8 @@ struct conn {
 	void *sess;
 	enum conn_state state;
 	bool paused, eof, rd_wants_write, wr_wants_read, hs_wants_write, flush_queued;
-	bool held; /* conn_hold(): the peer's end of input does not close yet */
+	bool held;   /* conn_hold(): the peer's end of input does not close yet */
+	bool corked; /* conn_cork(): only whole CONN_CORK_CHUNKs are written */
 	uint64_t id;
 	char peer[CONN_ADDR_MAX];     /* address and port, for logs */
 	char peer_ip[CONN_ADDR_MAX];  /* address only */
@@ -109,6 +114,14 @@ int conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(prin
 size_t conn_out_len(const struct conn *c);
 /* Stops (true) or resumes (false) reading input; used for back-pressure by sessions. */
 void conn_pause(struct conn *c, bool paused);
+/*
+ * Corks (true) or uncorks (false) the output, as TCP_CORK does for a socket: while
+ * corked, output is written in whole CONN_CORK_CHUNKs only, so a session that streams
+ * many small pieces (the messages of a FETCH) fills every TLS record instead of ending a
+ * short record each time its output drains; CONN_EV_DRAINED comes when less than a chunk
+ * is left. Uncorking writes the rest. Closing (conn_close_after_flush) writes it all.
+ */
+void conn_cork(struct conn *c, bool corked);
 /*
  * Holds (true) or releases (false) the conn open after the peer's end of input: while
  * the session still works on input it took (a commit or password check on a worker),

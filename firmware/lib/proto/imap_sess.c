@@ -126,7 +126,7 @@ struct imap_sess {
 	size_t cmdlen, cmdcap;
 	uint32_t lit_left;   /* LITERAL/SKIP */
 	bool skip_rest;	     /* SKIP: the line after the literal is garbage too */
-	struct imap_cmd *pc; /* the parsed command, owned; reused */
+	struct imap_cmd *pc; /* the parsed command, owned; NULL between commands */
 	char tag[IMAP_TAG_MAX + 1];
 	const char *delayed_reply;
 	bool close_after_delay;
@@ -200,6 +200,8 @@ static void imap_close(struct imap_sess *s, const char *bye, const char *reason)
 
 static void imap_job_end(struct imap_sess *s)
 {
+	if (s->job.kind == IMAP_JOB_FETCH && !s->closed)
+		conn_cork(s->c, false);
 	if (s->job.lit.fd >= 0)
 		close(s->job.lit.fd);
 	free(s->job.mem);
@@ -1099,6 +1101,10 @@ static void imap_job_start_empty(struct imap_sess *s, enum imap_job_kind kind, c
 static void imap_job_start(struct imap_sess *s, enum imap_job_kind kind, const char *done)
 {
 	imap_job_start_empty(s, kind, done);
+	/* Messages go out in full TLS records, not one short record per refill; the rest
+	 * goes when the job ends (imap_job_end). */
+	if (kind == IMAP_JOB_FETCH)
+		conn_cork(s->c, true);
 	imap_job_more(s);
 }
 
@@ -2493,13 +2499,18 @@ static void imap_skip_literal(struct imap_sess *s, const uint8_t *line, size_t l
 /* One line of a command: the whole command once its last line is there. */
 static void imap_line(struct imap_sess *s, const uint8_t *text, size_t len)
 {
-	struct imap_cmd *pc = s->pc;
+	struct imap_cmd *pc;
 	int rc;
 
 	if (s->cmdlen == 0 && s->state == IMAP_ST_NOAUTH && ++s->cmds > IMAP_PRELOGIN_CMDS_MAX) {
 		imap_close(s, "Too many commands without login", "pre-login command limit");
 		return;
 	}
+	if (s->pc == NULL && (s->pc = malloc(sizeof(*s->pc))) == NULL) {
+		imap_close(s, "Out of memory", "out of memory");
+		return;
+	}
+	pc = s->pc;
 	if (imap_cmd_append(s, text, len) < 0) {
 		s->tag[0] = '\0';
 		imap_cmd_reset(s);
@@ -2554,6 +2565,22 @@ static void imap_line(struct imap_sess *s, const uint8_t *text, size_t len)
 	imap_table[pc->id].fn(s, pc);
 	if (s->mode != IMAP_MODE_JOB)
 		imap_cmd_reset(s);
+}
+
+/* Between commands the parsed command (about 10 KiB) and the command buffer are not
+ * needed: an idle session gives them back (imap_line allocates them again). A job uses
+ * both until it ends; a literal being read fills the command buffer. */
+static void imap_release_idle(struct imap_sess *s)
+{
+	if (s->cmdlen || s->mode == IMAP_MODE_JOB || s->mode == IMAP_MODE_LITERAL)
+		return;
+	free(s->pc);
+	s->pc = NULL;
+	if (s->cmd)
+		explicit_bzero(s->cmd, s->cmdcap);
+	free(s->cmd);
+	s->cmd = NULL;
+	s->cmdcap = 0;
 }
 
 /*
@@ -2631,6 +2658,7 @@ static void imap_input(struct imap_sess *s)
 			buf_lr_done(&s->lr, in, &line);
 		}
 	}
+	imap_release_idle(s);
 	s->in_input = false;
 }
 
@@ -2680,11 +2708,6 @@ int imap_sess_start(struct conn *c, const struct gate_env *env)
 
 	if (s == NULL)
 		return -MGW_ENOMEM;
-	s->pc = malloc(sizeof(*s->pc));
-	if (s->pc == NULL) {
-		free(s);
-		return -MGW_ENOMEM;
-	}
 	s->c = c;
 	s->env = *env;
 	if (s->env.peer == NULL)

@@ -737,8 +737,10 @@ void maildir_box_close(struct maildir_box *box)
 	 * kept open on /dev/null by the daemon). */
 	if (box->lock_fd > 0)
 		close(box->lock_fd);
+	if (box->dir_fd > 0)
+		close(box->dir_fd);
 	memset(box, 0, sizeof(*box));
-	box->lock_fd = -1;
+	box->lock_fd = box->dir_fd = -1;
 }
 
 static int maildir_box_append(struct maildir_box *box, struct maildir_ent *e)
@@ -781,7 +783,7 @@ int maildir_folder_open(struct maildir_box *box, const struct maildir_store *st,
 	int rc;
 
 	memset(box, 0, sizeof(*box));
-	box->lock_fd = -1;
+	box->lock_fd = box->dir_fd = -1;
 	rc = maildir_path(st, domain, user, box->root, sizeof(box->root));
 	if (rc == 0)
 		rc = maildir_folder_dir(box->root, folder, box->path, sizeof(box->path));
@@ -797,6 +799,10 @@ int maildir_folder_open(struct maildir_box *box, const struct maildir_store *st,
 	if (rc == 0) {
 		box->uidvalidity = sc.uidvalidity;
 		box->uidnext = sc.uidnext;
+		/* A FETCH opens every message: relative to this, the kernel walks two path
+		 * components instead of the whole data path each time. Without it (out of
+		 * fds) maildir_msg_open() takes the full path. */
+		box->dir_fd = open(box->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	}
 	maildir_scan_free(&sc);
 	if (rc < 0)
@@ -933,14 +939,24 @@ int maildir_msg_open(struct maildir_box *box, size_t i, int *fd)
 	if (box->msgs[i].gone)
 		return -MGW_ENOENT;
 	for (attempt = 0; attempt < 2; attempt++) {
-		rc = maildir_msg_path(box, i, p, sizeof(p));
+		const struct maildir_msg *m = &box->msgs[i];
+
+		rc = box->dir_fd > 0
+			 ? maildir_fmt(p, sizeof(p), "%s/%s", m->in_new ? "new" : "cur", m->name)
+			 : maildir_msg_path(box, i, p, sizeof(p));
 		if (rc < 0)
 			return rc;
-		*fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+		*fd = openat(box->dir_fd > 0 ? box->dir_fd : AT_FDCWD, p,
+			     O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 		if (*fd >= 0)
 			return 0;
 		if (errno != ENOENT) {
-			log_err("%s: open: %s", p, strerror(errno));
+			int e = errno;
+
+			if (box->dir_fd > 0)
+				(void)maildir_msg_path(box, i, p,
+						       sizeof(p)); /* the log names it all */
+			log_err("%s: open: %s", p, strerror(e));
 			return -MGW_EIO;
 		}
 		rc = maildir_msg_locate(box, i);

@@ -274,6 +274,7 @@ struct maildir_box {
 	char path[MAILDIR_PATH_MAX]; /* .../Maildir, or .../Maildir/.<folder> */
 	char root[MAILDIR_PATH_MAX]; /* .../Maildir (maildirsize, the quota) */
 	int lock_fd;		     /* session lock, -1 when not held */
+	int dir_fd; /* path as an O_PATH directory: messages open below it; <= 0 when none */
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	struct maildir_msg *msgs; /* owned */
