@@ -1,7 +1,9 @@
 """SMTP under load and under failure: Postfix's smtp-source as a load generator, kill -9
 during deliveries, a full disk."""
 import os
+import pathlib
 import random
+import re
 import signal
 import smtplib
 import socket
@@ -11,8 +13,8 @@ import time
 
 import pytest
 
-from smtputil import Raw, all_visible, messages, smtp_conf, split_trace, start_mx
-from mgw import Daemon
+from smtputil import Raw, add_domains, all_visible, messages, smtp_conf, split_trace, start_mx
+from mgw import Daemon, wait_for
 
 LOAD_CONF = "max_per_address = 20\nmax_connections = 32\nrate = 1000\n"
 
@@ -262,3 +264,130 @@ def test_concurrent_deliveries_to_one_mailbox_both_acknowledged(daemon):
     assert got == want
     d.stop()
     d.assert_no_sanitizer_report()
+
+
+# ---- group commit under I/O errors ----------------------------------------------------
+
+FLUSHFAULT_C = os.path.join(os.path.dirname(__file__), "flushfault.c")
+
+
+@pytest.fixture(scope="module")
+def flushfault_so(tmp_path_factory):
+    """tests/integration/flushfault.c, the LD_PRELOAD shim that stalls or fails the
+    daemon's flushes when the test says so (no device-mapper on the build host)."""
+    so = str(tmp_path_factory.mktemp("flushfault") / "flushfault.so")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", so, FLUSHFAULT_C, "-ldl"],
+                   check=True)
+    return so
+
+
+@pytest.fixture(params=["host disk", "own filesystem"])
+def faulty_mx(request, tmp_path, flushfault_so):
+    """(daemon, control folder): a daemon whose flushes the shim controls, with its data
+    on the host's disk (one fsync per message, shared new/ fsyncs) or on an ext4 of its
+    own, as /data on the board (one shared syncfs per batch)."""
+    own = request.param == "own filesystem"
+    base = tmp_path
+    if own:
+        base = pathlib.Path(request.getfixturevalue("freezable_fs")(str(tmp_path / "fs")))
+    ctl = tmp_path / "ctl"
+    ctl.mkdir()
+    os.chmod(ctl, 0o777)  # the daemon's user creates and removes the control files
+    d = Daemon(base / "d", smtp_conf(LOAD_CONF + "min_free_space = 1M\n"))  # 32 MiB fs
+    add_domains(d)
+    d.start(env={"LD_PRELOAD": flushfault_so, "FLUSHFAULT_DIR": str(ctl),
+                 "ASAN_OPTIONS": "abort_on_error=0:detect_leaks=1:verify_asan_link_order=0"})
+    assert flush_status(d)[0] == ("syncfs" if own else "fsync")
+    yield d, ctl
+    assert d.stop() == 0
+    d.assert_no_sanitizer_report()
+
+
+def flush_status(d):
+    """(mode, callers waiting for a flush now) from `status`."""
+    st = dict(x.split(": ", 1) for x in d.control("status")[:-1])
+    return st["store_flush"], int(st["store_flushes"].split(", ")[1].split()[0])
+
+
+def batch_body(i):
+    return b"Subject: batch %d\r\n\r\nmessage %d of the batch\r\n" % (i, i)
+
+
+def send_batch_msg(addr, i, codes):
+    """One message; codes[i] = the reply to its final dot."""
+    try:
+        with smtplib.SMTP(*addr, timeout=60) as s:
+            s.sendmail("s@example.net", ["alice@example.com"], batch_body(i))
+        codes[i] = 250
+    except smtplib.SMTPDataError as e:
+        codes[i] = e.smtp_code
+
+
+def visible_batch(d):
+    """{message number: times it is in alice's Maildir}, each checked byte-exact."""
+    seen = {}
+    for m in messages(d, "example.com", "alice"):
+        rest = split_trace(m)[1]
+        i = int(rest.split(b"\r\n", 1)[0].split()[-1])
+        assert rest == batch_body(i), rest
+        seen[i] = seen.get(i, 0) + 1
+    return seen
+
+
+def stalled_batch(d, ctl, arm):
+    """Message 1 is committed and its flush stalls (shim "hold"); arm() then sets a fault;
+    messages 2, 3 and 4 are committed and wait for the next flush (or failed before it).
+    Releases the stall and returns {message: reply code}."""
+    codes = {}
+    send_batch_msg(d.addr("smtp"), 0, codes)  # the mailbox exists
+    assert codes[0] == 250
+    # status counts alice's mailbox into a new maildirsize (an atomic write, with its
+    # own fsyncs): before the stall, so that the polls below only read it.
+    flush_status(d)
+    (ctl / "hold").touch()
+    first = threading.Thread(target=send_batch_msg, args=(d.addr("smtp"), 1, codes))
+    first.start()
+    wait_for(lambda: (ctl / "held").exists(), 30)
+    arm()
+    rest = [threading.Thread(target=send_batch_msg, args=(d.addr("smtp"), i, codes))
+            for i in (2, 3, 4)]
+    for t in rest:
+        t.start()
+    # Every one of them is waiting behind the stalled flush, or already refused.
+    wait_for(lambda: flush_status(d)[1] + sum(1 for i in (2, 3, 4) if i in codes) == 4, 30)
+    (ctl / "hold").unlink()
+    for t in [first] + rest:
+        t.join(60)
+    return codes
+
+
+def test_failed_flush_refuses_every_message_it_covered(faulty_mx):
+    """The kernel reports a write-back error to one flush only. That flush covered a
+    batch (messages 2-4 waited for it together): each of them gets 451 and is not in
+    the mailbox; none is told 250 because a flush it retried alone found nothing to
+    report. The daemon then delivers as before."""
+    d, ctl = faulty_mx
+    m = d.mark()
+    codes = stalled_batch(d, ctl, lambda: (ctl / "fail").touch())
+    assert [codes[i] for i in (2, 3, 4)] == [451, 451, 451], codes
+    assert len(re.findall(r"(syncfs|fsync directory): Input/output error",
+                          "\n".join(d.lines[m:]))) == 1, "one flush failed"
+    seen = visible_batch(d)
+    assert not {2, 3, 4} & set(seen)
+    assert codes[1] in (250, 451)  # with syncfs, its rename may share the failed flush
+    assert seen == {i: 1 for i in (0, 1) if codes[i] == 250}
+    send_batch_msg(d.addr("smtp"), 5, codes)
+    assert codes[5] == 250
+    assert visible_batch(d)[5] == 1
+
+
+def test_failed_write_back_of_one_message_refuses_only_it(faulty_mx):
+    """One message's own data fails to reach the disk (its fsync, or its file's error
+    after the shared syncfs): that message gets 451 and is not in the mailbox; the
+    other messages of its batch get 250 and are there, complete, once."""
+    d, ctl = faulty_mx
+    codes = stalled_batch(d, ctl, lambda: (ctl / "fail_file").touch())
+    refused = [i for i in (1, 2, 3, 4) if codes[i] == 451]
+    assert len(refused) == 1, codes
+    assert all(codes[i] == 250 for i in (1, 2, 3, 4) if i not in refused), codes
+    assert visible_batch(d) == {i: 1 for i in (0, 1, 2, 3, 4) if i not in refused}

@@ -239,6 +239,8 @@ int maildir_store_init(struct maildir_store *st, const char *data_dir, const cha
 	if (i == 0)
 		snprintf(st->host, sizeof(st->host), "mailgw");
 	st->reserve_bytes = reserve_bytes;
+	/* One syncfs per batch of deliveries where the data has a filesystem of its own. */
+	(void)dirsync_fs_auto(st->data_dir);
 	rc = maildir_fmt(p, sizeof(p), "%s/mail", data_dir);
 	if (rc == 0)
 		rc = file_mkdirs(p, 0700);
@@ -506,8 +508,9 @@ void maildir_dlv_abort(struct maildir_dlv *d)
 /* Per recipient progress of a commit, so a failure can undo exactly what was done. */
 struct maildir_dlv_rcpt {
 	const struct maildir_rcpt *r;
-	char md[MAILDIR_PATH_MAX];   /* the Maildir, or the folder's directory */
-	char root[MAILDIR_PATH_MAX]; /* the Maildir (maildirsize) */
+	char md[MAILDIR_PATH_MAX];     /* the Maildir, or the folder's directory */
+	char root[MAILDIR_PATH_MAX];   /* the Maildir (maildirsize) */
+	char newdir[MAILDIR_PATH_MAX]; /* md/new */
 	enum { MAILDIR_DLV_NONE, MAILDIR_DLV_TMP, MAILDIR_DLV_NEW } stage;
 };
 
@@ -575,7 +578,7 @@ static void maildir_dlv_undo(struct maildir_dlv_rcpt *rs, size_t n, const char *
 				strerror(errno));
 		else if (rs[i].stage == MAILDIR_DLV_NEW &&
 			 maildir_fmt(p, sizeof(p), "%s/new", rs[i].md) == 0)
-			(void)file_dir_fsync(p);
+			(void)dirsync_fsync(p);
 		rs[i].stage = MAILDIR_DLV_NONE;
 	}
 }
@@ -583,6 +586,7 @@ static void maildir_dlv_undo(struct maildir_dlv_rcpt *rs, size_t n, const char *
 int maildir_dlv_commit_run(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, size_t n)
 {
 	struct maildir_dlv_rcpt *rs = NULL;
+	const char **newdirs = NULL;
 	char name[MAILDIR_NAME_MAX + 1], tmp[MAILDIR_PATH_MAX], dst[MAILDIR_PATH_MAX];
 	size_t nr = 0, i, j;
 	int rc = -MGW_EINVAL;
@@ -598,7 +602,8 @@ int maildir_dlv_commit_run(struct maildir_dlv *d, const struct maildir_rcpt *rcp
 		goto out;
 	rc = -MGW_ENOMEM;
 	rs = calloc(n, sizeof(*rs));
-	if (rs == NULL)
+	newdirs = calloc(n, sizeof(*newdirs));
+	if (rs == NULL || newdirs == NULL)
 		goto out;
 	/* Distinct recipients, each with its Maildir path (this validates the names). */
 	for (i = 0; i < n; i++) {
@@ -613,8 +618,11 @@ int maildir_dlv_commit_run(struct maildir_dlv *d, const struct maildir_rcpt *rcp
 		if (rc == 0)
 			rc = maildir_folder_dir(rs[nr].root, rcpts[i].folder, rs[nr].md,
 						sizeof(rs[nr].md));
+		if (rc == 0)
+			rc = maildir_fmt(rs[nr].newdir, sizeof(rs[nr].newdir), "%s/new", rs[nr].md);
 		if (rc < 0)
 			goto out;
+		newdirs[nr] = rs[nr].newdir;
 		nr++;
 	}
 	/* S= the file's size, W= its size as sent (dovecot's fields): readers take both
@@ -632,11 +640,11 @@ int maildir_dlv_commit_run(struct maildir_dlv *d, const struct maildir_rcpt *rcp
 		if (futimens(d->fd, ts) < 0)
 			log_warn("%s: futimens: %s", d->spool, strerror(errno));
 	}
-	if (fsync(d->fd) < 0) {
-		rc = maildir_errno_code(errno);
-		log_err("%s: fsync: %s", d->spool, strerror(errno));
+	/* Its own fsync, or its share of one syncfs for every delivery of the batch
+	 * (store/dirsync.h). */
+	rc = dirsync_file(d->fd, d->spool);
+	if (rc < 0)
 		goto out;
-	}
 	/* 2. Into every tmp/. */
 	for (i = 0; i < nr; i++) {
 		rc = rs[i].r->folder ? maildir_folder_exists(rs[i].md)
@@ -674,13 +682,12 @@ int maildir_dlv_commit_run(struct maildir_dlv *d, const struct maildir_rcpt *rcp
 		rs[i].stage = MAILDIR_DLV_NEW;
 	}
 	/* 4. Durable: the new/ entries survive a power cut. Deliveries committing at the
-	 * same time on other workers share these fsyncs (store/dirsync.h). */
-	for (i = 0; i < nr; i++) {
-		rc = maildir_fmt(dst, sizeof(dst), "%s/new", rs[i].md);
-		if (rc == 0)
-			rc = dirsync_fsync(dst);
-		if (rc < 0)
-			goto fail;
+	 * same time on other workers share these flushes (store/dirsync.h): one fsync per
+	 * directory, or one syncfs for all of them. */
+	rc = dirsync_fsync_n(newdirs, nr);
+	if (rc < 0) {
+		i = 0;
+		goto fail;
 	}
 	/* 5. Usage for the quota (quota.h): one appended line per mailbox. */
 	for (i = 0; i < nr; i++)
@@ -694,6 +701,7 @@ fail:
 out:
 	/* 5. The spool copy is no longer needed, whatever happened. */
 	maildir_dlv_abort(d);
+	free(newdirs);
 	free(rs);
 	return rc;
 }
@@ -1118,10 +1126,15 @@ int maildir_box_expunge(struct maildir_box *box, const size_t *idx, size_t n, si
 	/* Drop the records of the removed files (their UIDs are never reused: uidnext
 	 * stays). Messages that arrived meanwhile get their UIDs now; the snapshot picks
 	 * them up at the next rescan. */
-	if (n > 0 && maildir_fmt(p, sizeof(p), "%s/new", box->path) == 0)
-		(void)file_dir_fsync(p);
-	if (n > 0 && maildir_fmt(p, sizeof(p), "%s/cur", box->path) == 0)
-		(void)file_dir_fsync(p);
+	if (n > 0) {
+		char cur[MAILDIR_PATH_MAX];
+		const char *dirs[2] = {p, cur};
+
+		/* Shared with the deliveries' flushes (store/dirsync.h). */
+		if (maildir_fmt(p, sizeof(p), "%s/new", box->path) == 0 &&
+		    maildir_fmt(cur, sizeof(cur), "%s/cur", box->path) == 0)
+			(void)dirsync_fsync_n(dirs, 2);
+	}
 	rc = maildir_sync(box->path, &sc);
 	maildir_scan_free(&sc);
 	if (failed != NULL)
