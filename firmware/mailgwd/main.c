@@ -227,6 +227,15 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 			 (unsigned long long)ds.flushes, (unsigned long long)ds.calls, ds.waiting);
 		emit(ctx, line);
 	}
+	{
+		unsigned batches;
+		size_t waiting;
+
+		smtpd_commits(&waiting, &batches);
+		snprintf(line, sizeof(line), "smtp_commits: %zu waiting, %u batches running",
+			 waiting, batches);
+		emit(ctx, line);
+	}
 	/* Per-user disk use against the quota ([smtp] quota, userdb_quota_rule). */
 	{
 		struct maildir_store st;

@@ -304,9 +304,10 @@ def faulty_mx(request, tmp_path, flushfault_so):
 
 
 def flush_status(d):
-    """(mode, callers waiting for a flush now) from `status`."""
+    """(mode, deliveries waiting for a flush or for a commit batch now) from `status`."""
     st = dict(x.split(": ", 1) for x in d.control("status")[:-1])
-    return st["store_flush"], int(st["store_flushes"].split(", ")[1].split()[0])
+    return st["store_flush"], (int(st["store_flushes"].split(", ")[1].split()[0]) +
+                               int(st["smtp_commits"].split()[0]))
 
 
 def batch_body(i):
@@ -336,8 +337,8 @@ def visible_batch(d):
 
 def stalled_batch(d, ctl, arm):
     """Message 1 is committed and its flush stalls (shim "hold"); arm() then sets a fault;
-    messages 2, 3 and 4 are committed and wait for the next flush (or failed before it).
-    Releases the stall and returns {message: reply code}."""
+    messages 2, 3 and 4 are committed and wait for a flush or a commit batch (or failed
+    before). Releases the stall and returns {message: reply code}."""
     codes = {}
     send_batch_msg(d.addr("smtp"), 0, codes)  # the mailbox exists
     assert codes[0] == 250
@@ -354,6 +355,7 @@ def stalled_batch(d, ctl, arm):
     for t in rest:
         t.start()
     # Every one of them is waiting behind the stalled flush, or already refused.
+    # (Message 1 counts as waiting for its own flush.)
     wait_for(lambda: flush_status(d)[1] + sum(1 for i in (2, 3, 4) if i in codes) == 4, 30)
     (ctl / "hold").unlink()
     for t in [first] + rest:
@@ -362,20 +364,25 @@ def stalled_batch(d, ctl, arm):
 
 
 def test_failed_flush_refuses_every_message_it_covered(faulty_mx):
-    """The kernel reports a write-back error to one flush only. That flush covered a
-    batch (messages 2-4 waited for it together): each of them gets 451 and is not in
-    the mailbox; none is told 250 because a flush it retried alone found nothing to
-    report. The daemon then delivers as before."""
+    """The kernel reports a write-back error to one flush only. That flush fails every
+    message it covered with 451, and none of them is in the mailbox; none is told 250
+    because a flush it retried alone found nothing to report. Every message told 250 is
+    there, complete, once. The daemon then delivers as before.
+    On the host disk messages 2-4 wait together for the one fsync of new/ after the
+    stalled one, which fails: all three get 451. On a filesystem of its own the failed
+    syncfs covers the data of the batch that was waiting (message 2 at least; the
+    commit queue starts 3 and 4 in a later batch): the batch itself is checked
+    deterministically by tests/unit/test_dirsync.c."""
     d, ctl = faulty_mx
     m = d.mark()
     codes = stalled_batch(d, ctl, lambda: (ctl / "fail").touch())
-    assert [codes[i] for i in (2, 3, 4)] == [451, 451, 451], codes
     assert len(re.findall(r"(syncfs|fsync directory): Input/output error",
                           "\n".join(d.lines[m:]))) == 1, "one flush failed"
-    seen = visible_batch(d)
-    assert not {2, 3, 4} & set(seen)
-    assert codes[1] in (250, 451)  # with syncfs, its rename may share the failed flush
-    assert seen == {i: 1 for i in (0, 1) if codes[i] == 250}
+    if flush_status(d)[0] == "fsync":
+        assert [codes[i] for i in (2, 3, 4)] == [451, 451, 451], codes
+    assert all(codes[i] in (250, 451) for i in (1, 2, 3, 4)), codes
+    assert any(codes[i] == 451 for i in (2, 3, 4)), codes
+    assert visible_batch(d) == {i: 1 for i in (0, 1, 2, 3, 4) if codes[i] == 250}
     send_batch_msg(d.addr("smtp"), 5, codes)
     assert codes[5] == 250
     assert visible_batch(d)[5] == 1

@@ -246,35 +246,74 @@ int dirsync_fsync(const char *dir)
 	return dirsync_fsync_n(&dir, 1);
 }
 
-int dirsync_file(int fd, const char *path)
+static int dirsync_file_fsync(int fd, const char *path)
 {
-	char root[MAILDIR_PATH_MAX];
 	int rc;
 
-	pthread_mutex_lock(&ds.mu);
-	if (!dirsync_fs_covers(path, fd)) {
-		pthread_mutex_unlock(&ds.mu);
-		if (fsync(fd) == 0)
-			return 0;
-		rc = dirsync_errno(errno);
-		log_err("%s: fsync: %s", path, strerror(errno));
-		return rc;
-	}
-	snprintf(root, sizeof(root), "%s", ds.fs_root);
-	rc = dirsync_run(root, true);
-	pthread_mutex_unlock(&ds.mu);
-	if (rc < 0)
-		return rc;
-	/* The syncfs wrote this file's pages back; this waits for nothing and flushes
-	 * nothing, but reports an error that hit this file since it was opened. */
+	if (fsync(fd) == 0)
+		return 0;
+	rc = dirsync_errno(errno);
+	log_err("%s: fsync: %s", path, strerror(errno));
+	return rc;
+}
+
+/* After a syncfs that covered the file: its pages were written back, so this waits for
+ * nothing and flushes nothing, but reports an error that hit this file since it was
+ * opened (its own error state, which another batch's syncfs cannot have consumed). */
+static int dirsync_file_check(int fd, const char *path)
+{
+	int rc;
+
 	if (sync_file_range(fd, 0, 0,
 			    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-				SYNC_FILE_RANGE_WAIT_AFTER) < 0) {
-		rc = dirsync_errno(errno);
-		log_err("%s: write-back: %s", path, strerror(errno));
-		return rc;
+				SYNC_FILE_RANGE_WAIT_AFTER) == 0)
+		return 0;
+	rc = dirsync_errno(errno);
+	log_err("%s: write-back: %s", path, strerror(errno));
+	return rc;
+}
+
+void dirsync_file_n(const int *fds, const char *const *paths, size_t n, int *rcs)
+{
+	char root[MAILDIR_PATH_MAX];
+	bool any = false;
+	int rc = 0;
+	size_t i;
+
+	pthread_mutex_lock(&ds.mu);
+	for (i = 0; i < n; i++) {
+		rcs[i] = dirsync_fs_covers(paths[i], fds[i]);
+		any = any || rcs[i];
 	}
-	return 0;
+	if (any) {
+		snprintf(root, sizeof(root), "%s", ds.fs_root);
+		rc = dirsync_run(root, true);
+	}
+	pthread_mutex_unlock(&ds.mu);
+	for (i = 0; i < n; i++) {
+		if (!rcs[i])
+			rcs[i] = dirsync_file_fsync(fds[i], paths[i]);
+		else
+			rcs[i] = rc < 0 ? rc : dirsync_file_check(fds[i], paths[i]);
+	}
+}
+
+int dirsync_file(int fd, const char *path)
+{
+	int rc;
+
+	dirsync_file_n(&fd, &path, 1, &rc);
+	return rc;
+}
+
+bool dirsync_fs_on(void)
+{
+	bool on;
+
+	pthread_mutex_lock(&ds.mu);
+	on = ds.fs_root[0] != '\0';
+	pthread_mutex_unlock(&ds.mu);
+	return on;
 }
 
 void dirsync_stats(struct dirsync_stats *out)

@@ -62,6 +62,13 @@ int dirsync_fsync_n(const char *const *dirs, size_t n);
  * 0, -MGW_ENOSPC (the disk was full when the data was written back), -MGW_EIO (logged). */
 int dirsync_file(int fd, const char *path);
 
+/* The same for n open files at once (rcs[i]: file i's result): in filesystem mode one
+ * shared syncfs covers them all. */
+void dirsync_file_n(const int *fds, const char *const *paths, size_t n, int *rcs);
+
+/* Filesystem mode is on (batches then pay off: maildir_cq). */
+bool dirsync_fs_on(void);
+
 struct dirsync_stats {
 	uint64_t calls;	  /* requests since the start */
 	uint64_t flushes; /* fsyncs or syncfs really run for them */

@@ -245,6 +245,25 @@ int maildir_dlv_commit(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, 
 int maildir_dlv_commit_run(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, size_t n);
 void maildir_dlv_notify(const struct maildir_store *st, const struct maildir_rcpt *rcpts, size_t n);
 
+/* One delivery of a batch commit. */
+struct maildir_commit {
+	struct maildir_dlv *d;		  /* an active delivery; finished afterwards */
+	const struct maildir_rcpt *rcpts; /* borrowed for the call */
+	size_t n;
+	int rc; /* out: what maildir_dlv_commit_run would have returned for it alone */
+};
+
+/*
+ * maildir_dlv_commit_run for n deliveries at once, each all or nothing on its own, with
+ * the flushes shared (store/dirsync.h): the data of all of them is flushed together (one
+ * syncfs on a data filesystem of its own), then each is linked and renamed into its
+ * recipients' new/, then the directories are flushed together. A delivery that fails on
+ * its own (a write error, its own write-back error, a refused link) fails alone; a failed
+ * flush of the directories fails every delivery of the batch (nothing of them stays
+ * visible). Any thread, as _run.
+ */
+void maildir_dlv_commit_batch(struct maildir_commit *c, size_t n);
+
 /* Removes the spool file and finishes the delivery. */
 void maildir_dlv_abort(struct maildir_dlv *d);
 
