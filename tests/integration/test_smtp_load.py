@@ -39,36 +39,54 @@ def body_file(tmp_path, who):
     return str(p), text.replace("\n", "\r\n").encode() + b"\r\n"
 
 
+@pytest.fixture(params=["host disk", "own filesystem"])
+def data_fs(request, tmp_path):
+    """(folder for a daemon, extra [smtp] settings): on the host's disk (mailgwd flushes
+    each message with its own fsync) or on an ext4 of its own, as /data on the board
+    (deliveries are committed in batches, one syncfs per step of a batch)."""
+    if request.param == "host disk":
+        return tmp_path, ""
+    mount = request.getfixturevalue("freezable_fs")
+    return pathlib.Path(mount(str(tmp_path / "fs"))), "min_free_space = 1M\n"  # 32 MiB
+
+
 @pytest.mark.skipif(not os.path.exists("/usr/sbin/smtp-source"), reason="postfix not installed")
-def test_smtp_source_5000_messages_10_sessions(daemon, tmp_path):
-    d = start_mx(daemon, LOAD_CONF)
-    host, port = d.addr("smtp")
-    runs = []
-    expect = {}
-    for who in ("alice", "bob"):
-        path, want = body_file(tmp_path, who)
-        expect[who] = want
-        # 2 x 2500 messages, 5 sessions each, every session sends many messages.
-        runs.append(subprocess.Popen(
-            ["/usr/sbin/smtp-source", "-d", "-s", "5", "-m", "2500", "-M", "source.example",
-             "-f", "load@example.net", "-t", "%s@example.com" % who, "-F", path,
-             "%s:%d" % (host, port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-    for p in runs:
-        out, _ = p.communicate(timeout=900)
-        # smtp-source stops with an error on the first reply that is not positive, so
-        # exit 0 means every one of its messages was acknowledged with 250.
-        assert p.returncode == 0, (out, d.log()[-3000:])
-    for who in ("alice", "bob"):
-        msgs = messages(d, "example.com", who)
-        assert len(msgs) == 2500, who
-        for m in msgs:
-            trace, rest = split_trace(m)
-            assert rest == expect[who]
-            assert (b"for <%s@example.com>" % who.encode()) in trace
-    assert messages(d, "example.org", "carol") == []
-    assert os.listdir(os.path.join(d.data, "spool")) == []
-    ok = [l for l in d.lines if "smtp msg id=" in l and "result=250" in l]
-    assert len(ok) == 5000
+def test_smtp_source_5000_messages_10_sessions(tmp_path, data_fs):
+    base, extra = data_fs
+    d = Daemon(base / "d", smtp_conf(LOAD_CONF + extra))
+    add_domains(d)
+    d.start()
+    try:
+        host, port = d.addr("smtp")
+        runs = []
+        expect = {}
+        for who in ("alice", "bob"):
+            path, want = body_file(tmp_path, who)
+            expect[who] = want
+            # 2 x 2500 messages, 5 sessions each, every session sends many messages.
+            runs.append(subprocess.Popen(
+                ["/usr/sbin/smtp-source", "-d", "-s", "5", "-m", "2500", "-M", "source.example",
+                 "-f", "load@example.net", "-t", "%s@example.com" % who, "-F", path,
+                 "%s:%d" % (host, port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        for p in runs:
+            out, _ = p.communicate(timeout=900)
+            # smtp-source stops with an error on the first reply that is not positive, so
+            # exit 0 means every one of its messages was acknowledged with 250.
+            assert p.returncode == 0, (out, d.log()[-3000:])
+        for who in ("alice", "bob"):
+            msgs = messages(d, "example.com", who)
+            assert len(msgs) == 2500, who
+            for m in msgs:
+                trace, rest = split_trace(m)
+                assert rest == expect[who]
+                assert (b"for <%s@example.com>" % who.encode()) in trace
+        assert messages(d, "example.org", "carol") == []
+        assert os.listdir(os.path.join(d.data, "spool")) == []
+        ok = [l for l in d.lines if "smtp msg id=" in l and "result=250" in l]
+        assert len(ok) == 5000
+    finally:
+        assert d.stop() == 0
+    d.assert_no_sanitizer_report()
 
 
 class Sender:
@@ -87,6 +105,11 @@ class Sender:
         return (b"Subject: crash %d\r\n\r\n" % i) + b"".join(
             line % (i, n) for n in range(1 + (i * 37) % 400))
 
+    def take(self):
+        with self.lock:
+            self.next += 1
+            return self.next - 1
+
     def run(self, addr, stop):
         while not stop.is_set() and self.next < self.total:
             try:
@@ -96,8 +119,7 @@ class Sender:
                 return
             try:
                 while not stop.is_set() and self.next < self.total:
-                    i = self.next
-                    self.next += 1
+                    i = self.take()
                     s.sendmail("crash@example.net", ["alice@example.com"], self.body(i))
                     with self.lock:
                         self.acked.add(i)
@@ -105,25 +127,29 @@ class Sender:
                 return
 
 
-def test_kill_9_during_deliveries_loses_nothing(tmp_path):
-    """kill -9 at random moments while messages stream in; after each restart every
-    acknowledged message is there, complete, exactly once, and nothing partial is
-    visible."""
-    d = Daemon(tmp_path / "d", smtp_conf(LOAD_CONF), asan=False)
-    from smtputil import add_domains
+def test_kill_9_during_deliveries_loses_nothing(data_fs):
+    """kill -9 at random moments while messages stream in from four clients (so that
+    deliveries commit together, in batches on a filesystem of its own); after each
+    restart every acknowledged message is there, complete, exactly once, and nothing
+    partial is visible."""
+    base, extra = data_fs
+    d = Daemon(base / "d", smtp_conf(LOAD_CONF + extra), asan=False)
     add_domains(d)
     rng = random.Random(4711)
     sender = Sender(100000)
     for round_ in range(6):
         d.start()
         stop = threading.Event()
-        t = threading.Thread(target=sender.run, args=(d.addr("smtp"), stop))
-        t.start()
+        ts = [threading.Thread(target=sender.run, args=(d.addr("smtp"), stop))
+              for _ in range(4)]
+        for t in ts:
+            t.start()
         time.sleep(rng.uniform(0.3, 1.5))
         d.proc.send_signal(signal.SIGKILL)
         d.proc.wait(10)
         stop.set()
-        t.join(30)
+        for t in ts:
+            t.join(30)
         d.listening.clear()
         d.lines.clear()
     # A last clean start runs the start-up cleanup; then look at the mailbox.

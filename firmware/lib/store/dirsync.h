@@ -70,7 +70,7 @@ void dirsync_file_n(const int *fds, const char *const *paths, size_t n, int *rcs
 bool dirsync_fs_on(void);
 
 struct dirsync_stats {
-	uint64_t calls;	  /* requests since the start */
+	uint64_t calls;	  /* requests since the start (a file's data, a directory, a batch) */
 	uint64_t flushes; /* fsyncs or syncfs really run for them */
 	unsigned waiting; /* callers waiting for a flush now */
 	bool fs;	  /* filesystem mode */
