@@ -76,8 +76,9 @@
  * name in cur/ and new/ again.
  *
  * Blocking: every call here does local file I/O synchronously (open, write, fsync, rename).
- * The fsyncs of a delivery (maildir_dlv_commit_run) run on a worker thread (mailgwd's
- * SMTP sessions do so), everything else from the event loop.
+ * The flushes of a delivery (maildir_dlv_commit_run, _batch) run on a worker thread
+ * (mailgwd's SMTP sessions do so, in batches: store/commitq.h), everything else from the
+ * event loop. Flushes are shared between callers (store/dirsync.h).
  *
  * Names: every domain and user passed in is validated with passwd_domain_valid() /
  * passwd_user_valid() (auth/passwd.h) before it touches a path; an invalid name gives
@@ -216,12 +217,12 @@ int maildir_dlv_write(struct maildir_dlv *d, const void *p, size_t len);
 
 /*
  * Delivers the message to every recipient, all or nothing:
- *   1. fsync the spool file;
+ *   1. flush the spool file (its fsync, or a shared syncfs: store/dirsync.h);
  *   2. for each distinct recipient: create the Maildir if missing, hard-link the spool
  *      file into its tmp/ under the unique name (or copy when the filesystem refuses
  *      hard links);
  *   3. rename each into new/ (same name, ",S=<size>" included);
- *   4. fsync each new/ directory;
+ *   4. flush the new/ directories (shared fsyncs, or a shared syncfs);
  *   5. record the size in each maildirsize (store/quota.h);
  *   6. remove the spool file.
  * Returns 0 only when every step succeeded for every recipient: then the message is
