@@ -36,6 +36,7 @@
 #include "proto/imap_sess.h"
 #include "proto/pop3_sess.h"
 #include "smtpd.h"
+#include "store/dirsync.h"
 #include "store/quota.h"
 
 #define MAILGWD_VERSION "0.1.0"
@@ -215,6 +216,26 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 	emit(ctx, line);
 	snprintf(line, sizeof(line), "smtp_sessions: %u", smtpd_sessions());
 	emit(ctx, line);
+	/* Group commit (store/dirsync.h): how many flushes the deliveries really cost. */
+	{
+		struct dirsync_stats ds;
+
+		dirsync_stats(&ds);
+		snprintf(line, sizeof(line), "store_flush: %s", ds.fs ? "syncfs" : "fsync");
+		emit(ctx, line);
+		snprintf(line, sizeof(line), "store_flushes: %llu for %llu requests, %u waiting",
+			 (unsigned long long)ds.flushes, (unsigned long long)ds.calls, ds.waiting);
+		emit(ctx, line);
+	}
+	{
+		unsigned batches;
+		size_t waiting;
+
+		smtpd_commits(&waiting, &batches);
+		snprintf(line, sizeof(line), "smtp_commits: %zu waiting, %u batches running",
+			 waiting, batches);
+		emit(ctx, line);
+	}
 	/* Per-user disk use against the quota ([smtp] quota, userdb_quota_rule). */
 	{
 		struct maildir_store st;

@@ -26,6 +26,9 @@ int smtpd_start(struct loop *loop, struct mgw_gen **genp, struct work_pool *work
 const char *smtpd_bound(void);
 /* SMTP sessions alive (status). */
 unsigned smtpd_sessions(void);
+
+/* Deliveries waiting for a commit batch, and batches running (store/commitq.h). */
+void smtpd_commits(size_t *waiting, unsigned *batches);
 void smtpd_stop(struct loop *loop);
 void smtpd_close(struct loop *loop);
 

@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 
 import pytest
@@ -32,3 +33,30 @@ def pki(tmp_path_factory):
     """The test PKI (tests/integration/pki.py), made once per run with the openssl CLI."""
     from pki import PKI
     return PKI(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def freezable_fs(tmp_path):
+    """mount(path): a small ext4 filesystem on a loop device at path, which fsfreeze can
+    freeze: every write and fsync on it then blocks until it is thawed, as on a hung SD
+    card (needs root: CI runs as root)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a loop device needs root")
+    img = tmp_path / "fs.img"
+    subprocess.run(["truncate", "-s", "32M", str(img)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(img)], check=True)
+    mounted = []
+
+    def mount(path):
+        os.makedirs(path, exist_ok=True)
+        r = subprocess.run(["mount", "-o", "loop", str(img), path], capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            pytest.skip("cannot mount a loop device: " + r.stderr)
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in mounted:
+        subprocess.run(["fsfreeze", "-u", path], capture_output=True)
+        subprocess.run(["umount", "-l", path])

@@ -21,6 +21,16 @@ READY_TIMEOUT = 20
 F_SETPIPE_SZ = 1031  # linux/fcntl.h
 
 
+def wait_for(pred, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("condition not met within %ss" % timeout)
+
+
 def binary(name, asan=True):
     return os.path.join(BIN if asan else HOST_BIN, name)
 
@@ -101,11 +111,11 @@ class Daemon:
                 os.chmod(d, os.stat(d).st_mode | 0o011)
                 d = os.path.dirname(d)
 
-    def start(self, args=(), wait=True, pipe_size=None):
+    def start(self, args=(), wait=True, pipe_size=None, env=None):
         """pipe_size: shrink the pipe of the daemon's stderr (F_SETPIPE_SZ) so that a
-        test can fill it (see pause_reading)."""
+        test can fill it (see pause_reading). env: added to the daemon's environment."""
         self.chown_data()
-        env = dict(os.environ)
+        env = dict(os.environ, **(env or {}))
         env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
         self.proc = subprocess.Popen([self.prog, "-c", self.conf_path, *args],

@@ -8,20 +8,12 @@ import time
 
 import pytest
 
+from mgw import wait_for
+
 
 def read(path):
     with open(path) as f:
         return f.read().strip()
-
-
-def wait_for(pred, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("condition not met within %ss" % timeout)
 
 
 def pets(path):
@@ -67,33 +59,6 @@ def test_watchdog_timeout_bounds(daemon, tmp_path, value):
     d.proc.wait(20)
     assert d.proc.returncode == 1
     assert "watchdog_timeout" in d.log()
-
-
-@pytest.fixture
-def freezable_fs(tmp_path):
-    """mount(path): a small ext4 filesystem on a loop device at path, which fsfreeze can
-    freeze: every write and fsync on it then blocks until it is thawed, as on a hung SD
-    card (needs root: CI runs as root)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a loop device needs root")
-    img = tmp_path / "fs.img"
-    subprocess.run(["truncate", "-s", "32M", str(img)], check=True)
-    subprocess.run(["mkfs.ext4", "-q", "-F", str(img)], check=True)
-    mounted = []
-
-    def mount(path):
-        os.makedirs(path, exist_ok=True)
-        r = subprocess.run(["mount", "-o", "loop", str(img), path], capture_output=True,
-                           text=True)
-        if r.returncode != 0:
-            pytest.skip("cannot mount a loop device: " + r.stderr)
-        mounted.append(path)
-        return path
-
-    yield mount
-    for path in mounted:
-        subprocess.run(["fsfreeze", "-u", path], capture_output=True)
-        subprocess.run(["umount", "-l", path])
 
 
 def test_stuck_disk_keeps_the_loop_turning_then_stops_the_pets(freezable_fs, tmp_path):

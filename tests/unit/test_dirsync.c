@@ -1,7 +1,11 @@
 /*
  * test_dirsync.c - deliveries committing at the same time on several threads (as the
  * worker pool runs them): every one succeeds, every message is in new/ once, and the
- * new/ fsyncs they needed were shared (never more fsyncs than deliveries).
+ * new/ fsyncs they needed were shared (never more fsyncs than deliveries). Batches on
+ * a data filesystem of its own (one syncfs for the data, one for the directories) and
+ * what an I/O error does to them: the kernel's syncfs and sync_file_range fail when the
+ * test says so (this binary's own definitions come before libc's, as the LD_PRELOAD
+ * shim tests/integration/flushfault.c does for the daemon).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -14,12 +18,45 @@
 
 #include <cmocka.h>
 #include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "store/dirsync.h"
 #include "store/maildir.h"
 
 #define N 16
+
+static unsigned syncfs_calls;
+static unsigned syncfs_fail_at; /* the n-th syncfs from now fails (0: none) */
+static int range_fail_fd = -1;	/* sync_file_range of this fd fails */
+
+int syncfs(int fd)
+{
+	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "syncfs");
+	int rc = real(fd);
+
+	syncfs_calls++;
+	if (syncfs_fail_at > 0 && --syncfs_fail_at == 0) {
+		errno = EIO;
+		return -1;
+	}
+	return rc;
+}
+
+int sync_file_range(int fd, off_t off, off_t n, unsigned int flags)
+{
+	int (*real)(int, off_t, off_t, unsigned) =
+	    (int (*)(int, off_t, off_t, unsigned))dlsym(RTLD_NEXT, "sync_file_range");
+
+	if (fd == range_fail_fd) {
+		errno = EIO;
+		return -1;
+	}
+	return real(fd, off, n, flags);
+}
 
 static char tmpdir[64];
 static struct maildir_store st;
@@ -40,14 +77,15 @@ static void *commit_thread(void *arg)
 	return NULL;
 }
 
-static int count_new(const char *user)
+static int count_in(const char *user, const char *sub)
 {
 	char p[512];
 	struct dirent *de;
 	int n = 0;
 	DIR *d;
 
-	snprintf(p, sizeof(p), "%s/mail/example.test/%s/Maildir/new", tmpdir, user);
+	snprintf(p, sizeof(p), "%s/%s%s%s", tmpdir, user ? "mail/example.test/" : "spool",
+		 user ? user : "", user ? sub : "");
 	d = opendir(p);
 	if (d == NULL)
 		return -1;
@@ -57,10 +95,16 @@ static int count_new(const char *user)
 	return n;
 }
 
+static int count_new(const char *user)
+{
+	return count_in(user, "/Maildir/new");
+}
+
 static void test_concurrent_commits_share_fsyncs(void **state)
 {
 	static struct one o[N];
 	pthread_t th[N];
+	struct dirsync_stats s0, s1;
 	uint64_t calls0, fsyncs0, calls, fsyncs;
 	char body[64];
 	char cmd[128];
@@ -80,7 +124,7 @@ static void test_concurrent_commits_share_fsyncs(void **state)
 		o[i].r[0] = (struct maildir_rcpt){.domain = "example.test", .user = "ann"};
 		o[i].r[1] = (struct maildir_rcpt){.domain = "example.test", .user = "bob"};
 	}
-	dirsync_stats(&calls0, &fsyncs0);
+	dirsync_stats(&s0);
 	assert_int_equal(pthread_barrier_init(&go, NULL, N), 0);
 	for (int i = 0; i < N; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, commit_thread, &o[i]), 0);
@@ -91,12 +135,17 @@ static void test_concurrent_commits_share_fsyncs(void **state)
 		assert_int_equal(o[i].rc, 0);
 	assert_int_equal(count_new("ann"), N);
 	assert_int_equal(count_new("bob"), N);
-	dirsync_stats(&calls, &fsyncs);
-	/* One call per mailbox per delivery; fsyncs shared, never more than calls. */
-	assert_int_equal(calls - calls0, 2 * N);
-	assert_true(fsyncs - fsyncs0 >= 2);
+	dirsync_stats(&s1);
+	calls0 = s0.calls;
+	fsyncs0 = s0.flushes;
+	calls = s1.calls;
+	fsyncs = s1.flushes;
+	/* One request per message's data (its own fsync) and per mailbox per delivery
+	 * (new/, shared: never more fsyncs than requests). */
+	assert_int_equal(calls - calls0, 3 * N);
+	assert_true(fsyncs - fsyncs0 >= N + 2);
 	assert_true(fsyncs - fsyncs0 <= calls - calls0);
-	print_message("%d deliveries x 2 mailboxes: %llu new/ fsyncs for %llu requests\n", N,
+	print_message("%d deliveries x 2 mailboxes: %llu fsyncs for %llu requests\n", N,
 		      (unsigned long long)(fsyncs - fsyncs0), (unsigned long long)(calls - calls0));
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	assert_int_equal(system(cmd), 0);
@@ -108,11 +157,129 @@ static void test_missing_directory_fails(void **state)
 	assert_int_equal(dirsync_fsync("/nonexistent/dir/for/dirsync"), -MGW_EIO);
 }
 
+/* A store on a filesystem of its own (tmpfs when there is one: the test then flushes
+ * nothing of the build host), in filesystem mode, with the mailboxes made. */
+static void fs_store(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "%s/test_dirsync.XXXXXX",
+		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+	assert_non_null(mkdtemp(tmpdir));
+	assert_int_equal(maildir_store_init(&st, tmpdir, "host", 0), 0);
+	dirsync_fs_set(tmpdir);
+	assert_int_equal(maildir_create(&st, "example.test", "ann"), 0);
+	assert_int_equal(maildir_create(&st, "example.test", "bob"), 0);
+}
+
+static void fs_store_done(void)
+{
+	char cmd[128];
+
+	dirsync_fs_set(NULL);
+	syncfs_fail_at = 0;
+	range_fail_fd = -1;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	assert_int_equal(system(cmd), 0);
+}
+
+#define B 4
+static struct maildir_dlv bd[B];
+static struct maildir_commit bc[B];
+static const struct maildir_rcpt both[2] = {{.domain = "example.test", .user = "ann"},
+					    {.domain = "example.test", .user = "bob"}};
+
+/* B deliveries to ann and bob, written and ready to commit. */
+static void batch_begin(void)
+{
+	for (int i = 0; i < B; i++) {
+		assert_int_equal(maildir_dlv_begin(&st, &bd[i]), 0);
+		assert_int_equal(maildir_dlv_write(&bd[i], "Subject: b\r\n\r\nbody\r\n", 19), 0);
+		bc[i] = (struct maildir_commit){.d = &bd[i], .rcpts = both, .n = 2};
+	}
+}
+
+static void test_fs_batch_costs_two_flushes(void **state)
+{
+	struct dirsync_stats s0, s1;
+	unsigned calls;
+
+	(void)state;
+	fs_store();
+	batch_begin();
+	dirsync_stats(&s0);
+	calls = syncfs_calls;
+	maildir_dlv_commit_batch(bc, B);
+	dirsync_stats(&s1);
+	for (int i = 0; i < B; i++)
+		assert_int_equal(bc[i].rc, 0);
+	assert_int_equal(count_new("ann"), B);
+	assert_int_equal(count_new("bob"), B);
+	assert_int_equal(count_in(NULL, NULL), 0); /* the spool is empty */
+	/* The data of the four, then the eight new/ entries: two syncfs in all. */
+	assert_int_equal(syncfs_calls - calls, 2);
+	assert_int_equal(s1.flushes - s0.flushes, 2);
+	assert_true(s1.fs);
+	fs_store_done();
+}
+
+/* The data flush (first syncfs) or the directories' flush (second) fails. */
+static void batch_flush_fails(unsigned at)
+{
+	fs_store();
+	batch_begin();
+	syncfs_fail_at = at;
+	maildir_dlv_commit_batch(bc, B);
+	for (int i = 0; i < B; i++)
+		assert_int_equal(bc[i].rc, -MGW_EIO);
+	assert_int_equal(count_new("ann"), 0);
+	assert_int_equal(count_new("bob"), 0);
+	assert_int_equal(count_in(NULL, NULL), 0);
+	fs_store_done();
+}
+
+static void test_fs_batch_failed_data_flush_fails_all(void **state)
+{
+	(void)state;
+	batch_flush_fails(1);
+}
+
+static void test_fs_batch_failed_dir_flush_fails_all(void **state)
+{
+	(void)state;
+	batch_flush_fails(2);
+}
+
+/* One delivery's own write-back error (its file's error state after the shared syncfs)
+ * and one refused recipient fail those two alone; the other two are delivered. */
+static void test_fs_batch_one_failure_fails_it_alone(void **state)
+{
+	static const struct maildir_rcpt bad = {.domain = "example.test", .user = "../x"};
+
+	(void)state;
+	fs_store();
+	batch_begin();
+	range_fail_fd = bd[1].fd;
+	bc[2].rcpts = &bad;
+	bc[2].n = 1;
+	maildir_dlv_commit_batch(bc, B);
+	assert_int_equal(bc[0].rc, 0);
+	assert_int_equal(bc[1].rc, -MGW_EIO);
+	assert_int_equal(bc[2].rc, -MGW_EINVAL);
+	assert_int_equal(bc[3].rc, 0);
+	assert_int_equal(count_new("ann"), 2);
+	assert_int_equal(count_new("bob"), 2);
+	assert_int_equal(count_in(NULL, NULL), 0);
+	fs_store_done();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_concurrent_commits_share_fsyncs),
 	    cmocka_unit_test(test_missing_directory_fails),
+	    cmocka_unit_test(test_fs_batch_costs_two_flushes),
+	    cmocka_unit_test(test_fs_batch_failed_data_flush_fails_all),
+	    cmocka_unit_test(test_fs_batch_failed_dir_flush_fails_all),
+	    cmocka_unit_test(test_fs_batch_one_failure_fails_it_alone),
 	};
 
 	return cmocka_run_group_tests(tests, 0, 0);

@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "proto/imap_fetch.h"
 #include "proto/imap_parse.h"
+#include "store/dirsync.h"
 #include "store/folder.h"
 #include "store/keywords.h"
 #include "store/quota.h"
@@ -2335,7 +2336,7 @@ static void imap_do_copy(struct imap_sess *s, const struct imap_cmd *cmd)
 		char cur[MAILDIR_PATH_MAX + 8];
 
 		snprintf(cur, sizeof(cur), "%s/cur", dst);
-		rc = file_dir_fsync(cur);
+		rc = dirsync_fsync(cur); /* shared with deliveries (group commit) */
 	}
 	if (rc < 0) {
 		/* RFC 3501 6.4.7: a failed COPY leaves the destination as it was. */

@@ -82,18 +82,17 @@ struct smtp_sess {
 };
 
 /*
- * A delivery being committed on a worker (core/work.h). The job owns the delivery (moved
- * out of the session), copies of the recipients and the log line's start, so it does
- * not care whether the session is still there; s belongs to the loop thread: the
- * session clears it when it goes away first. The client then never saw a reply: the
- * message may be delivered (the client retries: a duplicate, never a loss).
+ * A delivery being committed on a worker, in a batch with the others that finish at about
+ * the same time (store/commitq.h). The item owns the delivery (moved out of the session),
+ * copies of the recipients and the log line's start, so it does not care whether the
+ * session is still there; s belongs to the loop thread: the session clears it when it
+ * goes away first. The client then never saw a reply: the message may be delivered (the
+ * client retries: a duplicate, never a loss).
  */
 struct smtp_commit {
-	struct work_job w;
-	struct smtp_sess *s; /* loop thread only; NULL once the session is gone */
+	struct maildir_cq_item it; /* it.dlv, it.rc: the commit's result */
+	struct smtp_sess *s;	   /* loop thread only; NULL once the session is gone */
 	struct maildir_store *st;
-	struct maildir_dlv dlv;
-	int rc; /* maildir_dlv_commit_run()'s result, written by the worker */
 	size_t n;
 	struct maildir_rcpt *r; /* n, pointing into mb */
 	struct smtp_mbox *mb;	/* n copies */
@@ -774,23 +773,13 @@ static const char *smtp_commit_reply(int rc)
 	return "451 4.3.0 local error, message not accepted";
 }
 
-/* Worker thread: touches only the job. */
-static void smtp_commit_run(struct work_job *j)
-{
-	struct smtp_commit *cm = (struct smtp_commit *)j;
-
-	cm->rc = maildir_dlv_commit_run(&cm->dlv, cm->r, cm->n);
-}
-
 /* Loop thread. */
-static void smtp_commit_done(struct work_job *j)
+static void smtp_commit_done(struct maildir_cq_item *it)
 {
-	struct smtp_commit *cm = (struct smtp_commit *)j;
+	struct smtp_commit *cm = (struct smtp_commit *)it;
 	struct smtp_sess *s = cm->s;
-	int rc = j->status < 0 ? j->status : cm->rc;
+	int rc = it->rc;
 
-	if (j->status < 0)
-		maildir_dlv_abort(&cm->dlv); /* never ran (shutdown): drop the spool file */
 	if (rc == 0)
 		maildir_dlv_notify(cm->st, cm->r, cm->n);
 	if (s == NULL) {
@@ -814,9 +803,10 @@ static void smtp_commit_done(struct work_job *j)
 }
 
 /*
- * Hands the delivery's fsyncs and renames (5-50 ms per fsync on an SD card) to a
- * worker; the session waits in COMMIT, where no input is taken. Without a pool (the
- * fuzzers) the commit runs here and smtp_commit_done has run when this returns.
+ * Hands the delivery's flushes and renames (5-50 ms per flush on an SD card) to the
+ * commit queue, which runs it on a worker in a batch; the session waits in COMMIT, where
+ * no input is taken. Without a queue (the fuzzers) the commit runs here and
+ * smtp_commit_done has run when this returns.
  */
 static void smtp_commit_start(struct smtp_sess *s)
 {
@@ -835,7 +825,7 @@ static void smtp_commit_start(struct smtp_sess *s)
 		smtp_data_reply(s, smtp_commit_reply(-MGW_ENOMEM));
 		return;
 	}
-	work_job_init(&cm->w, smtp_commit_run, smtp_commit_done, NULL);
+	cm->it.done = smtp_commit_done;
 	cm->s = s;
 	cm->st = s->p.store;
 	cm->n = n;
@@ -852,19 +842,28 @@ static void smtp_commit_start(struct smtp_sess *s)
 		cm->r[i].user = cm->mb[i].user;
 		cm->r[i].folder = NULL; /* INBOX */
 	}
-	cm->dlv = s->dlv; /* the job owns the delivery now */
+	cm->it.dlv = s->dlv; /* the queue owns the delivery now */
+	cm->it.rcpts = cm->r;
+	cm->it.n = n;
 	s->dlv_active = false;
 	s->commit = cm;
 	smtp_enter(s, SMTP_ST_COMMIT);
 	conn_hold(s->c, true);
-	rc = work_submit(s->p.work, &cm->w);
+	if (s->p.cq != NULL) {
+		rc = maildir_cq_submit(s->p.cq, &cm->it);
+	} else {
+		struct maildir_cq inline_q;
+
+		maildir_cq_init(&inline_q, NULL);
+		rc = maildir_cq_submit(&inline_q, &cm->it);
+	}
 	if (rc < 0) {
 		conn_hold(s->c, false);
 		log_warn("smtp %s: cannot commit the message now: %s", s->c->peer,
 			 rc == -MGW_ELIMIT ? "too many deliveries waiting for the disk"
 					   : mgw_strerror(rc));
 		s->commit = NULL;
-		maildir_dlv_abort(&cm->dlv);
+		maildir_dlv_abort(&cm->it.dlv);
 		free(cm);
 		smtp_data_reply(s, smtp_commit_reply(rc));
 	}

@@ -17,7 +17,7 @@
 #include <stddef.h>
 
 #include "cfg/cfg.h"
-#include "core/work.h"
+#include "store/commitq.h"
 #include "net/conn.h"
 #include "net/transport.h"
 #include "store/maildir.h"
@@ -44,7 +44,7 @@ struct smtp_tls_hooks {
 struct smtp_sess_params {
 	const struct mgw_cfg *cfg;	  /* borrowed until on_close */
 	struct maildir_store *store;	  /* borrowed; outlives every session */
-	struct work_pool *work;		  /* borrowed; NULL: deliveries commit inline */
+	struct maildir_cq *cq;		  /* borrowed; NULL: deliveries commit inline */
 	const struct smtp_tls_hooks *tls; /* NULL: STARTTLS is not offered */
 	void (*on_close)(void *arg);	  /* called once, when the connection closes */
 	void *arg;			  /* for on_close and tls->server_new */

@@ -239,6 +239,8 @@ int maildir_store_init(struct maildir_store *st, const char *data_dir, const cha
 	if (i == 0)
 		snprintf(st->host, sizeof(st->host), "mailgw");
 	st->reserve_bytes = reserve_bytes;
+	/* One syncfs per batch of deliveries where the data has a filesystem of its own. */
+	(void)dirsync_fs_auto(st->data_dir);
 	rc = maildir_fmt(p, sizeof(p), "%s/mail", data_dir);
 	if (rc == 0)
 		rc = file_mkdirs(p, 0700);
@@ -506,8 +508,9 @@ void maildir_dlv_abort(struct maildir_dlv *d)
 /* Per recipient progress of a commit, so a failure can undo exactly what was done. */
 struct maildir_dlv_rcpt {
 	const struct maildir_rcpt *r;
-	char md[MAILDIR_PATH_MAX];   /* the Maildir, or the folder's directory */
-	char root[MAILDIR_PATH_MAX]; /* the Maildir (maildirsize) */
+	char md[MAILDIR_PATH_MAX];     /* the Maildir, or the folder's directory */
+	char root[MAILDIR_PATH_MAX];   /* the Maildir (maildirsize) */
+	char newdir[MAILDIR_PATH_MAX]; /* md/new */
 	enum { MAILDIR_DLV_NONE, MAILDIR_DLV_TMP, MAILDIR_DLV_NEW } stage;
 };
 
@@ -575,75 +578,98 @@ static void maildir_dlv_undo(struct maildir_dlv_rcpt *rs, size_t n, const char *
 				strerror(errno));
 		else if (rs[i].stage == MAILDIR_DLV_NEW &&
 			 maildir_fmt(p, sizeof(p), "%s/new", rs[i].md) == 0)
-			(void)file_dir_fsync(p);
+			(void)dirsync_fsync(p);
 		rs[i].stage = MAILDIR_DLV_NONE;
 	}
 }
 
-int maildir_dlv_commit_run(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, size_t n)
+/* Private state of one delivery during a (batch) commit. */
+struct maildir_cst {
+	struct maildir_commit *c;
+	struct maildir_dlv_rcpt *rs; /* its distinct recipients */
+	size_t nr;
+	bool placed; /* renamed into every new/, waiting for the flush of the directories */
+	char name[MAILDIR_NAME_MAX + 1];
+};
+
+/* Checks the delivery, lists its distinct recipients with their paths (this validates
+ * the names), names the file, sets the internal date. */
+static int maildir_commit_prepare(struct maildir_cst *cs)
 {
-	struct maildir_dlv_rcpt *rs = NULL;
-	char name[MAILDIR_NAME_MAX + 1], tmp[MAILDIR_PATH_MAX], dst[MAILDIR_PATH_MAX];
-	size_t nr = 0, i, j;
-	int rc = -MGW_EINVAL;
+	struct maildir_dlv *d = cs->c->d;
+	const struct maildir_rcpt *rcpts = cs->c->rcpts;
+	size_t n = cs->c->n, i, j;
+	int rc;
 
 	if (!maildir_dlv_active(d))
-		return rc;
-	if (d->err < 0) {
-		rc = d->err;
-		goto out;
-	}
-	rc = -MGW_ELIMIT;
+		return -MGW_EINVAL;
+	if (d->err < 0)
+		return d->err;
 	if (n == 0 || n > MAILDIR_RCPT_MAX)
-		goto out;
-	rc = -MGW_ENOMEM;
-	rs = calloc(n, sizeof(*rs));
-	if (rs == NULL)
-		goto out;
-	/* Distinct recipients, each with its Maildir path (this validates the names). */
+		return -MGW_ELIMIT;
+	cs->rs = calloc(n, sizeof(*cs->rs));
+	if (cs->rs == NULL)
+		return -MGW_ENOMEM;
 	for (i = 0; i < n; i++) {
-		for (j = 0; j < nr; j++)
-			if (maildir_rcpt_same(rs[j].r, &rcpts[i]))
+		struct maildir_dlv_rcpt *r = &cs->rs[cs->nr];
+
+		for (j = 0; j < cs->nr; j++)
+			if (maildir_rcpt_same(cs->rs[j].r, &rcpts[i]))
 				break;
-		if (j < nr)
+		if (j < cs->nr)
 			continue;
-		rs[nr].r = &rcpts[i];
-		rc = maildir_path(d->st, rcpts[i].domain, rcpts[i].user, rs[nr].root,
-				  sizeof(rs[nr].root));
+		r->r = &rcpts[i];
+		rc = maildir_path(d->st, rcpts[i].domain, rcpts[i].user, r->root, sizeof(r->root));
 		if (rc == 0)
-			rc = maildir_folder_dir(rs[nr].root, rcpts[i].folder, rs[nr].md,
-						sizeof(rs[nr].md));
+			rc = maildir_folder_dir(r->root, rcpts[i].folder, r->md, sizeof(r->md));
+		if (rc == 0)
+			rc = maildir_fmt(r->newdir, sizeof(r->newdir), "%s/new", r->md);
 		if (rc < 0)
-			goto out;
-		nr++;
+			return rc;
+		cs->nr++;
 	}
 	/* S= the file's size, W= its size as sent (dovecot's fields): readers take both
 	 * from the name without opening the file. */
-	rc = maildir_fmt(name, sizeof(name), "%s,S=%llu,W=%llu", strrchr(d->spool, '/') + 1,
+	rc = maildir_fmt(cs->name, sizeof(cs->name), "%s,S=%llu,W=%llu", strrchr(d->spool, '/') + 1,
 			 (unsigned long long)d->size,
 			 (unsigned long long)crlf_count_total(&d->crlf));
 	if (rc < 0)
-		goto out;
-	/* 1. The content is on disk before any name points at it. The internal date of
-	 * an IMAP APPEND is the file's time, which dovecot takes as the received date. */
+		return rc;
+	/* The internal date of an IMAP APPEND is the file's time, which dovecot takes as
+	 * the received date (made durable with the data). */
 	if (d->when > 0) {
 		struct timespec ts[2] = {{d->when, 0}, {d->when, 0}};
 
 		if (futimens(d->fd, ts) < 0)
 			log_warn("%s: futimens: %s", d->spool, strerror(errno));
 	}
-	if (fsync(d->fd) < 0) {
-		rc = maildir_errno_code(errno);
-		log_err("%s: fsync: %s", d->spool, strerror(errno));
-		goto out;
-	}
+	return 0;
+}
+
+static void maildir_commit_failed(struct maildir_cst *cs, size_t i, int rc)
+{
+	log_err("delivery of %s to %s@%s failed (%s): removed from all %zu recipients", cs->name,
+		cs->rs[i].r->user, cs->rs[i].r->domain, mgw_strerror(rc), cs->nr);
+	maildir_dlv_undo(cs->rs, cs->nr, cs->name);
+	cs->placed = false;
+}
+
+/* Steps 2 and 3 of one delivery whose data is durable: into every tmp/, then renamed
+ * into every new/. On failure what was done is undone. */
+static int maildir_commit_place(struct maildir_cst *cs)
+{
+	struct maildir_dlv *d = cs->c->d;
+	char tmp[MAILDIR_PATH_MAX], dst[MAILDIR_PATH_MAX];
+	struct maildir_dlv_rcpt *rs = cs->rs;
+	size_t i;
+	int rc;
+
 	/* 2. Into every tmp/. */
-	for (i = 0; i < nr; i++) {
+	for (i = 0; i < cs->nr; i++) {
 		rc = rs[i].r->folder ? maildir_folder_exists(rs[i].md)
 				     : maildir_create(d->st, rs[i].r->domain, rs[i].r->user);
-		if (rc < 0)
-			goto fail;
-		rc = maildir_fmt(tmp, sizeof(tmp), "%s/tmp/%s", rs[i].md, name);
+		if (rc == 0)
+			rc = maildir_fmt(tmp, sizeof(tmp), "%s/tmp/%s", rs[i].md, cs->name);
 		if (rc < 0)
 			goto fail;
 		if (link(d->spool, tmp) < 0) {
@@ -660,10 +686,10 @@ int maildir_dlv_commit_run(struct maildir_dlv *d, const struct maildir_rcpt *rcp
 		rs[i].stage = MAILDIR_DLV_TMP;
 	}
 	/* 3. Visible: one atomic rename each. */
-	for (i = 0; i < nr; i++) {
-		rc = maildir_fmt(tmp, sizeof(tmp), "%s/tmp/%s", rs[i].md, name);
+	for (i = 0; i < cs->nr; i++) {
+		rc = maildir_fmt(tmp, sizeof(tmp), "%s/tmp/%s", rs[i].md, cs->name);
 		if (rc == 0)
-			rc = maildir_fmt(dst, sizeof(dst), "%s/new/%s", rs[i].md, name);
+			rc = maildir_fmt(dst, sizeof(dst), "%s/new/%s", rs[i].md, cs->name);
 		if (rc < 0)
 			goto fail;
 		if (rename(tmp, dst) < 0) {
@@ -673,29 +699,108 @@ int maildir_dlv_commit_run(struct maildir_dlv *d, const struct maildir_rcpt *rcp
 		}
 		rs[i].stage = MAILDIR_DLV_NEW;
 	}
-	/* 4. Durable: the new/ entries survive a power cut. Deliveries committing at the
-	 * same time on other workers share these fsyncs (store/dirsync.h). */
-	for (i = 0; i < nr; i++) {
-		rc = maildir_fmt(dst, sizeof(dst), "%s/new", rs[i].md);
-		if (rc == 0)
-			rc = dirsync_fsync(dst);
-		if (rc < 0)
-			goto fail;
-	}
-	/* 5. Usage for the quota (quota.h): one appended line per mailbox. */
-	for (i = 0; i < nr; i++)
-		maildir_quota_add(rs[i].root, (int64_t)d->size, 1);
-	rc = 0;
-	goto out;
+	cs->placed = true;
+	return 0;
 fail:
-	log_err("delivery of %s to %s@%s failed (%s): removed from all %zu recipients", name,
-		rs[i].r->user, rs[i].r->domain, mgw_strerror(rc), nr);
-	maildir_dlv_undo(rs, nr, name);
-out:
-	/* 5. The spool copy is no longer needed, whatever happened. */
-	maildir_dlv_abort(d);
-	free(rs);
+	maildir_commit_failed(cs, i, rc);
 	return rc;
+}
+
+static int maildir_strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The batch's flushes: the data of every delivery (one syncfs, or an fsync each), then
+ * the new/ directories they were renamed into (one syncfs, or one fsync per distinct
+ * directory); deliveries committing on other workers share them (store/dirsync.h).
+ * A failed directory flush fails every delivery of the batch. */
+static void maildir_commit_flush(struct maildir_cst *cs, size_t n, size_t total)
+{
+	const char **dirs = calloc(total ? total : 1, sizeof(*dirs));
+	const char **paths = calloc(n, sizeof(*paths));
+	int *fds = calloc(n, sizeof(*fds)), *rcs = calloc(n, sizeof(*rcs));
+	size_t i, k, nf = 0, nd = 0;
+	int rc;
+
+	if (dirs == NULL || paths == NULL || fds == NULL || rcs == NULL) {
+		for (i = 0; i < n; i++)
+			if (cs[i].c->rc == 0)
+				cs[i].c->rc = -MGW_ENOMEM;
+		goto out;
+	}
+	/* 1. The content is on disk before any name points at it. */
+	for (i = 0; i < n; i++)
+		if (cs[i].c->rc == 0) {
+			fds[nf] = cs[i].c->d->fd;
+			paths[nf++] = cs[i].c->d->spool;
+		}
+	dirsync_file_n(fds, paths, nf, rcs);
+	for (i = 0, k = 0; i < n; i++)
+		if (cs[i].c->rc == 0)
+			cs[i].c->rc = rcs[k++];
+	for (i = 0; i < n; i++) {
+		if (cs[i].c->rc == 0)
+			cs[i].c->rc = maildir_commit_place(&cs[i]);
+		for (k = 0; cs[i].placed && k < cs[i].nr; k++)
+			dirs[nd++] = cs[i].rs[k].newdir;
+	}
+	/* 4. Durable: the new/ entries survive a power cut. */
+	if (nd > 1)
+		qsort(dirs, nd, sizeof(*dirs), maildir_strp_cmp);
+	for (i = k = 0; i < nd; i++)
+		if (k == 0 || strcmp(dirs[k - 1], dirs[i]) != 0)
+			dirs[k++] = dirs[i];
+	rc = k > 0 ? dirsync_fsync_n(dirs, k) : 0;
+	for (i = 0; i < n; i++) {
+		if (!cs[i].placed)
+			continue;
+		if (rc < 0) {
+			cs[i].c->rc = rc;
+			maildir_commit_failed(&cs[i], 0, rc);
+			continue;
+		}
+		/* 5. Usage for the quota (quota.h): one appended line per mailbox. */
+		for (k = 0; k < cs[i].nr; k++)
+			maildir_quota_add(cs[i].rs[k].root, (int64_t)cs[i].c->d->size, 1);
+	}
+out:
+	free(dirs);
+	free(paths);
+	free(fds);
+	free(rcs);
+}
+
+void maildir_dlv_commit_batch(struct maildir_commit *c, size_t n)
+{
+	struct maildir_cst *cs = calloc(n ? n : 1, sizeof(*cs));
+	size_t i, total = 0;
+
+	for (i = 0; i < n; i++) {
+		c[i].rc = -MGW_ENOMEM;
+		if (cs == NULL)
+			continue;
+		cs[i].c = &c[i];
+		c[i].rc = maildir_commit_prepare(&cs[i]);
+		total += cs[i].nr;
+	}
+	if (cs != NULL)
+		maildir_commit_flush(cs, n, total);
+	/* 6. The spool copies are no longer needed, whatever happened. */
+	for (i = 0; i < n; i++) {
+		maildir_dlv_abort(c[i].d);
+		if (cs != NULL)
+			free(cs[i].rs);
+	}
+	free(cs);
+}
+
+int maildir_dlv_commit_run(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, size_t n)
+{
+	struct maildir_commit c = {.d = d, .rcpts = rcpts, .n = n};
+
+	maildir_dlv_commit_batch(&c, 1);
+	return c.rc;
 }
 
 void maildir_dlv_notify(const struct maildir_store *st, const struct maildir_rcpt *rcpts, size_t n)
@@ -1134,10 +1239,15 @@ int maildir_box_expunge(struct maildir_box *box, const size_t *idx, size_t n, si
 	/* Drop the records of the removed files (their UIDs are never reused: uidnext
 	 * stays). Messages that arrived meanwhile get their UIDs now; the snapshot picks
 	 * them up at the next rescan. */
-	if (n > 0 && maildir_fmt(p, sizeof(p), "%s/new", box->path) == 0)
-		(void)file_dir_fsync(p);
-	if (n > 0 && maildir_fmt(p, sizeof(p), "%s/cur", box->path) == 0)
-		(void)file_dir_fsync(p);
+	if (n > 0) {
+		char cur[MAILDIR_PATH_MAX];
+		const char *dirs[2] = {p, cur};
+
+		/* Shared with the deliveries' flushes (store/dirsync.h). */
+		if (maildir_fmt(p, sizeof(p), "%s/new", box->path) == 0 &&
+		    maildir_fmt(cur, sizeof(cur), "%s/cur", box->path) == 0)
+			(void)dirsync_fsync_n(dirs, 2);
+	}
 	rc = maildir_sync(box->path, &sc);
 	maildir_scan_free(&sc);
 	if (failed != NULL)

@@ -76,8 +76,9 @@
  * name in cur/ and new/ again.
  *
  * Blocking: every call here does local file I/O synchronously (open, write, fsync, rename).
- * The fsyncs of a delivery (maildir_dlv_commit_run) run on a worker thread (mailgwd's
- * SMTP sessions do so), everything else from the event loop.
+ * The flushes of a delivery (maildir_dlv_commit_run, _batch) run on a worker thread
+ * (mailgwd's SMTP sessions do so, in batches: store/commitq.h), everything else from the
+ * event loop. Flushes are shared between callers (store/dirsync.h).
  *
  * Names: every domain and user passed in is validated with passwd_domain_valid() /
  * passwd_user_valid() (auth/passwd.h) before it touches a path; an invalid name gives
@@ -216,12 +217,12 @@ int maildir_dlv_write(struct maildir_dlv *d, const void *p, size_t len);
 
 /*
  * Delivers the message to every recipient, all or nothing:
- *   1. fsync the spool file;
+ *   1. flush the spool file (its fsync, or a shared syncfs: store/dirsync.h);
  *   2. for each distinct recipient: create the Maildir if missing, hard-link the spool
  *      file into its tmp/ under the unique name (or copy when the filesystem refuses
  *      hard links);
  *   3. rename each into new/ (same name, ",S=<size>" included);
- *   4. fsync each new/ directory;
+ *   4. flush the new/ directories (shared fsyncs, or a shared syncfs);
  *   5. record the size in each maildirsize (store/quota.h);
  *   6. remove the spool file.
  * Returns 0 only when every step succeeded for every recipient: then the message is
@@ -244,6 +245,25 @@ int maildir_dlv_commit(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, 
  */
 int maildir_dlv_commit_run(struct maildir_dlv *d, const struct maildir_rcpt *rcpts, size_t n);
 void maildir_dlv_notify(const struct maildir_store *st, const struct maildir_rcpt *rcpts, size_t n);
+
+/* One delivery of a batch commit. */
+struct maildir_commit {
+	struct maildir_dlv *d;		  /* an active delivery; finished afterwards */
+	const struct maildir_rcpt *rcpts; /* borrowed for the call */
+	size_t n;
+	int rc; /* out: what maildir_dlv_commit_run would have returned for it alone */
+};
+
+/*
+ * maildir_dlv_commit_run for n deliveries at once, each all or nothing on its own, with
+ * the flushes shared (store/dirsync.h): the data of all of them is flushed together (one
+ * syncfs on a data filesystem of its own), then each is linked and renamed into its
+ * recipients' new/, then the directories are flushed together. A delivery that fails on
+ * its own (a write error, its own write-back error, a refused link) fails alone; a failed
+ * flush of the directories fails every delivery of the batch (nothing of them stays
+ * visible). Any thread, as _run.
+ */
+void maildir_dlv_commit_batch(struct maildir_commit *c, size_t n);
 
 /* Removes the spool file and finishes the delivery. */
 void maildir_dlv_abort(struct maildir_dlv *d);
