@@ -24,20 +24,74 @@
  * replaced first.
  *
  * Threads: the cache is read and written only by the thread that drives the handshake
- * of the conf's sessions, the event loop's (a conf's sessions run on one thread).
+ * of the conf's sessions, the event loop's (a conf's sessions run on one thread). The
+ * session of the handshake step under way is known per thread (tls_chain_enter).
  */
 #include <string.h>
+
+#include <mbedtls/platform.h>
 
 #include "core/err.h"
 #include "tls/hash.h"
 #include "tls/tls_int.h"
 
+/* The session whose handshake step runs on this thread (tls_chain_enter/leave). */
+static _Thread_local struct tls_sess *tls_chain_sess;
+
+void tls_chain_enter(struct tls_sess *s)
+{
+	tls_chain_sess = s;
+}
+
+void tls_chain_leave(struct tls_sess *s)
+{
+	tls_chain_sess = NULL;
+	if (s->chain_tail) {
+		/* Not put back by tls_chain_relink (mbedTLS stopped before its callbacks):
+		 * nobody else points to it any more. */
+		mbedtls_x509_crt_free(s->chain_tail);
+		mbedtls_free(s->chain_tail);
+		s->chain_tail = NULL;
+	}
+}
+
+/*
+ * Called by mbedTLS while it builds the chain, first for the client's own certificate
+ * (child, the head of the list it received) and then for each parent found. Names no
+ * trusted CA. Most clients send the office CA after their certificate (OpenSSL adds the
+ * chain it can build from its trust store): mbedTLS would then find that copy as the
+ * parent and verify the signature with it, on every handshake. Such a copy adds nothing
+ * (only byte-for-byte one of our CAs is accepted above a client certificate, sess.c),
+ * so it is taken off the list for the time of the verification and put back by the
+ * verify callback (tls_chain_relink), or freed by tls_chain_leave if mbedTLS never got
+ * there. Only exactly [certificate, one of our CAs] is shortened: any other list is
+ * verified as sent, and refused by the verify callback if it is longer than that.
+ */
 int tls_chain_no_ca(void *ctx, mbedtls_x509_crt const *child, mbedtls_x509_crt **candidates)
 {
+	struct tls_sess *s = tls_chain_sess;
+
 	(void)ctx;
-	(void)child;
 	*candidates = NULL;
+	if (s == NULL || s->chain_seen)
+		return 0;
+	s->chain_seen = true;
+	if (child->next && child->next->version && child->next->next == NULL &&
+	    tls_conf_is_ca(s->conf, child->next)) {
+		s->chain_tail = child->next;
+		/* The list is the session's (mbedTLS hands its head to this callback as
+		 * const only because the callback API is shared with CA lookups). */
+		((mbedtls_x509_crt *)child)->next = NULL;
+	}
 	return 0;
+}
+
+void tls_chain_relink(struct tls_sess *s, mbedtls_x509_crt *crt)
+{
+	if (s->chain_tail && crt->next == NULL) {
+		crt->next = s->chain_tail;
+		s->chain_tail = NULL;
+	}
 }
 
 bool tls_signed_by(const mbedtls_x509_buf *tbs, mbedtls_md_type_t md_type, mbedtls_pk_type_t pk,

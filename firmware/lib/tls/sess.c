@@ -90,6 +90,7 @@ static int tls_sess_verify(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t
 
 		/* Whether a CA of ours signed it is decided here, not by mbedTLS, which was
 		 * given no trust anchors and so flags every certificate as not trusted. */
+		tls_chain_relink(s, crt);
 		*flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_NOT_TRUSTED;
 		*flags |= tls_chain_verify(s->conf, crt);
 
@@ -332,7 +333,9 @@ static int tls_hs(void *ctx)
 			mbedtls_ssl_set_hs_authmode(&s->ssl, MBEDTLS_SSL_VERIFY_OPTIONAL);
 			s->deferred = true;
 		}
+		tls_chain_enter(s);
 		ret = mbedtls_ssl_handshake_step(&s->ssl);
+		tls_chain_leave(s);
 		if (ret != 0)
 			break;
 	}

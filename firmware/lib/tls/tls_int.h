@@ -77,8 +77,10 @@ struct tls_sess {
 	size_t wr_pending;	/* length of a record mbedtls_ssl_write() has taken but not sent */
 	bool refused_logged;
 	bool handshake_done;
-	bool deferred;	/* TLS 1.3: certificate verdict taken after the handshake (sess.c) */
-	bool suite_set; /* the cipher preference is applied (sess.c, tls_sess_prefer) */
+	bool deferred;	 /* TLS 1.3: certificate verdict taken after the handshake (sess.c) */
+	bool suite_set;	 /* the cipher preference is applied (sess.c, tls_sess_prefer) */
+	bool chain_seen; /* tls_chain_no_ca() has seen the client's certificate (chain.c) */
+	mbedtls_x509_crt *chain_tail; /* our CA's copy, off the peer's list during verify */
 	/* What the verify callback saw of the client certificate (depth 0). */
 	uint32_t vrfy_flags;
 	char subject[TLS_SUBJECT_MAX];
@@ -109,8 +111,16 @@ extern const mbedtls_x509_crt_profile tls_crt_profile;
 bool tls_signed_by(const mbedtls_x509_buf *tbs, mbedtls_md_type_t md, mbedtls_pk_type_t pk,
 		   const void *opts, const mbedtls_x509_buf *sig, mbedtls_pk_context *key);
 /* The CA callback of the gate's configuration: names no trusted CA, so that mbedTLS
- * leaves the chain's signature to tls_chain_verify() (chain.c). Always 0. */
+ * leaves the chain's signature to tls_chain_verify(), and takes a copy of our CA sent
+ * after the client's certificate off the list until tls_chain_relink() (chain.c).
+ * Always 0. */
 int tls_chain_no_ca(void *ctx, mbedtls_x509_crt const *child, mbedtls_x509_crt **candidates);
+/* Around every mbedtls_ssl_handshake_step() of s, on the thread that runs it: tells
+ * tls_chain_no_ca() which session it serves; leave frees a list tail not put back. */
+void tls_chain_enter(struct tls_sess *s);
+void tls_chain_leave(struct tls_sess *s);
+/* From the verify callback at depth 0: puts back what tls_chain_no_ca() took off crt. */
+void tls_chain_relink(struct tls_sess *s, mbedtls_x509_crt *crt);
 /*
  * What mbedTLS's chain building would flag for the client certificate crt with conf's
  * CAs as trust anchors: 0 when a CA of conf (issuer name, cA, keyCertSign) signed it,
