@@ -3,12 +3,15 @@ advisories"): a user certificate can never act as an issuer, chains are exactly 
 -> user, weak signatures are refused, and an empty subject names nobody. Each case is a
 client a user could really build with openssl; each must be refused in the handshake
 while a good user still gets in."""
+import datetime
 import os
+import signal
 import ssl
+import time
 
 import pytest
 
-from pki import Cert, run
+from pki import Cert, now, run
 from test_pop3 import pop, refused, start
 
 
@@ -98,3 +101,130 @@ def test_empty_subject_refused(daemon, pki):
     refused_lax(d, pki, anon, ssl.TLSVersion.TLSv1_3)
     line = d.wait_log(r"refused: ", start=m)
     assert "subject (empty)" in line, line
+
+
+# ---- the cache of chain verifications (README "TLS cost") --------------------------------
+# The gate verifies the office CA's signature on a client certificate itself and
+# remembers a good verdict for that exact certificate (SHA-256 of its DER) in the
+# configuration's generation. These are the refusals such a cache could lose: each
+# presents the genuine certificate first, so that a verdict is cached, then the case.
+
+def tampered(pki, cert, name):
+    """cert with one bit of its signature flipped: same subject, serial, key and
+    extensions, only the CA's signature no longer verifies."""
+    der = bytearray(ssl.PEM_cert_to_DER_cert(open(cert.crt).read()))
+    der[-1] ^= 0x01  # the last octet of the signature value (ECDSA's s)
+    path = pki.path("hard/%s.crt" % name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(ssl.DER_cert_to_PEM_cert(bytes(der)))
+    assert run("openssl", "x509", "-in", path, "-noout", "-serial") == \
+        run("openssl", "x509", "-in", cert.crt, "-noout", "-serial")
+    return Cert(name, path, cert.key)
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_tampered_signature_refused_after_the_genuine_certificate(daemon, pki, version):
+    d = start(daemon, pki)
+    for _ in range(2):
+        pop(d, pki, user="ann", minv=version, maxv=version).quit()
+    forged = tampered(pki, pki.user["ann"], "ann_tampered")
+    for _ in range(2):
+        m = d.mark()
+        refused_lax(d, pki, forged, version)
+        d.wait_log(r"refused: .*not correctly signed.*CN=ann@example.test", start=m)
+    # The genuine certificate still gets in, and the forged one stays out after it.
+    pop(d, pki, user="ann", minv=version, maxv=version).quit()
+    m = d.mark()
+    refused_lax(d, pki, forged, version)
+    d.wait_log(r"refused: .*not correctly signed.*CN=ann@example.test", start=m)
+
+
+def test_tampered_leaf_with_the_office_ca_sent_along_refused(daemon, pki):
+    # A client may send the office CA after its certificate (a PKCS#12 bundle does):
+    # still accepted, and a tampered leaf in that shape is still refused.
+    d = start(daemon, pki)
+    for name, cert in (("joe_with_ca", pki.user["joe"]),
+                       ("joe_tampered_with_ca", tampered(pki, pki.user["joe"], "joe_tampered"))):
+        chain = pki.path("hard/%s.crt" % name)
+        with open(chain, "w") as out:
+            out.write(open(cert.crt).read() + open(pki.ca.crt).read())
+        sent = Cert(name, chain, cert.key)
+        if name == "joe_with_ca":
+            for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+                pop(d, pki, cert=sent, minv=v, maxv=v).quit()
+            continue
+        for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            m = d.mark()
+            refused_lax(d, pki, sent, v)
+            d.wait_log(r"refused: .*not correctly signed.*CN=joe@example.test", start=m)
+
+
+def test_certificate_accepted_then_revoked_by_a_new_crl_refused(daemon, pki, tmp_path):
+    import gate
+    d = start(daemon, pki)
+    for _ in range(2):
+        pop(d, pki, user="sam").quit()
+    gate.replace_crl(d, pki.ca.crl(str(tmp_path / "crl2.pem"), revoked=[pki.user["sam"]]))
+    m = d.mark()
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"generation 2 replaces 1", start=m)
+    for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        m = d.mark()
+        err = refused(d, pki, pki.user["sam"], minv=v, maxv=v)
+        assert "certificate revoked" in err, err
+        d.wait_log(r"refused: .*has been revoked.*CN=sam@example.test", start=m)
+    pop(d, pki).quit()
+
+
+def test_certificate_accepted_then_past_its_notafter_refused(daemon, pki):
+    d = start(daemon, pki)
+    end = now() + datetime.timedelta(seconds=12)
+    brief = pki.ca.issue("brief_bob", "/CN=bob@example.test", "email:bob@example.test", end=end)
+    for _ in range(2):
+        pop(d, pki, cert=brief, user="bob").quit()
+    time.sleep(max(0.0, (end - now()).total_seconds()) + 2)
+    for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        m = d.mark()
+        err = refused(d, pki, brief, minv=v, maxv=v)
+        assert "certificate expired" in err, err
+        d.wait_log(r"refused: .*validity has expired.*CN=bob@example.test", start=m)
+
+
+@pytest.mark.parametrize("what, ext, words", [
+    ("eku_server", "basicConstraints = CA:FALSE\nkeyUsage = critical, digitalSignature\n"
+                   "extendedKeyUsage = serverAuth\n", "extendedKeyUsage"),
+    ("ku_encipher", "basicConstraints = CA:FALSE\nkeyUsage = critical, keyEncipherment\n"
+                    "extendedKeyUsage = clientAuth\n", "keyUsage"),
+])
+def test_wrong_key_usage_refused(daemon, pki, what, ext, words):
+    d = start(daemon, pki)
+    odd = sign(pki, pki.ca.crt, pki.ca.key, "mia_" + what, "/CN=mia@example.test",
+               "email:mia@example.test", ext)
+    pop(d, pki, user="mia").quit()
+    # Under TLS 1.2 mbedTLS refuses in the handshake after our callback, and the log
+    # line names only "Processing of the Certificate handshake message failed".
+    m = d.mark()
+    refused_lax(d, pki, odd, ssl.TLSVersion.TLSv1_2)
+    d.wait_log(r"refused: .*CN=mia@example.test", start=m)
+    m = d.mark()
+    refused_lax(d, pki, odd, ssl.TLSVersion.TLSv1_3)
+    d.wait_log(r"refused: .*does not match the %s extension.*CN=mia@example.test" % words,
+               start=m)
+    pop(d, pki, user="mia").quit()
+
+
+def test_tls12_certificate_request_names_the_office_ca(daemon, pki):
+    # Clients holding several certificates (fetchmail and curl through OpenSSL, mutt,
+    # Thunderbird) choose by the CA names of a TLS 1.2 CertificateRequest: they must name
+    # the office CA although mbedTLS holds no trust anchors (README "TLS cost").
+    import subprocess
+    d = start(daemon, pki)
+    host, port = d.addr("pop3s")
+    r = subprocess.run(["openssl", "s_client", "-connect", "%s:%d" % (host, port), "-tls1_2",
+                        "-CAfile", pki.ca.crt, "-cert", pki.user["joe"].crt,
+                        "-key", pki.user["joe"].key, "-ign_eof"],
+                       input="QUIT\n", capture_output=True, text=True, timeout=30)
+    names = r.stdout.split("Acceptable client certificate CA names", 1)[1].split("\n")[1]
+    assert names.strip() == "CN = mailgw test office CA", r.stdout
+    assert "+OK" in r.stdout, r.stdout

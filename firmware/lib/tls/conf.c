@@ -83,7 +83,7 @@ static int tls_file_check(const char *what, const char *path, char *err, size_t 
 }
 
 /* Client certificates and CRLs: SHA-2 signatures, ECDSA or RSA, P-256/P-384, RSA >= 2048. */
-static const mbedtls_x509_crt_profile tls_crt_profile = {
+const mbedtls_x509_crt_profile tls_crt_profile = {
     .allowed_mds = MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA256) |
 		   MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA384) |
 		   MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA512),
@@ -163,15 +163,8 @@ uint32_t tls_conf_crl_flags(const struct tls_conf *conf, const mbedtls_x509_crt 
 /* The CRL's signature by ca (mbedTLS checks it only during a handshake, silently). */
 static bool tls_crl_signed_by(const mbedtls_x509_crl *crl, mbedtls_x509_crt *ca)
 {
-	unsigned char hash[MBEDTLS_MD_MAX_SIZE];
-	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(crl->MBEDTLS_PRIVATE(sig_md));
-
-	if (md == NULL || mbedtls_md(md, crl->tbs.p, crl->tbs.len, hash) != 0)
-		return false;
-	return mbedtls_pk_verify_ext(crl->MBEDTLS_PRIVATE(sig_pk), crl->MBEDTLS_PRIVATE(sig_opts),
-				     &ca->pk, crl->MBEDTLS_PRIVATE(sig_md), hash,
-				     mbedtls_md_get_size(md), crl->MBEDTLS_PRIVATE(sig).p,
-				     crl->MBEDTLS_PRIVATE(sig).len) == 0;
+	return tls_signed_by(&crl->tbs, crl->MBEDTLS_PRIVATE(sig_md), crl->MBEDTLS_PRIVATE(sig_pk),
+			     crl->MBEDTLS_PRIVATE(sig_opts), &crl->MBEDTLS_PRIVATE(sig), &ca->pk);
 }
 
 /* Every CA has exactly one CRL, signed by it; every CRL belongs to a CA. */
@@ -350,8 +343,14 @@ static int tls_conf_ssl(struct tls_conf *conf, mbedtls_ssl_config *ssl, const in
 		mbedtls_ssl_conf_cert_profile(ssl, &tls_crt_profile);
 		mbedtls_ssl_conf_authmode(ssl, MBEDTLS_SSL_VERIFY_REQUIRED);
 		/* No CRL for mbedTLS: it would verify the CRL's signature again in every
-		 * handshake; the verify callback checks the CRL instead (tls_conf_crl_flags). */
-		mbedtls_ssl_conf_ca_chain(ssl, &conf->ca, NULL);
+		 * handshake; the verify callback checks the CRL instead (tls_conf_crl_flags).
+		 * No trust anchors either: the CA's signature on the client certificate is
+		 * verified, once per certificate and conf, by the verify callback
+		 * (tls_chain_verify). The CAs are still named in a TLS 1.2 CertificateRequest,
+		 * so that clients pick the right certificate (TLS 1.3's carries no names in
+		 * mbedTLS 3.6). */
+		mbedtls_ssl_conf_ca_cb(ssl, tls_chain_no_ca, NULL);
+		mbedtls_ssl_conf_dn_hints(ssl, &conf->ca);
 	} else {
 		mbedtls_ssl_conf_authmode(ssl, MBEDTLS_SSL_VERIFY_NONE);
 	}

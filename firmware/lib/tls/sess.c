@@ -80,8 +80,19 @@ static int tls_sess_verify(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t
 	 */
 	if (depth > 1 || (depth == 1 && !tls_conf_is_ca(conf, crt)))
 		*flags |= MBEDTLS_X509_BADCERT_NOT_TRUSTED;
+	else if (depth == 1)
+		/* One of our CAs, sent along by the client: mbedTLS, which holds no trust
+		 * anchors (chain.c), found no parent for it. It is a trust anchor of ours, and
+		 * of a trust anchor mbedTLS checks only the dates. */
+		*flags &= MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE;
 	if (depth == 0) {
 		const mbedtls_x509_crl *own = tls_conf_crl_for(conf, crt);
+
+		/* Whether a CA of ours signed it is decided here, not by mbedTLS, which was
+		 * given no trust anchors and so flags every certificate as not trusted. */
+		tls_chain_relink(s, crt);
+		*flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_NOT_TRUSTED;
+		*flags |= tls_chain_verify(s->conf, crt);
 
 		tls_crt_subject(crt, s->subject, sizeof(s->subject));
 		tls_crt_serial(crt, s->serial, sizeof(s->serial));
@@ -322,7 +333,9 @@ static int tls_hs(void *ctx)
 			mbedtls_ssl_set_hs_authmode(&s->ssl, MBEDTLS_SSL_VERIFY_OPTIONAL);
 			s->deferred = true;
 		}
+		tls_chain_enter(s);
 		ret = mbedtls_ssl_handshake_step(&s->ssl);
+		tls_chain_leave(s);
 		if (ret != 0)
 			break;
 	}

@@ -21,7 +21,10 @@
  * with AES-GCM or ChaCha20-Poly1305 only; no session resumption (no tickets, no session
  * cache: a resumed session would skip the CRL, see README "TLS"); the client certificate
  * is required and verified against the CA set and the CRL in the handshake; the client
- * certificate must be issued directly by a configured CA (whose CRL we hold). A CA
+ * certificate must be issued directly by a configured CA (whose CRL we hold); that CA's
+ * signature on it is checked by the gate, not by mbedTLS, and remembered per conf for
+ * that exact certificate (chain.c; dates, revocation and usages are checked on every
+ * handshake). A CA
  * without a CRL is a configuration error. An expired CRL refuses every client, or, under
  * TLS_CRL_GRACE, is accepted for at most crl_grace_s after its nextUpdate with a warning
  * logged on every connection. Every refusal is logged once with the reason in words,

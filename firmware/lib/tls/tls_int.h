@@ -34,6 +34,18 @@ struct tls_key {
 #define TLS_SUITES12 6
 
 /*
+ * Good verdicts of the gate's chain check (chain.c): SHA-256 of a client certificate's
+ * DER, for certificates found signed by a CA of the conf. A ring of fixed size, per conf
+ * (one generation of CA set and CRL); touched only by the thread that runs the conf's
+ * handshakes (the event loop's).
+ */
+#define TLS_CHAIN_CACHE_SLOTS 128
+struct tls_chain_cache {
+	uint8_t key[TLS_CHAIN_CACHE_SLOTS][32];
+	size_t next, used;
+};
+
+/*
  * The server's cipher preference (conf.c): mbedTLS 3.6 honours the server's order of
  * TLS 1.2 suites but takes TLS 1.3 suites in the client's order, only filtered by the
  * configuration's list. So besides ssl (every suite, in our order), a conf holds one
@@ -50,6 +62,7 @@ struct tls_conf {
 	mbedtls_x509_crt cert;				  /* server chain */
 	mbedtls_x509_crt ca;				  /* client CAs (gate only) */
 	mbedtls_x509_crl crl;				  /* one per CA (gate only) */
+	struct tls_chain_cache chain;			  /* gate only (chain.c) */
 	unsigned refs; /* the builder's, plus one per tls_sess (tls.h) */
 	bool client_auth;
 	enum tls_crl_policy crl_policy;
@@ -64,8 +77,10 @@ struct tls_sess {
 	size_t wr_pending;	/* length of a record mbedtls_ssl_write() has taken but not sent */
 	bool refused_logged;
 	bool handshake_done;
-	bool deferred;	/* TLS 1.3: certificate verdict taken after the handshake (sess.c) */
-	bool suite_set; /* the cipher preference is applied (sess.c, tls_sess_prefer) */
+	bool deferred;	 /* TLS 1.3: certificate verdict taken after the handshake (sess.c) */
+	bool suite_set;	 /* the cipher preference is applied (sess.c, tls_sess_prefer) */
+	bool chain_seen; /* tls_chain_no_ca() has seen the client's certificate (chain.c) */
+	mbedtls_x509_crt *chain_tail; /* our CA's copy, off the peer's list during verify */
 	/* What the verify callback saw of the client certificate (depth 0). */
 	uint32_t vrfy_flags;
 	char subject[TLS_SUBJECT_MAX];
@@ -88,6 +103,32 @@ void tls_crt_serial(const mbedtls_x509_crt *crt, char *out, size_t outsz);
 void tls_crt_id(const mbedtls_x509_crt *crt, char *out, size_t outsz);
 /* Verify flags in words, joined by "; ". */
 void tls_flags_text(uint32_t flags, char *out, size_t outsz);
+
+/* The profile client certificates, their CAs and CRLs are checked against (conf.c). */
+extern const mbedtls_x509_crt_profile tls_crt_profile;
+
+/* The signature sig over tbs (algorithms md, pk with opts) verifies with key (chain.c). */
+bool tls_signed_by(const mbedtls_x509_buf *tbs, mbedtls_md_type_t md, mbedtls_pk_type_t pk,
+		   const void *opts, const mbedtls_x509_buf *sig, mbedtls_pk_context *key);
+/* The CA callback of the gate's configuration: names no trusted CA, so that mbedTLS
+ * leaves the chain's signature to tls_chain_verify(), and takes a copy of our CA sent
+ * after the client's certificate off the list until tls_chain_relink() (chain.c).
+ * Always 0. */
+int tls_chain_no_ca(void *ctx, mbedtls_x509_crt const *child, mbedtls_x509_crt **candidates);
+/* Around every mbedtls_ssl_handshake_step() of s, on the thread that runs it: tells
+ * tls_chain_no_ca() which session it serves; leave frees a list tail not put back. */
+void tls_chain_enter(struct tls_sess *s);
+void tls_chain_leave(struct tls_sess *s);
+/* From the verify callback at depth 0: puts back what tls_chain_no_ca() took off crt. */
+void tls_chain_relink(struct tls_sess *s, mbedtls_x509_crt *crt);
+/*
+ * What mbedTLS's chain building would flag for the client certificate crt with conf's
+ * CAs as trust anchors: 0 when a CA of conf (issuer name, cA, keyCertSign) signed it,
+ * plus BAD_KEY / EXPIRED / FUTURE for that CA's key and dates; NOT_TRUSTED when none
+ * did. A good signature is remembered in conf->chain and not verified again (chain.c).
+ * Loop thread only. Revocation, crt's own dates and usages are the caller's.
+ */
+uint32_t tls_chain_verify(struct tls_conf *conf, const mbedtls_x509_crt *crt);
 
 /* The CRL of conf whose issuer is the issuer of crt, or NULL (conf.c). */
 const mbedtls_x509_crl *tls_conf_crl_for(const struct tls_conf *conf, const mbedtls_x509_crt *crt);
