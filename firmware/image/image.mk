@@ -4,7 +4,8 @@
 # A board layer board/<board>/ has: defconfig, board.mk (kernel package, cross sysroot,
 # device trees, boot firmware), modules (the kernel modules to carry), optionally
 # rootfs/ (files over the common overlay), genimage.cfg, config.txt/cmdline.txt (Pi),
-# run-qemu.sh (QEMU boards), boot.cmd (U-Boot A/B script; BOARD_UBOOT, BOARD_UBOOT_BIN),
+# run-qemu.sh (QEMU boards), boot.cmd (U-Boot A/B script; BOARD_UBOOT, BOARD_UBOOT_BIN,
+# BOARD_UBOOT_SCRIPT another board's boot.cmd, BOARD_UBOOT_BOOT bootz for a zImage),
 # BOARD_SLOT_BACKEND (A/B updates: uboot-env, or pi-tryboot with autoboot.txt; see
 # firmware/cli/fw_slots.h),
 # BOARD_EXTRA_PROGRAMS (binaries from Debian packages, with BOARD_EXTRA_STAMPS).
@@ -54,7 +55,7 @@ IMAGE_INPUTS := $(addprefix $(O)/target/bin/,$(PROGRAMS)) $(BUSYBOX_BIN) \
 	$(KROOT)/.stamp_extracted $(if $(FW_ROOT),$(FW_ROOT)/.stamp_extracted) \
 	$(shell find $(TOP)/rootfs $(BOARD_DIR) ! -type l 2>/dev/null) firmware/image/mkimage.py \
 	firmware/image/image.mk firmware/image/mkbootdisk.py firmware/image/mksdcard.py $(KCONFIG_MK) $(UPDATE_PUB) $(MGW_BUNDLE) \
-	$(if $(UBOOT_ROOT),$(UBOOT_ROOT)/.stamp_extracted) $(BOARD_EXTRA_STAMPS)
+	$(if $(UBOOT_ROOT),$(UBOOT_ROOT)/.stamp_extracted) $(BOARD_UBOOT_SCRIPT) $(BOARD_EXTRA_STAMPS)
 
 $(IMAGE_STAMP): $(IMAGE_INPUTS)
 	@echo "  IMAGE   $(CONFIG_BOARD_NAME) -> $(IMAGES)"
@@ -79,7 +80,9 @@ $(IMAGE_STAMP): $(IMAGE_INPUTS)
 		-m $(IMAGES)/manifest $(SLOT_FILES)
 ifneq ($(BOARD_UBOOT),)
 	$(Q)cp $(UBOOT_ROOT)/$(BOARD_UBOOT_BIN) $(IMAGES)/u-boot.bin
-	$(Q)$(PY) firmware/image/mkbootdisk.py --script $(BOARD_DIR)/boot.cmd \
+	$(Q)$(PY) firmware/image/mkbootdisk.py --script $(or $(BOARD_UBOOT_SCRIPT),$(BOARD_DIR)/boot.cmd) \
+		--kernel-file $(BOARD_KERNEL_FILE) --boot-command $(or $(BOARD_UBOOT_BOOT),booti) \
+		--arch $(if $(filter bootz,$(BOARD_UBOOT_BOOT)),arm,arm64) \
 		--manifest $(IMAGES)/manifest --out $(IMAGES)/boot.img $(SLOT_FILES)
 	@echo "  BOOT    $(IMAGES)/boot.img: U-Boot A/B boot disk, slot a = this build"
 endif
