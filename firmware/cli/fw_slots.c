@@ -5,9 +5,11 @@
  * file, fsync, rename, directory fsync): FAT has no journal.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/file.h"
 #include "fw_slots.h"
@@ -197,15 +199,16 @@ static void pi_autoboot_format(char *text, size_t size, char active)
 		 active == 'a' ? FW_PI_PART_B : FW_PI_PART_A);
 }
 
+/* This boot's id. A plain read(): /proc files have no size for file_read_all(). */
 static void pi_boot_id(char out[FW_BOOT_ID_MAX])
 {
-	char *data = NULL;
-	size_t len = 0;
+	int fd = open(fw_env("MAILGW_BOOT_ID", FW_BOOT_ID), O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, out, FW_BOOT_ID_MAX - 1) : -1;
 
-	out[0] = '\0';
-	if (file_read_all(fw_env("MAILGW_BOOT_ID", FW_BOOT_ID), FW_BOOT_ID_MAX, &data, &len) == 0)
-		snprintf(out, FW_BOOT_ID_MAX, "%.*s", (int)strcspn(data, "\r\n"), data);
-	free(data);
+	out[n > 0 ? n : 0] = '\0';
+	out[strcspn(out, "\r\n")] = '\0';
+	if (fd >= 0)
+		close(fd);
 }
 
 static int pi_read(struct fw_state *st, char running)
