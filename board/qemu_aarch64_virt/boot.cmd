@@ -1,7 +1,9 @@
 # boot.cmd - A/B slot selection with a boot counter: U-Boot script, made into boot.scr by
 # the image build (firmware/image/mkbootdisk.py); U-Boot's distro boot finds it on the
 # boot disk's FAT partition. The slots are the folders a/ and b/ beside it, each with
-# Image, rootfs.cpio.gz and the bundle's manifest.
+# the kernel, rootfs.cpio.gz and the bundle's manifest. Both QEMU boards boot it:
+# mkbootdisk.py puts the board's kernel before it (mgw_kernel=Image, mgw_boot=booti on
+# arm64; zImage and bootz on armhf).
 #
 # State: mgwboot.env on the same partition (and its copy mgwboot.bak), in U-Boot's text
 # form, written by this script and by the console (`mailgw firmware update|confirm`), only
@@ -54,9 +56,12 @@ if test -n "${trying}"; then
 	fatwrite ${mgw_part} ${mgw_env} mgwboot.env ${filesize}
 fi
 echo "mgwboot: booting slot ${slot}"
-if load ${mgw_part} ${kernel_addr_r} ${slot}/Image; then
+if load ${mgw_part} ${kernel_addr_r} ${slot}/${mgw_kernel}; then
 	if load ${mgw_part} ${ramdisk_addr_r} ${slot}/rootfs.cpio.gz; then
 		setenv bootargs "console=ttyAMA0 panic=5 quiet mgw.slot=${slot}"
+		if test "${mgw_boot}" = bootz; then
+			bootz ${kernel_addr_r} ${ramdisk_addr_r}:${filesize} ${fdtcontroladdr}
+		fi
 		booti ${kernel_addr_r} ${ramdisk_addr_r}:${filesize} ${fdtcontroladdr}
 	fi
 fi

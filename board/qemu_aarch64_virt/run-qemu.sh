@@ -15,7 +15,15 @@
 # The board has a USB host controller (qemu-xhci, id usb) for USB keys; MGW_QEMU_MONITOR
 # names a unix socket for QEMU's monitor (HMP), through which a key is plugged in and
 # pulled while the board runs (drive_add, device_add usb-storage,bus=usb.0, device_del).
+#
+# board/qemu_arm_virt/run-qemu.sh runs this with MGW_QEMU_ARCH=arm (the armhf board:
+# qemu-system-arm, zImage, no i6300esb: its kernel watches with softdog).
 set -eu
+case ${MGW_QEMU_ARCH:-aarch64} in
+aarch64) qemu=qemu-system-aarch64 machine=virt cpu=cortex-a53 kernel=Image wdt="-device i6300esb" ;;
+arm) qemu=qemu-system-arm machine=virt,highmem=off cpu=cortex-a15 kernel=zImage wdt= ;;
+*) echo "run-qemu.sh: MGW_QEMU_ARCH must be aarch64 or arm" >&2; exit 1 ;;
+esac
 images=${1:?usage: run-qemu.sh IMAGES [DATA_IMG]}
 data=${2:-$images/data.img}
 smtp=${MGW_PORT_SMTP:-2525} imaps=${MGW_PORT_IMAPS:-9993} pop3s=${MGW_PORT_POP3S:-9995}
@@ -27,13 +35,13 @@ if [ -f "$images/u-boot.bin" ] && [ -f "$images/boot.img" ]; then
 	set -- -bios "$images/u-boot.bin" \
 		-drive "file=$boot,if=none,format=raw,id=boot" -device virtio-blk-pci,drive=boot
 else
-	set -- -kernel "$images/Image" -initrd "$images/rootfs.cpio.gz" \
+	set -- -kernel "$images/$kernel" -initrd "$images/rootfs.cpio.gz" \
 		-append "console=ttyAMA0 panic=5 quiet"
 fi
 # shellcheck disable=SC2086
-exec qemu-system-aarch64 -M virt -cpu cortex-a53 -m 256 -smp 1 -nographic "$@" \
+exec $qemu -M $machine -cpu $cpu -m 256 -smp 1 -nographic "$@" \
 	-drive "file=$data,if=none,format=raw,id=data" -device virtio-blk-pci,drive=data \
 	-netdev "user,id=net0,restrict=on,$fwd" -device virtio-net-pci,netdev=net0,romfile= \
-	-device virtio-rng-pci -device i6300esb -device qemu-xhci,id=usb \
+	-device virtio-rng-pci $wdt -device qemu-xhci,id=usb \
 	${MGW_QEMU_MONITOR:+-monitor unix:$MGW_QEMU_MONITOR,server=on,wait=off} \
 	${MGW_QEMU_EXTRA:-}

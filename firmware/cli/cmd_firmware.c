@@ -1,18 +1,19 @@
 /*
- * cmd_firmware.c - firmware updates: firmware status|update|confirm (README "Updating the
- * firmware").
+ * cmd_firmware.c - firmware updates: firmware status|update|confirm|restart (README
+ * "Updating the firmware").
  *
- * A board with A/B updates has a boot partition mounted on /boot (boot-mount): slots a/
- * and b/, each with the slot files and the manifest of the bundle they came from, and
- * mgwboot.env, the boot state the boot script (board/<board>/boot.cmd) reads and updates:
- * active, trying, tries, failed, confirmed. The running slot is mgw.slot= on the kernel
- * command line. An update is verified completely (lib/pki/fwbundle.c) before anything is
- * written; then the state is made to point away from the inactive slot, the files are
- * written into it one by one (temporary name, fsync, rename), and only then is it marked
- * "trying". A power cut at any point boots the running slot again.
+ * A board with A/B updates has its slots a/ and b/ under /boot (boot-mount), each with
+ * the slot files and the manifest of the bundle they came from; where the boot state
+ * lives and how a slot is booted on trial is the board's slot backend (fw_slots.h:
+ * U-Boot's mgwboot.env, or the Raspberry Pi firmware's autoboot.txt and tryboot). The
+ * running slot is mgw.slot= on the kernel command line. An update is verified completely
+ * (lib/pki/fwbundle.c) before anything is written; nothing is on trial while it writes
+ * (the running slot keeps booting), the files are written into the other slot one by one
+ * (temporary name, fsync, rename), and only then is it marked "trying". A power cut at
+ * any point boots the running slot again.
  *
- * MAILGW_BOOT_DIR, MAILGW_FACTS_DIR and MAILGW_CMDLINE replace /boot, /etc/mailgw and
- * /proc/cmdline (tests on the build machine).
+ * MAILGW_CMDLINE replaces /proc/cmdline and MAILGW_REBOOT (a program) the reboot itself
+ * (tests on the build machine; the other paths: fw_slots.h).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,56 +21,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/reboot.h>
 
 #include "console.h"
 #include "core/err.h"
 #include "core/file.h"
+#include "fw_slots.h"
 #include "pki/fwbundle.h"
 
 #define FW_BOOT_DIR "/boot"
 #define FW_FACTS_DIR "/etc/mailgw"
 #define FW_CMDLINE "/proc/cmdline"
-#define FW_STATE "mgwboot.env"
-#define FW_STATE_BAK "mgwboot.bak"
-#define FW_STATE_MAX 1024
 #define FW_FACT_MAX 256
 #define FW_USB_DIR "/media/usb"
 #define FW_SUFFIX ".mgwfw"
-#define FW_PATH_MAX 512
-
-/* The boot state (boot.cmd): slot names are 'a' or 'b', 0 for none. */
-struct fw_state {
-	char active, trying, failed;
-	unsigned long tries;
-	char confirmed[FWB_FIELD_MAX + 1];
-};
-
-static const char *fw_env(const char *name, const char *dflt)
-{
-	const char *v = getenv(name);
-
-	return v != NULL && v[0] == '/' ? v : dflt;
-}
+#define FW_REBOOT_ARG_MAX 64
 
 static void fw_path(char out[FW_PATH_MAX], const char *dir, const char *name)
 {
 	snprintf(out, FW_PATH_MAX, "%s/%s", dir, name);
-}
-
-/* One line of a small file (a build fact), without its line end; "" when missing. */
-static void fw_fact(const char *name, char *out, size_t outsz)
-{
-	char path[FW_PATH_MAX], *data = NULL;
-	size_t len = 0;
-
-	out[0] = '\0';
-	fw_path(path, fw_env("MAILGW_FACTS_DIR", FW_FACTS_DIR), name);
-	if (file_read_all(path, FW_FACT_MAX, &data, &len) == 0) {
-		data[strcspn(data, "\r\n")] = '\0';
-		snprintf(out, outsz, "%s", data);
-	}
-	free(data);
 }
 
 /* The running slot from the kernel command line (mgw.slot=a|b), or 0. */
@@ -92,71 +64,6 @@ static char fw_running(void)
 static char fw_other(char slot)
 {
 	return slot == 'a' ? 'b' : 'a';
-}
-
-static char fw_slot_value(const char *v)
-{
-	return (v[0] == 'a' || v[0] == 'b') && v[1] == '\0' ? v[0] : 0;
-}
-
-/* Reads mgwboot.env (U-Boot's text form; U-Boot ends it with a NUL and writes numbers
- * in hex). 0, or -1 when the boot partition or its state is missing. */
-static int fw_state_read(struct fw_state *st)
-{
-	char path[FW_PATH_MAX], *data = NULL, *line, *save = NULL;
-	size_t len = 0;
-
-	memset(st, 0, sizeof(*st));
-	fw_path(path, fw_env("MAILGW_BOOT_DIR", FW_BOOT_DIR), FW_STATE);
-	if (file_read_all(path, FW_STATE_MAX, &data, &len) != 0)
-		return -1;
-	data[strnlen(data, len)] = '\0';
-	for (line = strtok_r(data, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-		char *v = strchr(line, '=');
-
-		if (v == NULL)
-			continue;
-		*v++ = '\0';
-		if (strcmp(line, "active") == 0)
-			st->active = fw_slot_value(v);
-		else if (strcmp(line, "trying") == 0)
-			st->trying = fw_slot_value(v);
-		else if (strcmp(line, "failed") == 0)
-			st->failed = fw_slot_value(v);
-		else if (strcmp(line, "tries") == 0)
-			st->tries = strtoul(v, NULL, 16);
-		else if (strcmp(line, "confirmed") == 0)
-			snprintf(st->confirmed, sizeof(st->confirmed), "%s", v);
-	}
-	free(data);
-	if (st->active == 0)
-		st->active = 'a'; /* the boot script's default */
-	return 0;
-}
-
-/* Replaces mgwboot.bak, then mgwboot.env, each atomically (temporary file, fsync, rename,
- * directory fsync). FAT has no journal: should a power cut tear the rename of one, the
- * boot script reads the other. */
-static int fw_state_write(struct cons *c, const struct fw_state *st)
-{
-	char path[FW_PATH_MAX], bak[FW_PATH_MAX], text[FW_STATE_MAX];
-	int n = snprintf(text, sizeof(text), "active=%c\n", st->active);
-
-	if (st->trying != 0)
-		n += snprintf(text + n, sizeof(text) - (size_t)n, "trying=%c\ntries=%lx\n",
-			      st->trying, st->tries);
-	if (st->failed != 0)
-		n += snprintf(text + n, sizeof(text) - (size_t)n, "failed=%c\n", st->failed);
-	if (st->confirmed[0] != '\0')
-		n += snprintf(text + n, sizeof(text) - (size_t)n, "confirmed=%s\n", st->confirmed);
-	fw_path(path, fw_env("MAILGW_BOOT_DIR", FW_BOOT_DIR), FW_STATE);
-	fw_path(bak, fw_env("MAILGW_BOOT_DIR", FW_BOOT_DIR), FW_STATE_BAK);
-	if (file_write_atomic(bak, text, (size_t)n, 0644) != 0 ||
-	    file_write_atomic(path, text, (size_t)n, 0644) != 0) {
-		cons_err(c, "cannot write the boot state %s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
 }
 
 /* The manifest of the bundle installed in slot, or -1 (empty or half-written slot). */
@@ -189,6 +96,7 @@ static const char *fw_slot_version(char slot, char *buf, size_t bufsz)
 void fw_status(struct cons *c)
 {
 	char version[FW_FACT_MAX], rev[FW_FACT_MAX], key[FW_FACT_MAX], other[160];
+	const struct fw_backend *be = fw_backend();
 	char running = fw_running();
 	struct fw_state st;
 
@@ -200,11 +108,11 @@ void fw_status(struct cons *c)
 		 strcmp(key, "release") == 0
 		     ? "release"
 		     : "development key (a throwaway build key: NOT for production)");
-	if (running == 0 || fw_state_read(&st) != 0) {
+	if (running == 0 || be->read(&st, running) != 0) {
 		cons_out(c, "slots: none (no A/B boot partition): no firmware updates here");
 		return;
 	}
-	cons_out(c, "running slot: %c", running);
+	cons_out(c, "running slot: %c (%s)", running, be->name);
 	cons_out(c, "other slot %c: %s", fw_other(running),
 		 fw_slot_version(fw_other(running), other, sizeof(other)));
 	if (st.trying != 0 && st.trying == running)
@@ -268,13 +176,14 @@ static int cmd_fw_update(struct cons *c)
 	char version[FW_FACT_MAX], board[FW_FACT_MAX], btime[FW_FACT_MAX], keys[FW_PATH_MAX];
 	char path[FW_PATH_MAX], slot_dir[FW_PATH_MAX], why[512] = "", q[256];
 	const char *boot = fw_env("MAILGW_BOOT_DIR", FW_BOOT_DIR);
+	const struct fw_backend *be = fw_backend();
 	char running = fw_running(), target;
 	struct fwb_policy pol = {0};
 	struct fw_state st;
 	struct fwb_open o;
 	int rc;
 
-	if (running == 0 || fw_state_read(&st) != 0) {
+	if (running == 0 || be->read(&st, running) != 0) {
 		cons_err(c,
 			 "firmware update: this gateway has no A/B boot partition (%s); "
 			 "nothing was written",
@@ -334,7 +243,7 @@ static int cmd_fw_update(struct cons *c)
 	st.trying = target;
 	st.tries = 0;
 	st.failed = 0;
-	if (fw_state_write(c, &st) != 0)
+	if (be->write(c, &st) != 0 || be->arm(c) != 0)
 		return CONS_ERROR;
 	sync();
 	cons_out(c, "slot %c written; rebooting into it on trial (if it does not confirm,", target);
@@ -360,10 +269,11 @@ static bool fw_self_check(struct cons *c)
 
 static int cmd_fw_confirm(struct cons *c)
 {
+	const struct fw_backend *be = fw_backend();
 	char running = fw_running(), version[FW_FACT_MAX], other[160];
 	struct fw_state st;
 
-	if (running == 0 || fw_state_read(&st) != 0)
+	if (running == 0 || be->read(&st, running) != 0)
 		return CONS_OK; /* no A/B slots: nothing to confirm */
 	if (st.trying == running) {
 		if (!fw_self_check(c))
@@ -374,7 +284,7 @@ static int cmd_fw_confirm(struct cons *c)
 		st.tries = 0;
 		st.failed = 0;
 		snprintf(st.confirmed, sizeof(st.confirmed), "%.*s", FWB_FIELD_MAX, version);
-		if (fw_state_write(c, &st) != 0)
+		if (be->write(c, &st) != 0)
 			return CONS_ERROR;
 		sync();
 		cons_out(c,
@@ -393,6 +303,40 @@ static int cmd_fw_confirm(struct cons *c)
 	return CONS_OK;
 }
 
+/* The reboot system call with the argument an update left (pi-tryboot: "0 tryboot"),
+ * which BusyBox reboot cannot pass: rcK runs this last, after /data and /boot are
+ * unmounted. Without a pending argument it does nothing (init then reboots as usual). */
+static int cmd_fw_restart(struct cons *c)
+{
+	char path[FW_PATH_MAX], *data = NULL, arg[FW_REBOOT_ARG_MAX];
+	const char *hook = getenv("MAILGW_REBOOT");
+	size_t len = 0;
+
+	fw_reboot_arg_path(path);
+	if (file_read_all(path, FW_REBOOT_ARG_MAX, &data, &len) != 0) {
+		cons_out(c, "firmware restart: no reboot argument pending");
+		return CONS_OK;
+	}
+	snprintf(arg, sizeof(arg), "%.*s", (int)strcspn(data, "\r\n"), data);
+	free(data);
+	unlink(path); /* once: a later reboot or poweroff is an ordinary one */
+	if (arg[0] == '\0' || strspn(arg, "0123456789abcdefghijklmnopqrstuvwxyz ") != strlen(arg)) {
+		cons_err(c, "firmware restart: %s: not a reboot argument", path);
+		return CONS_ERROR;
+	}
+	cons_out(c, "firmware: rebooting with \"%s\"", arg);
+	if (hook != NULL && hook[0] == '/') {
+		char *argv[] = {(char *)hook, arg, NULL};
+
+		return cons_run_prog(c, argv, -1) == 0 ? CONS_OK : CONS_ERROR;
+	}
+	sync();
+	syscall(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_RESTART2,
+		arg);
+	cons_err(c, "firmware restart: reboot(\"%s\") failed: %s", arg, strerror(errno));
+	return CONS_ERROR;
+}
+
 const struct cons_cmd cons_cmds_firmware[] = {
     {"firmware status",
      "running slot and version, the other slot, the last update",
@@ -408,6 +352,10 @@ const struct cons_cmd cons_cmds_firmware[] = {
     {"firmware confirm",
      "confirm the slot on trial when mailgwd is ready (the boot scripts do this)",
      cmd_fw_confirm,
+     {{NULL}}},
+    {"firmware restart",
+     "reboot with the argument an update left, e.g. \"0 tryboot\" (rcK runs this)",
+     cmd_fw_restart,
      {{NULL}}},
     {NULL, NULL, NULL, {{NULL}}},
 };

@@ -4,7 +4,10 @@
 # A board layer board/<board>/ has: defconfig, board.mk (kernel package, cross sysroot,
 # device trees, boot firmware), modules (the kernel modules to carry), optionally
 # rootfs/ (files over the common overlay), genimage.cfg, config.txt/cmdline.txt (Pi),
-# run-qemu.sh (QEMU boards), boot.cmd (U-Boot A/B script; BOARD_UBOOT, BOARD_UBOOT_BIN),
+# run-qemu.sh (QEMU boards), boot.cmd (U-Boot A/B script; BOARD_UBOOT, BOARD_UBOOT_BIN,
+# BOARD_UBOOT_SCRIPT another board's boot.cmd, BOARD_UBOOT_BOOT bootz for a zImage),
+# BOARD_SLOT_BACKEND (A/B updates: uboot-env, or pi-tryboot with autoboot.txt; see
+# firmware/cli/fw_slots.h),
 # BOARD_EXTRA_PROGRAMS (binaries from Debian packages, with BOARD_EXTRA_STAMPS).
 BOARD_DIR := $(TOP)/board/$(CONFIG_BOARD_NAME)
 -include $(BOARD_DIR)/board.mk
@@ -51,8 +54,8 @@ SLOT_FILES := $(IMAGES)/$(BOARD_KERNEL_FILE) $(IMAGES)/rootfs.cpio.gz \
 IMAGE_INPUTS := $(addprefix $(O)/target/bin/,$(PROGRAMS)) $(BUSYBOX_BIN) \
 	$(KROOT)/.stamp_extracted $(if $(FW_ROOT),$(FW_ROOT)/.stamp_extracted) \
 	$(shell find $(TOP)/rootfs $(BOARD_DIR) ! -type l 2>/dev/null) firmware/image/mkimage.py \
-	firmware/image/image.mk firmware/image/mkbootdisk.py $(KCONFIG_MK) $(UPDATE_PUB) $(MGW_BUNDLE) \
-	$(if $(UBOOT_ROOT),$(UBOOT_ROOT)/.stamp_extracted) $(BOARD_EXTRA_STAMPS)
+	firmware/image/image.mk firmware/image/mkbootdisk.py firmware/image/mksdcard.py $(KCONFIG_MK) $(UPDATE_PUB) $(MGW_BUNDLE) \
+	$(if $(UBOOT_ROOT),$(UBOOT_ROOT)/.stamp_extracted) $(BOARD_UBOOT_SCRIPT) $(BOARD_EXTRA_STAMPS)
 
 $(IMAGE_STAMP): $(IMAGE_INPUTS)
 	@echo "  IMAGE   $(CONFIG_BOARD_NAME) -> $(IMAGES)"
@@ -70,15 +73,23 @@ $(IMAGE_STAMP): $(IMAGE_INPUTS)
 		$(if $(FW_ROOT),--firmware-dir $(FW_ROOT)/usr/lib/raspi-firmware) \
 		$(addprefix --firmware-file ,$(BOARD_FIRMWARE_FILES)) \
 		--revision $(IMAGE_REVISION) --update-pubkey $(UPDATE_PUB) \
-		--update-key-kind $(UPDATE_KEY_KIND) && \
+		--update-key-kind $(UPDATE_KEY_KIND) \
+		$(if $(BOARD_SLOT_BACKEND),--slot-backend $(BOARD_SLOT_BACKEND)) && \
 	$(MGW_BUNDLE) create -k $(UPDATE_KEY) -K $(UPDATE_KEY_KIND) -b $(CONFIG_BOARD_NAME) \
 		-v $(IMAGE_VERSION) -r $(IMAGE_REVISION) -t $$bt -o $(IMAGES)/update.mgwfw \
 		-m $(IMAGES)/manifest $(SLOT_FILES)
 ifneq ($(BOARD_UBOOT),)
 	$(Q)cp $(UBOOT_ROOT)/$(BOARD_UBOOT_BIN) $(IMAGES)/u-boot.bin
-	$(Q)$(PY) firmware/image/mkbootdisk.py --script $(BOARD_DIR)/boot.cmd \
+	$(Q)$(PY) firmware/image/mkbootdisk.py --script $(or $(BOARD_UBOOT_SCRIPT),$(BOARD_DIR)/boot.cmd) \
+		--kernel-file $(BOARD_KERNEL_FILE) --boot-command $(or $(BOARD_UBOOT_BOOT),booti) \
+		--arch $(if $(filter bootz,$(BOARD_UBOOT_BOOT)),arm,arm64) \
 		--manifest $(IMAGES)/manifest --out $(IMAGES)/boot.img $(SLOT_FILES)
 	@echo "  BOOT    $(IMAGES)/boot.img: U-Boot A/B boot disk, slot a = this build"
+endif
+ifeq ($(BOARD_SLOT_BACKEND),pi-tryboot)
+	$(Q)$(PY) firmware/image/mksdcard.py --board-dir $(BOARD_DIR) --images $(IMAGES) \
+		--manifest $(IMAGES)/manifest $(addprefix --firmware-file ,$(BOARD_FIRMWARE_FILES)) \
+		$(SLOT_FILES)
 endif
 	$(Q)touch $@
 

@@ -3,7 +3,8 @@
 (board/<board>/boot.cmd says how the slots are picked).
 
   boot.img   an MBR disk with one FAT partition (label MGWBOOT, marked bootable):
-             boot.scr (the board's boot.cmd, made with U-Boot's mkimage),
+             boot.scr (the board's boot.cmd after the lines naming its kernel file and
+             boot command, made with U-Boot's mkimage),
              a/ (this build's slot files and its bundle manifest), b/ (empty: the first
              update goes there), mgwboot.env ("active=a").
 
@@ -28,13 +29,21 @@ def main():
     ap.add_argument("--manifest", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--size-mib", type=int, default=256)
+    ap.add_argument("--arch", default="arm64")
+    ap.add_argument("--kernel-file", default="Image")
+    ap.add_argument("--boot-command", choices=("booti", "bootz"), default="booti")
     ap.add_argument("slot_files", nargs="+")
     args = ap.parse_args()
     offset = 1 << 20
     with tempfile.TemporaryDirectory() as tmp:
+        # the board's kernel file and boot command, then the board's script
+        cmd = os.path.join(tmp, "boot.cmd")
+        with open(cmd, "w") as f, open(args.script) as script:
+            f.write("setenv mgw_kernel %s\nsetenv mgw_boot %s\n" % (args.kernel_file, args.boot_command))
+            f.write(script.read())
         scr = os.path.join(tmp, "boot.scr")
-        run("mkimage", "-A", "arm64", "-T", "script", "-C", "none", "-n", "mailgw A/B boot",
-            "-d", args.script, scr)
+        run("mkimage", "-A", args.arch, "-T", "script", "-C", "none", "-n", "mailgw A/B boot",
+            "-d", cmd, scr)
         fat = os.path.join(tmp, "fat.img")
         run("mkfs.vfat", "-C", "-n", "MGWBOOT", fat, str((args.size_mib - 1) * 1024))
         env = os.path.join(tmp, "mgwboot.env")

@@ -8,7 +8,8 @@
              dependencies (decompressed, depmod run), and build facts in /etc/mailgw.
   images/    the kernel, rootfs.cpio.gz (the initramfs: the whole root filesystem, in
              RAM at run time), data.img (ext4, LABEL=mgwdata, empty: filled on first
-             boot), device trees and firmware for real boards, sdcard.img via genimage.
+             boot), device trees and firmware for real boards (the Pi's sdcard.img is
+             firmware/image/mksdcard.py, after the update bundle).
 
 Prints a size report at the end. Runs as any user: ownership in the cpio is root's.
 """
@@ -155,6 +156,7 @@ def main():
     ap.add_argument("--revision", default="unknown")
     ap.add_argument("--update-pubkey", required=True)
     ap.add_argument("--update-key-kind", choices=("development", "release"), required=True)
+    ap.add_argument("--slot-backend", choices=("uboot-env", "pi-tryboot"))
     args = ap.parse_args()
     st, img = args.staging, args.images
     os.makedirs(img, exist_ok=True)
@@ -182,6 +184,8 @@ def main():
              "kernel": args.kver, "clock-max-ahead-days": args.clock_max_ahead_days,
              "revision": args.revision, "update-key": args.update_key_kind,
              "confirm-timeout": "120"}
+    if args.slot_backend:
+        facts["slot-backend"] = args.slot_backend  # A/B updates: cli/fw_slots.h
     for k, v in facts.items():
         with open(os.path.join(st, "etc/mailgw", k), "w") as f:
             f.write(v + "\n")
@@ -237,20 +241,7 @@ def main():
     run("mkfs.ext4", "-q", "-F", "-L", "mgwdata", "-E", "root_owner=0:0", data, args.data_size,
         stdout=subprocess.DEVNULL)
 
-    # 8. an SD card for real boards
-    genimage_cfg = os.path.join(args.board_dir, "genimage.cfg")
-    if os.path.exists(genimage_cfg):
-        with tempfile.TemporaryDirectory() as tmp:
-            root = os.path.join(tmp, "root")
-            os.makedirs(root)
-            r = subprocess.run(["genimage", "--config", genimage_cfg, "--rootpath", root,
-                                "--tmppath", os.path.join(tmp, "gen"), "--inputpath", img,
-                                "--outputpath", img], capture_output=True, text=True)
-            if r.returncode:
-                sys.exit("mkimage: genimage failed:\n" + r.stdout + r.stderr)
-        os.unlink(os.path.join(img, "boot.vfat"))
-
-    # 9. size report
+    # 8. size report
     def line(name, size, note=""):
         print("  %-28s %9.1f KiB  %s" % (name, size / 1024, note))
     print("image for %s (%s, kernel %s):" % (args.board, args.version, args.kver))
@@ -270,9 +261,6 @@ def main():
     line("total boot payload", total, "(kernel + initramfs + boot files)")
     data_used = os.stat(data).st_blocks * 512
     line("data.img", du(data), "ext4 %s, %.1f KiB allocated" % (args.data_size, data_used / 1024))
-    sd = os.path.join(img, "sdcard.img")
-    if os.path.exists(genimage_cfg) and os.path.exists(sd):
-        line("sdcard.img", du(sd), "boot FAT + data ext4 (write it to the SD card)")
 
 
 if __name__ == "__main__":

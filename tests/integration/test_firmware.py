@@ -12,6 +12,7 @@ import subprocess
 from mgw import binary
 
 BOARD = "qemu_aarch64_virt"
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 
 
 def tool(*args):
@@ -140,3 +141,128 @@ def test_update_refusals_and_confirm(daemon, tmp_path):
     assert r.returncode == 0 and "ROLLED BACK to slot b: the update in slot a did not confirm" in r.stdout, r.stdout
     r = mailgw(b, d, "firmware", "status")
     assert "last update: ROLLED BACK to slot b: slot a did not confirm" in r.stdout, r.stdout
+
+
+PI_AUTOBOOT_B = "[all]\ntryboot_a_b=1\nboot_partition=3\n[tryboot]\nboot_partition=2\n"
+
+
+class PiBoard(Board):
+    """A Raspberry Pi 4 (pi-tryboot): /boot is the card's first FAT partition with the
+    build's autoboot.txt, and a/ and b/ stand in for partitions 2 and 3 mounted there
+    (boot-mount). The boot id and the reboot are files and a program of the test: the
+    reboot hook records its arguments (never the host's reboot)."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        os.unlink(os.path.join(self.boot, "mgwboot.env"))
+        os.makedirs(os.path.join(self.boot, "b"))
+        with open(os.path.join(self.facts, "slot-backend"), "w") as f:
+            f.write("pi-tryboot\n")
+        with open(os.path.join(TOP, "board/raspberrypi4_64/autoboot.txt")) as src, \
+                open(os.path.join(self.boot, "autoboot.txt"), "w") as f:
+            f.write(src.read())
+        self.run_dir = os.path.join(self.root, "run")
+        os.makedirs(self.run_dir)
+        self.reboots = os.path.join(self.root, "reboots")
+        self.hook = os.path.join(self.root, "reboot-hook")
+        with open(self.hook, "w") as f:
+            f.write("#!/bin/sh\necho \"reboot [$*]\" >> %s\n" % self.reboots)
+        os.chmod(self.hook, 0o755)
+        self.boot_id = os.path.join(self.root, "boot_id")
+        self.new_boot("a")
+
+    def new_boot(self, slot):
+        """The board booted (again) into slot: a new kernel boot id."""
+        self.slot(slot)
+        with open(self.boot_id, "w") as f:
+            f.write(os.urandom(16).hex() + "\n")
+
+    def env(self, sock):
+        return dict(super().env(sock), MAILGW_BOOT_ID=self.boot_id, MAILGW_RUN_DIR=self.run_dir,
+                    MAILGW_REBOOT=self.hook)
+
+    def read(self, name):
+        with open(os.path.join(self.boot, name)) as f:
+            return f.read()
+
+    def reboot_log(self):
+        if not os.path.exists(self.reboots):
+            return []
+        with open(self.reboots) as f:
+            return f.read().splitlines()
+
+
+def test_pi_tryboot_update_confirm_rollback(daemon, tmp_path):
+    d = daemon()
+    os.makedirs(os.path.join(d.data, "mail"), exist_ok=True)
+    b = PiBoard(tmp_path / "pi")
+    first = b.read("autoboot.txt")
+    assert "boot_partition=2\n[tryboot]\nboot_partition=3" in first
+    r = mailgw(b, d, "firmware", "status")
+    assert "running slot: a (pi-tryboot)" in r.stdout and "other slot b: none" in r.stdout, r.stdout
+
+    other = os.path.join(str(tmp_path), "other.key")
+    tool("keygen", other, os.path.join(str(tmp_path), "other.pem"))
+    before = b.digest()
+    r = mailgw(b, d, "firmware", "update", b.bundle("badsig", "B-test", 2000, key=other))
+    assert r.returncode == 1 and "bad signature" in r.stderr, r.stderr
+    assert b.digest() == before and b.reboot_log() == []
+
+    # the update: slot b's partition written, autoboot.txt untouched (slot a stays the
+    # default), the trial marker, then a reboot whose argument is "0 tryboot"
+    r = mailgw(b, d, "firmware", "update", b.bundle("good", "B-test", 2000))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "slot b written" in r.stdout, r.stdout
+    assert b.read("b/Image") == "kernel of B-test\n"
+    assert b.read("b/rootfs.cpio.gz") == "root of B-test\n"
+    r2 = mailgw(b, d, "firmware", "status")
+    assert "other slot b: B-test (revision rev-good)" in r2.stdout, r2.stdout
+    assert b.read("autoboot.txt") == first
+    with open(b.boot_id) as f:
+        assert b.read("mgwtrial.env") == "trying=b\nboot=%s" % f.read()
+    with open(os.path.join(b.run_dir, "reboot-arg")) as f:
+        assert f.read() == "0 tryboot\n"
+    assert b.reboot_log() == ["reboot []"]  # BusyBox reboot: init runs rcK
+    r = mailgw(b, d, "firmware", "restart")  # what rcK runs last
+    assert r.returncode == 0 and 'rebooting with "0 tryboot"' in r.stdout, r.stdout + r.stderr
+    assert b.reboot_log() == ["reboot []", "reboot [0 tryboot]"]
+    assert not os.path.exists(os.path.join(b.run_dir, "reboot-arg"))
+    r = mailgw(b, d, "firmware", "restart")  # an ordinary reboot later: no argument
+    assert "no reboot argument pending" in r.stdout and len(b.reboot_log()) == 2
+
+    # the firmware booted partition 3 once ([tryboot]): slot b on trial confirms when
+    # mailgwd answers, and autoboot.txt makes it the default
+    b.new_boot("b")
+    r = mailgw(b, d, "firmware", "status")
+    assert "last update: on trial in slot b" in r.stdout, r.stdout
+    stopped = subprocess.run([binary("mailgw"), "-c", d.conf_path, "-y", "firmware", "confirm"],
+                             capture_output=True, text=True, timeout=60,
+                             env=b.env(d.control_path + ".gone"))
+    assert stopped.returncode == 1 and b.read("autoboot.txt") == first
+    r = mailgw(b, d, "firmware", "confirm")
+    assert r.returncode == 0 and "slot b (A-test) confirmed" in r.stdout, r.stdout + r.stderr
+    assert b.read("autoboot.txt") == PI_AUTOBOOT_B
+    assert b.read("mgwtrial.env") == "confirmed=A-test\n"
+    b.new_boot("b")
+    r = mailgw(b, d, "firmware", "status")
+    assert "running slot: b" in r.stdout and "other slot a: none" in r.stdout, r.stdout
+    assert "last update: A-test confirmed" in r.stdout, r.stdout
+
+    # the next update goes to slot a; its tryboot does not come up: the firmware boots
+    # the default (b) again, and the console says the update was rolled back
+    r = mailgw(b, d, "firmware", "update", b.bundle("broken", "C-test", 3000), "noreboot")
+    assert r.returncode == 0 and "slot a written" in r.stdout, r.stdout + r.stderr
+    r = mailgw(b, d, "firmware", "status")
+    assert "slot a written, boots on trial at the next reboot" in r.stdout, r.stdout
+    b.new_boot("b")
+    r = mailgw(b, d, "firmware", "confirm")
+    assert r.returncode == 0, r.stderr
+    assert "ROLLED BACK to slot b: the update in slot a did not confirm" in r.stdout, r.stdout
+    assert "(slot a: C-test" in r.stdout, r.stdout
+    assert b.read("autoboot.txt") == PI_AUTOBOOT_B
+    r = mailgw(b, d, "firmware", "status")
+    assert "last update: ROLLED BACK to slot b: slot a did not confirm" in r.stdout, r.stdout
+    # and the failed slot is simply the next one written
+    r = mailgw(b, d, "firmware", "update", b.bundle("fixed", "D-test", 4000), "noreboot")
+    assert r.returncode == 0 and "slot a written" in r.stdout, r.stdout + r.stderr
+    assert b.read("a/rootfs.cpio.gz") == "root of D-test\n"

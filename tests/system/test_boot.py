@@ -125,10 +125,15 @@ def test_watchdog_resets_hung_daemon(vm):
 
 
 def test_armhf_board_boots(vm):
+    # through U-Boot (Debian's qemu_arm build) and the A/B boot script, as make run does
     v = vm(board="qemu_arm_virt")
+    v.expect(r"mgwboot: booting slot a")
     v.wait_ready()
     print("\nboot-to-ready (qemu_arm_virt, TCG): %.1f s" % (time.monotonic() - v.started))
     v.login()
     assert v.check("uname -m").strip().startswith("armv7")
     assert "Software Watchdog" in v.check("cat /sys/class/watchdog/watchdog0/identity")
     assert v.check("cat /etc/mailgw/board").strip() == "qemu_arm_virt"
+    assert "mgw.slot=a" in v.check("cat /proc/cmdline").split()
+    st = v.check("mailgw firmware status")
+    assert "running slot: a (uboot-env)" in st and "other slot b: none" in st, st

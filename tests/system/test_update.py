@@ -76,7 +76,14 @@ def overlay_initramfs(base, out, files):
 
 
 def make_bundle(work, name, key, version, build_time, overlay, board=BOARD):
-    img = images(BOARD)
+    return make_bundle_files(work, name, key, version, build_time, overlay, board, BOARD)
+
+
+def make_bundle_files(work, name, key, version, build_time, overlay, board, image_board,
+                      extra=()):
+    """A bundle for board of image_board's built kernel and initramfs, with an initramfs
+    overlay (version, build time, overlay), and the extra slot files (device trees)."""
+    img = images(image_board)
     d = os.path.join(work, name)
     os.makedirs(d)
     files = {"etc/mailgw/version": (0o644, version + "\n"),
@@ -88,7 +95,7 @@ def make_bundle(work, name, key, version, build_time, overlay, board=BOARD):
     out = os.path.join(work, name + ".mgwfw")
     bundle_tool("create", "-k", key, "-K", "development", "-b", board, "-v", version,
                 "-r", "test-" + name, "-t", build_time, "-o", out,
-                os.path.join(d, "Image"), os.path.join(d, "rootfs.cpio.gz"))
+                os.path.join(d, "Image"), os.path.join(d, "rootfs.cpio.gz"), *extra)
     return out
 
 
