@@ -200,6 +200,7 @@ void fw_status(struct cons *c)
 		 strcmp(key, "release") == 0
 		     ? "release"
 		     : "development key (a throwaway build key: NOT for production)");
+	data_status(c);
 	if (running == 0 || fw_state_read(&st) != 0) {
 		cons_out(c, "slots: none (no A/B boot partition): no firmware updates here");
 		return;
@@ -380,6 +381,8 @@ static int cmd_fw_confirm(struct cons *c)
 		cons_out(c,
 			 "firmware: slot %c (%s) confirmed: mailgwd is ready; it boots from now on",
 			 running, version);
+		/* Only now may /data change format: the previous slot no longer boots. */
+		data_migrate(c, true);
 		return CONS_OK;
 	}
 	if (st.failed != 0 && st.failed != running) {
@@ -391,6 +394,20 @@ static int cmd_fw_confirm(struct cons *c)
 			 fw_slot_version(st.failed, other, sizeof(other)));
 	}
 	return CONS_OK;
+}
+
+/* rcS, before firstboot: /data's pending migrations run now, unless this slot is on
+ * trial (then `firmware confirm` runs them once it has confirmed). */
+static int cmd_fw_migrate(struct cons *c)
+{
+	char running = fw_running();
+	struct fw_state st;
+
+	if (running != 0 && fw_state_read(&st) == 0 && st.trying == running) {
+		data_migrate_wait(c, running);
+		return CONS_OK;
+	}
+	return data_migrate(c, false);
 }
 
 const struct cons_cmd cons_cmds_firmware[] = {
@@ -408,6 +425,10 @@ const struct cons_cmd cons_cmds_firmware[] = {
     {"firmware confirm",
      "confirm the slot on trial when mailgwd is ready (the boot scripts do this)",
      cmd_fw_confirm,
+     {{NULL}}},
+    {"firmware migrate",
+     "run /data's pending migrations, unless this slot is on trial (the boot scripts do this)",
+     cmd_fw_migrate,
      {{NULL}}},
     {NULL, NULL, NULL, {{NULL}}},
 };
