@@ -11,8 +11,8 @@
  * written into it one by one (temporary name, fsync, rename), and only then is it marked
  * "trying". A power cut at any point boots the running slot again.
  *
- * MAILGW_BOOT_DIR, MAILGW_FACTS_DIR and MAILGW_CMDLINE replace /boot, /etc/mailgw and
- * /proc/cmdline (tests on the build machine).
+ * MAILGW_BOOT_DIR, MAILGW_FACTS_DIR, MAILGW_CMDLINE and MAILGW_WATCHDOG replace /boot,
+ * /etc/mailgw, /proc/cmdline and /dev/watchdog (tests on the build machine).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -26,6 +26,7 @@
 #include "core/err.h"
 #include "core/file.h"
 #include "pki/fwbundle.h"
+#include "watchdog/wdt.h"
 
 #define FW_BOOT_DIR "/boot"
 #define FW_FACTS_DIR "/etc/mailgw"
@@ -37,6 +38,8 @@
 #define FW_USB_DIR "/media/usb"
 #define FW_SUFFIX ".mgwfw"
 #define FW_PATH_MAX 512
+#define FW_WATCHDOG "/dev/watchdog"
+#define FW_CONFIRM_TIMEOUT 120 /* s, when /etc/mailgw/confirm-timeout is missing */
 
 /* The boot state (boot.cmd): slot names are 'a' or 'b', 0 for none. */
 struct fw_state {
@@ -87,6 +90,21 @@ static char fw_running(void)
 			slot = p[9];
 	free(data);
 	return slot;
+}
+
+/* True when the boot script booted a slot on trial (mgw.trial=N on the command line). */
+static bool fw_trial_boot(void)
+{
+	char *data = NULL, *p;
+	size_t len = 0;
+	bool trial = false;
+
+	if (file_read_all(fw_env("MAILGW_CMDLINE", FW_CMDLINE), 4096, &data, &len) != 0)
+		return false;
+	for (p = strstr(data, "mgw.trial="); p != NULL && !trial; p = strstr(p + 1, "mgw.trial="))
+		trial = p == data || p[-1] == ' ';
+	free(data);
+	return trial;
 }
 
 static char fw_other(char slot)
@@ -347,6 +365,70 @@ static int cmd_fw_update(struct cons *c)
 	return cons_reboot(c);
 }
 
+/* The confirmation time (/etc/mailgw/confirm-timeout), within the watchdog's range. */
+static unsigned fw_confirm_timeout(void)
+{
+	char text[FW_FACT_MAX];
+	unsigned long t;
+
+	fw_fact("confirm-timeout", text, sizeof(text));
+	t = text[0] != '\0' ? strtoul(text, NULL, 10) : FW_CONFIRM_TIMEOUT;
+	if (t < WDT_TIMEOUT_MIN)
+		t = WDT_TIMEOUT_MIN;
+	return t > WDT_TIMEOUT_MAX ? WDT_TIMEOUT_MAX : (unsigned)t;
+}
+
+/*
+ * /init, first thing, on a slot on trial: arm the hardware watchdog with the confirmation
+ * time and let go of it. Nothing pets it until mailgwd opens it, so a hang anywhere
+ * before that (the boot scripts, firstboot, mailgwd's start) resets the board, and the
+ * boot script counts that boot like any other that did not confirm.
+ */
+static int cmd_fw_guard(struct cons *c)
+{
+	const char *dev = fw_env("MAILGW_WATCHDOG", FW_WATCHDOG);
+	char why[256];
+	struct wdt w;
+
+	if (!fw_trial_boot())
+		return CONS_OK;
+	if (wdt_open(&w, dev, fw_confirm_timeout(), why, sizeof(why)) < 0) {
+		cons_err(c,
+			 "firmware: *** slot on trial, but no watchdog: %s: a hang before "
+			 "mailgwd starts is not reset ***",
+			 why);
+		return CONS_ERROR;
+	}
+	cons_out(c,
+		 "firmware: slot on trial: watchdog %s armed for %u s; the board resets unless "
+		 "mailgwd takes it over",
+		 dev, w.timeout_s);
+	wdt_release(&w);
+	return CONS_OK;
+}
+
+/* After the confirmation: the boot guard's watchdog is disarmed unless mailgwd holds it
+ * (a configuration with watchdog off would otherwise reset a confirmed slot). */
+static void fw_guard_release(struct cons *c)
+{
+	const char *dev = fw_env("MAILGW_WATCHDOG", FW_WATCHDOG);
+	char why[256];
+	struct wdt w;
+	int rc;
+
+	if (!fw_trial_boot())
+		return;
+	rc = wdt_open(&w, dev, WDT_TIMEOUT_MAX, why, sizeof(why));
+	if (rc == -MGW_EEXIST)
+		return; /* mailgwd has it open and pets it */
+	if (rc < 0) {
+		cons_err(c, "firmware: cannot disarm the boot watchdog: %s", why);
+		return;
+	}
+	wdt_close(&w);
+	cons_out(c, "firmware: boot watchdog %s disarmed (mailgwd does not use it)", dev);
+}
+
 /* A slot on trial confirms when mailgwd answers on its control socket (it loaded its
  * configuration and TLS files and runs its event loop) and the mail store is there. */
 static bool fw_self_check(struct cons *c)
@@ -381,6 +463,7 @@ static int cmd_fw_confirm(struct cons *c)
 		cons_out(c,
 			 "firmware: slot %c (%s) confirmed: mailgwd is ready; it boots from now on",
 			 running, version);
+		fw_guard_release(c);
 		/* Only now may /data change format: the previous slot no longer boots. */
 		data_migrate(c, true);
 		return CONS_OK;
@@ -425,6 +508,10 @@ const struct cons_cmd cons_cmds_firmware[] = {
     {"firmware confirm",
      "confirm the slot on trial when mailgwd is ready (the boot scripts do this)",
      cmd_fw_confirm,
+     {{NULL}}},
+    {"firmware guard",
+     "on a slot on trial, arm the watchdog until mailgwd takes it over (/init does this)",
+     cmd_fw_guard,
      {{NULL}}},
     {"firmware migrate",
      "run /data's pending migrations, unless this slot is on trial (the boot scripts do this)",
