@@ -288,3 +288,60 @@ def test_power_loss_during_update(vm, tmp_path):
     update_and_reboot(v, "b.mgwfw", "B-test", target)
     v.expect(r"mgwboot: slot %s on trial: boot 1 of %d" % (target, BOOT_TRIES))
     v.expect(r"firmware: slot %s \(B-test\) confirmed" % target)
+
+
+H_CONFIRM_TIMEOUT = 30
+
+
+def test_a_hang_before_mailgwd_rolls_back(vm, tmp_path):
+    """An update H whose boot hangs before mailgwd ever starts (its rcS waits forever:
+    no getty, no mailgwd, no firmware-confirm): on each boot on trial /init's boot guard
+    armed the i6300esb with H's confirmation time, nothing pets it, the board resets,
+    and after the boot script's limit it is back on A with nobody typing anything. The
+    time per failed boot (kernel start to armed, armed to reset) and to the rollback are
+printed (measured, not asserted)."""
+    img = images(BOARD)
+    key = os.path.join(os.path.dirname(img), "update-key", "development.key")
+    a_time = int(manifest_field(os.path.join(img, "manifest"), "build-time"))
+    a_version = manifest_field(os.path.join(img, "manifest"), "version")
+    work = str(tmp_path / "bundles")
+    os.makedirs(work)
+    h = make_bundle(work, "h", key, "H-test", a_time + 100, {
+        "etc/init.d/rcS": (0o755, "#!/bin/sh\necho 'rcS (hanging test build H): waiting forever'\n"
+                                  "exec sleep 1000000\n"),
+        "etc/mailgw/confirm-timeout": (0o644, "%d\n" % H_CONFIRM_TIMEOUT)})
+    key_img = str(tmp_path / "usbkey.img")
+    usb_key(key_img, [h])
+    usb = ("-drive if=none,id=usbkey,format=raw,file=%s "
+           "-device usb-storage,bus=usb.0,drive=usbkey" % key_img)
+    v = vm(board=BOARD, qemu_extra=usb)
+    v.expect(r"mgwboot: booting slot a")
+    v.wait_ready()
+    v.login()
+
+    update_and_reboot(v, "h.mgwfw", "H-test", "b")
+    t0 = time.monotonic()
+    phases = []
+    for n in range(1, BOOT_TRIES + 1):
+        v.expect(r"mgwboot: slot b on trial: boot %d of %d" % (n, BOOT_TRIES))
+        v.expect(r"Starting kernel")
+        t_kernel = time.monotonic()
+        v.expect(r"firmware: slot on trial: watchdog /dev/watchdog armed for %d s" %
+                 H_CONFIRM_TIMEOUT)
+        t_armed = time.monotonic()
+        v.expect(r"hanging test build H\): waiting forever")
+        # nothing on the console until the watchdog resets the board (U-Boot again)
+        v.expect(r"U-Boot \d{4}\.\d\d", H_CONFIRM_TIMEOUT + BOOT_TIMEOUT)
+        phases.append((round(t_armed - t_kernel, 1), round(time.monotonic() - t_armed, 1)))
+    v.expect(r"mgwboot: slot b did not confirm in %d boots: ROLLING BACK to slot a" % BOOT_TRIES)
+    t_back = time.monotonic() - t0
+    v.expect(r"mgwboot: booting slot a")
+    v.expect(r"firmware: \*\*\* ROLLED BACK to slot a: the update in slot b did not confirm")
+    v.wait_ready()
+    print("hang before mailgwd, confirmation time %d s: per boot on trial (kernel start -> "
+          "watchdog armed, armed -> reset) %s s; from the reboot into H to U-Boot's rollback "
+          "%.1f s" % (H_CONFIRM_TIMEOUT, phases, t_back))
+    v.login()
+    out = v.check("mailgw firmware status")
+    assert "firmware: %s" % a_version in out and "running slot: a" in out, out
+    assert "ROLLED BACK to slot a: slot b did not confirm" in out, out
