@@ -365,22 +365,27 @@ static int cmd_fw_update(struct cons *c)
 	return cons_reboot(c);
 }
 
-/* The confirmation time (/etc/mailgw/confirm-timeout), within the watchdog's range. */
-static unsigned fw_confirm_timeout(void)
+/*
+ * The boot guard's time: twice the confirmation time (/etc/mailgw/confirm-timeout), within
+ * the watchdog's range. firmware-confirm's own timer starts at the end of rcS and reboots
+ * with a console message after the confirmation time; the guard, armed earlier, is the
+ * backstop for what never gets that far, and must not cut that message short.
+ */
+static unsigned fw_guard_timeout(void)
 {
 	char text[FW_FACT_MAX];
 	unsigned long t;
 
 	fw_fact("confirm-timeout", text, sizeof(text));
 	t = text[0] != '\0' ? strtoul(text, NULL, 10) : FW_CONFIRM_TIMEOUT;
-	if (t < WDT_TIMEOUT_MIN)
-		t = WDT_TIMEOUT_MIN;
-	return t > WDT_TIMEOUT_MAX ? WDT_TIMEOUT_MAX : (unsigned)t;
+	if (t > WDT_TIMEOUT_MAX / 2)
+		return WDT_TIMEOUT_MAX;
+	return t < WDT_TIMEOUT_MIN ? WDT_TIMEOUT_MIN : 2 * (unsigned)t;
 }
 
 /*
- * /init, first thing, on a slot on trial: arm the hardware watchdog with the confirmation
- * time and let go of it. Nothing pets it until mailgwd opens it, so a hang anywhere
+ * /init, first thing, on a slot on trial: arm the hardware watchdog with twice the
+ * confirmation time and let go of it. Nothing pets it until mailgwd opens it, so a hang anywhere
  * before that (the boot scripts, firstboot, mailgwd's start) resets the board, and the
  * boot script counts that boot like any other that did not confirm.
  */
@@ -392,7 +397,7 @@ static int cmd_fw_guard(struct cons *c)
 
 	if (!fw_trial_boot())
 		return CONS_OK;
-	if (wdt_open(&w, dev, fw_confirm_timeout(), why, sizeof(why)) < 0) {
+	if (wdt_open(&w, dev, fw_guard_timeout(), why, sizeof(why)) < 0) {
 		cons_err(c,
 			 "firmware: *** slot on trial, but no watchdog: %s: a hang before "
 			 "mailgwd starts is not reset ***",
