@@ -232,6 +232,22 @@ def test_update_keeps_mail_and_rolls_back(vm, tmp_path):
     assert rc == 0 and "verified: old-test" in out, out
 
 
+def one_update_on_a_key(tmp_path, name, version, overlay):
+    """A bundle of this build (version, built 100 s after it, with overlay) on a USB key
+    plugged in at boot: (the board's version, QEMU options for the key)."""
+    img = images(BOARD)
+    key = os.path.join(os.path.dirname(img), "update-key", "development.key")
+    a_time = int(manifest_field(os.path.join(img, "manifest"), "build-time"))
+    work = str(tmp_path / "bundles")
+    os.makedirs(work)
+    bundle = make_bundle(work, name, key, version, a_time + 100, overlay)
+    key_img = str(tmp_path / "usbkey.img")
+    usb_key(key_img, [bundle])
+    return (manifest_field(os.path.join(img, "manifest"), "version"),
+            "-drive if=none,id=usbkey,format=raw,file=%s "
+            "-device usb-storage,bus=usb.0,drive=usbkey" % key_img)
+
+
 def test_power_loss_during_update(vm, tmp_path):
     """QEMU killed (the power pulled) at random moments while `firmware update` writes the
     inactive slot: the running version boots again every time, and the update can be
@@ -239,16 +255,7 @@ def test_power_loss_during_update(vm, tmp_path):
     seed = int(os.environ.get("MGW_POWERLOSS_SEED", str(time.time_ns() % 100000)))
     rnd = random.Random(seed)
     print("power-loss seed %d (MGW_POWERLOSS_SEED replays it)" % seed)
-    img = images(BOARD)
-    key = os.path.join(os.path.dirname(img), "update-key", "development.key")
-    a_time = int(manifest_field(os.path.join(img, "manifest"), "build-time"))
-    work = str(tmp_path / "bundles")
-    os.makedirs(work)
-    b = make_bundle(work, "b", key, "B-test", a_time + 100, {})
-    key_img = str(tmp_path / "usbkey.img")
-    usb_key(key_img, [b])
-    usb = ("-drive if=none,id=usbkey,format=raw,file=%s "
-           "-device usb-storage,bus=usb.0,drive=usbkey" % key_img)
+    _, usb = one_update_on_a_key(tmp_path, "b", "B-test", {})
     v = vm(board=BOARD, qemu_extra=usb)
     v.wait_ready()
     v.login()
@@ -300,20 +307,10 @@ def test_a_hang_before_mailgwd_rolls_back(vm, tmp_path):
     and after the boot script's limit it is back on A with nobody typing anything. The
     time per failed boot (kernel start to armed, armed to reset) and to the rollback are
 printed (measured, not asserted)."""
-    img = images(BOARD)
-    key = os.path.join(os.path.dirname(img), "update-key", "development.key")
-    a_time = int(manifest_field(os.path.join(img, "manifest"), "build-time"))
-    a_version = manifest_field(os.path.join(img, "manifest"), "version")
-    work = str(tmp_path / "bundles")
-    os.makedirs(work)
-    h = make_bundle(work, "h", key, "H-test", a_time + 100, {
+    a_version, usb = one_update_on_a_key(tmp_path, "h", "H-test", {
         "etc/init.d/rcS": (0o755, "#!/bin/sh\necho 'rcS (hanging test build H): waiting forever'\n"
                                   "exec sleep 1000000\n"),
         "etc/mailgw/confirm-timeout": (0o644, "%d\n" % H_CONFIRM_TIMEOUT)})
-    key_img = str(tmp_path / "usbkey.img")
-    usb_key(key_img, [h])
-    usb = ("-drive if=none,id=usbkey,format=raw,file=%s "
-           "-device usb-storage,bus=usb.0,drive=usbkey" % key_img)
     v = vm(board=BOARD, qemu_extra=usb)
     v.expect(r"mgwboot: booting slot a")
     v.wait_ready()
@@ -369,16 +366,7 @@ def test_a_migration_runs_only_after_the_new_slot_confirmed(vm, tmp_path):
     key), mailgwd comes up on the old paths, the slot confirms, and only then migration 1
     moves the files, records format 1 and mailgwd reloads onto them. The next boot runs
     nothing."""
-    img = images(BOARD)
-    key = os.path.join(os.path.dirname(img), "update-key", "development.key")
-    a_time = int(manifest_field(os.path.join(img, "manifest"), "build-time"))
-    work = str(tmp_path / "bundles")
-    os.makedirs(work)
-    b = make_bundle(work, "b", key, "B-test", a_time + 100, {})
-    key_img = str(tmp_path / "usbkey.img")
-    usb_key(key_img, [b])
-    usb = ("-drive if=none,id=usbkey,format=raw,file=%s "
-           "-device usb-storage,bus=usb.0,drive=usbkey" % key_img)
+    _, usb = one_update_on_a_key(tmp_path, "b", "B-test", {})
     v = vm(board=BOARD, qemu_extra=usb)
     v.wait_ready()
     v.login()
