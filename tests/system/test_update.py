@@ -354,7 +354,8 @@ def old_layout_seed(root):
                     "-c", os.path.join(pki, "server.crt"), "-n", "mailgw"], check=True,
                    capture_output=True)
     conf = ("user = mailgw\ndata_dir = /data\nwatchdog = /dev/watchdog\n"
-            "[tls]\ncert = /data/pki/server.crt\nkey = /data/pki/server.key\n")
+            "[tls]\ncert = /data/pki/server.crt\nkey = /data/pki/server.key\n"
+            "[pop3s]\nlisten = off\n[imaps]\nlisten = off\n")  # (no office CA yet)
     subprocess.run([os.path.join(HOST_BIN, "mailgw-layout"), "-u", "nobody", "install", root,
                     "etc/mailgw.conf"], input=conf.encode(), check=True, capture_output=True)
 
@@ -397,6 +398,8 @@ def test_a_migration_runs_only_after_the_new_slot_confirmed(vm, tmp_path):
     assert "/data/etc/tls/server.key root:root 600" in out, out
     assert "/data/etc/tls/server.crt root:mailgw 640" in out, out
     assert "cert = /data/etc/tls/server.crt" in out and "key = /data/etc/tls/server.key" in out, out
+    out = v.check("logread | grep 'data: migration'")
+    assert "data: migration 1 done: /data is now in format 1" in out, out  # syslog too
     out = v.check("mailgw firmware status")
     assert "data format: 1\n" in out.replace("\r", ""), out
     assert "last update: B-test confirmed" in out, out
