@@ -59,6 +59,13 @@ echo "mgwboot: booting slot ${slot}"
 if load ${mgw_part} ${kernel_addr_r} ${slot}/${mgw_kernel}; then
 	if load ${mgw_part} ${ramdisk_addr_r} ${slot}/rootfs.cpio.gz; then
 		setenv bootargs "console=ttyAMA0 panic=5 quiet mgw.slot=${slot}"
+		# On trial every hang must end in a reset that this script counts (README
+		# "Rollback"): a kernel oops, a soft lockup or a task blocked for 120 s panic
+		# (and panic=5 resets); mgw.trial makes /init arm the hardware watchdog until
+		# mailgwd takes it over.
+		if test "${slot}" = "${trying}"; then
+			setenv bootargs "${bootargs} oops=panic softlockup_panic=1 hung_task_panic=1 mgw.trial=${tries}"
+		fi
 		if test "${mgw_boot}" = bootz; then
 			bootz ${kernel_addr_r} ${ramdisk_addr_r}:${filesize} ${fdtcontroladdr}
 		fi

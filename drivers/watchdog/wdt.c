@@ -83,3 +83,11 @@ void wdt_close(struct wdt *w)
 		wdt_linux_close(w);
 	w->fd = -1;
 }
+
+void wdt_release(struct wdt *w)
+{
+	if (w->fd < 0)
+		return;
+	close(w->fd);
+	w->fd = -1;
+}

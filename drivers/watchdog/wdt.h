@@ -29,7 +29,8 @@ struct wdt {
 };
 
 void wdt_init(struct wdt *w);
-/* Opens and arms path with timeout_s; 0 or a negative code with the reason in why. */
+/* Opens and arms path with timeout_s; 0 or a negative code with the reason in why
+ * (-MGW_EEXIST: another process has the device open). */
 int wdt_open(struct wdt *w, const char *path, unsigned timeout_s, char *why, size_t whysz);
 bool wdt_is_open(const struct wdt *w);
 /* The pet period: a third of the timeout, in milliseconds. */
@@ -39,6 +40,10 @@ int wdt_pet_due(struct wdt *w, uint64_t now_ms);
 int wdt_pet(struct wdt *w, uint64_t now_ms);
 /* Clean stop: disarms the device (magic close) and closes it. */
 void wdt_close(struct wdt *w);
+/* Closes without disarming: the device keeps counting down from its timeout and resets
+ * the board unless the next opener pets it (the boot guard of a slot on trial: `mailgw
+ * firmware guard`). The simulated file keeps its last line. */
+void wdt_release(struct wdt *w);
 
 /* Backends (wdt_linux.c, wdt_sim.c). */
 int wdt_linux_open(struct wdt *w, const char *path, char *why, size_t whysz);

@@ -23,8 +23,10 @@ int wdt_linux_open(struct wdt *w, const char *path, char *why, size_t whysz)
 
 	w->fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (w->fd < 0) {
-		snprintf(why, whysz, "%s: %s", path, strerror(errno));
-		return -MGW_EIO;
+		int e = errno;
+
+		snprintf(why, whysz, "%s: %s", path, strerror(e));
+		return e == EBUSY ? -MGW_EEXIST : -MGW_EIO; /* one opener at a time */
 	}
 	w->sim = false;
 	/* Some devices round or refuse the timeout: run with what they report. */

@@ -12,8 +12,9 @@
  * (temporary name, fsync, rename), and only then is it marked "trying". A power cut at
  * any point boots the running slot again.
  *
- * MAILGW_CMDLINE replaces /proc/cmdline and MAILGW_REBOOT (a program) the reboot itself
- * (tests on the build machine; the other paths: fw_slots.h).
+ * MAILGW_CMDLINE, MAILGW_WATCHDOG and MAILGW_REBOOT (a program) replace /proc/cmdline,
+ * /dev/watchdog and the reboot itself (tests on the build machine; the other paths:
+ * fw_slots.h).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -30,6 +31,7 @@
 #include "core/file.h"
 #include "fw_slots.h"
 #include "pki/fwbundle.h"
+#include "watchdog/wdt.h"
 
 #define FW_BOOT_DIR "/boot"
 #define FW_FACTS_DIR "/etc/mailgw"
@@ -38,6 +40,8 @@
 #define FW_USB_DIR "/media/usb"
 #define FW_SUFFIX ".mgwfw"
 #define FW_REBOOT_ARG_MAX 64
+#define FW_WATCHDOG "/dev/watchdog"
+#define FW_CONFIRM_TIMEOUT 120 /* s, when /etc/mailgw/confirm-timeout is missing */
 
 static void fw_path(char out[FW_PATH_MAX], const char *dir, const char *name)
 {
@@ -59,6 +63,21 @@ static char fw_running(void)
 			slot = p[9];
 	free(data);
 	return slot;
+}
+
+/* True when the boot script booted a slot on trial (mgw.trial=N on the command line). */
+static bool fw_trial_boot(void)
+{
+	char *data = NULL, *p;
+	size_t len = 0;
+	bool trial = false;
+
+	if (file_read_all(fw_env("MAILGW_CMDLINE", FW_CMDLINE), 4096, &data, &len) != 0)
+		return false;
+	for (p = strstr(data, "mgw.trial="); p != NULL && !trial; p = strstr(p + 1, "mgw.trial="))
+		trial = p == data || p[-1] == ' ';
+	free(data);
+	return trial;
 }
 
 static char fw_other(char slot)
@@ -108,6 +127,7 @@ void fw_status(struct cons *c)
 		 strcmp(key, "release") == 0
 		     ? "release"
 		     : "development key (a throwaway build key: NOT for production)");
+	data_status(c);
 	if (running == 0 || be->read(&st, running) != 0) {
 		cons_out(c, "slots: none (no A/B boot partition): no firmware updates here");
 		return;
@@ -255,6 +275,75 @@ static int cmd_fw_update(struct cons *c)
 	return cons_reboot(c);
 }
 
+/*
+ * The boot guard's time: twice the confirmation time (/etc/mailgw/confirm-timeout), within
+ * the watchdog's range. firmware-confirm's own timer starts at the end of rcS and reboots
+ * with a console message after the confirmation time; the guard, armed earlier, is the
+ * backstop for what never gets that far, and must not cut that message short.
+ */
+static unsigned fw_guard_timeout(void)
+{
+	char text[FW_FACT_MAX];
+	unsigned long t;
+
+	fw_fact("confirm-timeout", text, sizeof(text));
+	t = text[0] != '\0' ? strtoul(text, NULL, 10) : FW_CONFIRM_TIMEOUT;
+	if (t > WDT_TIMEOUT_MAX / 2)
+		return WDT_TIMEOUT_MAX;
+	return t < WDT_TIMEOUT_MIN ? WDT_TIMEOUT_MIN : 2 * (unsigned)t;
+}
+
+/*
+ * /init, first thing, on a slot on trial: arm the hardware watchdog with twice the
+ * confirmation time and let go of it. Nothing pets it until mailgwd opens it, so a hang anywhere
+ * before that (the boot scripts, firstboot, mailgwd's start) resets the board, and the
+ * boot script counts that boot like any other that did not confirm.
+ */
+static int cmd_fw_guard(struct cons *c)
+{
+	const char *dev = fw_env("MAILGW_WATCHDOG", FW_WATCHDOG);
+	char why[256];
+	struct wdt w;
+
+	if (!fw_trial_boot())
+		return CONS_OK;
+	if (wdt_open(&w, dev, fw_guard_timeout(), why, sizeof(why)) < 0) {
+		cons_err(c,
+			 "firmware: *** slot on trial, but no watchdog: %s: a hang before "
+			 "mailgwd starts is not reset ***",
+			 why);
+		return CONS_ERROR;
+	}
+	cons_out(c,
+		 "firmware: slot on trial: watchdog %s armed for %u s; the board resets unless "
+		 "mailgwd takes it over",
+		 dev, w.timeout_s);
+	wdt_release(&w);
+	return CONS_OK;
+}
+
+/* After the confirmation: the boot guard's watchdog is disarmed unless mailgwd holds it
+ * (a configuration with watchdog off would otherwise reset a confirmed slot). */
+static void fw_guard_release(struct cons *c)
+{
+	const char *dev = fw_env("MAILGW_WATCHDOG", FW_WATCHDOG);
+	char why[256];
+	struct wdt w;
+	int rc;
+
+	if (!fw_trial_boot())
+		return;
+	rc = wdt_open(&w, dev, WDT_TIMEOUT_MAX, why, sizeof(why));
+	if (rc == -MGW_EEXIST)
+		return; /* mailgwd has it open and pets it */
+	if (rc < 0) {
+		cons_err(c, "firmware: cannot disarm the boot watchdog: %s", why);
+		return;
+	}
+	wdt_close(&w);
+	cons_out(c, "firmware: boot watchdog %s disarmed (mailgwd does not use it)", dev);
+}
+
 /* A slot on trial confirms when mailgwd answers on its control socket (it loaded its
  * configuration and TLS files and runs its event loop) and the mail store is there. */
 static bool fw_self_check(struct cons *c)
@@ -290,6 +379,9 @@ static int cmd_fw_confirm(struct cons *c)
 		cons_out(c,
 			 "firmware: slot %c (%s) confirmed: mailgwd is ready; it boots from now on",
 			 running, version);
+		fw_guard_release(c);
+		/* Only now may /data change format: the previous slot no longer boots. */
+		data_migrate(c, true);
 		return CONS_OK;
 	}
 	if (st.failed != 0 && st.failed != running) {
@@ -337,6 +429,20 @@ static int cmd_fw_restart(struct cons *c)
 	return CONS_ERROR;
 }
 
+/* rcS, before firstboot: /data's pending migrations run now, unless this slot is on
+ * trial (then `firmware confirm` runs them once it has confirmed). */
+static int cmd_fw_migrate(struct cons *c)
+{
+	char running = fw_running();
+	struct fw_state st;
+
+	if (running != 0 && fw_backend()->read(&st, running) == 0 && st.trying == running) {
+		data_migrate_wait(c, running);
+		return CONS_OK;
+	}
+	return data_migrate(c, false);
+}
+
 const struct cons_cmd cons_cmds_firmware[] = {
     {"firmware status",
      "running slot and version, the other slot, the last update",
@@ -356,6 +462,14 @@ const struct cons_cmd cons_cmds_firmware[] = {
     {"firmware restart",
      "reboot with the argument an update left, e.g. \"0 tryboot\" (rcK runs this)",
      cmd_fw_restart,
+     {{NULL}}},
+    {"firmware guard",
+     "on a slot on trial, arm the watchdog until mailgwd takes it over (/init does this)",
+     cmd_fw_guard,
+     {{NULL}}},
+    {"firmware migrate",
+     "run /data's pending migrations, unless this slot is on trial (the boot scripts do this)",
+     cmd_fw_migrate,
      {{NULL}}},
     {NULL, NULL, NULL, {{NULL}}},
 };

@@ -193,6 +193,17 @@ extern const struct cons_cmd cons_cmds_firmware[];
  * update's outcome). */
 void fw_status(struct cons *c);
 
+/* ---- data_migrate.c: /data's versioned migrations (admin/migrate.h) ----------------------- */
+
+/* Runs the pending migrations, each reported on the console and in syslog; with reload,
+ * asks mailgwd to reload after any ran. CONS_OK (also when /data is newer than this
+ * firmware but declared usable by it), CONS_REFUSED (newer and not usable), CONS_ERROR. */
+int data_migrate(struct cons *c, bool reload);
+/* Says on the console that the pending migrations wait until slot confirms (if any). */
+void data_migrate_wait(struct cons *c, char slot);
+/* The "data format:" line of `firmware status`. */
+void data_status(struct cons *c);
+
 /* Existing names, for TAB completion (cmd_domain.c, cmd_user.c, cmd_alias.c). */
 void cmd_domain_names(struct cons *c, cons_add_fn add, void *arg);
 void cmd_user_names(struct cons *c, cons_add_fn add, void *arg);

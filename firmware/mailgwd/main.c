@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin/migrate.h"
 #include "cfg/cfg.h"
 #include "control.h"
 #include "core/err.h"
@@ -40,6 +41,7 @@
 #include "store/quota.h"
 
 #define MAILGWD_VERSION "0.1.0"
+#define MAILGWD_EXIT_DATA_FORMAT 3 /* /data needs a newer firmware (mailgwd-run waits) */
 /* The worker pool (core/work.h): fsyncs and password checks. Four threads: the boards
  * have four cores, and a slow SD card fsync should not hold the only worker. */
 #define MAILGWD_WORKERS 4
@@ -69,7 +71,8 @@ static void usage(FILE *f)
 		"usage: mailgwd [-c FILE] [-t] [-V]\n"
 		"  -c FILE  configuration file (default %s/etc/mailgw.conf)\n"
 		"  -t       check the configuration and exit\n"
-		"  -V       print the version and exit\n",
+		"  -V       print the version and exit\n"
+		"exit status 3: the data directory is in a format this mailgwd must not run on\n",
 		CONFIG_DATA_DIR);
 }
 
@@ -423,6 +426,32 @@ static int mailgwd_mkdir_parent(const char *path)
 	return 0;
 }
 
+/*
+ * The data directory's format (admin/migrate.h): after a manual downgrade it can be newer
+ * than this firmware knows. A format whose newer migrations allow older firmware is
+ * served with a warning; one that needs a newer firmware is not touched at all: mailgwd
+ * does not start (it could misread the store or write it in the old way).
+ */
+static bool mailgwd_data_format_ok(const struct mgw_cfg *cfg)
+{
+	char msg[LAYOUT_MSG_MAX] = "", text[MIGRATE_LINE_MAX];
+	struct migrate_format f;
+
+	if (migrate_format_load(cfg->data_dir, &f, msg, sizeof(msg)) < 0) {
+		log_err("%s (no migration runs on it; serving anyway)", msg);
+		return true;
+	}
+	if (f.format <= migrate_latest())
+		return true;
+	migrate_newer_text(&f, text, sizeof(text));
+	if (migrate_too_new(&f)) {
+		log_err("%s/%s: %s", cfg->data_dir, MIGRATE_FORMAT_REL, text);
+		return false;
+	}
+	log_warn("%s/%s: %s", cfg->data_dir, MIGRATE_FORMAT_REL, text);
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	char err[CFG_ERR_MAX];
@@ -465,6 +494,8 @@ int main(int argc, char **argv)
 	if (!check_only)
 		log_daemon_mode();
 	log_set_level(check_only ? LOG_LVL_WARN : cfg.log_level);
+	if (!check_only && !mailgwd_data_format_ok(&cfg))
+		return MAILGWD_EXIT_DATA_FORMAT;
 	/* The private key is read here, as root; reloads keep it (gen.h). */
 	if (gen_key_load(&cfg, err, sizeof(err)) < 0 ||
 	    gen_new(&cfg, err, sizeof(err), &d.gen) < 0) {

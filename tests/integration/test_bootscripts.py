@@ -1,8 +1,9 @@
 """The image's boot scripts run on this machine against a temporary /data (MAILGW_DATA):
 `clock` never follows a symlink the daemon could plant and does not trust a saved time
-implausibly far ahead of the build time; `firstboot` lays /data out per README's table,
-migrates an old /data/pki to /data/etc/tls (and mailgw.conf's [tls] paths), after which a
-reload by the unprivileged daemon re-reads the TLS files."""
+implausibly far ahead of the build time; `firstboot` lays /data out per README's table;
+an old /data/pki moves to /data/etc/tls (and mailgw.conf's [tls] paths) by migration 1 as
+rcS runs it before firstboot (test_migrate.py has the rest), after which a reload by the
+unprivileged daemon re-reads the TLS files."""
 import grp
 import os
 import pwd
@@ -211,8 +212,16 @@ def test_firstboot_migrates_pki_and_a_reload_rereads_the_tls_files(daemon, tmp_p
     assert "pki/server.crt" in line
     assert d.stop() == 0
 
-    out = firstboot(data, tmp_path)
+    # rcS: the migrations (a board not on trial), then firstboot
+    r = subprocess.run([binary("mailgw"), "-c", d.conf_path, "-y", "firmware", "migrate"],
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, MAILGW_CMDLINE="/dev/null"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout + firstboot(data, tmp_path)
+    assert "data: migration 1 (the server key and certificate move from /data/pki to " \
+        "/data/etc/tls): running" in out
     assert "moved %s/server.key to %s/etc/tls/server.key" % (pki, data) in out
+    assert "generating the server key" not in out
     assert "%s/state/clock: a symlink (not followed) -> removed" % data in out
     assert not os.path.exists(pki)
     tls = os.path.join(data, "etc", "tls")

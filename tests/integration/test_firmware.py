@@ -266,3 +266,55 @@ def test_pi_tryboot_update_confirm_rollback(daemon, tmp_path):
     r = mailgw(b, d, "firmware", "update", b.bundle("fixed", "D-test", 4000), "noreboot")
     assert r.returncode == 0 and "slot a written" in r.stdout, r.stdout + r.stderr
     assert b.read("a/rootfs.cpio.gz") == "root of D-test\n"
+
+
+def test_a_slot_on_trial_arms_the_watchdog_until_mailgwd_takes_it(daemon, tmp_path):
+    """boot-guard's `firmware guard` (run by /init) and the disarm at the confirmation,
+    on the simulated watchdog (a regular file: wdt_sim.c): on a slot on trial the
+    watchdog is armed with twice the confirmation time and left running, nothing pets it until
+    mailgwd opens it; a boot not on trial leaves it alone; the confirmation disarms it
+    when mailgwd does not hold it (a configuration with watchdog off)."""
+    d = daemon()
+    b = Board(tmp_path / "board")
+    wd = os.path.join(str(tmp_path), "watchdog")
+    open(wd, "w").close()
+
+    def run(*args):
+        env = b.env(d.control_path)
+        env["MAILGW_WATCHDOG"] = wd
+        return subprocess.run([binary("mailgw"), "-c", d.conf_path, "-y"] + list(args),
+                              capture_output=True, text=True, timeout=60, env=env)
+
+    r = run("firmware", "guard")  # slot a, not on trial (no mgw.trial=)
+    assert r.returncode == 0 and r.stdout == "", r.stdout + r.stderr
+    assert open(wd).read() == ""
+
+    # the boot script booted slot b on trial: mgw.trial=1 on the command line
+    with open(os.path.join(b.root, "cmdline"), "w") as f:
+        f.write("console=ttyAMA0 panic=5 quiet mgw.slot=b oops=panic softlockup_panic=1 "
+                "hung_task_panic=1 mgw.trial=1\n")
+    with open(os.path.join(b.boot, "mgwboot.env"), "w") as f:
+        f.write("active=a\ntrying=b\ntries=1\n")
+    r = run("firmware", "guard")
+    assert r.returncode == 0, r.stdout + r.stderr
+    # twice the confirmation time (120 s): firmware-confirm's reboot, with its message,
+    # comes first when the boot gets that far
+    assert ("firmware: slot on trial: watchdog %s armed for 240 s; the board resets unless "
+            "mailgwd takes it over" % wd) in r.stdout, r.stdout
+    assert open(wd).read() == "armed 240\n"  # and left running: no "closed"
+    with open(os.path.join(b.facts, "confirm-timeout"), "w") as f:
+        f.write("45\n")
+    r = run("firmware", "guard")
+    assert "armed for 90 s" in r.stdout and open(wd).read() == "armed 90\n", r.stdout
+
+    os.makedirs(os.path.join(d.data, "mail"), exist_ok=True)
+    r = run("firmware", "confirm")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "firmware: slot b (A-test) confirmed" in r.stdout, r.stdout
+    assert "firmware: boot watchdog %s disarmed (mailgwd does not use it)" % wd in r.stdout
+    assert open(wd).read() == "closed 0\n"
+
+    os.unlink(wd)
+    r = run("firmware", "guard")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "slot on trial, but no watchdog: %s: No such file or directory" % wd in r.stderr

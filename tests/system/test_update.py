@@ -239,6 +239,22 @@ def test_update_keeps_mail_and_rolls_back(vm, tmp_path):
     assert rc == 0 and "verified: old-test" in out, out
 
 
+def one_update_on_a_key(tmp_path, name, version, overlay):
+    """A bundle of this build (version, built 100 s after it, with overlay) on a USB key
+    plugged in at boot: (the board's version, QEMU options for the key)."""
+    img = images(BOARD)
+    key = os.path.join(os.path.dirname(img), "update-key", "development.key")
+    a_time = int(manifest_field(os.path.join(img, "manifest"), "build-time"))
+    work = str(tmp_path / "bundles")
+    os.makedirs(work)
+    bundle = make_bundle(work, name, key, version, a_time + 100, overlay)
+    key_img = str(tmp_path / "usbkey.img")
+    usb_key(key_img, [bundle])
+    return (manifest_field(os.path.join(img, "manifest"), "version"),
+            "-drive if=none,id=usbkey,format=raw,file=%s "
+            "-device usb-storage,bus=usb.0,drive=usbkey" % key_img)
+
+
 def test_power_loss_during_update(vm, tmp_path):
     """QEMU killed (the power pulled) at random moments while `firmware update` writes the
     inactive slot: the running version boots again every time, and the update can be
@@ -246,16 +262,7 @@ def test_power_loss_during_update(vm, tmp_path):
     seed = int(os.environ.get("MGW_POWERLOSS_SEED", str(time.time_ns() % 100000)))
     rnd = random.Random(seed)
     print("power-loss seed %d (MGW_POWERLOSS_SEED replays it)" % seed)
-    img = images(BOARD)
-    key = os.path.join(os.path.dirname(img), "update-key", "development.key")
-    a_time = int(manifest_field(os.path.join(img, "manifest"), "build-time"))
-    work = str(tmp_path / "bundles")
-    os.makedirs(work)
-    b = make_bundle(work, "b", key, "B-test", a_time + 100, {})
-    key_img = str(tmp_path / "usbkey.img")
-    usb_key(key_img, [b])
-    usb = ("-drive if=none,id=usbkey,format=raw,file=%s "
-           "-device usb-storage,bus=usb.0,drive=usbkey" % key_img)
+    _, usb = one_update_on_a_key(tmp_path, "b", "B-test", {})
     v = vm(board=BOARD, qemu_extra=usb)
     v.wait_ready()
     v.login()
@@ -295,3 +302,119 @@ def test_power_loss_during_update(vm, tmp_path):
     update_and_reboot(v, "b.mgwfw", "B-test", target)
     v.expect(r"mgwboot: slot %s on trial: boot 1 of %d" % (target, BOOT_TRIES))
     v.expect(r"firmware: slot %s \(B-test\) confirmed" % target)
+
+
+H_CONFIRM_TIMEOUT = 30
+
+
+def test_a_hang_before_mailgwd_rolls_back(vm, tmp_path):
+    """An update H whose boot hangs before mailgwd ever starts (its rcS waits forever:
+    no getty, no mailgwd, no firmware-confirm): on each boot on trial /init's boot guard
+    armed the i6300esb with twice H's confirmation time, nothing pets it, the board resets,
+    and after the boot script's limit it is back on A with nobody typing anything. The
+    time per failed boot (kernel start to armed, armed to reset) and to the rollback are
+printed (measured, not asserted)."""
+    a_version, usb = one_update_on_a_key(tmp_path, "h", "H-test", {
+        "etc/init.d/rcS": (0o755, "#!/bin/sh\necho 'rcS (hanging test build H): waiting forever'\n"
+                                  "exec sleep 1000000\n"),
+        "etc/mailgw/confirm-timeout": (0o644, "%d\n" % H_CONFIRM_TIMEOUT)})
+    v = vm(board=BOARD, qemu_extra=usb)
+    v.expect(r"mgwboot: booting slot a")
+    v.wait_ready()
+    v.login()
+
+    update_and_reboot(v, "h.mgwfw", "H-test", "b")
+    t0 = time.monotonic()
+    phases = []
+    for n in range(1, BOOT_TRIES + 1):
+        v.expect(r"mgwboot: slot b on trial: boot %d of %d" % (n, BOOT_TRIES))
+        v.expect(r"Starting kernel")
+        t_kernel = time.monotonic()
+        v.expect(r"firmware: slot on trial: watchdog /dev/watchdog armed for %d s" %
+                 (2 * H_CONFIRM_TIMEOUT))
+        t_armed = time.monotonic()
+        v.expect(r"hanging test build H\): waiting forever")
+        # nothing on the console until the watchdog resets the board (U-Boot again)
+        v.expect(r"U-Boot \d{4}\.\d\d", 2 * H_CONFIRM_TIMEOUT + BOOT_TIMEOUT)
+        phases.append((round(t_armed - t_kernel, 1), round(time.monotonic() - t_armed, 1)))
+    v.expect(r"mgwboot: slot b did not confirm in %d boots: ROLLING BACK to slot a" % BOOT_TRIES)
+    t_back = time.monotonic() - t0
+    v.expect(r"mgwboot: booting slot a")
+    v.expect(r"firmware: \*\*\* ROLLED BACK to slot a: the update in slot b did not confirm")
+    v.wait_ready()
+    print("hang before mailgwd, confirmation time %d s: per boot on trial (kernel start -> "
+          "watchdog armed, armed -> reset) %s s; from the reboot into H to U-Boot's rollback "
+          "%.1f s" % (H_CONFIRM_TIMEOUT, phases, t_back))
+    v.login()
+    out = v.check("mailgw firmware status")
+    assert "firmware: %s" % a_version in out and "running slot: a" in out, out
+    assert "ROLLED BACK to slot a: slot b did not confirm" in out, out
+
+
+def old_layout_seed(root):
+    """/data as an early image's first boot left it: the server key and certificate in a
+    root-only /data/pki (made by mailgw-keygen, as that first boot did), mailgw.conf (the
+    product's mailgw-layout install) pointing there. Migration 1 moves them."""
+    pki = os.path.join(root, "pki")
+    os.makedirs(pki, mode=0o700)
+    subprocess.run([os.path.join(HOST_BIN, "mailgw-keygen"), "-k", os.path.join(pki, "server.key"),
+                    "-c", os.path.join(pki, "server.crt"), "-n", "mailgw"], check=True,
+                   capture_output=True)
+    conf = ("user = mailgw\ndata_dir = /data\nwatchdog = /dev/watchdog\n"
+            "[tls]\ncert = /data/pki/server.crt\nkey = /data/pki/server.key\n"
+            "[pop3s]\nlisten = off\n[imaps]\nlisten = off\n")  # (no office CA yet)
+    subprocess.run([os.path.join(HOST_BIN, "mailgw-layout"), "-u", "nobody", "install", root,
+                    "etc/mailgw.conf"], input=conf.encode(), check=True, capture_output=True)
+
+
+def test_a_migration_runs_only_after_the_new_slot_confirmed(vm, tmp_path):
+    """B is written into slot b by `firmware update ... noreboot`; the power goes and the
+    board comes back on a /data that still has an early first boot's /data/pki (format
+    0): B boots on trial, its migration 1 waits (rcS says so, firstboot makes no second
+    key), mailgwd comes up on the old paths, the slot confirms, and only then migration 1
+    moves the files, records format 1 and mailgwd reloads onto them. The next boot runs
+    nothing."""
+    _, usb = one_update_on_a_key(tmp_path, "b", "B-test", {})
+    v = vm(board=BOARD, qemu_extra=usb)
+    v.wait_ready()
+    v.login()
+    rc, out = update(v, "b.mgwfw", "noreboot")
+    assert rc == 0 and "slot b written" in out, out
+    v.stop()
+    seed = str(tmp_path / "seed")
+    old_layout_seed(seed)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "mgwdata", "-E", "root_owner=0:0", "-d", seed,
+                    v.data, "256M"], check=True, stdout=subprocess.DEVNULL)
+    v.start()
+    v.expect(r"mgwboot: slot b on trial: boot 1 of %d" % BOOT_TRIES)
+    v.expect(r"data: /data is in format 0, this firmware's is 1: the migrations wait until slot "
+             r"b confirms")
+    v.expect(r"server certificate SHA256 Fingerprint=\S+ \(in /data/pki until migration 1\)")
+    v.expect(r"firmware: slot b \(B-test\) confirmed")
+    v.expect(r"data: migration 1 \(the server key and certificate move from /data/pki to "
+             r"/data/etc/tls\): running")
+    v.expect(r"moved /data/pki/server.key to /data/etc/tls/server.key")
+    v.expect(r"data: migration 1 done: /data is now in format 1")
+    v.expect(r"data: mailgwd reloaded its configuration")
+    v.login()
+    rc, _ = v.run("test -e /data/pki")
+    assert rc != 0, "/data/pki is still there"
+    out = v.check("stat -c '%n %U:%G %a' /data/state/data-format /data/etc/tls/server.key "
+                  "/data/etc/tls/server.crt; grep -E '^(cert|key) =' /data/etc/mailgw.conf")
+    assert "/data/state/data-format root:root 644" in out, out
+    assert "/data/etc/tls/server.key root:root 600" in out, out
+    assert "/data/etc/tls/server.crt root:mailgw 640" in out, out
+    assert "cert = /data/etc/tls/server.crt" in out and "key = /data/etc/tls/server.key" in out, out
+    out = v.check("logread | grep 'data: migration'")
+    assert "data: migration 1 done: /data is now in format 1" in out, out  # syslog too
+    out = v.check("mailgw firmware status")
+    assert "data format: 1\n" in out.replace("\r", ""), out
+    assert "last update: B-test confirmed" in out, out
+    # the next boot: nothing more to migrate
+    v.stop()
+    v.start()
+    v.expect(r"mgwboot: booting slot b")
+    v.wait_ready()
+    v.login()
+    rc, out = v.run("logread | grep -c 'data: migration' || true")
+    assert out.strip().splitlines()[-1] == "0", out

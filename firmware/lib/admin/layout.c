@@ -64,6 +64,7 @@ static const struct layout_entry layout_rows[] = {
     D("spool", DAEMON, DAEMON, 0700, "daemon"),
     D("state", ROOT, ROOT, 0755, "root (clock)"),
     F("state/clock", ROOT, ROOT, 0644, "root (clock)"),
+    F("state/data-format", ROOT, ROOT, 0644, "firmware migrations"),
     {NULL, false, LAYOUT_ROOT, LAYOUT_ROOT, 0, NULL},
 };
 
