@@ -130,7 +130,7 @@ $(O)/fuzz/tests/fuzz_netsim: tests/fuzz/fuzz_netsim.c $(NETSIM_FUZZ_SRCS) $(NETS
 	$(Q)$(CLANG) $(fuzz_CFLAGS) $(NETSIM_FLAGS) -fsanitize=fuzzer -o $@ $< \
 		$(NETSIM_FUZZ_SRCS) $(fuzz_LIB) $(LWIP_fuzz_LIB) $(MBEDTLS_fuzz_LIBS) $(NETSIM_LDFLAGS)
 
-# System tests: every board's image is built in its own output folder
+# System tests (PYTEST_ARGS naming a test_*.py file runs that file only): every board's image is built in its own output folder
 # (output/boards/<board>, whatever .config says), then pytest boots the QEMU boards under
 # software emulation and checks the Raspberry Pi 4 SD card's layout.
 SYSTEST_BOARDS := qemu_aarch64_virt qemu_arm_virt raspberrypi4_64
@@ -144,7 +144,8 @@ system-images:
 
 test-system: system-images host
 	$(Q)cd tests/system && MGW_BOARDS_OUT=$(O)/boards MGW_HOST_BIN=$(O)/host/bin \
-		$(PY) -m pytest -q -s -p no:cacheprovider $(PYTEST_ARGS) .
+		$(PY) -m pytest -q -s -p no:cacheprovider $(PYTEST_ARGS) \
+		$(if $(filter test_%,$(PYTEST_ARGS)),,.)
 
 # Benchmarks: measurements, never part of `make test` (tests/bench/*).
 .PHONY: bench
