@@ -226,9 +226,8 @@ unsigned migrate_latest(void)
 	return n;
 }
 
-/* "format=N" / "needs=M" lines; '#' comments and empty lines allowed. */
-static int migrate_format_parse(const char *path, const char *text, struct migrate_format *f,
-				char *msg, size_t msgsz)
+int migrate_format_parse(const char *path, const char *text, struct migrate_format *f, char *msg,
+			 size_t msgsz)
 {
 	unsigned lineno = 0;
 	bool have_format = false;

@@ -65,6 +65,15 @@ unsigned migrate_latest(void);
  */
 int migrate_format_load(const char *data_dir, struct migrate_format *f, char *msg, size_t msgsz);
 
+/*
+ * Parses the text of a format file (NUL-terminated; path only names it in msg): lines
+ * "format=N" and "needs=M" (N, M decimal, at most 1000000), '#' comments and empty lines.
+ * 0, or -MGW_EINVAL with "PATH:LINE: ..." in msg for any other line, a missing format=
+ * line, or needs= above format=.
+ */
+int migrate_format_parse(const char *path, const char *text, struct migrate_format *f, char *msg,
+			 size_t msgsz);
+
 /* True when this firmware must not run on data in format f (f->needs > migrate_latest()). */
 bool migrate_too_new(const struct migrate_format *f);
 
