@@ -37,10 +37,13 @@ static int tls_bio_send(void *ctx, const unsigned char *buf, size_t len)
 
 	if (s->lower.ops)
 		return tls_bio_code(s->lower.ops->write(s->lower.ctx, buf, len));
-	/* More records of the same write follow at once: the kernel joins them into one
-	 * packet (and on loopback one pass through the receiver's TCP code) instead of
-	 * pushing every 16 KiB record alone (TCP_NODELAY is on). The last record of a
-	 * write goes without MSG_MORE and pushes what the others left corked. */
+	/* wr_more: the conn has more output than this record, and writes it next (at once,
+	 * or corked with the session's next output; conn.c). The kernel joins such records
+	 * into one packet (and on loopback one pass through the receiver's TCP code)
+	 * instead of pushing each alone (TCP_NODELAY is on). The record of a write that
+	 * fits in one goes without MSG_MORE and pushes what the others left corked: the
+	 * last of any output (a reply, the end of a FETCH), since the conn writes all of it
+	 * once it is not corked. */
 	do
 		n = send(s->fd, buf, len, MSG_NOSIGNAL | (s->wr_more ? MSG_MORE : 0));
 	while (n < 0 && errno == EINTR);
@@ -415,7 +418,9 @@ static ssize_t tls_write(void *ctx, const void *buf, size_t len)
 			return -MGW_EIO;
 		len = s->wr_pending;
 	}
-	/* mbedtls_ssl_write() sends one record of at most this much: more follow. */
+	/* mbedtls_ssl_write() sends one record of at most this much (16383 octets in TLS
+	 * 1.3: the inner content type takes one of the 16384), and returns: the conn then
+	 * writes the rest. */
 	s->wr_more = (ssize_t)len > mbedtls_ssl_get_max_out_record_payload(&s->ssl);
 	ret = mbedtls_ssl_write(&s->ssl, buf, len);
 	s->wr_more = false;
