@@ -325,6 +325,43 @@ static void test_cork_sends_whole_chunks(void **state)
 	teardown_conn(&f);
 }
 
+/* Output written in place: it follows what was buffered before, a tail never passes the
+ * buffer's limit, a full buffer gives none, and a closed conn none either. */
+static void test_out_tail_in_place(void **state)
+{
+	struct fixture f;
+	char out[256];
+	uint8_t *p;
+	size_t got;
+
+	(void)state;
+	setup_conn_out(&f, 0, 64);
+	assert_int_equal(conn_write(f.c, "head:", 5), 0);
+	p = conn_out_tail(f.c, 100, &got);
+	assert_non_null(p);
+	assert_int_equal(got, 64 - 5);
+	memcpy(p, "body", 4);
+	conn_out_commit(f.c, 4);
+	assert_int_equal(conn_out_len(f.c), 9);
+	p = conn_out_tail(f.c, 3, &got);
+	assert_non_null(p);
+	assert_int_equal(got, 3);
+	conn_out_commit(f.c, 0); /* nothing written there */
+	assert_int_equal(conn_out_len(f.c), 9);
+	p = conn_out_tail(f.c, 64, &got);
+	assert_int_equal(got, 64 - 9);
+	memset(p, '.', got);
+	conn_out_commit(f.c, got);
+	assert_null(conn_out_tail(f.c, 1, &got));
+	assert_int_equal(got, 0);
+	spin(&f, 3);
+	assert_int_equal(peer_read(&f, out, sizeof(out)), 64);
+	assert_memory_equal(out, "head:body.", 10);
+	conn_close(f.c, "test end");
+	assert_null(conn_out_tail(f.c, 1, &got));
+	teardown_conn(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +373,7 @@ int main(void)
 	    cmocka_unit_test(test_paused_conn_closes_on_hangup),
 	    cmocka_unit_test(test_idle_conn_holds_no_buffers),
 	    cmocka_unit_test(test_cork_sends_whole_chunks),
+	    cmocka_unit_test(test_out_tail_in_place),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

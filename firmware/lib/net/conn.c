@@ -275,6 +275,22 @@ int conn_write(struct conn *c, const void *p, size_t len)
 	return 0;
 }
 
+uint8_t *conn_out_tail(struct conn *c, size_t want, size_t *got)
+{
+	*got = 0;
+	if (c->state == CONN_ST_CLOSED)
+		return NULL;
+	return buf_tail(&c->out, want, got);
+}
+
+void conn_out_commit(struct conn *c, size_t len)
+{
+	if (c->state == CONN_ST_CLOSED || len == 0)
+		return;
+	buf_commit(&c->out, len);
+	conn_queue_flush(c);
+}
+
 int conn_printf(struct conn *c, const char *fmt, ...)
 {
 	char line[1024];

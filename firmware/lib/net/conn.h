@@ -111,6 +111,15 @@ int conn_start_tls(struct conn *c, const struct transport_ops *ops, void *ctx);
 struct buf *conn_in(struct conn *c);
 int conn_write(struct conn *c, const void *p, size_t len);
 int conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Output produced in place (a message file read straight into the output buffer, no
+ * copy on the way): a writable tail of at least 1 and at most want bytes (less when the
+ * buffer's limit is near), NULL when the output is full, the conn closed or memory is
+ * short. Borrowed until the next call that changes the output; conn_out_commit() adds
+ * the first len bytes written there to the output (0 adds nothing).
+ */
+uint8_t *conn_out_tail(struct conn *c, size_t want, size_t *got);
+void conn_out_commit(struct conn *c, size_t len);
 size_t conn_out_len(const struct conn *c);
 /* Stops (true) or resumes (false) reading input; used for back-pressure by sessions. */
 void conn_pause(struct conn *c, bool paused);

@@ -32,9 +32,13 @@
 #include "store/keywords.h"
 #include "store/quota.h"
 
-#define IMAP_CHUNK (8 * 1024)	  /* bytes read from a message file at a time */
-#define IMAP_OUT_HIGH (32 * 1024) /* stop producing output while this much waits */
-#define IMAP_PASS_MAX 1024	  /* a password */
+#define IMAP_CHUNK (8 * 1024) /* bytes read from a message file at a time */
+/* Stop producing output while this much waits: two full TLS records (conn_cork), sent
+ * with one push (tls/sess.c). The rest of the output buffer is the room one step of a
+ * job may take beyond it (a converted chunk, a message's attributes). */
+#define IMAP_OUT_HIGH (2 * CONN_CORK_CHUNK)
+_Static_assert(IMAP_OUT_MAX - IMAP_OUT_HIGH >= 2 * IMAP_CHUNK, "a converted chunk fits");
+#define IMAP_PASS_MAX 1024 /* a password */
 #define IMAP_SASL_MAX GATE_SASL_MAX(IMAP_LINE_MAX)
 #define IMAP_HDR_MAX (256 * 1024) /* header bytes kept for HEADER.FIELDS */
 #define IMAP_FIELD_NAME_MAX 127	  /* a HEADER.FIELDS name (RFC 5322 suggests 78 per line) */
@@ -80,6 +84,10 @@ struct imap_lit {
 	uint64_t skip, left;
 	bool after_cr, any, eof;
 	uint8_t last;
+	/* The file is its own CRLF form (imap_fetch_body): its octets from off go out as
+	 * they are, skip is 0. */
+	bool raw;
+	uint64_t off;
 };
 
 enum imap_job_kind {
@@ -492,6 +500,39 @@ static ssize_t imap_lit_read(struct imap_lit *l, uint8_t *out, size_t outsz)
 	return (ssize_t)o;
 }
 
+/* Adds up to want octets of the literal to the output, read or converted in place:
+ * the count, 0 when the source ended, -MGW_EIO on a read error, -MGW_ENOMEM when the
+ * output has no room. l->left > 0. */
+static ssize_t imap_lit_fill(struct conn *c, struct imap_lit *l, size_t want)
+{
+	size_t got;
+	uint8_t *p;
+	ssize_t n;
+
+	if (want > l->left)
+		want = (size_t)l->left;
+	if (!l->raw && want < 2)
+		want = 2; /* imap_lit_read's minimum; it never writes past l->left */
+	p = conn_out_tail(c, want, &got);
+	if (p == NULL || (!l->raw && got < 2))
+		return -MGW_ENOMEM;
+	if (l->raw) {
+		do
+			n = pread(l->fd, p, got, (off_t)l->off);
+		while (n < 0 && errno == EINTR);
+		if (n > 0) {
+			l->off += (uint64_t)n;
+			l->left -= (uint64_t)n;
+		}
+	} else {
+		n = imap_lit_read(l, p, got);
+	}
+	if (n < 0)
+		return -MGW_EIO;
+	conn_out_commit(c, (size_t)n);
+	return n;
+}
+
 /* The length of the header in CRLF form, blank line included (RFC 3501 section 6.4.5:
  * HEADER); the whole message when there is no blank line. */
 static int imap_hdr_len(struct imap_sess *s, size_t i, uint64_t *len)
@@ -717,6 +758,15 @@ static int imap_fetch_body(struct imap_sess *s, size_t i, const struct imap_fatt
 		rc = maildir_msg_open(&s->box, i, &j->lit.fd);
 		if (rc < 0)
 			return rc;
+		/* Stored with CRLF line ends (as our SMTP stores every message): only a bare
+		 * LF or a missing final LF make the CRLF form longer than the file (crlf.h), so
+		 * with equal sizes it is the file itself, read from its offset straight into
+		 * the output. */
+		if (s->box.msgs[i].size == s->box.msgs[i].vsize) {
+			j->lit.raw = true;
+			j->lit.off = start;
+			start = 0;
+		}
 	}
 	j->lit.skip = start;
 	j->lit.left = len;
@@ -1008,7 +1058,6 @@ static void imap_store_one(struct imap_sess *s, size_t i);
 static void imap_job_more(struct imap_sess *s)
 {
 	struct imap_job *j = &s->job;
-	uint8_t out[2 * IMAP_CHUNK];
 
 	while (!s->closed && s->mode == IMAP_MODE_JOB && conn_out_len(s->c) < IMAP_OUT_HIGH) {
 		if (j->kind == IMAP_JOB_STORE) {
@@ -1054,8 +1103,15 @@ static void imap_job_more(struct imap_sess *s)
 			continue;
 		}
 		if (j->in_lit) {
-			ssize_t n = imap_lit_read(&j->lit, out, sizeof(out));
+			/* Up to the high mark exactly: corked, the output then goes as whole
+			 * records with nothing left over to move. */
+			ssize_t n =
+			    imap_lit_fill(s->c, &j->lit, IMAP_OUT_HIGH - conn_out_len(s->c));
 
+			if (n == -MGW_ENOMEM) {
+				imap_close(s, "Out of memory", "out of memory");
+				return;
+			}
 			if (n < 0 || (n == 0 && j->lit.left > 0)) {
 				/* The file ended before its announced size, or cannot be read:
 				 * nothing true can follow in this response. */
@@ -1064,8 +1120,6 @@ static void imap_job_more(struct imap_sess *s)
 				imap_close(s, "message cannot be read", "message read error");
 				return;
 			}
-			if (n > 0 && conn_write(s->c, out, (size_t)n) < 0)
-				return;
 			if (j->lit.left == 0) {
 				j->in_lit = false;
 				if (j->lit.fd >= 0)

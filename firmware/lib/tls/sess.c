@@ -5,6 +5,8 @@
  * client certificate afterwards.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,13 +37,29 @@ static int tls_bio_send(void *ctx, const unsigned char *buf, size_t len)
 
 	if (s->lower.ops)
 		return tls_bio_code(s->lower.ops->write(s->lower.ctx, buf, len));
+	/* wr_more: the conn has more output than this record, and writes it next (at once,
+	 * or corked with the session's next output; conn.c). The kernel joins such records
+	 * into one packet (and on loopback one pass through the receiver's TCP code)
+	 * instead of pushing each alone (TCP_NODELAY is on). The record of a write that
+	 * fits in one goes without MSG_MORE and pushes what the others left corked: the
+	 * last of any output (a reply, the end of a FETCH), since the conn writes all of it
+	 * once it is not corked. */
 	do
-		n = send(s->fd, buf, len, MSG_NOSIGNAL);
+		n = send(s->fd, buf, len, MSG_NOSIGNAL | (s->wr_more ? MSG_MORE : 0));
 	while (n < 0 && errno == EINTR);
-	if (n >= 0)
+	if (n >= 0) {
+		s->tcp_corked = s->wr_more;
 		return (int)n;
-	if (errno == EAGAIN || errno == EWOULDBLOCK)
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		/* The write stops here until the socket has room: push what earlier records
+		 * left corked (setting TCP_NODELAY does, tcp(7)), or no ACK might ever come
+		 * to make that room. */
+		if (s->tcp_corked)
+			(void)setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+		s->tcp_corked = false;
 		return MBEDTLS_ERR_SSL_WANT_WRITE;
+	}
 	return MBEDTLS_ERR_SSL_CONN_EOF; /* reset or broken pipe: the peer is gone */
 }
 
@@ -400,7 +418,12 @@ static ssize_t tls_write(void *ctx, const void *buf, size_t len)
 			return -MGW_EIO;
 		len = s->wr_pending;
 	}
+	/* mbedtls_ssl_write() sends one record of at most this much (16383 octets in TLS
+	 * 1.3: the inner content type takes one of the 16384), and returns: the conn then
+	 * writes the rest. */
+	s->wr_more = (ssize_t)len > mbedtls_ssl_get_max_out_record_payload(&s->ssl);
 	ret = mbedtls_ssl_write(&s->ssl, buf, len);
+	s->wr_more = false;
 	if (ret == MBEDTLS_ERR_SSL_WANT_WRITE || ret == MBEDTLS_ERR_SSL_WANT_READ) {
 		s->wr_pending = len;
 		return ret == MBEDTLS_ERR_SSL_WANT_WRITE ? -MGW_EWANTWRITE : -MGW_EWANTREAD;

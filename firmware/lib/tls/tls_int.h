@@ -75,6 +75,8 @@ struct tls_sess {
 	int fd;
 	struct transport lower; /* ops NULL: fd; else the stream under TLS (borrowed) */
 	size_t wr_pending;	/* length of a record mbedtls_ssl_write() has taken but not sent */
+	bool wr_more;		/* the record being sent is not the last of this write (MSG_MORE) */
+	bool tcp_corked;	/* the last send had MSG_MORE: the kernel may hold its bytes */
 	bool refused_logged;
 	bool handshake_done;
 	bool deferred;	 /* TLS 1.3: certificate verdict taken after the handshake (sess.c) */
