@@ -365,9 +365,11 @@ int maildir_msg_copy(struct maildir_box *box, size_t i, struct maildir_store *st
  * file is unlinked, and removed entries leave the snapshot (remaining entries keep their
  * order; indices shift down). A message already gone counts as removed. Returns 0 if all
  * were removed; -MGW_EIO if any unlink failed: those messages stay in the snapshot and
- * on disk, each failure is logged, and *failed (may be NULL) = their number. The uidlist
- * is updated (their UIDs are never reused). POP3's UPDATE state answers -ERR when this
- * fails (RFC 1939 section 6).
+ * on disk, each failure is logged, and *failed (may be NULL) = their number. POP3's
+ * UPDATE state answers -ERR when this fails (RFC 1939 section 6). Nothing is flushed and
+ * the uidlist is not rewritten (no fsync here: the event loop calls this): the caller
+ * flushes the box's new/ and cur/ on a worker (store/flushjob.h) before it reports the
+ * removal; the next scan drops the removed files' records (UIDs are never reused).
  */
 int maildir_box_expunge(struct maildir_box *box, const size_t *idx, size_t n, size_t *failed);
 
