@@ -6,7 +6,9 @@ flush is not answered yet; once released, it gets its OK and the change is on di
 flush that fails answers NO / -ERR, never OK."""
 import os
 import poplib
+import re
 import socket
+import struct
 import subprocess
 
 import pytest
@@ -217,19 +219,26 @@ def test_folder_create_rename_delete_wait_for_their_flush(held, pki):
     w.close()
 
 
+def joe_selected_ann_deleting(d, pki, joe_commands):
+    """A message for each; joe's IMAP session after SELECT INBOX and joe_commands (the
+    last one's tag is f), ann's POP3 session after DELE 1."""
+    smtp_deliver(d, message(1))
+    smtp_deliver(d, message(2), rcpt="ann@" + DOMAIN)  # ann has no maildirsize yet
+    w = imap_wire(d, pki, "joe")
+    w.send(b"s SELECT INBOX\r\n" + joe_commands)
+    assert w.until(b"f ")[-1].startswith(b"f OK")
+    a = pop_wire(d, pki, "ann")
+    a.send(b"DELE 1\r\n")
+    assert a.line().startswith(b"+OK")
+    return w, a
+
+
 def test_pop3_quit_waits_for_its_flush(held, pki):
     """ann's QUIT deletes her message; its flush is held: joe's IMAP NOOP and FETCH are
     answered meanwhile, ann's QUIT is not; after the release she gets +OK and the
     message is gone from her Maildir."""
     d, ctl = held
-    smtp_deliver(d, message(1), rcpt="ann@" + DOMAIN)
-    smtp_deliver(d, message(2))
-    w = imap_wire(d, pki, "joe")
-    w.send(b"s SELECT INBOX\r\n")
-    assert w.until(b"s ")[-1].startswith(b"s OK")
-    a = pop_wire(d, pki, "ann")
-    a.send(b"DELE 1\r\n")
-    assert a.line().startswith(b"+OK")
+    w, a = joe_selected_ann_deleting(d, pki, b"f NOOP\r\n")
 
     def joe_served():
         w.send(b"n NOOP\r\nf FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)])\r\n")
@@ -238,6 +247,47 @@ def test_pop3_quit_waits_for_its_flush(held, pki):
     while_held(ctl, a, b"QUIT\r\n", joe_served)
     assert a.line() == b"+OK bye, 1 messages deleted"
     assert messages(d, "ann") == []
+    w.close()
+
+
+def status(d):
+    return dict(x.split(": ", 1) for x in d.control("status")[:-1] if ": " in x)
+
+
+def test_connections_closed_while_their_flush_runs(held, pki):
+    """joe's EXPUNGE, ann's POP3 QUIT and joe's APPEND (in another session) wait for
+    held flushes; meanwhile the console's `status` is answered (it counts ann's
+    mailbox into a new maildirsize, which is not flushed). All three clients reset their
+    connections; after the release the flushes complete for sessions that are gone: the
+    daemon (ASan) touches no freed memory, the changes are there (the APPEND is stored,
+    though its client never saw OK), and the next sessions see them."""
+    d, ctl = held
+    w, a = joe_selected_ann_deleting(d, pki, b"f STORE 1 +FLAGS.SILENT (\\Deleted)\r\n")
+    w2 = imap_wire(d, pki, "joe")
+    body = message(3)
+    m = d.mark()
+    hold(ctl)
+    w.send(b"e EXPUNGE\r\n")
+    wait_held(ctl)
+    a.send(b"QUIT\r\n")
+    w2.send(b"a APPEND INBOX {%d+}\r\n%s\r\n" % (len(body), body))
+    # The three wait for a flush (the APPEND's commit batch is running).
+    wait_for(lambda: status(d)["store_flushes"].endswith(", 3 waiting") and
+             status(d)["smtp_commits"] == "0 waiting, 1 batches running", 30)
+    assert w.silent() and a.silent() and w2.silent()
+    for c in (w, a, w2):
+        c.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()  # a reset, noticed at once
+    wait_for(lambda: len(re.findall(r"(imap|pop3) [\d.:]+: closed \(",
+                                    "\n".join(d.lines[m:]))) == 3, 30)
+    (ctl / "hold").unlink()
+    wait_for(lambda: status(d)["store_flushes"].endswith(", 0 waiting") and
+             status(d)["smtp_commits"] == "0 waiting, 0 batches running", 30)
+    assert stored(d) == [body]
+    assert messages(d, "ann") == []
+    w = imap_wire(d, pki, "joe")
+    w.send(b"s SELECT INBOX\r\n")
+    assert b"* 1 EXISTS" in w.until(b"s ")
     w.close()
 
 
