@@ -293,7 +293,7 @@ def test_connections_closed_while_their_flush_runs(held, pki):
 
 def test_failed_flush_answers_no_and_err(held, pki):
     """A directory flush that fails: APPEND answers NO and the message is not in the
-    mailbox; EXPUNGE answers NO (the message is reported gone: its file was removed, but
+    mailbox; COPY answers NO and the copy is removed again; EXPUNGE answers NO (the message is reported gone: its file was removed, but
     the removal is not claimed durable); POP3 QUIT answers -ERR. The sessions go on."""
     d, ctl = held
     w = imap_wire(d, pki, "joe")
@@ -308,6 +308,10 @@ def test_failed_flush_answers_no_and_err(held, pki):
     assert messages(d, "joe") == []
     w.send(b"a2 APPEND INBOX {%d+}\r\n%s\r\n" % (len(body), body))
     assert w.until(b"a2 ")[-1].startswith(b"a2 OK [APPENDUID ")
+    (ctl / "fail").touch()
+    w.send(b"c COPY 1 Archive\r\n")
+    assert w.until(b"c ")[-1].startswith(b"c NO [SERVERBUG]")
+    assert os.listdir(os.path.join(maildir(d, "joe"), ".Archive", "cur")) == []
     w.send(b"f STORE 1 +FLAGS.SILENT (\\Deleted)\r\n")
     assert w.until(b"f ")[-1].startswith(b"f OK")
     (ctl / "fail").touch()

@@ -1183,8 +1183,15 @@ int maildir_msg_copy(struct maildir_box *box, size_t i, struct maildir_store *st
 		log_err("%s: rename to %s: %s", tmp, to, strerror(errno));
 		rc = maildir_errno_code(errno);
 	}
-	if (rc < 0)
+	if (rc < 0) {
 		unlink(tmp);
+		return rc;
+	}
+	/* The caller's name of the copy is the whole name in cur/ (it may have to remove
+	 * it again: a COPY whose flush fails leaves the destination as it was). */
+	rc = maildir_fmt(base, basesz, "%s", strrchr(to, '/') + 1);
+	if (rc < 0)
+		unlink(to);
 	return rc;
 }
 

@@ -351,11 +351,12 @@ int maildir_msg_flags_set(struct maildir_box *box, size_t i, unsigned flags);
 
 /*
  * Copies message i into the Maildir (or folder directory) dst: a hard link (a copy where
- * the filesystem refuses one) under a new unique name, written into base, in dst/cur/
- * with the flags given (the caller remaps keywords into dst's dovecot-keywords) and the
- * same internal date. Not fsync'd and not counted in maildirsize:
- * the caller does both once for all the copies of a command (file_dir_fsync of
- * dst/cur, maildir_quota_add). 0, -MGW_ENOENT (gone), -MGW_ENOSPC, -MGW_EIO.
+ * the filesystem refuses one) under a new unique name in dst/cur/ (the whole name,
+ * ":2,<flags>" included, written into base) with the flags given (the caller remaps
+ * keywords into dst's dovecot-keywords) and the same internal date. Not flushed and not
+ * counted in maildirsize: the caller does both once for all the copies of a command (a
+ * flush of dst/cur on a worker, store/flushjob.h; maildir_quota_add). 0, -MGW_ENOENT
+ * (gone), -MGW_ENOSPC, -MGW_EIO, -MGW_ELIMIT (the name does not fit basesz).
  */
 int maildir_msg_copy(struct maildir_box *box, size_t i, struct maildir_store *st, const char *dst,
 		     unsigned flags, char *base, size_t basesz);
