@@ -62,6 +62,7 @@ static void gate_env_fill(struct gate_env *env, struct gate_svc *v, struct mgw_g
 	env->store = &v->store;
 	env->throttle = gate_throttle(g);
 	env->work = v->work;
+	env->cq = v->cq;
 	env->release = gate_release;
 	env->release_arg = v;
 	env->release_ref = gen_get(g);
@@ -161,7 +162,7 @@ static void gate_svc_accept(struct listener *l, int fd, const struct sockaddr *s
 }
 
 int gate_svc_start(struct gate_svc *v, struct loop *loop, struct mgw_gen *const *genp,
-		   struct work_pool *work)
+		   struct work_pool *work, struct maildir_cq *cq)
 {
 	int rc;
 
@@ -170,6 +171,7 @@ int gate_svc_start(struct gate_svc *v, struct loop *loop, struct mgw_gen *const 
 	v->genp = genp;
 	v->loop = loop;
 	v->work = work;
+	v->cq = cq;
 	rc = maildir_store_init(&v->store, (*genp)->cfg.data_dir, (*genp)->cfg.hostname, 0);
 	if (rc < 0)
 		return rc;

@@ -53,7 +53,8 @@ struct gate_svc {
 	bool open;
 	struct mgw_gen *const *genp;
 	struct maildir_store store;
-	struct work_pool *work; /* password checks (borrowed; outlives every session) */
+	struct work_pool *work; /* password checks, flushes (borrowed; outlives every session) */
+	struct maildir_cq *cq;	/* IMAP APPEND's commits (borrowed; outlives every session) */
 	struct addr_rate rate;
 	unsigned live; /* connections (sessions) alive, handshakes included */
 };
@@ -61,9 +62,10 @@ struct gate_svc {
 /* Binds the listener (as root, before the privilege drop); nothing when listen = off. */
 int gate_svc_open(struct gate_svc *v, const struct mgw_cfg *cfg);
 /* Starts accepting; *genp is read at every accept (the current generation). work: the
- * pool the sessions' password checks run on (borrowed; it must outlive every session). */
+ * pool the sessions' password checks and flushes run on; cq: the commit queue of IMAP
+ * APPEND (both borrowed; they must outlive every session). */
 int gate_svc_start(struct gate_svc *v, struct loop *loop, struct mgw_gen *const *genp,
-		   struct work_pool *work);
+		   struct work_pool *work, struct maildir_cq *cq);
 void gate_svc_stop(struct gate_svc *v, struct loop *loop);
 void gate_svc_close(struct gate_svc *v, struct loop *loop);
 /* The address bound, or NULL when not listening. */

@@ -37,6 +37,7 @@
 #include "proto/imap_sess.h"
 #include "proto/pop3_sess.h"
 #include "smtpd.h"
+#include "store/commitq.h"
 #include "store/dirsync.h"
 #include "store/quota.h"
 
@@ -57,6 +58,7 @@ static struct {
 	struct loop_timer wdt_timer; /* wakes an idle loop in time to pet */
 	struct loop_timer log_timer; /* wakes an idle loop when a log summary is due */
 	struct work_pool work;	     /* workers for the calls that may block */
+	struct maildir_cq cq;	     /* commit queue: SMTP deliveries, IMAP APPENDs */
 	bool work_started;
 	bool work_stuck_logged;
 	int sig_fd;
@@ -230,15 +232,10 @@ static void mailgwd_status(void (*emit)(void *ctx, const char *line), void *ctx)
 			 (unsigned long long)ds.flushes, (unsigned long long)ds.calls, ds.waiting);
 		emit(ctx, line);
 	}
-	{
-		unsigned batches;
-		size_t waiting;
-
-		smtpd_commits(&waiting, &batches);
-		snprintf(line, sizeof(line), "smtp_commits: %zu waiting, %u batches running",
-			 waiting, batches);
-		emit(ctx, line);
-	}
+	/* SMTP deliveries and IMAP APPENDs waiting for a commit batch (store/commitq.h). */
+	snprintf(line, sizeof(line), "smtp_commits: %zu waiting, %u batches running", d.cq.waiting,
+		 d.cq.jobs);
+	emit(ctx, line);
 	/* Per-user disk use against the quota ([smtp] quota, userdb_quota_rule). */
 	{
 		struct maildir_store st;
@@ -563,12 +560,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	d.work_started = true;
-	if (gate_svc_start(&pop3d_svc, &d.loop, &d.gen, &d.work) < 0 ||
-	    gate_svc_start(&imapd_svc, &d.loop, &d.gen, &d.work) < 0) {
+	maildir_cq_init(&d.cq, &d.work);
+	if (gate_svc_start(&pop3d_svc, &d.loop, &d.gen, &d.work, &d.cq) < 0 ||
+	    gate_svc_start(&imapd_svc, &d.loop, &d.gen, &d.work, &d.cq) < 0) {
 		log_err("cannot start the pop3s or imaps service");
 		return 1;
 	}
-	if (smtpd_start(&d.loop, &d.gen, &d.work) < 0)
+	if (smtpd_start(&d.loop, &d.gen, &d.cq) < 0)
 		return 1;
 	if (smtpd_bound())
 		log_info("listening smtp on %s", smtpd_bound());

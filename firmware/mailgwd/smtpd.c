@@ -35,7 +35,7 @@ static struct {
 	struct loop *loop;
 	struct mgw_gen **genp;
 	struct maildir_store store;
-	struct maildir_cq cq; /* deliveries waiting for a commit, and the batches running */
+	struct maildir_cq *cq; /* the process's commit queue (borrowed) */
 	struct addr_rate rate;
 	unsigned live;
 } sd;
@@ -123,7 +123,7 @@ static void smtpd_accept(struct listener *l, int fd, const struct sockaddr *sa, 
 	memset(&p, 0, sizeof(p));
 	p.cfg = cfg;
 	p.store = &sd.store;
-	p.cq = &sd.cq;
+	p.cq = sd.cq;
 	p.tls = CONFIG_FEATURE_STARTTLS && g->tls_server ? &smtpd_tls_hooks : NULL;
 	p.on_close = smtpd_sess_closed;
 	p.arg = gen_get(g);
@@ -132,7 +132,7 @@ static void smtpd_accept(struct listener *l, int fd, const struct sockaddr *sa, 
 	smtp_sess_start(c, &p);
 }
 
-int smtpd_start(struct loop *loop, struct mgw_gen **genp, struct work_pool *work)
+int smtpd_start(struct loop *loop, struct mgw_gen **genp, struct maildir_cq *cq)
 {
 	const struct mgw_cfg *cfg = &(*genp)->cfg;
 	unsigned removed = 0;
@@ -143,7 +143,7 @@ int smtpd_start(struct loop *loop, struct mgw_gen **genp, struct work_pool *work
 		return 0;
 	sd.loop = loop;
 	sd.genp = genp;
-	maildir_cq_init(&sd.cq, work);
+	sd.cq = cq;
 	addr_rate_init(&sd.rate, SMTPD_RATE_WINDOW_MS);
 	if (smtp_admins_check(cfg->smtp_postmaster, why, sizeof(why)) < 0) {
 		log_err("%s: [smtp] postmaster: %s", cfg->path, why);
@@ -167,12 +167,6 @@ int smtpd_start(struct loop *loop, struct mgw_gen **genp, struct work_pool *work
 		    "%s: [smtp] postmaster is not set: mail to postmaster and abuse is deferred",
 		    cfg->path);
 	return listen_start(loop, &sd.l, smtpd_accept, NULL);
-}
-
-void smtpd_commits(size_t *waiting, unsigned *batches)
-{
-	*waiting = sd.cq.waiting;
-	*batches = sd.cq.jobs;
 }
 
 unsigned smtpd_sessions(void)

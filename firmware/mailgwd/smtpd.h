@@ -14,21 +14,20 @@
 
 #include "cfg/cfg.h"
 #include "core/loop.h"
-#include "core/work.h"
+#include "store/commitq.h"
 #include "gen.h"
 
 /* Binds [smtp] listen (nothing when it is "off"). 0 or -MGW_E* (errno set). */
 int smtpd_open(const struct mgw_cfg *cfg);
-/* Opens the store, cleans it up, starts accepting. *genp is read at every accept. work:
- * the worker pool the deliveries' fsyncs run on (borrowed; outlives every session). */
-int smtpd_start(struct loop *loop, struct mgw_gen **genp, struct work_pool *work);
+/* Opens the store, cleans it up, starts accepting. *genp is read at every accept. cq:
+ * the commit queue the deliveries' flushes run through, on the worker pool (borrowed;
+ * outlives every session; shared with IMAP APPEND). */
+int smtpd_start(struct loop *loop, struct mgw_gen **genp, struct maildir_cq *cq);
 /* The bound address for the "listening smtp on" line, or NULL when SMTP is off. */
 const char *smtpd_bound(void);
 /* SMTP sessions alive (status). */
 unsigned smtpd_sessions(void);
 
-/* Deliveries waiting for a commit batch, and batches running (store/commitq.h). */
-void smtpd_commits(size_t *waiting, unsigned *batches);
 void smtpd_stop(struct loop *loop);
 void smtpd_close(struct loop *loop);
 

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,7 +114,7 @@ int file_write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+static int file_replace(const char *path, const void *data, size_t len, mode_t mode, bool sync)
 {
 	static unsigned file_seq;
 	char tmp[FILE_PATH_MAX];
@@ -145,7 +146,7 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 		log_err("%s: write: %s", tmp, strerror(errno));
 		goto fail;
 	}
-	if (fsync(fd) < 0) {
+	if (sync && fsync(fd) < 0) {
 		rc = file_errno_code(errno);
 		log_err("%s: fsync: %s", tmp, strerror(errno));
 		goto fail;
@@ -162,12 +163,22 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 		log_err("%s: rename to %s: %s", tmp, path, strerror(errno));
 		goto fail;
 	}
-	return file_parent_fsync(path);
+	return sync ? file_parent_fsync(path) : 0;
 fail:
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
 	return rc;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	return file_replace(path, data, len, mode, true);
+}
+
+int file_write_cache(const char *path, const void *data, size_t len, mode_t mode)
+{
+	return file_replace(path, data, len, mode, false);
 }
 
 int file_dir_fsync(const char *dir)

@@ -31,6 +31,12 @@ int file_read_fd(int fd, size_t max, char **data, size_t *len);
  */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* The same without the fsyncs: readers see the old or the new file, but after a crash
+ * the old one, or an empty or torn new one, may be there. Only for caches that are
+ * recomputed when lost or damaged (maildirsize), so that the event loop does not wait
+ * for a flush to rewrite them. */
+int file_write_cache(const char *path, const void *data, size_t len, mode_t mode);
+
 /* Writes all len bytes to fd (retrying short writes and EINTR). 0, -MGW_ENOSPC (ENOSPC,
  * EDQUOT), -MGW_EIO (errno tells the rest). */
 int file_write_all(int fd, const void *data, size_t len);

@@ -19,6 +19,10 @@
  *     tells the job it is gone (a pointer in the job the loop thread clears), and done()
  *     then only frees it.
  *   - log_* calls from run() are allowed (log.c serialises its output).
+ * The jobs there are (each file says what its job owns): delivery batches, SMTP's and
+ * IMAP APPEND's (store/commitq.c); a session's directory flushes after IMAP EXPUNGE,
+ * CLOSE, COPY, MOVE, CREATE, RENAME, DELETE and POP3 QUIT (store/flushjob.c); password
+ * checks (proto/gate_login.c).
  *
  * Bounds: WORK_THREADS workers and at most queue_max jobs waiting; work_submit() refuses
  * more (-MGW_ELIMIT) and the caller answers with a temporary failure.

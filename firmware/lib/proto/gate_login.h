@@ -30,6 +30,7 @@
 #include "auth/throttle.h"
 #include "core/work.h"
 #include "net/conn.h"
+#include "store/commitq.h"
 #include "store/maildir.h"
 #include "tls/tls.h"
 
@@ -60,6 +61,8 @@ struct gate_env {
 	struct maildir_store *store;	  /* borrowed, process-wide */
 	struct throttle *throttle;	  /* borrowed, process-wide */
 	struct work_pool *work;		  /* borrowed, process-wide; NULL: checked inline */
+	struct maildir_cq *cq;		  /* IMAP APPEND's commits (store/commitq.h), borrowed,
+					   * process-wide; NULL: committed inline */
 	const struct gate_peer_ops *peer; /* NULL: the TLS session */
 	/* called once when the session is freed, as release(release_arg, release_ref):
 	 * the daemon's service (its connection count) and the generation it holds */

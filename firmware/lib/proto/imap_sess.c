@@ -27,7 +27,8 @@
 #include "core/log.h"
 #include "proto/imap_fetch.h"
 #include "proto/imap_parse.h"
-#include "store/dirsync.h"
+#include "store/commitq.h"
+#include "store/flushjob.h"
 #include "store/folder.h"
 #include "store/keywords.h"
 #include "store/quota.h"
@@ -74,6 +75,17 @@ enum imap_mode {
 	IMAP_MODE_IDLE,	      /* IDLE until DONE */
 	IMAP_MODE_APPEND,     /* APPEND's message literal into a delivery */
 	IMAP_MODE_APPEND_EOL, /* the empty rest of the APPEND line */
+	IMAP_MODE_FLUSH,      /* a change waits for its flush on a worker (s->wait) */
+};
+
+/* What continues when the flush a session waits for is done (IMAP_MODE_FLUSH). */
+enum imap_wait {
+	IMAP_WAIT_NONE = 0,
+	IMAP_WAIT_APPEND,  /* the delivery's commit (store/commitq.h): s->append_commit */
+	IMAP_WAIT_EXPUNGE, /* new/ and cur/ after the unlinks: then the EXPUNGE responses */
+	IMAP_WAIT_CLOSE,   /* the same for CLOSE: then only the tagged reply */
+	IMAP_WAIT_COPY,	   /* the destination's cur/ after the links: s->copy */
+	IMAP_WAIT_FOLDER,  /* CREATE, DELETE, RENAME: the directories they changed */
 };
 
 /* The octets of a message in CRLF form (store/crlf.h), from skip, at most left. */
@@ -117,7 +129,11 @@ struct imap_job {
 	size_t nwas, added, *gone;
 	unsigned phase;
 	const char *done; /* tagged OK text; NULL: back to IDLE */
+	bool no;	  /* the tagged reply is NO done (a flush failed) */
 };
+
+struct imap_copy;
+struct imap_append_commit;
 
 struct imap_sess {
 	struct conn *c;
@@ -155,11 +171,80 @@ struct imap_sess {
 	char append_folder[MAILDIR_FOLDER_MAX + 1]; /* "": INBOX */
 	char resp[800]; /* tagged OK text of APPEND, COPY (APPENDUID, COPYUID) */
 	struct imap_job job;
+	/* IMAP_MODE_FLUSH: the flush in flight (owned by the pool, store/flushjob.h) or the
+	 * APPEND's commit (owned by the commit queue), and what continues afterwards */
+	enum imap_wait wait;
+	struct maildir_flush *flush;
+	struct imap_append_commit *append_commit;
+	struct imap_copy *copy; /* COPY/MOVE between the links and their flush; owned */
+	uint32_t *wait_seqs;	/* EXPUNGE: the sequence numbers to report; owned */
+	size_t wait_nseqs;
+	const char *wait_done;	     /* EXPUNGE, CREATE, DELETE, RENAME: tagged OK text */
 	struct imap_sess *next_live; /* all sessions, for imap_sess_notify */
+};
+
+/*
+ * COPY and MOVE between their links (on the loop) and the flush of the destination's
+ * cur/ (on a worker): what the reply needs afterwards. Owned by the session (s->copy);
+ * the worker never sees it.
+ */
+struct imap_copy {
+	bool move, uid;
+	size_t k; /* copies made */
+	uint64_t bytes;
+	size_t *idx; /* their source indices (MOVE expunges them) */
+	uint32_t *src_uids, *dst_uids;
+	char (*names)[MAILDIR_NAME_MAX + 1]; /* their names in dst/cur */
+	char folder[MAILDIR_FOLDER_MAX + 1]; /* the destination; "": INBOX */
+	char dst[MAILDIR_PATH_MAX];
+};
+
+/*
+ * An APPEND's delivery being committed on a worker, in a batch with the SMTP deliveries
+ * of the moment (store/commitq.h). The item owns the delivery (moved out of the session)
+ * and copies of its recipient, so it does not care whether the session is still there;
+ * s belongs to the loop thread: the session clears it when it goes away first (the
+ * message may then be stored: the client never saw OK and may append it again, a
+ * duplicate, never a loss).
+ */
+struct imap_append_commit {
+	struct maildir_cq_item it;
+	struct imap_sess *s; /* loop thread only; NULL once the session is gone */
+	const struct maildir_store *st;
+	struct maildir_rcpt r;
+	char domain[PASSWD_ADDR_MAX + 1], user[PASSWD_ADDR_MAX + 1];
+	char folder[MAILDIR_FOLDER_MAX + 1];
+	char base[MAILDIR_NAME_MAX + 1]; /* the unique name and ",": finds the UID */
 };
 
 static unsigned imap_live;
 static struct imap_sess *imap_sessions;
+
+static void imap_copy_free(struct imap_copy *cp)
+{
+	if (cp == NULL)
+		return;
+	free(cp->idx);
+	free(cp->src_uids);
+	free(cp->dst_uids);
+	free(cp->names);
+	free(cp);
+}
+
+/* The session goes away: a flush or commit in flight drops its result (loop thread). */
+static void imap_wait_abandon(struct imap_sess *s)
+{
+	maildir_flush_abandon(s->flush);
+	s->flush = NULL;
+	if (s->append_commit != NULL)
+		s->append_commit->s = NULL;
+	s->append_commit = NULL;
+	imap_copy_free(s->copy);
+	s->copy = NULL;
+	free(s->wait_seqs);
+	s->wait_seqs = NULL;
+	s->wait = IMAP_WAIT_NONE;
+}
 
 typedef void (*imap_handler)(struct imap_sess *s, const struct imap_cmd *cmd);
 
@@ -242,6 +327,7 @@ static void imap_free(struct imap_sess *s)
 			break;
 		}
 	gate_login_abandon(&s->gl); /* a check in flight drops its result */
+	imap_wait_abandon(s);
 	loop_timer_cancel(s->c->loop, &s->delay);
 	if (s->dlv_active)
 		maildir_dlv_abort(&s->dlv);
@@ -904,13 +990,14 @@ static void imap_cmd_reset(struct imap_sess *s);
 static void imap_job_done(struct imap_sess *s)
 {
 	const char *done = s->job.done;
+	bool no = s->job.no;
 
 	imap_job_end(s);
 	imap_cmd_reset(s);
 	s->mode = done ? IMAP_MODE_CMD : IMAP_MODE_IDLE;
 	if (!s->closed) {
 		if (done)
-			imap_tagged(s, "OK", done);
+			imap_tagged(s, no ? "NO" : "OK", done);
 		imap_input(s);
 	}
 }
@@ -1762,9 +1849,32 @@ static void imap_do_subscribe(struct imap_sess *s, const struct imap_cmd *cmd)
 		imap_tagged(s, "OK", on ? "SUBSCRIBE completed" : "UNSUBSCRIBE completed");
 }
 
+static void imap_flush_start(struct imap_sess *s, enum imap_wait w,
+			     const struct maildir_dirs *dirs);
+
+/* A folder operation's end (rc): NO (nothing claimed), or the flush of the directories
+ * it changed on a worker, then the tagged OK done (or NO when the flush fails). true
+ * when it succeeded so far (to be logged). */
+static bool imap_folder_flush(struct imap_sess *s, int rc, const struct maildir_dirs *dirs,
+			      const char *done)
+{
+	if (rc < 0) {
+		imap_tagged(s, "NO", imap_folder_err(rc));
+		return false;
+	}
+	if (dirs->n == 0) {
+		imap_tagged(s, "OK", done);
+		return true;
+	}
+	s->wait_done = done;
+	imap_flush_start(s, IMAP_WAIT_FOLDER, dirs);
+	return true;
+}
+
 static void imap_do_create(struct imap_sess *s, const struct imap_cmd *cmd)
 {
 	char name[MAILDIR_FOLDER_MAX + 1];
+	struct maildir_dirs dirs = {0};
 	struct maildir_folders f;
 	const char *folder;
 	size_t l;
@@ -1782,13 +1892,10 @@ static void imap_do_create(struct imap_sess *s, const struct imap_cmd *cmd)
 		rc = -MGW_ELIMIT;
 	maildir_folders_free(&f);
 	if (rc == 0)
-		rc = maildir_folder_create(s->env.store, s->who.domain, s->who.user, name);
-	if (rc < 0) {
-		imap_tagged(s, "NO", imap_folder_err(rc));
-		return;
-	}
-	log_info("imap %s: %s: created folder %.*s", s->c->peer, s->login, (int)l, name);
-	imap_tagged(s, "OK", "CREATE completed");
+		rc = maildir_folder_create_later(s->env.store, s->who.domain, s->who.user, name,
+						 &dirs);
+	if (imap_folder_flush(s, rc, &dirs, "CREATE completed"))
+		log_info("imap %s: %s: created folder %.*s", s->c->peer, s->login, (int)l, name);
 }
 
 /* Whether the selected mailbox is folder (NULL: INBOX). */
@@ -1802,6 +1909,7 @@ static bool imap_is_selected(const struct imap_sess *s, const char *folder)
 static void imap_do_delete(struct imap_sess *s, const struct imap_cmd *cmd)
 {
 	char name[MAILDIR_FOLDER_MAX + 1];
+	struct maildir_dirs dirs = {0};
 	const char *folder;
 	int rc;
 
@@ -1813,19 +1921,17 @@ static void imap_do_delete(struct imap_sess *s, const struct imap_cmd *cmd)
 	}
 	if (imap_is_selected(s, folder))
 		imap_unselect(s); /* as dovecot: deleting the selected mailbox closes it */
-	rc = maildir_folder_delete(s->env.store, s->who.domain, s->who.user, folder);
-	if (rc < 0) {
-		imap_tagged(s, "NO", imap_folder_err(rc));
-		return;
-	}
-	(void)maildir_subs_set(s->env.store, s->who.domain, s->who.user, folder, false);
-	log_info("imap %s: %s: deleted folder %s", s->c->peer, s->login, folder);
-	imap_tagged(s, "OK", "DELETE completed");
+	rc = maildir_folder_delete_later(s->env.store, s->who.domain, s->who.user, folder, &dirs);
+	if (rc == 0)
+		(void)maildir_subs_set(s->env.store, s->who.domain, s->who.user, folder, false);
+	if (imap_folder_flush(s, rc, &dirs, "DELETE completed"))
+		log_info("imap %s: %s: deleted folder %s", s->c->peer, s->login, folder);
 }
 
 static void imap_do_rename(struct imap_sess *s, const struct imap_cmd *cmd)
 {
 	char from[MAILDIR_FOLDER_MAX + 1], to[MAILDIR_FOLDER_MAX + 1];
+	struct maildir_dirs dirs = {0};
 	const char *ff, *tf;
 	int rc;
 
@@ -1838,14 +1944,10 @@ static void imap_do_rename(struct imap_sess *s, const struct imap_cmd *cmd)
 	}
 	if (imap_is_selected(s, ff))
 		imap_unselect(s);
-	rc = maildir_folder_rename(s->env.store, s->who.domain, s->who.user, ff, tf);
-	if (rc < 0) {
-		imap_tagged(s, "NO", imap_folder_err(rc));
-		return;
-	}
-	log_info("imap %s: %s: renamed folder %s to %s", s->c->peer, s->login, ff ? ff : "INBOX",
-		 tf);
-	imap_tagged(s, "OK", "RENAME completed");
+	rc = maildir_folder_rename_later(s->env.store, s->who.domain, s->who.user, ff, tf, &dirs);
+	if (imap_folder_flush(s, rc, &dirs, "RENAME completed"))
+		log_info("imap %s: %s: renamed folder %s to %s", s->c->peer, s->login,
+			 ff ? ff : "INBOX", tf);
 }
 
 /* Opens folder (NULL: INBOX) into b. false: refused with a NO (sent). */
@@ -1947,13 +2049,120 @@ static void imap_do_select(struct imap_sess *s, const struct imap_cmd *cmd)
 				: "[READ-WRITE] SELECT completed");
 }
 
+/* ---- changes that wait for a flush (IMAP_MODE_FLUSH) ---------------------------------- */
+
+static void imap_copy_end(struct imap_sess *s, int rc);
+static void imap_append_finish(struct imap_sess *s, int rc, const char *base);
+
+/* The tagged NO text when the flush of a change failed: the change is not confirmed. */
+static const char *imap_flush_err(int rc, const char *what)
+{
+	if (rc == -MGW_ELIMIT || rc == -MGW_ECLOSED)
+		return "[UNAVAILABLE] Server busy, cannot confirm the change, try later";
+	if (rc == -MGW_ENOSPC)
+		return "[OVERQUOTA] Disk full";
+	return what;
+}
+
+/* The EXPUNGE responses of the messages removed (a job), then the tagged reply: OK once
+ * the removals are durable, NO when their flush failed (the files are gone from the
+ * directories, so the snapshot and the responses say so; the removal is not claimed
+ * durable). */
+static void imap_expunge_report(struct imap_sess *s, int rc)
+{
+	imap_job_end(s);
+	s->job.seqs = s->wait_seqs;
+	s->job.nseqs = s->wait_nseqs;
+	s->wait_seqs = NULL;
+	s->job.kind = IMAP_JOB_EXPUNGE;
+	s->job.done =
+	    rc < 0 ? imap_flush_err(rc, "[SERVERBUG] Expunge not confirmed on disk") : s->wait_done;
+	s->job.no = rc < 0;
+	s->job.item = IMAP_FETCH_ATTS_MAX;
+	s->mode = IMAP_MODE_JOB;
+	imap_job_more(s);
+}
+
+/* What waited for the flush continues, on the loop thread (rc: the flush's result). */
+static void imap_wait_end(struct imap_sess *s, enum imap_wait w, int rc)
+{
+	s->mode = IMAP_MODE_CMD;
+	s->wait = IMAP_WAIT_NONE;
+	if (rc < 0)
+		log_err("imap %s: %s: the change is not confirmed on disk: %s", s->c->peer,
+			s->login, mgw_strerror(rc));
+	switch (w) {
+	case IMAP_WAIT_EXPUNGE:
+		imap_expunge_report(s, rc);
+		break;
+	case IMAP_WAIT_CLOSE:
+		if (rc < 0)
+			imap_tagged(
+			    s, "NO",
+			    imap_flush_err(rc, "[SERVERBUG] Expunge not confirmed on disk"));
+		else
+			imap_tagged(s, "OK", "CLOSE completed");
+		break;
+	case IMAP_WAIT_COPY:
+		imap_copy_end(s, rc);
+		break;
+	case IMAP_WAIT_FOLDER:
+		if (rc < 0)
+			imap_tagged(s, "NO",
+				    imap_flush_err(rc, "[SERVERBUG] Change not confirmed on disk"));
+		else
+			imap_tagged(s, "OK", s->wait_done);
+		break;
+	case IMAP_WAIT_APPEND:
+	case IMAP_WAIT_NONE:
+		break;
+	}
+}
+
+/* The flush's completion (store/flushjob.h): inside imap_flush_start without a pool,
+ * else later from the pool, outside any event handler of the session. */
+static void imap_flush_done(void *arg, int rc)
+{
+	struct imap_sess *s = arg;
+
+	s->depth++;
+	if (!s->closed && s->mode == IMAP_MODE_FLUSH) {
+		imap_wait_end(s, s->wait, rc);
+		imap_input(s); /* the commands pipelined behind it (no-op when nested) */
+	}
+	s->depth--;
+	if (s->closed && s->depth == 0)
+		imap_free(s);
+}
+
+/*
+ * The change made on the loop (links, unlinks, mkdir, renames) is made durable by a flush
+ * of the directories dirs on a worker (shared with the deliveries' flushes:
+ * store/dirsync.h); the session waits in FLUSH, taking no input, and w continues in
+ * imap_flush_done. When the flush cannot be queued, w continues at once with the error
+ * (NO, never OK).
+ */
+static void imap_flush_start(struct imap_sess *s, enum imap_wait w, const struct maildir_dirs *dirs)
+{
+	int rc;
+
+	s->mode = IMAP_MODE_FLUSH;
+	s->wait = w;
+	rc = maildir_flush_start(s->env.work, dirs, imap_flush_done, s, &s->flush);
+	if (rc < 0)
+		imap_wait_end(s, w, rc);
+}
+
 /* ---- selected ---------------------------------------------------------------------- */
 
-/* Expunges the n messages at the indices idx (ascending; owned, freed here) and
- * reports each as a job, then the tagged done (nothing at all when silent, for CLOSE). */
-static void imap_expunge_idx(struct imap_sess *s, size_t *idx, size_t n, bool silent,
+/* Expunges the n messages at the indices idx (ascending; owned, freed here); once the
+ * removals are flushed (on a worker) reports each as a job, then the tagged done
+ * (nothing but the tagged reply for CLOSE: silent). true when the tagged reply is left
+ * to the flush's end, false when the caller answers (silent, nothing removed). */
+static bool imap_expunge_idx(struct imap_sess *s, size_t *idx, size_t n, bool silent,
 			     const char *done)
 {
+	int rc;
 	uint32_t *uids = calloc(n ? n : 1, sizeof(*uids)), *seqs = calloc(n ? n : 1, sizeof(*seqs));
 	size_t k = 0;
 
@@ -1963,7 +2172,7 @@ static void imap_expunge_idx(struct imap_sess *s, size_t *idx, size_t n, bool si
 		free(seqs);
 		if (!silent)
 			imap_tagged(s, "NO", "[SERVERBUG] Out of memory, nothing expunged");
-		return;
+		return !silent;
 	}
 	for (size_t m = 0; m < n; m++)
 		uids[m] = s->box.msgs[idx[m]].uid;
@@ -1975,23 +2184,28 @@ static void imap_expunge_idx(struct imap_sess *s, size_t *idx, size_t n, bool si
 			seqs[k++] = (uint32_t)(idx[m] + 1);
 	free(idx);
 	free(uids);
-	if (silent) {
-		free(seqs);
-		return;
+	free(s->wait_seqs);
+	s->wait_seqs = seqs;
+	s->wait_nseqs = k;
+	s->wait_done = k == n ? done : "EXPUNGE completed, some messages remain";
+	if (k == 0) {
+		if (silent)
+			return false;
+		imap_expunge_report(s, 0); /* nothing removed: nothing to flush */
+		return true;
 	}
-	imap_job_end(s);
-	s->job.seqs = seqs;
-	s->job.nseqs = k;
-	s->job.kind = IMAP_JOB_EXPUNGE;
-	s->job.done = k == n ? done : "EXPUNGE completed, some messages remain";
-	s->job.item = IMAP_FETCH_ATTS_MAX;
-	s->mode = IMAP_MODE_JOB;
-	imap_job_more(s);
+	s->mode = IMAP_MODE_FLUSH;
+	s->wait = silent ? IMAP_WAIT_CLOSE : IMAP_WAIT_EXPUNGE;
+	rc = maildir_flush_box(s->env.work, s->box.path, imap_flush_done, s, &s->flush);
+	if (rc < 0)
+		imap_wait_end(s, s->wait, rc);
+	return true;
 }
 
 /* Removes the \Deleted messages (those in the command's UID set for UID EXPUNGE) and
- * reports each (silently for CLOSE). */
-static void imap_expunge(struct imap_sess *s, const struct imap_cmd *cmd, bool silent)
+ * reports each (silently for CLOSE). As imap_expunge_idx: true when the tagged reply is
+ * given (or will be, after the flush). */
+static bool imap_expunge(struct imap_sess *s, const struct imap_cmd *cmd, bool silent)
 {
 	size_t n = 0, k = 0, *idx;
 
@@ -2001,19 +2215,19 @@ static void imap_expunge(struct imap_sess *s, const struct imap_cmd *cmd, bool s
 	if (n == 0) {
 		if (!silent)
 			imap_tagged(s, "OK", "EXPUNGE completed");
-		return;
+		return !silent;
 	}
 	idx = calloc(n, sizeof(*idx));
 	if (idx == NULL) {
 		if (!silent)
 			imap_tagged(s, "NO", "[SERVERBUG] Out of memory, nothing expunged");
-		return;
+		return !silent;
 	}
 	for (size_t i = 0; i < s->box.count; i++)
 		if ((s->box.msgs[i].flags & MAILDIR_F_TRASHED) &&
 		    !(cmd->uid && !imap_msg_in_set(s, cmd, i)))
 			idx[k++] = i;
-	imap_expunge_idx(s, idx, n, silent, "EXPUNGE completed");
+	return imap_expunge_idx(s, idx, n, silent, "EXPUNGE completed");
 }
 
 static void imap_do_expunge(struct imap_sess *s, const struct imap_cmd *cmd)
@@ -2027,9 +2241,13 @@ static void imap_do_expunge(struct imap_sess *s, const struct imap_cmd *cmd)
 
 static void imap_do_close(struct imap_sess *s, const struct imap_cmd *cmd)
 {
-	/* RFC 3501 6.4.2: CLOSE expunges silently unless read-only; UNSELECT does not. */
-	if (cmd->id == IMAP_CMD_CLOSE && !s->readonly)
-		imap_expunge(s, cmd, true);
+	/* RFC 3501 6.4.2: CLOSE expunges silently unless read-only; UNSELECT does not. The
+	 * box closes now; the tagged reply waits for the removals' flush (a copy of the
+	 * directory paths is flushed). */
+	if (cmd->id == IMAP_CMD_CLOSE && !s->readonly && imap_expunge(s, cmd, true)) {
+		imap_unselect(s);
+		return;
+	}
 	imap_unselect(s);
 	imap_tagged(s, "OK", cmd->id == IMAP_CMD_CLOSE ? "CLOSE completed" : "UNSELECT completed");
 }
@@ -2189,15 +2407,43 @@ static void imap_append_begin(struct imap_sess *s, const struct imap_cmd *cmd)
 	s->mode = IMAP_MODE_APPEND;
 }
 
-/* The message is in the spool and the line is over: deliver, set the flags, find the
- * UID (RFC 4315 APPENDUID), report EXISTS if the mailbox is selected. */
+/* The commit's end (store/commitq.h), on the loop thread: inside imap_append_end
+ * without a queue, else later, outside any event handler of the session. */
+static void imap_append_done(struct maildir_cq_item *it)
+{
+	struct imap_append_commit *cm = (struct imap_append_commit *)it;
+	struct imap_sess *s = cm->s;
+	int rc = it->rc;
+
+	if (rc == 0)
+		maildir_dlv_notify(cm->st, &cm->r, 1);
+	if (s == NULL) {
+		log_debug("imap: an APPEND for %s@%s finished after its connection had closed: %s",
+			  cm->user, cm->domain, rc == 0 ? "stored" : "not stored");
+		free(cm);
+		return;
+	}
+	s->append_commit = NULL;
+	s->depth++;
+	if (!s->closed && s->mode == IMAP_MODE_FLUSH && s->wait == IMAP_WAIT_APPEND) {
+		s->mode = IMAP_MODE_CMD;
+		s->wait = IMAP_WAIT_NONE;
+		imap_append_finish(s, rc, cm->base);
+		imap_input(s); /* the commands pipelined behind it (no-op when nested) */
+	}
+	s->depth--;
+	free(cm);
+	if (s->closed && s->depth == 0)
+		imap_free(s);
+}
+
+/* The message is in the spool and the line is over: the delivery is committed (spool
+ * flushed, linked into new/, new/ flushed) on a worker, in a batch with the SMTP
+ * deliveries of the moment; the session waits in FLUSH, taking no input, until
+ * imap_append_done. */
 static void imap_append_end(struct imap_sess *s, size_t restlen)
 {
-	const char *folder = s->append_folder[0] ? s->append_folder : NULL;
-	struct maildir_rcpt r = {s->who.domain, s->who.user, folder};
-	char base[MAILDIR_NAME_MAX + 1];
-	struct maildir_box b = {.lock_fd = -1};
-	uint32_t uid = 0, uidvalidity = 0;
+	struct imap_append_commit *cm;
 	int rc;
 
 	s->mode = IMAP_MODE_CMD;
@@ -2207,13 +2453,51 @@ static void imap_append_end(struct imap_sess *s, size_t restlen)
 		imap_bad(s, "Unexpected text after the message (MULTIAPPEND is not offered)");
 		return;
 	}
-	snprintf(base, sizeof(base), "%s,", strrchr(s->dlv.spool, '/') + 1);
-	rc = maildir_dlv_commit(&s->dlv, &r, 1);
+	cm = calloc(1, sizeof(*cm));
+	if (cm == NULL) {
+		maildir_dlv_abort(&s->dlv);
+		imap_tagged(s, "NO", "[SERVERBUG] Out of memory, not stored");
+		return;
+	}
+	cm->s = s;
+	cm->st = s->env.store;
+	snprintf(cm->domain, sizeof(cm->domain), "%s", s->who.domain);
+	snprintf(cm->user, sizeof(cm->user), "%s", s->who.user);
+	snprintf(cm->folder, sizeof(cm->folder), "%s", s->append_folder);
+	snprintf(cm->base, sizeof(cm->base), "%s,", strrchr(s->dlv.spool, '/') + 1);
+	cm->r = (struct maildir_rcpt){cm->domain, cm->user, cm->folder[0] ? cm->folder : NULL};
+	cm->it.dlv = s->dlv; /* the queue owns the delivery now */
+	cm->it.rcpts = &cm->r;
+	cm->it.n = 1;
+	cm->it.done = imap_append_done;
+	s->append_commit = cm;
+	s->mode = IMAP_MODE_FLUSH;
+	s->wait = IMAP_WAIT_APPEND;
+	rc = maildir_cq_submit(s->env.cq, &cm->it); /* NULL (the fuzzers): inline */
+	if (rc < 0) {
+		s->append_commit = NULL;
+		s->mode = IMAP_MODE_CMD;
+		s->wait = IMAP_WAIT_NONE;
+		maildir_dlv_abort(&cm->it.dlv);
+		free(cm);
+		imap_tagged(s, "NO", imap_flush_err(rc, "[SERVERBUG] Not stored"));
+	}
+}
+
+/* The commit is over (rc): set the flags, find the UID (RFC 4315 APPENDUID), report
+ * EXISTS if the mailbox is selected; NO when the message is not stored. base: the
+ * message's unique name and ",". */
+static void imap_append_finish(struct imap_sess *s, int rc, const char *base)
+{
+	const char *folder = s->append_folder[0] ? s->append_folder : NULL;
+	struct maildir_box b = {.lock_fd = -1};
+	uint32_t uid = 0, uidvalidity = 0;
+
 	if (rc < 0) {
 		imap_tagged(s, "NO",
 			    rc == -MGW_ENOSPC	? "[OVERQUOTA] Disk full"
 			    : rc == -MGW_ENOENT ? "[TRYCREATE] No such mailbox"
-						: "[SERVERBUG] Not stored");
+						: imap_flush_err(rc, "[SERVERBUG] Not stored"));
 		return;
 	}
 	if (maildir_folder_open(&b, s->env.store, s->who.domain, s->who.user, folder, 0) == 0) {
@@ -2320,17 +2604,15 @@ static unsigned imap_kw_remap(struct imap_sess *s, size_t i, struct maildir_kw *
 
 static void imap_do_copy(struct imap_sess *s, const struct imap_cmd *cmd)
 {
-	char name[MAILDIR_FOLDER_MAX + 1], root[MAILDIR_PATH_MAX], dst[MAILDIR_PATH_MAX];
-	char(*names)[MAILDIR_NAME_MAX + 1] = NULL;
-	bool move = cmd->id == IMAP_CMD_MOVE;
-	const char *verb = move ? "MOVE" : "COPY", *folder;
-	uint32_t *src_uids = NULL, *dst_uids = NULL, uidvalidity = 0;
-	size_t n = 0, k = 0, *idx = NULL;
+	char name[MAILDIR_FOLDER_MAX + 1], root[MAILDIR_PATH_MAX], cur[MAILDIR_PATH_MAX + 8];
+	struct maildir_dirs dirs = {0};
+	const char *folder;
 	struct maildir_kw dkw = {0};
-	uint64_t bytes = 0;
+	struct imap_copy *cp;
+	size_t n = 0;
 	int rc;
 
-	if (move && s->readonly) {
+	if (cmd->id == IMAP_CMD_MOVE && s->readonly) {
 		imap_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only");
 		return;
 	}
@@ -2340,111 +2622,141 @@ static void imap_do_copy(struct imap_sess *s, const struct imap_cmd *cmd)
 	}
 	if (!imap_mbox(s, &cmd->a[0], name, sizeof(name), &folder))
 		return;
+	cp = calloc(1, sizeof(*cp));
+	if (cp == NULL) {
+		imap_tagged(s, "NO", "[SERVERBUG] Out of memory, nothing copied");
+		return;
+	}
+	cp->move = cmd->id == IMAP_CMD_MOVE;
+	cp->uid = cmd->uid;
+	snprintf(cp->folder, sizeof(cp->folder), "%s", folder ? folder : "");
 	rc = maildir_path(s->env.store, s->who.domain, s->who.user, root, sizeof(root));
 	if (rc == 0)
-		rc = maildir_folder_dir(root, folder, dst, sizeof(dst));
+		rc = maildir_folder_dir(root, folder, cp->dst, sizeof(cp->dst));
 	if (rc == 0 && folder)
-		rc = maildir_folder_exists(dst);
+		rc = maildir_folder_exists(cp->dst);
 	if (rc < 0) {
 		imap_tagged(s, "NO",
 			    rc == -MGW_ENOENT ? "[TRYCREATE] No such mailbox"
 					      : imap_folder_err(rc));
-		return;
+		goto out;
 	}
 	for (size_t i = 0; i < s->box.count; i++)
 		if (!s->box.msgs[i].gone && imap_msg_in_set(s, cmd, i)) {
 			n++;
-			bytes += s->box.msgs[i].size;
+			cp->bytes += s->box.msgs[i].size;
 		}
 	if (n == 0) {
 		imap_tagged(s, "OK",
-			    move ? "MOVE completed (nothing to move)"
-				 : "COPY completed (nothing to copy)");
-		return;
+			    cp->move ? "MOVE completed (nothing to move)"
+				     : "COPY completed (nothing to copy)");
+		goto out;
 	}
-	if (!move && imap_over_quota(s, bytes)) {
+	if (!cp->move && imap_over_quota(s, cp->bytes)) {
 		imap_tagged(s, "NO", "[OVERQUOTA] Quota exceeded");
-		return;
+		goto out;
 	}
-	idx = calloc(n, sizeof(*idx));
-	names = calloc(n, sizeof(*names));
-	src_uids = calloc(n, sizeof(*src_uids));
-	dst_uids = calloc(n, sizeof(*dst_uids));
-	if (idx == NULL || names == NULL || src_uids == NULL || dst_uids == NULL) {
+	cp->idx = calloc(n, sizeof(*cp->idx));
+	cp->names = calloc(n, sizeof(*cp->names));
+	cp->src_uids = calloc(n, sizeof(*cp->src_uids));
+	cp->dst_uids = calloc(n, sizeof(*cp->dst_uids));
+	if (cp->idx == NULL || cp->names == NULL || cp->src_uids == NULL || cp->dst_uids == NULL) {
 		imap_tagged(s, "NO", "[SERVERBUG] Out of memory, nothing copied");
 		goto out;
 	}
-	for (size_t i = 0; i < s->box.count && k < n; i++) {
+	for (size_t i = 0; i < s->box.count && cp->k < n; i++) {
 		if (s->box.msgs[i].gone || !imap_msg_in_set(s, cmd, i))
 			continue;
-		rc = maildir_msg_copy(&s->box, i, s->env.store, dst, imap_kw_remap(s, i, &dkw, dst),
-				      names[k], sizeof(names[k]));
+		rc = maildir_msg_copy(&s->box, i, s->env.store, cp->dst,
+				      imap_kw_remap(s, i, &dkw, cp->dst), cp->names[cp->k],
+				      sizeof(cp->names[cp->k]));
 		if (rc == -MGW_ENOENT)
 			continue; /* expunged elsewhere meanwhile: the next NOOP says so */
 		if (rc < 0)
 			break;
-		src_uids[k] = s->box.msgs[i].uid;
-		idx[k++] = i;
+		cp->src_uids[cp->k] = s->box.msgs[i].uid;
+		cp->idx[cp->k++] = i;
 	}
-	if (rc == 0 || rc == -MGW_ENOENT) {
-		char cur[MAILDIR_PATH_MAX + 8];
-
-		snprintf(cur, sizeof(cur), "%s/cur", dst);
-		rc = dirsync_fsync(cur); /* shared with deliveries (group commit) */
+	maildir_kw_free(&dkw);
+	s->copy = cp;
+	if (rc < 0 && rc != -MGW_ENOENT) {
+		imap_copy_end(s, rc);
+		return;
 	}
+	if (cp->k == 0) {
+		imap_copy_end(s, 0); /* all expunged elsewhere: nothing to flush */
+		return;
+	}
+	/* The links are durable once cur/ is flushed (shared with the deliveries). */
+	snprintf(cur, sizeof(cur), "%s/cur", cp->dst);
+	rc = maildir_dirs_add(&dirs, cur);
 	if (rc < 0) {
-		/* RFC 3501 6.4.7: a failed COPY leaves the destination as it was. */
-		for (size_t m = 0; m < k; m++) {
+		imap_copy_end(s, rc);
+		return;
+	}
+	imap_flush_start(s, IMAP_WAIT_COPY, &dirs);
+	return;
+out:
+	maildir_kw_free(&dkw);
+	imap_copy_free(cp);
+}
+
+/* COPY and MOVE after the links and their flush (rc): NO and the copies removed when
+ * either failed (RFC 3501 6.4.7: a failed COPY leaves the destination as it was); else
+ * [COPYUID] (RFC 4315) and OK, or for MOVE the expunge of the sources (RFC 6851). */
+static void imap_copy_end(struct imap_sess *s, int rc)
+{
+	struct imap_copy *cp = s->copy;
+	const char *folder = cp->folder[0] ? cp->folder : NULL;
+	char sets[2][320] = {"", ""};
+	uint32_t uidvalidity = 0;
+	bool ok;
+
+	s->copy = NULL;
+	if (rc < 0) {
+		for (size_t m = 0; m < cp->k; m++) {
 			char p[MAILDIR_PATH_MAX + MAILDIR_NAME_MAX + 8];
 
-			snprintf(p, sizeof(p), "%s/cur/%s", dst, names[m]);
+			snprintf(p, sizeof(p), "%s/cur/%s", cp->dst, cp->names[m]);
 			unlink(p);
 		}
-		log_err("imap %s: %s: %s to %s failed: %s", s->c->peer, s->login, verb,
-			folder ? folder : "INBOX", mgw_strerror(rc));
+		log_err("imap %s: %s: %s to %s failed: %s", s->c->peer, s->login,
+			cp->move ? "MOVE" : "COPY", folder ? folder : "INBOX", mgw_strerror(rc));
 		imap_tagged(s, "NO",
 			    rc == -MGW_ENOSPC ? "[OVERQUOTA] Disk full"
-					      : "[SERVERBUG] Nothing copied");
+					      : imap_flush_err(rc, "[SERVERBUG] Nothing copied"));
 		goto out;
 	}
-	maildir_quota_add(s->box.root, (int64_t)bytes, (int64_t)k);
-	imap_copy_uids(s, folder, names, k, dst_uids, &uidvalidity);
+	maildir_quota_add(s->box.root, (int64_t)cp->bytes, (int64_t)cp->k);
+	imap_copy_uids(s, folder, cp->names, cp->k, cp->dst_uids, &uidvalidity);
 	imap_sess_notify(NULL, s->who.domain, s->who.user);
-	{
-		char sets[2][320] = {"", ""};
-		bool ok = uidvalidity != 0 && k > 0;
-
-		for (size_t m = 0; m < k; m++)
-			ok = ok && dst_uids[m] != 0;
-		ok = ok && imap_uidset(sets[0], sizeof(sets[0]), src_uids, dst_uids, k) &&
-		     imap_uidset(sets[1], sizeof(sets[1]), dst_uids, src_uids, k);
-		if (ok)
-			snprintf(s->resp, sizeof(s->resp), "[COPYUID %u %s %s] ", uidvalidity,
-				 sets[0], sets[1]);
-		else
-			s->resp[0] = '\0';
-	}
-	if (move) {
+	ok = uidvalidity != 0 && cp->k > 0;
+	for (size_t m = 0; m < cp->k; m++)
+		ok = ok && cp->dst_uids[m] != 0;
+	ok = ok && imap_uidset(sets[0], sizeof(sets[0]), cp->src_uids, cp->dst_uids, cp->k) &&
+	     imap_uidset(sets[1], sizeof(sets[1]), cp->dst_uids, cp->src_uids, cp->k);
+	if (ok)
+		snprintf(s->resp, sizeof(s->resp), "[COPYUID %u %s %s] ", uidvalidity, sets[0],
+			 sets[1]);
+	else
+		s->resp[0] = '\0';
+	if (cp->move) {
 		/* RFC 6851 4.3: COPYUID in an untagged OK, then the EXPUNGEs. */
 		if (s->resp[0])
 			imap_out(s, "* OK %sMoved\r\n", s->resp);
-		imap_expunge_idx(s, idx, k, false,
-				 cmd->uid ? "UID MOVE completed" : "MOVE completed");
-		idx = NULL;
+		imap_expunge_idx(s, cp->idx, cp->k, false,
+				 cp->uid ? "UID MOVE completed" : "MOVE completed");
+		cp->idx = NULL;
 		goto out;
 	}
 	snprintf(s->resp + strlen(s->resp), sizeof(s->resp) - strlen(s->resp), "%s completed",
-		 cmd->uid ? "UID COPY" : "COPY");
+		 cp->uid ? "UID COPY" : "COPY");
 	if (imap_is_selected(s, folder))
 		imap_rescan(s, s->resp); /* EXISTS, then the tagged OK */
 	else
 		imap_tagged(s, "OK", s->resp);
 out:
-	maildir_kw_free(&dkw);
-	free(idx);
-	free(names);
-	free(src_uids);
-	free(dst_uids);
+	imap_copy_free(cp);
 }
 
 /* ---- dispatch ---------------------------------------------------------------------- */
@@ -2651,7 +2963,7 @@ static void imap_input(struct imap_sess *s)
 	s->in_input = true;
 	while (!s->closed && s->state != IMAP_ST_LOGOUT && s->state != IMAP_ST_TLS &&
 	       s->mode != IMAP_MODE_JOB && s->mode != IMAP_MODE_DELAY &&
-	       s->mode != IMAP_MODE_VERIFY) {
+	       s->mode != IMAP_MODE_VERIFY && s->mode != IMAP_MODE_FLUSH) {
 		struct buf *in = conn_in(s->c);
 		struct buf_line line;
 		int rc;

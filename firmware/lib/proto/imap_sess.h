@@ -12,6 +12,13 @@
  * text come from proto/imap_fetch.h (a FETCH or SEARCH job holds one mapped, parsed
  * message).
  *
+ * Durable changes: the links, unlinks, renames and mkdirs of APPEND, EXPUNGE, CLOSE,
+ * COPY, MOVE, CREATE, RENAME and DELETE are made on the loop thread; their flushes run on
+ * a worker (APPEND's whole commit through the commit queue, store/commitq.h, the others
+ * through store/flushjob.h), while the session waits taking no input; the tagged OK
+ * comes only after the flush, NO when it fails. The jobs own copies of what they need;
+ * a session that goes away abandons them and their completions touch nothing of it.
+ *
  * Output back-pressure: FETCH, SEARCH and EXPUNGE responses are produced while the
  * output buffer is below IMAP_OUT_HIGH and resumed on CONN_EV_DRAINED; message bodies
  * stream from their files in CRLF form (store/crlf.h), so a slow reader never makes

@@ -17,6 +17,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "proto/pop3_parse.h"
+#include "store/flushjob.h"
 
 #define POP3_CHUNK (8 * 1024)	  /* bytes read from a message file at a time */
 #define POP3_OUT_HIGH (32 * 1024) /* stop streaming while this much output waits */
@@ -30,6 +31,7 @@ enum pop3_state {
 	POP3_ST_VERIFY,	 /* AUTHORIZATION, the password is being checked on a worker */
 	POP3_ST_TRANS,	 /* TRANSACTION */
 	POP3_ST_STREAM,	 /* TRANSACTION, RETR/TOP output in progress */
+	POP3_ST_UPDATE,	 /* UPDATE: the deletions wait for their flush on a worker */
 	POP3_ST_DONE,	 /* closing: nothing more is read */
 };
 
@@ -65,6 +67,10 @@ struct pop3_sess {
 	struct maildir_box box;
 	bool box_open;
 	bool *deleted; /* per message of the box, TRANSACTION only */
+	/* UPDATE: the flush in flight (owned by the pool, store/flushjob.h), and the
+	 * number of messages deleted */
+	struct maildir_flush *flush;
+	size_t update_n;
 	struct pop3_stream st;
 };
 
@@ -105,7 +111,8 @@ static void pop3_stream_stop(struct pop3_sess *s)
 
 static void pop3_free(struct pop3_sess *s)
 {
-	gate_login_abandon(&s->gl); /* a check in flight drops its result */
+	gate_login_abandon(&s->gl);	 /* a check in flight drops its result */
+	maildir_flush_abandon(s->flush); /* so does a flush (the deletions stay done) */
 	loop_timer_cancel(s->c->loop, &s->delay);
 	pop3_stream_stop(s);
 	if (s->box_open)
@@ -496,6 +503,39 @@ static void pop3_do_capa(struct pop3_sess *s, const struct pop3_cmd *cmd)
 	pop3_reply(s, ".");
 }
 
+/* UPDATE's end: +OK only once the deletions are durable (rc 0), -ERR when their flush
+ * failed or could not be queued; the session closes either way. */
+static void pop3_update_end(struct pop3_sess *s, int rc)
+{
+	char line[128];
+
+	if (rc < 0) {
+		log_err("pop3 %s: %s: UPDATE: the deletions of %zu messages are not confirmed "
+			"on disk: %s",
+			s->c->peer, s->login, s->update_n, mgw_strerror(rc));
+		pop3_close(s, "-ERR [SYS/TEMP] the deletions are not confirmed on disk",
+			   "QUIT (flush failed)");
+		return;
+	}
+	log_info("pop3 %s: %s: logout, %zu messages deleted", s->c->peer, s->login, s->update_n);
+	snprintf(line, sizeof(line), "+OK bye, %zu messages deleted", s->update_n);
+	pop3_close(s, line, "QUIT");
+}
+
+/* The flush's completion: inside pop3_do_quit without a pool, else later from the pool,
+ * outside any event handler of the session. */
+static void pop3_update_done(void *arg, int rc)
+{
+	struct pop3_sess *s = arg;
+
+	s->depth++;
+	if (!s->closed && s->state == POP3_ST_UPDATE)
+		pop3_update_end(s, rc);
+	s->depth--;
+	if (s->closed && s->depth == 0)
+		pop3_free(s);
+}
+
 static void pop3_do_quit(struct pop3_sess *s, const struct pop3_cmd *cmd)
 {
 	size_t *idx = NULL, n = 0, failed = 0;
@@ -532,9 +572,17 @@ static void pop3_do_quit(struct pop3_sess *s, const struct pop3_cmd *cmd)
 		pop3_close(s, line, "QUIT (deletions failed)");
 		return;
 	}
-	log_info("pop3 %s: %s: logout, %zu messages deleted", s->c->peer, s->login, n);
-	snprintf(line, sizeof(line), "+OK bye, %zu messages deleted", n);
-	pop3_close(s, line, "QUIT");
+	s->update_n = n;
+	if (n == 0) {
+		pop3_update_end(s, 0);
+		return;
+	}
+	/* The unlinks are durable once new/ and cur/ are flushed, on a worker (shared with
+	 * the deliveries' flushes); the session waits in UPDATE, taking no input. */
+	pop3_enter(s, POP3_ST_UPDATE);
+	rc = maildir_flush_box(s->env.work, s->box.path, pop3_update_done, s, &s->flush);
+	if (rc < 0)
+		pop3_update_end(s, rc);
 }
 
 static void pop3_do_noop(struct pop3_sess *s, const struct pop3_cmd *cmd)

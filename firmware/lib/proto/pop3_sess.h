@@ -7,7 +7,10 @@
  * certificate's identity equal to the login name, and the password (proto/gate_login.h,
  * shared with IMAPS): a growing delay before the -ERR, per certificate and per address
  * limits, and the connection is closed after fail_close failures. A second session of the same user
- * gets "-ERR [IN-USE]" (store session lock).
+ * gets "-ERR [IN-USE]" (store session lock). In UPDATE the files are unlinked on the
+ * loop and new/ and cur/ flushed on a worker (store/flushjob.h); the +OK comes only
+ * after that flush, -ERR when it fails. A connection closed meanwhile abandons the flush
+ * (the job owns copies of its paths; its completion then touches nothing of the session).
  *
  * RETR and TOP stream the message from its file in chunks as the output drains
  * (and LIST/UIDL their listing, which may be longer than the output buffer)

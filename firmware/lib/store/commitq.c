@@ -134,7 +134,13 @@ static int maildir_cq_kick(struct maildir_cq *q)
 
 int maildir_cq_submit(struct maildir_cq *q, struct maildir_cq_item *it)
 {
+	struct maildir_cq inline_q;
 	int rc;
+
+	if (q == NULL) {
+		maildir_cq_init(&inline_q, NULL); /* lives until the inline commit is done */
+		q = &inline_q;
+	}
 
 	it->next = NULL;
 	if (q->tail != NULL)

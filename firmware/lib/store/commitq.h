@@ -48,7 +48,8 @@ struct maildir_cq {
 void maildir_cq_init(struct maildir_cq *q, struct work_pool *pool);
 
 /*
- * Queues it for a commit. 0: it->done will run (later, on the loop thread). Negative
+ * Queues it for a commit. 0: it->done will run (later, on the loop thread; q NULL:
+ * inline, before this returns, as with a queue without a pool). Negative
  * (-MGW_ENOMEM, -MGW_ELIMIT: the pool's queue is full, -MGW_ECLOSED): nothing was
  * queued, it is still the caller's and its delivery still active.
  */

@@ -18,6 +18,7 @@
 #include "core/err.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "store/flushjob.h"
 #include "store/keywords.h"
 #include "store/maildir_int.h"
 #include "store/quota.h"
@@ -236,8 +237,8 @@ static int maildir_mkdir_new(const char *p)
 	return maildir_errno_code(errno);
 }
 
-int maildir_folder_create(const struct maildir_store *st, const char *domain, const char *user,
-			  const char *name)
+int maildir_folder_create_later(const struct maildir_store *st, const char *domain,
+				const char *user, const char *name, struct maildir_dirs *later)
 {
 	static const char *const subs[] = {"tmp", "new", "cur"}; /* cur/ last: it says "exists" */
 	char root[MAILDIR_PATH_MAX], dir[MAILDIR_PATH_MAX], p[MAILDIR_PATH_MAX];
@@ -269,9 +270,9 @@ int maildir_folder_create(const struct maildir_store *st, const char *domain, co
 	fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd >= 0)
 		close(fd);
-	rc = file_dir_fsync(dir);
+	rc = maildir_dirs_add(later, dir);
 	if (rc == 0)
-		rc = file_dir_fsync(root);
+		rc = maildir_dirs_add(later, root);
 	return rc;
 }
 
@@ -304,8 +305,8 @@ static int maildir_dir_empty(const char *dir, bool counting, int64_t *bytes, int
 	return rc;
 }
 
-int maildir_folder_delete(const struct maildir_store *st, const char *domain, const char *user,
-			  const char *name)
+int maildir_folder_delete_later(const struct maildir_store *st, const char *domain,
+				const char *user, const char *name, struct maildir_dirs *later)
 {
 	static const char *const subs[] = {"cur", "new", "tmp"};
 	char root[MAILDIR_PATH_MAX], dir[MAILDIR_PATH_MAX], p[MAILDIR_PATH_MAX];
@@ -340,7 +341,7 @@ int maildir_folder_delete(const struct maildir_store *st, const char *domain, co
 		rc = -MGW_EIO;
 	}
 	if (rc == 0)
-		rc = file_dir_fsync(root);
+		rc = maildir_dirs_add(later, root);
 	return rc;
 }
 
@@ -348,7 +349,7 @@ int maildir_folder_delete(const struct maildir_store *st, const char *domain, co
  * they keep their names, flags and keyword letters (the new folder gets a copy of
  * INBOX's dovecot-keywords, so the letters keep their names); the folder gives them new
  * UIDs. */
-static int maildir_inbox_move(const char *root, const char *dir)
+static int maildir_inbox_move(const char *root, const char *dir, struct maildir_dirs *later)
 {
 	static const char *const subs[] = {"new", "cur"};
 	char from[MAILDIR_PATH_MAX], to[MAILDIR_PATH_MAX], *kw = NULL;
@@ -392,18 +393,23 @@ static int maildir_inbox_move(const char *root, const char *dir)
 			}
 		}
 		closedir(d);
-		if (maildir_fmt(to, sizeof(to), "%s/%s", dir, subs[i]) == 0)
-			(void)file_dir_fsync(to);
-		if (maildir_fmt(from, sizeof(from), "%s/%s", root, subs[i]) == 0)
-			(void)file_dir_fsync(from);
+		if (rc == 0)
+			rc = maildir_fmt(to, sizeof(to), "%s/%s", dir, subs[i]);
+		if (rc == 0)
+			rc = maildir_dirs_add(later, to);
+		if (rc == 0)
+			rc = maildir_fmt(from, sizeof(from), "%s/%s", root, subs[i]);
+		if (rc == 0)
+			rc = maildir_dirs_add(later, from);
 	}
 	if (lockfd >= 0)
 		close(lockfd);
 	return rc;
 }
 
-int maildir_folder_rename(const struct maildir_store *st, const char *domain, const char *user,
-			  const char *from, const char *to)
+int maildir_folder_rename_later(const struct maildir_store *st, const char *domain,
+				const char *user, const char *from, const char *to,
+				struct maildir_dirs *later)
 {
 	char root[MAILDIR_PATH_MAX], src[MAILDIR_PATH_MAX], dst[MAILDIR_PATH_MAX];
 	struct maildir_folders all = {0};
@@ -443,9 +449,9 @@ int maildir_folder_rename(const struct maildir_store *st, const char *domain, co
 	if (rc < 0)
 		goto out;
 	if (from == NULL) {
-		rc = maildir_folder_create(st, domain, user, to);
+		rc = maildir_folder_create_later(st, domain, user, to, later);
 		if (rc == 0)
-			rc = maildir_inbox_move(root, dst);
+			rc = maildir_inbox_move(root, dst, later);
 		goto out;
 	}
 	if (rename(src, dst) < 0) {
@@ -466,11 +472,47 @@ int maildir_folder_rename(const struct maildir_store *st, const char *domain, co
 			rc = -MGW_EIO;
 		}
 	}
-	if (file_dir_fsync(root) < 0)
-		rc = -MGW_EIO;
+	if (maildir_dirs_add(later, root) < 0)
+		rc = -MGW_ELIMIT;
 out:
 	maildir_folders_free(&all);
 	return rc;
+}
+
+/* The forms that flush on the calling thread (the unit tests, the first login's folders):
+ * what was changed is flushed even when the operation failed half-way. */
+static int maildir_folder_flushed(int rc, const struct maildir_dirs *later)
+{
+	int frc = maildir_dirs_flush(later);
+
+	return rc < 0 ? rc : frc;
+}
+
+int maildir_folder_create(const struct maildir_store *st, const char *domain, const char *user,
+			  const char *name)
+{
+	struct maildir_dirs later = {0};
+	int rc = maildir_folder_create_later(st, domain, user, name, &later);
+
+	return maildir_folder_flushed(rc, &later);
+}
+
+int maildir_folder_delete(const struct maildir_store *st, const char *domain, const char *user,
+			  const char *name)
+{
+	struct maildir_dirs later = {0};
+	int rc = maildir_folder_delete_later(st, domain, user, name, &later);
+
+	return maildir_folder_flushed(rc, &later);
+}
+
+int maildir_folder_rename(const struct maildir_store *st, const char *domain, const char *user,
+			  const char *from, const char *to)
+{
+	struct maildir_dirs later = {0};
+	int rc = maildir_folder_rename_later(st, domain, user, from, to, &later);
+
+	return maildir_folder_flushed(rc, &later);
 }
 
 /* ---- subscriptions ------------------------------------------------------------------ */
@@ -557,7 +599,9 @@ int maildir_subs_set(const struct maildir_store *st, const char *domain, const c
 	if (rc < 0)
 		return rc;
 	rc = maildir_subs_list(st, domain, user, &f);
-	if (rc == 0 && on && !maildir_folders_has(&f, name))
+	if (rc == 0 && maildir_folders_has(&f, name) == on)
+		goto out; /* nothing changes: no rewrite (and none of its fsyncs) */
+	if (rc == 0 && on)
 		rc = maildir_folders_add(&f, name, strlen(name));
 	if (rc == 0 && !on) {
 		size_t j = 0;
@@ -572,6 +616,7 @@ int maildir_subs_set(const struct maildir_store *st, const char *domain, const c
 	}
 	if (rc == 0)
 		rc = maildir_subs_write(root, &f);
+out:
 	maildir_folders_free(&f);
 	close(lockfd);
 	return rc;

@@ -63,7 +63,15 @@ bool maildir_folders_has(const struct maildir_folders *f, const char *name);
 int maildir_folder_list(const struct maildir_store *st, const char *domain, const char *user,
 			struct maildir_folders *out);
 
-/* Creates folder name (cur/ new/ tmp/ maildirfolder, fsync'd). -MGW_EEXIST, -MGW_EINVAL. */
+/*
+ * Folder operations. Each flushes the directories it changed before it returns (an
+ * fsync, or a syncfs shared with the deliveries: store/dirsync.h); the _later forms do
+ * not: they add those directories to later (store/flushjob.h) and the caller flushes
+ * them, on a worker, before it reports success (the event loop's IMAP session), also
+ * after an error (what changed before it).
+ */
+
+/* Creates folder name (cur/ new/ tmp/ maildirfolder). -MGW_EEXIST, -MGW_EINVAL. */
 int maildir_folder_create(const struct maildir_store *st, const char *domain, const char *user,
 			  const char *name);
 
@@ -77,6 +85,15 @@ int maildir_folder_delete(const struct maildir_store *st, const char *domain, co
  * -MGW_EEXIST (to or a child name exists), -MGW_EINVAL, -MGW_EIO. */
 int maildir_folder_rename(const struct maildir_store *st, const char *domain, const char *user,
 			  const char *from, const char *to);
+
+struct maildir_dirs;
+int maildir_folder_create_later(const struct maildir_store *st, const char *domain,
+				const char *user, const char *name, struct maildir_dirs *later);
+int maildir_folder_delete_later(const struct maildir_store *st, const char *domain,
+				const char *user, const char *name, struct maildir_dirs *later);
+int maildir_folder_rename_later(const struct maildir_store *st, const char *domain,
+				const char *user, const char *from, const char *to,
+				struct maildir_dirs *later);
 
 /* The subscribed names (any, also of folders that do not exist). 0 (none: empty list),
  * -MGW_EIO, -MGW_ENOMEM. */

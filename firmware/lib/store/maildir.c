@@ -1183,19 +1183,24 @@ int maildir_msg_copy(struct maildir_box *box, size_t i, struct maildir_store *st
 		log_err("%s: rename to %s: %s", tmp, to, strerror(errno));
 		rc = maildir_errno_code(errno);
 	}
-	if (rc < 0)
+	if (rc < 0) {
 		unlink(tmp);
+		return rc;
+	}
+	/* The caller's name of the copy is the whole name in cur/ (it may have to remove
+	 * it again: a COPY whose flush fails leaves the destination as it was). */
+	rc = maildir_fmt(base, basesz, "%s", strrchr(to, '/') + 1);
+	if (rc < 0)
+		unlink(to);
 	return rc;
 }
 
 int maildir_box_expunge(struct maildir_box *box, const size_t *idx, size_t n, size_t *failed)
 {
-	struct maildir_scan sc = {0};
 	char p[MAILDIR_PATH_MAX];
 	bool *del;
 	size_t nfail = 0, i, j;
 	int64_t freed = 0, nfreed = 0;
-	int rc = 0;
 
 	if (failed != NULL)
 		*failed = 0;
@@ -1236,25 +1241,14 @@ int maildir_box_expunge(struct maildir_box *box, const size_t *idx, size_t n, si
 	}
 	box->count = j;
 	free(del);
-	/* Drop the records of the removed files (their UIDs are never reused: uidnext
-	 * stays). Messages that arrived meanwhile get their UIDs now; the snapshot picks
-	 * them up at the next rescan. */
-	if (n > 0) {
-		char cur[MAILDIR_PATH_MAX];
-		const char *dirs[2] = {p, cur};
-
-		/* Shared with the deliveries' flushes (store/dirsync.h). */
-		if (maildir_fmt(p, sizeof(p), "%s/new", box->path) == 0 &&
-		    maildir_fmt(cur, sizeof(cur), "%s/cur", box->path) == 0)
-			(void)dirsync_fsync_n(dirs, 2);
-	}
-	rc = maildir_sync(box->path, &sc);
-	maildir_scan_free(&sc);
+	/* Neither flushed nor written back to the uidlist here: both would block the caller
+	 * (the event loop) for an fsync. The caller makes the removals durable (new/ and
+	 * cur/ flushed on a worker: store/flushjob.h) before it says so; the uidlist keeps
+	 * the removed files' records until the next scan drops them (their UIDs are never
+	 * reused either way: the next UID stays). */
 	if (failed != NULL)
 		*failed = nfail;
-	if (nfail > 0)
-		return -MGW_EIO;
-	return rc;
+	return nfail > 0 ? -MGW_EIO : 0;
 }
 
 uint64_t maildir_box_size(const struct maildir_box *box)

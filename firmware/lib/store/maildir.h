@@ -351,11 +351,12 @@ int maildir_msg_flags_set(struct maildir_box *box, size_t i, unsigned flags);
 
 /*
  * Copies message i into the Maildir (or folder directory) dst: a hard link (a copy where
- * the filesystem refuses one) under a new unique name, written into base, in dst/cur/
- * with the flags given (the caller remaps keywords into dst's dovecot-keywords) and the
- * same internal date. Not fsync'd and not counted in maildirsize:
- * the caller does both once for all the copies of a command (file_dir_fsync of
- * dst/cur, maildir_quota_add). 0, -MGW_ENOENT (gone), -MGW_ENOSPC, -MGW_EIO.
+ * the filesystem refuses one) under a new unique name in dst/cur/ (the whole name,
+ * ":2,<flags>" included, written into base) with the flags given (the caller remaps
+ * keywords into dst's dovecot-keywords) and the same internal date. Not flushed and not
+ * counted in maildirsize: the caller does both once for all the copies of a command (a
+ * flush of dst/cur on a worker, store/flushjob.h; maildir_quota_add). 0, -MGW_ENOENT
+ * (gone), -MGW_ENOSPC, -MGW_EIO, -MGW_ELIMIT (the name does not fit basesz).
  */
 int maildir_msg_copy(struct maildir_box *box, size_t i, struct maildir_store *st, const char *dst,
 		     unsigned flags, char *base, size_t basesz);
@@ -365,9 +366,11 @@ int maildir_msg_copy(struct maildir_box *box, size_t i, struct maildir_store *st
  * file is unlinked, and removed entries leave the snapshot (remaining entries keep their
  * order; indices shift down). A message already gone counts as removed. Returns 0 if all
  * were removed; -MGW_EIO if any unlink failed: those messages stay in the snapshot and
- * on disk, each failure is logged, and *failed (may be NULL) = their number. The uidlist
- * is updated (their UIDs are never reused). POP3's UPDATE state answers -ERR when this
- * fails (RFC 1939 section 6).
+ * on disk, each failure is logged, and *failed (may be NULL) = their number. POP3's
+ * UPDATE state answers -ERR when this fails (RFC 1939 section 6). Nothing is flushed and
+ * the uidlist is not rewritten (no fsync here: the event loop calls this): the caller
+ * flushes the box's new/ and cur/ on a worker (store/flushjob.h) before it reports the
+ * removal; the next scan drops the removed files' records (UIDs are never reused).
  */
 int maildir_box_expunge(struct maildir_box *box, const size_t *idx, size_t n, size_t *failed);
 

@@ -111,8 +111,10 @@ static int quota_recalc(const char *md, uint64_t limit, uint64_t *bytes, uint64_
 		return -MGW_ELIMIT;
 	n = snprintf(text, sizeof(text), "%lluS\n%llu %llu\n", (unsigned long long)limit,
 		     (unsigned long long)*bytes, (unsigned long long)*msgs);
-	/* A failed write only costs a recalculation next time. */
-	(void)file_write_atomic(p, text, (size_t)n, 0600);
+	/* A failed write only costs a recalculation next time, and so does a crash before
+	 * the new file is on disk: it is not flushed (the event loop writes it: `status`,
+	 * APPEND's and COPY's quota check), as the lines appended to it never are. */
+	(void)file_write_cache(p, text, (size_t)n, 0600);
 	return 0;
 }
 

@@ -1,0 +1,330 @@
+"""The flushes that make an IMAP APPEND, an IMAP EXPUNGE/CLOSE/COPY/MOVE and a POP3 QUIT
+durable run off the event loop: while one is held (the LD_PRELOAD shim
+tests/integration/flushfault.c stalls every directory flush while the file "hold"
+exists), other users' sessions are still answered, and the command that waits for the
+flush is not answered yet; once released, it gets its OK and the change is on disk. A
+flush that fails answers NO / -ERR, never OK."""
+import os
+import poplib
+import re
+import socket
+import struct
+import subprocess
+
+import pytest
+
+from gate import DOMAIN, PASSWORDS, client_ctx, maildir, message, messages
+from mgw import wait_for
+from test_imap import smtp_deliver, start, stored
+
+FLUSHFAULT_C = os.path.join(os.path.dirname(__file__), "flushfault.c")
+POP3S = "[pop3s]\nlisten = 127.0.0.1:0\n"
+
+
+@pytest.fixture(scope="module")
+def flushfault_so(tmp_path_factory):
+    so = str(tmp_path_factory.mktemp("flushfault") / "flushfault.so")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", so, FLUSHFAULT_C, "-ldl"],
+                   check=True)
+    return so
+
+
+@pytest.fixture(params=["host disk", "own filesystem"])
+def held(request, daemon, pki, tmp_path, flushfault_so):
+    """(daemon with IMAPS and POP3S whose flushes the shim controls, control folder), its
+    data on the host's disk (directory fsyncs) or on an ext4 of its own, as /data on the
+    board (a shared syncfs). The hold is released before the daemon is stopped, whatever
+    the test did."""
+    if request.param == "own filesystem":
+        request.getfixturevalue("freezable_fs")(str(tmp_path / "d0"))  # the daemon's dir
+    ctl = tmp_path / "ctl"
+    ctl.mkdir()
+    os.chmod(ctl, 0o777)  # the daemon's user creates and removes the control files
+    d = start(daemon, pki, extra=POP3S, smtp_extra="min_free_space = 1M\n", run=False)  # 32 MiB fs
+    d.start(env={"LD_PRELOAD": flushfault_so, "FLUSHFAULT_DIR": str(ctl),
+                 "ASAN_OPTIONS": "abort_on_error=0:detect_leaks=1:verify_asan_link_order=0"})
+    assert d.control("status")[:-1].count(
+        "store_flush: " + ("syncfs" if request.param == "own filesystem" else "fsync")) == 1
+    yield d, ctl
+    for name in ("hold", "fail"):
+        if (ctl / name).exists():
+            (ctl / name).unlink()
+    assert d.stop() == 0
+    d.assert_no_sanitizer_report()
+
+
+class Wire:
+    """A line-oriented TLS client (IMAPS or POP3S) that can tell "no answer yet"."""
+
+    def __init__(self, d, pki, proto, user):
+        host, port = d.addr(proto)
+        raw = socket.create_connection((host, port), timeout=30)
+        self.s = client_ctx(pki, pki.user[user]).wrap_socket(raw, server_hostname="localhost")
+        self.buf = b""
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            self.s.settimeout(30)
+            data = self.s.recv(65536)
+            if not data:
+                raise EOFError("connection closed; got %r" % self.buf)
+            self.buf += data
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def until(self, prefix):
+        """Lines up to and including the first that starts with prefix."""
+        lines = [self.line()]
+        while not lines[-1].startswith(prefix):
+            lines.append(self.line())
+        return lines
+
+    def silent(self):
+        """True when nothing has come (the flush it waits for is held, so nothing may)."""
+        if self.buf:
+            return False
+        self.s.settimeout(1)
+        try:
+            data = self.s.recv(65536)
+        except (socket.timeout, TimeoutError):
+            return True
+        self.buf += data
+        return False
+
+    def close(self):
+        self.s.close()
+
+
+def imap_wire(d, pki, user):
+    w = Wire(d, pki, "imaps", user)
+    assert w.line().startswith(b"* OK ")
+    w.send(b'l LOGIN %s@%s "%s"\r\n' % (user.encode(), DOMAIN.encode(), PASSWORDS[user].encode()))
+    assert w.until(b"l ")[-1].startswith(b"l OK")
+    return w
+
+
+def pop_wire(d, pki, user):
+    w = Wire(d, pki, "pop3s", user)
+    assert w.line().startswith(b"+OK")
+    w.send(b"USER %s@%s\r\nPASS %s\r\n" % (user.encode(), DOMAIN.encode(),
+                                          PASSWORDS[user].encode()))
+    assert w.line().startswith(b"+OK") and w.line().startswith(b"+OK")
+    return w
+
+
+def pop_session(d, pki, user):
+    host, port = d.addr("pop3s")
+    p = poplib.POP3_SSL(host, port, context=client_ctx(pki, pki.user[user]), timeout=30)
+    p.user("%s@%s" % (user, DOMAIN))
+    p.pass_(PASSWORDS[user])
+    return p
+
+
+def hold(ctl):
+    if (ctl / "held").exists():
+        (ctl / "held").unlink()
+    (ctl / "hold").touch()
+
+
+def wait_held(ctl):
+    wait_for(lambda: (ctl / "held").exists(), 30)
+
+
+def pop_answers(p, body):
+    """Another user's POP3 session is served: STAT and RETR of its message."""
+    assert p.stat()[0] == 1
+    assert (b"\r\n".join(p.retr(1)[1]) + b"\r\n").endswith(body)
+
+
+def while_held(ctl, w, command, others_served):
+    """Sends command on w while the flushes are held: once a flush is held, another
+    session is served (others_served()) and w has no answer; then the hold is released."""
+    hold(ctl)
+    w.send(command)
+    wait_held(ctl)
+    others_served()
+    assert w.silent(), "%r answered while its flush is held: %r" % (command, w.buf)
+    (ctl / "hold").unlink()
+
+
+def test_append_waits_for_its_flush_while_others_are_served(held, pki):
+    """joe's APPEND is committed and its flush held: ann's POP3 STAT and RETR are
+    answered meanwhile, joe's APPEND is not; after the release joe gets
+    OK [APPENDUID], and the message is in his Maildir, byte for byte."""
+    d, ctl = held
+    ann_body = message(1)
+    smtp_deliver(d, ann_body, rcpt="ann@" + DOMAIN)
+    p = pop_session(d, pki, "ann")
+    w = imap_wire(d, pki, "joe")
+    w.send(b"s SELECT INBOX\r\n")
+    assert w.until(b"s ")[-1].startswith(b"s OK")
+    body = message(2, 3000)
+    while_held(ctl, w, b"a APPEND INBOX {%d+}\r\n%s\r\n" % (len(body), body),
+               lambda: pop_answers(p, ann_body))
+    lines = w.until(b"a ")
+    assert lines[-1].startswith(b"a OK [APPENDUID "), lines
+    assert b"* 1 EXISTS" in lines, lines
+    assert stored(d) == [body]
+    p.quit()
+    w.close()
+
+
+def test_expunge_and_move_wait_for_their_flush(held, pki):
+    """EXPUNGE (and MOVE, whose copy is flushed, then its expunge) held: ann is served,
+    joe is not answered; after the release the EXPUNGE responses and OK come and the
+    files are gone."""
+    d, ctl = held
+    ann_body = message(1)
+    smtp_deliver(d, ann_body, rcpt="ann@" + DOMAIN)
+    for i in (1, 2, 3):
+        smtp_deliver(d, message(10 + i))
+    p = pop_session(d, pki, "ann")
+    w = imap_wire(d, pki, "joe")
+    w.send(b"s SELECT INBOX\r\nf STORE 1 +FLAGS.SILENT (\\Deleted)\r\n")
+    assert w.until(b"f ")[-1].startswith(b"f OK")
+    while_held(ctl, w, b"e EXPUNGE\r\n", lambda: pop_answers(p, ann_body))
+    lines = w.until(b"e ")
+    assert lines == [b"* 1 EXPUNGE", b"e OK EXPUNGE completed"], lines
+    assert len(messages(d, "joe")) == 2
+    while_held(ctl, w, b"m MOVE 1 Archive\r\n", lambda: pop_answers(p, ann_body))
+    lines = w.until(b"m ")
+    assert lines[-1] == b"m OK MOVE completed" and b"* 1 EXPUNGE" in lines, lines
+    assert len(messages(d, "joe")) == 1
+    assert len(os.listdir(os.path.join(maildir(d, "joe"), ".Archive", "cur"))) == 1
+    p.quit()
+    w.close()
+
+
+def test_folder_create_rename_delete_wait_for_their_flush(held, pki):
+    """CREATE, RENAME and DELETE of a folder are answered once the directories they
+    changed are flushed; while that flush is held ann is served and joe is not."""
+    d, ctl = held
+    ann_body = message(1)
+    smtp_deliver(d, ann_body, rcpt="ann@" + DOMAIN)
+    p = pop_session(d, pki, "ann")
+    w = imap_wire(d, pki, "joe")
+    md = maildir(d, "joe")
+    for tag, command, done, there, gone in (
+            (b"c", b"CREATE Projects", b"c OK CREATE completed", ".Projects", None),
+            (b"r", b"RENAME Projects Old", b"r OK RENAME completed", ".Old", ".Projects"),
+            (b"d", b"DELETE Old", b"d OK DELETE completed", None, ".Old")):
+        while_held(ctl, w, tag + b" " + command + b"\r\n", lambda: pop_answers(p, ann_body))
+        assert w.until(tag + b" ") == [done]
+        assert there is None or os.path.isdir(os.path.join(md, there, "cur"))
+        assert gone is None or not os.path.exists(os.path.join(md, gone))
+    p.quit()
+    w.close()
+
+
+def joe_selected_ann_deleting(d, pki, joe_commands):
+    """A message for each; joe's IMAP session after SELECT INBOX and joe_commands (the
+    last one's tag is f), ann's POP3 session after DELE 1."""
+    smtp_deliver(d, message(1))
+    smtp_deliver(d, message(2), rcpt="ann@" + DOMAIN)  # ann has no maildirsize yet
+    w = imap_wire(d, pki, "joe")
+    w.send(b"s SELECT INBOX\r\n" + joe_commands)
+    assert w.until(b"f ")[-1].startswith(b"f OK")
+    a = pop_wire(d, pki, "ann")
+    a.send(b"DELE 1\r\n")
+    assert a.line().startswith(b"+OK")
+    return w, a
+
+
+def test_pop3_quit_waits_for_its_flush(held, pki):
+    """ann's QUIT deletes her message; its flush is held: joe's IMAP NOOP and FETCH are
+    answered meanwhile, ann's QUIT is not; after the release she gets +OK and the
+    message is gone from her Maildir."""
+    d, ctl = held
+    w, a = joe_selected_ann_deleting(d, pki, b"f NOOP\r\n")
+
+    def joe_served():
+        w.send(b"n NOOP\r\nf FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)])\r\n")
+        assert w.until(b"f ")[-1].startswith(b"f OK")
+
+    while_held(ctl, a, b"QUIT\r\n", joe_served)
+    assert a.line() == b"+OK bye, 1 messages deleted"
+    assert messages(d, "ann") == []
+    w.close()
+
+
+def status(d):
+    return dict(x.split(": ", 1) for x in d.control("status")[:-1] if ": " in x)
+
+
+def test_connections_closed_while_their_flush_runs(held, pki):
+    """joe's EXPUNGE, ann's POP3 QUIT and joe's APPEND (in another session) wait for
+    held flushes; meanwhile the console's `status` is answered (it counts ann's
+    mailbox into a new maildirsize, which is not flushed). All three clients reset their
+    connections; after the release the flushes complete for sessions that are gone: the
+    daemon (ASan) touches no freed memory, the changes are there (the APPEND is stored,
+    though its client never saw OK), and the next sessions see them."""
+    d, ctl = held
+    w, a = joe_selected_ann_deleting(d, pki, b"f STORE 1 +FLAGS.SILENT (\\Deleted)\r\n")
+    w2 = imap_wire(d, pki, "joe")
+    body = message(3)
+    m = d.mark()
+    hold(ctl)
+    w.send(b"e EXPUNGE\r\n")
+    wait_held(ctl)
+    a.send(b"QUIT\r\n")
+    w2.send(b"a APPEND INBOX {%d+}\r\n%s\r\n" % (len(body), body))
+    # The three wait for a flush (the APPEND's commit batch is running).
+    wait_for(lambda: status(d)["store_flushes"].endswith(", 3 waiting") and
+             status(d)["smtp_commits"] == "0 waiting, 1 batches running", 30)
+    assert w.silent() and a.silent() and w2.silent()
+    for c in (w, a, w2):
+        c.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()  # a reset, noticed at once
+    wait_for(lambda: len(re.findall(r"(imap|pop3) [\d.:]+: closed \(",
+                                    "\n".join(d.lines[m:]))) == 3, 30)
+    (ctl / "hold").unlink()
+    wait_for(lambda: status(d)["store_flushes"].endswith(", 0 waiting") and
+             status(d)["smtp_commits"] == "0 waiting, 0 batches running", 30)
+    assert stored(d) == [body]
+    assert messages(d, "ann") == []
+    w = imap_wire(d, pki, "joe")
+    w.send(b"s SELECT INBOX\r\n")
+    assert b"* 1 EXISTS" in w.until(b"s ")
+    w.close()
+
+
+def test_failed_flush_answers_no_and_err(held, pki):
+    """A directory flush that fails: APPEND answers NO and the message is not in the
+    mailbox; COPY answers NO and the copy is removed again; EXPUNGE answers NO (the message is reported gone: its file was removed, but
+    the removal is not claimed durable); POP3 QUIT answers -ERR. The sessions go on."""
+    d, ctl = held
+    w = imap_wire(d, pki, "joe")
+    w.send(b"s SELECT INBOX\r\n")
+    assert w.until(b"s ")[-1].startswith(b"s OK")
+    (ctl / "fail").touch()
+    body = message(3)
+    w.send(b"a APPEND INBOX {%d+}\r\n%s\r\n" % (len(body), body))
+    lines = w.until(b"a ")
+    assert lines[-1].startswith(b"a NO [SERVERBUG]"), lines
+    assert not (ctl / "fail").exists()
+    assert messages(d, "joe") == []
+    w.send(b"a2 APPEND INBOX {%d+}\r\n%s\r\n" % (len(body), body))
+    assert w.until(b"a2 ")[-1].startswith(b"a2 OK [APPENDUID ")
+    (ctl / "fail").touch()
+    w.send(b"c COPY 1 Archive\r\n")
+    assert w.until(b"c ")[-1].startswith(b"c NO [SERVERBUG]")
+    assert os.listdir(os.path.join(maildir(d, "joe"), ".Archive", "cur")) == []
+    w.send(b"f STORE 1 +FLAGS.SILENT (\\Deleted)\r\n")
+    assert w.until(b"f ")[-1].startswith(b"f OK")
+    (ctl / "fail").touch()
+    w.send(b"e EXPUNGE\r\n")
+    lines = w.until(b"e ")
+    assert lines[-1].startswith(b"e NO [SERVERBUG]"), lines
+    w.send(b"n NOOP\r\n")
+    assert w.until(b"n ")[-1] == b"n OK NOOP completed"
+    smtp_deliver(d, message(4), rcpt="ann@" + DOMAIN)
+    a = pop_wire(d, pki, "ann")
+    a.send(b"DELE 1\r\n")
+    assert a.line().startswith(b"+OK")
+    (ctl / "fail").touch()
+    a.send(b"QUIT\r\n")
+    assert a.line().startswith(b"-ERR [SYS/TEMP]")
+    w.close()
