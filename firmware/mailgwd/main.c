@@ -51,6 +51,9 @@
  * which new handshakes are refused. */
 #define MAILGWD_HS_WORKERS 2
 #define MAILGWD_HS_QUEUE 64
+/* ... and at a lower priority than the loop, which then gets a core first: logged-in
+ * users' commands before the storm's handshakes (README "TLS cost"). */
+#define MAILGWD_HS_NICE 10
 
 static struct {
 	struct loop loop;
@@ -568,7 +571,8 @@ int main(int argc, char **argv)
 	}
 	log_info("listening control on %s", d.control.bound);
 	if (work_pool_init(&d.work, &d.loop, MAILGWD_WORKERS, WORK_QUEUE_DEFAULT) < 0 ||
-	    work_pool_init(&d.hs_work, &d.loop, MAILGWD_HS_WORKERS, MAILGWD_HS_QUEUE) < 0) {
+	    work_pool_init_nice(&d.hs_work, &d.loop, MAILGWD_HS_WORKERS, MAILGWD_HS_QUEUE,
+				MAILGWD_HS_NICE) < 0) {
 		log_err("cannot start the worker threads");
 		return 1;
 	}
