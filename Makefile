@@ -102,6 +102,9 @@ CLANG := clang
 # them too (firmware/packages/mbedtls/mbedtls.mk).
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+# ThreadSanitizer (make tsan, by hand, not part of make test): the worker threads, the TLS
+# handshakes on them and mbedTLS's own locking (README "TLS cost").
+TSAN := -fsanitize=thread -fno-omit-frame-pointer
 
 # ---- packages ----------------------------------------------------------------------
 include firmware/packages/pkg.mk
@@ -170,13 +173,16 @@ CROSS_AR_target := $(CONFIG_TARGET_CROSS)
 $(eval $(call mgw-variant,host,$(HOSTCC),-O2,,$(MBEDTLS_host_LIBS)))
 $(eval $(call mgw-variant,asan,$(HOSTCC),-O1 $(SANITIZE),$(SANITIZE),$(MBEDTLS_asan_LIBS)))
 $(eval $(call mgw-variant,target,$(TARGET_CC),-O2,,$(MBEDTLS_target_LIBS)))
+CROSS_AR_tsan :=
+$(eval $(call mgw-variant,tsan,$(HOSTCC),-O1 $(TSAN),$(TSAN),$(MBEDTLS_tsan_LIBS)))
 CROSS_AR_fuzz :=
 $(eval $(call mgw-variant,fuzz,$(CLANG),-O1 -fsanitize=fuzzer-no-link $(FUZZ_SANITIZE),,$(MBEDTLS_fuzz_LIBS)))
 
-.PHONY: all host asan target
+.PHONY: all host asan tsan target
 all: target image
 host: $(addprefix $(O)/host/bin/,$(PROGRAMS) $(HOST_TOOLS))
 asan: $(addprefix $(O)/asan/bin/,$(PROGRAMS) $(HOST_TOOLS))
+tsan: $(O)/tsan/bin/mailgwd
 target: $(addprefix $(O)/target/bin/,$(PROGRAMS))
 
 include tests/tests.mk

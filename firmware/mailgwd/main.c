@@ -46,6 +46,15 @@
 /* The worker pool (core/work.h): fsyncs and password checks. Four threads: the boards
  * have four cores, and a slow SD card fsync should not hold the only worker. */
 #define MAILGWD_WORKERS 4
+/* The TLS handshake steps' own pool (net/conn.h, README "TLS cost"): two threads, so a
+ * login storm uses at most two cores for handshakes and never waits in the queue of the
+ * fsyncs and password checks above (nor they in its); at most 64 steps waiting, beyond
+ * which new handshakes are refused. */
+#define MAILGWD_HS_WORKERS 2
+#define MAILGWD_HS_QUEUE 64
+/* ... and at a lower priority than the loop, which then gets a core first: logged-in
+ * users' commands before the storm's handshakes (README "TLS cost"). */
+#define MAILGWD_HS_NICE 10
 
 static struct {
 	struct loop loop;
@@ -59,6 +68,7 @@ static struct {
 	struct loop_timer log_timer; /* wakes an idle loop when a log summary is due */
 	struct work_pool work;	     /* workers for the calls that may block */
 	struct maildir_cq cq;	     /* commit queue: SMTP deliveries, IMAP APPENDs */
+	struct work_pool hs_work;    /* workers for TLS handshake steps */
 	bool work_started;
 	bool work_stuck_logged;
 	int sig_fd;
@@ -305,6 +315,8 @@ static bool mailgwd_work_healthy(void)
 	if (!d.work_started)
 		return true;
 	busy = work_pool_busy_ms(&d.work);
+	if (work_pool_busy_ms(&d.hs_work) > busy)
+		busy = work_pool_busy_ms(&d.hs_work);
 	if (busy <= limit_ms) {
 		d.work_stuck_logged = false;
 		return true;
@@ -555,11 +567,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_info("listening control on %s", d.control.bound);
-	if (work_pool_init(&d.work, &d.loop, MAILGWD_WORKERS, WORK_QUEUE_DEFAULT) < 0) {
+	if (work_pool_init(&d.work, &d.loop, MAILGWD_WORKERS, WORK_QUEUE_DEFAULT) < 0 ||
+	    work_pool_init_nice(&d.hs_work, &d.loop, MAILGWD_HS_WORKERS, MAILGWD_HS_QUEUE,
+				MAILGWD_HS_NICE) < 0) {
 		log_err("cannot start the worker threads");
 		return 1;
 	}
 	d.work_started = true;
+	conn_set_handshake_pool(&d.hs_work);
 	maildir_cq_init(&d.cq, &d.work);
 	if (gate_svc_start(&pop3d_svc, &d.loop, &d.gen, &d.work, &d.cq) < 0 ||
 	    gate_svc_start(&imapd_svc, &d.loop, &d.gen, &d.work, &d.cq) < 0) {
@@ -584,6 +599,10 @@ int main(int argc, char **argv)
 	gate_svc_close(&imapd_svc, &d.loop);
 	smtpd_close(&d.loop);
 	/* Let the reaps of the connections closed above run. */
+	loop_run_once(&d.loop, 0);
+	/* Handshake steps still running finish; the reaps of their connections follow. */
+	conn_set_handshake_pool(NULL);
+	work_pool_free(&d.hs_work);
 	loop_run_once(&d.loop, 0);
 	/* Jobs still running finish (a delivery's fsync), their sessions are gone. */
 	work_pool_free(&d.work);

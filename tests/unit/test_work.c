@@ -1,14 +1,17 @@
 /*
  * test_work.c - the worker pool: jobs run off the loop thread and complete on it, the
- * queue is bounded, a stuck job shows in work_pool_busy_ms, and shutdown with jobs
- * running and waiting calls every done() exactly once.
+ * queue is bounded, a stuck job shows in work_pool_busy_ms, shutdown with jobs running
+ * and waiting calls every done() exactly once, and a pool's workers can run below the
+ * loop's priority.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -226,6 +229,50 @@ static void test_no_pool_is_synchronous(void **state)
 	assert_int_equal(t.out, 14);
 }
 
+/* The nice value a job's thread runs at (getpriority of the calling thread). */
+static int nice_seen;
+
+static void nice_run(struct work_job *j)
+{
+	(void)j;
+	errno = 0;
+	nice_seen = getpriority(PRIO_PROCESS, (id_t)gettid());
+	if (errno != 0)
+		nice_seen = -100;
+}
+
+static void nice_done(struct work_job *j)
+{
+	(void)j;
+	done_total++;
+}
+
+static void test_nice_workers_run_below_the_loop(void **state)
+{
+	struct loop loop;
+	struct work_pool p;
+	struct work_job j;
+	int base;
+
+	(void)state;
+	done_total = 0;
+	errno = 0;
+	base = getpriority(PRIO_PROCESS, (id_t)gettid());
+	assert_int_equal(errno, 0);
+	assert_int_equal(loop_init(&loop), 0);
+	assert_int_equal(work_pool_init_nice(&p, &loop, 1, 4, 5), 0);
+	work_job_init(&j, nice_run, nice_done, NULL);
+	assert_int_equal(work_submit(&p, &j), 0);
+	run_until(&loop, 1);
+	assert_int_equal(nice_seen, base + 5 > 19 ? 19 : base + 5);
+	/* The loop's own thread keeps its priority. */
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)gettid()), base);
+	work_pool_free(&p);
+	assert_int_equal(work_pool_init_nice(&p, &loop, 1, 4, 20), -MGW_EINVAL);
+	assert_int_equal(work_pool_init_nice(&p, &loop, 1, 4, -1), -MGW_EINVAL);
+	loop_free(&loop);
+}
+
 static void test_bad_args(void **state)
 {
 	struct loop loop;
@@ -248,6 +295,7 @@ int main(void)
 	    cmocka_unit_test(test_shutdown_in_flight),
 	    cmocka_unit_test(test_done_submits),
 	    cmocka_unit_test(test_no_pool_is_synchronous),
+	    cmocka_unit_test(test_nice_workers_run_below_the_loop),
 	    cmocka_unit_test(test_bad_args),
 	};
 

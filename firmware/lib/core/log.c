@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -52,7 +53,8 @@ struct log_site {
 static bool log_to_syslog;
 static bool log_to_stderr = true;
 static bool log_daemon; /* non-blocking stderr, repetitive lines summarised */
-static enum log_level log_level_cur = LOG_LVL_INFO;
+/* Read by every thread that logs (the workers too), set by the loop at a reload. */
+static _Atomic int log_level_cur = LOG_LVL_INFO;
 static const char *log_ident = "mailgw";
 static int log_fd = STDERR_FILENO;
 static bool log_fd_poll;     /* blocking description: write only what poll() allows */
@@ -101,7 +103,7 @@ void log_daemon_mode(void)
 
 void log_set_level(enum log_level level)
 {
-	log_level_cur = level;
+	atomic_store_explicit(&log_level_cur, (int)level, memory_order_relaxed);
 }
 
 int log_level_parse(const char *name, enum log_level *out)
@@ -253,7 +255,7 @@ static void log_vmsg(enum log_level level, bool limited, const char *fmt, va_lis
 	char line[LOG_LINE_MAX];
 	struct log_site *s = NULL;
 
-	if (level > log_level_cur)
+	if ((int)level > atomic_load_explicit(&log_level_cur, memory_order_relaxed))
 		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
 	pthread_mutex_lock(&log_mu);

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +53,19 @@ static void *work_thread(void *arg)
 	struct work_job *j;
 	uint64_t one = 1;
 
+	/* Before the first job, so no job ever runs at the loop's priority; relative to the
+	 * process's nice value (a lower one would need privilege). p->nice is written once
+	 * by work_pool_init_nice before the threads start. */
+	if (p->nice > 0) {
+		id_t tid = (id_t)gettid();
+		int cur;
+
+		errno = 0;
+		cur = getpriority(PRIO_PROCESS, tid);
+		if (errno != 0 ||
+		    setpriority(PRIO_PROCESS, tid, cur + p->nice > 19 ? 19 : cur + p->nice) < 0)
+			log_warn("work: cannot lower a worker's priority: %s", strerror(errno));
+	}
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		while (!p->stop && p->q_head == NULL)
@@ -113,13 +127,20 @@ static void work_io_cb(struct loop *loop, struct loop_io *io, uint32_t events)
 
 int work_pool_init(struct work_pool *p, struct loop *loop, unsigned nthreads, size_t queue_max)
 {
+	return work_pool_init_nice(p, loop, nthreads, queue_max, 0);
+}
+
+int work_pool_init_nice(struct work_pool *p, struct loop *loop, unsigned nthreads, size_t queue_max,
+			int nice)
+{
 	sigset_t all, old;
 	int rc = -MGW_EINVAL;
 
 	memset(p, 0, sizeof(*p));
 	p->efd = -1;
-	if (nthreads == 0 || nthreads > WORK_THREADS_MAX || queue_max == 0)
+	if (nthreads == 0 || nthreads > WORK_THREADS_MAX || queue_max == 0 || nice < 0 || nice > 19)
 		return rc;
+	p->nice = nice;
 	p->loop = loop;
 	p->queue_max = queue_max;
 	if (pthread_mutex_init(&p->mu, NULL) != 0)

@@ -72,6 +72,7 @@ struct work_pool {
 	struct work_job *q_head, *q_tail; /* waiting for a worker */
 	struct work_job *d_head, *d_tail; /* finished, waiting for the loop */
 	bool stop;
+	int nice; /* added to each worker thread's nice value at its start (0: none) */
 	int efd;
 	struct loop_io io;
 	uint64_t submitted, completed; /* statistics, loop thread */
@@ -85,6 +86,14 @@ void work_job_init(struct work_job *j, work_run_fn run, work_done_fn done, void 
  * 0, -MGW_EINVAL, -MGW_EIO, -MGW_ENOMEM (nothing left running on failure).
  */
 int work_pool_init(struct work_pool *p, struct loop *loop, unsigned nthreads, size_t queue_max);
+/*
+ * The same with workers that run at a lower priority than the loop: each worker thread
+ * raises its own nice value by nice (1..19, Linux's per-thread nice; no privilege needed)
+ * before its first job, so that on a board with few cores the loop thread gets a core
+ * first whenever it has work (the TLS handshake pool, mailgwd/main.c).
+ */
+int work_pool_init_nice(struct work_pool *p, struct loop *loop, unsigned nthreads, size_t queue_max,
+			int nice);
 
 /*
  * Queues j. 0: j->done will run on the loop thread later (never inside this call).

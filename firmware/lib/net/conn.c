@@ -25,12 +25,14 @@ static struct conn *conn_list;
 static size_t conn_live;
 static uint64_t conn_next_id = 1;
 static unsigned conn_v6_prefix = ADDR_NET_V6_PREFIX_DEFAULT;
+static struct work_pool *conn_hs_pool; /* for connections accepted from now on */
 
 static void conn_io_cb(struct loop *loop, struct loop_io *io, uint32_t events);
 static void conn_idle_cb(struct loop *loop, struct loop_timer *t);
 static void conn_reap_cb(struct loop *loop, void *arg);
 static void conn_flush_cb(struct loop *loop, void *arg);
 static void conn_queue_flush(struct conn *c);
+static void conn_step(struct conn *c);
 
 static void conn_format_peer(struct conn *c, const struct sockaddr *sa, socklen_t salen)
 {
@@ -60,6 +62,11 @@ static void conn_format_peer(struct conn *c, const struct sockaddr *sa, socklen_
 void conn_set_v6_prefix(unsigned bits)
 {
 	conn_v6_prefix = bits;
+}
+
+void conn_set_handshake_pool(struct work_pool *pool)
+{
+	conn_hs_pool = pool;
 }
 
 /* The one timer: the handshake deadline while a handshake runs, else the idle limit. */
@@ -103,6 +110,7 @@ int conn_new(struct loop *loop, int fd, const struct sockaddr *sa, socklen_t sal
 	buf_init(&c->out, out_max);
 	transport_sock(&c->tr, &c->fd);
 	c->plain = c->tr;
+	c->hs_pool = conn_hs_pool;
 	loop_io_init(&c->io, fd, conn_io_cb, c);
 	conn_format_peer(c, sa, salen);
 	conn_link(c);
@@ -167,6 +175,8 @@ static uint32_t conn_interest(const struct conn *c)
 
 	switch (c->state) {
 	case CONN_ST_HANDSHAKE:
+		if (c->hs_busy)
+			return 0; /* the worker has the transport */
 		return c->hs_wants_write ? LOOP_WRITE : LOOP_READ;
 	case CONN_ST_CLOSED:
 		return 0;
@@ -368,7 +378,10 @@ void conn_close(struct conn *c, const char *reason)
 	loop_timer_cancel(c->loop, &c->idle);
 	conn_emit(c, CONN_EV_CLOSED);
 	c->cb = NULL;
-	loop_defer(c->loop, &c->reap);
+	/* A handshake step still running on a worker uses the transport and the fd: they
+	 * are freed when it comes back (conn_hs_done). */
+	if (!c->hs_busy)
+		loop_defer(c->loop, &c->reap);
 }
 
 void conn_close_after_flush(struct conn *c, const char *reason)
@@ -485,10 +498,32 @@ static bool conn_do_read(struct conn *c)
 	return c->state != CONN_ST_CLOSED;
 }
 
-static bool conn_do_handshake(struct conn *c)
-{
-	int rc = c->tr.ops->handshake ? c->tr.ops->handshake(c->tr.ctx) : 0;
+static void conn_hs_run(struct work_job *j);
+static void conn_hs_done(struct work_job *j);
 
+/* Hands the next handshake step to the pool. The conn stays in CONN_ST_HANDSHAKE with
+ * no epoll interest until conn_hs_done. False if it was refused (the conn closed). */
+static bool conn_hs_submit(struct conn *c)
+{
+	int rc;
+
+	c->hs_tr = c->tr;
+	work_job_init(&c->hs_job, conn_hs_run, conn_hs_done, c);
+	rc = work_submit(c->hs_pool, &c->hs_job);
+	if (rc < 0) {
+		log_warn("conn %s: TLS handshake refused: %s", c->peer,
+			 rc == -MGW_ELIMIT ? "too many handshakes waiting for a worker"
+					   : "shutting down");
+		conn_close(c, rc == -MGW_ELIMIT ? "TLS handshake queue full" : "shutting down");
+		return false;
+	}
+	c->hs_busy = true;
+	return true;
+}
+
+/* The outcome of a handshake step (on the loop). False if the conn closed. */
+static bool conn_hs_result(struct conn *c, int rc)
+{
 	if (rc == -MGW_EWANTREAD || rc == -MGW_EWANTWRITE) {
 		c->hs_wants_write = rc == -MGW_EWANTWRITE;
 		return true;
@@ -503,8 +538,53 @@ static bool conn_do_handshake(struct conn *c)
 	return c->state != CONN_ST_CLOSED;
 }
 
+static bool conn_do_handshake(struct conn *c)
+{
+	/* Without a pool (lwIP, the simulator, fuzzers) the step runs here, on the loop. */
+	if (c->hs_pool && c->tr.ops->handshake)
+		return conn_hs_submit(c);
+	return conn_hs_result(c, c->tr.ops->handshake ? c->tr.ops->handshake(c->tr.ctx) : 0);
+}
+
+/* On a worker: one handshake step, as far as the non-blocking socket lets it go (the
+ * transport returns at WANT_READ/WANT_WRITE, done or error). Touches only the job's
+ * copy of the transport, which the loop leaves alone while hs_busy is set. */
+static void conn_hs_run(struct work_job *j)
+{
+	struct conn *c = j->arg;
+	const struct transport *tr = &c->hs_tr;
+
+	c->hs_rc = tr->ops->handshake(tr->ctx);
+}
+
+/* On the loop: the step came back. The conn may have closed meanwhile (its session is
+ * gone already): only the reap is left. Otherwise the result is applied as if the step
+ * had run here, and the conn waits for its socket again or goes on as open. */
+static void conn_hs_done(struct work_job *j)
+{
+	struct conn *c = j->arg;
+
+	c->hs_busy = false;
+	if (c->state == CONN_ST_CLOSED) {
+		loop_defer(c->loop, &c->reap);
+		return;
+	}
+	if (j->status < 0) {
+		conn_close(c, "shutting down");
+		return;
+	}
+	if (!conn_hs_result(c, c->hs_rc))
+		return;
+	if (c->state == CONN_ST_HANDSHAKE)
+		conn_rearm(c);
+	else
+		conn_step(c); /* input the client sent along with its Finished */
+}
+
 static void conn_step(struct conn *c)
 {
+	if (c->hs_busy)
+		return; /* the worker has the transport; conn_hs_done goes on */
 	if (c->state == CONN_ST_HANDSHAKE && !conn_do_handshake(c))
 		return;
 	if (c->state == CONN_ST_HANDSHAKE) {

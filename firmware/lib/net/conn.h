@@ -19,6 +19,16 @@
  * Memory: at most in_max + out_max bytes of buffers per connection, and none while a
  * buffer is empty (its storage is wiped and freed once everything in it was taken or
  * sent), so an idle connection holds only its struct and its transport's state.
+ *
+ * Handshakes on workers (conn_set_handshake_pool): each step of a transport handshake
+ * (a TLS handshake's public-key work, about 1.6 ms of CPU on the build host) runs on a
+ * worker thread, one step of one connection at a time. While its step runs the
+ * connection is "busy on a worker": the worker alone touches its transport (the TLS
+ * session and the socket under it); the loop keeps the conn, its buffers, timer and
+ * session, but neither reads, writes nor frees the transport, and the fd has no epoll
+ * interest. A close meanwhile (handshake timeout, hang-up, shutdown) is delivered at
+ * once (CLOSED; the session goes), but the conn and its transport are freed only after
+ * the step has come back. Everything else stays on the loop thread.
  */
 #ifndef MGW_CONN_H
 #define MGW_CONN_H
@@ -29,6 +39,7 @@
 #include <sys/socket.h>
 
 #include "core/loop.h"
+#include "core/work.h"
 #include "net/buf.h"
 #include "net/transport.h"
 
@@ -81,6 +92,14 @@ struct conn {
 	char reason[CONN_REASON_MAX];
 	struct loop_defer flush;
 	struct conn *prev, *next; /* list of live connections */
+	/* A handshake step on a worker (conn_set_handshake_pool): from its submission until
+	 * its done callback, hs_job, hs_tr and hs_rc belong to the worker pool, and so does
+	 * the transport behind hs_tr (hs_busy is set and read by the loop only). */
+	struct work_pool *hs_pool;
+	struct work_job hs_job;
+	struct transport hs_tr;
+	int hs_rc;
+	bool hs_busy;
 };
 
 /*
@@ -156,6 +175,16 @@ bool conn_is_open(const struct conn *c);
 
 /* The transport context in use (e.g. the TLS session), or NULL for plain TCP. */
 void *conn_tls_ctx(const struct conn *c);
+
+/*
+ * Connections accepted from now on by conn_new() (kernel sockets) run every step of
+ * their transport handshake on pool (NULL: on the loop, the default). A connection
+ * over another transport (conn_new_transport: lwIP, which is single-threaded and
+ * deterministic in the simulator) always runs its handshake on the loop. When pool's
+ * queue is full the handshake is refused: the connection is closed with the reason
+ * "TLS handshake queue full" (logged), as an accept-time limit would.
+ */
+void conn_set_handshake_pool(struct work_pool *pool);
 
 /* Live connections, and closing all of them (graceful stop). */
 size_t conn_count(void);

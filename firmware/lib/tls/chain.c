@@ -23,9 +23,10 @@
  * certificates the office CA signed can fill it; it is a fixed ring, the oldest entry
  * replaced first.
  *
- * Threads: the cache is read and written only by the thread that drives the handshake
- * of the conf's sessions, the event loop's (a conf's sessions run on one thread). The
- * session of the handshake step under way is known per thread (tls_chain_enter).
+ * Threads: the handshake steps of a conf's sessions run on worker threads, several at a
+ * time (net/conn.h), so the cache is read and written under its mutex; the signature
+ * itself is checked outside it. The session of the handshake step under way is known
+ * per thread (tls_chain_enter).
  */
 #include <string.h>
 
@@ -122,20 +123,25 @@ static bool tls_chain_key_ok(const mbedtls_x509_crt_profile *prof, const mbedtls
 	return false;
 }
 
-static bool tls_chain_cached(const struct tls_chain_cache *c, const uint8_t *key)
+static bool tls_chain_cached(struct tls_chain_cache *c, const uint8_t *key)
 {
-	for (size_t i = 0; i < c->used; i++)
-		if (memcmp(c->key[i], key, HASH_SHA256_LEN) == 0)
-			return true;
-	return false;
+	bool found = false;
+
+	pthread_mutex_lock(&c->mu);
+	for (size_t i = 0; i < c->used && !found; i++)
+		found = memcmp(c->key[i], key, HASH_SHA256_LEN) == 0;
+	pthread_mutex_unlock(&c->mu);
+	return found;
 }
 
 static void tls_chain_remember(struct tls_chain_cache *c, const uint8_t *key)
 {
+	pthread_mutex_lock(&c->mu);
 	memcpy(c->key[c->next], key, HASH_SHA256_LEN);
 	c->next = (c->next + 1) % TLS_CHAIN_CACHE_SLOTS;
 	if (c->used < TLS_CHAIN_CACHE_SLOTS)
 		c->used++;
+	pthread_mutex_unlock(&c->mu);
 }
 
 uint32_t tls_chain_verify(struct tls_conf *conf, const mbedtls_x509_crt *crt)

@@ -370,6 +370,10 @@ int tls_conf_new(const struct tls_conf_params *p, char *err, size_t errsz, struc
 	conf = calloc(1, sizeof(*conf));
 	if (conf == NULL)
 		return -MGW_ENOMEM;
+	if (pthread_mutex_init(&conf->chain.mu, NULL) != 0) {
+		free(conf);
+		return -MGW_ENOMEM;
+	}
 	mbedtls_ssl_config_init(&conf->ssl);
 	for (size_t i = 0; i < TLS_SUITES13; i++)
 		mbedtls_ssl_config_init(&conf->ssl13[i]);
@@ -407,6 +411,7 @@ void tls_conf_put(struct tls_conf *conf)
 	mbedtls_x509_crt_free(&conf->cert);
 	mbedtls_x509_crt_free(&conf->ca);
 	mbedtls_x509_crl_free(&conf->crl);
+	pthread_mutex_destroy(&conf->chain.mu);
 	free(conf);
 }
 

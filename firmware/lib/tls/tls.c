@@ -55,6 +55,30 @@ static bool tls_detect_aes(void)
 #endif
 }
 
+/*
+ * mbedTLS fills a few tables and caches a few CPU checks on first use, unlocked (the AES
+ * tables and the AES-NI/Armv8 check, the lists of curves and cipher suites, the Armv8
+ * SHA-256/512 check). The handshakes run on worker threads (net/conn.h): fill them all
+ * here, once, before any thread starts, so no two threads ever race on that first use.
+ */
+static int tls_warm(void)
+{
+	static const unsigned char key[32];
+	unsigned char d[HASH_SHA512_LEN];
+	mbedtls_aes_context aes;
+	int ret;
+
+	mbedtls_aes_init(&aes);
+	ret = mbedtls_aes_setkey_enc(&aes, key, 256);
+	mbedtls_aes_free(&aes);
+	(void)mbedtls_ecp_grp_id_list();
+	(void)mbedtls_ssl_list_ciphersuites();
+	if (ret != 0 || hash_once(HASH_SHA256, key, sizeof(key), d) < 0 ||
+	    hash_once(HASH_SHA512, key, sizeof(key), d) < 0)
+		return -MGW_ETLS;
+	return 0;
+}
+
 bool tls_cpu_has_aes(void)
 {
 	return tls_g.cpu_aes;
@@ -78,14 +102,20 @@ int tls_init(void)
 				    (const unsigned char *)pers, sizeof(pers) - 1);
 	if (ret != 0) {
 		log_err("tls: cannot seed the random generator (-0x%04x)", (unsigned)-ret);
-		mbedtls_ctr_drbg_free(&tls_g.drbg);
-		mbedtls_entropy_free(&tls_g.entropy);
-		mbedtls_psa_crypto_free();
-		return -MGW_ETLS;
+		goto fail;
+	}
+	if (tls_warm() < 0) {
+		log_err("tls: cannot set up AES and the hashes");
+		goto fail;
 	}
 	tls_g.cpu_aes = tls_detect_aes();
 	tls_g.ready = true;
 	return 0;
+fail:
+	mbedtls_ctr_drbg_free(&tls_g.drbg);
+	mbedtls_entropy_free(&tls_g.entropy);
+	mbedtls_psa_crypto_free();
+	return -MGW_ETLS;
 }
 
 void tls_deinit(void)

@@ -9,6 +9,7 @@
  * -Wundef for our code only. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wundef"
+#include <mbedtls/aes.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
@@ -20,6 +21,8 @@
 #include <mbedtls/x509_crt.h>
 #include <psa/crypto.h>
 #pragma GCC diagnostic pop
+
+#include <pthread.h>
 
 #include "tls/tls.h"
 
@@ -36,11 +39,13 @@ struct tls_key {
 /*
  * Good verdicts of the gate's chain check (chain.c): SHA-256 of a client certificate's
  * DER, for certificates found signed by a CA of the conf. A ring of fixed size, per conf
- * (one generation of CA set and CRL); touched only by the thread that runs the conf's
- * handshakes (the event loop's).
+ * (one generation of CA set and CRL). The conf's handshakes run on worker threads, several
+ * at a time (net/conn.h): key, next and used are read and written under mu only (held
+ * for a lookup or an insertion, never during a signature check).
  */
 #define TLS_CHAIN_CACHE_SLOTS 128
 struct tls_chain_cache {
+	pthread_mutex_t mu;
 	uint8_t key[TLS_CHAIN_CACHE_SLOTS][32];
 	size_t next, used;
 };
@@ -128,7 +133,8 @@ void tls_chain_relink(struct tls_sess *s, mbedtls_x509_crt *crt);
  * CAs as trust anchors: 0 when a CA of conf (issuer name, cA, keyCertSign) signed it,
  * plus BAD_KEY / EXPIRED / FUTURE for that CA's key and dates; NOT_TRUSTED when none
  * did. A good signature is remembered in conf->chain and not verified again (chain.c).
- * Loop thread only. Revocation, crt's own dates and usages are the caller's.
+ * Any thread (the cache has its lock). Revocation, crt's own dates and usages are the
+ * caller's.
  */
 uint32_t tls_chain_verify(struct tls_conf *conf, const mbedtls_x509_crt *crt);
 

@@ -41,8 +41,9 @@ endef
 # flags as our code, so ASan and UBSan also see the library's own reads and writes (a
 # configuration freed under a live session is only visible inside mbedtls_ssl_free), and
 # the fuzzers' coverage reaches into it. gcc's and clang's sanitizer runtimes must not be
-# mixed: asan (gcc) and fuzz (clang) each get their own build.
+# mixed: asan (gcc) and fuzz (clang) each get their own build; tsan (gcc, make tsan) too.
 $(eval $(call mbedtls-build,host,$(HOSTCC),-O2 -g,,))
 $(eval $(call mbedtls-build,asan,$(HOSTCC),-O1 -g $(SANITIZE),,))
+$(eval $(call mbedtls-build,tsan,$(HOSTCC),-O1 -g $(TSAN),,))
 $(eval $(call mbedtls-build,fuzz,$(CLANG),-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SANITIZE),,))
 $(eval $(call mbedtls-build,target,$(TARGET_CC),-O2 -g,-DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=$(CONFIG_TARGET_ARCH),$(KCONFIG_MK)))

@@ -106,6 +106,20 @@
  * that names none (mbedtls_ssl_conf_ca_cb), so it leaves that check to the gate. */
 #define MBEDTLS_X509_TRUSTED_CERTIFICATE_CALLBACK
 
+/* TLS handshakes run on worker threads (firmware/lib/net/conn.c, README "TLS cost"): the
+ * random generator (ours, a CTR_DRBG, and PSA's), the RSA key's blinding values and the
+ * PSA key store are shared by them and the event loop. mbedTLS 3.6 protects those with
+ * mutexes only under MBEDTLS_THREADING_C (docs/architecture/psa-thread-safety: key
+ * management, psa_crypto_init and the built-in RNG are thread-safe; one context, operation
+ * or mbedtls_ssl_context must still be used by one thread at a time, which conn.c
+ * guarantees). */
+#define MBEDTLS_THREADING_C
+#define MBEDTLS_THREADING_PTHREAD
+/* The self-tests are never run, but they make the EC arithmetic count its operations in
+ * unlocked globals (ecp.c: add_count, dbl_count, mul_count), a data race between two
+ * handshakes on two threads that ThreadSanitizer reports (make tsan). */
+#undef MBEDTLS_SELF_TEST
+
 /* The cipher-suite list is restricted again at run time (firmware/lib/tls). */
 #define MBEDTLS_SSL_IN_CONTENT_LEN  16384
 #define MBEDTLS_SSL_OUT_CONTENT_LEN 16384
