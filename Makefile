@@ -192,7 +192,7 @@ include firmware/image/image.mk
 
 # ---- deps ---------------------------------------------------------------------------
 DEPS_PKGS := build-essential git cmake bzip2 xz-utils python3 python3-kconfiglib \
-	debian-archive-keyring libcmocka-dev python3-pytest python3-pexpect clang \
+	debian-archive-keyring libcmocka-dev python3-pytest python3-pytest-xdist python3-pexpect clang \
 	libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf \
 	libc6-dev-armhf-cross qemu-system-arm openssl curl fetchmail swaks isync mutt \
 	genimage e2fsprogs dosfstools mtools cpio kmod xz-utils \

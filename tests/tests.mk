@@ -142,10 +142,15 @@ system-images:
 		$(MAKE) --no-print-directory O=$(O)/boards/$$b CONFIG=$(O)/boards/$$b/.config image; \
 	done
 
+# SYSTEST_JOBS pytest workers (pytest-xdist) run the tests side by side, each QEMU board
+# on one emulated CPU: tests that share a booted board (an xdist_group mark) stay on one
+# worker, the longest start first (conftest.py). What the tests print (boot times) is
+# shown at the end (-rP).
+SYSTEST_JOBS ?= 2
 test-system: system-images host
 	$(Q)cd tests/system && MGW_BOARDS_OUT=$(O)/boards MGW_HOST_BIN=$(O)/host/bin \
-		$(PY) -m pytest -q -s -p no:cacheprovider $(PYTEST_ARGS) \
-		$(if $(filter test_%,$(PYTEST_ARGS)),,.)
+		$(PY) -m pytest -q -rP -p no:cacheprovider -n $(SYSTEST_JOBS) --dist loadgroup \
+		--durations=0 $(PYTEST_ARGS) $(if $(filter test_%,$(PYTEST_ARGS)),,.)
 
 # Benchmarks: measurements, never part of `make test` (tests/bench/*).
 .PHONY: bench

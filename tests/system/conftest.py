@@ -7,6 +7,18 @@ sys.path.insert(0, os.path.dirname(__file__))
 from vm import Vm, images  # noqa: E402
 
 
+# Run first (make test-system runs the tests on SYSTEST_JOBS workers, in this order as
+# workers come free): the longest, so that no worker starts one of them last.
+LONGEST_FIRST = ("test_update.py", "test_console_flow.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.nodeid.split("::")[0]
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)  # stable: each file keeps its own order
+
+
 @pytest.fixture
 def vm(tmp_path):
     """A factory: vm(board="qemu_aarch64_virt", qemu_extra="") -> started Vm; all are

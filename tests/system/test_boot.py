@@ -96,6 +96,10 @@ def test_reboot_keeps_data_and_clock(vm):
     v.check("date -u -s @%d >/dev/null" % future)
     v.child.send("reboot\r")
     v.expect(r"rcK: /data saved and unmounted", 60)
+    # an orderly stop: mailgwd has finished (its sessions had their grace time) before
+    # /data is saved and unmounted, not killed afterwards with everything else
+    assert "mailgwd info: stopped" in v.child.before, \
+        "mailgwd was still running when /data was unmounted:\n" + v.console_tail()
     v.expect(r"clock: .* UTC", BOOT_TIMEOUT)
     boot = v.child.before
     assert "first boot" not in boot

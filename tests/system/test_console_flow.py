@@ -39,6 +39,9 @@ JOE = "joe@" + DOMAIN
 JOE_PW = "joe's own password 7"
 HOSTNAME = "mailgw"  # the image's host name: the CN of its first-boot server certificate
 
+# both tests drive the one board of the module's fixture: one pytest worker runs them
+pytestmark = pytest.mark.xdist_group("console_flow")
+
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):

@@ -304,7 +304,7 @@ def test_power_loss_during_update(vm, tmp_path):
     v.expect(r"firmware: slot %s \(B-test\) confirmed" % target)
 
 
-H_CONFIRM_TIMEOUT = 30
+H_CONFIRM_TIMEOUT = 15  # the boot guard: 2 x 15 s from /init to the reset
 
 
 def test_a_hang_before_mailgwd_rolls_back(vm, tmp_path):
