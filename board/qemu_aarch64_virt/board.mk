@@ -8,7 +8,6 @@ BOARD_QEMU := qemu-system-aarch64
 # firmware updates does: boot.img holds boot.scr and the slots a/ and b/.
 BOARD_UBOOT := U_BOOT_QEMU
 BOARD_UBOOT_BIN := usr/lib/u-boot/qemu_arm64/u-boot.bin
-BOARD_SLOT_BACKEND := uboot-env
 # fsck.fat (Debian's dosfstools) repairs the boot partition after a power cut.
 BOARD_EXTRA_PROGRAMS := $(DOSFSTOOLS_ARM64_ROOT)/sbin/fsck.fat
 BOARD_EXTRA_STAMPS := $(DOSFSTOOLS_ARM64_ROOT)/.stamp_extracted

@@ -1,9 +1,12 @@
 # boot.cmd - A/B slot selection with a boot counter: U-Boot script, made into boot.scr by
 # the image build (firmware/image/mkbootdisk.py); U-Boot's distro boot finds it on the
 # boot disk's FAT partition. The slots are the folders a/ and b/ beside it, each with
-# the kernel, rootfs.cpio.gz and the bundle's manifest. Both QEMU boards boot it:
-# mkbootdisk.py puts the board's kernel before it (mgw_kernel=Image, mgw_boot=booti on
-# arm64; zImage and bootz on armhf).
+# the kernel, rootfs.cpio.gz and the bundle's manifest. Every board boots it (the QEMU
+# boards, and the Raspberry Pi 4 through Debian's u-boot-rpi): mkbootdisk.py puts the
+# board's lines before it: mgw_kernel and mgw_boot (Image and booti on arm64, zImage and
+# bootz on armhf), mgw_console (the kernel's console) and mgw_fdt (the device tree:
+# U-Boot's own on QEMU, ${fdtcontroladdr}; on the Pi the one the Pi firmware loaded and
+# fixed up, ${fdt_addr}).
 #
 # State: mgwboot.env on the same partition (and its copy mgwboot.bak), in U-Boot's text
 # form, written by this script and by the console (`mailgw firmware update|confirm`), only
@@ -58,7 +61,7 @@ fi
 echo "mgwboot: booting slot ${slot}"
 if load ${mgw_part} ${kernel_addr_r} ${slot}/${mgw_kernel}; then
 	if load ${mgw_part} ${ramdisk_addr_r} ${slot}/rootfs.cpio.gz; then
-		setenv bootargs "console=ttyAMA0 panic=5 quiet mgw.slot=${slot}"
+		setenv bootargs "console=${mgw_console} panic=5 quiet mgw.slot=${slot}"
 		# On trial every hang must end in a reset that this script counts (README
 		# "Rollback"): a kernel oops, a soft lockup or a task blocked for 120 s panic
 		# (and panic=5 resets); mgw.trial makes /init arm the hardware watchdog until
@@ -67,9 +70,9 @@ if load ${mgw_part} ${kernel_addr_r} ${slot}/${mgw_kernel}; then
 			setenv bootargs "${bootargs} oops=panic softlockup_panic=1 hung_task_panic=1 mgw.trial=${tries}"
 		fi
 		if test "${mgw_boot}" = bootz; then
-			bootz ${kernel_addr_r} ${ramdisk_addr_r}:${filesize} ${fdtcontroladdr}
+			bootz ${kernel_addr_r} ${ramdisk_addr_r}:${filesize} ${mgw_fdt}
 		fi
-		booti ${kernel_addr_r} ${ramdisk_addr_r}:${filesize} ${fdtcontroladdr}
+		booti ${kernel_addr_r} ${ramdisk_addr_r}:${filesize} ${mgw_fdt}
 	fi
 fi
 # A slot that cannot be loaded counts as a failed boot of it.

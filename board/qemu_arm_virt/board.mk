@@ -10,7 +10,6 @@ BOARD_UBOOT := U_BOOT_QEMU
 BOARD_UBOOT_BIN := usr/lib/u-boot/qemu_arm/u-boot.bin
 BOARD_UBOOT_SCRIPT := $(TOP)/board/qemu_aarch64_virt/boot.cmd
 BOARD_UBOOT_BOOT := bootz
-BOARD_SLOT_BACKEND := uboot-env
 # fsck.fat (Debian's dosfstools) repairs the boot partition after a power cut.
 BOARD_EXTRA_PROGRAMS := $(DOSFSTOOLS_ARMHF_ROOT)/sbin/fsck.fat
 BOARD_EXTRA_STAMPS := $(DOSFSTOOLS_ARMHF_ROOT)/.stamp_extracted

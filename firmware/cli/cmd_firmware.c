@@ -1,11 +1,10 @@
 /*
- * cmd_firmware.c - firmware updates: firmware status|update|confirm|restart (README
+ * cmd_firmware.c - firmware updates: firmware status|update|confirm|guard|migrate (README
  * "Updating the firmware").
  *
  * A board with A/B updates has its slots a/ and b/ under /boot (boot-mount), each with
- * the slot files and the manifest of the bundle they came from; where the boot state
- * lives and how a slot is booted on trial is the board's slot backend (fw_slots.h:
- * U-Boot's mgwboot.env, or the Raspberry Pi firmware's autoboot.txt and tryboot). The
+ * the slot files and the manifest of the bundle they came from; the boot state is U-Boot's
+ * mgwboot.env beside them (fw_slots.h), which the boot script reads and counts. The
  * running slot is mgw.slot= on the kernel command line. An update is verified completely
  * (lib/pki/fwbundle.c) before anything is written; nothing is on trial while it writes
  * (the running slot keeps booting), the files are written into the other slot one by one
@@ -22,9 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-#include <linux/reboot.h>
 
 #include "console.h"
 #include "core/err.h"
@@ -39,7 +36,6 @@
 #define FW_FACT_MAX 256
 #define FW_USB_DIR "/media/usb"
 #define FW_SUFFIX ".mgwfw"
-#define FW_REBOOT_ARG_MAX 64
 #define FW_WATCHDOG "/dev/watchdog"
 #define FW_CONFIRM_TIMEOUT 120 /* s, when /etc/mailgw/confirm-timeout is missing */
 
@@ -115,7 +111,6 @@ static const char *fw_slot_version(char slot, char *buf, size_t bufsz)
 void fw_status(struct cons *c)
 {
 	char version[FW_FACT_MAX], rev[FW_FACT_MAX], key[FW_FACT_MAX], other[160];
-	const struct fw_backend *be = fw_backend();
 	char running = fw_running();
 	struct fw_state st;
 
@@ -128,11 +123,11 @@ void fw_status(struct cons *c)
 		     ? "release"
 		     : "development key (a throwaway build key: NOT for production)");
 	data_status(c);
-	if (running == 0 || be->read(&st, running) != 0) {
+	if (running == 0 || fw_state_read(&st) != 0) {
 		cons_out(c, "slots: none (no A/B boot partition): no firmware updates here");
 		return;
 	}
-	cons_out(c, "running slot: %c (%s)", running, be->name);
+	cons_out(c, "running slot: %c", running);
 	cons_out(c, "other slot %c: %s", fw_other(running),
 		 fw_slot_version(fw_other(running), other, sizeof(other)));
 	if (st.trying != 0 && st.trying == running)
@@ -196,14 +191,13 @@ static int cmd_fw_update(struct cons *c)
 	char version[FW_FACT_MAX], board[FW_FACT_MAX], btime[FW_FACT_MAX], keys[FW_PATH_MAX];
 	char path[FW_PATH_MAX], slot_dir[FW_PATH_MAX], why[512] = "", q[256];
 	const char *boot = fw_env("MAILGW_BOOT_DIR", FW_BOOT_DIR);
-	const struct fw_backend *be = fw_backend();
 	char running = fw_running(), target;
 	struct fwb_policy pol = {0};
 	struct fw_state st;
 	struct fwb_open o;
 	int rc;
 
-	if (running == 0 || be->read(&st, running) != 0) {
+	if (running == 0 || fw_state_read(&st) != 0) {
 		cons_err(c,
 			 "firmware update: this gateway has no A/B boot partition (%s); "
 			 "nothing was written",
@@ -263,7 +257,7 @@ static int cmd_fw_update(struct cons *c)
 	st.trying = target;
 	st.tries = 0;
 	st.failed = 0;
-	if (be->write(c, &st) != 0 || be->arm(c) != 0)
+	if (fw_state_write(c, &st) != 0)
 		return CONS_ERROR;
 	sync();
 	cons_out(c, "slot %c written; rebooting into it on trial (if it does not confirm,", target);
@@ -358,11 +352,10 @@ static bool fw_self_check(struct cons *c)
 
 static int cmd_fw_confirm(struct cons *c)
 {
-	const struct fw_backend *be = fw_backend();
 	char running = fw_running(), version[FW_FACT_MAX], other[160];
 	struct fw_state st;
 
-	if (running == 0 || be->read(&st, running) != 0)
+	if (running == 0 || fw_state_read(&st) != 0)
 		return CONS_OK; /* no A/B slots: nothing to confirm */
 	if (st.trying == running) {
 		if (!fw_self_check(c))
@@ -373,7 +366,7 @@ static int cmd_fw_confirm(struct cons *c)
 		st.tries = 0;
 		st.failed = 0;
 		snprintf(st.confirmed, sizeof(st.confirmed), "%.*s", FWB_FIELD_MAX, version);
-		if (be->write(c, &st) != 0)
+		if (fw_state_write(c, &st) != 0)
 			return CONS_ERROR;
 		sync();
 		cons_out(c,
@@ -395,40 +388,6 @@ static int cmd_fw_confirm(struct cons *c)
 	return CONS_OK;
 }
 
-/* The reboot system call with the argument an update left (pi-tryboot: "0 tryboot"),
- * which BusyBox reboot cannot pass: rcK runs this last, after /data and /boot are
- * unmounted. Without a pending argument it does nothing (init then reboots as usual). */
-static int cmd_fw_restart(struct cons *c)
-{
-	char path[FW_PATH_MAX], *data = NULL, arg[FW_REBOOT_ARG_MAX];
-	const char *hook = getenv("MAILGW_REBOOT");
-	size_t len = 0;
-
-	fw_reboot_arg_path(path);
-	if (file_read_all(path, FW_REBOOT_ARG_MAX, &data, &len) != 0) {
-		cons_out(c, "firmware restart: no reboot argument pending");
-		return CONS_OK;
-	}
-	snprintf(arg, sizeof(arg), "%.*s", (int)strcspn(data, "\r\n"), data);
-	free(data);
-	unlink(path); /* once: a later reboot or poweroff is an ordinary one */
-	if (arg[0] == '\0' || strspn(arg, "0123456789abcdefghijklmnopqrstuvwxyz ") != strlen(arg)) {
-		cons_err(c, "firmware restart: %s: not a reboot argument", path);
-		return CONS_ERROR;
-	}
-	cons_out(c, "firmware: rebooting with \"%s\"", arg);
-	if (hook != NULL && hook[0] == '/') {
-		char *argv[] = {(char *)hook, arg, NULL};
-
-		return cons_run_prog(c, argv, -1) == 0 ? CONS_OK : CONS_ERROR;
-	}
-	sync();
-	syscall(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_RESTART2,
-		arg);
-	cons_err(c, "firmware restart: reboot(\"%s\") failed: %s", arg, strerror(errno));
-	return CONS_ERROR;
-}
-
 /* rcS, before firstboot: /data's pending migrations run now, unless this slot is on
  * trial (then `firmware confirm` runs them once it has confirmed). */
 static int cmd_fw_migrate(struct cons *c)
@@ -436,7 +395,7 @@ static int cmd_fw_migrate(struct cons *c)
 	char running = fw_running();
 	struct fw_state st;
 
-	if (running != 0 && fw_backend()->read(&st, running) == 0 && st.trying == running) {
+	if (running != 0 && fw_state_read(&st) == 0 && st.trying == running) {
 		data_migrate_wait(c, running);
 		return CONS_OK;
 	}
@@ -458,10 +417,6 @@ const struct cons_cmd cons_cmds_firmware[] = {
     {"firmware confirm",
      "confirm the slot on trial when mailgwd is ready (the boot scripts do this)",
      cmd_fw_confirm,
-     {{NULL}}},
-    {"firmware restart",
-     "reboot with the argument an update left, e.g. \"0 tryboot\" (rcK runs this)",
-     cmd_fw_restart,
      {{NULL}}},
     {"firmware guard",
      "on a slot on trial, arm the watchdog until mailgwd takes it over (/init does this)",

@@ -3,11 +3,11 @@
 #
 # A board layer board/<board>/ has: defconfig, board.mk (kernel package, cross sysroot,
 # device trees, boot firmware), modules (the kernel modules to carry), optionally
-# rootfs/ (files over the common overlay), genimage.cfg, config.txt/cmdline.txt (Pi),
+# rootfs/ (files over the common overlay), genimage.cfg and config.txt (Pi: the SD card),
 # run-qemu.sh (QEMU boards), boot.cmd (U-Boot A/B script; BOARD_UBOOT, BOARD_UBOOT_BIN,
-# BOARD_UBOOT_SCRIPT another board's boot.cmd, BOARD_UBOOT_BOOT bootz for a zImage),
-# BOARD_SLOT_BACKEND (A/B updates: uboot-env, or pi-tryboot with autoboot.txt; see
-# firmware/cli/fw_slots.h),
+# BOARD_UBOOT_SCRIPT another board's boot.cmd, BOARD_UBOOT_BOOT bootz for a zImage,
+# BOARD_UBOOT_CONSOLE the kernel's console when not CONFIG_BOARD_CONSOLE, BOARD_UBOOT_FDT
+# fdt_addr to boot with the device tree the firmware before U-Boot passed),
 # BOARD_EXTRA_PROGRAMS (binaries from Debian packages, with BOARD_EXTRA_STAMPS).
 BOARD_DIR := $(TOP)/board/$(CONFIG_BOARD_NAME)
 -include $(BOARD_DIR)/board.mk
@@ -47,14 +47,18 @@ $(UPDATE_PUB): $(UPDATE_KEY) $(MGW_BUNDLE)
 	$(Q)$(MGW_BUNDLE) pubkey $(UPDATE_KEY) $@
 
 # The files of a slot (what an update replaces), in the order the bundle holds them.
-SLOT_FILES := $(IMAGES)/$(BOARD_KERNEL_FILE) $(IMAGES)/rootfs.cpio.gz \
-	$(addprefix $(IMAGES)/,$(notdir $(BOARD_DTBS)))
+SLOT_FILES := $(IMAGES)/$(BOARD_KERNEL_FILE) $(IMAGES)/rootfs.cpio.gz
+# A board with an SD card (genimage.cfg, the Pi) has its boot firmware, config.txt and
+# device trees beside U-Boot on the boot partition: the firmware's part, not a slot's.
+SDCARD_CFG := $(wildcard $(BOARD_DIR)/genimage.cfg)
+BOOT_ROOT_FILES := $(IMAGES)/u-boot.bin $(addprefix $(IMAGES)/,$(BOARD_FIRMWARE_FILES) \
+	$(if $(wildcard $(BOARD_DIR)/config.txt),config.txt) $(notdir $(BOARD_DTBS)))
 
 # (directories too: a renamed or removed file changes its directory)
 IMAGE_INPUTS := $(addprefix $(O)/target/bin/,$(PROGRAMS)) $(BUSYBOX_BIN) \
 	$(KROOT)/.stamp_extracted $(if $(FW_ROOT),$(FW_ROOT)/.stamp_extracted) \
 	$(shell find $(TOP)/rootfs $(BOARD_DIR) ! -type l 2>/dev/null) firmware/image/mkimage.py \
-	firmware/image/image.mk firmware/image/mkbootdisk.py firmware/image/mksdcard.py $(KCONFIG_MK) $(UPDATE_PUB) $(MGW_BUNDLE) \
+	firmware/image/image.mk firmware/image/mkbootdisk.py $(KCONFIG_MK) $(UPDATE_PUB) $(MGW_BUNDLE) \
 	$(if $(UBOOT_ROOT),$(UBOOT_ROOT)/.stamp_extracted) $(BOARD_UBOOT_SCRIPT) $(BOARD_EXTRA_STAMPS)
 
 $(IMAGE_STAMP): $(IMAGE_INPUTS)
@@ -73,8 +77,7 @@ $(IMAGE_STAMP): $(IMAGE_INPUTS)
 		$(if $(FW_ROOT),--firmware-dir $(FW_ROOT)/usr/lib/raspi-firmware) \
 		$(addprefix --firmware-file ,$(BOARD_FIRMWARE_FILES)) \
 		--revision $(IMAGE_REVISION) --update-pubkey $(UPDATE_PUB) \
-		--update-key-kind $(UPDATE_KEY_KIND) \
-		$(if $(BOARD_SLOT_BACKEND),--slot-backend $(BOARD_SLOT_BACKEND)) && \
+		--update-key-kind $(UPDATE_KEY_KIND) && \
 	$(MGW_BUNDLE) create -k $(UPDATE_KEY) -K $(UPDATE_KEY_KIND) -b $(CONFIG_BOARD_NAME) \
 		-v $(IMAGE_VERSION) -r $(IMAGE_REVISION) -t $$bt -o $(IMAGES)/update.mgwfw \
 		-m $(IMAGES)/manifest $(SLOT_FILES)
@@ -83,13 +86,12 @@ ifneq ($(BOARD_UBOOT),)
 	$(Q)$(PY) firmware/image/mkbootdisk.py --script $(or $(BOARD_UBOOT_SCRIPT),$(BOARD_DIR)/boot.cmd) \
 		--kernel-file $(BOARD_KERNEL_FILE) --boot-command $(or $(BOARD_UBOOT_BOOT),booti) \
 		--arch $(if $(filter bootz,$(BOARD_UBOOT_BOOT)),arm,arm64) \
-		--manifest $(IMAGES)/manifest --out $(IMAGES)/boot.img $(SLOT_FILES)
-	@echo "  BOOT    $(IMAGES)/boot.img: U-Boot A/B boot disk, slot a = this build"
-endif
-ifeq ($(BOARD_SLOT_BACKEND),pi-tryboot)
-	$(Q)$(PY) firmware/image/mksdcard.py --board-dir $(BOARD_DIR) --images $(IMAGES) \
-		--manifest $(IMAGES)/manifest $(addprefix --firmware-file ,$(BOARD_FIRMWARE_FILES)) \
+		--console $(or $(BOARD_UBOOT_CONSOLE),$(CONFIG_BOARD_CONSOLE)) \
+		--fdt $(or $(BOARD_UBOOT_FDT),fdtcontroladdr) --manifest $(IMAGES)/manifest \
+		$(if $(SDCARD_CFG),--sdcard $(SDCARD_CFG) --data $(IMAGES)/data.img \
+			$(addprefix --root-file ,$(BOOT_ROOT_FILES)),--out $(IMAGES)/boot.img) \
 		$(SLOT_FILES)
+	@echo "  BOOT    $(IMAGES)/$(if $(SDCARD_CFG),sdcard.img: the SD card,boot.img: U-Boot A/B boot disk), slot a = this build"
 endif
 	$(Q)touch $@
 

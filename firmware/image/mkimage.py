@@ -156,7 +156,6 @@ def main():
     ap.add_argument("--revision", default="unknown")
     ap.add_argument("--update-pubkey", required=True)
     ap.add_argument("--update-key-kind", choices=("development", "release"), required=True)
-    ap.add_argument("--slot-backend", choices=("uboot-env", "pi-tryboot"))
     args = ap.parse_args()
     st, img = args.staging, args.images
     os.makedirs(img, exist_ok=True)
@@ -184,8 +183,6 @@ def main():
              "kernel": args.kver, "clock-max-ahead-days": args.clock_max_ahead_days,
              "revision": args.revision, "update-key": args.update_key_kind,
              "confirm-timeout": "120"}
-    if args.slot_backend:
-        facts["slot-backend"] = args.slot_backend  # A/B updates: cli/fw_slots.h
     for k, v in facts.items():
         with open(os.path.join(st, "etc/mailgw", k), "w") as f:
             f.write(v + "\n")
@@ -230,9 +227,8 @@ def main():
                         os.path.join(img, os.path.basename(dtb)))
     for fw in args.firmware_file:
         shutil.copyfile(os.path.join(args.firmware_dir, fw), os.path.join(img, fw))
-    for f in ("config.txt", "cmdline.txt"):
-        if os.path.exists(os.path.join(args.board_dir, f)):
-            shutil.copyfile(os.path.join(args.board_dir, f), os.path.join(img, f))
+    if os.path.exists(os.path.join(args.board_dir, "config.txt")):
+        shutil.copyfile(os.path.join(args.board_dir, "config.txt"), os.path.join(img, "config.txt"))
 
     # 7. the data partition: ext4 with a journal, empty, filled on the first boot
     data = os.path.join(img, "data.img")

@@ -32,19 +32,21 @@ def tool(name, *args, stdin=b""):
     assert r.returncode == 0, r.stderr.decode()
 
 
-def seed_data(root, pki):
-    """/data as an admin prepares it with the project's tools, as root: the configuration,
+def seed_data(root, pki, watchdog=True):
+    """/data as an admin prepares it with the project's tools, as root: the configuration
+    (with mailgwd's hardware watchdog unless watchdog is False),
     the TLS files (mailgw-layout install) and one user (mailgw-passwd). No chown, no chmod:
     the owners and modes are the layout's. This host has no 'mailgw' user, so the tools
     make the files readable for 'nobody' here (-u); the board's boot-time layout check
     (rcS: mailgw-layout fix) gives them to its own daemon user, as it would after an
     image whose daemon user changed."""
     os.makedirs(os.path.join(root, "etc"))
-    conf = ("user = mailgw\ndata_dir = /data\nwatchdog = /dev/watchdog\n"
+    conf = ("user = mailgw\ndata_dir = /data\n%s"
             "[tls]\ncert = /data/etc/tls/server.crt\nkey = /data/etc/tls/server.key\n"
             "ca = /data/etc/tls/ca.crt\ncrl = /data/etc/tls/crl.pem\n"
             "[pop3s]\nlisten = 0.0.0.0:995\n"
-            "[smtp]\nlisten = 0.0.0.0:25\npostmaster = joe@%s\ngreeting_delay = 0\n" % DOMAIN)
+            "[smtp]\nlisten = 0.0.0.0:25\npostmaster = joe@%s\ngreeting_delay = 0\n"
+            % ("watchdog = /dev/watchdog\n" if watchdog else "", DOMAIN))
     tool("mailgw-layout", "-u", "nobody", "install", root, "etc/mailgw.conf", stdin=conf.encode())
     for src, dst in ((pki.server.crt, "server.crt"), (pki.server.key, "server.key"),
                      (pki.ca.crt, "ca.crt"), (pki.crl_path, "crl.pem")):

@@ -146,6 +146,26 @@ def update_and_reboot(v, name, version, slot):
     v.expect(r"slot %s written; rebooting" % slot, 300)
 
 
+# C: its mailgwd exits at start, and its confirmation time is short
+BROKEN_C = {
+    "usr/sbin/mailgwd": (0o755, "#!/bin/sh\necho 'mailgwd (broken test build C): exiting at start'\nexit 1\n"),
+    "etc/mailgw/confirm-timeout": (0o644, "%d\n" % C_CONFIRM_TIMEOUT)}
+
+
+def update_to_broken_c(v, update=None):
+    """The update to C (c.mgwfw on the key; update(name, version, slot) installs it on a
+    board that has no USB key) from slot b into slot a: three boots that do not confirm,
+    then the boot script rolls back and boots slot b."""
+    (update or (lambda *a: update_and_reboot(v, *a)))("c.mgwfw", "C-test", "a")
+    for n in range(1, BOOT_TRIES + 1):
+        v.expect(r"mgwboot: slot a on trial: boot %d of %d" % (n, BOOT_TRIES))
+        v.expect(r"broken test build C\): exiting at start")
+        v.expect(r"this slot did not confirm within %d s" % C_CONFIRM_TIMEOUT,
+                 C_CONFIRM_TIMEOUT + BOOT_TIMEOUT)
+    v.expect(r"mgwboot: slot a did not confirm in %d boots: ROLLING BACK to slot b" % BOOT_TRIES)
+    v.expect(r"mgwboot: booting slot b")
+
+
 def test_update_keeps_mail_and_rolls_back(vm, tmp_path):
     img = images(BOARD)
     boards_out = os.path.dirname(img)
@@ -156,9 +176,7 @@ def test_update_keeps_mail_and_rolls_back(vm, tmp_path):
     work = str(tmp_path / "bundles")
     os.makedirs(work)
     b = make_bundle(work, "b", key, "B-test", a_time + 100, {})
-    c = make_bundle(work, "c", key, "C-test", a_time + 200, {
-        "usr/sbin/mailgwd": (0o755, "#!/bin/sh\necho 'mailgwd (broken test build C): exiting at start'\nexit 1\n"),
-        "etc/mailgw/confirm-timeout": (0o644, "%d\n" % C_CONFIRM_TIMEOUT)})
+    c = make_bundle(work, "c", key, "C-test", a_time + 200, BROKEN_C)
     # refused ones
     subprocess.run([os.path.join(HOST_BIN, "mgw-bundle"), "keygen", os.path.join(work, "other.key"),
                     os.path.join(work, "other.pem")], check=True)
@@ -206,14 +224,7 @@ def test_update_keeps_mail_and_rolls_back(vm, tmp_path):
     assert "other slot a: %s" % a_version in out and "last update: B-test confirmed" in out, out
 
     # ---- update to the broken C: three boots without confirming, then back to B
-    update_and_reboot(v, "c.mgwfw", "C-test", "a")
-    for n in range(1, BOOT_TRIES + 1):
-        v.expect(r"mgwboot: slot a on trial: boot %d of %d" % (n, BOOT_TRIES))
-        v.expect(r"broken test build C\): exiting at start")
-        v.expect(r"this slot did not confirm within %d s" % C_CONFIRM_TIMEOUT,
-                 C_CONFIRM_TIMEOUT + BOOT_TIMEOUT)
-    v.expect(r"mgwboot: slot a did not confirm in %d boots: ROLLING BACK to slot b" % BOOT_TRIES)
-    v.expect(r"mgwboot: booting slot b")
+    update_to_broken_c(v)
     v.expect(r"firmware: \*\*\* ROLLED BACK to slot b: the update in slot a did not confirm")
     v.expect(r"firmware: \*\*\* \(slot a: C-test \(revision test-c\)\)")
     smtp_greeting(v.ports["smtp"], BOOT_TIMEOUT)
