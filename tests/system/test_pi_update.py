@@ -139,7 +139,9 @@ class PiVm(Vm):
         self.logfile = open(self.log_path, "w")
         self.started = time.monotonic()
         self.child = pexpect.spawn("qemu-system-aarch64", [
-            "-M", "raspi3b", "-display", "none",
+            # the translation cache as run-qemu.sh sets it (a warm reset keeps QEMU's
+            # translated code; with the default 1 GiB the next boots crawl)
+            "-M", "raspi3b", "-accel", "tcg,tb-size=64", "-display", "none",
             "-monitor", "unix:%s,server=on,wait=off" % self.monitor_path,
             "-kernel", os.path.join(self.images, "u-boot.bin"), "-dtb", self.dtb,
             "-drive", "if=sd,format=raw,file=" + self.card,
