@@ -23,24 +23,33 @@
 
 #include "core/err.h"
 
+/* PATH.events, opened with the device (the daemon writes it after dropping root). */
+static void wdt_sim_events_open(struct wdt *w, const char *path)
+{
+	char ev[300];
+
+	snprintf(ev, sizeof(ev), "%s.events", path);
+	w->sim_events = open(ev, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+}
+
 static void wdt_sim_event(const struct wdt *w, const char *line)
 {
-	char self[32], path[300], ev[96];
-	int fd, n;
+	char ev[96];
+	int n;
 
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", w->fd);
-	n = (int)readlink(self, path, sizeof(path) - 8);
-	if (n <= 0)
-		return;
-	memcpy(path + n, ".events", 8);
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
+	if (w->sim_events < 0)
 		return;
 	n = snprintf(ev, sizeof(ev), "%ld %s", (long)getpid(), line);
-	if (write(fd, ev, (size_t)n) != n) {
+	if (write(w->sim_events, ev, (size_t)n) != n) {
 		/* the events are for tests only: the state line is what counts */
 	}
-	close(fd);
+}
+
+void wdt_sim_release(struct wdt *w)
+{
+	if (w->sim_events >= 0)
+		close(w->sim_events);
+	w->sim_events = -1;
 }
 
 static int wdt_sim_put(struct wdt *w, const char *line)
@@ -70,6 +79,7 @@ int wdt_sim_open(struct wdt *w, const char *path, char *why, size_t whysz)
 		return -MGW_EEXIST; /* one opener at a time, as the device */
 	}
 	w->sim = true;
+	wdt_sim_events_open(w, path);
 	if (max != NULL && strtoul(max, NULL, 10) >= WDT_TIMEOUT_MIN &&
 	    w->timeout_s > strtoul(max, NULL, 10))
 		w->timeout_s = (unsigned)strtoul(max, NULL, 10);
@@ -78,6 +88,7 @@ int wdt_sim_open(struct wdt *w, const char *path, char *why, size_t whysz)
 		snprintf(why, whysz, "%s: %s", path, strerror(errno));
 		close(w->fd);
 		w->fd = -1;
+		wdt_sim_release(w);
 		return -MGW_EIO;
 	}
 	return 0;
@@ -99,4 +110,5 @@ void wdt_sim_close(struct wdt *w)
 	snprintf(line, sizeof(line), "closed %llu\n", (unsigned long long)w->pets);
 	wdt_sim_put(w, line);
 	close(w->fd);
+	wdt_sim_release(w);
 }
