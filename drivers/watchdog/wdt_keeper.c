@@ -91,6 +91,10 @@ static void wdt_keeper_run(struct wdt *w, const char *dev, uint64_t deadline_ms,
 	int sig, fd;
 
 	prctl(PR_SET_NAME, WDT_KEEPER_NAME);
+	/* Nothing of the command it was forked from stays open (no mount is kept busy). */
+	for (fd = 3; fd < 1024; fd++)
+		if (fd != w->fd && fd != w->sim_events && fd != ready)
+			close(fd);
 	if (setsid() < 0 || chdir("/") < 0 || wdt_keeper_write_pid() < 0)
 		_exit(1); /* the parent sees no ready byte and says so */
 	fd = open("/dev/null", O_RDWR);

@@ -363,10 +363,8 @@ static void fw_guard_release(struct cons *c)
 		    dev, (long)keeper);
 		return;
 	}
-	if (keeper < 0) {
+	if (keeper < 0) /* (a keeper killed but not reaped yet): disarm it here */
 		cons_err(c, "firmware: the boot guard's keeper did not disarm watchdog %s", dev);
-		return;
-	}
 	rc = wdt_open(&w, dev, WDT_TIMEOUT_MAX, why, sizeof(why));
 	if (rc == -MGW_EEXIST)
 		return; /* mailgwd has it open and pets it */
