@@ -7,7 +7,8 @@
  *                                       the magic close ('V') on a clean stop;
  *   a regular file                      simulated (host tests): each pet rewrites the
  *                                       file with "pet COUNT MONOTONIC_MS", a clean stop
- *                                       writes "closed COUNT".
+ *                                       writes "closed COUNT" (wdt_sim.c: one opener,
+ *                                       MAILGW_TEST_WDT_MAX, PATH.events).
  * If the process dies or freezes, nothing pets: the board resets after timeout_s.
  */
 #ifndef MGW_WDT_H
