@@ -15,6 +15,7 @@ void wdt_init(struct wdt *w)
 {
 	memset(w, 0, sizeof(*w));
 	w->fd = -1;
+	w->sim_events = -1;
 }
 
 int wdt_open(struct wdt *w, const char *path, unsigned timeout_s, char *why, size_t whysz)
@@ -90,4 +91,5 @@ void wdt_release(struct wdt *w)
 		return;
 	close(w->fd);
 	w->fd = -1;
+	wdt_sim_release(w);
 }

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "console.h"
@@ -289,30 +290,55 @@ static unsigned fw_guard_timeout(void)
 
 /*
  * /init, first thing, on a slot on trial: arm the hardware watchdog with twice the
- * confirmation time and let go of it. Nothing pets it until mailgwd opens it, so a hang anywhere
- * before that (the boot scripts, firstboot, mailgwd's start) resets the board, and the
- * boot script counts that boot like any other that did not confirm.
+ * confirmation time and let go of it. Nothing pets it until mailgwd opens it, so a hang
+ * anywhere before that (the boot scripts, firstboot, mailgwd's start) resets the board, and
+ * the boot script counts that boot like any other that did not confirm. A driver that
+ * counts less than that (bcm2835_wdt: 15 s) is armed for its maximum and a keeper
+ * (wdt_keeper.c) pets it until the guard's time is up, then lets go the same way.
  */
 static int cmd_fw_guard(struct cons *c)
 {
 	const char *dev = fw_env("MAILGW_WATCHDOG", FW_WATCHDOG);
+	unsigned guard = fw_guard_timeout();
 	char why[256];
+	struct timespec now;
 	struct wdt w;
+	int pid;
 
 	if (!fw_trial_boot())
 		return CONS_OK;
-	if (wdt_open(&w, dev, fw_guard_timeout(), why, sizeof(why)) < 0) {
+	if (wdt_open(&w, dev, guard, why, sizeof(why)) < 0) {
 		cons_err(c,
 			 "firmware: *** slot on trial, but no watchdog: %s: a hang before "
 			 "mailgwd starts is not reset ***",
 			 why);
 		return CONS_ERROR;
 	}
+	if (w.timeout_s >= guard) {
+		cons_out(c,
+			 "firmware: slot on trial: watchdog %s armed for %u s; the board resets "
+			 "unless mailgwd takes it over",
+			 dev, w.timeout_s);
+		wdt_release(&w);
+		return CONS_OK;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pid = wdt_keeper_start(&w, dev, guard,
+			       (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u, why,
+			       sizeof(why));
+	if (pid < 0) {
+		cons_err(c,
+			 "firmware: *** watchdog %s armed for only %u s (its maximum), and no "
+			 "keeper: %s: the board resets unless mailgwd opens it within %u s ***",
+			 dev, w.timeout_s, why, w.timeout_s);
+		wdt_release(&w);
+		return CONS_ERROR;
+	}
 	cons_out(c,
-		 "firmware: slot on trial: watchdog %s armed for %u s; the board resets unless "
+		 "firmware: slot on trial: watchdog %s armed for %u s (its maximum); a keeper "
+		 "pets it until the guard's %u s are up (pid %d, %s); the board resets unless "
 		 "mailgwd takes it over",
-		 dev, w.timeout_s);
-	wdt_release(&w);
+		 dev, w.timeout_s, guard, pid, wdt_keeper_pidfile());
 	return CONS_OK;
 }
 
@@ -323,10 +349,22 @@ static void fw_guard_release(struct cons *c)
 	const char *dev = fw_env("MAILGW_WATCHDOG", FW_WATCHDOG);
 	char why[256];
 	struct wdt w;
+	pid_t keeper;
 	int rc;
 
 	if (!fw_trial_boot())
 		return;
+	keeper = wdt_keeper_disarm();
+	if (keeper > 0) {
+		cons_out(
+		    c,
+		    "firmware: boot watchdog %s disarmed by the boot guard's keeper (pid %ld): "
+		    "mailgwd does not use it",
+		    dev, (long)keeper);
+		return;
+	}
+	if (keeper < 0) /* (a keeper killed but not reaped yet): disarm it here */
+		cons_err(c, "firmware: the boot guard's keeper did not disarm watchdog %s", dev);
 	rc = wdt_open(&w, dev, WDT_TIMEOUT_MAX, why, sizeof(why));
 	if (rc == -MGW_EEXIST)
 		return; /* mailgwd has it open and pets it */

@@ -468,6 +468,7 @@ int main(int argc, char **argv)
 	char default_conf[CFG_STR_MAX];
 	bool check_only = false;
 	int opt, rc;
+	pid_t keeper = 0;
 
 	snprintf(default_conf, sizeof(default_conf), "%s/etc/mailgw.conf", CONFIG_DATA_DIR);
 	d.conf_path = default_conf;
@@ -532,10 +533,15 @@ int main(int argc, char **argv)
 	/* Everything that needs root happens here, before the drop. */
 	wdt_init(&d.wdt);
 	if (CONFIG_FEATURE_WATCHDOG && cfg.watchdog[0] &&
-	    wdt_open(&d.wdt, cfg.watchdog, cfg.watchdog_timeout, err, sizeof(err)) < 0) {
-		log_err("%s: watchdog: %s", cfg.path, err);
+	    wdt_open_takeover(&d.wdt, cfg.watchdog, cfg.watchdog_timeout, &keeper, err,
+			      sizeof(err)) < 0) {
+		log_err("%s: watchdog: %s%s", cfg.path, err,
+			keeper > 0 ? " (the boot guard's keeper did not hand it over)" : "");
 		return 1;
 	}
+	if (wdt_is_open(&d.wdt) && keeper > 0)
+		log_info("watchdog %s: taken over from the boot guard's keeper (pid %ld)",
+			 cfg.watchdog, (long)keeper);
 	if (!CONFIG_FEATURE_WATCHDOG && cfg.watchdog[0])
 		log_warn("watchdog = %s ignored: built without FEATURE_WATCHDOG", cfg.watchdog);
 	if (wdt_is_open(&d.wdt)) {

@@ -7,9 +7,13 @@ on the boot partition; a slot on trial confirms only when the real mailgwd answe
 The whole path through U-Boot and reboots is tests/system/test_update.py."""
 import hashlib
 import os
+import signal
 import subprocess
+import time
 
-from mgw import binary
+import pytest
+
+from mgw import binary, wait_for
 
 BOARD = "qemu_aarch64_virt"
 
@@ -140,3 +144,145 @@ def test_update_refusals_and_confirm(daemon, tmp_path):
     assert r.returncode == 0 and "ROLLED BACK to slot b: the update in slot a did not confirm" in r.stdout, r.stdout
     r = mailgw(b, d, "firmware", "status")
     assert "last update: ROLLED BACK to slot b: slot a did not confirm" in r.stdout, r.stdout
+
+
+# The boot guard on a watchdog whose driver counts less than the guard time (the
+# Raspberry Pi 4's bcm2835_wdt: at most 15 s). The simulated watchdog (a regular file,
+# MAILGW_WATCHDOG) takes one opener at a time and at most MAILGW_TEST_WDT_MAX seconds, like
+# such a driver; PATH.events records every open, pet and close with the pid that did it.
+
+WDT_MAX = 3
+
+
+class Guard:
+    """A board booted on trial in slot b whose watchdog counts at most 3 s."""
+
+    def __init__(self, tmp_path, confirm_timeout):
+        self.b = Board(tmp_path / "board")
+        with open(os.path.join(self.b.facts, "confirm-timeout"), "w") as f:
+            f.write("%d\n" % confirm_timeout)
+        with open(os.path.join(self.b.boot, "mgwboot.env"), "w") as f:
+            f.write("active=a\ntrying=b\ntries=1\n")
+        with open(os.path.join(self.b.root, "cmdline"), "w") as f:
+            f.write("console=ttyAMA0 mgw.slot=b mgw.trial=1\n")
+        self.wd = os.path.join(self.b.root, "watchdog")
+        open(self.wd, "w").close()
+        os.chmod(self.wd, 0o600)
+        self.pidfile = os.path.join(self.b.root, "wdt-guard.pid")
+        self.env = {"MAILGW_WATCHDOG": self.wd, "MAILGW_TEST_WDT_MAX": str(WDT_MAX),
+                    "MAILGW_TEST_WDT_PIDFILE": self.pidfile}
+
+    def run(self, d, *args):
+        return subprocess.run([binary("mailgw"), "-c", d.conf_path, "-y"] + list(args),
+                              capture_output=True, text=True, timeout=60,
+                              env=dict(self.b.env(d.control_path), **self.env))
+
+    def events(self):
+        """[(pid, word, fields...)] of every open, pet and close so far."""
+        with open(self.wd + ".events") as f:
+            return [tuple(line.split()) for line in f if line.strip()]
+
+    def line(self):
+        with open(self.wd) as f:
+            return f.read().strip()
+
+    def keeper(self):
+        try:
+            with open(self.pidfile) as f:
+                return int(f.read())
+        except FileNotFoundError:
+            return 0
+
+
+def keeper_pets(g, pid):
+    return [int(e[3]) for e in g.events() if e[0] == str(pid) and e[1] == "pet"]
+
+
+def test_guard_outlasts_a_short_driver_maximum(daemon, tmp_path):
+    """A slow boot: guard time 10 s, the driver counts 3 s. The keeper pets past the 3 s
+    until the guard's 10 s are up, then lets go without disarming (the board resets at most
+    3 s later unless mailgwd took the watchdog over)."""
+    d = daemon()
+    g = Guard(tmp_path, 5)
+    r = g.run(d, "firmware", "guard")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert ("watchdog %s armed for 3 s (its maximum); a keeper pets it until the guard's "
+            "10 s are up" % g.wd) in r.stdout, r.stdout
+    pid = g.keeper()
+    assert pid > 0
+    wait_for(lambda: g.keeper() == 0, timeout=60)  # the keeper ends at the deadline
+    ms = keeper_pets(g, pid)
+    assert ms and ms[-1] - ms[0] > 2 * WDT_MAX * 1000, ms  # far past what the driver counts
+    assert g.line().startswith("pet "), g.line()  # left armed: no magic close
+    assert not [e for e in g.events() if e[1] == "closed"], g.events()
+    last = g.line()
+    time.sleep(1.5)  # longer than the pet interval (1 s)
+    assert g.line() == last, "nothing pets after the guard's deadline"
+
+
+def test_guard_without_keeper_when_the_driver_counts_long_enough(daemon, tmp_path):
+    """A driver that takes the whole guard time: armed and let go, as before, no keeper."""
+    d = daemon()
+    g = Guard(tmp_path, 5)
+    g.env["MAILGW_TEST_WDT_MAX"] = "600"
+    r = g.run(d, "firmware", "guard")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert ("watchdog %s armed for 10 s; the board resets unless mailgwd takes it over"
+            % g.wd) in r.stdout, r.stdout
+    assert g.keeper() == 0 and g.line() == "armed 10", g.line()
+
+
+def test_mailgwd_takes_over_from_the_keeper(daemon, tmp_path):
+    """mailgwd starts while the keeper pets: it asks the keeper to hand over, opens the
+    device and pets it; the device is never disarmed in between."""
+    g = Guard(tmp_path, 60)
+    d = daemon("watchdog = %s\nwatchdog_timeout = 3s\n" % g.wd, start=False)
+    r = g.run(d, "firmware", "guard")
+    assert r.returncode == 0, r.stdout + r.stderr
+    pid = g.keeper()
+    wait_for(lambda: len(keeper_pets(g, pid)) >= 2)
+    d.start(env=g.env)
+    d.wait_log(r"watchdog %s: taken over from the boot guard's keeper \(pid %d\)" % (g.wd, pid))
+    wait_for(lambda: len(keeper_pets(g, d.proc.pid)) >= 2)
+    assert g.keeper() == 0
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    words = [(e[0], e[1]) for e in g.events()]
+    assert "closed" not in [w for _, w in words], words  # never disarmed in between
+    assert words.index((str(d.proc.pid), "armed")) > words.index((str(pid), "pet"))
+    assert d.stop() == 0
+    assert g.line().startswith("closed "), g.line()
+
+
+def test_confirm_disarms_through_the_keeper(daemon, tmp_path):
+    """mailgwd runs without the watchdog: `firmware confirm` has the keeper disarm it."""
+    g = Guard(tmp_path, 60)
+    d = daemon()
+    os.makedirs(os.path.join(d.data, "mail"), exist_ok=True)
+    r = g.run(d, "firmware", "guard")
+    assert r.returncode == 0, r.stdout + r.stderr
+    pid = g.keeper()
+    wait_for(lambda: len(keeper_pets(g, pid)) >= 1)
+    r = g.run(d, "firmware", "confirm")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "confirmed" in r.stdout, r.stdout
+    assert ("boot watchdog %s disarmed by the boot guard's keeper (pid %d): mailgwd does "
+            "not use it" % (g.wd, pid)) in r.stdout, r.stdout
+    assert g.line().startswith("closed "), g.line()
+    assert g.keeper() == 0
+
+
+def test_killed_keeper_leaves_the_watchdog_armed(daemon, tmp_path):
+    """A hang: the keeper stops (SIGKILL), nothing pets, nothing disarms: the board resets."""
+    d = daemon()
+    g = Guard(tmp_path, 60)
+    r = g.run(d, "firmware", "guard")
+    assert r.returncode == 0, r.stdout + r.stderr
+    pid = g.keeper()
+    wait_for(lambda: len(keeper_pets(g, pid)) >= 2)
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.3)
+    last = g.line()
+    time.sleep(1.5)  # longer than the pet interval (1 s)
+    assert g.line() == last and last.startswith("pet "), last
+    assert not [e for e in g.events() if e[1] == "closed"], g.events()

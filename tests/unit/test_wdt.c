@@ -64,6 +64,36 @@ static void test_pet_period(void **state)
 	wdt_read(path, line, sizeof(line));
 	assert_string_equal(line, "closed 2\n");
 	unlink(path);
+	strcat(path, ".events");
+	unlink(path);
+}
+
+/* Like /dev/watchdog: one opener at a time, and a driver maximum caps the timeout. */
+static void test_sim_one_opener_and_maximum(void **state)
+{
+	char path[64], line[64], why[128];
+	struct wdt w, second;
+
+	(void)state;
+	wdt_file(path, sizeof(path));
+	setenv("MAILGW_TEST_WDT_MAX", "3", 1);
+	assert_int_equal(wdt_open(&w, path, 240, why, sizeof(why)), 0);
+	unsetenv("MAILGW_TEST_WDT_MAX");
+	assert_int_equal(w.timeout_s, 3);
+	wdt_read(path, line, sizeof(line));
+	assert_string_equal(line, "armed 3\n");
+	assert_int_equal(wdt_open(&second, path, 15, why, sizeof(why)), -MGW_EEXIST);
+	assert_non_null(strstr(why, "busy"));
+	assert_false(wdt_is_open(&second));
+	wdt_release(&w); /* let go without disarming: the next opener gets it */
+	wdt_read(path, line, sizeof(line));
+	assert_string_equal(line, "armed 3\n");
+	assert_int_equal(wdt_open(&second, path, 15, why, sizeof(why)), 0);
+	assert_int_equal(second.timeout_s, 15);
+	wdt_close(&second);
+	unlink(path);
+	strcat(path, ".events");
+	unlink(path);
 }
 
 static void test_refusals(void **state)
@@ -99,6 +129,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_pet_period),
+	    cmocka_unit_test(test_sim_one_opener_and_maximum),
 	    cmocka_unit_test(test_refusals),
 	};
 
