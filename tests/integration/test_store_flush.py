@@ -150,17 +150,23 @@ def while_held(ctl, w, command, others_served):
     (ctl / "hold").unlink()
 
 
-def test_append_waits_for_its_flush_while_others_are_served(held, pki):
-    """joe's APPEND is committed and its flush held: ann's POP3 STAT and RETR are
-    answered meanwhile, joe's APPEND is not; after the release joe gets
-    OK [APPENDUID], and the message is in his Maildir, byte for byte."""
-    d, ctl = held
+def ann_pop_joe_selected(d, pki):
+    """A message for ann; her POP3 session and joe's IMAP session with INBOX selected."""
     ann_body = message(1)
     smtp_deliver(d, ann_body, rcpt="ann@" + DOMAIN)
     p = pop_session(d, pki, "ann")
     w = imap_wire(d, pki, "joe")
     w.send(b"s SELECT INBOX\r\n")
     assert w.until(b"s ")[-1].startswith(b"s OK")
+    return ann_body, p, w
+
+
+def test_append_waits_for_its_flush_while_others_are_served(held, pki):
+    """joe's APPEND is committed and its flush held: ann's POP3 STAT and RETR are
+    answered meanwhile, joe's APPEND is not; after the release joe gets
+    OK [APPENDUID], and the message is in his Maildir, byte for byte."""
+    d, ctl = held
+    ann_body, p, w = ann_pop_joe_selected(d, pki)
     body = message(2, 3000)
     while_held(ctl, w, b"a APPEND INBOX {%d+}\r\n%s\r\n" % (len(body), body),
                lambda: pop_answers(p, ann_body))
@@ -327,4 +333,97 @@ def test_failed_flush_answers_no_and_err(held, pki):
     (ctl / "fail").touch()
     a.send(b"QUIT\r\n")
     assert a.line().startswith(b"-ERR [SYS/TEMP]")
+    w.close()
+
+
+def uidlist_uids(d, user):
+    """The UIDs dovecot-uidlist on disk assigns (its record lines)."""
+    with open(os.path.join(maildir(d, user), "dovecot-uidlist"), "rb") as f:
+        return [int(x.split(b" ", 1)[0]) for x in f.read().splitlines()[1:] if x]
+
+
+def test_select_waits_for_its_uidlist_flush(held, pki):
+    """joe's SELECT finds a new delivery, so it assigns it a UID and rewrites
+    dovecot-uidlist; that file's flush is held: ann's POP3 STAT and RETR are answered
+    meanwhile, joe's SELECT is not (no UID is announced before the list that assigns it is
+    durable); after the release joe gets EXISTS, UIDNEXT and OK, and the list on disk has
+    the new UID."""
+    d, ctl = held
+    ann_body, p, w = ann_pop_joe_selected(d, pki)
+    w.send(b"c CLOSE\r\n")
+    assert w.until(b"c ")[-1].startswith(b"c OK")
+    smtp_deliver(d, message(2))
+    while_held(ctl, w, b"s SELECT INBOX\r\n", lambda: pop_answers(p, ann_body))
+    lines = w.until(b"s ")
+    assert lines[-1].startswith(b"s OK [READ-WRITE]"), lines
+    assert b"* 1 EXISTS" in lines and b"* OK [UIDNEXT 2] Predicted next UID" in lines, lines
+    assert uidlist_uids(d, "joe") == [1]
+    p.quit()
+    w.close()
+
+
+def test_select_whose_uidlist_flush_fails_reveals_no_uid(held, pki):
+    """The same SELECT with the uidlist's flush failing: NO, no EXISTS or UIDNEXT; the
+    session goes on, and the next SELECT (flushed) announces the message. The same for
+    ann's POP3 login: -ERR [SYS/TEMP], no UIDL; the next login is served."""
+    d, ctl = held
+    w = imap_wire(d, pki, "joe")
+    smtp_deliver(d, message(2))
+    (ctl / "fail").touch()
+    w.send(b"s SELECT INBOX\r\n")
+    lines = w.until(b"s ")
+    assert re.match(rb"s NO \[(UNAVAILABLE|SERVERBUG)\]", lines[-1]), lines
+    assert not any(b"EXISTS" in x or b"UIDNEXT" in x for x in lines), lines
+    assert not (ctl / "fail").exists()
+    w.send(b"s2 SELECT INBOX\r\n")
+    lines = w.until(b"s2 ")
+    assert lines[-1].startswith(b"s2 OK") and b"* 1 EXISTS" in lines, lines
+    w.close()
+    smtp_deliver(d, message(3), rcpt="ann@" + DOMAIN)
+    pop_session(d, pki, "ann").quit()  # her uidlist exists
+    smtp_deliver(d, message(4), rcpt="ann@" + DOMAIN)
+    a = Wire(d, pki, "pop3s", "ann")
+    assert a.line().startswith(b"+OK")
+    login = b"USER ann@%s\r\nPASS %s\r\n" % (DOMAIN.encode(), PASSWORDS["ann"].encode())
+    (ctl / "fail").touch()
+    a.send(login)
+    assert a.line().startswith(b"+OK")
+    assert a.line().startswith(b"-ERR [SYS/TEMP]")
+    assert not (ctl / "fail").exists()
+    a.send(b"UIDL\r\n")
+    assert a.line().startswith(b"-ERR"), "no UIDL before a login"
+    a.send(login)
+    assert a.line().startswith(b"+OK") and a.line().startswith(b"+OK logged in, 2 messages")
+    a.close()
+
+
+def test_pop3_login_waits_for_its_uidlist_flush(held, pki):
+    """ann's POP3 login finds a new delivery (a new UID, a rewritten uidlist) whose flush
+    is held: joe's IMAP session is answered meanwhile, ann's PASS is not; after the
+    release +OK, and UIDL names the new message by the UID the list on disk has."""
+    d, ctl = held
+    smtp_deliver(d, message(1))
+    smtp_deliver(d, message(2), rcpt="ann@" + DOMAIN)
+    pop_session(d, pki, "ann").quit()  # her uidlist exists (a first one is another story)
+    w = imap_wire(d, pki, "joe")
+    w.send(b"s SELECT INBOX\r\n")
+    assert w.until(b"s ")[-1].startswith(b"s OK")
+    smtp_deliver(d, message(3), rcpt="ann@" + DOMAIN)
+    a = Wire(d, pki, "pop3s", "ann")
+    assert a.line().startswith(b"+OK")
+    a.send(b"USER ann@%s\r\n" % DOMAIN.encode())
+    assert a.line().startswith(b"+OK")
+
+    def joe_served():
+        w.send(b"f FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)])\r\n")
+        assert w.until(b"f ")[-1].startswith(b"f OK")
+
+    while_held(ctl, a, b"PASS %s\r\n" % PASSWORDS["ann"].encode(), joe_served)
+    assert a.line().startswith(b"+OK")
+    a.send(b"UIDL\r\n")
+    lines = a.until(b".")
+    assert lines[0].startswith(b"+OK") and len(lines) == 4, lines
+    assert uidlist_uids(d, "ann") == [1, 2]
+    assert lines[1].endswith(b".1") and lines[2].startswith(b"2 ") and lines[2].endswith(b".2"), lines
+    a.close()
     w.close()

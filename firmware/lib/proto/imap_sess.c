@@ -86,6 +86,7 @@ enum imap_wait {
 	IMAP_WAIT_CLOSE,   /* the same for CLOSE: then only the tagged reply */
 	IMAP_WAIT_COPY,	   /* the destination's cur/ after the links: s->copy */
 	IMAP_WAIT_FOLDER,  /* CREATE, DELETE, RENAME: the directories they changed */
+	IMAP_WAIT_SELECT,  /* SELECT/EXAMINE: the uidlist that gave the box's UIDs */
 };
 
 /* The octets of a message in CRLF form (store/crlf.h), from skip, at most left. */
@@ -1952,9 +1953,9 @@ static void imap_do_rename(struct imap_sess *s, const struct imap_cmd *cmd)
 
 /* Opens folder (NULL: INBOX) into b. false: refused with a NO (sent). */
 static bool imap_box_open(struct imap_sess *s, struct maildir_box *b, const char *folder,
-			  const char *missing)
+			  const char *missing, unsigned flags)
 {
-	int rc = maildir_folder_open(b, s->env.store, s->who.domain, s->who.user, folder, 0);
+	int rc = maildir_folder_open(b, s->env.store, s->who.domain, s->who.user, folder, flags);
 
 	if (rc == 0)
 		return true;
@@ -1979,7 +1980,7 @@ static void imap_do_status(struct imap_sess *s, const struct imap_cmd *cmd)
 		return;
 	if (imap_is_selected(s, folder))
 		bp = &s->box;
-	else if (!imap_box_open(s, &b, folder, "[NONEXISTENT] No such mailbox"))
+	else if (!imap_box_open(s, &b, folder, "[NONEXISTENT] No such mailbox", 0))
 		return;
 	for (size_t i = 0; i < bp->count; i++) {
 		recent += bp == &s->box ? bp->msgs[i].uid >= s->recent_from : bp->msgs[i].in_new;
@@ -2008,19 +2009,11 @@ static void imap_do_status(struct imap_sess *s, const struct imap_cmd *cmd)
 	imap_tagged(s, "OK", "STATUS completed");
 }
 
-static void imap_do_select(struct imap_sess *s, const struct imap_cmd *cmd)
+/* SELECT/EXAMINE's responses for the box just opened, whose UIDs are durable. */
+static void imap_select_report(struct imap_sess *s)
 {
-	char name[MAILDIR_FOLDER_MAX + 1];
-	const char *folder;
 	size_t recent = 0, first_unseen = 0;
 
-	imap_unselect(s); /* RFC 3501 6.3.1: a failed SELECT leaves none selected */
-	if (!imap_mbox(s, &cmd->a[0], name, sizeof(name), &folder) ||
-	    !imap_box_open(s, &s->box, folder, "[NONEXISTENT] No such mailbox"))
-		return;
-	s->box_open = true;
-	snprintf(s->folder, sizeof(s->folder), "%s", folder ? folder : "");
-	s->readonly = cmd->id == IMAP_CMD_EXAMINE;
 	/* \Recent: what was still in new/ when this session first saw it. */
 	s->recent_from = s->box.uidnext;
 	for (size_t i = 0; i < s->box.count; i++) {
@@ -2047,6 +2040,38 @@ static void imap_do_select(struct imap_sess *s, const struct imap_cmd *cmd)
 	imap_tagged(s, "OK",
 		    s->readonly ? "[READ-ONLY] EXAMINE completed"
 				: "[READ-WRITE] SELECT completed");
+}
+
+static void imap_flush_done(void *arg, int rc);
+static void imap_wait_end(struct imap_sess *s, enum imap_wait w, int rc);
+
+/* The box is opened with the uidlist's flush left to us (MAILDIR_OPEN_DEFER): when the
+ * scan rewrote the list (new or vanished messages), or an earlier rewrite is not known
+ * durable, the session waits in FLUSH for its flush on a worker (imap_flush_done), and
+ * no UID is announced before it is durable; else the responses go out at once. */
+static void imap_do_select(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	char name[MAILDIR_FOLDER_MAX + 1];
+	const char *folder;
+	int rc;
+
+	imap_unselect(s); /* RFC 3501 6.3.1: a failed SELECT leaves none selected */
+	if (!imap_mbox(s, &cmd->a[0], name, sizeof(name), &folder) ||
+	    !imap_box_open(s, &s->box, folder, "[NONEXISTENT] No such mailbox", MAILDIR_OPEN_DEFER))
+		return;
+	s->box_open = true;
+	snprintf(s->folder, sizeof(s->folder), "%s", folder ? folder : "");
+	s->readonly = cmd->id == IMAP_CMD_EXAMINE;
+	if (s->box.uidlist_gen == 0) {
+		imap_select_report(s);
+		return;
+	}
+	s->mode = IMAP_MODE_FLUSH;
+	s->wait = IMAP_WAIT_SELECT;
+	rc = maildir_flush_uidlist(s->env.work, s->box.path, s->box.uidlist_gen, imap_flush_done, s,
+				   &s->flush);
+	if (rc < 0)
+		imap_wait_end(s, IMAP_WAIT_SELECT, rc);
 }
 
 /* ---- changes that wait for a flush (IMAP_MODE_FLUSH) ---------------------------------- */
@@ -2112,6 +2137,16 @@ static void imap_wait_end(struct imap_sess *s, enum imap_wait w, int rc)
 				    imap_flush_err(rc, "[SERVERBUG] Change not confirmed on disk"));
 		else
 			imap_tagged(s, "OK", s->wait_done);
+		break;
+	case IMAP_WAIT_SELECT:
+		if (rc < 0) {
+			imap_unselect(s); /* no UID of it announced */
+			imap_tagged(s, "NO",
+				    imap_flush_err(rc, "[SERVERBUG] Mailbox state not confirmed "
+						       "on disk"));
+		} else {
+			imap_select_report(s);
+		}
 		break;
 	case IMAP_WAIT_APPEND:
 	case IMAP_WAIT_NONE:

@@ -18,6 +18,12 @@
  * through store/flushjob.h), while the session waits taking no input; the tagged OK
  * comes only after the flush, NO when it fails. The jobs own copies of what they need;
  * a session that goes away abandons them and their completions touch nothing of it.
+ * SELECT and EXAMINE open the box with its uidlist's flush left to them
+ * (MAILDIR_OPEN_DEFER): when the scan rewrote the list (new or vanished messages) or an
+ * earlier rewrite is not known durable, the list is flushed on a worker
+ * (maildir_flush_uidlist) and EXISTS, UIDNEXT and the OK go out only after it; a failed
+ * flush answers NO and leaves nothing selected. The other scans (NOOP, IDLE, STATUS,
+ * the UID lookup after APPEND and COPY) still flush a rewritten list on the loop.
  *
  * Output back-pressure: FETCH, SEARCH and EXPUNGE responses are produced while the
  * output buffer is below IMAP_OUT_HIGH and resumed on CONN_EV_DRAINED; message bodies

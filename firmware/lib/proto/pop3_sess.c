@@ -29,6 +29,7 @@ enum pop3_state {
 	POP3_ST_SASL,	 /* AUTHORIZATION, waiting for the AUTH PLAIN response line */
 	POP3_ST_DELAY,	 /* AUTHORIZATION, a failed login waits out its delay */
 	POP3_ST_VERIFY,	 /* AUTHORIZATION, the password is being checked on a worker */
+	POP3_ST_OPEN,	 /* AUTHORIZATION, the mailbox's new uidlist is being flushed */
 	POP3_ST_TRANS,	 /* TRANSACTION */
 	POP3_ST_STREAM,	 /* TRANSACTION, RETR/TOP output in progress */
 	POP3_ST_UPDATE,	 /* UPDATE: the deletions wait for their flush on a worker */
@@ -308,14 +309,30 @@ static void pop3_login_failed(struct pop3_sess *s, uint32_t delay, bool close_af
 	loop_timer_set(s->c->loop, &s->delay, delay);
 }
 
+static void pop3_open_end(struct pop3_sess *s, int rc);
+
+/* The uidlist's flush is done (store/flushjob.h): inside pop3_login_ok without a pool,
+ * else later from the pool, outside any event handler of the session. */
+static void pop3_open_done(void *arg, int rc)
+{
+	struct pop3_sess *s = arg;
+
+	s->depth++;
+	if (!s->closed && s->state == POP3_ST_OPEN) {
+		pop3_open_end(s, rc);
+		pop3_input(s); /* the commands pipelined behind the login (no-op when nested) */
+	}
+	s->depth--;
+	if (s->closed && s->depth == 0)
+		pop3_free(s);
+}
+
 static void pop3_login_ok(struct pop3_sess *s, const struct passwd_addr *a)
 {
-	char line[128];
-	size_t n;
-	uint64_t size;
 	int rc;
 
-	rc = maildir_box_open(&s->box, s->env.store, a->domain, a->user, MAILDIR_OPEN_EXCL);
+	rc = maildir_box_open(&s->box, s->env.store, a->domain, a->user,
+			      MAILDIR_OPEN_EXCL | MAILDIR_OPEN_DEFER);
 	if (rc == -MGW_EEXIST) {
 		log_info("pop3 %s: %s@%s: mailbox in use by another session", s->c->peer, a->user,
 			 a->domain);
@@ -338,6 +355,39 @@ static void pop3_login_ok(struct pop3_sess *s, const struct passwd_addr *a)
 	}
 	s->box_open = true;
 	snprintf(s->login, sizeof(s->login), "%s@%s", a->user, a->domain);
+	if (s->box.uidlist_gen == 0) {
+		pop3_open_end(s, 0);
+		return;
+	}
+	/* The scan gave new UIDs or dropped some (or an earlier rewrite of the list is not
+	 * known durable): none is announced (UIDL) before the list is durable. Its flush runs on a
+	 * worker; the session waits in OPEN, taking no input. */
+	pop3_enter(s, POP3_ST_OPEN);
+	rc = maildir_flush_uidlist(s->env.work, s->box.path, s->box.uidlist_gen, pop3_open_done, s,
+				   &s->flush);
+	if (rc < 0)
+		pop3_open_end(s, rc);
+}
+
+/* The login's mailbox is open with durable UIDs (rc 0), or its uidlist's flush failed. */
+static void pop3_open_end(struct pop3_sess *s, int rc)
+{
+	char line[128];
+	size_t n;
+	uint64_t size;
+
+	pop3_enter(s, POP3_ST_AUTH);
+	if (rc < 0) {
+		log_err("pop3 %s: %s: the mailbox's uidlist is not confirmed on disk: %s",
+			s->c->peer, s->login, mgw_strerror(rc));
+		maildir_box_close(&s->box);
+		s->box_open = false;
+		free(s->deleted);
+		s->deleted = NULL;
+		s->login[0] = '\0';
+		pop3_reply(s, "-ERR [SYS/TEMP] mailbox unavailable, try later");
+		return;
+	}
 	pop3_counts(s, &n, &size);
 	log_record("pop3 %s: login %s (subject %s, serial %s): %zu messages, %llu octets",
 		   s->c->peer, s->login, s->gl.subject, s->gl.serial, n, (unsigned long long)size);

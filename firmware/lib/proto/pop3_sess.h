@@ -11,6 +11,11 @@
  * loop and new/ and cur/ flushed on a worker (store/flushjob.h); the +OK comes only
  * after that flush, -ERR when it fails. A connection closed meanwhile abandons the flush
  * (the job owns copies of its paths; its completion then touches nothing of the session).
+ * The same for the login: when opening the maildrop rewrote its uidlist (new or vanished
+ * messages) or an earlier rewrite is not known durable, the list is flushed on a worker
+ * (store/flushjob.h, maildir_flush_uidlist) while the session waits in AUTHORIZATION
+ * taking no input; +OK (and so any UIDL) comes only after it, "-ERR [SYS/TEMP]" when it
+ * fails (the maildrop is closed again, the client may log in anew).
  *
  * RETR and TOP stream the message from its file in chunks as the output drains
  * (and LIST/UIDL their listing, which may be longer than the output buffer)

@@ -23,6 +23,7 @@
 #define MGW_FLUSHJOB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/work.h"
 
@@ -65,6 +66,14 @@ int maildir_flush_start(struct work_pool *pool, const struct maildir_dirs *dirs,
 /* The same for the new/ and cur/ of the Maildir (or folder) md. */
 int maildir_flush_box(struct work_pool *pool, const char *md, maildir_flush_done_fn done, void *arg,
 		      struct maildir_flush **out);
+
+/* The uidlist of the Maildir (or folder) md, as renamed into place by the deferred write
+ * gen (maildir_box.uidlist_gen) or a later one: the file at that path when the job runs
+ * (a later rewrite renames a superset over it, and that one must be durable), then md
+ * itself (the rename). Its success is noted for md's later openers (store: loop thread)
+ * even when the session abandoned the flush. */
+int maildir_flush_uidlist(struct work_pool *pool, const char *md, uint64_t gen,
+			  maildir_flush_done_fn done, void *arg, struct maildir_flush **out);
 
 /* The session is going away: the flush finishes, its result is dropped, done is not
  * called. f may be NULL. Loop thread. */

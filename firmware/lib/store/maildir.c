@@ -897,7 +897,7 @@ int maildir_folder_open(struct maildir_box *box, const struct maildir_store *st,
 	if (rc == 0 && (flags & MAILDIR_OPEN_EXCL))
 		rc = maildir_lock(box->path, MAILDIR_SESSION_LOCK, true, &box->lock_fd);
 	if (rc == 0)
-		rc = maildir_sync(box->path, &sc);
+		rc = maildir_sync_ex(box->path, &sc, flags & MAILDIR_OPEN_DEFER, &box->uidlist_gen);
 	for (i = 0; rc == 0 && i < sc.n; i++)
 		if (sc.e[i].vsize_ok)
 			rc = maildir_box_append(box, &sc.e[i]);

@@ -283,6 +283,9 @@ struct maildir_msg {
 
 enum maildir_open_flag {
 	MAILDIR_OPEN_EXCL = 1u << 0, /* take the session lock (POP3); -MGW_EEXIST if held */
+	/* Leave the uidlist's flush to the caller (box->uidlist_gen): it announces no UID
+	 * of the box before maildir_flush_uidlist has completed (store/flushjob.h). */
+	MAILDIR_OPEN_DEFER = 1u << 1,
 };
 
 /*
@@ -297,6 +300,9 @@ struct maildir_box {
 	int dir_fd; /* path as an O_PATH directory: messages open below it; <= 0 when none */
 	uint32_t uidvalidity;
 	uint32_t uidnext;
+	/* MAILDIR_OPEN_DEFER: nonzero when the uidlist that gave these UIDs is not known
+	 * durable yet (the write to wait for: maildir_flush_uidlist); 0 when it is. */
+	uint64_t uidlist_gen;
 	struct maildir_msg *msgs; /* owned */
 	size_t count;
 	size_t cap;

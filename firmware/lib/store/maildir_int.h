@@ -21,7 +21,7 @@
 #define MAILDIR_SESSION_LOCK "mailgw-session.lock"
 #define MAILDIR_UIDVALIDITY_FILE "dovecot-uidvalidity" /* the last UIDVALIDITY given, hex */
 #define MAILDIR_UIDVALIDITY_LOCK "mailgw-uidvalidity.lock"
-#define MAILDIR_UIDLIST_MAX (256u << 20)	    /* bytes; ~MAILDIR_MSGS_MAX lines */
+#define MAILDIR_UIDLIST_MAX (256u << 20) /* bytes; ~MAILDIR_MSGS_MAX lines */
 #define MAILDIR_COPY_CHUNK 65536
 /* Bytes of message files one sync may read to size them (see maildir_sync). */
 #define MAILDIR_VSIZE_BUDGET (32ull << 20)
@@ -89,5 +89,23 @@ int maildir_uidvalidity_next(const char *md, uint32_t *out);
  * message found, sorted by UID (owned by the caller: maildir_scan_free).
  */
 int maildir_sync(const char *md, struct maildir_scan *out);
+
+/*
+ * The same, for a caller that flushes the uidlist itself before it announces any UID
+ * (defer true: IMAP SELECT/EXAMINE, the POP3 login, through maildir_flush_uidlist on a
+ * worker): a changed list is renamed into place without a flush, and *gen is then
+ * nonzero, as it is when an earlier deferred write of md's list is not known durable
+ * yet; 0 when the list on disk is durable. With defer false (maildir_sync) the list is
+ * flushed here, on the calling thread, whenever it is not known durable.
+ *
+ * The table of lists not known durable is the process's own, touched on the loop
+ * thread only (maildir_sync runs there; maildir_uidlist_flushed from a flush job's
+ * completion). When it is full, a deferred write is flushed at once instead.
+ */
+int maildir_sync_ex(const char *md, struct maildir_scan *out, bool defer, uint64_t *gen);
+
+/* md's uidlist, as it was when the deferred write gen (or a later one) was made, is
+ * durable: forgotten by the table unless written again since. Loop thread. */
+void maildir_uidlist_flushed(const char *md, uint64_t gen);
 
 #endif

@@ -123,9 +123,10 @@ static bool maildir_u32(char **p, uint32_t *out)
  *   <uid> [<key><value> ...] :<file name>
  *
  * Record fields are one letter and a value; we use W (the size as sent) and X (ours
- * where it is not dovecot's W, see maildir_uidlist_write) and keep none of the others. dovecot appends records without rewriting the header, so N may be
- * below the last UID + 1: the next UID is the larger of the two. The mailbox GUID is
- * kept in sc->guid and written back. Returns 0, or -MGW_EINVAL when malformed.
+ * where it is not dovecot's W, see maildir_uidlist_write) and keep none of the others. dovecot
+ * appends records without rewriting the header, so N may be below the last UID + 1: the next UID is
+ * the larger of the two. The mailbox GUID is kept in sc->guid and written back. Returns 0, or
+ * -MGW_EINVAL when malformed.
  */
 static int maildir_uidlist_parse(char *text, size_t len, struct maildir_scan *sc)
 {
@@ -223,7 +224,7 @@ static bool maildir_name_has_w(const char *name, size_t base_len)
  * sent) is written only where the file name does not carry it already, as dovecot. For
  * a file without a final newline W is dovecot's count (it sends no CRLF there) and ours,
  * 2 more, goes in X, which dovecot keeps and ignores. */
-static int maildir_uidlist_write(const char *md, const struct maildir_scan *sc)
+static int maildir_uidlist_write(const char *md, const struct maildir_scan *sc, bool sync)
 {
 	char path[MAILDIR_PATH_MAX];
 	size_t cap = 96, len, i;
@@ -254,7 +255,8 @@ static int maildir_uidlist_write(const char *md, const struct maildir_scan *sc)
 	}
 	rc = maildir_fmt(path, sizeof(path), "%s/%s", md, MAILDIR_UIDLIST);
 	if (rc == 0)
-		rc = file_write_atomic(path, text, len, 0600);
+		rc = sync ? file_write_atomic(path, text, len, 0600)
+			  : file_write_cache(path, text, len, 0600);
 	free(text);
 	return rc;
 }
@@ -465,6 +467,58 @@ int maildir_uidvalidity_next(const char *md, uint32_t *out)
 	return rc;
 }
 
+/* The uidlists renamed into place but not known durable yet (maildir_sync_ex): the
+ * Maildir and the number of the last deferred write. Loop thread only. */
+#define MAILDIR_UNFLUSHED_MAX 32
+static struct {
+	char md[MAILDIR_PATH_MAX];
+	uint64_t gen; /* 0: free */
+} maildir_unflushed[MAILDIR_UNFLUSHED_MAX];
+static uint64_t maildir_unflushed_last;
+
+/* md's slot, or with add a free one (named md), or NULL. */
+static uint64_t *maildir_unflushed_slot(const char *md, bool add)
+{
+	size_t i, free_i = MAILDIR_UNFLUSHED_MAX;
+
+	for (i = 0; i < MAILDIR_UNFLUSHED_MAX; i++) {
+		if (maildir_unflushed[i].gen == 0) {
+			if (free_i == MAILDIR_UNFLUSHED_MAX)
+				free_i = i;
+		} else if (strcmp(maildir_unflushed[i].md, md) == 0) {
+			return &maildir_unflushed[i].gen;
+		}
+	}
+	if (!add || free_i == MAILDIR_UNFLUSHED_MAX || strlen(md) >= MAILDIR_PATH_MAX)
+		return NULL;
+	memcpy(maildir_unflushed[free_i].md, md, strlen(md) + 1);
+	return &maildir_unflushed[free_i].gen;
+}
+
+void maildir_uidlist_flushed(const char *md, uint64_t gen)
+{
+	uint64_t *g = maildir_unflushed_slot(md, false);
+
+	if (g != NULL && *g <= gen)
+		*g = 0;
+}
+
+/* Flushes md's uidlist (written earlier without a flush) and md on this thread. */
+static int maildir_uidlist_flush_now(const char *md, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0) {
+		log_err("%s: open: %s", path, strerror(errno));
+		return -MGW_EIO;
+	}
+	rc = fdatasync(fd) < 0 ? -MGW_EIO : 0;
+	if (rc < 0)
+		log_err("%s: fdatasync: %s", path, strerror(errno));
+	close(fd);
+	return rc < 0 ? rc : file_dir_fsync(md);
+}
+
 /*
  * The heart of the UID bookkeeping. Under the uidlist lock: reads the uidlist, lists
  * cur/ and new/, gives each found message its recorded UID or a new one (arrival order),
@@ -473,6 +527,14 @@ int maildir_uidvalidity_next(const char *md, uint32_t *out)
  */
 int maildir_sync(const char *md, struct maildir_scan *out)
 {
+	uint64_t gen;
+
+	return maildir_sync_ex(md, out, false, &gen);
+}
+
+int maildir_sync_ex(const char *md, struct maildir_scan *out, bool defer, uint64_t *gen)
+{
+	uint64_t *pending;
 	uint64_t budget = MAILDIR_VSIZE_BUDGET;
 	size_t unsized = 0;
 	struct maildir_scan ul = {0}, sc = {0};
@@ -483,6 +545,7 @@ int maildir_sync(const char *md, struct maildir_scan *out)
 	int lockfd = -1, rc;
 
 	memset(out, 0, sizeof(*out));
+	*gen = 0;
 	rc = maildir_lock(md, MAILDIR_UIDLIST_LOCK, false, &lockfd);
 	if (rc < 0)
 		return rc;
@@ -635,9 +698,26 @@ int maildir_sync(const char *md, struct maildir_scan *out)
 		changed = true;
 	}
 	maildir_sort(sc.e, sc.n, maildir_ent_uid_cmp);
-	rc = changed ? maildir_uidlist_write(md, &sc) : 0;
+	/* The list is durable before any UID in it is announced: flushed here, or (defer)
+	 * by the caller, which then gets the write's number to wait for. */
+	if (converted)
+		defer = false; /* the former list goes once this one is durable */
+	pending = maildir_unflushed_slot(md, changed && defer);
+	if (changed && defer && pending != NULL) {
+		rc = maildir_uidlist_write(md, &sc, false);
+		if (rc == 0)
+			*pending = *gen = ++maildir_unflushed_last;
+	} else if (changed) {
+		rc = maildir_uidlist_write(md, &sc, true);
+	} else if (pending != NULL && defer) {
+		*gen = *pending;
+	} else if (pending != NULL) {
+		rc = maildir_uidlist_flush_now(md, path);
+	}
 	if (rc < 0)
 		goto out;
+	if (pending != NULL && *gen == 0)
+		*pending = 0; /* flushed here */
 	if (converted) {
 		log_info("%s: converted to %s (UIDVALIDITY %u, UIDs kept)", old, MAILDIR_UIDLIST,
 			 (unsigned)sc.uidvalidity);
