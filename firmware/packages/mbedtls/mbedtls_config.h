@@ -102,7 +102,7 @@
 #undef MBEDTLS_TIMING_C
 
 /* The gate verifies a client certificate's signature by the office CA itself, with a
- * cache (firmware/lib/tls/vcache.c): mbedTLS is given no trust anchors, only a callback
+ * cache (firmware/lib/tls/chain.c): mbedTLS is given no trust anchors, only a callback
  * that names none (mbedtls_ssl_conf_ca_cb), so it leaves that check to the gate. */
 #define MBEDTLS_X509_TRUSTED_CERTIFICATE_CALLBACK
 
