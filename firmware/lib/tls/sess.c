@@ -298,7 +298,28 @@ static void tls_sess_refused(struct tls_sess *s, int ret, uint32_t flags)
 	log_warn("tls %s: refused: %s; subject %s; serial %s", s->peer, why, s->subject, s->serial);
 }
 
-/* The alert mbedTLS itself would send for these verify flags. */
+/*
+ * mbedTLS's verdict on the client certificate so far, or 0 when the handshake failed
+ * before it (mbedTLS keeps -1u there until a Certificate message was processed). It holds
+ * what the verify callback left and what mbedTLS checks after the callback: keyUsage and
+ * extendedKeyUsage, and under TLS 1.2 the curve of an EC key; under TLS 1.2 mbedTLS
+ * refuses those in the handshake, so vrfy_flags alone would not name the reason.
+ */
+static uint32_t tls_sess_verdict(const struct tls_sess *s)
+{
+	uint32_t flags = mbedtls_ssl_get_verify_result(&s->ssl);
+
+	return flags == UINT32_MAX ? 0 : flags;
+}
+
+/*
+ * The alert for these verify flags after a TLS 1.3 handshake. For a fault mbedTLS names
+ * an alert for (mbedtls_ssl_verify_certificate(), which sends it under TLS 1.2) it is
+ * the same alert, so a client sees the same reason under both versions: revoked,
+ * expired, unknown CA, and unsupported_certificate for a keyUsage, extendedKeyUsage or
+ * key the certificate may not be used with (RFC 8446, section 6.2). A
+ * certificate with several faults gets the alert of the first one checked here.
+ */
 static unsigned char tls_alert_for(uint32_t flags)
 {
 	if (flags & MBEDTLS_X509_BADCERT_MISSING)
@@ -310,8 +331,10 @@ static unsigned char tls_alert_for(uint32_t flags)
 	if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
 		return MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA;
 	if (flags & (MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
-		     MBEDTLS_X509_BADCERT_BAD_MD | MBEDTLS_X509_BADCERT_BAD_PK |
-		     MBEDTLS_X509_BADCERT_BAD_KEY))
+		     MBEDTLS_X509_BADCERT_BAD_PK | MBEDTLS_X509_BADCERT_BAD_KEY))
+		return MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_CERT;
+	/* A signature hash the profile refuses. */
+	if (flags & MBEDTLS_X509_BADCERT_BAD_MD)
 		return MBEDTLS_SSL_ALERT_MSG_BAD_CERT;
 	return MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN; /* e.g. an expired CRL */
 }
@@ -362,7 +385,7 @@ static int tls_hs(void *ctx)
 	if (ret == MBEDTLS_ERR_SSL_WANT_WRITE)
 		return -MGW_EWANTWRITE;
 	if (ret != 0) {
-		tls_sess_refused(s, ret, s->vrfy_flags);
+		tls_sess_refused(s, ret, s->vrfy_flags | tls_sess_verdict(s));
 		return -MGW_ETLS;
 	}
 	if (s->conf->client_auth) {
