@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,27 +77,67 @@ static int wdt_keeper_write_pid(void)
 	if (fd < 0)
 		return -1;
 	if (write(fd, text, (size_t)n) != n || close(fd) < 0 || rename(tmp, path) < 0) {
+		int e = errno;
+
 		unlink(tmp);
+		errno = e;
 		return -1;
 	}
 	return 0;
 }
 
+/* The keeper could not start: tells the guard why through the ready pipe (the guard says
+ * it on the console: wdt_keeper_start's why) and ends. what names the failed step. */
+static void wdt_keeper_fail(int ready, const char *what)
+{
+	char msg[400];
+	int n = snprintf(msg, sizeof(msg), "%s: %s", what, strerror(errno));
+
+	if (n > (int)sizeof(msg) - 1)
+		n = (int)sizeof(msg) - 1;
+	if (write(ready, msg, (size_t)n) != n) {
+		/* the guard then says only that the keeper did not start */
+	}
+	_exit(1);
+}
+
+/* What the admin must see of the keeper: syslog, and the console when `firmware guard`
+ * ran on it (/init's stderr, kept by wdt_keeper_run; elsewhere stderr is /dev/null). */
+static void wdt_keeper_say(int prio, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	syslog(prio, "%s", msg);
+	dprintf(2, "firmware: %s\n", msg);
+}
+
 /* The keeper's life after the fork: never returns. */
 static void wdt_keeper_run(struct wdt *w, const char *dev, uint64_t deadline_ms, int ready)
 {
-	uint64_t now, next;
+	uint64_t now, next, tried = 0;
+	bool failing = false;
 	struct timespec ts;
+	char where[300];
 	sigset_t set;
-	int sig, fd;
+	int sig, fd, rc;
 
 	prctl(PR_SET_NAME, WDT_KEEPER_NAME);
 	/* Nothing of the command it was forked from stays open (no mount is kept busy). */
 	for (fd = 3; fd < 1024; fd++)
 		if (fd != w->fd && fd != w->sim_events && fd != ready)
 			close(fd);
-	if (setsid() < 0 || chdir("/") < 0 || wdt_keeper_write_pid() < 0)
-		_exit(1); /* the parent sees no ready byte and says so */
+	if (setsid() < 0)
+		wdt_keeper_fail(ready, "setsid");
+	if (chdir("/") < 0)
+		wdt_keeper_fail(ready, "chdir /");
+	if (wdt_keeper_write_pid() < 0) {
+		snprintf(where, sizeof(where), "pidfile %s", wdt_keeper_pidfile());
+		wdt_keeper_fail(ready, where);
+	}
 	fd = open("/dev/null", O_RDWR);
 	if (fd >= 0) {
 		dup2(fd, 0);
@@ -112,22 +153,33 @@ static void wdt_keeper_run(struct wdt *w, const char *dev, uint64_t deadline_ms,
 		_exit(1);
 	close(ready);
 	for (;;) {
+		/* A pet that fails is tried again a pet interval later, not at once (the
+		 * keeper would spin), and said once per run of failures: the device counts
+		 * on, and resets the board one timeout after the last pet that got through. */
 		now = wdt_mono_ms();
-		if (w->pets == 0 || (now - w->last_pet_ms >= wdt_interval_ms(w) &&
-				     w->last_pet_ms + wdt_interval_ms(w) < deadline_ms))
-			wdt_pet(w, now);
+		if (tried == 0 || (now - tried >= wdt_interval_ms(w) &&
+				   tried + wdt_interval_ms(w) < deadline_ms)) {
+			tried = now;
+			rc = wdt_pet(w, now);
+			if (rc < 0 && !failing) /* errno: the backend's failed call */
+				wdt_keeper_say(LOG_ERR,
+					       "watchdog %s: the boot guard's keeper cannot pet it "
+					       "(%s): the board resets within %u s",
+					       dev, strerror(errno), w->timeout_s);
+			else if (rc == 0 && failing)
+				wdt_keeper_say(LOG_NOTICE,
+					       "watchdog %s: the boot guard's keeper pets it again",
+					       dev);
+			failing = rc < 0;
+		}
 		if (now >= deadline_ms) {
-			syslog(LOG_ERR,
-			       "watchdog %s: the boot guard's time is up and mailgwd has not taken "
-			       "it over: the board resets within %u s",
-			       dev, w->timeout_s);
-			dprintf(2,
-				"firmware: watchdog %s: the boot guard's time is up and mailgwd "
-				"has not taken it over: the board resets within %u s\n",
-				dev, w->timeout_s);
+			wdt_keeper_say(LOG_ERR,
+				       "watchdog %s: the boot guard's time is up and mailgwd "
+				       "has not taken it over: the board resets within %u s",
+				       dev, w->timeout_s);
 			break;
 		}
-		next = w->last_pet_ms + wdt_interval_ms(w);
+		next = tried + wdt_interval_ms(w);
 		if (next > deadline_ms)
 			next = deadline_ms;
 		next = next > now ? next - now : 0;
@@ -158,9 +210,11 @@ static void wdt_keeper_run(struct wdt *w, const char *dev, uint64_t deadline_ms,
 int wdt_keeper_start(struct wdt *w, const char *dev, unsigned guard_s, uint64_t armed_ms, char *why,
 		     size_t whysz)
 {
+	char msg[400] = "";
 	sigset_t set, old;
 	int pipefd[2];
-	char ok = 0;
+	size_t got = 0;
+	ssize_t n;
 	pid_t pid;
 
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
@@ -181,11 +235,19 @@ int wdt_keeper_start(struct wdt *w, const char *dev, unsigned guard_s, uint64_t 
 		close(pipefd[0]);
 		return -MGW_EIO;
 	}
-	while (read(pipefd[0], &ok, 1) < 0 && errno == EINTR)
-		;
+	/* "1" once the keeper runs, else the reason it gives before it ends (or nothing). */
+	while (got < sizeof(msg) - 1) {
+		n = read(pipefd[0], msg + got, sizeof(msg) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || msg[0] == '1')
+			break;
+		got += (size_t)n;
+	}
 	close(pipefd[0]);
-	if (ok != '1') {
-		snprintf(why, whysz, "the keeper did not start (pidfile %s)", wdt_keeper_pidfile());
+	if (msg[0] != '1') {
+		snprintf(why, whysz, "the keeper did not start: %s",
+			 got > 0 ? msg : "it ended without a word");
 		return -MGW_EIO;
 	}
 	/* The keeper holds the device now; this copy of the descriptor lets go. */

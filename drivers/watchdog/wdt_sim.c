@@ -55,9 +55,16 @@ void wdt_sim_release(struct wdt *w)
 static int wdt_sim_put(struct wdt *w, const char *line)
 {
 	size_t n = strlen(line);
+	ssize_t put;
 
-	if (ftruncate(w->fd, 0) < 0 || pwrite(w->fd, line, n, 0) != (ssize_t)n)
+	if (ftruncate(w->fd, 0) < 0)
 		return -MGW_EIO;
+	put = pwrite(w->fd, line, n, 0);
+	if (put != (ssize_t)n) {
+		if (put >= 0)
+			errno = EIO; /* a short write (RLIMIT_FSIZE) is a failed pet too */
+		return -MGW_EIO;
+	}
 	wdt_sim_event(w, line);
 	return 0;
 }

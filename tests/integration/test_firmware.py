@@ -9,7 +9,9 @@ import hashlib
 import os
 import signal
 import subprocess
+import threading
 import time
+import tty
 
 import pytest
 
@@ -150,8 +152,53 @@ def test_update_refusals_and_confirm(daemon, tmp_path):
 # Raspberry Pi 4's bcm2835_wdt: at most 15 s). The simulated watchdog (a regular file,
 # MAILGW_WATCHDOG) takes one opener at a time and at most MAILGW_TEST_WDT_MAX seconds, like
 # such a driver; PATH.events records every open, pet and close with the pid that did it.
+# `firmware guard` runs on a terminal standing in for the serial console, as /init runs
+# it: what it and its keeper print there is what an admin watching the boot sees.
 
 WDT_MAX = 3
+
+
+class Console:
+    """A pseudo-terminal in the place of /dev/console (/init's stdout and stderr; the
+    keeper keeps a stderr that is a terminal, and only such a one). Everything written
+    to it is collected until the last process holding it has ended."""
+
+    def __init__(self):
+        self.master, self.tty = os.openpty()
+        tty.setraw(self.tty)  # the text as written, no \r\n
+        self.out = b""
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        while True:
+            try:
+                b = os.read(self.master, 4096)
+            except OSError:  # EIO: nothing holds the terminal any more
+                b = b""
+            if not b:
+                os.close(self.master)
+                return
+            with self.lock:
+                self.out += b
+
+    def let_go(self):
+        """The test's own copy of the terminal closed (after the command started)."""
+        if self.tty >= 0:
+            os.close(self.tty)
+            self.tty = -1
+
+    def text(self):
+        with self.lock:
+            return self.out.decode(errors="replace")
+
+    def wait(self, words, timeout=10):
+        try:
+            wait_for(lambda: words in self.text(), timeout=timeout)
+        except AssertionError:
+            raise AssertionError("not on the console: %r\nconsole:\n%s" % (words, self.text()))
+        return self.text()
 
 
 class Guard:
@@ -176,6 +223,21 @@ class Guard:
         return subprocess.run([binary("mailgw"), "-c", d.conf_path, "-y"] + list(args),
                               capture_output=True, text=True, timeout=60,
                               env=dict(self.b.env(d.control_path), **self.env))
+
+    def guard(self, d, prefix=()):
+        """`mailgw -y firmware guard </dev/null` as boot-guard runs it, its output (and
+        the keeper's) on self.console; its exit status. prefix: a command to run it
+        under."""
+        self.console = Console()
+        try:
+            r = subprocess.run(list(prefix) + [binary("mailgw"), "-c", d.conf_path, "-y",
+                                               "firmware", "guard"],
+                               stdin=subprocess.DEVNULL, stdout=self.console.tty,
+                               stderr=self.console.tty, timeout=60,
+                               env=dict(self.b.env(d.control_path), **self.env))
+        finally:
+            self.console.let_go()
+        return r.returncode
 
     def events(self):
         """[(pid, word, fields...)] of every open, pet and close so far."""
@@ -204,13 +266,16 @@ def test_guard_outlasts_a_short_driver_maximum(daemon, tmp_path):
     3 s later unless mailgwd took the watchdog over)."""
     d = daemon()
     g = Guard(tmp_path, 5)
-    r = g.run(d, "firmware", "guard")
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert ("watchdog %s armed for 3 s (its maximum); a keeper pets it until the guard's "
-            "10 s are up" % g.wd) in r.stdout, r.stdout
+    assert g.guard(d) == 0, g.console.text()
+    g.console.wait("firmware: slot on trial: watchdog %s armed for 3 s (its maximum); a "
+                   "keeper pets it until the guard's 10 s are up" % g.wd)
     pid = g.keeper()
     assert pid > 0
     wait_for(lambda: g.keeper() == 0, timeout=60)  # the keeper ends at the deadline
+    # and says so on the console (the admin then knows why the board resets)
+    out = g.console.wait("firmware: watchdog %s: the boot guard's time is up and mailgwd "
+                         "has not taken it over: the board resets within 3 s\n" % g.wd)
+    assert "cannot pet" not in out, out
     ms = keeper_pets(g, pid)
     assert ms and ms[-1] - ms[0] > 2 * WDT_MAX * 1000, ms  # far past what the driver counts
     assert g.line().startswith("pet "), g.line()  # left armed: no magic close
@@ -225,10 +290,9 @@ def test_guard_without_keeper_when_the_driver_counts_long_enough(daemon, tmp_pat
     d = daemon()
     g = Guard(tmp_path, 5)
     g.env["MAILGW_TEST_WDT_MAX"] = "600"
-    r = g.run(d, "firmware", "guard")
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert ("watchdog %s armed for 10 s; the board resets unless mailgwd takes it over"
-            % g.wd) in r.stdout, r.stdout
+    assert g.guard(d) == 0, g.console.text()
+    g.console.wait("watchdog %s armed for 10 s; the board resets unless mailgwd takes it over"
+                   % g.wd)
     assert g.keeper() == 0 and g.line() == "armed 10", g.line()
 
 
@@ -237,8 +301,7 @@ def test_mailgwd_takes_over_from_the_keeper(daemon, tmp_path):
     device and pets it; the device is never disarmed in between."""
     g = Guard(tmp_path, 60)
     d = daemon("watchdog = %s\nwatchdog_timeout = 3s\n" % g.wd, start=False)
-    r = g.run(d, "firmware", "guard")
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert g.guard(d) == 0, g.console.text()
     pid = g.keeper()
     wait_for(lambda: len(keeper_pets(g, pid)) >= 2)
     d.start(env=g.env)
@@ -252,6 +315,8 @@ def test_mailgwd_takes_over_from_the_keeper(daemon, tmp_path):
     assert words.index((str(d.proc.pid), "armed")) > words.index((str(pid), "pet"))
     assert d.stop() == 0
     assert g.line().startswith("closed "), g.line()
+    # The hand-over is mailgwd's to report (its log); the keeper said nothing more.
+    assert g.console.text().count("firmware: ") == 1, g.console.text()
 
 
 def test_confirm_disarms_through_the_keeper(daemon, tmp_path):
@@ -259,8 +324,7 @@ def test_confirm_disarms_through_the_keeper(daemon, tmp_path):
     g = Guard(tmp_path, 60)
     d = daemon()
     os.makedirs(os.path.join(d.data, "mail"), exist_ok=True)
-    r = g.run(d, "firmware", "guard")
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert g.guard(d) == 0, g.console.text()
     pid = g.keeper()
     wait_for(lambda: len(keeper_pets(g, pid)) >= 1)
     r = g.run(d, "firmware", "confirm")
@@ -276,8 +340,7 @@ def test_killed_keeper_leaves_the_watchdog_armed(daemon, tmp_path):
     """A hang: the keeper stops (SIGKILL), nothing pets, nothing disarms: the board resets."""
     d = daemon()
     g = Guard(tmp_path, 60)
-    r = g.run(d, "firmware", "guard")
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert g.guard(d) == 0, g.console.text()
     pid = g.keeper()
     wait_for(lambda: len(keeper_pets(g, pid)) >= 2)
     os.kill(pid, signal.SIGKILL)
@@ -286,3 +349,47 @@ def test_killed_keeper_leaves_the_watchdog_armed(daemon, tmp_path):
     time.sleep(1.5)  # longer than the pet interval (1 s)
     assert g.line() == last and last.startswith("pet "), last
     assert not [e for e in g.events() if e[1] == "closed"], g.events()
+
+
+def test_keeper_that_cannot_start_says_why(daemon, tmp_path):
+    """The keeper cannot write its pidfile (on the board: /run not mounted, a read-only
+    root): the guard says on the console that there is no keeper, and the keeper's own
+    reason."""
+    d = daemon()
+    g = Guard(tmp_path, 60)
+    g.pidfile = g.env["MAILGW_TEST_WDT_PIDFILE"] = os.path.join(g.b.root, "no-run", "guard.pid")
+    assert g.guard(d) != 0, g.console.text()
+    g.console.wait("firmware: *** watchdog %s armed for only 3 s (its maximum), and no keeper: "
+                   "the keeper did not start: pidfile %s: No such file or directory: the board "
+                   "resets unless mailgwd opens it within 3 s ***" % (g.wd, g.pidfile))
+
+
+def test_keeper_that_cannot_pet_says_so(daemon, tmp_path):
+    """The device refuses the keeper's pets (here the simulated one: the guard and its
+    keeper may write at most 8 bytes to a file, enough to arm it, not to record a pet).
+    The keeper says so on the console once, and goes on trying once per pet interval,
+    asleep in between; the board resets one driver timeout after the last good pet."""
+    d = daemon()
+    g = Guard(tmp_path, 60)
+    limit = ["sh", "-c", 'trap "" XFSZ; exec prlimit --fsize=8 "$@"', "sh"]
+    assert g.guard(d, prefix=limit) == 0, g.console.text()
+    pid = g.keeper()
+    assert pid > 0
+    try:
+        said = ("firmware: watchdog %s: the boot guard's keeper cannot pet it (Input/output "
+                "error): the board resets within 3 s\n" % g.wd)
+        g.console.wait(said)
+        cpu0 = cpu_seconds(pid)
+        time.sleep(2.5)  # more than two pet intervals (1 s): tried again, not said again
+        assert g.console.text().count(said) == 1, g.console.text()
+        assert cpu_seconds(pid) - cpu0 < 0.25, "the keeper spins instead of sleeping"
+    finally:
+        os.kill(pid, signal.SIGTERM)  # as init's kill at a reboot: leaves it armed
+    wait_for(lambda: g.keeper() == 0)
+
+
+def cpu_seconds(pid):
+    """User and system CPU time of a process so far (proc(5), /proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
