@@ -18,9 +18,9 @@ message in a Maildir:
 Dovecot is configured the way the reference article does it (implicit TLS POP3,
 ssl = required, client certificate verified against the CA + CRL file and required for
 authentication; dovecot 2.3 names) and runs with its own base_dir and config file
-(dovecot -F -c FILE) as root dropping to dovenull/dovecot for the login processes and to
-nobody for mail access, like mailgwd drops to nobody. The system's dovecot config and
-service are never touched.
+(dovecot -F -c FILE, tests/integration/dovecot_instance.py) as root dropping to
+dovenull/dovecot for the login processes and to nobody for mail access, like mailgwd
+drops to nobody. The system's dovecot config and service are never touched.
 
 Memory: mailgwd is one process; its VmRSS growth is counted. Dovecot forks a pop3-login
 process per connection (high-security mode, service_count = 1), so the sum of VmRSS of
@@ -39,7 +39,6 @@ import pwd
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,11 +49,12 @@ OUT = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else os.path.join(TOP, "
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 os.environ.setdefault("MGW_BIN", os.path.join(OUT, "host", "bin"))
 
+import dovecot_instance  # noqa: E402
 import gate  # noqa: E402
+from dovecot_instance import DOVECOT  # noqa: E402,F401  (bench_imap.py, bench_tls.py)
 from mgw import Daemon  # noqa: E402
 from pki import PKI  # noqa: E402
 
-DOVECOT = "/usr/sbin/dovecot"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 N_HANDSHAKES = int(os.environ.get("BENCH_HANDSHAKES", "200"))
 N_SESSIONS = int(os.environ.get("BENCH_SESSIONS", "50"))
@@ -67,11 +67,7 @@ USER = "joe@example.test"
 # The reference article's settings in dovecot 2.3 names (ssl_disable = no -> ssl =
 # required; ssl_ca_file -> ssl_ca; ssl_require_client_cert -> auth_ssl_require_client_cert).
 DOVECOT_CONF = """\
-base_dir = {dir}/run
-state_dir = {dir}/state
-log_path = {dir}/dovecot.log
 protocols = {proto}
-listen = 127.0.0.1
 ssl = required
 ssl_cert = <{tls}/server.crt
 ssl_key = <{tls}/server.key
@@ -82,8 +78,6 @@ auth_ssl_require_client_cert = yes
 ssl_min_protocol = TLSv1.3
 disable_plaintext_auth = yes
 auth_mechanisms = plain
-default_internal_user = dovecot
-default_login_user = dovenull
 passdb {{
   driver = passwd-file
   args = username_format=%n {dir}/domains/%d/passwd
@@ -94,7 +88,6 @@ userdb {{
   default_fields = uid={uid} gid={gid} home={dir}/mail/%d/%n
 }}
 mail_location = maildir:~/Maildir
-first_valid_uid = 1
 service {proto}-login {{
   inet_listener {proto} {{
     port = 0
@@ -110,14 +103,6 @@ service {proto} {{
   process_limit = {limit}
 }}
 {extra}"""
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def proc_kb(pid, key, name="status"):
@@ -152,14 +137,12 @@ def mem_kb(pid):
             sum(proc_kb(p, "Pss", "smaps_rollup") for p in pids), len(pids))
 
 
-class Dovecot:
+class Dovecot(dovecot_instance.Dovecot):
     def __init__(self, root, d, proto="pop3", limit=N_IDLE * 2 + 50, extra=""):
         """A throwaway instance under root with copies of d's passwd-file and Maildir,
         serving proto ("pop3" or "imap") over implicit TLS; extra is added to the
-        configuration."""
-        self.dir = str(root)
-        os.makedirs(os.path.join(self.dir, "run"))
-        os.makedirs(os.path.join(self.dir, "state"))
+        configuration. Not started yet (start())."""
+        super().__init__(root)
         tls = gate.tls_dir(d)
         with open(os.path.join(self.dir, "ca+crl.pem"), "w") as f:
             for name in ("ca.crt", "crl.pem"):
@@ -167,55 +150,12 @@ class Dovecot:
                     f.write(g.read().rstrip("\n") + "\n")
         shutil.copytree(os.path.join(d.data, "etc", "domains"), os.path.join(self.dir, "domains"))
         shutil.copytree(os.path.join(d.data, "mail"), os.path.join(self.dir, "mail"), symlinks=True)
-        self.port = free_port()
-        pw = pwd.getpwnam("nobody")
-        self.conf = os.path.join(self.dir, "dovecot.conf")
-        with open(self.conf, "w") as f:
-            f.write(DOVECOT_CONF.format(dir=self.dir, tls=tls, port=self.port, uid=pw.pw_uid,
-                                        gid=pw.pw_gid, limit=limit, proto=proto, extra=extra))
+        pw = self.mail_user
+        self.configure(DOVECOT_CONF.format(dir=self.dir, tls=tls, port=self.port, uid=pw.pw_uid,
+                                           gid=pw.pw_gid, limit=limit, proto=proto, extra=extra))
         # Dovecot's auth process (default_internal_user) reads the copied passwd-files.
-        dv = pwd.getpwnam("dovecot")
-        for root_, dirs, files in os.walk(os.path.join(self.dir, "domains")):
-            for n in ["."] + dirs + files:
-                os.chown(os.path.join(root_, n), dv.pw_uid, dv.pw_gid)
-        for root_, dirs, files in os.walk(os.path.join(self.dir, "mail")):
-            for n in dirs + files:
-                os.chown(os.path.join(root_, n), pw.pw_uid, pw.pw_gid)
-        os.chown(os.path.join(self.dir, "mail"), pw.pw_uid, pw.pw_gid)
-        p = self.dir
-        while p not in ("/", "/tmp"):
-            os.chmod(p, os.stat(p).st_mode | 0o011)
-            p = os.path.dirname(p)
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen([DOVECOT, "-F", "-c", self.conf], stdin=subprocess.DEVNULL)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-        raise RuntimeError("dovecot did not start:\n" + self.log())
-
-    def log(self):
-        try:
-            with open(os.path.join(self.dir, "dovecot.log")) as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.own(os.path.join(self.dir, "domains"), pwd.getpwnam("dovecot"))
+        self.own(os.path.join(self.dir, "mail"), pw)
 
 
 def handshakes(addr, ctx, n):
@@ -338,7 +278,7 @@ def main():
 
     names = ["mailgwd"]
     dv = None
-    if os.geteuid() == 0 and os.path.exists(DOVECOT):
+    if dovecot_instance.available():
         dv = Dovecot(tmp / "dovecot", d)
         names.append("dovecot")
     else:

@@ -31,6 +31,16 @@ def wait_for(pred, timeout=10):
     raise AssertionError("condition not met within %ss" % timeout)
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago (for peers that cannot listen
+    on port 0 and say which port they got)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def binary(name, asan=True):
     return os.path.join(BIN if asan else HOST_BIN, name)
 

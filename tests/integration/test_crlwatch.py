@@ -18,20 +18,12 @@ import pytest
 
 import gate
 from gate import add_user, deliver, install_tls, message, tls_conf
-from mgw import binary, maildir_arrival
+from mgw import binary, free_port, maildir_arrival
 from pki import CA, Cert, now
 from test_pop3 import pop, refused
 
 CRLWATCH = binary("crlwatch")
 HOOK = os.path.join(os.path.dirname(__file__), "../../rootfs/usr/libexec/mailgw/usb-event")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def watched(daemon, pki, tmp_path, crl=None, smtp=False, extra_crlwatch="", ca=None):
