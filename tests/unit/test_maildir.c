@@ -847,17 +847,17 @@ static void test_keywords(void **state)
 	assert_null(kw.name[3]);
 	assert_int_equal(maildir_kw_find(&kw, "work", 4), 2);
 	assert_int_equal(maildir_kw_find(&kw, "Wor", 3), -MGW_ENOENT);
-	assert_int_equal(maildir_kw_add(&kw, md, "WORK", 4), 2);
-	assert_int_equal(maildir_kw_add(&kw, md, "Todo", 4), 3);
+	assert_int_equal(maildir_kw_add(&kw, md, "WORK", 4, NULL), 2);
+	assert_int_equal(maildir_kw_add(&kw, md, "Todo", 4, NULL), 3);
 	maildir_kw_free(&kw);
 	assert_int_equal(maildir_kw_load(&kw, md), 0);
 	assert_string_equal(kw.name[3], "Todo");
 	for (int i = 4; i < MAILDIR_KW_MAX; i++) {
 		snprintf(name, sizeof(name), "k%d", i);
-		assert_int_equal(maildir_kw_add(&kw, md, name, strlen(name)), i);
+		assert_int_equal(maildir_kw_add(&kw, md, name, strlen(name), NULL), i);
 	}
-	assert_int_equal(maildir_kw_add(&kw, md, "one-more", 8), -MGW_ELIMIT);
-	assert_int_equal(maildir_kw_add(&kw, md, "k25", 3), 25);
+	assert_int_equal(maildir_kw_add(&kw, md, "one-more", 8, NULL), -MGW_ELIMIT);
+	assert_int_equal(maildir_kw_add(&kw, md, "k25", 3, NULL), 25);
 	maildir_kw_free(&kw);
 }
 
