@@ -11,6 +11,9 @@
  *              flush only (errseq: whoever asks next is told 0).
  *   fail_file  the same for the next check of one file: fsync/fdatasync of a regular
  *              file or sync_file_range.
+ *   pass       holds a number n: the next n batch flushes are neither held nor failed
+ *              (each takes one off; the file goes at 0), so that a test can hold the
+ *              flush that follows a known number of others (a commit's, then its UID's).
  *
  * Only the calls of the process that loads it (mailgwd) are affected. Built by
  * tests/integration/test_smtp_load.py; not part of the firmware.
@@ -51,6 +54,28 @@ static int ctl_exists(const char *name)
 	return ctl_path(name, p, sizeof(p)) == 0 && access(p, F_OK) == 0;
 }
 
+/* Takes one off the number in "pass"; true if it was above 0. */
+static int ctl_pass(void)
+{
+	char p[4096], buf[24] = "";
+	int fd, n;
+
+	if (ctl_path("pass", p, sizeof(p)) < 0 || (fd = open(p, O_RDWR | O_CLOEXEC)) < 0)
+		return 0;
+	n = (int)read(fd, buf, sizeof(buf) - 1);
+	n = n > 0 ? atoi(buf) : 0;
+	if (n > 1) {
+		int len = snprintf(buf, sizeof(buf), "%d", n - 1);
+
+		if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)len, 0) != len)
+			n = 0;
+	} else {
+		unlink(p);
+	}
+	close(fd);
+	return n > 0;
+}
+
 /* After the real flush of a batch (rc, errno as it left them). */
 static int batch_after(int rc)
 {
@@ -58,6 +83,10 @@ static int batch_after(int rc)
 	char p[4096];
 	int saved = errno;
 
+	if (ctl_pass()) {
+		errno = saved;
+		return rc;
+	}
 	if (ctl_exists("hold")) {
 		if (ctl_path("held", p, sizeof(p)) == 0)
 			close(open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0666));

@@ -1,9 +1,12 @@
 """The flushes that make an IMAP APPEND, an IMAP EXPUNGE/CLOSE/COPY/MOVE and a POP3 QUIT
-durable run off the event loop: while one is held (the LD_PRELOAD shim
+durable run off the event loop, and so do those of the files a session rewrites
+(dovecot-uidlist at SELECT, NOOP, IDLE, STATUS and the UID lookups after APPEND and
+COPY; dovecot-uidvalidity, dovecot-keywords, subscriptions) and of a first login's
+Maildir and folders: while one is held (the LD_PRELOAD shim
 tests/integration/flushfault.c stalls every directory flush while the file "hold"
 exists), other users' sessions are still answered, and the command that waits for the
 flush is not answered yet; once released, it gets its OK and the change is on disk. A
-flush that fails answers NO / -ERR, never OK."""
+flush that fails answers NO / -ERR, never OK, and announces nothing that depends on it."""
 import os
 import poplib
 import re
@@ -427,3 +430,258 @@ def test_pop3_login_waits_for_its_uidlist_flush(held, pki):
     assert lines[1].endswith(b".1") and lines[2].startswith(b"2 ") and lines[2].endswith(b".2"), lines
     a.close()
     w.close()
+
+
+def own_fs(d):
+    return "syncfs" in status(d)["store_flush"]
+
+
+def let_pass(ctl, n):
+    """The next n batch flushes are neither held nor failed (the daemon's user counts
+    them down in the file)."""
+    (ctl / "pass").write_text("%d" % n)
+    os.chmod(ctl / "pass", 0o666)
+
+
+def test_noop_idle_status_wait_for_their_uidlist_flush(held, pki):
+    """joe's NOOP, IDLE and STATUS each find a new delivery, so each rewrites
+    dovecot-uidlist; its flush is held: ann's POP3 STAT and RETR are answered meanwhile,
+    joe's command is not (no EXISTS, no STATUS counts); after the release joe gets them,
+    and the list on disk has the new UIDs."""
+    d, ctl = held
+    ann_body, p, w = ann_pop_joe_selected(d, pki)
+    smtp_deliver(d, message(2))
+    while_held(ctl, w, b"n NOOP\r\n", lambda: pop_answers(p, ann_body))
+    lines = w.until(b"n ")
+    assert lines[-1] == b"n OK NOOP completed" and b"* 1 EXISTS" in lines, lines
+    assert uidlist_uids(d, "joe") == [1]
+    smtp_deliver(d, message(3))
+    hold(ctl)
+    w.send(b"i IDLE\r\n")
+    assert w.line() == b"+ idling"
+    wait_held(ctl)
+    pop_answers(p, ann_body)
+    assert w.silent(), "IDLE reported new mail while its uidlist's flush is held"
+    (ctl / "hold").unlink()
+    assert w.until(b"* 2 EXISTS")
+    assert uidlist_uids(d, "joe") == [1, 2]
+    w.send(b"DONE\r\n")
+    assert w.until(b"i ")[-1] == b"i OK IDLE terminated"
+    w.send(b"c CLOSE\r\n")
+    assert w.until(b"c ")[-1].startswith(b"c OK")
+    smtp_deliver(d, message(4))
+    while_held(ctl, w, b"t STATUS INBOX (MESSAGES UIDNEXT)\r\n", lambda: pop_answers(p, ann_body))
+    assert w.until(b"t ") == [b'* STATUS "INBOX" (MESSAGES 3 UIDNEXT 4)', b"t OK STATUS completed"]
+    assert uidlist_uids(d, "joe") == [1, 2, 3]
+    p.quit()
+    w.close()
+
+
+def test_append_and_copy_uids_wait_for_their_uidlist_flush(held, pki):
+    """After APPEND's commit (flushed: "pass" lets its flushes through) the UID lookup
+    rewrites the uidlist; that flush is held: ann is served, joe gets no APPENDUID yet.
+    The same for COPY into a folder never opened before (a new list, a new UIDVALIDITY
+    in dovecot-uidvalidity): COPYUID comes after the release, with the UIDVALIDITY that
+    dovecot-uidvalidity on disk holds."""
+    d, ctl = held
+    ann_body, p, w = ann_pop_joe_selected(d, pki)
+    body = message(2, 3000)
+    let_pass(ctl, 2 if own_fs(d) else 1)  # the commit's flushes
+    while_held(ctl, w, b"a APPEND INBOX {%d+}\r\n%s\r\n" % (len(body), body),
+               lambda: pop_answers(p, ann_body))
+    lines = w.until(b"a ")
+    assert not (ctl / "pass").exists(), "the commit's flushes were let through"
+    assert re.match(rb"a OK \[APPENDUID \d+ 1\] APPEND completed", lines[-1]), lines
+    assert b"* 1 EXISTS" in lines, lines
+    assert uidlist_uids(d, "joe") == [1]
+    let_pass(ctl, 1)  # the copy's flush of Archive/cur
+    while_held(ctl, w, b"c COPY 1 Archive\r\n", lambda: pop_answers(p, ann_body))
+    lines = w.until(b"c ")
+    assert not (ctl / "pass").exists()
+    m = re.match(rb"c OK \[COPYUID (\d+) 1 1\] COPY completed", lines[-1])
+    assert m, lines
+    md = maildir(d, "joe")
+    with open(os.path.join(md, "dovecot-uidvalidity")) as f:
+        assert int(f.read(), 16) == int(m.group(1))
+    assert uidlist_uids(d, "joe") == [1]
+    with open(os.path.join(md, ".Archive", "dovecot-uidlist"), "rb") as f:
+        assert f.read().split(b"\n")[0].startswith(b"3 V%s N2" % m.group(1))
+    p.quit()
+    w.close()
+
+
+def test_failed_uidlist_flush_of_a_rescan_announces_nothing(held, pki):
+    """The uidlist flush of a NOOP fails: NO, no EXISTS, and the message stays out of the
+    session's view (UID FETCH 1:* shows nothing); the next NOOP flushes the list again and
+    announces it. STATUS whose flush fails: NO and no STATUS counts."""
+    d, ctl = held
+    w = imap_wire(d, pki, "joe")
+    w.send(b"s SELECT INBOX\r\n")
+    assert w.until(b"s ")[-1].startswith(b"s OK")
+    smtp_deliver(d, message(2))
+    (ctl / "fail").touch()
+    w.send(b"n NOOP\r\n")
+    lines = w.until(b"n ")
+    assert re.match(rb"n NO \[(UNAVAILABLE|SERVERBUG)\]", lines[-1]), lines
+    assert not any(b"EXISTS" in x for x in lines), lines
+    assert not (ctl / "fail").exists()
+    w.send(b"f UID FETCH 1:* UID\r\n")
+    assert w.until(b"f ") == [b"f OK UID FETCH completed"]
+    w.send(b"n2 NOOP\r\n")
+    lines = w.until(b"n2 ")
+    assert lines[-1] == b"n2 OK NOOP completed" and b"* 1 EXISTS" in lines, lines
+    w.send(b"f UID FETCH 1:* UID\r\n")
+    assert w.until(b"f ") == [b"* 1 FETCH (UID 1)", b"f OK UID FETCH completed"]
+    w.send(b"c CLOSE\r\n")
+    assert w.until(b"c ")[-1].startswith(b"c OK")
+    smtp_deliver(d, message(3))
+    (ctl / "fail").touch()
+    w.send(b"t STATUS INBOX (MESSAGES UIDNEXT)\r\n")
+    lines = w.until(b"t ")
+    assert len(lines) == 1 and re.match(rb"t NO \[(UNAVAILABLE|SERVERBUG)\]", lines[0]), lines
+    w.send(b"t2 STATUS INBOX (MESSAGES UIDNEXT)\r\n")
+    assert w.until(b"t2 ") == [b'* STATUS "INBOX" (MESSAGES 2 UIDNEXT 3)',
+                               b"t2 OK STATUS completed"]
+    w.close()
+
+
+def test_subscribe_keyword_new_folder_wait_for_their_flush(held, pki):
+    """SUBSCRIBE and UNSUBSCRIBE (subscriptions), a STORE of a new keyword
+    (dovecot-keywords), SELECT of a new folder (its uidlist and dovecot-uidvalidity) and
+    RENAME INBOX (its copy of dovecot-keywords) each wait for the flush of what they
+    wrote: held, ann is served and joe is not answered; after the release joe gets his
+    OK and the files say what he was told."""
+    d, ctl = held
+    smtp_deliver(d, message(2))
+    ann_body, p, w = ann_pop_joe_selected(d, pki)
+    md = maildir(d, "joe")
+
+    def subscriptions():
+        with open(os.path.join(md, "subscriptions"), "rb") as f:
+            return f.read().split(b"\n")[2:-1]
+
+    def served():
+        pop_answers(p, ann_body)
+
+    while_held(ctl, w, b"u SUBSCRIBE Projects\r\n", served)
+    assert w.until(b"u ") == [b"u OK SUBSCRIBE completed"]
+    assert b"Projects" in subscriptions()
+    while_held(ctl, w, b"k STORE 1 +FLAGS (Work)\r\n", served)
+    lines = w.until(b"k ")
+    assert lines[-1] == b"k OK STORE completed", lines
+    assert any(x.startswith(b"* FLAGS (") and x.endswith(b" Work)") for x in lines), lines
+    with open(os.path.join(md, "dovecot-keywords"), "rb") as f:
+        assert f.read() == b"0 Work\n"
+    assert [n for n in os.listdir(os.path.join(md, "cur")) if n.endswith("a")], "letter a set"
+    w.send(b"c CREATE Projects\r\n")
+    assert w.until(b"c ") == [b"c OK CREATE completed"]
+    while_held(ctl, w, b"s SELECT Projects\r\n", served)
+    lines = w.until(b"s ")
+    assert lines[-1].startswith(b"s OK [READ-WRITE]"), lines
+    uv = [x for x in lines if x.startswith(b"* OK [UIDVALIDITY ")][0].split()[3].rstrip(b"]")
+    with open(os.path.join(md, "dovecot-uidvalidity")) as f:
+        assert int(f.read(), 16) == int(uv)
+    while_held(ctl, w, b"r RENAME INBOX Moved\r\n", served)
+    assert w.until(b"r ") == [b"r OK RENAME completed"]
+    with open(os.path.join(md, ".Moved", "dovecot-keywords"), "rb") as f:
+        assert f.read() == b"0 Work\n"
+    while_held(ctl, w, b"x UNSUBSCRIBE Projects\r\n", served)
+    assert w.until(b"x ") == [b"x OK UNSUBSCRIBE completed"]
+    assert b"Projects" not in subscriptions()
+    p.quit()
+    w.close()
+
+
+def test_failed_keyword_and_subscription_flush_answer_no(held, pki):
+    """A STORE of a new keyword whose dovecot-keywords flush fails answers NO and gives
+    no message the letter; the next STORE of it flushes the file again (it is still not
+    known durable) and sets it. A SUBSCRIBE whose flush fails answers NO."""
+    d, ctl = held
+    smtp_deliver(d, message(2))
+    w = imap_wire(d, pki, "joe")
+    md = maildir(d, "joe")
+    w.send(b"s SELECT INBOX\r\n")
+    assert w.until(b"s ")[-1].startswith(b"s OK")
+    (ctl / "fail").touch()
+    w.send(b"k STORE 1 +FLAGS (Work)\r\n")
+    lines = w.until(b"k ")
+    assert len(lines) == 1 and re.match(rb"k NO \[(UNAVAILABLE|SERVERBUG)\]", lines[0]), lines
+    assert not [n for n in os.listdir(os.path.join(md, "cur")) if n.endswith("a")]
+    hold(ctl)
+    w.send(b"k2 STORE 1 +FLAGS (Work)\r\n")
+    wait_held(ctl)  # the file is flushed again, though nothing in it changes
+    (ctl / "hold").unlink()
+    assert w.until(b"k2 ")[-1] == b"k2 OK STORE completed"
+    assert [n for n in os.listdir(os.path.join(md, "cur")) if n.endswith("a")]
+    (ctl / "fail").touch()
+    w.send(b"u SUBSCRIBE Projects\r\n")
+    assert re.match(rb"u NO \[(UNAVAILABLE|SERVERBUG)\]", w.until(b"u ")[-1])
+    w.close()
+
+
+def test_first_logins_wait_for_their_maildir(held, pki):
+    """ann's first POP3 login (no Maildir yet) and her first IMAP login (no special-use
+    folders yet) make them on a worker; held, joe's FETCH is answered meanwhile and
+    ann's login is not; after the release she is logged in and the Maildir, the folders
+    and the subscriptions file are there."""
+    d, ctl = held
+    smtp_deliver(d, message(1))
+    w = imap_wire(d, pki, "joe")
+    w.send(b"s SELECT INBOX\r\n")
+    assert w.until(b"s ")[-1].startswith(b"s OK")
+    md = maildir(d, "ann")
+    assert not os.path.exists(md)
+
+    def joe_served():
+        w.send(b"f FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)])\r\n")
+        assert w.until(b"f ")[-1].startswith(b"f OK")
+
+    a = Wire(d, pki, "pop3s", "ann")
+    assert a.line().startswith(b"+OK")
+    a.send(b"USER ann@%s\r\n" % DOMAIN.encode())
+    assert a.line().startswith(b"+OK")
+    while_held(ctl, a, b"PASS %s\r\n" % PASSWORDS["ann"].encode(), joe_served)
+    assert a.line() == b"+OK logged in, 0 messages (0 octets)"
+    assert all(os.path.isdir(os.path.join(md, x)) for x in ("cur", "new", "tmp"))
+    a.send(b"QUIT\r\n")
+    assert a.line().startswith(b"+OK")
+    a.close()
+    a = Wire(d, pki, "imaps", "ann")
+    assert a.line().startswith(b"* OK ")
+    while_held(ctl, a, b'l LOGIN ann@%s "%s"\r\n' % (DOMAIN.encode(), PASSWORDS["ann"].encode()),
+               joe_served)
+    assert a.until(b"l ")[-1].startswith(b"l OK [CAPABILITY ")
+    for folder in ("Sent", "Drafts", "Trash", "Junk", "Archive"):
+        assert os.path.isdir(os.path.join(md, "." + folder, "cur"))
+    a.send(b'b LSUB "" "*"\r\n')
+    lines = a.until(b"b ")
+    assert all(any(f in x for x in lines) for f in (b"Sent", b"Drafts", b"Trash", b"Junk",
+                                                     b"Archive")), lines
+    a.close()
+    w.close()
+
+
+def test_failed_first_login_flush(held, pki):
+    """A first POP3 login whose Maildir cannot be flushed answers -ERR [SYS/TEMP]; the next
+    one is served. A first IMAP login whose folders cannot be flushed is logged in all the
+    same (the folders are a convenience), writes no subscriptions file, and the next login
+    makes them."""
+    d, ctl = held
+    md = maildir(d, "ann")
+    a = Wire(d, pki, "pop3s", "ann")
+    assert a.line().startswith(b"+OK")
+    (ctl / "fail").touch()
+    a.send(b"USER ann@%s\r\nPASS %s\r\n" % (DOMAIN.encode(), PASSWORDS["ann"].encode()))
+    assert a.line().startswith(b"+OK")
+    assert a.line().startswith(b"-ERR [SYS/TEMP]")
+    a.close()
+    pop_session(d, pki, "ann").quit()
+    (ctl / "fail").touch()
+    w = imap_wire(d, pki, "joe")
+    assert not (ctl / "fail").exists()
+    assert not os.path.exists(os.path.join(maildir(d, "joe"), "subscriptions"))
+    w.close()
+    imap_wire(d, pki, "joe").close()
+    with open(os.path.join(maildir(d, "joe"), "subscriptions"), "rb") as f:
+        assert f.read() == b"V\t2\n\nSent\nDrafts\nTrash\nJunk\nArchive\n"
+    assert os.path.isdir(md)

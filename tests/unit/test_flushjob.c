@@ -2,7 +2,10 @@
  * test_flushjob.c - a session's directory flush on the worker pool (store/flushjob.h):
  * it completes on the loop thread with the flush's result and clears the handle; a flush
  * that fails reports it; an abandoned flush (its session gone) completes without calling
- * anything; without a pool it runs inline; the directory list is bounded and unique.
+ * anything; without a pool it runs inline; the directory list is bounded and unique; a
+ * file replaced without a flush (maildir_write_later) is in the table of files not
+ * durable until a flush job that covers it completes, and only a failed one leaves it
+ * there (its next reader flushes it again).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -18,6 +21,7 @@
 #include <cmocka.h>
 
 #include "core/err.h"
+#include "core/file.h"
 #include "core/loop.h"
 #include "core/work.h"
 #include "store/flushjob.h"
@@ -168,6 +172,59 @@ static void test_dirs_bounded_and_unique(void **state)
 	assert_int_equal(r.calls, 0);
 }
 
+static void test_write_later_until_flushed(void **state)
+{
+	struct maildir_dirs l = {0}, again = {0};
+	struct result r = {0};
+	struct maildir_flush *h = NULL;
+	char p[600], *text = NULL;
+	size_t len = 0;
+	uint64_t gen;
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/subscriptions", tmpdir);
+	assert_int_equal(maildir_unflushed_gen(p), 0);
+	assert_int_equal(maildir_dirs_add_pending(&again, p), 0);
+	assert_int_equal(again.nf, 0); /* nothing pending: nothing to flush */
+	/* Replaced at once (readers see it), flushed later. */
+	assert_int_equal(maildir_write_later(p, "V\t2\n\nA\n", 7, &l), 0);
+	assert_int_equal(file_read_all(p, 64, &text, &len), 0);
+	assert_string_equal(text, "V\t2\n\nA\n");
+	free(text);
+	gen = maildir_unflushed_gen(p);
+	assert_true(gen != 0);
+	assert_int_equal(l.nf, 1);
+	assert_string_equal(l.f[0], p);
+	assert_true(l.gen[0] == gen);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.d[0], tmpdir); /* and its directory */
+	/* A reader that builds on it flushes it too. */
+	assert_int_equal(maildir_dirs_add_pending(&again, p), 0);
+	assert_int_equal(again.nf, 1);
+	/* A second write is a later one: the first flush does not clear it. */
+	assert_int_equal(maildir_write_later(p, "V\t2\n\nB\n", 7, &again), 0);
+	assert_true(maildir_unflushed_gen(p) > gen);
+	assert_int_equal(maildir_flush_start(NULL, &l, flush_done, &r, &h), 0);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.rc, 0);
+	assert_true(maildir_unflushed_gen(p) != 0);
+	assert_int_equal(maildir_flush_start(NULL, &again, flush_done, &r, &h), 0);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(maildir_unflushed_gen(p), 0);
+	/* A failed flush leaves it pending. */
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(maildir_write_later(p, "V\t2\n\nC\n", 7, &l), 0);
+	snprintf(l.f[1], sizeof(l.f[1]), "%s/gone", tmpdir);
+	l.nf = 2;
+	assert_int_equal(maildir_flush_start(NULL, &l, flush_done, &r, &h), 0);
+	assert_int_equal(r.rc, -MGW_EIO);
+	assert_true(maildir_unflushed_gen(p) != 0);
+	/* Without later: flushed here, nothing noted. */
+	snprintf(p, sizeof(p), "%s/dovecot-keywords", tmpdir);
+	assert_int_equal(maildir_write_later(p, "0 Work\n", 7, NULL), 0);
+	assert_int_equal(maildir_unflushed_gen(p), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -175,6 +232,7 @@ int main(void)
 	    cmocka_unit_test(test_failure_reported),
 	    cmocka_unit_test(test_abandoned_calls_nothing),
 	    cmocka_unit_test(test_dirs_bounded_and_unique),
+	    cmocka_unit_test(test_write_later_until_flushed),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

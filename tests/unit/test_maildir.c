@@ -22,6 +22,7 @@
 #include "core/err.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "store/flushjob.h"
 #include "store/folder.h"
 #include "store/keywords.h"
 #include "store/maildir.h"
@@ -847,17 +848,17 @@ static void test_keywords(void **state)
 	assert_null(kw.name[3]);
 	assert_int_equal(maildir_kw_find(&kw, "work", 4), 2);
 	assert_int_equal(maildir_kw_find(&kw, "Wor", 3), -MGW_ENOENT);
-	assert_int_equal(maildir_kw_add(&kw, md, "WORK", 4), 2);
-	assert_int_equal(maildir_kw_add(&kw, md, "Todo", 4), 3);
+	assert_int_equal(maildir_kw_add(&kw, md, "WORK", 4, NULL), 2);
+	assert_int_equal(maildir_kw_add(&kw, md, "Todo", 4, NULL), 3);
 	maildir_kw_free(&kw);
 	assert_int_equal(maildir_kw_load(&kw, md), 0);
 	assert_string_equal(kw.name[3], "Todo");
 	for (int i = 4; i < MAILDIR_KW_MAX; i++) {
 		snprintf(name, sizeof(name), "k%d", i);
-		assert_int_equal(maildir_kw_add(&kw, md, name, strlen(name)), i);
+		assert_int_equal(maildir_kw_add(&kw, md, name, strlen(name), NULL), i);
 	}
-	assert_int_equal(maildir_kw_add(&kw, md, "one-more", 8), -MGW_ELIMIT);
-	assert_int_equal(maildir_kw_add(&kw, md, "k25", 3), 25);
+	assert_int_equal(maildir_kw_add(&kw, md, "one-more", 8, NULL), -MGW_ELIMIT);
+	assert_int_equal(maildir_kw_add(&kw, md, "k25", 3, NULL), 25);
 	maildir_kw_free(&kw);
 }
 
@@ -916,6 +917,50 @@ static void test_concurrent_delivery(void **state)
 	assert_int_equal(count_dir("cc.test", "ann", "new"), N);
 }
 
+static void flushed(void *arg, int rc)
+{
+	(void)arg;
+	assert_int_equal(rc, 0);
+}
+
+/* A box opened with MAILDIR_OPEN_DEFER: its rescans leave the uidlist's flush to the
+ * caller (uidlist_gen) until a flush job marks it durable; a rescan whose flush failed
+ * is taken back (truncate) and the next one finds the message again, same UID. */
+static void test_deferred_rescan(void **state)
+{
+	const struct maildir_rcpt r[] = {{"df.test", "joe"}};
+	struct maildir_flush *h = NULL;
+	struct maildir_box b;
+	size_t added = 0;
+	uint32_t uid, next;
+
+	(void)state;
+	assert_int_equal(deliver(msg1, r, 1), 0);
+	assert_int_equal(maildir_box_open(&b, &st, "df.test", "joe", MAILDIR_OPEN_DEFER), 0);
+	assert_true(b.uidlist_gen != 0); /* a new list: not flushed yet */
+	assert_int_equal(maildir_flush_uidlist(NULL, b.path, b.uidlist_gen, flushed, NULL, &h), 0);
+	assert_int_equal(maildir_box_rescan(&b, &added), 0);
+	assert_int_equal(added, 0);
+	assert_true(b.uidlist_gen == 0); /* durable, nothing changed: nothing to wait for */
+	assert_int_equal(deliver(msg2, r, 1), 0);
+	next = b.uidnext;
+	assert_int_equal(maildir_box_rescan(&b, &added), 0);
+	assert_int_equal(added, 1);
+	assert_true(b.uidlist_gen != 0);
+	uid = b.msgs[1].uid;
+	maildir_box_truncate(&b, 1, next); /* its flush failed: not announced */
+	assert_int_equal(b.count, 1);
+	assert_int_equal(b.uidnext, next);
+	assert_int_equal(maildir_box_rescan(&b, &added), 0);
+	assert_int_equal(added, 1);
+	assert_int_equal(b.msgs[1].uid, uid);
+	assert_true(b.uidlist_gen != 0); /* still not durable: waited for again */
+	assert_int_equal(maildir_flush_uidlist(NULL, b.path, b.uidlist_gen, flushed, NULL, &h), 0);
+	assert_int_equal(maildir_box_rescan(&b, &added), 0);
+	assert_true(b.uidlist_gen == 0);
+	maildir_box_close(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -937,6 +982,7 @@ int main(void)
 	    cmocka_unit_test(test_folder_names),
 	    cmocka_unit_test(test_folders),
 	    cmocka_unit_test(test_keywords),
+	    cmocka_unit_test(test_deferred_rescan),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

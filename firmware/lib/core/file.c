@@ -116,12 +116,15 @@ int file_write_all(int fd, const void *data, size_t len)
 
 static int file_replace(const char *path, const void *data, size_t len, mode_t mode, bool sync)
 {
+	/* Atomic: a worker (a first login's folders, store/flushjob.c) and the loop may
+	 * replace files at the same time. */
 	static unsigned file_seq;
 	char tmp[FILE_PATH_MAX];
 	struct stat old;
 	int fd, n, rc = -MGW_ELIMIT;
 
-	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.%u", path, (long)getpid(), file_seq++);
+	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.%u", path, (long)getpid(),
+		     __atomic_fetch_add(&file_seq, 1, __ATOMIC_RELAXED));
 	if (n < 0 || (size_t)n >= sizeof(tmp))
 		return rc;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);

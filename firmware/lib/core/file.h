@@ -33,8 +33,9 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 
 /* The same without the fsyncs: readers see the old or the new file, but after a crash
  * the old one, or an empty or torn new one, may be there. Only for caches that are
- * recomputed when lost or damaged (maildirsize), so that the event loop does not wait
- * for a flush to rewrite them. */
+ * recomputed when lost or damaged (maildirsize), and for files the caller flushes
+ * later, on a worker, before it reports the change (store/flushjob.h), so that the
+ * event loop does not wait for a flush to rewrite them. */
 int file_write_cache(const char *path, const void *data, size_t len, mode_t mode);
 
 /* Writes all len bytes to fd (retrying short writes and EINTR). 0, -MGW_ENOSPC (ENOSPC,

@@ -20,9 +20,10 @@
  *     then only frees it.
  *   - log_* calls from run() are allowed (log.c serialises its output).
  * The jobs there are (each file says what its job owns): delivery batches, SMTP's and
- * IMAP APPEND's (store/commitq.c); a session's directory flushes after IMAP EXPUNGE,
- * CLOSE, COPY, MOVE, CREATE, RENAME, DELETE and POP3 QUIT (store/flushjob.c); password
- * checks (proto/gate_login.c).
+ * IMAP APPEND's (store/commitq.c); a session's flushes of the directories and files it
+ * changed on the loop (IMAP EXPUNGE, CLOSE, COPY, MOVE, CREATE, RENAME, DELETE, STORE
+ * of a keyword, SUBSCRIBE, the uidlists of every scan, POP3 QUIT) and a first login's
+ * Maildir and folders (store/flushjob.c); password checks (proto/gate_login.c).
  *
  * Bounds: WORK_THREADS workers and at most queue_max jobs waiting; work_submit() refuses
  * more (-MGW_ELIMIT) and the caller answers with a temporary failure.

@@ -81,12 +81,18 @@ enum imap_mode {
 /* What continues when the flush a session waits for is done (IMAP_MODE_FLUSH). */
 enum imap_wait {
 	IMAP_WAIT_NONE = 0,
-	IMAP_WAIT_APPEND,  /* the delivery's commit (store/commitq.h): s->append_commit */
-	IMAP_WAIT_EXPUNGE, /* new/ and cur/ after the unlinks: then the EXPUNGE responses */
-	IMAP_WAIT_CLOSE,   /* the same for CLOSE: then only the tagged reply */
-	IMAP_WAIT_COPY,	   /* the destination's cur/ after the links: s->copy */
-	IMAP_WAIT_FOLDER,  /* CREATE, DELETE, RENAME: the directories they changed */
-	IMAP_WAIT_SELECT,  /* SELECT/EXAMINE: the uidlist that gave the box's UIDs */
+	IMAP_WAIT_APPEND,    /* the delivery's commit (store/commitq.h): s->append_commit */
+	IMAP_WAIT_EXPUNGE,   /* new/ and cur/ after the unlinks: then the EXPUNGE responses */
+	IMAP_WAIT_CLOSE,     /* the same for CLOSE: then only the tagged reply */
+	IMAP_WAIT_COPY,	     /* the destination's cur/ after the links: s->copy */
+	IMAP_WAIT_FOLDER,    /* CREATE, DELETE, RENAME: the directories they changed */
+	IMAP_WAIT_SELECT,    /* SELECT/EXAMINE: the uidlist that gave the box's UIDs */
+	IMAP_WAIT_RESCAN,    /* NOOP, IDLE, after APPEND/COPY: the rescan's uidlist (s->job) */
+	IMAP_WAIT_STATUS,    /* STATUS of another mailbox: its uidlist (s->sbox) */
+	IMAP_WAIT_APPENDUID, /* after APPEND's commit: the folder's uidlist, its keywords */
+	IMAP_WAIT_COPYUID,   /* after COPY's flush: the destination's uidlist (s->copy) */
+	IMAP_WAIT_STORE,     /* STORE of a new keyword: dovecot-keywords (then the job) */
+	IMAP_WAIT_LOGIN,     /* a first login: the Maildir and special-use folders, made */
 };
 
 /* The octets of a message in CRLF form (store/crlf.h), from skip, at most left. */
@@ -136,6 +142,13 @@ struct imap_job {
 struct imap_copy;
 struct imap_append_commit;
 
+/* STATUS, APPEND: a mailbox opened besides the selected one while its uidlist is
+ * flushed (on the heap: most sessions never need one). */
+struct imap_sbox {
+	struct maildir_box box;
+	char name[MAILDIR_FOLDER_MAX + 1]; /* STATUS: the name as reported */
+};
+
 struct imap_sess {
 	struct conn *c;
 	struct gate_env env;
@@ -180,7 +193,19 @@ struct imap_sess {
 	struct imap_copy *copy; /* COPY/MOVE between the links and their flush; owned */
 	uint32_t *wait_seqs;	/* EXPUNGE: the sequence numbers to report; owned */
 	size_t wait_nseqs;
-	const char *wait_done;	     /* EXPUNGE, CREATE, DELETE, RENAME: tagged OK text */
+	const char *wait_done; /* EXPUNGE, CREATE, DELETE, RENAME: tagged OK text */
+	/* RESCAN: the snapshot before it (taken back when its flush fails), whether the
+	 * tagged text reports a change durable already (APPEND, COPY: OK even then) */
+	size_t rescan_count;
+	uint32_t rescan_uidnext;
+	bool rescan_change;
+	bool rescan_again;	/* IDLE: new mail while a rescan was under way: another one */
+	struct imap_sbox *sbox; /* STATUS, APPEND: see struct imap_sbox; owned, or NULL */
+	unsigned status_items;
+	uint32_t append_uid;	     /* APPEND: the new message's UID in sbox (0: not found) */
+	size_t append_idx;	     /* and its index there */
+	bool store_added;	     /* STORE: a keyword was new (FLAGS announced) */
+	bool flags_stale;	     /* a keyword was added but not announced (its flush failed) */
 	struct imap_sess *next_live; /* all sessions, for imap_sess_notify */
 };
 
@@ -198,6 +223,7 @@ struct imap_copy {
 	char (*names)[MAILDIR_NAME_MAX + 1]; /* their names in dst/cur */
 	char folder[MAILDIR_FOLDER_MAX + 1]; /* the destination; "": INBOX */
 	char dst[MAILDIR_PATH_MAX];
+	uint32_t uidvalidity; /* the destination's (0: no COPYUID) */
 };
 
 /*
@@ -232,6 +258,33 @@ static void imap_copy_free(struct imap_copy *cp)
 	free(cp);
 }
 
+/* Opens folder (NULL: INBOX) into s->sbox, its uidlist's flush left to the caller. 0,
+ * or what maildir_folder_open returns (-MGW_ENOMEM: no memory for it). */
+static int imap_sbox_open(struct imap_sess *s, const char *folder)
+{
+	int rc;
+
+	s->sbox = calloc(1, sizeof(*s->sbox));
+	if (s->sbox == NULL)
+		return -MGW_ENOMEM;
+	snprintf(s->sbox->name, sizeof(s->sbox->name), "%s", folder ? folder : "INBOX");
+	rc = maildir_folder_open(&s->sbox->box, s->env.store, s->who.domain, s->who.user, folder,
+				 MAILDIR_OPEN_DEFER);
+	if (rc < 0) {
+		free(s->sbox);
+		s->sbox = NULL;
+	}
+	return rc;
+}
+
+static void imap_sbox_close(struct imap_sess *s)
+{
+	if (s->sbox != NULL)
+		maildir_box_close(&s->sbox->box);
+	free(s->sbox);
+	s->sbox = NULL;
+}
+
 /* The session goes away: a flush or commit in flight drops its result (loop thread). */
 static void imap_wait_abandon(struct imap_sess *s)
 {
@@ -244,6 +297,7 @@ static void imap_wait_abandon(struct imap_sess *s)
 	s->copy = NULL;
 	free(s->wait_seqs);
 	s->wait_seqs = NULL;
+	imap_sbox_close(s);
 	s->wait = IMAP_WAIT_NONE;
 }
 
@@ -419,9 +473,11 @@ static void imap_flags_announce(struct imap_sess *s)
 
 /* The bits of the keywords of f in the folder md (kw its keywords): added to the
  * folder's dovecot-keywords if add, else only those that exist. *added: a keyword was
- * new. 0, or -MGW_ELIMIT (26 keywords in use, or a name too long), -MGW_E*. */
+ * new. The file goes into later when a write of it is not durable yet (a new keyword, or
+ * another session's): no message gets a letter before it is flushed. 0, or -MGW_ELIMIT
+ * (26 keywords in use, or a name too long), -MGW_E*. */
 static int imap_kw_bits(struct maildir_kw *kw, const char *md, const struct imap_flags *f, bool add,
-			unsigned *bits, bool *added)
+			unsigned *bits, bool *added, struct maildir_dirs *later)
 {
 	int idx;
 
@@ -432,7 +488,7 @@ static int imap_kw_bits(struct maildir_kw *kw, const char *md, const struct imap
 
 		idx = maildir_kw_find(kw, name, len);
 		if (idx == -MGW_ENOENT && add) {
-			idx = maildir_kw_add(kw, md, name, len);
+			idx = maildir_kw_add(kw, md, name, len, later);
 			*added |= idx >= 0;
 		}
 		if (idx == -MGW_ENOENT)
@@ -441,7 +497,8 @@ static int imap_kw_bits(struct maildir_kw *kw, const char *md, const struct imap
 			return idx;
 		*bits |= MAILDIR_F_KW(idx);
 	}
-	return 0;
+	/* A letter of a file whose last write is not durable yet waits for its flush too. */
+	return *bits ? maildir_kw_pending(md, later) : 0;
 }
 
 /* The arrival time: the "<sec>." prefix of a Maildir name, else the file's mtime. */
@@ -985,6 +1042,7 @@ static void imap_fetch_begin_msg(struct imap_sess *s, size_t i)
 }
 
 static void imap_cmd_reset(struct imap_sess *s);
+static void imap_rescan(struct imap_sess *s, const char *done, bool change);
 
 /* The job is over: its command's tagged OK (or back to IDLE), then the input that
  * waited. */
@@ -999,6 +1057,12 @@ static void imap_job_done(struct imap_sess *s)
 	if (!s->closed) {
 		if (done)
 			imap_tagged(s, no ? "NO" : "OK", done);
+		if (!done && s->rescan_again) {
+			/* New mail came while this rescan ran: look again (it ends here too). */
+			s->rescan_again = false;
+			imap_rescan(s, NULL, false);
+			return;
+		}
 		imap_input(s);
 	}
 }
@@ -1141,6 +1205,8 @@ static bool imap_search_eval(struct imap_sess *s, const struct imap_cmd *c, unsi
 
 static bool imap_rescan_more(struct imap_sess *s);
 static void imap_store_one(struct imap_sess *s, size_t i);
+static void imap_flush_done(void *arg, int rc);
+static void imap_wait_end(struct imap_sess *s, enum imap_wait w, int rc);
 
 /* The job: produces output while there is room; called again on DRAINED. */
 static void imap_job_more(struct imap_sess *s)
@@ -1298,11 +1364,15 @@ static bool imap_rescan_more(struct imap_sess *s)
 
 /* Reports what changed since the last look, as a job (a slow reader with many changes
  * never overflows the output), between commands only (RFC 3501 7.4.1); done is the
- * tagged OK text, NULL in IDLE. */
-static void imap_rescan(struct imap_sess *s, const char *done)
+ * tagged OK text, NULL in IDLE; change: done reports a change that is durable already
+ * (APPEND, COPY), confirmed even when the rescan's flush fails. When the scan rewrote the
+ * uidlist (new or vanished messages), or finds a rewrite not known durable, the job
+ * waits in FLUSH for its flush on a worker: no new UID goes out before it is durable. */
+static void imap_rescan(struct imap_sess *s, const char *done, bool change)
 {
 	struct imap_job *j;
 	size_t added = 0, old = s->box.count, n = 0;
+	uint32_t old_next = s->box.uidnext;
 	unsigned *was = calloc(old ? old : 1, sizeof(*was));
 	int rc;
 
@@ -1338,7 +1408,26 @@ static void imap_rescan(struct imap_sess *s, const char *done)
 					j->seqs[j->nseqs++] = (uint32_t)(i + 1);
 				}
 	}
+	if (rc == 0 && s->box.uidlist_gen != 0) {
+		s->rescan_count = old;
+		s->rescan_uidnext = old_next;
+		s->rescan_change = change;
+		s->mode = IMAP_MODE_FLUSH;
+		s->wait = IMAP_WAIT_RESCAN;
+		rc = maildir_flush_uidlist(s->env.work, s->box.path, s->box.uidlist_gen,
+					   imap_flush_done, s, &s->flush);
+		if (rc < 0)
+			imap_wait_end(s, IMAP_WAIT_RESCAN, rc);
+		return;
+	}
 	imap_job_more(s);
+}
+
+/* Whether s is in IDLE, looking at what changed (a rescan's job or its flush). */
+static bool imap_idle_busy(const struct imap_sess *s)
+{
+	return s->job.kind == IMAP_JOB_RESCAN && s->job.done == NULL &&
+	       (s->mode == IMAP_MODE_JOB || s->mode == IMAP_MODE_FLUSH);
 }
 
 static void imap_do_fetch(struct imap_sess *s, const struct imap_cmd *cmd)
@@ -1389,11 +1478,15 @@ void imap_sess_notify(void *arg, const char *domain, const char *user)
 {
 	(void)arg;
 	for (struct imap_sess *s = imap_sessions; s; s = s->next_live) {
-		if (s->closed || s->mode != IMAP_MODE_IDLE || !s->box_open ||
-		    strcmp(s->who.domain, domain) != 0 || strcmp(s->who.user, user) != 0)
+		if (s->closed || !s->box_open || strcmp(s->who.domain, domain) != 0 ||
+		    strcmp(s->who.user, user) != 0)
+			continue;
+		if (imap_idle_busy(s))
+			s->rescan_again = true; /* it looks again when this one is over */
+		if (s->mode != IMAP_MODE_IDLE)
 			continue;
 		s->depth++;
-		imap_rescan(s, NULL);
+		imap_rescan(s, NULL, false);
 		s->depth--;
 	}
 }
@@ -1442,11 +1535,23 @@ static void imap_login(struct imap_sess *s, const uint8_t *name, size_t namelen,
 	gate_login_start(&s->gl, name, namelen, pw, pwlen);
 }
 
+/* The login succeeded (s->who) and the Maildir is ready: authenticated. */
+static void imap_login_ok(struct imap_sess *s)
+{
+	snprintf(s->login, sizeof(s->login), "%s@%s", s->who.user, s->who.domain);
+	log_record("imap %s: login %s (subject %s, serial %s)", s->c->peer, s->login, s->gl.subject,
+		   s->gl.serial);
+	imap_enter(s, IMAP_ST_AUTH);
+	conn_set_idle(s->c, s->env.idle_timeout_ms);
+	imap_tagged(s, "OK", "[CAPABILITY " IMAP_CAPS_COMMON "] Logged in");
+}
+
 /* The login's result: inside imap_login, or later from the worker pool's completion. */
 static void imap_login_done(void *arg, enum gate_login_result r, const struct passwd_addr *a,
 			    uint32_t delay, bool close_after)
 {
 	struct imap_sess *s = arg;
+	int rc;
 
 	s->depth++;
 	if (s->closed || s->mode != IMAP_MODE_VERIFY)
@@ -1461,16 +1566,19 @@ static void imap_login_done(void *arg, enum gate_login_result r, const struct pa
 			imap_tagged(s, "NO", "[UNAVAILABLE] Too many sessions of this user");
 			break;
 		}
-		snprintf(s->login, sizeof(s->login), "%s@%s", s->who.user, s->who.domain);
-		log_record("imap %s: login %s (subject %s, serial %s)", s->c->peer, s->login,
-			   s->gl.subject, s->gl.serial);
-		imap_enter(s, IMAP_ST_AUTH);
-		conn_set_idle(s->c, s->env.idle_timeout_ms);
-		/* RFC 6154 folders at the first login (as dovecot's auto = subscribe). */
-		if (maildir_folder_defaults(s->env.store, s->who.domain, s->who.user) < 0)
-			log_warn("imap %s: %s: cannot create the special-use folders", s->c->peer,
-				 s->login);
-		imap_tagged(s, "OK", "[CAPABILITY " IMAP_CAPS_COMMON "] Logged in");
+		if (maildir_prepare_needed(s->env.store, s->who.domain, s->who.user, true)) {
+			/* RFC 6154 folders at the first login (as dovecot's auto = subscribe),
+			 * made and flushed on a worker; the OK waits for them. */
+			s->mode = IMAP_MODE_FLUSH;
+			s->wait = IMAP_WAIT_LOGIN;
+			rc =
+			    maildir_prepare_start(s->env.work, s->env.store, s->who.domain,
+						  s->who.user, true, imap_flush_done, s, &s->flush);
+			if (rc < 0)
+				imap_wait_end(s, IMAP_WAIT_LOGIN, rc);
+			break;
+		}
+		imap_login_ok(s);
 		break;
 	case GATE_LOGIN_FAILED:
 		/* RFC 5530 response code; the reply waits out the throttle's delay. */
@@ -1578,7 +1686,7 @@ static void imap_do_noop(struct imap_sess *s, const struct imap_cmd *cmd)
 	const char *done = cmd->id == IMAP_CMD_CHECK ? "CHECK completed" : "NOOP completed";
 
 	if (s->state == IMAP_ST_SELECTED)
-		imap_rescan(s, done);
+		imap_rescan(s, done, false);
 	else
 		imap_tagged(s, "OK", done);
 }
@@ -1826,30 +1934,6 @@ out:
 	maildir_folders_free(&names);
 }
 
-static void imap_do_subscribe(struct imap_sess *s, const struct imap_cmd *cmd)
-{
-	char name[MAILDIR_FOLDER_MAX + 1];
-	const char *folder;
-	bool on = cmd->id == IMAP_CMD_SUBSCRIBE;
-	int rc;
-
-	if (!imap_mbox(s, &cmd->a[0], name, sizeof(name), &folder))
-		return;
-	if (folder == NULL) {
-		imap_tagged(s, on ? "OK" : "NO",
-			    on ? "SUBSCRIBE completed (INBOX is always subscribed)"
-			       : "[CANNOT] INBOX is always subscribed");
-		return;
-	}
-	/* RFC 3501 6.3.6: a valid name that does not exist (yet) may be subscribed; LSUB
-	 * shows it \Noselect. */
-	rc = maildir_subs_set(s->env.store, s->who.domain, s->who.user, folder, on);
-	if (rc < 0)
-		imap_tagged(s, "NO", imap_folder_err(rc));
-	else
-		imap_tagged(s, "OK", on ? "SUBSCRIBE completed" : "UNSUBSCRIBE completed");
-}
-
 static void imap_flush_start(struct imap_sess *s, enum imap_wait w,
 			     const struct maildir_dirs *dirs);
 
@@ -1870,6 +1954,30 @@ static bool imap_folder_flush(struct imap_sess *s, int rc, const struct maildir_
 	s->wait_done = done;
 	imap_flush_start(s, IMAP_WAIT_FOLDER, dirs);
 	return true;
+}
+
+/* SUBSCRIBE, UNSUBSCRIBE: the subscriptions file is replaced on the loop and flushed on
+ * a worker before the OK. */
+static void imap_do_subscribe(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	char name[MAILDIR_FOLDER_MAX + 1];
+	struct maildir_dirs later = {0};
+	const char *folder;
+	bool on = cmd->id == IMAP_CMD_SUBSCRIBE;
+	int rc;
+
+	if (!imap_mbox(s, &cmd->a[0], name, sizeof(name), &folder))
+		return;
+	if (folder == NULL) {
+		imap_tagged(s, on ? "OK" : "NO",
+			    on ? "SUBSCRIBE completed (INBOX is always subscribed)"
+			       : "[CANNOT] INBOX is always subscribed");
+		return;
+	}
+	/* RFC 3501 6.3.6: a valid name that does not exist (yet) may be subscribed; LSUB
+	 * shows it \Noselect. */
+	rc = maildir_subs_set(s->env.store, s->who.domain, s->who.user, folder, on, &later);
+	imap_folder_flush(s, rc, &later, on ? "SUBSCRIBE completed" : "UNSUBSCRIBE completed");
 }
 
 static void imap_do_create(struct imap_sess *s, const struct imap_cmd *cmd)
@@ -1924,7 +2032,8 @@ static void imap_do_delete(struct imap_sess *s, const struct imap_cmd *cmd)
 		imap_unselect(s); /* as dovecot: deleting the selected mailbox closes it */
 	rc = maildir_folder_delete_later(s->env.store, s->who.domain, s->who.user, folder, &dirs);
 	if (rc == 0)
-		(void)maildir_subs_set(s->env.store, s->who.domain, s->who.user, folder, false);
+		(void)maildir_subs_set(s->env.store, s->who.domain, s->who.user, folder, false,
+				       &dirs);
 	if (imap_folder_flush(s, rc, &dirs, "DELETE completed"))
 		log_info("imap %s: %s: deleted folder %s", s->c->peer, s->login, folder);
 }
@@ -1951,62 +2060,90 @@ static void imap_do_rename(struct imap_sess *s, const struct imap_cmd *cmd)
 			 ff ? ff : "INBOX", tf);
 }
 
+/* The NO for folder (NULL: INBOX) that could not be opened (rc). */
+static void imap_box_refused(struct imap_sess *s, const char *folder, int rc, const char *missing)
+{
+	if (rc != -MGW_ENOENT)
+		log_err("imap %s: %s: cannot open %s: %s", s->c->peer, s->login,
+			folder ? folder : "INBOX", mgw_strerror(rc));
+	imap_tagged(s, "NO", rc == -MGW_ENOENT ? missing : imap_folder_err(rc));
+}
+
 /* Opens folder (NULL: INBOX) into b. false: refused with a NO (sent). */
 static bool imap_box_open(struct imap_sess *s, struct maildir_box *b, const char *folder,
 			  const char *missing, unsigned flags)
 {
 	int rc = maildir_folder_open(b, s->env.store, s->who.domain, s->who.user, folder, flags);
 
-	if (rc == 0)
-		return true;
-	if (rc != -MGW_ENOENT)
-		log_err("imap %s: %s: cannot open %s: %s", s->c->peer, s->login,
-			folder ? folder : "INBOX", mgw_strerror(rc));
-	imap_tagged(s, "NO", rc == -MGW_ENOENT ? missing : imap_folder_err(rc));
-	return false;
+	if (rc < 0)
+		imap_box_refused(s, folder, rc, missing);
+	return rc == 0;
 }
 
-static void imap_do_status(struct imap_sess *s, const struct imap_cmd *cmd)
+/* STATUS's response for bp (the selected box, or s->sbox's) named name, then the
+ * tagged OK. */
+static void imap_status_report(struct imap_sess *s, const struct maildir_box *bp, const char *name)
 {
-	struct maildir_box b = {.lock_fd = -1};
-	const struct maildir_box *bp = &b;
-	char name[MAILDIR_FOLDER_MAX + 1];
-	const char *folder;
+	unsigned items = s->status_items;
 	size_t recent = 0, unseen = 0;
 	char line[512];
 	size_t n;
 
-	if (!imap_mbox(s, &cmd->a[0], name, sizeof(name), &folder))
-		return;
-	if (imap_is_selected(s, folder))
-		bp = &s->box;
-	else if (!imap_box_open(s, &b, folder, "[NONEXISTENT] No such mailbox", 0))
-		return;
 	for (size_t i = 0; i < bp->count; i++) {
 		recent += bp == &s->box ? bp->msgs[i].uid >= s->recent_from : bp->msgs[i].in_new;
 		unseen += !(bp->msgs[i].flags & MAILDIR_F_SEEN);
 	}
-	n = (size_t)snprintf(line, sizeof(line), "* STATUS \"%s\" (", folder ? folder : "INBOX");
-	if (cmd->items & IMAP_STATUS_MESSAGES)
+	n = (size_t)snprintf(line, sizeof(line), "* STATUS \"%s\" (", name);
+	if (items & IMAP_STATUS_MESSAGES)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "MESSAGES %zu ", bp->count);
-	if (cmd->items & IMAP_STATUS_RECENT)
+	if (items & IMAP_STATUS_RECENT)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "RECENT %zu ", recent);
-	if (cmd->items & IMAP_STATUS_UIDNEXT)
+	if (items & IMAP_STATUS_UIDNEXT)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "UIDNEXT %u ", bp->uidnext);
-	if (cmd->items & IMAP_STATUS_UIDVALIDITY)
+	if (items & IMAP_STATUS_UIDVALIDITY)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "UIDVALIDITY %u ",
 				      bp->uidvalidity);
-	if (cmd->items & IMAP_STATUS_UNSEEN)
+	if (items & IMAP_STATUS_UNSEEN)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "UNSEEN %zu ", unseen);
-	if (cmd->items & IMAP_STATUS_SIZE)
+	if (items & IMAP_STATUS_SIZE)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "SIZE %llu ",
 				      (unsigned long long)maildir_box_size(bp));
 	if (line[n - 1] == ' ')
 		n--;
 	imap_out(s, "%.*s)\r\n", (int)n, line);
-	if (bp == &b)
-		maildir_box_close(&b);
 	imap_tagged(s, "OK", "STATUS completed");
+}
+
+/* STATUS of another mailbox opens it (a scan, which may rewrite its uidlist: the
+ * counts and UIDNEXT go out once that list is durable, flushed on a worker). */
+static void imap_do_status(struct imap_sess *s, const struct imap_cmd *cmd)
+{
+	char name[MAILDIR_FOLDER_MAX + 1];
+	const char *folder;
+	int rc;
+
+	if (!imap_mbox(s, &cmd->a[0], name, sizeof(name), &folder))
+		return;
+	s->status_items = cmd->items;
+	if (imap_is_selected(s, folder)) {
+		imap_status_report(s, &s->box, folder ? folder : "INBOX");
+		return;
+	}
+	rc = imap_sbox_open(s, folder);
+	if (rc < 0) {
+		imap_box_refused(s, folder, rc, "[NONEXISTENT] No such mailbox");
+		return;
+	}
+	if (s->sbox->box.uidlist_gen == 0) {
+		imap_wait_end(s, IMAP_WAIT_STATUS, 0);
+		return;
+	}
+	s->mode = IMAP_MODE_FLUSH;
+	s->wait = IMAP_WAIT_STATUS;
+	rc = maildir_flush_uidlist(s->env.work, s->sbox->box.path, s->sbox->box.uidlist_gen,
+				   imap_flush_done, s, &s->flush);
+	if (rc < 0)
+		imap_wait_end(s, IMAP_WAIT_STATUS, rc);
 }
 
 /* SELECT/EXAMINE's responses for the box just opened, whose UIDs are durable. */
@@ -2042,9 +2179,6 @@ static void imap_select_report(struct imap_sess *s)
 				: "[READ-WRITE] SELECT completed");
 }
 
-static void imap_flush_done(void *arg, int rc);
-static void imap_wait_end(struct imap_sess *s, enum imap_wait w, int rc);
-
 /* The box is opened with the uidlist's flush left to us (MAILDIR_OPEN_DEFER): when the
  * scan rewrote the list (new or vanished messages), or an earlier rewrite is not known
  * durable, the session waits in FLUSH for its flush on a worker (imap_flush_done), and
@@ -2077,7 +2211,10 @@ static void imap_do_select(struct imap_sess *s, const struct imap_cmd *cmd)
 /* ---- changes that wait for a flush (IMAP_MODE_FLUSH) ---------------------------------- */
 
 static void imap_copy_end(struct imap_sess *s, int rc);
+static void imap_copy_report(struct imap_sess *s, int rc);
 static void imap_append_finish(struct imap_sess *s, int rc, const char *base);
+static void imap_append_report(struct imap_sess *s, int rc);
+static void imap_store_go(struct imap_sess *s);
 
 /* The tagged NO text when the flush of a change failed: the change is not confirmed. */
 static const char *imap_flush_err(int rc, const char *what)
@@ -2106,6 +2243,32 @@ static void imap_expunge_report(struct imap_sess *s, int rc)
 	s->job.item = IMAP_FETCH_ATTS_MAX;
 	s->mode = IMAP_MODE_JOB;
 	imap_job_more(s);
+}
+
+/* The rescan's uidlist is durable (rc 0): its report goes out (the job). Else the new
+ * messages leave the snapshot again, unannounced (the next rescan finds them, with the
+ * same UIDs, and flushes the list again), and the tagged reply is NO, or OK for an
+ * APPEND or COPY, whose change is durable; in IDLE nothing is said. */
+static void imap_rescan_end(struct imap_sess *s, int rc)
+{
+	const char *done = s->job.done;
+
+	if (rc == 0) {
+		s->mode = IMAP_MODE_JOB;
+		imap_job_more(s);
+		return;
+	}
+	maildir_box_truncate(&s->box, s->rescan_count, s->rescan_uidnext);
+	imap_job_end(s);
+	if (done == NULL) {
+		s->rescan_again = false; /* the next delivery tries again */
+		s->mode = IMAP_MODE_IDLE;
+	} else if (s->rescan_change) {
+		imap_tagged(s, "OK", done);
+	} else {
+		imap_tagged(s, "NO",
+			    imap_flush_err(rc, "[SERVERBUG] Mailbox state not confirmed on disk"));
+	}
 }
 
 /* What waited for the flush continues, on the loop thread (rc: the flush's result). */
@@ -2147,6 +2310,43 @@ static void imap_wait_end(struct imap_sess *s, enum imap_wait w, int rc)
 		} else {
 			imap_select_report(s);
 		}
+		break;
+	case IMAP_WAIT_RESCAN:
+		imap_rescan_end(s, rc);
+		break;
+	case IMAP_WAIT_STATUS:
+		if (rc < 0)
+			imap_tagged(s, "NO",
+				    imap_flush_err(rc, "[SERVERBUG] Mailbox state not confirmed "
+						       "on disk"));
+		else
+			imap_status_report(s, &s->sbox->box, s->sbox->name);
+		imap_sbox_close(s);
+		break;
+	case IMAP_WAIT_APPENDUID:
+		imap_append_report(s, rc);
+		break;
+	case IMAP_WAIT_COPYUID:
+		imap_copy_report(s, rc);
+		break;
+	case IMAP_WAIT_STORE:
+		if (rc < 0) {
+			imap_cmd_reset(s);
+			s->flags_stale |= s->store_added;
+			imap_tagged(
+			    s, "NO",
+			    imap_flush_err(rc, "[SERVERBUG] Keyword not confirmed on disk"));
+		} else {
+			imap_store_go(s);
+		}
+		break;
+	case IMAP_WAIT_LOGIN:
+		/* The special-use folders are a convenience: the login stands without them
+		 * (the next login tries again: no subscriptions file was written). */
+		if (rc < 0)
+			log_warn("imap %s: %s@%s: cannot create the special-use folders",
+				 s->c->peer, s->who.user, s->who.domain);
+		imap_login_ok(s);
 		break;
 	case IMAP_WAIT_APPEND:
 	case IMAP_WAIT_NONE:
@@ -2312,9 +2512,21 @@ static void imap_store_one(struct imap_sess *s, size_t i)
 		imap_out(s, "* %zu FETCH (FLAGS (%s))\r\n", i + 1, fl);
 }
 
+/* STORE once its keywords are durable: FLAGS if one was new, then the job. */
+static void imap_store_go(struct imap_sess *s)
+{
+	if (s->store_added || s->flags_stale)
+		imap_flags_announce(s);
+	s->flags_stale = false;
+	imap_job_start(s, IMAP_JOB_STORE, s->pc->uid ? "UID STORE completed" : "STORE completed");
+}
+
+/* A keyword new to the folder is added to its dovecot-keywords, replaced on the loop and
+ * flushed on a worker before any message gets its letter (the session waits in FLUSH,
+ * keeping the command for the job). */
 static void imap_do_store(struct imap_sess *s, const struct imap_cmd *cmd)
 {
-	bool added = false;
+	struct maildir_dirs later = {0};
 
 	if (s->readonly) {
 		imap_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only");
@@ -2324,14 +2536,16 @@ static void imap_do_store(struct imap_sess *s, const struct imap_cmd *cmd)
 		imap_tagged(s, "BAD", "Invalid message sequence number");
 		return;
 	}
+	s->store_added = false;
 	if (imap_kw_bits(&s->kw, s->box.path, &cmd->flags, cmd->store_mode != IMAP_STORE_REMOVE,
-			 &s->store_kw, &added) < 0) {
+			 &s->store_kw, &s->store_added, &later) < 0) {
 		imap_tagged(s, "NO", "[LIMIT] Too many keywords in this mailbox");
 		return;
 	}
-	if (added)
-		imap_flags_announce(s);
-	imap_job_start(s, IMAP_JOB_STORE, cmd->uid ? "UID STORE completed" : "STORE completed");
+	if (later.n > 0)
+		imap_flush_start(s, IMAP_WAIT_STORE, &later);
+	else
+		imap_store_go(s);
 }
 
 static void imap_do_idle(struct imap_sess *s, const struct imap_cmd *cmd)
@@ -2340,7 +2554,7 @@ static void imap_do_idle(struct imap_sess *s, const struct imap_cmd *cmd)
 	imap_out(s, "+ idling\r\n");
 	s->mode = IMAP_MODE_IDLE;
 	if (s->state == IMAP_ST_SELECTED)
-		imap_rescan(s, NULL);
+		imap_rescan(s, NULL, false);
 }
 
 static void imap_idle_line(struct imap_sess *s, const uint8_t *text, size_t len)
@@ -2382,6 +2596,7 @@ static void imap_append_begin(struct imap_sess *s, const struct imap_cmd *cmd)
 	const char *why = NULL, *folder = NULL;
 	char raw[MAILDIR_FOLDER_MAX + 2];
 	struct maildir_kw kw = {0};
+	struct maildir_dirs kwl = {0}; /* flushed after the commit (imap_append_finish) */
 	unsigned kwbits = 0;
 	bool added = false;
 	size_t len = 0;
@@ -2416,7 +2631,7 @@ static void imap_append_begin(struct imap_sess *s, const struct imap_cmd *cmd)
 	else if (cmd->flags.nkeywords &&
 		 (maildir_path(s->env.store, s->who.domain, s->who.user, root, sizeof(root)) < 0 ||
 		  maildir_folder_dir(root, folder, dir, sizeof(dir)) < 0 ||
-		  imap_kw_bits(&kw, dir, &cmd->flags, true, &kwbits, &added) < 0))
+		  imap_kw_bits(&kw, dir, &cmd->flags, true, &kwbits, &added, &kwl) < 0))
 		why = "NO [LIMIT] Too many keywords in this mailbox";
 	else if (maildir_dlv_begin_at(s->env.store, &s->dlv,
 				      cmd->append.has_date ? (time_t)cmd->append.date : 0) < 0)
@@ -2519,14 +2734,15 @@ static void imap_append_end(struct imap_sess *s, size_t restlen)
 	}
 }
 
-/* The commit is over (rc): set the flags, find the UID (RFC 4315 APPENDUID), report
- * EXISTS if the mailbox is selected; NO when the message is not stored. base: the
- * message's unique name and ",". */
+/* The commit is over (rc): find the UID (RFC 4315 APPENDUID) in the folder, opened into
+ * s->sbox; its uidlist (when the scan rewrote it) and dovecot-keywords (when a keyword
+ * was added) are flushed on a worker before the UID is announced and the message gets
+ * its keyword letters; then imap_append_report. NO when the message is not stored.
+ * base: the message's unique name and ",". */
 static void imap_append_finish(struct imap_sess *s, int rc, const char *base)
 {
 	const char *folder = s->append_folder[0] ? s->append_folder : NULL;
-	struct maildir_box b = {.lock_fd = -1};
-	uint32_t uid = 0, uidvalidity = 0;
+	struct maildir_dirs l = {0};
 
 	if (rc < 0) {
 		imap_tagged(s, "NO",
@@ -2535,17 +2751,43 @@ static void imap_append_finish(struct imap_sess *s, int rc, const char *base)
 						: imap_flush_err(rc, "[SERVERBUG] Not stored"));
 		return;
 	}
-	if (maildir_folder_open(&b, s->env.store, s->who.domain, s->who.user, folder, 0) == 0) {
-		for (size_t i = b.count; i-- > 0;)
-			if (strncmp(b.msgs[i].name, base, strlen(base)) == 0) {
-				uid = b.msgs[i].uid;
-				uidvalidity = b.uidvalidity;
-				if (s->append_flags)
-					maildir_msg_flags_set(&b, i, s->append_flags);
+	s->append_uid = 0;
+	if (imap_sbox_open(s, folder) == 0) {
+		struct maildir_box *b = &s->sbox->box;
+
+		for (size_t i = b->count; i-- > 0;)
+			if (strncmp(b->msgs[i].name, base, strlen(base)) == 0) {
+				s->append_uid = b->msgs[i].uid;
+				s->append_idx = i;
 				break;
 			}
-		maildir_box_close(&b);
+		rc = b->uidlist_gen ? maildir_dirs_add_uidlist(&l, b->path, b->uidlist_gen) : 0;
+		if (rc == 0 && (s->append_flags & ~MAILDIR_F_SYSTEM))
+			rc = maildir_kw_pending(b->path, &l);
 	}
+	if (rc < 0 || l.n == 0)
+		imap_wait_end(s, IMAP_WAIT_APPENDUID, rc);
+	else
+		imap_flush_start(s, IMAP_WAIT_APPENDUID, &l);
+}
+
+/* APPEND's end once the UID (and keywords) are durable, rc 0, or not: then the message
+ * is stored all the same (its commit was flushed) and OK says so, without APPENDUID and
+ * without keywords (a NO would make the client append it again). EXISTS if the folder
+ * is selected. */
+static void imap_append_report(struct imap_sess *s, int rc)
+{
+	const char *folder = s->append_folder[0] ? s->append_folder : NULL;
+	unsigned flags = rc == 0 ? s->append_flags : s->append_flags & MAILDIR_F_SYSTEM;
+	uint32_t uid = 0, uidvalidity = 0;
+
+	if (s->sbox != NULL) {
+		uid = rc == 0 ? s->append_uid : 0;
+		uidvalidity = s->sbox->box.uidvalidity;
+		if (s->append_uid && flags)
+			maildir_msg_flags_set(&s->sbox->box, s->append_idx, flags);
+	}
+	imap_sbox_close(s);
 	log_info("imap %s: %s: APPEND of UID %u to %s", s->c->peer, s->login, uid,
 		 folder ? folder : "INBOX");
 	if (uid)
@@ -2555,7 +2797,7 @@ static void imap_append_finish(struct imap_sess *s, int rc, const char *base)
 		snprintf(s->resp, sizeof(s->resp), "APPEND completed");
 	imap_sess_notify(NULL, s->who.domain, s->who.user);
 	if (s->state == IMAP_ST_SELECTED)
-		imap_rescan(s, s->resp); /* EXISTS, then the tagged OK */
+		imap_rescan(s, s->resp, true); /* EXISTS, then the tagged OK */
 	else
 		imap_tagged(s, "OK", s->resp);
 }
@@ -2585,16 +2827,21 @@ static bool imap_uidset(char *out, size_t outsz, const uint32_t *u, const uint32
 	return true;
 }
 
-/* The UIDs the destination gave the n copies named names (full names in its cur/). */
-static void imap_copy_uids(struct imap_sess *s, const char *folder,
-			   char (*names)[MAILDIR_NAME_MAX + 1], size_t n, uint32_t *uids,
-			   uint32_t *uidvalidity)
+/* The UIDs the destination gave the n copies named names (full names in its cur/). The
+ * scan may have rewritten its uidlist: the number of that write (0: durable), for the
+ * caller to flush (maildir_flush_uidlist) before it announces them. */
+static uint64_t imap_copy_uids(struct imap_sess *s, const char *folder,
+			       char (*names)[MAILDIR_NAME_MAX + 1], size_t n, uint32_t *uids,
+			       uint32_t *uidvalidity)
 {
 	struct maildir_box b = {.lock_fd = -1};
+	uint64_t gen;
 
-	if (maildir_folder_open(&b, s->env.store, s->who.domain, s->who.user, folder, 0) < 0)
-		return;
+	if (maildir_folder_open(&b, s->env.store, s->who.domain, s->who.user, folder,
+				MAILDIR_OPEN_DEFER) < 0)
+		return 0;
 	*uidvalidity = b.uidvalidity;
+	gen = b.uidlist_gen;
 	for (size_t k = 0; k < n; k++) {
 		const char *info = strstr(names[k], ":2,");
 		size_t bl = info ? (size_t)(info - names[k]) : strlen(names[k]);
@@ -2608,15 +2855,17 @@ static void imap_copy_uids(struct imap_sess *s, const char *folder,
 			}
 	}
 	maildir_box_close(&b);
+	return gen;
 }
 
 /* COPY and MOVE (RFC 3501 6.4.7, RFC 6851): hard links into the destination, all or
  * nothing, fsync'd before the answer; [COPYUID] (RFC 4315); MOVE then expunges. */
 /* Message i's flags for a copy into the folder dst (dkw its keywords, loaded at the
  * first call): each keyword under its letter in dst's dovecot-keywords, added there if
- * new; one that cannot be added (26 in use) is left out. */
+ * new (replaced without a flush, the file added to later); one that cannot be added (26
+ * in use, later full) is left out. */
 static unsigned imap_kw_remap(struct imap_sess *s, size_t i, struct maildir_kw *dkw,
-			      const char *dst)
+			      const char *dst, struct maildir_dirs *later)
 {
 	unsigned f = s->box.msgs[i].flags, out = f & MAILDIR_F_SYSTEM;
 	int idx;
@@ -2630,10 +2879,14 @@ static unsigned imap_kw_remap(struct imap_sess *s, size_t i, struct maildir_kw *
 			continue;
 		idx = maildir_kw_find(dkw, name, strlen(name));
 		if (idx < 0)
-			idx = maildir_kw_add(dkw, dst, name, strlen(name));
+			idx = maildir_kw_add(dkw, dst, name, strlen(name), later);
 		if (idx >= 0)
 			out |= MAILDIR_F_KW(idx);
 	}
+	/* dst's dovecot-keywords is flushed with the copies when a write of it is not
+	 * durable yet (after a crash a letter would name no keyword, or another one). */
+	if (out != (f & MAILDIR_F_SYSTEM) && maildir_kw_pending(dst, later) < 0)
+		out &= MAILDIR_F_SYSTEM;
 	return out;
 }
 
@@ -2703,7 +2956,7 @@ static void imap_do_copy(struct imap_sess *s, const struct imap_cmd *cmd)
 		if (s->box.msgs[i].gone || !imap_msg_in_set(s, cmd, i))
 			continue;
 		rc = maildir_msg_copy(&s->box, i, s->env.store, cp->dst,
-				      imap_kw_remap(s, i, &dkw, cp->dst), cp->names[cp->k],
+				      imap_kw_remap(s, i, &dkw, cp->dst, &dirs), cp->names[cp->k],
 				      sizeof(cp->names[cp->k]));
 		if (rc == -MGW_ENOENT)
 			continue; /* expunged elsewhere meanwhile: the next NOOP says so */
@@ -2738,16 +2991,14 @@ out:
 
 /* COPY and MOVE after the links and their flush (rc): NO and the copies removed when
  * either failed (RFC 3501 6.4.7: a failed COPY leaves the destination as it was); else
- * [COPYUID] (RFC 4315) and OK, or for MOVE the expunge of the sources (RFC 6851). */
+ * the UIDs the destination gave them, whose uidlist is flushed on a worker when the scan
+ * rewrote it, then imap_copy_report. */
 static void imap_copy_end(struct imap_sess *s, int rc)
 {
 	struct imap_copy *cp = s->copy;
 	const char *folder = cp->folder[0] ? cp->folder : NULL;
-	char sets[2][320] = {"", ""};
-	uint32_t uidvalidity = 0;
-	bool ok;
+	uint64_t gen;
 
-	s->copy = NULL;
 	if (rc < 0) {
 		for (size_t m = 0; m < cp->k; m++) {
 			char p[MAILDIR_PATH_MAX + MAILDIR_NAME_MAX + 8];
@@ -2760,18 +3011,41 @@ static void imap_copy_end(struct imap_sess *s, int rc)
 		imap_tagged(s, "NO",
 			    rc == -MGW_ENOSPC ? "[OVERQUOTA] Disk full"
 					      : imap_flush_err(rc, "[SERVERBUG] Nothing copied"));
-		goto out;
+		s->copy = NULL;
+		imap_copy_free(cp);
+		return;
 	}
 	maildir_quota_add(s->box.root, (int64_t)cp->bytes, (int64_t)cp->k);
-	imap_copy_uids(s, folder, cp->names, cp->k, cp->dst_uids, &uidvalidity);
+	gen = imap_copy_uids(s, folder, cp->names, cp->k, cp->dst_uids, &cp->uidvalidity);
+	if (gen == 0) {
+		imap_copy_report(s, 0);
+		return;
+	}
+	s->mode = IMAP_MODE_FLUSH;
+	s->wait = IMAP_WAIT_COPYUID;
+	rc = maildir_flush_uidlist(s->env.work, cp->dst, gen, imap_flush_done, s, &s->flush);
+	if (rc < 0)
+		imap_wait_end(s, IMAP_WAIT_COPYUID, rc);
+}
+
+/* The copies are durable; their UIDs too (rc 0: [COPYUID], RFC 4315) or not (rc < 0:
+ * OK without it, the copies stand). MOVE then expunges the sources (RFC 6851). */
+static void imap_copy_report(struct imap_sess *s, int rc)
+{
+	struct imap_copy *cp = s->copy;
+	const char *folder = cp->folder[0] ? cp->folder : NULL;
+	char sets[2][320] = {"", ""};
+	bool ok;
+
+	s->copy = NULL;
 	imap_sess_notify(NULL, s->who.domain, s->who.user);
-	ok = uidvalidity != 0 && cp->k > 0;
+	ok = rc == 0 && cp->uidvalidity != 0 && cp->k > 0;
 	for (size_t m = 0; m < cp->k; m++)
 		ok = ok && cp->dst_uids[m] != 0;
 	ok = ok && imap_uidset(sets[0], sizeof(sets[0]), cp->src_uids, cp->dst_uids, cp->k) &&
 	     imap_uidset(sets[1], sizeof(sets[1]), cp->dst_uids, cp->src_uids, cp->k);
 	if (ok)
-		snprintf(s->resp, sizeof(s->resp), "[COPYUID %u %s %s] ", uidvalidity, sets[0],
+		snprintf(s->resp, sizeof(s->resp), "[COPYUID %u %s %s] ", cp->uidvalidity, sets[0],
 			 sets[1]);
 	else
 		s->resp[0] = '\0';
@@ -2787,7 +3061,7 @@ static void imap_copy_end(struct imap_sess *s, int rc)
 	snprintf(s->resp + strlen(s->resp), sizeof(s->resp) - strlen(s->resp), "%s completed",
 		 cp->uid ? "UID COPY" : "COPY");
 	if (imap_is_selected(s, folder))
-		imap_rescan(s, s->resp); /* EXISTS, then the tagged OK */
+		imap_rescan(s, s->resp, true); /* EXISTS, then the tagged OK */
 	else
 		imap_tagged(s, "OK", s->resp);
 out:
@@ -2965,7 +3239,7 @@ static void imap_line(struct imap_sess *s, const uint8_t *text, size_t len)
 	/* The command's strings point into s->cmd: it is reset only when the handler is
 	 * done with them (a job keeps them until it ends, and input waits meanwhile). */
 	imap_table[pc->id].fn(s, pc);
-	if (s->mode != IMAP_MODE_JOB)
+	if (s->mode != IMAP_MODE_JOB && !(s->mode == IMAP_MODE_FLUSH && s->wait == IMAP_WAIT_STORE))
 		imap_cmd_reset(s);
 }
 

@@ -22,8 +22,19 @@
  * (MAILDIR_OPEN_DEFER): when the scan rewrote the list (new or vanished messages) or an
  * earlier rewrite is not known durable, the list is flushed on a worker
  * (maildir_flush_uidlist) and EXISTS, UIDNEXT and the OK go out only after it; a failed
- * flush answers NO and leaves nothing selected. The other scans (NOOP, IDLE, STATUS,
- * the UID lookup after APPEND and COPY) still flush a rewritten list on the loop.
+ * flush answers NO and leaves nothing selected. So do the other scans: NOOP, CHECK and
+ * IDLE (their EXISTS, EXPUNGE and FETCH FLAGS wait; a failed flush takes the new
+ * messages out of the snapshot again, answers NO, or says nothing in IDLE), STATUS of
+ * another mailbox (NO, no counts), the UID lookup after APPEND and COPY (a failed flush:
+ * OK without APPENDUID or COPYUID, since the message is stored). The files a command
+ * rewrites are replaced on the loop without a flush and flushed on a worker before its
+ * OK: dovecot-uidvalidity with a new list, dovecot-keywords (STORE, APPEND or COPY of a
+ * new keyword; no message gets the letter before, and a later user of a letter whose
+ * file is not durable yet waits for it too), subscriptions (SUBSCRIBE, UNSUBSCRIBE,
+ * DELETE) and RENAME INBOX's copy of dovecot-keywords. A first login's Maildir and
+ * special-use folders are made and flushed on a worker before the login's OK (when that
+ * fails the login stands, without them; the next login tries again). Nothing the loop
+ * thread does for a session waits for an fsync.
  *
  * Output back-pressure: FETCH, SEARCH and EXPUNGE responses are produced while the
  * output buffer is below IMAP_OUT_HIGH and resumed on CONN_EV_DRAINED; message bodies

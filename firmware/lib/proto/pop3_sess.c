@@ -29,7 +29,8 @@ enum pop3_state {
 	POP3_ST_SASL,	 /* AUTHORIZATION, waiting for the AUTH PLAIN response line */
 	POP3_ST_DELAY,	 /* AUTHORIZATION, a failed login waits out its delay */
 	POP3_ST_VERIFY,	 /* AUTHORIZATION, the password is being checked on a worker */
-	POP3_ST_OPEN,	 /* AUTHORIZATION, the mailbox's new uidlist is being flushed */
+	POP3_ST_OPEN,	 /* AUTHORIZATION, the mailbox's new uidlist is being flushed, or at a
+			    first login the Maildir made on a worker */
 	POP3_ST_TRANS,	 /* TRANSACTION */
 	POP3_ST_STREAM,	 /* TRANSACTION, RETR/TOP output in progress */
 	POP3_ST_UPDATE,	 /* UPDATE: the deletions wait for their flush on a worker */
@@ -65,6 +66,7 @@ struct pop3_sess {
 	char login[PASSWD_ADDR_MAX + 1]; /* user@domain once logged in */
 	const char *delayed_reply;	 /* sent when the delay ends */
 	bool close_after_delay;
+	struct passwd_addr who; /* the login's user, while its Maildir is made */
 	struct maildir_box box;
 	bool box_open;
 	bool *deleted; /* per message of the box, TRANSACTION only */
@@ -327,7 +329,49 @@ static void pop3_open_done(void *arg, int rc)
 		pop3_free(s);
 }
 
+static void pop3_box_open(struct pop3_sess *s, const struct passwd_addr *a);
+
+/* The Maildir of a first login is made (rc 0), or could not be. */
+static void pop3_prepare_done(void *arg, int rc)
+{
+	struct pop3_sess *s = arg;
+
+	s->depth++;
+	if (!s->closed && s->state == POP3_ST_OPEN) {
+		pop3_enter(s, POP3_ST_AUTH);
+		if (rc < 0) {
+			log_err("pop3 %s: %s@%s: cannot make the mailbox: %s", s->c->peer,
+				s->who.user, s->who.domain, mgw_strerror(rc));
+			pop3_reply(s, "-ERR [SYS/TEMP] mailbox unavailable, try later");
+		} else {
+			pop3_box_open(s, &s->who);
+		}
+		pop3_input(s); /* the commands pipelined behind the login (no-op when nested) */
+	}
+	s->depth--;
+	if (s->closed && s->depth == 0)
+		pop3_free(s);
+}
+
+/* At a first login (no Maildir yet) the Maildir is made and flushed on a worker, the
+ * session waiting in OPEN; then, or at once, the mailbox is opened. */
 static void pop3_login_ok(struct pop3_sess *s, const struct passwd_addr *a)
+{
+	int rc;
+
+	if (!maildir_prepare_needed(s->env.store, a->domain, a->user, false)) {
+		pop3_box_open(s, a);
+		return;
+	}
+	s->who = *a;
+	pop3_enter(s, POP3_ST_OPEN);
+	rc = maildir_prepare_start(s->env.work, s->env.store, a->domain, a->user, false,
+				   pop3_prepare_done, s, &s->flush);
+	if (rc < 0)
+		pop3_prepare_done(s, rc);
+}
+
+static void pop3_box_open(struct pop3_sess *s, const struct passwd_addr *a)
 {
 	int rc;
 

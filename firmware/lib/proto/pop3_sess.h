@@ -15,7 +15,9 @@
  * messages) or an earlier rewrite is not known durable, the list is flushed on a worker
  * (store/flushjob.h, maildir_flush_uidlist) while the session waits in AUTHORIZATION
  * taking no input; +OK (and so any UIDL) comes only after it, "-ERR [SYS/TEMP]" when it
- * fails (the maildrop is closed again, the client may log in anew).
+ * fails (the maildrop is closed again, the client may log in anew). A first login (no
+ * Maildir yet) waits the same way for the Maildir, made and flushed on a worker
+ * (maildir_prepare_start), and with it the new list's dovecot-uidvalidity.
  *
  * RETR and TOP stream the message from its file in chunks as the output drains
  * (and LIST/UIDL their listing, which may be longer than the output buffer)

@@ -364,7 +364,7 @@ static int maildir_inbox_move(const char *root, const char *dir, struct maildir_
 	if (rc == 0)
 		rc = file_read_all(from, MAILDIR_KW_FILE_MAX, &kw, &kwlen);
 	if (rc == 0)
-		rc = file_write_atomic(to, kw, kwlen, 0600);
+		rc = maildir_write_later(to, kw, kwlen, later);
 	else if (rc == -MGW_ENOENT)
 		rc = 0;
 	free(kw);
@@ -559,7 +559,8 @@ int maildir_subs_list(const struct maildir_store *st, const char *domain, const 
 	return rc;
 }
 
-static int maildir_subs_write(const char *root, const struct maildir_folders *f)
+static int maildir_subs_write(const char *root, const struct maildir_folders *f,
+			      struct maildir_dirs *later)
 {
 	char p[MAILDIR_PATH_MAX], *text;
 	size_t cap = 8, len;
@@ -579,15 +580,15 @@ static int maildir_subs_write(const char *root, const struct maildir_folders *f)
 	}
 	rc = maildir_fmt(p, sizeof(p), "%s/%s", root, MAILDIR_SUBS_FILE);
 	if (rc == 0)
-		rc = file_write_atomic(p, text, len, 0600);
+		rc = maildir_write_later(p, text, len, later);
 	free(text);
 	return rc;
 }
 
 int maildir_subs_set(const struct maildir_store *st, const char *domain, const char *user,
-		     const char *name, bool on)
+		     const char *name, bool on, struct maildir_dirs *later)
 {
-	char root[MAILDIR_PATH_MAX];
+	char root[MAILDIR_PATH_MAX], p[MAILDIR_PATH_MAX];
 	struct maildir_folders f;
 	int rc, lockfd = -1;
 
@@ -599,8 +600,14 @@ int maildir_subs_set(const struct maildir_store *st, const char *domain, const c
 	if (rc < 0)
 		return rc;
 	rc = maildir_subs_list(st, domain, user, &f);
-	if (rc == 0 && maildir_folders_has(&f, name) == on)
-		goto out; /* nothing changes: no rewrite (and none of its fsyncs) */
+	if (rc == 0 && maildir_folders_has(&f, name) == on) {
+		/* Nothing changes: no rewrite (and none of its fsyncs); but what is confirmed
+		 * must be durable (an earlier rewrite may still wait for its flush). */
+		if (later != NULL &&
+		    maildir_fmt(p, sizeof(p), "%s/%s", root, MAILDIR_SUBS_FILE) == 0)
+			rc = maildir_dirs_add_pending(later, p);
+		goto out;
+	}
 	if (rc == 0 && on)
 		rc = maildir_folders_add(&f, name, strlen(name));
 	if (rc == 0 && !on) {
@@ -615,7 +622,7 @@ int maildir_subs_set(const struct maildir_store *st, const char *domain, const c
 		f.n = j;
 	}
 	if (rc == 0)
-		rc = maildir_subs_write(root, &f);
+		rc = maildir_subs_write(root, &f, later);
 out:
 	maildir_folders_free(&f);
 	close(lockfd);
@@ -626,6 +633,8 @@ int maildir_folder_defaults(const struct maildir_store *st, const char *domain, 
 {
 	char root[MAILDIR_PATH_MAX], p[MAILDIR_PATH_MAX];
 	struct maildir_folders f = {0};
+	struct maildir_dirs later = {0};
+	struct stat sb;
 	int rc;
 
 	rc = maildir_path(st, domain, user, root, sizeof(root));
@@ -633,18 +642,27 @@ int maildir_folder_defaults(const struct maildir_store *st, const char *domain, 
 		rc = maildir_fmt(p, sizeof(p), "%s/%s", root, MAILDIR_SUBS_FILE);
 	if (rc < 0)
 		return rc;
-	if (access(p, F_OK) == 0)
-		return 0; /* not the first login */
+	if (stat(p, &sb) == 0 && sb.st_size > 0)
+		return 0; /* not the first login (an empty file: its data lost in a crash) */
 	for (size_t i = 0; rc == 0 && i < MGW_ARRAY_LEN(maildir_special_folders); i++) {
-		rc = maildir_folder_create(st, domain, user, maildir_special_folders[i]);
-		if (rc == -MGW_EEXIST)
-			rc = 0;
+		const char *name = maildir_special_folders[i];
+
+		rc = maildir_folder_create_later(st, domain, user, name, &later);
+		if (rc == -MGW_EEXIST) {
+			/* Made by an earlier try whose flush may have failed: flushed again. */
+			rc = maildir_folder_dir(root, name, p, sizeof(p));
+			if (rc == 0)
+				rc = maildir_dirs_add(&later, p);
+			if (rc == 0)
+				rc = maildir_dirs_add(&later, root);
+		}
 		if (rc == 0)
-			rc = maildir_folders_add(&f, maildir_special_folders[i],
-						 strlen(maildir_special_folders[i]));
+			rc = maildir_folders_add(&f, name, strlen(name));
 	}
+	/* The folders are durable before the file that says they were made. */
+	rc = maildir_folder_flushed(rc, &later);
 	if (rc == 0)
-		rc = maildir_subs_write(root, &f);
+		rc = maildir_subs_write(root, &f, NULL);
 	maildir_folders_free(&f);
 	return rc;
 }

@@ -100,12 +100,16 @@ int maildir_folder_rename_later(const struct maildir_store *st, const char *doma
 int maildir_subs_list(const struct maildir_store *st, const char *domain, const char *user,
 		      struct maildir_folders *out);
 
-/* Adds (on) or removes name from the subscriptions (rewritten atomically). 0, -MGW_E*. */
+/* Adds (on) or removes name from the subscriptions (rewritten atomically; with later
+ * without a flush, the file added to later, also when nothing changes but an earlier
+ * rewrite is not durable yet: store/flushjob.h, maildir_write_later). 0, -MGW_E*. */
 int maildir_subs_set(const struct maildir_store *st, const char *domain, const char *user,
-		     const char *name, bool on);
+		     const char *name, bool on, struct maildir_dirs *later);
 
-/* At login: when the Maildir has no subscriptions file yet (a first login), creates the
- * special-use folders (maildir_special_folders) and subscribes them. 0 or -MGW_E*. */
+/* At login: when the Maildir has no subscriptions file yet, or an empty one (a first
+ * login), creates the special-use folders (maildir_special_folders), flushes them, and
+ * then subscribes them. Blocking: mailgwd runs it on a worker (store/flushjob.h,
+ * maildir_prepare_start). 0 or -MGW_E*. */
 int maildir_folder_defaults(const struct maildir_store *st, const char *domain, const char *user);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "core/err.h"
 #include "core/file.h"
+#include "store/flushjob.h"
 #include "store/maildir_int.h"
 
 void maildir_kw_free(struct maildir_kw *kw)
@@ -68,7 +69,7 @@ int maildir_kw_find(const struct maildir_kw *kw, const char *name, size_t len)
 	return -MGW_ENOENT;
 }
 
-static int maildir_kw_write(const struct maildir_kw *kw, const char *md)
+static int maildir_kw_write(const struct maildir_kw *kw, const char *md, struct maildir_dirs *later)
 {
 	char p[MAILDIR_PATH_MAX], text[MAILDIR_KW_MAX * (MAILDIR_KW_NAME_MAX + 5)];
 	size_t len = 0;
@@ -79,10 +80,19 @@ static int maildir_kw_write(const struct maildir_kw *kw, const char *md)
 			len += (size_t)snprintf(text + len, sizeof(text) - len, "%d %s\n", i,
 						kw->name[i]);
 	rc = maildir_fmt(p, sizeof(p), "%s/%s", md, MAILDIR_KW_FILE);
-	return rc < 0 ? rc : file_write_atomic(p, text, len, 0600);
+	return rc < 0 ? rc : maildir_write_later(p, text, len, later);
 }
 
-int maildir_kw_add(struct maildir_kw *kw, const char *md, const char *name, size_t len)
+int maildir_kw_pending(const char *md, struct maildir_dirs *later)
+{
+	char p[MAILDIR_PATH_MAX];
+	int rc = maildir_fmt(p, sizeof(p), "%s/%s", md, MAILDIR_KW_FILE);
+
+	return rc < 0 ? rc : maildir_dirs_add_pending(later, p);
+}
+
+int maildir_kw_add(struct maildir_kw *kw, const char *md, const char *name, size_t len,
+		   struct maildir_dirs *later)
 {
 	int rc, lockfd = -1, i;
 
@@ -100,9 +110,14 @@ int maildir_kw_add(struct maildir_kw *kw, const char *md, const char *name, size
 		if (rc == 0 && (kw->name[i] = strndup(name, len)) == NULL)
 			rc = -MGW_ENOMEM;
 		if (rc == 0)
-			rc = maildir_kw_write(kw, md);
+			rc = maildir_kw_write(kw, md, later);
 		if (rc == 0)
 			rc = i;
+	} else if (rc >= 0 && later != NULL) {
+		int prc = maildir_kw_pending(md, later);
+
+		if (prc < 0)
+			rc = prc;
 	}
 	if (lockfd >= 0)
 		close(lockfd);

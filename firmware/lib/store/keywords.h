@@ -34,10 +34,21 @@ void maildir_kw_free(struct maildir_kw *kw);
 /* Index of the keyword name (len octets), or -MGW_ENOENT. */
 int maildir_kw_find(const struct maildir_kw *kw, const char *name, size_t len);
 
+struct maildir_dirs;
+
 /* Index of name in md's keywords, adding it (under the uidlist lock, the file rewritten
  * atomically) if it is not there; kw is reloaded from the file first, so it also picks
- * up what other sessions added. -MGW_ELIMIT when all 26 letters are used or the name is
- * too long, -MGW_EIO, -MGW_ENOMEM. */
-int maildir_kw_add(struct maildir_kw *kw, const char *md, const char *name, size_t len);
+ * up what other sessions added. With later (the event loop) the file is replaced without
+ * a flush and added to later (store/flushjob.h: maildir_write_later), or added there
+ * when an earlier write of it is not durable yet: the caller gives no message the letter
+ * before later is flushed (after a crash the letter would name no keyword, or a later
+ * one). -MGW_ELIMIT when all 26 letters are used or the name is too long (or later is
+ * full), -MGW_EIO, -MGW_ENOMEM. */
+int maildir_kw_add(struct maildir_kw *kw, const char *md, const char *name, size_t len,
+		   struct maildir_dirs *later);
+
+/* Adds md's dovecot-keywords to later when its last write is not durable yet (a
+ * session that uses a letter of it waits for that flush too). 0 or -MGW_ELIMIT. */
+int maildir_kw_pending(const char *md, struct maildir_dirs *later);
 
 #endif

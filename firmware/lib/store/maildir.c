@@ -896,8 +896,9 @@ int maildir_folder_open(struct maildir_box *box, const struct maildir_store *st,
 		rc = folder ? maildir_folder_exists(box->path) : maildir_create(st, domain, user);
 	if (rc == 0 && (flags & MAILDIR_OPEN_EXCL))
 		rc = maildir_lock(box->path, MAILDIR_SESSION_LOCK, true, &box->lock_fd);
+	box->defer = flags & MAILDIR_OPEN_DEFER;
 	if (rc == 0)
-		rc = maildir_sync_ex(box->path, &sc, flags & MAILDIR_OPEN_DEFER, &box->uidlist_gen);
+		rc = maildir_sync_ex(box->path, &sc, box->defer, &box->uidlist_gen);
 	for (i = 0; rc == 0 && i < sc.n; i++)
 		if (sc.e[i].vsize_ok)
 			rc = maildir_box_append(box, &sc.e[i]);
@@ -940,7 +941,7 @@ int maildir_box_rescan(struct maildir_box *box, size_t *added)
 
 	if (added != NULL)
 		*added = 0;
-	rc = maildir_sync(box->path, &sc);
+	rc = maildir_sync_ex(box->path, &sc, box->defer, &box->uidlist_gen);
 	if (rc < 0)
 		return rc;
 	if (sc.uidvalidity != box->uidvalidity) {
@@ -984,6 +985,13 @@ int maildir_box_rescan(struct maildir_box *box, size_t *added)
 out:
 	maildir_scan_free(&sc);
 	return rc;
+}
+
+void maildir_box_truncate(struct maildir_box *box, size_t count, uint32_t uidnext)
+{
+	while (box->count > count)
+		free(box->msgs[--box->count].name);
+	box->uidnext = uidnext;
 }
 
 /* Finds message i's file again by its base name after someone renamed it. */

@@ -40,8 +40,10 @@
  * scan get the next UIDs in arrival order (the <sec>.M<usec> prefix, then the name).
  * UIDVALIDITY is chosen once per mailbox, above every one given before in the Maildir
  * (dovecot-uidvalidity), and kept; the next UID never goes down. The file is rewritten
- * atomically (temp file, fsync, rename, fsync of the directory) under an exclusive flock
- * on mailgw-uidlist.lock, so concurrent sessions and deliveries never lose an assignment.
+ * atomically (temp file, fsync, rename, fsync of the directory; for a box opened with
+ * MAILDIR_OPEN_DEFER the flushes are left to the caller, on a worker) under an exclusive
+ * flock on mailgw-uidlist.lock, so concurrent sessions and deliveries never lose an
+ * assignment.
  * Format, one record per line:
  *
  *   3 V<uidvalidity> N<next uid>[ G<dovecot's mailbox GUID, kept when present>]
@@ -78,7 +80,10 @@
  * Blocking: every call here does local file I/O synchronously (open, write, fsync, rename).
  * The flushes of a delivery (maildir_dlv_commit_run, _batch) run on a worker thread
  * (mailgwd's SMTP sessions do so, in batches: store/commitq.h), everything else from the
- * event loop. Flushes are shared between callers (store/dirsync.h).
+ * event loop, where the mailbox calls flush nothing when the box is opened with
+ * MAILDIR_OPEN_DEFER (the caller flushes on a worker: store/flushjob.h) and the Maildir
+ * exists (a first login makes it on a worker: maildir_prepare_start). Flushes are shared
+ * between callers (store/dirsync.h).
  *
  * Names: every domain and user passed in is validated with passwd_domain_valid() /
  * passwd_user_valid() (auth/passwd.h) before it touches a path; an invalid name gives
@@ -303,6 +308,7 @@ struct maildir_box {
 	/* MAILDIR_OPEN_DEFER: nonzero when the uidlist that gave these UIDs is not known
 	 * durable yet (the write to wait for: maildir_flush_uidlist); 0 when it is. */
 	uint64_t uidlist_gen;
+	bool defer;		  /* opened with MAILDIR_OPEN_DEFER: so are its rescans */
 	struct maildir_msg *msgs; /* owned */
 	size_t count;
 	size_t cap;
@@ -335,9 +341,17 @@ void maildir_box_close(struct maildir_box *box);
  * appended. POP3 does not call this within a session (RFC 1939 fixes the maildrop at
  * login); IMAP does on NOOP/IDLE/CHECK. -MGW_EAGAIN if the uidlist was recreated
  * meanwhile (UIDVALIDITY changed): the snapshot is unchanged and the session must close
- * and reopen the box (IMAP: the client has to resynchronise).
+ * and reopen the box (IMAP: the client has to resynchronise). A box opened with
+ * MAILDIR_OPEN_DEFER leaves the uidlist's flush to the caller here too
+ * (box->uidlist_gen, as at the open): no new UID is announced before it is durable, and
+ * when that flush fails the caller takes the new messages out again (truncate).
  */
 int maildir_box_rescan(struct maildir_box *box, size_t *added);
+
+/* Takes the messages from index count on out of the snapshot again and sets uidnext
+ * back (a rescan whose uidlist could not be made durable: the next rescan finds them
+ * again, with the same UIDs). */
+void maildir_box_truncate(struct maildir_box *box, size_t count, uint32_t uidnext);
 
 /*
  * Opens message i for reading: returns an fd (O_RDONLY|O_CLOEXEC, owned by the caller,

@@ -79,8 +79,10 @@ int maildir_lock(const char *md, const char *lockname, bool nonblock, int *fd);
 int maildir_root_of(const char *md, char *out, size_t outsz);
 
 /* A UIDVALIDITY for a new list in md, above every one given before in its Maildir
- * (kept in <root>/dovecot-uidvalidity, as dovecot). 0, -MGW_EIO, -MGW_ELIMIT. */
-int maildir_uidvalidity_next(const char *md, uint32_t *out);
+ * (kept in <root>/dovecot-uidvalidity, as dovecot; with defer replaced without a flush
+ * and noted in the table of files not durable yet, flushed with the list: store/
+ * flushjob.h). 0, -MGW_EIO, -MGW_ELIMIT. */
+int maildir_uidvalidity_next(const char *md, bool defer, uint32_t *out);
 
 /*
  * Under the uidlist lock: reads the uidlist, lists new/ and cur/, gives each message its
@@ -98,14 +100,17 @@ int maildir_sync(const char *md, struct maildir_scan *out);
  * yet; 0 when the list on disk is durable. With defer false (maildir_sync) the list is
  * flushed here, on the calling thread, whenever it is not known durable.
  *
- * The table of lists not known durable is the process's own, touched on the loop
- * thread only (maildir_sync runs there; maildir_uidlist_flushed from a flush job's
- * completion). When it is full, a deferred write is flushed at once instead.
+ * The lists not known durable are in the process's table of files not durable yet
+ * (store/flushjob.h), touched on the loop thread only (maildir_sync runs there; a flush
+ * job's completion clears them). When it is full, a deferred write is flushed at once
+ * instead.
  */
 int maildir_sync_ex(const char *md, struct maildir_scan *out, bool defer, uint64_t *gen);
 
-/* md's uidlist, as it was when the deferred write gen (or a later one) was made, is
- * durable: forgotten by the table unless written again since. Loop thread. */
-void maildir_uidlist_flushed(const char *md, uint64_t gen);
+/* The table of files not known durable yet (flushjob.c; loop thread only): path's slot
+ * (its last write's number, 0 when durable), or with add a free one named path, or
+ * NULL; and the number for a new write. */
+uint64_t *maildir_unflushed_slot(const char *path, bool add);
+uint64_t maildir_unflushed_next(void);
 
 #endif

@@ -21,6 +21,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "store/crlf.h"
+#include "store/flushjob.h"
 #include "store/maildir_int.h"
 
 /* Parses our former uidlist (mailgw-uidlist, versions 1 and 2) into sc->e (uid, base
@@ -429,9 +430,10 @@ int maildir_root_of(const char *md, char *out, size_t outsz)
  * the time, but above the last one given, which is kept where dovecot keeps it
  * (<root>/dovecot-uidvalidity, 8 hex digits), so dovecot goes on from there too.
  */
-int maildir_uidvalidity_next(const char *md, uint32_t *out)
+int maildir_uidvalidity_next(const char *md, bool defer, uint32_t *out)
 {
 	char root[MAILDIR_PATH_MAX], p[MAILDIR_PATH_MAX], *text = NULL, buf[16];
+	struct maildir_dirs later = {0};
 	uint32_t uv = (uint32_t)time(NULL), last = 0;
 	size_t len = 0;
 	int lockfd = -1, rc;
@@ -460,47 +462,12 @@ int maildir_uidvalidity_next(const char *md, uint32_t *out)
 	if (uv == 0)
 		uv = 1;
 	len = (size_t)snprintf(buf, sizeof(buf), "%08x", (unsigned)uv);
-	rc = file_write_atomic(p, buf, len, 0600);
+	/* defer: flushed with the list that takes it (maildir_dirs_add_uidlist). */
+	rc = maildir_write_later(p, buf, len, defer ? &later : NULL);
 	close(lockfd);
 	if (rc == 0)
 		*out = uv;
 	return rc;
-}
-
-/* The uidlists renamed into place but not known durable yet (maildir_sync_ex): the
- * Maildir and the number of the last deferred write. Loop thread only. */
-#define MAILDIR_UNFLUSHED_MAX 32
-static struct {
-	char md[MAILDIR_PATH_MAX];
-	uint64_t gen; /* 0: free */
-} maildir_unflushed[MAILDIR_UNFLUSHED_MAX];
-static uint64_t maildir_unflushed_last;
-
-/* md's slot, or with add a free one (named md), or NULL. */
-static uint64_t *maildir_unflushed_slot(const char *md, bool add)
-{
-	size_t i, free_i = MAILDIR_UNFLUSHED_MAX;
-
-	for (i = 0; i < MAILDIR_UNFLUSHED_MAX; i++) {
-		if (maildir_unflushed[i].gen == 0) {
-			if (free_i == MAILDIR_UNFLUSHED_MAX)
-				free_i = i;
-		} else if (strcmp(maildir_unflushed[i].md, md) == 0) {
-			return &maildir_unflushed[i].gen;
-		}
-	}
-	if (!add || free_i == MAILDIR_UNFLUSHED_MAX || strlen(md) >= MAILDIR_PATH_MAX)
-		return NULL;
-	memcpy(maildir_unflushed[free_i].md, md, strlen(md) + 1);
-	return &maildir_unflushed[free_i].gen;
-}
-
-void maildir_uidlist_flushed(const char *md, uint64_t gen)
-{
-	uint64_t *g = maildir_unflushed_slot(md, false);
-
-	if (g != NULL && *g <= gen)
-		*g = 0;
 }
 
 /* Flushes md's uidlist (written earlier without a flush) and md on this thread. */
@@ -538,7 +505,7 @@ int maildir_sync_ex(const char *md, struct maildir_scan *out, bool defer, uint64
 	uint64_t budget = MAILDIR_VSIZE_BUDGET;
 	size_t unsized = 0;
 	struct maildir_scan ul = {0}, sc = {0};
-	char path[MAILDIR_PATH_MAX], old[MAILDIR_PATH_MAX];
+	char path[MAILDIR_PATH_MAX], old[MAILDIR_PATH_MAX], ulpath[MAILDIR_PATH_MAX];
 	char *text = NULL;
 	size_t len = 0, i, j, nfresh = 0;
 	bool changed = false, converted = false;
@@ -552,6 +519,7 @@ int maildir_sync_ex(const char *md, struct maildir_scan *out, bool defer, uint64
 	rc = maildir_fmt(path, sizeof(path), "%s/%s", md, MAILDIR_UIDLIST);
 	if (rc < 0)
 		goto out;
+	memcpy(ulpath, path, sizeof(ulpath));
 	rc = file_read_all(path, MAILDIR_UIDLIST_MAX, &text, &len);
 	if (rc == 0)
 		rc = maildir_uidlist_parse(text, len, &ul);
@@ -587,7 +555,7 @@ int maildir_sync_ex(const char *md, struct maildir_scan *out, bool defer, uint64
 				 mgw_strerror(rc));
 		maildir_scan_free(&ul);
 		/* Never reuse a UIDVALIDITY a client may have seen (maildir_uidvalidity_next). */
-		rc = maildir_uidvalidity_next(md, &ul.uidvalidity);
+		rc = maildir_uidvalidity_next(md, defer, &ul.uidvalidity);
 		if (rc < 0)
 			goto out;
 		ul.uidnext = 1;
@@ -702,17 +670,17 @@ int maildir_sync_ex(const char *md, struct maildir_scan *out, bool defer, uint64
 	 * by the caller, which then gets the write's number to wait for. */
 	if (converted)
 		defer = false; /* the former list goes once this one is durable */
-	pending = maildir_unflushed_slot(md, changed && defer);
+	pending = maildir_unflushed_slot(ulpath, changed && defer);
 	if (changed && defer && pending != NULL) {
 		rc = maildir_uidlist_write(md, &sc, false);
 		if (rc == 0)
-			*pending = *gen = ++maildir_unflushed_last;
+			*pending = *gen = maildir_unflushed_next();
 	} else if (changed) {
 		rc = maildir_uidlist_write(md, &sc, true);
 	} else if (pending != NULL && defer) {
 		*gen = *pending;
 	} else if (pending != NULL) {
-		rc = maildir_uidlist_flush_now(md, path);
+		rc = maildir_uidlist_flush_now(md, ulpath);
 	}
 	if (rc < 0)
 		goto out;
