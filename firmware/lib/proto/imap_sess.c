@@ -1466,6 +1466,7 @@ static void imap_login_done(void *arg, enum gate_login_result r, const struct pa
 			   s->gl.subject, s->gl.serial);
 		imap_enter(s, IMAP_ST_AUTH);
 		conn_set_idle(s->c, s->env.idle_timeout_ms);
+		conn_set_interactive(s->c, true); /* its commands before SMTP's bulk data */
 		/* RFC 6154 folders at the first login (as dovecot's auto = subscribe). */
 		if (maildir_folder_defaults(s->env.store, s->who.domain, s->who.user) < 0)
 			log_warn("imap %s: %s: cannot create the special-use folders", s->c->peer,
