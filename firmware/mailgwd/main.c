@@ -43,8 +43,9 @@
 
 #define MAILGWD_VERSION "0.1.0"
 #define MAILGWD_EXIT_DATA_FORMAT 3 /* /data needs a newer firmware (mailgwd-run waits) */
-/* The worker pool (core/work.h): fsyncs and password checks. Four threads: the boards
- * have four cores, and a slow SD card fsync should not hold the only worker. */
+/* The worker pool (core/work.h): fsyncs, SMTP spool files' creation and password
+ * checks. Four threads: the boards have four cores, and a slow SD card fsync should not
+ * hold the only worker. */
 #define MAILGWD_WORKERS 4
 /* The TLS handshake steps' own pool (net/conn.h, README "TLS cost"): two threads, so a
  * login storm uses at most two cores for handshakes and never waits in the queue of the
@@ -587,7 +588,7 @@ int main(int argc, char **argv)
 		log_err("cannot start the pop3s or imaps service");
 		return 1;
 	}
-	if (smtpd_start(&d.loop, &d.gen, &d.cq) < 0)
+	if (smtpd_start(&d.loop, &d.gen, &d.cq, &d.work) < 0)
 		return 1;
 	if (smtpd_bound())
 		log_info("listening smtp on %s", smtpd_bound());

@@ -35,7 +35,8 @@ static struct {
 	struct loop *loop;
 	struct mgw_gen **genp;
 	struct maildir_store store;
-	struct maildir_cq *cq; /* the process's commit queue (borrowed) */
+	struct maildir_cq *cq;	/* the process's commit queue (borrowed) */
+	struct work_pool *work; /* the process's worker pool (borrowed): spool files */
 	struct addr_rate rate;
 	unsigned live;
 } sd;
@@ -124,6 +125,7 @@ static void smtpd_accept(struct listener *l, int fd, const struct sockaddr *sa, 
 	p.cfg = cfg;
 	p.store = &sd.store;
 	p.cq = sd.cq;
+	p.work = sd.work;
 	p.tls = CONFIG_FEATURE_STARTTLS && g->tls_server ? &smtpd_tls_hooks : NULL;
 	p.on_close = smtpd_sess_closed;
 	p.arg = gen_get(g);
@@ -132,7 +134,8 @@ static void smtpd_accept(struct listener *l, int fd, const struct sockaddr *sa, 
 	smtp_sess_start(c, &p);
 }
 
-int smtpd_start(struct loop *loop, struct mgw_gen **genp, struct maildir_cq *cq)
+int smtpd_start(struct loop *loop, struct mgw_gen **genp, struct maildir_cq *cq,
+		struct work_pool *work)
 {
 	const struct mgw_cfg *cfg = &(*genp)->cfg;
 	unsigned removed = 0;
@@ -144,6 +147,7 @@ int smtpd_start(struct loop *loop, struct mgw_gen **genp, struct maildir_cq *cq)
 	sd.loop = loop;
 	sd.genp = genp;
 	sd.cq = cq;
+	sd.work = work;
 	addr_rate_init(&sd.rate, SMTPD_RATE_WINDOW_MS);
 	if (smtp_admins_check(cfg->smtp_postmaster, why, sizeof(why)) < 0) {
 		log_err("%s: [smtp] postmaster: %s", cfg->path, why);

@@ -21,8 +21,10 @@
 int smtpd_open(const struct mgw_cfg *cfg);
 /* Opens the store, cleans it up, starts accepting. *genp is read at every accept. cq:
  * the commit queue the deliveries' flushes run through, on the worker pool (borrowed;
- * outlives every session; shared with IMAP APPEND). */
-int smtpd_start(struct loop *loop, struct mgw_gen **genp, struct maildir_cq *cq);
+ * outlives every session; shared with IMAP APPEND); work: that pool, where the sessions
+ * create their spool files (borrowed, likewise). */
+int smtpd_start(struct loop *loop, struct mgw_gen **genp, struct maildir_cq *cq,
+		struct work_pool *work);
 /* The bound address for the "listening smtp on" line, or NULL when SMTP is off. */
 const char *smtpd_bound(void);
 /* SMTP sessions alive (status). */

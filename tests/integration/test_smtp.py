@@ -113,6 +113,42 @@ def test_8bitmime_smtputf8_and_size_params(daemon):
     assert len(utf8) == 1 and b" with UTF8SMTP id " in utf8[0]
 
 
+def test_data_without_waiting_for_354_and_clients_gone_after_data(daemon):
+    """The spool file is created on a worker after DATA: a client that sends its message
+    without waiting for 354 still gets it delivered, one that leaves right after DATA
+    leaves no file behind."""
+    d = start_mx(daemon, "max_per_address = 30\n")
+    eager = []
+    for i in range(10):
+        r = Raw(d.addr("smtp"))
+        assert r.cmd("EHLO c.example")[0] == 250
+        assert r.cmd("MAIL FROM:<s@example.net>")[0] == 250
+        assert r.cmd("RCPT TO:<alice@example.com>")[0] == 250
+        r.send("DATA\r\nSubject: eager %d\r\n\r\nbody\r\n.\r\n" % i)
+        eager.append(r)
+        gone = Raw(d.addr("smtp"))
+        assert gone.cmd("EHLO c.example")[0] == 250
+        assert gone.cmd("MAIL FROM:<s@example.net>")[0] == 250
+        assert gone.cmd("RCPT TO:<bob@example.com>")[0] == 250
+        gone.send("DATA\r\n")
+        gone.f.close()  # the socket's file too: only then is the fd closed
+        gone.s.close()
+    for r in eager:
+        assert r.reply()[0] == 354
+        assert r.reply()[0] == 250
+        r.cmd("QUIT")
+    got = sorted(split_trace(m)[1] for m in messages(d, "example.com", "alice"))
+    assert got == sorted(b"Subject: eager %d\r\n\r\nbody\r\n" % i for i in range(10))
+    assert messages(d, "example.com", "bob") == []
+    spool = os.path.join(d.data, "spool")
+    for _ in range(100):  # the last creations may still be on their way back to the loop
+        if os.listdir(spool) == []:
+            break
+        time.sleep(0.05)
+    assert os.listdir(spool) == [], d.log()
+    assert answers(d)
+
+
 def test_oversized_message_refused_while_streaming(daemon):
     d = start_mx(daemon, "max_message_size = 2K\n")
     r = Raw(d.addr("smtp"))

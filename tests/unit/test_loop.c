@@ -1,5 +1,6 @@
 /* test_loop.c - timers fire in order, cancel works, an io deleted mid-batch is not called;
- * a loop on a virtual clock, and ios without fd (a readiness function). */
+ * a loop on a virtual clock, and ios without fd (a readiness function); a deferred call
+ * that keeps queuing itself does not keep a ready fd waiting; ios marked first go first. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -179,6 +180,105 @@ static void test_soft_io(void **state)
 	loop_free(&loop);
 }
 
+/* A deferred call that queues itself again (a connection that keeps replying) runs once
+ * per iteration: a readable fd is served in the same iteration, not after the chain. */
+static struct loop_defer chain;
+static unsigned chain_runs, chain_max, fd_calls;
+
+static void chain_cb(struct loop *loop, void *arg)
+{
+	(void)arg;
+	if (++chain_runs < chain_max)
+		loop_defer(loop, &chain);
+}
+
+static void fd_cb(struct loop *loop, struct loop_io *io, uint32_t ev)
+{
+	char c;
+
+	(void)loop;
+	(void)ev;
+	fd_calls++;
+	assert_int_equal(read(io->fd, &c, 1), 1);
+}
+
+static void test_defer_chain_bounded(void **state)
+{
+	struct loop loop;
+	struct loop_io io;
+	int p[2];
+
+	(void)state;
+	chain_runs = fd_calls = 0;
+	chain_max = 1000;
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(loop_init(&loop), 0);
+	loop_io_init(&io, p[0], fd_cb, NULL);
+	assert_int_equal(loop_io_add(&loop, &io, LOOP_READ), 0);
+	loop_defer_init(&chain, chain_cb, NULL);
+	loop_defer(&loop, &chain);
+	assert_int_equal(loop_run_once(&loop, 0), 0);
+	assert_int_equal(chain_runs, 1);
+	assert_true(loop_busy(&loop)); /* the next run is queued: no waiting for it */
+	assert_int_equal(write(p[1], "x", 1), 1);
+	assert_int_equal(loop_run_once(&loop, 100), 0);
+	assert_int_equal(fd_calls, 1);
+	assert_int_equal(chain_runs, 2);
+	while (chain_runs < chain_max)
+		assert_int_equal(loop_run_once(&loop, 0), 0);
+	assert_false(loop_busy(&loop));
+	loop_free(&loop);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* Of the ios ready together, those marked first are dispatched first, each group in
+ * epoll's order, and an io deleted by one dispatched before it is still not called. */
+static char seen[8];
+static size_t seen_len;
+static struct loop_io rio[4];
+
+static void rio_cb(struct loop *loop, struct loop_io *io, uint32_t ev)
+{
+	char c;
+
+	(void)ev;
+	seen[seen_len++] = *(const char *)io->arg;
+	assert_int_equal(read(io->fd, &c, 1), 1);
+	if (io == &rio[3])
+		loop_io_del(loop, &rio[0]); /* marked first: d runs before a */
+}
+
+static void test_first_in_batch(void **state)
+{
+	static const char names[] = "abcd";
+	struct loop loop;
+	int p[4][2];
+
+	(void)state;
+	seen_len = 0;
+	assert_int_equal(loop_init(&loop), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pipe(p[i]), 0);
+		assert_int_equal(write(p[i][1], "x", 1), 1);
+		loop_io_init(&rio[i], p[i][0], rio_cb, (void *)&names[i]);
+		assert_int_equal(loop_io_add(&loop, &rio[i], LOOP_READ), 0);
+	}
+	loop_io_set_first(&rio[1], true);
+	loop_io_set_first(&rio[3], true);
+	assert_int_equal(loop_run_once(&loop, 100), 0);
+	assert_int_equal(seen_len, 3);
+	/* b and d first; a was deleted by d; c last. */
+	assert_true(seen[0] == 'b' || seen[0] == 'd');
+	assert_true(seen[1] == 'b' || seen[1] == 'd');
+	assert_int_equal(seen[2], 'c');
+	loop_free(&loop);
+	for (int i = 0; i < 4; i++) {
+		close(p[i][0]);
+		close(p[i][1]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -186,6 +286,8 @@ int main(void)
 	    cmocka_unit_test(test_del_in_batch),
 	    cmocka_unit_test(test_virtual_clock),
 	    cmocka_unit_test(test_soft_io),
+	    cmocka_unit_test(test_defer_chain_bounded),
+	    cmocka_unit_test(test_first_in_batch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -95,6 +95,11 @@ int loop_io_add(struct loop *loop, struct loop_io *io, uint32_t interest)
 	return 0;
 }
 
+void loop_io_set_first(struct loop_io *io, bool first)
+{
+	io->first = first;
+}
+
 int loop_io_mod(struct loop *loop, struct loop_io *io, uint32_t interest)
 {
 	struct epoll_event ev = {.events = loop_to_epoll(interest), .data.ptr = io};
@@ -240,11 +245,20 @@ void loop_defer(struct loop *loop, struct loop_defer *d)
 	loop->defer_tail = d;
 }
 
+/* Runs the calls queued before this run, not those they queue: a call that queues
+ * another (a flush whose output makes the session stream more, which queues the next
+ * flush) would otherwise keep the loop here, and every fd that became ready meanwhile
+ * (a mail reader's next command) would wait for the chain to end. The rest runs in the
+ * next iteration, after a non-blocking look at epoll (loop_busy). */
 static void loop_run_deferred(struct loop *loop)
 {
-	while (loop->defer_head) {
+	struct loop_defer *last = loop->defer_tail;
+
+	while (loop->defer_head && last) {
 		struct loop_defer *d = loop->defer_head;
 
+		if (d == last)
+			last = NULL; /* d may be freed by its call: compare before */
 		loop->defer_head = d->next;
 		if (loop->defer_head == NULL)
 			loop->defer_tail = NULL;
@@ -297,6 +311,27 @@ static void loop_run_timers(struct loop *loop)
 	}
 }
 
+/* Moves the batch's ios marked first to its front, keeping the order within each group
+ * (a stable partition: batches are small, and marked ios rare). All of them are live. */
+static void loop_batch_first(struct loop *loop, int n)
+{
+	int k = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct loop_io *io = loop->batch[i];
+		uint32_t ev = loop->batch_ev[i];
+
+		if (!io->first)
+			continue;
+		memmove(&loop->batch[k + 1], &loop->batch[k],
+			(size_t)(i - k) * sizeof(loop->batch[0]));
+		memmove(&loop->batch_ev[k + 1], &loop->batch_ev[k],
+			(size_t)(i - k) * sizeof(loop->batch_ev[0]));
+		loop->batch[k] = io;
+		loop->batch_ev[k++] = ev;
+	}
+}
+
 int loop_run_once(struct loop *loop, int max_wait_ms)
 {
 	struct epoll_event evs[LOOP_BATCH_MAX];
@@ -344,6 +379,7 @@ int loop_run_once(struct loop *loop, int max_wait_ms)
 			loop->batch_ev[n++] = ev;
 		}
 	}
+	loop_batch_first(loop, n);
 	loop->batch_len = n;
 	for (loop->batch_cur = 0; loop->batch_cur < n; loop->batch_cur++) {
 		struct loop_io *io = loop->batch[loop->batch_cur];

@@ -41,6 +41,7 @@ struct loop_io {
 	bool registered;
 	loop_ready_fn ready;
 	struct loop_io *soft_next; /* the loop's list of ios with a readiness function */
+	bool first;		   /* loop_io_set_first() */
 };
 
 struct loop_timer {
@@ -87,6 +88,13 @@ void loop_io_init(struct loop_io *io, int fd, loop_io_cb cb, void *arg);
 /* An io without fd whose readiness ready(io) reports (see struct loop_io). */
 void loop_io_init_soft(struct loop_io *io, loop_ready_fn ready, loop_io_cb cb, void *arg);
 int loop_io_add(struct loop *loop, struct loop_io *io, uint32_t interest);
+/*
+ * An io marked first is dispatched before the unmarked ones of the same batch (each
+ * group in the order epoll reported it): a user waiting for a reply (a logged-in mail
+ * reader's command) goes before bulk work that became ready with it (SMTP sessions'
+ * message data). Marked ios are expected to be few and to do little per event.
+ */
+void loop_io_set_first(struct loop_io *io, bool first);
 int loop_io_mod(struct loop *loop, struct loop_io *io, uint32_t interest);
 void loop_io_del(struct loop *loop, struct loop_io *io);
 

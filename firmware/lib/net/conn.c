@@ -32,7 +32,7 @@ static void conn_idle_cb(struct loop *loop, struct loop_timer *t);
 static void conn_reap_cb(struct loop *loop, void *arg);
 static void conn_flush_cb(struct loop *loop, void *arg);
 static void conn_queue_flush(struct conn *c);
-static void conn_step(struct conn *c);
+static void conn_step(struct conn *c, bool polled);
 
 static void conn_format_peer(struct conn *c, const struct sockaddr *sa, socklen_t salen)
 {
@@ -345,6 +345,11 @@ void conn_set_idle(struct conn *c, uint32_t ms)
 		conn_arm_timer(c);
 }
 
+void conn_set_interactive(struct conn *c, bool interactive)
+{
+	loop_io_set_first(&c->io, interactive);
+}
+
 void conn_set_handshake_timeout(struct conn *c, uint32_t ms)
 {
 	c->hs_ms = ms;
@@ -440,8 +445,10 @@ static bool conn_do_flush(struct conn *c)
 	return c->state != CONN_ST_CLOSED;
 }
 
-/* Reads what is available. Returns false if the conn closed. */
-static bool conn_do_read(struct conn *c)
+/* Reads what is available: from the socket when it was reported readable (polled), else
+ * only what the transport already holds (a TLS record read earlier), then offers the
+ * buffered input to the session. Returns false if the conn closed. */
+static bool conn_do_read(struct conn *c, bool polled)
 {
 	bool got = false, took = false;
 	size_t before;
@@ -454,6 +461,8 @@ static bool conn_do_read(struct conn *c)
 		ssize_t n;
 
 		if (p == NULL)
+			break;
+		if (!polled && !(c->tr.ops->pending && c->tr.ops->pending(c->tr.ctx)))
 			break;
 		n = c->tr.ops->read(c->tr.ctx, p, room);
 		if (n == -MGW_EWANTREAD)
@@ -578,10 +587,15 @@ static void conn_hs_done(struct work_job *j)
 	if (c->state == CONN_ST_HANDSHAKE)
 		conn_rearm(c);
 	else
-		conn_step(c); /* input the client sent along with its Finished */
+		conn_step(c, true); /* input the client sent along with its Finished */
 }
 
-static void conn_step(struct conn *c)
+/* One step of c: handshake, flush, read, flush. polled: the socket was reported ready
+ * (or may hold input: a handshake just ended), so it is read; a deferred flush is not,
+ * and reads only what the transport holds: a socket with input is reported by epoll in
+ * the next iteration, so a connection gets at most one socket read per iteration and one
+ * that keeps replying cannot keep the loop from the others. */
+static void conn_step(struct conn *c, bool polled)
 {
 	if (c->hs_busy)
 		return; /* the worker has the transport; conn_hs_done goes on */
@@ -594,16 +608,16 @@ static void conn_step(struct conn *c)
 	if (buf_len(&c->out) > 0 && !conn_do_flush(c))
 		return;
 	if (c->state == CONN_ST_HANDSHAKE) { /* STARTTLS installed by the flush */
-		conn_step(c);
+		conn_step(c, polled);
 		return;
 	}
-	if (c->state == CONN_ST_OPEN && !conn_do_read(c))
+	if (c->state == CONN_ST_OPEN && !conn_do_read(c, polled))
 		return;
 	/* The session may have replied to what it read: send it now. */
 	if (buf_len(&c->out) > 0 && !conn_do_flush(c))
 		return;
 	if (c->state == CONN_ST_HANDSHAKE) {
-		conn_step(c);
+		conn_step(c, polled);
 		return;
 	}
 	conn_rearm(c);
@@ -614,7 +628,7 @@ static void conn_io_cb(struct loop *loop, struct loop_io *io, uint32_t events)
 	struct conn *c = io->arg;
 
 	(void)loop;
-	conn_step(c);
+	conn_step(c, true);
 	/* epoll reports hang-up and errors whatever the interest: a conn that is not reading
 	 * (paused, back-pressure) would be woken for it forever. The peer is gone, so nothing
 	 * we could still send would arrive: close. */
@@ -637,7 +651,7 @@ static void conn_flush_cb(struct loop *loop, void *arg)
 		if (c->state == CONN_ST_CLOSED)
 			return;
 	}
-	conn_step(c);
+	conn_step(c, false);
 }
 
 static void conn_idle_cb(struct loop *loop, struct loop_timer *t)

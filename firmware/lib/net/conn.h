@@ -160,6 +160,12 @@ void conn_cork(struct conn *c, bool corked);
 void conn_hold(struct conn *c, bool held);
 void conn_set_idle(struct conn *c, uint32_t ms);
 /*
+ * Marks c as interactive (true): when it becomes readable together with other
+ * connections, it is served before them (loop_io_set_first). For a logged-in mail
+ * reader, whose user waits for each reply, against SMTP sessions' bulk data.
+ */
+void conn_set_interactive(struct conn *c, bool interactive);
+/*
  * Bounds every TLS handshake of c (implicit TLS or STARTTLS) to ms from its start,
  * however the peer trickles bytes; a handshake still unfinished then closes c with the
  * reason "TLS handshake timeout". Afterwards the idle timeout applies again.

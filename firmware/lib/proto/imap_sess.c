@@ -1543,6 +1543,7 @@ static void imap_login_ok(struct imap_sess *s)
 		   s->gl.serial);
 	imap_enter(s, IMAP_ST_AUTH);
 	conn_set_idle(s->c, s->env.idle_timeout_ms);
+	conn_set_interactive(s->c, true); /* its commands before SMTP's bulk data */
 	imap_tagged(s, "OK", "[CAPABILITY " IMAP_CAPS_COMMON "] Logged in");
 }
 

@@ -439,6 +439,7 @@ static void pop3_open_end(struct pop3_sess *s, int rc)
 		 (unsigned long long)size);
 	pop3_reply(s, line);
 	conn_set_idle(s->c, s->env.idle_timeout_ms);
+	conn_set_interactive(s->c, true); /* its commands before SMTP's bulk data */
 	pop3_enter(s, POP3_ST_TRANS);
 }
 

@@ -4,7 +4,8 @@
  * States and what moves between them (smtp_enter() is the only place that changes it):
  *
  *   GREET  --delay over-->  HELO  --EHLO/HELO-->  READY  --MAIL-->  MAIL  --RCPT ok-->  RCPT
- *   RCPT --DATA--> DATA --"."--> READY;  RSET / EHLO: back to READY (HELO keeps HELO)
+ *   RCPT --DATA--> SPOOL --spool file created--> DATA --"."--> COMMIT --durable--> READY
+ *   RSET / EHLO: back to READY (HELO keeps HELO)
  *   READY/HELO --STARTTLS--> TLS --handshake--> HELO (everything forgotten, RFC 3207 §4.2)
  *   any --QUIT / 421 / fatal--> CLOSING (input ignored, output flushed, then closed)
  *
@@ -40,6 +41,7 @@ enum smtp_state {
 	SMTP_ST_DATA,	   /* reading the message */
 	SMTP_ST_TLS,	   /* STARTTLS accepted, handshake pending */
 	SMTP_ST_COMMIT,	   /* message read, being made durable on a worker; input waits */
+	SMTP_ST_SPOOL,	   /* DATA accepted, its spool file being created on a worker */
 	SMTP_ST_CLOSING,
 };
 
@@ -78,6 +80,7 @@ struct smtp_sess {
 	int dlv_err; /* first store error while streaming */
 	char id[SMTP_ID_MAX];
 	struct smtp_commit *commit; /* the commit in flight, or NULL */
+	struct smtp_spool *spool;   /* the spool file being created, or NULL */
 	bool in_input;		    /* smtp_input() is running */
 };
 
@@ -97,6 +100,24 @@ struct smtp_commit {
 	struct maildir_rcpt *r; /* n, pointing into mb */
 	struct smtp_mbox *mb;	/* n copies */
 	char *logline;		/* "smtp msg id=... size=N" */
+};
+
+/*
+ * A spool file being created on a worker. Creating a file is a filesystem transaction
+ * (on an ext4 it allocates an inode, which on the build host's journal-less root
+ * filesystem costs 0.3-5 ms of CPU with many recently deleted files, and on a journalled
+ * one may wait for the journal), too slow for the loop, where every other session waits
+ * for it: the loop only names the job, as OpenSMTPD's smtp process asks its queue process
+ * for the file. The job owns the delivery until it is done; s belongs to the loop thread
+ * and is cleared when the session goes away first, and the done callback then removes
+ * the file.
+ */
+struct smtp_spool {
+	struct work_job job;
+	struct smtp_sess *s; /* loop thread only; NULL once the session is gone */
+	struct maildir_store *st;
+	struct maildir_dlv dlv; /* the worker's until done */
+	int rc;
 };
 
 typedef void (*smtp_handler)(struct smtp_sess *s, const struct smtp_cmd *cmd);
@@ -511,22 +532,9 @@ static int smtp_trace_headers(struct smtp_sess *s)
 	return maildir_dlv_write(&s->dlv, hdr, (size_t)n);
 }
 
-static void smtp_do_data(struct smtp_sess *s, const struct smtp_cmd *cmd)
+/* The spool file is there (rc 0, s->dlv) or could not be made: 354, or 451. */
+static void smtp_data_begin(struct smtp_sess *s, int rc)
 {
-	int rc;
-
-	(void)cmd;
-	if (s->state != SMTP_ST_RCPT) {
-		/* RFC 2920 §3.1: every RCPT of the group failed. */
-		smtp_reply(s, "554 5.5.1 no valid recipients");
-		return;
-	}
-	if (!smtp_space_ok(s, s->all_admin))
-		return;
-	snprintf(s->id, sizeof(s->id), "%llX.%llu.%u", (unsigned long long)s->started,
-		 (unsigned long long)s->c->id, ++s->msgs);
-	s->junk = 0;
-	rc = maildir_dlv_begin(s->p.store, &s->dlv);
 	if (rc == 0) {
 		s->dlv_active = true;
 		rc = smtp_trace_headers(s);
@@ -540,6 +548,84 @@ static void smtp_do_data(struct smtp_sess *s, const struct smtp_cmd *cmd)
 	smtp_data_init(&s->data, smtp_cfg(s)->smtp_max_message_size);
 	smtp_reply(s, "354 end data with <CR><LF>.<CR><LF>");
 	smtp_enter(s, SMTP_ST_DATA);
+}
+
+static void smtp_input(struct smtp_sess *s);
+static void smtp_finish(struct smtp_sess *s);
+
+/* Worker thread. */
+static void smtp_spool_run(struct work_job *j)
+{
+	struct smtp_spool *sp = j->arg;
+
+	sp->rc = maildir_dlv_begin(sp->st, &sp->dlv);
+}
+
+/* Loop thread: the spool file is made (or not); the session goes on with DATA. A
+ * session that went away meanwhile (s NULL) leaves only the file to remove. */
+static void smtp_spool_done(struct work_job *j)
+{
+	struct smtp_spool *sp = j->arg;
+	struct smtp_sess *s = sp->s;
+	int rc = j->status < 0 ? j->status : sp->rc;
+
+	if (s == NULL) {
+		if (rc == 0)
+			maildir_dlv_abort(&sp->dlv);
+		free(sp);
+		return;
+	}
+	s->spool = NULL;
+	if (s->state != SMTP_ST_SPOOL) { /* closing meanwhile (a timeout) */
+		if (rc == 0)
+			maildir_dlv_abort(&sp->dlv);
+		free(sp);
+		conn_hold(s->c, false);
+		return;
+	}
+	s->depth++;
+	conn_hold(s->c, false);
+	if (rc == 0)
+		s->dlv = sp->dlv;
+	free(sp);
+	smtp_data_begin(s, rc);
+	smtp_input(s); /* the message, if the client sent it without waiting for 354 */
+	s->depth--;
+	if (s->closed && s->depth == 0)
+		smtp_finish(s);
+}
+
+static void smtp_do_data(struct smtp_sess *s, const struct smtp_cmd *cmd)
+{
+	struct smtp_spool *sp;
+
+	(void)cmd;
+	if (s->state != SMTP_ST_RCPT) {
+		/* RFC 2920 §3.1: every RCPT of the group failed. */
+		smtp_reply(s, "554 5.5.1 no valid recipients");
+		return;
+	}
+	if (!smtp_space_ok(s, s->all_admin))
+		return;
+	snprintf(s->id, sizeof(s->id), "%llX.%llu.%u", (unsigned long long)s->started,
+		 (unsigned long long)s->c->id, ++s->msgs);
+	s->junk = 0;
+	sp = s->p.work ? calloc(1, sizeof(*sp)) : NULL;
+	if (sp != NULL) {
+		sp->s = s;
+		sp->st = s->p.store;
+		work_job_init(&sp->job, smtp_spool_run, smtp_spool_done, sp);
+		if (work_submit(s->p.work, &sp->job) == 0) {
+			/* Input waits (as in COMMIT), and so does the peer's end of it. */
+			s->spool = sp;
+			smtp_enter(s, SMTP_ST_SPOOL);
+			conn_hold(s->c, true);
+			return;
+		}
+		free(sp);
+	}
+	/* No pool (the fuzzers), or its queue is full: here. */
+	smtp_data_begin(s, maildir_dlv_begin(s->p.store, &s->dlv));
 }
 
 static void smtp_do_rset(struct smtp_sess *s, const struct smtp_cmd *cmd)
@@ -692,8 +778,6 @@ static void smtp_command(struct smtp_sess *s, const uint8_t *line, size_t len)
 /* The message is complete (terminator read): commit or refuse, reply, log. */
 static void smtp_data_reply(struct smtp_sess *s, const char *reply);
 static void smtp_commit_start(struct smtp_sess *s);
-static void smtp_input(struct smtp_sess *s);
-static void smtp_finish(struct smtp_sess *s);
 
 static void smtp_data_done(struct smtp_sess *s)
 {
@@ -1012,6 +1096,8 @@ static void smtp_finish(struct smtp_sess *s)
 {
 	if (s->commit)
 		s->commit->s = NULL; /* the completion logs and frees the job */
+	if (s->spool)
+		s->spool->s = NULL; /* the completion removes the file */
 	smtp_log_close(s, conn_close_reason(s->c));
 	smtp_txn_reset(s);
 	if (s->p.on_close)

@@ -45,6 +45,7 @@ struct smtp_sess_params {
 	const struct mgw_cfg *cfg;	  /* borrowed until on_close */
 	struct maildir_store *store;	  /* borrowed; outlives every session */
 	struct maildir_cq *cq;		  /* borrowed; NULL: deliveries commit inline */
+	struct work_pool *work;		  /* borrowed; NULL: spool files are created inline */
 	const struct smtp_tls_hooks *tls; /* NULL: STARTTLS is not offered */
 	void (*on_close)(void *arg);	  /* called once, when the connection closes */
 	void *arg;			  /* for on_close and tls->server_new */

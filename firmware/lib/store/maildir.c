@@ -453,7 +453,8 @@ int maildir_dlv_begin_at(struct maildir_store *st, struct maildir_dlv *d, time_t
 	d->t_sec = when > 0 ? when : tv.tv_sec;
 	d->when = when;
 	d->t_usec = (long)tv.tv_usec;
-	d->q = ++st->counter;
+	/* Atomic: SMTP creates its spool files on worker threads (proto/smtp_sess.c). */
+	d->q = __atomic_add_fetch(&st->counter, 1, __ATOMIC_RELAXED);
 	rc = maildir_fmt(d->spool, sizeof(d->spool), "%s/spool/%lld.M%ldP%ldQ%u.%s", st->data_dir,
 			 (long long)d->t_sec, d->t_usec, (long)getpid(), d->q, st->host);
 	if (rc < 0) {
@@ -1158,8 +1159,8 @@ int maildir_msg_copy(struct maildir_box *box, size_t i, struct maildir_store *st
 	if (k == 0 || m->name[k] != '.')
 		sec = tv.tv_sec;
 	rc = maildir_fmt(base, basesz, "%lld.M%ldP%ldQ%u.%s,S=%llu,W=%llu", sec, (long)tv.tv_usec,
-			 (long)getpid(), ++st->counter, st->host, (unsigned long long)m->size,
-			 (unsigned long long)m->vsize);
+			 (long)getpid(), __atomic_add_fetch(&st->counter, 1, __ATOMIC_RELAXED),
+			 st->host, (unsigned long long)m->size, (unsigned long long)m->vsize);
 	if (rc == 0)
 		rc = maildir_fmt(tmp, sizeof(tmp), "%s/tmp/%s", dst, base);
 	if (rc < 0)

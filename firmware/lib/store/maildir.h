@@ -206,6 +206,8 @@ struct maildir_dlv {
 
 /*
  * Creates the spool file <data_dir>/spool/<unique>. 0, -MGW_EIO (logged), -MGW_ELIMIT.
+ * May run on a worker thread, several at once on one st (it only takes a counter value
+ * atomically and reads st); the delivery then belongs to the loop thread again.
  */
 int maildir_dlv_begin(struct maildir_store *st, struct maildir_dlv *d);
 
