@@ -36,19 +36,23 @@ GCM_X86_INLINE __m128i gcm_x86_bswap(__m128i v)
 				_mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
 }
 
-/* Schoolbook carry-less product of a and h, added into the three partial sums. */
+/* Carry-less product of a and h added into three partial sums, Karatsuba's way: lo and hi
+ * get the products of the low and of the high halves, mid that of the halves' sums; the
+ * middle term is mid + lo + hi, recovered once per reduction (gcm_x86_reduce). */
 GCM_X86_INLINE void gcm_x86_mul_acc(__m128i a, __m128i h, __m128i *lo, __m128i *mid, __m128i *hi)
 {
 	*lo = _mm_xor_si128(*lo, _mm_clmulepi64_si128(a, h, 0x00));
 	*hi = _mm_xor_si128(*hi, _mm_clmulepi64_si128(a, h, 0x11));
-	*mid = _mm_xor_si128(*mid, _mm_xor_si128(_mm_clmulepi64_si128(a, h, 0x01),
-						 _mm_clmulepi64_si128(a, h, 0x10)));
+	*mid =
+	    _mm_xor_si128(*mid, _mm_clmulepi64_si128(_mm_xor_si128(a, _mm_srli_si128(a, 8)),
+						     _mm_xor_si128(h, _mm_srli_si128(h, 8)), 0x00));
 }
 
 GCM_X86_INLINE __m128i gcm_x86_reduce(__m128i lo, __m128i mid, __m128i hi)
 {
 	uint64_t r[2];
 
+	mid = _mm_xor_si128(mid, _mm_xor_si128(lo, hi));
 	lo = _mm_xor_si128(lo, _mm_slli_si128(mid, 8));
 	hi = _mm_xor_si128(hi, _mm_srli_si128(mid, 8));
 	gcm_reduce((uint64_t)_mm_cvtsi128_si64(lo), (uint64_t)_mm_extract_epi64(lo, 1),
