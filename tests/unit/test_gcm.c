@@ -469,6 +469,7 @@ static void keyed(mbedtls_gcm_context *g, const uint8_t *key, size_t klen, bool 
 		assert_string_equal(gcm_alt_impl_name(g), "portable");
 }
 
+#if defined(__x86_64__)
 /* Does the kernel list every one of these CPU flags (x86 /proc/cpuinfo "flags")? */
 static bool cpuinfo_has(const char *const *flags, size_t n)
 {
@@ -493,6 +494,7 @@ static bool cpuinfo_has(const char *const *flags, size_t n)
 		fclose(f);
 	return found;
 }
+#endif
 
 /* The accelerated path must be the one this CPU (or qemu's model) has: GCM_TEST_EXPECT,
  * else on x86-64 the kernel's CPU flags say whether it is aesni-pclmul. */

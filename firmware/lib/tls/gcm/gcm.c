@@ -201,43 +201,44 @@ static uint64_t gcm_port_fold4(unsigned r)
 	return (uint64_t)v << 48;
 }
 
-/* z = x H, with x and z as {high, low} big-endian halves (Shoup's 4-bit method). */
-static void gcm_port_mult(const mbedtls_gcm_context *ctx, const uint8_t x[16], uint64_t *zh,
-			  uint64_t *zl)
+/* x = x H, with x as {high, low} big-endian halves (Shoup's 4-bit method): Horner's rule
+ * over the 32 nibbles from the highest powers of x (the low nibble of byte 15, the lowest
+ * bits of the low half) down. */
+static void gcm_port_mult(const mbedtls_gcm_context *ctx, uint64_t *xh, uint64_t *xl)
 {
-	uint64_t h = 0, l = 0;
+	uint64_t h = 0, l = 0, src = *xl;
 	unsigned n, r;
 
-	for (int i = 15; i >= 0; i--) {
-		for (int half = 0; half < 2; half++) {
-			n = half ? x[i] >> 4 : x[i] & 0xf;
-			if (i != 15 || half) {
-				/* times x^4 */
-				r = (unsigned)(l & 0xf);
-				l = h << 60 | l >> 4;
-				h = h >> 4 ^ gcm_port_fold4(r);
-			}
-			h ^= ctx->h.tab.hh[n];
-			l ^= ctx->h.tab.hl[n];
+	for (int i = 0; i < 32; i++) {
+		if (i == 16)
+			src = *xh;
+		n = (unsigned)(src & 0xf);
+		src >>= 4;
+		if (i != 0) {
+			/* times x^4 */
+			r = (unsigned)(l & 0xf);
+			l = h << 60 | l >> 4;
+			h = h >> 4 ^ gcm_port_fold4(r);
 		}
+		h ^= ctx->h.tab.hh[n];
+		l ^= ctx->h.tab.hl[n];
 	}
-	*zh = h;
-	*zl = l;
+	*xh = h;
+	*xl = l;
 }
 
 static void gcm_port_ghash(mbedtls_gcm_context *ctx, const uint8_t *data, size_t n)
 {
-	uint8_t x[16];
+	/* ctx->x holds the byte-reversed block: high half = bytes 0..7 big-endian */
+	uint64_t xh = ctx->x[1], xl = ctx->x[0];
 
 	for (; n > 0; n--, data += 16) {
-		/* ctx->x holds the byte-reversed block: high half = bytes 0..7 big-endian */
-		gcm_store64be(x, ctx->x[1]);
-		gcm_store64be(x + 8, ctx->x[0]);
-		for (int i = 0; i < 16; i++)
-			x[i] ^= data[i];
-		gcm_port_mult(ctx, x, &ctx->x[1], &ctx->x[0]);
+		xh ^= gcm_load64be(data);
+		xl ^= gcm_load64be(data + 8);
+		gcm_port_mult(ctx, &xh, &xl);
 	}
-	mbedtls_platform_zeroize(x, sizeof(x));
+	ctx->x[1] = xh;
+	ctx->x[0] = xl;
 }
 
 static void gcm_inc32(mbedtls_gcm_context *ctx)
