@@ -104,6 +104,7 @@ GCM_ARM_INLINE uint64x2_t gcm_arm_ghash_group(const mbedtls_gcm_context *ctx, ui
 {
 	uint64x2_t lo = vdupq_n_u64(0), mid = lo, hi = lo;
 
+	GCM_UNROLL
 	for (size_t i = 0; i < k; i++) {
 		uint64x2_t b = gcm_arm_bswap(d[i]);
 
@@ -117,11 +118,12 @@ GCM_ARM_INLINE uint64x2_t gcm_arm_ghash_group(const mbedtls_gcm_context *ctx, ui
 GCM_ARM static void gcm_arm_ghash(mbedtls_gcm_context *ctx, const uint8_t *data, size_t n)
 {
 	uint64x2_t x = vld1q_u64(ctx->x);
-	uint8x16_t d[GCM_ALT_HPOW];
+	uint8x16_t d[GCM_ALT_HPOW] = {0};
 	size_t k;
 
 	for (; n > 0; n -= k, data += 16 * k) {
 		k = n < GCM_ALT_HPOW ? n : GCM_ALT_HPOW;
+		GCM_UNROLL
 		for (size_t i = 0; i < k; i++)
 			d[i] = vld1q_u8(data + 16 * i);
 		x = gcm_arm_ghash_group(ctx, x, d, k);
@@ -134,21 +136,25 @@ GCM_ARM_INLINE uint64x2_t gcm_arm_ctr_group(const mbedtls_gcm_context *ctx, uint
 					    uint32x4_t base, uint32_t c, bool enc,
 					    const uint8_t *in, uint8_t *out, size_t k)
 {
-	uint8x16_t b[GCM_ALT_HPOW], t, d;
+	uint8x16_t b[GCM_ALT_HPOW] = {0}, t, d;
 	unsigned r;
 
+	GCM_UNROLL
 	for (size_t i = 0; i < k; i++)
 		b[i] = vreinterpretq_u8_u32(
 		    vsetq_lane_u32(__builtin_bswap32(c + 1 + (uint32_t)i), base, 3));
 	for (r = 0; r + 1 < ctx->nr; r++) {
 		t = vld1q_u8(ctx->rk[r]);
+		GCM_UNROLL
 		for (size_t i = 0; i < k; i++)
 			b[i] = vaesmcq_u8(vaeseq_u8(b[i], t));
 	}
 	t = vld1q_u8(ctx->rk[r]);
+	GCM_UNROLL
 	for (size_t i = 0; i < k; i++)
 		b[i] = vaeseq_u8(b[i], t);
 	t = vld1q_u8(ctx->rk[r + 1]);
+	GCM_UNROLL
 	for (size_t i = 0; i < k; i++) {
 		/* load before store: in == out, or out below in, stays right */
 		d = vld1q_u8(in + 16 * i);

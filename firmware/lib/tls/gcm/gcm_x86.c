@@ -112,6 +112,7 @@ GCM_X86_INLINE __m128i gcm_x86_ghash_group(const mbedtls_gcm_context *ctx, __m12
 {
 	__m128i lo = _mm_setzero_si128(), mid = lo, hi = lo;
 
+	GCM_UNROLL
 	for (size_t i = 0; i < k; i++) {
 		__m128i b = gcm_x86_bswap(d[i]);
 
@@ -124,11 +125,12 @@ GCM_X86_INLINE __m128i gcm_x86_ghash_group(const mbedtls_gcm_context *ctx, __m12
 
 GCM_X86 static void gcm_x86_ghash(mbedtls_gcm_context *ctx, const uint8_t *data, size_t n)
 {
-	__m128i x = _mm_loadu_si128((const __m128i *)ctx->x), d[GCM_ALT_HPOW];
+	__m128i x = _mm_loadu_si128((const __m128i *)ctx->x), d[GCM_ALT_HPOW] = {0};
 	size_t k;
 
 	for (; n > 0; n -= k, data += 16 * k) {
 		k = n < GCM_ALT_HPOW ? n : GCM_ALT_HPOW;
+		GCM_UNROLL
 		for (size_t i = 0; i < k; i++)
 			d[i] = _mm_loadu_si128((const __m128i *)(data + 16 * i));
 		x = gcm_x86_ghash_group(ctx, x, d, k);
@@ -142,19 +144,22 @@ GCM_X86_INLINE __m128i gcm_x86_ctr_group(const mbedtls_gcm_context *ctx, __m128i
 					 size_t k)
 {
 	const __m128i *rk = (const __m128i *)ctx->rk;
-	__m128i b[GCM_ALT_HPOW], t, d;
+	__m128i b[GCM_ALT_HPOW] = {0}, t, d;
 	unsigned r;
 
 	t = _mm_loadu_si128(rk);
+	GCM_UNROLL
 	for (size_t i = 0; i < k; i++)
 		b[i] = _mm_xor_si128(
 		    _mm_insert_epi32(base, (int)__builtin_bswap32(c + 1 + (uint32_t)i), 3), t);
 	for (r = 1; r < ctx->nr; r++) {
 		t = _mm_loadu_si128(rk + r);
+		GCM_UNROLL
 		for (size_t i = 0; i < k; i++)
 			b[i] = _mm_aesenc_si128(b[i], t);
 	}
 	t = _mm_loadu_si128(rk + r);
+	GCM_UNROLL
 	for (size_t i = 0; i < k; i++) {
 		/* load before store: in == out, or out below in, stays right */
 		d = _mm_loadu_si128((const __m128i *)(in + 16 * i));
