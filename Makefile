@@ -98,6 +98,9 @@ savedefconfig: $(CONFIG)
 HOSTCC := gcc
 TARGET_CC := $(CONFIG_TARGET_CROSS)gcc
 CLANG := clang
+# cross compilers of the GCM unit test run under qemu-user, whatever the board
+A64_CC := aarch64-linux-gnu-gcc
+ARMHF_CC := arm-linux-gnueabihf-gcc
 # The sanitizer flags of the asan (gcc) and fuzz (clang) variants; mbedTLS is built with
 # them too (firmware/packages/mbedtls/mbedtls.mk).
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -197,7 +200,7 @@ DEPS_PKGS := build-essential git cmake bzip2 xz-utils python3 python3-kconfiglib
 	libc6-dev-armhf-cross qemu-system-arm openssl curl fetchmail swaks isync mutt \
 	genimage e2fsprogs dosfstools mtools cpio kmod xz-utils \
 	libnet-ssleay-perl postfix libnss3-tools nginx u-boot-tools \
-	dovecot-core dovecot-imapd
+	dovecot-core dovecot-imapd libssl-dev qemu-user
 
 # Peers the benchmarks measure against (make bench), never needed by make test.
 BENCH_PKGS := dovecot-core dovecot-pop3d dovecot-imapd

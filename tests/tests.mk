@@ -11,6 +11,31 @@ $(O)/asan/tests/%: tests/unit/%.c $(asan_LIB) $(MBEDTLS_asan_LIBS)
 	$(Q)$(HOSTCC) $(asan_CFLAGS) -Wno-missing-prototypes -o $@ $< $(asan_LIB) \
 		$(MBEDTLS_asan_LIBS) $(SANITIZE) -lcmocka
 
+# test_gcm (our AES-GCM, firmware/lib/tls/gcm) also checks itself against OpenSSL's
+# AES-GCM (libcrypto, Debian's libssl-dev), and runs a second time with the portable path
+# forced (MAILGW_GCM_PORTABLE=1) in test-unit.
+$(O)/asan/tests/test_gcm: tests/unit/test_gcm.c $(asan_LIB) $(MBEDTLS_asan_LIBS)
+	@mkdir -p $(@D)
+	@echo "  CC      $< (unit, asan, OpenSSL)"
+	$(Q)$(HOSTCC) $(asan_CFLAGS) -Wno-missing-prototypes -DGCM_TEST_OPENSSL=1 -o $@ $< $(asan_LIB) \
+		$(MBEDTLS_asan_LIBS) $(SANITIZE) -lcmocka -lcrypto
+
+# The same test cross-compiled (static, without cmocka: tests/unit/minicmocka.h) with the
+# mbedTLS of its architecture, run under qemu-user whatever the configured board: aarch64
+# on QEMU's Cortex-A53 model (AES and PMULL: it must take the armv8-ce path, then the
+# portable one forced), and armhf (the portable path on a 32-bit CPU).
+$(O)/a64/tests/test_gcm: tests/unit/test_gcm.c tests/unit/minicmocka.h $(MBEDTLS_a64_LIBS)
+	@mkdir -p $(@D)
+	@echo "  CC      $< (unit, aarch64)"
+	$(Q)$(A64_CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) \
+		-DGCM_TEST_STANDALONE=1 -static -o $@ $< $(MBEDTLS_a64_LIBS)
+$(O)/armhf/tests/test_gcm: tests/unit/test_gcm.c tests/unit/minicmocka.h $(MBEDTLS_armhf_LIBS)
+	@mkdir -p $(@D)
+	@echo "  CC      $< (unit, armhf)"
+	$(Q)$(ARMHF_CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) \
+		-DGCM_TEST_STANDALONE=1 -static -o $@ $< $(MBEDTLS_armhf_LIBS)
+GCM_CROSS_TESTS := $(O)/a64/tests/test_gcm $(O)/armhf/tests/test_gcm
+
 # The pki test driver: a command-line front to firmware/lib/pki (test_pki.py).
 PKI_DRIVER := $(O)/asan/tests/pki_driver
 $(PKI_DRIVER): tests/integration/pki_driver.c $(asan_LIB) $(MBEDTLS_asan_LIBS)
@@ -33,8 +58,16 @@ test-host-suites:
 test-board-suites:
 	$(Q)$(MAKE) --no-print-directory -j1 test-system
 
-test-unit: $(UNIT_BINS)
+test-unit: $(UNIT_BINS) $(GCM_CROSS_TESTS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "  UNIT    $$(basename $$t)"; $$t; done
+	@echo "  UNIT    test_gcm, portable path forced"
+	$(Q)MAILGW_GCM_PORTABLE=1 GCM_TEST_EXPECT=portable $(O)/asan/tests/test_gcm
+	@echo "  UNIT    test_gcm (aarch64, qemu-aarch64 -cpu cortex-a53)"
+	$(Q)GCM_TEST_EXPECT=armv8-ce qemu-aarch64 -cpu cortex-a53 $(O)/a64/tests/test_gcm
+	@echo "  UNIT    test_gcm (aarch64, qemu-aarch64 -cpu cortex-a53, portable path forced)"
+	$(Q)MAILGW_GCM_PORTABLE=1 GCM_TEST_EXPECT=portable qemu-aarch64 -cpu cortex-a53 $(O)/a64/tests/test_gcm
+	@echo "  UNIT    test_gcm (armhf, qemu-arm)"
+	$(Q)GCM_TEST_EXPECT=portable qemu-arm $(O)/armhf/tests/test_gcm
 
 # The integration tests run against the ASan+UBSan build, so a memory error anywhere a
 # real client can reach fails the run. Their temporary folders live under output/: the
@@ -154,17 +187,27 @@ test-system: system-images host
 
 # Benchmarks: measurements, never part of `make test` (tests/bench/*).
 .PHONY: bench
-# Bulk AEAD rates of the host build's mbedTLS, against `openssl speed` (bench_tls.py).
+# Bulk AEAD rates of the host build's mbedTLS (with our AES-GCM), against `openssl speed`
+# (bench_tls.py).
 CIPHER_SPEED := $(O)/host/tests/cipher_speed
 $(CIPHER_SPEED): tests/bench/cipher_speed.c $(MBEDTLS_host_LIBS)
 	@mkdir -p $(@D)
 	@echo "  CC      $< (bench, host)"
 	$(Q)$(HOSTCC) $(host_CFLAGS) -o $@ $< $(MBEDTLS_host_LIBS)
 
+# The same program against the benchmarks' stock mbedTLS (its own AES-GCM instead of ours,
+# tests/bench/mbedtls_stock_config.h), so bench_tls.py and bench_imap.py print both.
+CIPHER_SPEED_STOCK := $(O)/host/tests/cipher_speed_stock
+$(CIPHER_SPEED_STOCK): tests/bench/cipher_speed.c $(MBEDTLS_stock_LIBS)
+	@mkdir -p $(@D)
+	@echo "  CC      $< (bench, stock mbedTLS)"
+	$(Q)$(HOSTCC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -I$(MBEDTLS_INC) \
+		-DMBEDTLS_USER_CONFIG_FILE='"$(MBEDTLS_STOCK_CONFIG)"' -o $@ $< $(MBEDTLS_stock_LIBS)
+
 # SMTP: 10 and 50 senders, on the build host's disk and on a slow one (every fsync of
 # both servers +BENCH_SLOW_MS, one at a time, as on an SD card: tests/bench/slowfsync.c).
 BENCH_SLOW_MS ?= 10
-bench: deps bench-deps host $(CIPHER_SPEED)
+bench: deps bench-deps host $(CIPHER_SPEED) $(CIPHER_SPEED_STOCK)
 	$(Q)set -e; for slow in 0 $(BENCH_SLOW_MS); do for s in 10 50; do \
 		BENCH_SESSIONS=$$s BENCH_FSYNC_DELAY_MS=$$slow $(PY) tests/bench/smtp_bench $(O); \
 	done; done

@@ -18,11 +18,14 @@ one run.
    makes it send its certificate alone. The negotiated group and suite are shown
    from `openssl s_client` for each case.
 2. Bulk AEAD rates (16 KiB records): mbedTLS as built here (output/host/tests/
-   cipher_speed) against `openssl speed -evp` on the same machine, in the same run.
-3. Whether mbedTLS's hardware AES code is in the built binaries: AES-NI (x86-64: the
-   aesni functions and aesenc/pclmulqdq instructions) in the host build, the Armv8
-   crypto extension (MBEDTLS_AESCE_C: aesce functions, aese/pmull instructions) in the
-   board builds found under OUTPUT_DIR/boards (built only by `make system-images`).
+   cipher_speed; AES-GCM is ours, firmware/lib/tls/gcm), the stock mbedTLS with its own
+   AES-GCM (cipher_speed_stock), our portable AES-GCM path forced (MAILGW_GCM_PORTABLE=1),
+   against `openssl speed -evp` on the same machine, in the same run.
+3. Whether the hardware AES code is in the built binaries: AES-NI (x86-64: mbedTLS's
+   aesni functions, our GCM's x86 path, aesenc/pclmulqdq instructions) in the host build,
+   the Armv8 crypto extension (MBEDTLS_AESCE_C: aesce functions, our GCM's arm64 path,
+   aese/pmull instructions) in the board builds found under OUTPUT_DIR/boards (built only
+   by `make system-images`).
 
 Dovecot: bench_pop3s.py's throwaway instance (the reference article's configuration,
 dovecot -F -c FILE, as root). Without root or Dovecot only mailgwd is measured. Nothing
@@ -147,26 +150,32 @@ def hw_aes_report(out):
     lines = []
     host = os.path.join(out, "host", "bin", "mailgwd")
     if os.path.exists(host):
+        # mbedTLS's AES-NI (its AES, used by our portable GCM path and elsewhere; its
+        # gcm_mult stays unused) and our GCM's AES-NI + PCLMULQDQ path
         syms = count(["nm", host], r" T mbedtls_aesni_(crypt_ecb|gcm_mult|has_support)$")
+        ours = count(["nm", host], r" [RD] gcm_ops_x86$")
         ins = count(["objdump", "-d", host], r"\s(aesenc|aesenclast)\s")
         pcl = count(["objdump", "-d", host], r"\spclmul\w*\s")
-        lines.append("host (x86-64) %s: AES-NI %s (%d aesni functions, %d aesenc, %d pclmul)"
+        lines.append("host (x86-64) %s: AES-NI %s (%d aesni functions, our AES-GCM's AES-NI "
+                     "path %s, %d aesenc, %d pclmul)"
                      % (host, "compiled in" if syms == 3 and ins and pcl else "MISSING",
-                        syms, ins, pcl))
+                        syms, "in" if ours == 1 else "MISSING", ins, pcl))
     for b in sorted(glob.glob(os.path.join(out, "boards", "*", "target", "bin", "mailgwd"))):
         board = b.split(os.sep)[-4]
         arch = elf_machine(b)
         if arch == "aarch64":
             syms = count(["aarch64-linux-gnu-nm", b],
                          r" T mbedtls_aesce_(crypt_ecb|gcm_mult|has_support\w*)$")
+            ours = count(["aarch64-linux-gnu-nm", b], r" [RD] gcm_ops_arm64$")
             ins = count(["aarch64-linux-gnu-objdump", "-d", b], r"\saese\s")
             pm = count(["aarch64-linux-gnu-objdump", "-d", b], r"\spmull2?\s")
             lines.append("%s (aarch64): Armv8 crypto extension (AESCE) %s (%d aesce functions, "
-                         "%d aese, %d pmull)" % (board, "compiled in" if syms >= 3 and ins and pm
-                                                 else "MISSING", syms, ins, pm))
+                         "our AES-GCM's AESE/PMULL path %s, %d aese, %d pmull)" % (
+                             board, "compiled in" if syms >= 3 and ins and pm else "MISSING",
+                             syms, "in" if ours == 1 else "MISSING", ins, pm))
         else:
             lines.append("%s (%s): no hardware AES in mbedTLS for this architecture (software "
-                         "AES tables)" % (board, arch))
+                         "AES tables; our AES-GCM's portable path)" % (board, arch))
     return lines
 
 
@@ -231,25 +240,41 @@ def main():
             print("%-28s %10.2f %10s %8s   (mailgwd/dovecot; lower is better)" % (
                 "%s, %s" % (keyname, glabel), a, "%.2f" % b if b else "-", bp.ratio(a, b)))
 
-    speed = os.path.join(out, "host", "tests", "cipher_speed")
-    print("\nbulk AEAD, 16 KiB records, MB/s (10^6 bytes), one core")
-    print("%-28s %10s %10s %8s" % ("", "mbedTLS", "OpenSSL", "ratio"))
-    mine = {}
-    if os.path.exists(speed):
-        for line in subprocess.run([speed, CIPHER_SECS], capture_output=True, text=True,
-                                   check=True).stdout.splitlines():
-            name, rate = line.split()
-            mine[name] = float(rate)
-    else:
-        print("(%s not built: make bench builds it)" % speed)
+    print("\nbulk AEAD, 16 KiB records, MB/s (10^6 bytes), one core; mbedTLS as built here "
+          "(AES-GCM: ours, firmware/lib/tls/gcm), the stock mbedTLS (its own AES-GCM), OpenSSL %s"
+          % openssl_version())
+    print("%-28s %10s %10s %10s %8s %8s" % ("", "mbedTLS", "stock", "OpenSSL", "ratio",
+                                            "stock"))
+    mine = cipher_rates(out, "cipher_speed")
+    stock = cipher_rates(out, "cipher_speed_stock")
+    portable = cipher_rates(out, "cipher_speed", "aes-128-gcm", MAILGW_GCM_PORTABLE="1")
     for name in ("aes-128-gcm", "aes-256-gcm", "chacha20-poly1305"):
-        a, b = mine.get(name, 0.0), openssl_speed(name)
-        print("%-28s %10.0f %10.0f %8s   (mbedTLS/OpenSSL %s)" % (
-            name, a / 1e6, b / 1e6, bp.ratio(a, b), openssl_version()))
+        a, st, b = mine.get(name, 0.0), stock.get(name, 0.0), openssl_speed(name)
+        print("%-28s %10.0f %10.0f %10.0f %8s %8s   (mbedTLS/OpenSSL, stock/OpenSSL)" % (
+            name, a / 1e6, st / 1e6, b / 1e6, bp.ratio(a, b), bp.ratio(st, b)))
+    a = portable.get("aes-128-gcm", 0.0)
+    print("%-28s %10.0f %10s %10s %8s %8s   (our portable path, forced: what a CPU without "
+          "AES instructions runs; ours/stock)" % ("aes-128-gcm, portable", a / 1e6, "", "",
+                                                   "", bp.ratio(a, stock.get("aes-128-gcm", 0))))
     print("\nhardware AES in the builds (CPU here: %s)" % cpu_aes())
     for line in hw_aes_report(out):
         print("  " + line)
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cipher_rates(out, prog, only=None, **env):
+    """{cipher: bytes per CPU second} from OUT/host/tests/PROG (cipher_speed.c)."""
+    speed = os.path.join(out, "host", "tests", prog)
+    if not os.path.exists(speed):
+        print("(%s not built: make bench builds it)" % speed)
+        return {}
+    rates = {}
+    r = subprocess.run([speed, CIPHER_SECS] + ([only] if only else []), capture_output=True,
+                       text=True, check=True, env=dict(os.environ, **env))
+    for line in r.stdout.splitlines():
+        name, rate = line.split()
+        rates[name] = float(rate)
+    return rates
 
 
 def openssl_version():

@@ -28,11 +28,12 @@ static struct {
 } tls_g;
 
 /*
- * Does mbedTLS run AES-GCM in hardware here? Its AES-NI code (x86: AES and PCLMULQDQ)
- * and its Armv8 crypto-extension code (MBEDTLS_AESCE_C, aarch64: AES and PMULL) are
- * compiled into our builds (README "TLS cost") and chosen by the same CPU features at run
- * time; 32-bit Arm builds have no hardware AES in mbedTLS. MAILGWD_TEST_TLS_NO_AES=1
- * (tests only: README) takes the no-AES path on any CPU.
+ * Does AES-GCM run in hardware here? Our AES-GCM (tls/gcm, mbedTLS's MBEDTLS_GCM_ALT:
+ * README "TLS cost") takes its AES-NI + PCLMULQDQ path on x86-64 and its AESE/PMULL path
+ * on aarch64 by the same CPU features, decided at run time, as does mbedTLS's own AES
+ * code (MBEDTLS_AESNI_C, MBEDTLS_AESCE_C); 32-bit Arm builds have no hardware AES (our
+ * GCM's portable path). MAILGWD_TEST_TLS_NO_AES=1 (tests only: README) takes the no-AES
+ * path on any CPU.
  */
 static bool tls_detect_aes(void)
 {

@@ -120,6 +120,11 @@
  * handshakes on two threads that ThreadSanitizer reports (make tsan). */
 #undef MBEDTLS_SELF_TEST
 
+/* AES-GCM is ours (firmware/lib/tls/gcm, README "TLS cost"): mbedTLS 3.6 does it one
+ * block per call through several layers, ten times slower than the hardware allows. The
+ * cipher layer (TLS records) and PSA's built-in AEAD call it through mbedtls/gcm.h. */
+#define MBEDTLS_GCM_ALT
+
 /* The cipher-suite list is restricted again at run time (firmware/lib/tls). */
 #define MBEDTLS_SSL_IN_CONTENT_LEN  16384
 #define MBEDTLS_SSL_OUT_CONTENT_LEN 16384
