@@ -103,6 +103,7 @@ static void wdt_keeper_fail(int ready, const char *what)
 
 /* What the admin must see of the keeper: syslog, and the console when `firmware guard`
  * ran on it (/init's stderr, kept by wdt_keeper_run; elsewhere stderr is /dev/null). */
+static void wdt_keeper_say(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void wdt_keeper_say(int prio, const char *fmt, ...)
 {
 	char msg[400];
