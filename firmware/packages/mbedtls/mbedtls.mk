@@ -63,7 +63,7 @@ $$(MBEDTLS_DIR)/$(1)/mgw_gcm/%.o: firmware/lib/tls/gcm/%.c $$(MBEDTLS_GCM_HDRS) 
 $$(MBEDTLS_DIR)/$(1)/.stamp_gcm: $$(MBEDTLS_DIR)/$(1)/.stamp_built $$(MBEDTLS_$(1)_GCM_OBJS)
 	$$(Q)$(if $(6),true,ar=$$$$(sed -n 's/^CMAKE_AR:FILEPATH=//p' $$(MBEDTLS_DIR)/$(1)/CMakeCache.txt) && \
 		$$$$ar rcs $$(MBEDTLS_DIR)/$(1)/library/libmbedcrypto.a $$(MBEDTLS_$(1)_GCM_OBJS))
-	$$(Q)touch $$@
+	$$(Q)touch $$@ && touch $$(MBEDTLS_$(1)_LIBS)
 $$(MBEDTLS_$(1)_LIBS): $$(MBEDTLS_DIR)/$(1)/.stamp_built $$(MBEDTLS_DIR)/$(1)/.stamp_gcm ;
 endef
 
