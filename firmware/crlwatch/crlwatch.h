@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "cfg/cfg.h"
@@ -52,6 +53,9 @@ int cw_installed(const struct cw *cw, time_t now, time_t *next_update, char *why
  */
 int cw_offer(struct cw *cw, const void *data, size_t len, const char *source, time_t now, char *why,
 	     size_t whysz);
+/* The same for an open regular file (a file of a USB key, opened by root without
+ * following a symlink): only the unprivileged child reads it (at most max_size bytes). */
+int cw_offer_fd(struct cw *cw, int fd, const char *source, time_t now, char *why, size_t whysz);
 
 /* Sends one command to mailgwd's control socket; 0 on OK, -MGW_EINVAL on ERR (the
  * reason in why), -MGW_EIO when mailgwd cannot be reached. */
@@ -68,6 +72,32 @@ int cw_control(const char *socket_path, const char *cmd, char *why, size_t whysz
 int cw_fetch_url(struct cw *cw, unsigned i, char *url, size_t urlsz);
 int cw_fetch(struct cw *cw, const char *url, bool cond, time_t now, char *why, size_t whysz);
 time_t cw_fetch_next(const struct cw *cw, bool failed, time_t now);
+
+/*
+ * Unprivileged work (jail.c): cw_jail_run forks a child that keeps only stdio, the pipe
+ * and keep_fd, drops to CW_JAIL_USER (cw_drop: no supplementary groups, no way back),
+ * gets resource limits and runs fn(arg, res, &data, &len): fn fills res (ressz bytes)
+ * and may hand back len bytes (malloc'd, the child's). The parent reads the result and at
+ * most max bytes within timeout_s. 0 when the child answered: *job_rc is fn's return,
+ * res its result (untrusted: a string in it must be terminated and made safe before
+ * use), *data (owned by the caller, NUL after *len) its bytes; negative when it did not
+ * (why says how it ended: a signal, a status, a timeout), res then zeroed.
+ * CRLWATCH_TEST_HOLD=NAME in the environment makes the child of job NAME stop itself
+ * (SIGSTOP) after the drop, before it touches any input: the tests look at it in /proc.
+ */
+#define CW_JAIL_USER "nobody"
+struct cw_jail {
+	const char *name; /* "check", "installed", "fetch" */
+	const char *what; /* for messages: "the CRL check of SOURCE" */
+	int keep_fd;	  /* passed to the child, -1: none */
+	unsigned timeout_s;
+};
+typedef int (*cw_jail_fn)(void *arg, void *res, char **data, size_t *len);
+int cw_jail_run(const struct cw_jail *j, cw_jail_fn fn, void *arg, void *res, size_t ressz,
+		size_t max, char **data, size_t *len, int *job_rc, char *why, size_t whysz);
+int cw_drop(const char *user, char *why, size_t whysz);
+/* Reads exactly len bytes from fd before deadline_ms (tls_client_now_ms). */
+int cw_read_full(int fd, void *p, size_t len, uint64_t deadline_ms);
 
 /* The USB source (usb.c). cw_usb_key: reads one key (a block device, mounted read-only
  * here, or a directory) and offers its CRLs; cw_usb_spool: handles and removes every

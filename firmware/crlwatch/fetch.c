@@ -15,12 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <grp.h>
-#include <pwd.h>
-#include <signal.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/err.h"
@@ -37,7 +33,6 @@
 #define CW_READ_CHUNK 16384
 #define CW_BACKOFF_MIN_S 30
 #define CW_RETRY_MIN_S 60
-#define CW_FETCH_USER "nobody" /* the fetch runs as this user (no files of its own) */
 
 struct cw_url {
 	bool https;
@@ -343,131 +338,86 @@ out:
 	free(buf);
 }
 
-/* Reads exactly len bytes from fd before deadline_ms. */
-static int cw_read_full(int fd, void *p, size_t len, uint64_t deadline_ms)
+/* The fetch job in the unprivileged child (cw_jail_run): res is struct cw_got, the
+ * body is handed back. */
+struct cw_get_job {
+	const struct cw *cw;
+	const char *url;
+	bool cond;
+	const char *trust;
+	size_t trust_len;
+};
+
+static int cw_get_job(void *arg, void *res, char **data, size_t *len)
 {
-	uint8_t *q = p;
+	const struct cw_get_job *a = arg;
+	struct cw_got *g = res;
+	uint8_t *body = malloc((size_t)a->cw->cfg.crlwatch_max_size);
 
-	while (len > 0) {
-		struct pollfd pf = {.fd = fd, .events = POLLIN};
-		uint64_t now = tls_client_now_ms();
-		ssize_t n;
-
-		if (now >= deadline_ms || poll(&pf, 1, (int)(deadline_ms - now)) <= 0)
-			return -MGW_EAGAIN;
-		n = read(fd, q, len);
-		if (n == 0)
-			return -MGW_ECLOSED;
-		if (n < 0 && errno != EINTR)
-			return -MGW_EIO;
-		if (n > 0) {
-			q += n;
-			len -= (size_t)n;
-		}
+	if (body == NULL) {
+		g->rc = -MGW_ENOMEM;
+		snprintf(g->why, sizeof(g->why), "%s: out of memory", a->url);
+		return g->rc;
 	}
-	return 0;
-}
-
-/* In the child: no privileges left (README "crlwatch", privileges). */
-static int cw_drop(const char *user, char *why, size_t whysz)
-{
-	struct passwd *pw = getpwnam(user);
-
-	if (pw == NULL || pw->pw_uid == 0) {
-		snprintf(why, whysz, "user %s for the fetch: unknown", user);
-		return -MGW_ENOENT;
-	}
-	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0 ||
-	    setuid(0) == 0) {
-		snprintf(why, whysz, "cannot drop to %s: %s", user, strerror(errno));
-		return -MGW_EPERM;
-	}
-	return 0;
+	cw_get(a->cw, a->url, a->cond, a->trust, a->trust_len, body, g);
+	*data = (char *)body;
+	*len = g->rc == 0 ? g->len : 0;
+	return g->rc;
 }
 
 /*
- * Runs cw_get in a child process that has dropped to CW_FETCH_USER (when we are root):
- * the HTTP and TLS code that talks to the network never runs as root. The child sends
- * struct cw_got and the body through a pipe; the parent bounds what it reads and runs the
- * one validation and install path itself.
+ * Runs cw_get in the unprivileged child (jail.c): the HTTP and TLS code that talks to the
+ * network never runs as root. The child sends struct cw_got and the body; the parent
+ * bounds what it reads (max_size) and offers the body to the one install path, whose
+ * validation runs in a child of its own. *body is owned by the caller.
  */
-static void cw_get_unprivileged(const struct cw *cw, const char *url, bool cond, uint8_t *body,
+static void cw_get_unprivileged(const struct cw *cw, const char *url, bool cond, char **body,
 				struct cw_got *g)
 {
-	uint64_t dl = tls_client_now_ms() + (uint64_t)cw->cfg.crlwatch_timeout * 1000u + 5000u;
-	char *trust = NULL;
-	size_t trust_len = 0;
-	int pfd[2] = {-1, -1}, status, rc;
-	pid_t pid;
+	struct cw_jail j = {
+	    .name = "fetch", .what = url, .keep_fd = -1, .timeout_s = cw->cfg.crlwatch_timeout + 5};
+	struct cw_get_job a = {.cw = cw, .url = url, .cond = cond};
+	char *trust = NULL, safe[CW_WHY_MAX];
+	size_t len = 0;
+	int job_rc;
 
 	memset(g, 0, sizeof(*g));
+	*body = NULL;
 	/* the trust anchor may be root-only: read it before the privileges go */
 	if (strncmp(url, "https://", 8) == 0 &&
-	    file_read_all(cw_trust(cw), 1024 * 1024, &trust, &trust_len) < 0) {
+	    file_read_all(cw_trust(cw), 1024 * 1024, &trust, &a.trust_len) < 0) {
 		g->rc = -MGW_EIO;
 		snprintf(g->why, sizeof(g->why), "%s: cannot read the trust anchor", cw_trust(cw));
 		return;
 	}
-	if (geteuid() != 0) {
-		cw_get(cw, url, cond, trust, trust_len, body, g);
-		free(trust);
-		return;
-	}
-	if (pipe2(pfd, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+	a.trust = trust;
+	if (cw_jail_run(&j, cw_get_job, &a, g, sizeof(*g), (size_t)cw->cfg.crlwatch_max_size, body,
+			&len, &job_rc, g->why, sizeof(g->why)) < 0) {
 		g->rc = -MGW_EIO;
-		snprintf(g->why, sizeof(g->why), "cannot start the fetch: %s", strerror(errno));
 		goto out;
 	}
-	if (pid == 0) {
-		close(pfd[0]);
-		if (cw_drop(CW_FETCH_USER, g->why, sizeof(g->why)) < 0)
-			g->rc = -MGW_EPERM;
-		else
-			cw_get(cw, url, cond, trust, trust_len, body, g);
-		rc = file_write_all(pfd[1], g, sizeof(*g));
-		if (rc == 0 && g->rc == 0 && g->len > 0)
-			rc = file_write_all(pfd[1], body, g->len);
-		_exit(rc == 0 ? 0 : 1);
-	}
-	close(pfd[1]);
-	pfd[1] = -1;
-	rc = cw_read_full(pfd[0], g, sizeof(*g), dl);
-	if (rc == 0 && g->rc == 0 && (g->len > (size_t)cw->cfg.crlwatch_max_size))
-		rc = -MGW_EINVAL;
-	if (rc == 0 && g->rc == 0 && g->len > 0)
-		rc = cw_read_full(pfd[0], body, g->len, dl);
 	g->why[sizeof(g->why) - 1] = '\0';
+	/* the child's words reach the console and the log: no control characters */
+	snprintf(safe, sizeof(safe), "%s", g->why);
+	log_safe(g->why, sizeof(g->why), safe, strlen(safe));
 	g->etag[sizeof(g->etag) - 1] = '\0';
 	g->last_modified[sizeof(g->last_modified) - 1] = '\0';
-	if (rc < 0) {
+	if (g->rc != job_rc || (g->rc == 0 && g->len != len)) {
 		memset(g, 0, sizeof(*g));
-		g->rc = rc;
-		snprintf(g->why, sizeof(g->why), "%s: the fetch process %s", url,
-			 rc == -MGW_EAGAIN ? "timed out" : "failed");
-		kill(pid, SIGKILL);
+		g->rc = -MGW_EIO;
+		snprintf(g->why, sizeof(g->why), "%s: the fetch process answered nonsense", url);
 	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
 out:
-	if (pfd[0] >= 0)
-		close(pfd[0]);
-	if (pfd[1] >= 0)
-		close(pfd[1]);
 	free(trust);
 }
 
 int cw_fetch(struct cw *cw, const char *url, bool cond, time_t now, char *why, size_t whysz)
 {
-	size_t max = (size_t)cw->cfg.crlwatch_max_size;
-	uint8_t *body = malloc(max);
+	char *body = NULL;
 	struct cw_got g;
 	int rc;
 
-	if (body == NULL) {
-		snprintf(why, whysz, "%s: out of memory", url);
-		return -MGW_ENOMEM;
-	}
-	cw_get_unprivileged(cw, url, cond, body, &g);
+	cw_get_unprivileged(cw, url, cond, &body, &g);
 	rc = g.rc;
 	if (rc < 0)
 		snprintf(why, whysz, "%s", g.why);

@@ -9,6 +9,9 @@
  * What is read from a key (README "crlwatch"): mailgw/crl.pem, then every *.crl in
  * mailgw/ and in the top directory, in name order; regular files only (a symlink is
  * not followed), at most [crlwatch] max_size bytes each, at most CW_USB_FILES_MAX files.
+ * The mount and the directory walk are root's; each file is opened here and its fd is
+ * handed to the unprivileged child that reads and validates it (cw_offer_fd): the
+ * key's owners and modes (ext4: anything; vfat: root-only, as mounted) do not matter.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -33,41 +36,50 @@ struct cw_usb_result {
 	unsigned found, installed, same, refused;
 };
 
-/* Reads dir/name (relative to dfd) without following a symlink; bounded. */
-static int cw_usb_read(int dfd, const char *name, size_t max, char **data, size_t *len)
+/*
+ * Opens dir/name (relative to dfd) for the unprivileged check without following a
+ * symlink: the fd or negative (-MGW_ENOENT: no such file, -MGW_ELIMIT: larger than max,
+ * -MGW_EINVAL: not a regular file). Root only opens and looks at the inode; the bytes
+ * are read by the child that parses them (install.c).
+ */
+static int cw_usb_open(int dfd, const char *name, size_t max)
 {
-	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	int rc;
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
 
 	if (fd < 0)
-		return errno == ENOENT ? -MGW_ENOENT : -MGW_EIO;
-	rc = file_read_fd(fd, max, data, len);
-	close(fd);
-	return rc;
+		return errno == ENOENT ? -MGW_ENOENT : -MGW_EINVAL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -MGW_EINVAL;
+	}
+	if ((unsigned long long)st.st_size > max) {
+		close(fd);
+		return -MGW_ELIMIT;
+	}
+	return fd;
 }
 
 static void cw_usb_offer(struct cw *cw, int dfd, const char *label, const char *rel,
 			 const char *name, struct cw_usb_result *res, time_t now)
 {
 	char why[CW_WHY_MAX], src[CW_SOURCE_MAX];
-	char *data = NULL;
-	size_t len = 0;
-	int rc;
+	int fd, rc;
 
 	snprintf(src, sizeof(src), "USB %s:%s%s", label, rel, name);
-	rc = cw_usb_read(dfd, name, (size_t)cw->cfg.crlwatch_max_size, &data, &len);
-	if (rc == -MGW_ENOENT)
+	fd = cw_usb_open(dfd, name, (size_t)cw->cfg.crlwatch_max_size);
+	if (fd == -MGW_ENOENT)
 		return;
 	res->found++;
-	if (rc < 0) {
+	if (fd < 0) {
 		res->refused++;
 		cw_say(cw, LOG_LVL_WARN, "%s: not read (%s)", src,
-		       rc == -MGW_ELIMIT ? "larger than [crlwatch] max_size"
+		       fd == -MGW_ELIMIT ? "larger than [crlwatch] max_size"
 					 : "not a readable regular file");
 		return;
 	}
-	rc = cw_offer(cw, data, len, src, now, why, sizeof(why));
-	free(data);
+	rc = cw_offer_fd(cw, fd, src, now, why, sizeof(why));
+	close(fd);
 	if (rc == 1) {
 		res->installed++;
 		cw_say(cw, LOG_LVL_INFO, "%s: new CRL installed", src);

@@ -22,8 +22,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char ca_path[96];
-static char *installed;
-static size_t installed_len;
+static char *ca_file, *installed;
+static size_t ca_len, installed_len;
 static time_t t0;
 
 static char dir[] = "/tmp/fuzz_crl_candidate.XXXXXX";
@@ -41,6 +41,7 @@ static void cleanup(void)
 			rmdir(path);
 	}
 	rmdir(dir);
+	free(ca_file);
 	free(installed);
 }
 
@@ -58,7 +59,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(ca_path, sizeof(ca_path), "%s/ca.crt", dir);
 	snprintf(crl_path, sizeof(crl_path), "%s/crl.pem", dir);
 	atexit(cleanup);
-	if (file_read_all(crl_path, PKI_CRL_SIZE_MAX, &installed, &installed_len) < 0)
+	if (file_read_all(ca_path, PKI_CRL_SIZE_MAX, &ca_file, &ca_len) < 0 ||
+	    file_read_all(crl_path, PKI_CRL_SIZE_MAX, &installed, &installed_len) < 0)
 		__builtin_trap();
 	return 0;
 }
@@ -66,13 +68,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct pki_crl_policy pol = {.max_size = 64 * 1024, .skew_s = 300};
+	struct pki_crl_ca ca = {.data = ca_file, .len = ca_len, .name = ca_path};
 	struct pki_crl_cand c;
 	char why[PKI_WHY_MAX] = "";
 	/* the first byte chooses: compare with the installed CRL or not */
 	bool with_installed = size > 0 && (data[0] & 1);
 	int rc;
 
-	rc = pki_crl_candidate(ca_path, data, size, with_installed ? installed : NULL,
+	rc = pki_crl_candidate(&ca, data, size, with_installed ? installed : NULL,
 			       with_installed ? installed_len : 0, &pol, t0, &c, "fuzz", why,
 			       sizeof(why));
 	if (rc == PKI_CRL_NEWER || rc == PKI_CRL_SAME) {

@@ -10,6 +10,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -273,10 +274,10 @@ def test_refused_reload_puts_the_previous_crl_back(daemon, pki, tmp_path):
 class Watchdog:
     """`crlwatch run` as init starts it, stopped at the end of the test."""
 
-    def __init__(self, d):
+    def __init__(self, d, env=None):
         self.proc = subprocess.Popen([CRLWATCH, "-c", d.conf_path, "run"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True)
+                                     text=True, env=env)
 
     def stop(self):
         self.proc.terminate()
@@ -613,3 +614,201 @@ def test_two_office_cas_each_new_crl_replaces_only_its_own(daemon, pki, tmp_path
     r = crlwatch(d, "install", other.crl(str(tmp_path / "t.pem"), number=9))
     assert r.returncode != 0 and "not issued by any configured CA" in r.stderr, r.stderr
     assert installed(d) == before
+
+
+# Privilege separation (README "crlwatch", privileges): every candidate is read and parsed
+# by a child that dropped to nobody; root installs only what that child composed. The
+# children are seen in /proc while they are held (CRLWATCH_TEST_HOLD=check makes the
+# check's child stop itself after the drop, before it touches the candidate).
+
+def children(pid):
+    out = []
+    for n in os.listdir("/proc"):
+        if n.isdigit():
+            try:
+                with open("/proc/%s/stat" % n) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(n))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def proc_status(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return dict((k, v.strip()) for k, _, v in (l.partition(":") for l in f))
+
+
+def held_child(pid, seen=()):
+    """The child of pid that stopped itself before it touched its input."""
+    found = []
+
+    def stopped():
+        for c in children(pid):
+            try:
+                if c not in seen and proc_status(c)["State"].startswith("T"):
+                    found.append(c)
+                    return True
+            except OSError:
+                pass
+        return False
+
+    assert wait_for(stopped), "no held child of %d" % pid
+    return found[0]
+
+
+def assert_unprivileged(pid):
+    nobody = pwd.getpwnam("nobody")
+    st = proc_status(pid)
+    assert st["Uid"].split() == [str(nobody.pw_uid)] * 4, st
+    assert st["Gid"].split() == [str(nobody.pw_gid)] * 4, st
+    assert st["Groups"] == "", st
+    assert st["NoNewPrivs"] == "1", st
+    assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0, st
+
+
+def open_files(pid):
+    """What the process has open beyond stdio: the pipe back and the file it was given."""
+    d = "/proc/%d/fd" % pid
+    return sorted(os.readlink(os.path.join(d, n)) for n in os.listdir(d) if int(n) > 2)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="privilege separation needs root")
+@pytest.mark.parametrize("how", ["install", "usb"])
+def test_candidate_is_read_and_parsed_by_an_unprivileged_process(daemon, pki, tmp_path, how):
+    first = pki.ca.crl(str(tmp_path / "first.pem"), number=3)
+    d = watched(daemon, pki, tmp_path, crl=first)
+    before = installed(d)
+    key = tmp_path / "key"
+    new = usb_key(str(key), pki, tmp_path)
+    if how == "usb":
+        cand = str(key / "mailgw" / "crl.pem")
+    else:
+        (tmp_path / "private").mkdir()
+        cand = shutil.copy(new, str(tmp_path / "private" / "crl.pem"))
+    # root's own file in root's own directory: nobody could not open it by its name
+    os.chmod(cand, 0o600)
+    os.chmod(os.path.dirname(cand), 0o700)
+    arg = str(key) if how == "usb" else cand
+    p = subprocess.Popen([CRLWATCH, "-c", d.conf_path, "-v", how, arg], text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=dict(os.environ, CRLWATCH_TEST_HOLD="check"))
+    c = None
+    try:
+        c = held_child(p.pid)
+        assert_unprivileged(c)
+        files = open_files(c)
+        # the lock, the data directory, the key's directories: none of them; a key's
+        # file only as the fd root opened for it
+        assert [f for f in files if not f.startswith("pipe:")] == (
+            [cand] if how == "usb" else []), files
+        assert installed(d) == before  # nothing is installed before the check answered
+    finally:
+        if c is not None:
+            os.kill(c, signal.SIGCONT)
+        out, err = p.communicate(timeout=120)
+    nobody = pwd.getpwnam("nobody")
+    assert p.returncode == 0, err
+    assert ("the CRL check of %s%s: done by process %d as uid %d gid %d with 0 supplementary "
+            "groups" % ("USB %s:mailgw/" % key if how == "usb" else "",
+                        "crl.pem" if how == "usb" else cand, c, nobody.pw_uid,
+                        nobody.pw_gid)) in err, err
+    assert installed(d) == pem_of(new)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="privilege separation needs root")
+def test_check_process_killed_midway_installs_nothing_and_the_watchdog_goes_on(
+        daemon, pki, tmp_path):
+    first = pki.ca.crl(str(tmp_path / "first.pem"), number=3)
+    spool = tmp_path / "side" / "usb"
+    d = watched(daemon, pki, tmp_path, crl=first, extra_crlwatch="usb_spool = %s\n" % spool)
+    before = installed(d)
+    key = tmp_path / "key"
+    new = usb_key(str(key), pki, tmp_path)
+    console = d.side / "console"
+    w = Watchdog(d, env=dict(os.environ, CRLWATCH_TEST_HOLD="check"))
+    seen = []
+    try:
+        spool.mkdir(exist_ok=True)
+        m = d.mark()
+        (spool / "sdc1").write_text("%s\n" % key)
+        # A compromised or crashed checker: it dies before it answers.
+        seen.append(held_child(w.proc.pid))
+        assert_unprivileged(seen[-1])
+        os.kill(seen[-1], signal.SIGKILL)
+        seen.append(held_child(w.proc.pid, seen))  # stray.crl, checked as usual
+        os.kill(seen[-1], signal.SIGCONT)
+        assert wait_for(lambda: console.exists() and "CRL file(s)" in console.read_text())
+        text = console.read_text()
+        assert ("USB %s:mailgw/crl.pem: refused: the CRL check of USB %s:mailgw/crl.pem: the "
+                "process died (signal 9, Killed) before it answered" % (key, key)) in text, text
+        assert "2 CRL file(s): 0 installed, 0 already installed, 2 refused" in text, text
+        assert installed(d) == before
+        assert not [x for x in d.lines[m:] if "generation" in x]
+        assert w.proc.poll() is None
+        # The same key plugged in again, its checks left alone: installed.
+        (spool / "sdc1").write_text("%s\n" % key)
+        for _ in range(2):
+            seen.append(held_child(w.proc.pid, seen))
+            os.kill(seen[-1], signal.SIGCONT)
+        assert wait_for(lambda: "1 installed" in console.read_text()), console.read_text()
+        d.wait_log(r"generation 2 replaces 1", start=m)
+    finally:
+        err = w.stop()
+    assert installed(d) == pem_of(new)
+    assert "the process died (signal 9, Killed)" in err
+
+
+@pytest.mark.parametrize("run", [False, True])
+def test_hostile_key_files_named_with_reason_watchdog_stays_up(daemon, pki, tmp_path, run):
+    first = pki.ca.crl(str(tmp_path / "first.pem"), number=3)
+    spool = tmp_path / "side" / "usb"
+    d = watched(daemon, pki, tmp_path, crl=first, extra_crlwatch="usb_spool = %s\n" % spool)
+    before = installed(d)
+    good = pki.ca.crl(str(tmp_path / "good.pem"), revoked=[pki.user["mia"]], number=4)
+    der = subprocess.run(["openssl", "crl", "-in", good, "-outform", "DER"], check=True,
+                         capture_output=True).stdout
+    bad = tmp_path / "bad"
+    (bad / "mailgw").mkdir(parents=True)
+    (bad / "mailgw" / "crl.pem").write_bytes(der[: len(der) // 2])  # truncated DER
+    text = open(good).read()
+    (bad / "huge.crl").write_text(text + "A" * (2 * 1024 * 1024))  # beyond max_size
+    (bad / "pem.crl").write_text("-----BEGIN X509 CRL-----\n" + "QUFB\n" * 100000 +
+                                 "-----END X509 CRL-----\n")  # 500 KB of base64 'AAA'
+    (bad / "garbage.crl").write_bytes(bytes(range(256)) * 64)
+    os.mkfifo(str(bad / "fifo.crl"))  # would block a reader that did not look first
+    ok = tmp_path / "ok"
+    (ok / "mailgw").mkdir(parents=True)
+    shutil.copy(good, str(ok / "mailgw" / "crl.pem"))
+    console = d.side / "console"
+    w = Watchdog(d) if run else None
+    try:
+        for k in (bad, ok):
+            n = console.read_text().count("CRL file(s)") if console.exists() else 0
+            if run:
+                spool.mkdir(exist_ok=True)
+                (spool / "sdb1").write_text("%s\n" % k)
+                assert wait_for(lambda: console.exists() and
+                                console.read_text().count("CRL file(s)") > n)
+            else:
+                r = crlwatch(d, "usb", str(k))
+                assert r.returncode == 0, r.stderr
+            if k == bad:
+                assert installed(d) == before
+                assert run is False or w.proc.poll() is None
+    finally:
+        if w is not None:
+            err = w.stop()
+    out = console.read_text()
+    want = {
+        "mailgw/crl.pem": "refused: USB %s:mailgw/crl.pem: not a valid CRL" % bad,
+        "huge.crl": "not read (larger than [crlwatch] max_size)",
+        "pem.crl": "refused: USB %s:pem.crl: not a valid CRL" % bad,
+        "garbage.crl": "refused: USB %s:garbage.crl: not a valid CRL" % bad,
+        "fifo.crl": "not read (not a readable regular file)",
+    }
+    for name, reason in want.items():
+        assert "USB %s:%s: %s" % (bad, name, reason) in out, (name, out)
+    assert "USB %s: 5 CRL file(s): 0 installed, 0 already installed, 5 refused" % bad in out
+    assert "USB %s:mailgw/crl.pem: new CRL installed" % ok in out
+    assert installed(d) == pem_of(good)

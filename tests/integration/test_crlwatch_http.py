@@ -15,7 +15,8 @@ import time
 import pytest
 
 from pki import CA, now, run
-from test_crlwatch import CRLWATCH, crlwatch, free_port, installed, pem_of, wait_for, watched
+from test_crlwatch import (CRLWATCH, children, crlwatch, free_port, installed, pem_of,
+                           proc_status, wait_for, watched)
 from test_pop3 import pop, refused
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -193,24 +194,6 @@ def test_bad_responses_are_not_installed(daemon, pki, tmp_path, nginx, case):
     pop(d, pki, user="mia").quit()  # mailgwd serves with the CRL it had
 
 
-def children(pid):
-    out = []
-    for n in os.listdir("/proc"):
-        if n.isdigit():
-            try:
-                with open("/proc/%s/stat" % n) as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        out.append(int(n))
-            except (OSError, IndexError, ValueError):
-                pass
-    return out
-
-
-def fetch_uid(pid):
-    with open("/proc/%d/status" % pid) as f:
-        return next(int(l.split()[1]) for l in f if l.startswith("Uid:"))
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="privilege separation needs root")
 def test_stalled_server_times_out_with_backoff(daemon, pki, tmp_path):
     srv = socket.socket()
@@ -234,7 +217,7 @@ def test_stalled_server_times_out_with_backoff(daemon, pki, tmp_path):
     p = subprocess.Popen([CRLWATCH, "-c", d.conf_path, "refresh"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     assert wait_for(lambda: held)
-    uids = [fetch_uid(c) for c in children(p.pid)]
+    uids = [int(proc_status(c)["Uid"].split()[0]) for c in children(p.pid)]
     _, err = p.communicate(timeout=60)
     assert p.returncode == 1 and "timed out" in err, err
     assert uids == [pwd.getpwnam("nobody").pw_uid]

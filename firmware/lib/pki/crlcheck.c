@@ -199,16 +199,34 @@ static int pki_crl_set_make(struct pki_crl_cand *c, const mbedtls_x509_crt *cas,
 	return rc;
 }
 
-int pki_crl_candidate(const char *ca_path, const void *data, size_t len, const void *installed,
-		      size_t ilen, const struct pki_crl_policy *pol, time_t now,
-		      struct pki_crl_cand *c, const char *name, char *why, size_t whysz)
+/* The CA certificate file's bytes (PEM or DER, read by the caller) into cas, as
+ * mbedtls_x509_crt_parse_file would parse the file. */
+static int pki_crl_cas(mbedtls_x509_crt *cas, const struct pki_crl_ca *ca, int err, char *why,
+		       size_t whysz)
+{
+	char *buf = pki_crl_dup(ca->data, ca->len), e[160];
+	int ret;
+
+	if (buf == NULL)
+		return pki_why(why, whysz, -MGW_ENOMEM, "%s: out of memory", ca->name);
+	ret = mbedtls_x509_crt_parse(cas, (const unsigned char *)buf, ca->len + 1);
+	free(buf);
+	if (ret != 0)
+		return pki_why(why, whysz, err, "%s: not a readable certificate: %s", ca->name,
+			       pki_tls_err(ret, e, sizeof(e)));
+	return 0;
+}
+
+int pki_crl_candidate(const struct pki_crl_ca *ca, const void *data, size_t len,
+		      const void *installed, size_t ilen, const struct pki_crl_policy *pol,
+		      time_t now, struct pki_crl_cand *c, const char *name, char *why, size_t whysz)
 {
 	size_t max = pol && pol->max_size ? pol->max_size : PKI_CRL_SIZE_MAX;
 	unsigned skew = pol ? pol->skew_s : PKI_CRL_SKEW_S;
 	mbedtls_x509_crl crl, set;
 	mbedtls_x509_crt cas;
 	const mbedtls_x509_crt *own;
-	char *buf = NULL, *ibuf = NULL, e[160];
+	char *buf = NULL, *ibuf = NULL;
 	bool named, have_set = false;
 	int rc = -MGW_EINVAL, ret;
 
@@ -225,12 +243,9 @@ int pki_crl_candidate(const char *ca_path, const void *data, size_t len, const v
 		rc = pki_why(why, whysz, -MGW_EINVAL, "%s: empty", name);
 		goto out;
 	}
-	ret = mbedtls_x509_crt_parse_file(&cas, ca_path);
-	if (ret != 0) {
-		rc = pki_why(why, whysz, -MGW_EIO, "%s: not a readable certificate: %s", ca_path,
-			     pki_tls_err(ret, e, sizeof(e)));
+	rc = pki_crl_cas(&cas, ca, -MGW_EIO, why, whysz);
+	if (rc < 0)
 		goto out;
-	}
 	buf = pki_crl_dup(data, len);
 	if (buf == NULL) {
 		rc = pki_why(why, whysz, -MGW_ENOMEM, "%s: out of memory", name);
@@ -300,32 +315,29 @@ out:
 	return rc;
 }
 
-int pki_crl_set_next(const char *crl_path, const char *ca_path, time_t *next, char *issuer,
-		     size_t issuersz, char *why, size_t whysz)
+int pki_crl_set_next(const void *crl_file, size_t crl_len, const char *crl_path,
+		     const struct pki_crl_ca *ca_file, time_t *next, char *issuer, size_t issuersz,
+		     char *why, size_t whysz)
 {
 	mbedtls_x509_crl set;
 	mbedtls_x509_crt cas;
-	char *data = NULL, e[160];
-	size_t len = 0;
-	int rc, ret;
+	char *data = NULL;
+	int rc;
 
 	*next = 0;
 	if (issuersz)
 		issuer[0] = '\0';
 	mbedtls_x509_crl_init(&set);
 	mbedtls_x509_crt_init(&cas);
-	ret = mbedtls_x509_crt_parse_file(&cas, ca_path);
-	if (ret != 0) {
-		rc = pki_why(why, whysz, -MGW_ENOENT, "%s: not a readable certificate: %s", ca_path,
-			     pki_tls_err(ret, e, sizeof(e)));
+	rc = pki_crl_cas(&cas, ca_file, -MGW_ENOENT, why, whysz);
+	if (rc < 0)
+		goto out;
+	data = pki_crl_dup(crl_file, crl_len);
+	if (data == NULL) {
+		rc = pki_why(why, whysz, -MGW_ENOENT, "%s: out of memory", crl_path);
 		goto out;
 	}
-	rc = pki_read(NULL, crl_path, &data, &len, why, whysz);
-	if (rc < 0) {
-		rc = -MGW_ENOENT;
-		goto out;
-	}
-	if (!pki_crl_set_parse(&set, data, len)) {
+	if (!pki_crl_set_parse(&set, data, crl_len)) {
 		rc = pki_why(why, whysz, -MGW_ENOENT, "%s: no valid CRL", crl_path);
 		goto out;
 	}

@@ -62,26 +62,38 @@ struct pki_crl_cand {
 
 void pki_crl_cand_free(struct pki_crl_cand *c);
 
+/* The CA certificate file (PEM or DER, one or more certificates) as bytes the caller
+ * read: the validation may run where the file itself cannot be opened (crlwatch's
+ * unprivileged child). name is the file's name for messages. Borrowed. */
+struct pki_crl_ca {
+	const void *data;
+	size_t len;
+	const char *name;
+};
+
 /*
  * Validates len bytes at data (the candidate, named name in messages) against the CA
- * certificate file ca_path and the installed CRL file (installed/ilen, NULL/0: none; an
+ * certificates ca and the installed CRL file (installed/ilen, NULL/0: none; an
  * installed file that does not parse is not compared against, and only the other CAs'
  * CRLs that parse are carried over).
  * Returns PKI_CRL_NEWER or PKI_CRL_SAME with c filled, or a negative -MGW_E* code
- * (-MGW_EINVAL: refused, -MGW_ELIMIT: too large, -MGW_ENOENT/-MGW_EIO: CA unreadable)
- * with one line "NAME: reason" in why.
+ * (-MGW_EINVAL: refused, -MGW_ELIMIT: too large, -MGW_EIO: CA unusable) with one line
+ * "NAME: reason" in why.
  */
-int pki_crl_candidate(const char *ca_path, const void *data, size_t len, const void *installed,
-		      size_t ilen, const struct pki_crl_policy *pol, time_t now,
-		      struct pki_crl_cand *c, const char *name, char *why, size_t whysz);
+int pki_crl_candidate(const struct pki_crl_ca *ca, const void *data, size_t len,
+		      const void *installed, size_t ilen, const struct pki_crl_policy *pol,
+		      time_t now, struct pki_crl_cand *c, const char *name, char *why,
+		      size_t whysz);
 
 /*
- * The installed CRL file crl_path against the CA file ca_path: the earliest nextUpdate
- * among the CRLs of the configured CAs into *next, and that CA's subject into issuer.
- * 0, or -MGW_ENOENT (unreadable, or a configured CA without a valid CRL: why says which).
+ * The installed CRL file (crl_len bytes at crl, named crl_path in messages) against the
+ * CA certificates ca: the earliest nextUpdate among the CRLs of the configured CAs into
+ * *next, and that CA's subject into issuer. 0, or -MGW_ENOENT (unusable, or a configured
+ * CA without a valid CRL: why says which).
  */
-int pki_crl_set_next(const char *crl_path, const char *ca_path, time_t *next, char *issuer,
-		     size_t issuersz, char *why, size_t whysz);
+int pki_crl_set_next(const void *crl, size_t crl_len, const char *crl_path,
+		     const struct pki_crl_ca *ca, time_t *next, char *issuer, size_t issuersz,
+		     char *why, size_t whysz);
 
 /* Compares two CRL numbers given as hex ("" = none): <0, 0, >0 like memcmp. */
 int pki_crl_number_cmp(const char *a, const char *b);
