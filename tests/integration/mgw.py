@@ -133,10 +133,19 @@ class Daemon:
                                      stderr=subprocess.STDOUT, env=env)
         if pipe_size:
             fcntl.fcntl(self.proc.stdout.fileno(), F_SETPIPE_SZ, pipe_size)
-        threading.Thread(target=self._reader, daemon=True).start()
+        self._reader_thread = threading.Thread(target=self._reader, daemon=True)
+        self._reader_thread.start()
         if wait:
             self.wait_log(r"ready", READY_TIMEOUT)
         return self
+
+    def wait_exit(self, timeout):
+        """Waits for the daemon to exit and for its log to be read to the end (the
+        reader thread may still hold its last lines when the process is reaped);
+        returns the exit code."""
+        code = self.proc.wait(timeout)
+        self._reader_thread.join(timeout)
+        return code
 
     def pause_reading(self):
         """Stops reading the daemon's stderr: once the pipe is full, nobody drains it
@@ -180,8 +189,7 @@ class Daemon:
         return self.proc.stdout.readline()
 
     def _reader_alive(self):
-        return any(t.is_alive() for t in threading.enumerate() if t.name != "MainThread"
-                   and getattr(t, "_target", None) == self._reader)
+        return self._reader_thread.is_alive()
 
     def log(self):
         with self._cond:
@@ -231,7 +239,7 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError("mailgwd did not stop within %ss:\n%s" % (timeout, self.log()))
-        time.sleep(0.1)
+        self._reader_thread.join(2)  # the log's last lines (a sanitizer report)
         self.assert_no_sanitizer_report()
         return self.proc.returncode
 

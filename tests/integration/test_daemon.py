@@ -126,8 +126,7 @@ def test_privilege_drop(daemon):
 def test_refuses_to_stay_root(tmp_path):
     d = Daemon(tmp_path, "", drop_to="root")
     d.start(wait=False)
-    assert d.proc.wait(20) == 1
-    time.sleep(0.2)
+    assert d.wait_exit(20) == 1
     assert "refusing to run as root" in d.log()
 
 

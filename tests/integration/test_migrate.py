@@ -203,7 +203,7 @@ def test_a_data_format_newer_than_the_firmware(daemon, tmp_path):
             "the newer firmware again ***") in r.stdout, r.stdout
     assert open(os.path.join(d.data, FORMAT)).read() == "format=7\nneeds=5\n"
     d.start(wait=False)
-    assert d.proc.wait(timeout=30) == 3
+    assert d.wait_exit(30) == 3
     assert "needs a firmware that knows format 5" in d.log()
 
     install(d, FORMAT, "format=x\n")

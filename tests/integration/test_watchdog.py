@@ -47,8 +47,7 @@ def test_frozen_daemon_stops_petting(daemon, tmp_path):
 def test_watchdog_path_must_exist(daemon, tmp_path):
     d = daemon("watchdog = %s\n" % (tmp_path / "nope"), start=False)
     d.start(wait=False)
-    d.proc.wait(20)
-    assert d.proc.returncode == 1
+    assert d.wait_exit(20) == 1
     assert "watchdog" in d.log() and "No such file" in d.log()
 
 
@@ -56,8 +55,7 @@ def test_watchdog_path_must_exist(daemon, tmp_path):
 def test_watchdog_timeout_bounds(daemon, tmp_path, value):
     d = daemon("watchdog_timeout = %s\n" % value, start=False)
     d.start(wait=False)
-    d.proc.wait(20)
-    assert d.proc.returncode == 1
+    assert d.wait_exit(20) == 1
     assert "watchdog_timeout" in d.log()
 
 
