@@ -13,6 +13,7 @@ import re
 import socket
 import struct
 import subprocess
+import threading
 
 import pytest
 
@@ -663,9 +664,10 @@ def test_first_logins_wait_for_their_maildir(held, pki):
 
 def test_failed_first_login_flush(held, pki):
     """A first POP3 login whose Maildir cannot be flushed answers -ERR [SYS/TEMP]; the next
-    one is served. A first IMAP login whose folders cannot be flushed is logged in all the
-    same (the folders are a convenience), writes no subscriptions file, and the next login
-    makes them."""
+    one is served. So does a first IMAP login with NO [UNAVAILABLE]. A first IMAP login
+    whose folders (not the Maildir) cannot be flushed is logged in all the same (the
+    folders are a convenience), writes no subscriptions file, and the next login makes
+    them."""
     d, ctl = held
     md = maildir(d, "ann")
     a = Wire(d, pki, "pop3s", "ann")
@@ -676,12 +678,62 @@ def test_failed_first_login_flush(held, pki):
     assert a.line().startswith(b"-ERR [SYS/TEMP]")
     a.close()
     pop_session(d, pki, "ann").quit()
-    (ctl / "fail").touch()
-    w = imap_wire(d, pki, "joe")
-    assert not (ctl / "fail").exists()
-    assert not os.path.exists(os.path.join(maildir(d, "joe"), "subscriptions"))
-    w.close()
-    imap_wire(d, pki, "joe").close()
-    with open(os.path.join(maildir(d, "joe"), "subscriptions"), "rb") as f:
-        assert f.read() == b"V\t2\n\nSent\nDrafts\nTrash\nJunk\nArchive\n"
     assert os.path.isdir(md)
+    (ctl / "fail").touch()
+    w = Wire(d, pki, "imaps", "joe")
+    assert w.line().startswith(b"* OK ")
+    w.send(b'l LOGIN joe@%s "%s"\r\n' % (DOMAIN.encode(), PASSWORDS["joe"].encode()))
+    assert w.until(b"l ")[-1].startswith(b"l NO [UNAVAILABLE]")
+    assert not (ctl / "fail").exists()
+    w.close()
+    # ann's Maildir is durable (her POP3 login), her folders are not made yet.
+    (ctl / "fail").touch()
+    w = imap_wire(d, pki, "ann")
+    assert not (ctl / "fail").exists()
+    assert not os.path.exists(os.path.join(md, "subscriptions"))
+    w.close()
+    for user in ("ann", "joe"):
+        imap_wire(d, pki, user).close()
+        with open(os.path.join(maildir(d, user), "subscriptions"), "rb") as f:
+            assert f.read() == b"V\t2\n\nSent\nDrafts\nTrash\nJunk\nArchive\n"
+
+
+def test_maildir_whose_flush_failed_is_flushed_by_its_next_user(held, pki):
+    """ann's first POP3 login makes her Maildir, whose flush fails: -ERR [SYS/TEMP]. Its
+    directories are there now, but not durable: her next login flushes them again before
+    it opens the mailbox (failing again, it answers -ERR [SYS/TEMP] without having
+    written a dovecot-uidlist), and so does a delivery to her: while that flush is held
+    the message is not in her Maildir and not acknowledged; after the release it gets
+    250, and her next login is served with it."""
+    d, ctl = held
+    md = maildir(d, "ann")
+    login = b"USER ann@%s\r\nPASS %s\r\n" % (DOMAIN.encode(), PASSWORDS["ann"].encode())
+    for _ in range(2):
+        a = Wire(d, pki, "pop3s", "ann")
+        assert a.line().startswith(b"+OK")
+        (ctl / "fail").touch()
+        a.send(login)
+        assert a.line().startswith(b"+OK")
+        assert a.line().startswith(b"-ERR [SYS/TEMP]")
+        assert not (ctl / "fail").exists()
+        a.close()
+        assert all(os.path.isdir(os.path.join(md, x)) for x in ("cur", "new", "tmp"))
+        assert not os.path.exists(os.path.join(md, "dovecot-uidlist")), \
+            "the mailbox was opened, its Maildir's flush not tried again"
+    if own_fs(d):
+        let_pass(ctl, 1)  # the message's data (a syncfs)
+    done = []
+    hold(ctl)
+    t = threading.Thread(target=lambda: done.append(
+        smtp_deliver(d, message(1), rcpt="ann@" + DOMAIN)))
+    t.start()
+    wait_held(ctl)
+    assert os.listdir(os.path.join(md, "new")) == [] and t.is_alive()
+    (ctl / "hold").unlink()
+    t.join(30)
+    assert done == [None]  # 250: smtplib raised nothing
+    assert len(os.listdir(os.path.join(md, "new"))) == 1
+    a = pop_wire(d, pki, "ann")
+    a.send(b"STAT\r\n")
+    assert a.line().startswith(b"+OK 1 ")
+    a.close()

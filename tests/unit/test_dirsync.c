@@ -5,11 +5,14 @@
  * a data filesystem of its own (one syncfs for the data, one for the directories) and
  * what an I/O error does to them: the kernel's syncfs and sync_file_range fail when the
  * test says so (this binary's own definitions come before libc's, as the LD_PRELOAD
- * shim tests/integration/flushfault.c does for the daemon).
+ * shim tests/integration/flushfault.c does for the daemon), or wait while the test
+ * holds them: a Maildir whose creation's flush failed, or is still running on another
+ * thread, is flushed again by the next caller before it returns (store/mdcreate.h).
  */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +24,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/err.h"
@@ -32,17 +37,31 @@
 static unsigned syncfs_calls;
 static unsigned syncfs_fail_at; /* the n-th syncfs from now fails (0: none) */
 static int range_fail_fd = -1;	/* sync_file_range of this fd fails */
+/* syncfs_hold: the next syncfs, once done, says so (syncfs_held) and waits until the
+ * test clears syncfs_hold. */
+static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
+static bool syncfs_hold, syncfs_held;
 
 int syncfs(int fd)
 {
 	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "syncfs");
 	int rc = real(fd);
 
+	pthread_mutex_lock(&hold_mu);
 	syncfs_calls++;
+	if (syncfs_hold && !syncfs_held) {
+		syncfs_held = true;
+		pthread_cond_broadcast(&hold_cv);
+		while (syncfs_hold)
+			pthread_cond_wait(&hold_cv, &hold_mu);
+	}
 	if (syncfs_fail_at > 0 && --syncfs_fail_at == 0) {
+		pthread_mutex_unlock(&hold_mu);
 		errno = EIO;
 		return -1;
 	}
+	pthread_mutex_unlock(&hold_mu);
 	return rc;
 }
 
@@ -158,14 +177,20 @@ static void test_missing_directory_fails(void **state)
 }
 
 /* A store on a filesystem of its own (tmpfs when there is one: the test then flushes
- * nothing of the build host), in filesystem mode, with the mailboxes made. */
-static void fs_store(void)
+ * nothing of the build host), in filesystem mode, with no Maildir yet. */
+static void fs_store_empty(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "%s/test_dirsync.XXXXXX",
 		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
 	assert_non_null(mkdtemp(tmpdir));
 	assert_int_equal(maildir_store_init(&st, tmpdir, "host", 0), 0);
 	dirsync_fs_set(tmpdir);
+}
+
+/* The same with the mailboxes made. */
+static void fs_store(void)
+{
+	fs_store_empty();
 	assert_int_equal(maildir_create(&st, "example.test", "ann"), 0);
 	assert_int_equal(maildir_create(&st, "example.test", "bob"), 0);
 }
@@ -271,6 +296,101 @@ static void test_fs_batch_one_failure_fails_it_alone(void **state)
 	fs_store_done();
 }
 
+static bool maildir_complete(const char *user)
+{
+	return count_in(user, "/Maildir/cur") == 0 && count_in(user, "/Maildir/new") == 0 &&
+	       count_in(user, "/Maildir/tmp") == 0;
+}
+
+/* A Maildir whose creation's flush failed is there, but not durable: every later call
+ * (and a delivery into it) flushes it again and reports that flush's failure, until one
+ * succeeds; after that a call flushes nothing. */
+static void test_fs_failed_creation_is_flushed_again(void **state)
+{
+	static const struct maildir_rcpt carol = {.domain = "example.test", .user = "carol"};
+	unsigned calls;
+
+	(void)state;
+	fs_store_empty();
+	syncfs_fail_at = 1;
+	assert_int_equal(maildir_create(&st, "example.test", "carol"), -MGW_EIO);
+	assert_true(maildir_complete("carol"));
+	calls = syncfs_calls;
+	syncfs_fail_at = 1;
+	assert_int_equal(maildir_create(&st, "example.test", "carol"), -MGW_EIO);
+	assert_int_equal(syncfs_calls - calls, 1);
+	/* A delivery: its data is flushed (the first syncfs), then the Maildir (the
+	 * second, failing): refused, nothing in new/. */
+	batch_begin();
+	syncfs_fail_at = 2;
+	assert_int_equal(maildir_dlv_commit_run(&bd[0], &carol, 1), -MGW_EIO);
+	assert_int_equal(count_new("carol"), 0);
+	calls = syncfs_calls;
+	assert_int_equal(maildir_dlv_commit_run(&bd[1], &carol, 1), 0);
+	/* data, the Maildir, new/ */
+	assert_int_equal(syncfs_calls - calls, 3);
+	assert_int_equal(count_new("carol"), 1);
+	calls = syncfs_calls;
+	assert_int_equal(maildir_create(&st, "example.test", "carol"), 0);
+	assert_int_equal(syncfs_calls - calls, 0);
+	for (int i = 2; i < B; i++)
+		maildir_dlv_abort(&bd[i]);
+	fs_store_done();
+}
+
+static void *create_thread(void *arg)
+{
+	int *rc = arg;
+
+	__atomic_store_n(rc, maildir_create(&st, "example.test", "dave"), __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static void held_wait(void)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&hold_mu);
+	while (!syncfs_held && pthread_cond_timedwait(&hold_cv, &hold_mu, &until) == 0)
+		;
+	pthread_mutex_unlock(&hold_mu);
+}
+
+/* Two callers at once: the first makes the Maildir and its flush is held; the second
+ * finds the directories there, but does not return before the flush that makes them
+ * durable has ended. */
+static void test_fs_second_caller_waits_for_the_creation_flush(void **state)
+{
+	struct timespec pause = {0, 200 * 1000 * 1000};
+	pthread_t a, b;
+	int rca = 1, rcb = 1;
+	bool b_early;
+
+	(void)state;
+	fs_store_empty();
+	syncfs_hold = true;
+	syncfs_held = false;
+	assert_int_equal(pthread_create(&a, NULL, create_thread, &rca), 0);
+	held_wait();
+	assert_true(syncfs_held);
+	assert_true(maildir_complete("dave"));
+	assert_int_equal(pthread_create(&b, NULL, create_thread, &rcb), 0);
+	nanosleep(&pause, NULL);
+	pthread_mutex_lock(&hold_mu);
+	b_early = __atomic_load_n(&rcb, __ATOMIC_SEQ_CST) != 1;
+	syncfs_hold = false;
+	pthread_cond_broadcast(&hold_cv);
+	pthread_mutex_unlock(&hold_mu);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	assert_false(b_early);
+	assert_int_equal(rca, 0);
+	assert_int_equal(rcb, 0);
+	fs_store_done();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -280,6 +400,8 @@ int main(void)
 	    cmocka_unit_test(test_fs_batch_failed_data_flush_fails_all),
 	    cmocka_unit_test(test_fs_batch_failed_dir_flush_fails_all),
 	    cmocka_unit_test(test_fs_batch_one_failure_fails_it_alone),
+	    cmocka_unit_test(test_fs_failed_creation_is_flushed_again),
+	    cmocka_unit_test(test_fs_second_caller_waits_for_the_creation_flush),
 	};
 
 	return cmocka_run_group_tests(tests, 0, 0);

@@ -2342,6 +2342,15 @@ static void imap_wait_end(struct imap_sess *s, enum imap_wait w, int rc)
 		}
 		break;
 	case IMAP_WAIT_LOGIN:
+		if (rc < 0 &&
+		    maildir_prepare_needed(s->env.store, s->who.domain, s->who.user, false)) {
+			/* The Maildir itself is not durable (store/mdcreate.h): no mailbox to
+			 * log in to; the next login makes and flushes it again. */
+			log_err("imap %s: %s@%s: cannot make the mailbox: %s", s->c->peer,
+				s->who.user, s->who.domain, mgw_strerror(rc));
+			imap_tagged(s, "NO", "[UNAVAILABLE] Mailbox unavailable, try later");
+			break;
+		}
 		/* The special-use folders are a convenience: the login stands without them
 		 * (the next login tries again: no subscriptions file was written). */
 		if (rc < 0)

@@ -20,6 +20,7 @@
 #include "store/dirsync.h"
 #include "store/folder.h"
 #include "store/maildir_int.h"
+#include "store/mdcreate.h"
 
 struct maildir_flush {
 	struct work_job w;
@@ -171,12 +172,15 @@ static void maildir_flush_run(struct work_job *j)
 {
 	struct maildir_flush *f = (struct maildir_flush *)j;
 
-	if (!f->prepare)
+	if (!f->prepare) {
 		f->rc = maildir_dirs_flush(&f->dirs);
-	else if (f->folders)
+		return;
+	}
+	/* The Maildir first: it may exist already but not be known durable (its
+	 * creation's flush failed), with the subscriptions file there or not. */
+	f->rc = maildir_create(&f->st, f->domain, f->user);
+	if (f->rc == 0 && f->folders)
 		f->rc = maildir_folder_defaults(&f->st, f->domain, f->user);
-	else
-		f->rc = maildir_create(&f->st, f->domain, f->user);
 }
 
 /* Loop thread. */
@@ -238,6 +242,8 @@ bool maildir_prepare_needed(const struct maildir_store *st, const char *domain, 
 
 	if (maildir_path(st, domain, user, md, sizeof(md)) < 0)
 		return false; /* the open refuses the name */
+	if (maildir_create_pending(md))
+		return true; /* being made elsewhere, or its flush failed: flushed by the job */
 	if (folders)
 		/* maildir_folder_defaults: a first login has no subscriptions file (or an
 		 * empty one: created, but its data lost by a crash before its flush). */

@@ -124,18 +124,22 @@ int maildir_flush_uidlist(struct work_pool *pool, const char *md, uint64_t gen,
 int maildir_dirs_add_uidlist(struct maildir_dirs *l, const char *md, uint64_t gen);
 
 /*
- * A user's first login, made on a worker: the Maildir (maildir_create), or with folders
- * also the special-use folders and the subscriptions file (maildir_folder_defaults), all
- * flushed there (a delivery on another worker that finds the Maildir made meanwhile
- * flushes its levels too: maildir_create). The job owns copies of st, domain and user.
- * done and the rest as maildir_flush_start.
+ * A user's first login, made on a worker: the Maildir (maildir_create), then with
+ * folders also the special-use folders and the subscriptions file
+ * (maildir_folder_defaults), all flushed there (a delivery on another worker that finds
+ * the Maildir made meanwhile flushes its levels too: maildir_create). rc is negative
+ * when the Maildir or the folders could not be made durable; maildir_prepare_needed(...,
+ * false) then tells which (true: the Maildir). The job owns copies of st, domain and
+ * user. done and the rest as maildir_flush_start.
  */
 int maildir_prepare_start(struct work_pool *pool, const struct maildir_store *st,
 			  const char *domain, const char *user, bool folders,
 			  maildir_flush_done_fn done, void *arg, struct maildir_flush **out);
 
-/* Whether that job has anything to do: the Maildir is incomplete, or (folders) there is
- * no subscriptions file yet (a few stat calls, on the loop). */
+/* Whether that job has anything to do: the Maildir is incomplete or not known durable
+ * (its creation's flush runs, or failed: store/mdcreate.h), or (folders) there is no
+ * subscriptions file yet (a few stat calls, on the loop; the table's mutex only while
+ * some Maildir is not known durable). */
 bool maildir_prepare_needed(const struct maildir_store *st, const char *domain, const char *user,
 			    bool folders);
 

@@ -278,67 +278,6 @@ int maildir_path(const struct maildir_store *st, const char *domain, const char 
 	return maildir_fmt(out, outsz, "%s/mail/%s/%s/Maildir", st->data_dir, domain, user);
 }
 
-/* mkdir that reports whether it created the directory. */
-static int maildir_mkdir(const char *p, bool *created)
-{
-	if (mkdir(p, 0700) == 0) {
-		*created = true;
-		return 0;
-	}
-	if (errno == EEXIST)
-		return 0;
-	log_err("%s: mkdir: %s", p, strerror(errno));
-	return maildir_errno_code(errno);
-}
-
-int maildir_create(const struct maildir_store *st, const char *domain, const char *user)
-{
-	static const char *const subs[] = {"cur", "new", "tmp"};
-	char lv[3][MAILDIR_PATH_MAX], p[MAILDIR_PATH_MAX];
-	bool created = false;
-	size_t i;
-	int rc;
-
-	/* lv: .../mail/<domain>, .../<user>, .../Maildir (validates the names) */
-	rc = maildir_path(st, domain, user, lv[2], sizeof(lv[2]));
-	if (rc == 0)
-		rc = maildir_fmt(lv[0], sizeof(lv[0]), "%s/mail/%s", st->data_dir, domain);
-	if (rc == 0)
-		rc = maildir_fmt(lv[1], sizeof(lv[1]), "%s/%s", lv[0], user);
-	if (rc < 0)
-		return rc;
-	/* Fast path: an existing Maildir. */
-	for (i = 0; i < MGW_ARRAY_LEN(subs); i++)
-		if (maildir_fmt(p, sizeof(p), "%s/%s", lv[2], subs[i]) < 0 || access(p, F_OK) < 0)
-			break;
-	if (i == MGW_ARRAY_LEN(subs))
-		return 0;
-	/* Something was missing: fsync the levels even if another thread's mkdir wins every
-	 * race below (deliveries commit on several workers), so that no caller returns
-	 * before the directories are durable. */
-	created = true;
-	for (i = 0; i < MGW_ARRAY_LEN(lv); i++) {
-		rc = maildir_mkdir(lv[i], &created);
-		if (rc < 0)
-			return rc;
-	}
-	for (i = 0; i < MGW_ARRAY_LEN(subs); i++) {
-		rc = maildir_fmt(p, sizeof(p), "%s/%s", lv[2], subs[i]);
-		if (rc == 0)
-			rc = maildir_mkdir(p, &created);
-		if (rc < 0)
-			return rc;
-	}
-	if (!created)
-		return 0;
-	/* New directory entries must be durable before a message in them is acknowledged:
-	 * fsync each level and the one above the first. */
-	rc = file_dir_fsync(lv[2]);
-	for (i = MGW_ARRAY_LEN(lv); rc == 0 && i-- > 0;)
-		rc = file_parent_fsync(lv[i]);
-	return rc;
-}
-
 /* Removes files in dir: all of them, or those last modified before cutoff. */
 static int maildir_dir_prune(const char *dir, bool all, time_t cutoff, unsigned *removed)
 {

@@ -82,8 +82,9 @@
  * (mailgwd's SMTP sessions do so, in batches: store/commitq.h), everything else from the
  * event loop, where the mailbox calls flush nothing when the box is opened with
  * MAILDIR_OPEN_DEFER (the caller flushes on a worker: store/flushjob.h) and the Maildir
- * exists (a first login makes it on a worker: maildir_prepare_start). Flushes are shared
- * between callers (store/dirsync.h).
+ * exists and is durable (a first login makes it on a worker, or flushes it again there
+ * when its first flush failed: maildir_prepare_start, store/mdcreate.h). Flushes are
+ * shared between callers (store/dirsync.h).
  *
  * Names: every domain and user passed in is validated with passwd_domain_valid() /
  * passwd_user_valid() (auth/passwd.h) before it touches a path; an invalid name gives
@@ -171,7 +172,15 @@ int maildir_store_cleanup(struct maildir_store *st, time_t now, unsigned *remove
 int maildir_path(const struct maildir_store *st, const char *domain, const char *user, char *out,
 		 size_t outsz);
 
-/* Creates the user's Maildir with cur/ new/ tmp/ (mode 0700) if missing. 0 or -MGW_E*. */
+/*
+ * Creates the user's Maildir with cur/ new/ tmp/ (mode 0700) if missing. Returns 0 only
+ * when the Maildir's directory entries at every level are durable: made and flushed
+ * here, or found made and not in the table of Maildirs not known durable
+ * (store/mdcreate.h: one being made on another thread, or one whose flush failed, is
+ * flushed here again). -MGW_EIO (a failed mkdir or flush, logged; the next call tries
+ * again), -MGW_ENOSPC, -MGW_EINVAL (names), -MGW_ELIMIT. Any thread; it blocks for the
+ * flush only when something was missing or not known durable.
+ */
 int maildir_create(const struct maildir_store *st, const char *domain, const char *user);
 
 /* ---- delivery (SMTP) ---------------------------------------------------------------
