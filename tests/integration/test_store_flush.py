@@ -19,7 +19,7 @@ import pytest
 
 from gate import DOMAIN, PASSWORDS, client_ctx, maildir, message, messages
 from mgw import wait_for
-from test_imap import smtp_deliver, start, stored
+from test_imap import imap, smtp_deliver, start, stored
 
 FLUSHFAULT_C = os.path.join(os.path.dirname(__file__), "flushfault.c")
 POP3S = "[pop3s]\nlisten = 127.0.0.1:0\n"
@@ -737,3 +737,53 @@ def test_maildir_whose_flush_failed_is_flushed_by_its_next_user(held, pki):
     a.send(b"STAT\r\n")
     assert a.line().startswith(b"+OK 1 ")
     a.close()
+
+
+def test_failed_rescan_flush_keeps_other_sessions_changes_for_the_next(held, pki):
+    """Another session of joe flags message 1 and expunges message 2, and a message
+    arrives; joe's NOOP finds all three changes, but its uidlist flush fails: NO and
+    nothing announced. The next NOOP, flushed, reports them all (RFC 3501 7.4.1, 7.4.2):
+    FETCH FLAGS for message 1, EXPUNGE for message 2, EXISTS for the new one. The same in
+    IDLE: a flag change seen by a rescan whose flush failed (silently) is reported by the
+    next rescan, at the next delivery."""
+    d, ctl = held
+    for i in (1, 2, 3):
+        smtp_deliver(d, message(i))
+    a, b = imap(d, pki), imap(d, pki)
+    assert a.select("INBOX")[0] == "OK" and b.select("INBOX")[0] == "OK"
+    b.store("1", "+FLAGS.SILENT", "(\\Flagged)")
+    b.store("2", "+FLAGS.SILENT", "(\\Deleted)")
+    assert b.expunge()[0] == "OK"
+    smtp_deliver(d, message(4))
+    a.untagged_responses.clear()
+    (ctl / "fail").touch()
+    typ, data = a.noop()
+    assert typ == "NO" and re.match(rb"\[(UNAVAILABLE|SERVERBUG)\]", data[0]), data
+    assert not (ctl / "fail").exists()
+    assert not {"FETCH", "EXPUNGE", "EXISTS"} & set(a.untagged_responses), a.untagged_responses
+    assert a.noop()[0] == "OK"
+    assert a.untagged_responses.pop("FETCH") == [b"1 (FLAGS (\\Flagged \\Recent))"]
+    assert a.untagged_responses.pop("EXPUNGE") == [b"2"]
+    assert a.untagged_responses.pop("EXISTS") == [b"3"]
+    assert a.uid("SEARCH", "ALL") == ("OK", [b"1 3 4"])
+    a.logout()
+    # IDLE: b flags message 3 (no notification), a delivery wakes the idler, whose
+    # rescan sees both and fails its flush; the next delivery's rescan reports both.
+    w = imap_wire(d, pki, "joe")
+    w.send(b"s SELECT INBOX\r\n")
+    assert w.until(b"s ")[-1].startswith(b"s OK")
+    w.send(b"i IDLE\r\n")
+    assert w.line() == b"+ idling"
+    b.store("2", "+FLAGS.SILENT", "(\\Answered)")  # message UID 3
+    let_pass(ctl, 2 if own_fs(d) else 1)  # the delivery's flushes
+    (ctl / "fail").touch()
+    smtp_deliver(d, message(5))
+    wait_for(lambda: not (ctl / "fail").exists(), 30)
+    assert w.silent(), "IDLE reported what its failed flush did not make durable"
+    smtp_deliver(d, message(6))
+    lines = w.until(b"* 5 EXISTS")
+    assert b"* 2 FETCH (FLAGS (\\Answered))" in lines, lines
+    w.send(b"DONE\r\n")
+    assert w.until(b"i ")[-1] == b"i OK IDLE terminated"
+    w.close()
+    b.logout()

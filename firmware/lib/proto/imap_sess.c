@@ -1329,8 +1329,10 @@ static bool imap_rescan_more(struct imap_sess *s)
 	case 0:
 		for (; j->next < j->nwas; j->next++) {
 			size_t i = j->next;
+			bool unsaid = s->box.msgs[i].flags_unsaid;
 
-			if (!s->box.msgs[i].gone && s->box.msgs[i].flags != j->was[i]) {
+			s->box.msgs[i].flags_unsaid = false;
+			if (!s->box.msgs[i].gone && (s->box.msgs[i].flags != j->was[i] || unsaid)) {
 				imap_flags_text(s, i, fl, sizeof(fl));
 				imap_out(s, "* %zu FETCH (FLAGS (%s))\r\n", i + 1, fl);
 				j->next++;
@@ -1362,6 +1364,17 @@ static bool imap_rescan_more(struct imap_sess *s)
 	}
 }
 
+/* A rescan's report does not go out (its flush failed, or the scan stopped half-way),
+ * but the snapshot has the flags it found: the messages whose flags changed are marked,
+ * and the next rescan reports them (RFC 3501 7.4.1: unsolicited FETCH). Messages it
+ * found gone stay in the snapshot, gone, and are reported by the next rescan too. */
+static void imap_rescan_unsaid(struct imap_sess *s, const unsigned *was, size_t nwas)
+{
+	for (size_t i = 0; i < nwas && i < s->box.count; i++)
+		if (s->box.msgs[i].flags != was[i])
+			s->box.msgs[i].flags_unsaid = true;
+}
+
 /* Reports what changed since the last look, as a job (a slow reader with many changes
  * never overflows the output), between commands only (RFC 3501 7.4.1); done is the
  * tagged OK text, NULL in IDLE; change: done reports a change that is durable already
@@ -1391,6 +1404,8 @@ static void imap_rescan(struct imap_sess *s, const char *done, bool change)
 		imap_close(s, "Mailbox was deleted or renamed", "mailbox gone");
 		return;
 	}
+	if (rc < 0 && was != NULL)
+		imap_rescan_unsaid(s, was, old);
 	imap_job_start_empty(s, IMAP_JOB_RESCAN, done);
 	j = &s->job;
 	j->was = was;
@@ -2248,8 +2263,9 @@ static void imap_expunge_report(struct imap_sess *s, int rc)
 
 /* The rescan's uidlist is durable (rc 0): its report goes out (the job). Else the new
  * messages leave the snapshot again, unannounced (the next rescan finds them, with the
- * same UIDs, and flushes the list again), and the tagged reply is NO, or OK for an
- * APPEND or COPY, whose change is durable; in IDLE nothing is said. */
+ * same UIDs, and flushes the list again), the flag changes and expunges it saw wait for
+ * the next rescan's report, and the tagged reply is NO, or OK for an APPEND or COPY,
+ * whose change is durable; in IDLE nothing is said. */
 static void imap_rescan_end(struct imap_sess *s, int rc)
 {
 	const char *done = s->job.done;
@@ -2259,6 +2275,7 @@ static void imap_rescan_end(struct imap_sess *s, int rc)
 		imap_job_more(s);
 		return;
 	}
+	imap_rescan_unsaid(s, s->job.was, s->job.nwas);
 	maildir_box_truncate(&s->box, s->rescan_count, s->rescan_uidnext);
 	imap_job_end(s);
 	if (done == NULL) {

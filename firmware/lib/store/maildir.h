@@ -295,6 +295,9 @@ struct maildir_msg {
 	bool gone;	 /* vanished (expunged elsewhere) since it was listed; see rescan */
 	char *name;	 /* current file name in new/ or cur/, owned by the box */
 	size_t base_len; /* length of the base name (name up to ":2," or the end) */
+	/* The holder's own mark, never read by the store (0 when appended): a flag change
+	 * it has not reported yet (IMAP: seen by a rescan whose report did not go out). */
+	bool flags_unsaid;
 };
 
 enum maildir_open_flag {
