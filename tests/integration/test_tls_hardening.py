@@ -16,12 +16,15 @@ from pki import Cert, now, run
 from test_pop3 import pop, refused, start
 
 
-def sign(pki, issuer_crt, issuer_key, name, subj, san, ext_text, md="sha256"):
-    """A certificate for a fresh P-256 key, signed by any key with openssl x509 -req."""
+def sign(pki, issuer_crt, issuer_key, name, subj, san, ext_text, md="sha256",
+         key_opt="ec_paramgen_curve:P-256"):
+    """A certificate for a fresh key (P-256, or an RSA key for key_opt
+    "rsa_keygen_bits:N"), signed by any key with openssl x509 -req."""
     d = pki.path("hard")
     os.makedirs(d, exist_ok=True)
     key, csr, crt, ext = (os.path.join(d, name + s) for s in (".key", ".csr", ".crt", ".ext"))
-    run("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key)
+    run("openssl", "genpkey", "-algorithm", "RSA" if key_opt.startswith("rsa") else "EC",
+        "-pkeyopt", key_opt, "-out", key)
     run("openssl", "req", "-new", "-key", key, "-out", csr, "-subj", subj)
     with open(ext, "w") as f:
         f.write(ext_text + ("subjectAltName = %s\n" % san if san else ""))
@@ -57,20 +60,27 @@ def refused_lax(d, pki, cert, version):
     raise AssertionError("accepted: %r" % p.getwelcome())
 
 
-@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
-def test_user_certificate_cannot_issue_for_another_user(daemon, pki, version):
-    # The office CA (mistakenly, or through a malformed basicConstraints) gave mallory a
-    # certificate that says CA:TRUE; mallory signs one for joe and presents the chain.
-    mallory = sign(pki, pki.ca.crt, pki.ca.key, "mallory", "/CN=mallory@example.test",
+def forged_chain(pki, prefix):
+    """(mallory, chain): the office CA (mistakenly, or through a malformed
+    basicConstraints) gave mallory a certificate that says CA:TRUE; with it mallory signs
+    one for joe, and the chain is that one followed by mallory's."""
+    mallory = sign(pki, pki.ca.crt, pki.ca.key, prefix + "mallory", "/CN=mallory@example.test",
                    "email:mallory@example.test", CA_EXT)
-    forged = sign(pki, mallory.crt, mallory.key, "forged_joe", "/CN=joe@example.test",
+    forged = sign(pki, mallory.crt, mallory.key, prefix + "forged_joe", "/CN=joe@example.test",
                   "email:joe@example.test", USER_EXT)
-    chain = pki.path("hard/forged_joe_chain.crt")
+    chain = pki.path("hard/%sforged_joe_chain.crt" % prefix)
     with open(chain, "w") as out:
         out.write(open(forged.crt).read() + open(mallory.crt).read())
+    return mallory, Cert(prefix + "forged_chain", chain, forged.key)
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_user_certificate_cannot_issue_for_another_user(daemon, pki, version):
+    # mallory presents the chain of a certificate for joe signed with mallory's CA:TRUE one.
+    mallory, chain = forged_chain(pki, "")
     d = start(daemon, pki)
     m = d.mark()
-    refused_lax(d, pki, Cert("forged_chain", chain, forged.key), version)
+    refused_lax(d, pki, chain, version)
     line = d.wait_log(r"refused: ", start=m)
     assert "joe@example.test" in line or "mallory" in line
     # mallory's own CA:TRUE certificate is no user certificate either.
@@ -193,40 +203,140 @@ def test_certificate_accepted_then_past_its_notafter_refused(daemon, pki):
 
 
 def s_client(d, pki, cert, version):
-    """openssl s_client with cert, only TLS version ("-tls1_2" or "-tls1_3"); reads until
-    the server closes. Returns what the client printed (stdout and stderr)."""
+    """openssl s_client with cert (None: none), only TLS version ("-tls1_2" or "-tls1_3");
+    reads until the server closes. Security level 0, so that OpenSSL sends weak
+    certificates too. Returns what the client printed (stdout and stderr)."""
     import subprocess
     host, port = d.addr("pop3s")
+    mine = ["-cert", cert.crt, "-key", cert.key] if cert else []
     r = subprocess.run(["openssl", "s_client", "-connect", "%s:%d" % (host, port), version,
-                        "-CAfile", pki.ca.crt, "-cert", cert.crt, "-key", cert.key, "-ign_eof"],
+                        "-cipher", "DEFAULT@SECLEVEL=0", "-CAfile", pki.ca.crt, *mine, "-ign_eof"],
                        input="", capture_output=True, text=True, timeout=30)
     return r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("what, ext, words", [
-    ("eku_server", "basicConstraints = CA:FALSE\nkeyUsage = critical, digitalSignature\n"
-                   "extendedKeyUsage = serverAuth\n", "extendedKeyUsage"),
-    ("ku_encipher", "basicConstraints = CA:FALSE\nkeyUsage = critical, keyEncipherment\n"
-                    "extendedKeyUsage = clientAuth\n", "keyUsage"),
-])
-def test_wrong_key_usage_refused(daemon, pki, what, ext, words):
-    # The office CA signed mia a certificate that is not for a TLS client: mbedTLS refuses
-    # it after the gate's own checks, in the handshake under TLS 1.2, after it under 1.3
-    # (README "What a refused client sees"). Either way the client gets the alert
-    # unsupported_certificate and the admin's log line names the extension.
+# The alerts of RFC 8446 section 6.2 a refused client certificate can get, by number (what
+# OpenSSL prints as "SSL alert number N").
+ALERTS = {40: "handshake_failure", 42: "bad_certificate", 43: "unsupported_certificate",
+          44: "certificate_revoked", 45: "certificate_expired", 46: "certificate_unknown",
+          48: "unknown_ca", 49: "access_denied", 116: "certificate_required"}
+
+
+def alert_seen(out):
+    """The alert the client received, by name, from openssl s_client's output; None if
+    it got none."""
+    m = re.findall(r"SSL alert number (\d+)", out)
+    assert len(set(m)) <= 1, out
+    return ALERTS.get(int(m[0]), m[0]) if m else None
+
+
+def refusal(d, pki, cert, version):
+    """(alert name, log reason) of one refused s_client connection; the reason is the
+    log line's text after "refused: " (reason, subject and serial)."""
+    m = d.mark()
+    out = s_client(d, pki, cert, version)
+    assert "+OK" not in out, (version, out)
+    line = d.wait_log(r"refused: ", start=m)
+    return alert_seen(out), line.split("refused: ", 1)[1]
+
+
+def fault_cert(pki, fault):
+    """The certificate (and the CRL the daemon runs with, None: the PKI's) of each fault
+    in REFUSALS. Made with openssl, the way the tests above make them."""
+    ca = pki.ca
+    if fault == "foreign CA":
+        return pki.user["foreign"], None
+    if fault == "expired":
+        return pki.user["expired"], None
+    if fault == "not yet valid":
+        return pki.user["future"], None
+    if fault == "revoked":
+        return pki.user["rev"], ca.crl(pki.path("crl_rev.pem"), revoked=[pki.user["rev"]])
+    if fault == "expired and revoked":
+        return pki.user["expired"], ca.crl(pki.path("crl_old.pem"), revoked=[pki.user["expired"]])
+    if fault == "extendedKeyUsage serverAuth":
+        return sign(pki, ca.crt, ca.key, "t_eku", "/CN=mia@example.test", "email:mia@example.test",
+                    USER_EXT.replace("clientAuth", "serverAuth")), None
+    if fault == "keyUsage keyEncipherment":
+        return sign(pki, ca.crt, ca.key, "t_ku", "/CN=mia@example.test", "email:mia@example.test",
+                    USER_EXT.replace("digitalSignature", "keyEncipherment")), None
+    if fault == "RSA key of 1024 bits":
+        return sign(pki, ca.crt, ca.key, "t_rsa", "/CN=mia@example.test", "email:mia@example.test",
+                    USER_EXT, key_opt="rsa_keygen_bits:1024"), None
+    if fault == "SHA-1 signature":
+        return sign(pki, ca.crt, ca.key, "t_sha1", "/CN=joe@example.test",
+                    "email:joe@example.test", USER_EXT, md="sha1"), None
+    if fault == "empty subject":
+        return sign(pki, ca.crt, ca.key, "t_anon", "/", "email:joe@example.test", USER_EXT), None
+    if fault == "CA:TRUE":
+        return sign(pki, ca.crt, ca.key, "t_catrue", "/CN=mallory@example.test",
+                    "email:mallory@example.test", CA_EXT), None
+    if fault == "issued by a user's CA:TRUE certificate":
+        return forged_chain(pki, "t_")[1], None
+    if fault == "tampered signature":
+        return tampered(pki, pki.user["ann"], "t_ann_tampered"), None
+    if fault == "expired CRL":
+        return pki.user["joe"], ca.crl(pki.path("crl_expired.pem"),
+                                       last=now() - datetime.timedelta(days=10),
+                                       next=now() - datetime.timedelta(hours=2))
+    if fault == "CRL from the future":
+        return pki.user["joe"], ca.crl(pki.path("crl_future.pem"),
+                                       last=now() + datetime.timedelta(days=2),
+                                       next=now() + datetime.timedelta(days=30))
+    raise KeyError(fault)
+
+
+# Every refusal of a client certificate the gate makes (README "What a refused client
+# sees"): the fault, the alert the client gets under TLS 1.2 and 1.3 alike, and words of
+# the log line's reason.
+REFUSALS = [
+    ("foreign CA", "unknown_ca", r"not correctly signed by the trusted CA"),
+    ("expired", "certificate_expired", r"validity has expired"),
+    ("not yet valid", "certificate_expired", r"validity starts in the future"),
+    ("revoked", "certificate_revoked", r"has been revoked"),
+    ("expired and revoked", "certificate_expired", r"validity has expired.*has been revoked"),
+    ("extendedKeyUsage serverAuth", "unsupported_certificate",
+     r"^Usage does not match the extendedKeyUsage extension; subject CN=mia@example.test; "
+     r"serial [0-9A-F:]+$"),
+    ("keyUsage keyEncipherment", "unsupported_certificate",
+     r"^Usage does not match the keyUsage extension; subject CN=mia@example.test; "
+     r"serial [0-9A-F:]+$"),
+    ("RSA key of 1024 bits", "unsupported_certificate", r"signed with an unacceptable key"),
+    ("SHA-1 signature", "certificate_unknown", r"signed with an unacceptable hash"),
+    ("empty subject", "access_denied", r"^Other reason.*; subject \(empty\)"),
+    ("CA:TRUE", "access_denied", r"^Other reason.*; subject CN=mallory@example.test"),
+    ("issued by a user's CA:TRUE certificate", "unknown_ca", r"not correctly signed"),
+    ("tampered signature", "unknown_ca", r"not correctly signed"),
+    ("expired CRL", "certificate_unknown", r"CRL is expired"),
+    ("CRL from the future", "certificate_unknown", r"CRL is from the future"),
+]
+
+
+@pytest.mark.parametrize("fault, alert, reason", REFUSALS, ids=[r[0] for r in REFUSALS])
+def test_refusal_alert_same_under_tls12_and_tls13(daemon, pki, fault, alert, reason):
+    # What the client is told (the alert on the wire, openssl s_client) and what the
+    # admin's log line says: the same for a fault whichever version the client speaks.
+    cert, crl = fault_cert(pki, fault)
+    d = start(daemon, pki, crl=crl)
+    seen = {v: refusal(d, pki, cert, v) for v in ("-tls1_2", "-tls1_3")}
+    assert {v: a for v, (a, _) in seen.items()} == {"-tls1_2": alert, "-tls1_3": alert}, seen
+    assert seen["-tls1_2"][1] == seen["-tls1_3"][1], seen
+    assert re.search(reason, seen["-tls1_3"][1]), seen
+    if crl is None:
+        # Not a refusal of everyone: the office's good certificate still gets in.
+        pop(d, pki).quit()
+
+
+def test_refusal_alert_without_a_certificate(daemon, pki):
+    # No certificate: the one refusal whose alert depends on the version. TLS 1.3 has an
+    # alert for it, certificate_required (RFC 8446, section 4.4.2.4); TLS 1.2 has none, and
+    # a server that will not continue answers handshake_failure (RFC 5246, section 7.4.6).
+    # The log says the same under both.
     d = start(daemon, pki)
-    odd = sign(pki, pki.ca.crt, pki.ca.key, "mia_" + what, "/CN=mia@example.test",
-               "email:mia@example.test", ext)
-    pop(d, pki, user="mia").quit()
-    for version in ("-tls1_2", "-tls1_3"):
-        m = d.mark()
-        out = s_client(d, pki, odd, version)
-        assert "alert unsupported certificate" in out, (version, out)
-        assert "+OK" not in out, (version, out)
-        line = d.wait_log(r"refused: ", start=m)
-        assert re.search(r"refused: .*does not match the %s extension; subject "
-                         r"CN=mia@example.test; serial [0-9A-F:]+$" % words, line), (version, line)
-    pop(d, pki, user="mia").quit()
+    seen = {v: refusal(d, pki, None, v) for v in ("-tls1_2", "-tls1_3")}
+    assert {v: a for v, (a, _) in seen.items()} == {
+        "-tls1_2": "handshake_failure", "-tls1_3": "certificate_required"}, seen
+    assert seen["-tls1_2"][1] == seen["-tls1_3"][1] == "no client certificate; subject -; serial -"
 
 
 def test_tls12_certificate_request_names_the_office_ca(daemon, pki):

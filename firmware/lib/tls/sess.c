@@ -302,8 +302,7 @@ static void tls_sess_refused(struct tls_sess *s, int ret, uint32_t flags)
  * mbedTLS's verdict on the client certificate so far, or 0 when the handshake failed
  * before it (mbedTLS keeps -1u there until a Certificate message was processed). It holds
  * what the verify callback left and what mbedTLS checks after the callback: keyUsage and
- * extendedKeyUsage, and under TLS 1.2 the curve of an EC key; under TLS 1.2 mbedTLS
- * refuses those in the handshake, so vrfy_flags alone would not name the reason.
+ * extendedKeyUsage, and under TLS 1.2 the curve of an EC key.
  */
 static uint32_t tls_sess_verdict(const struct tls_sess *s)
 {
@@ -313,43 +312,72 @@ static uint32_t tls_sess_verdict(const struct tls_sess *s)
 }
 
 /*
- * The alert for these verify flags after a TLS 1.3 handshake. For a fault mbedTLS names
- * an alert for (mbedtls_ssl_verify_certificate(), which sends it under TLS 1.2) it is
- * the same alert, so a client sees the same reason under both versions: revoked,
- * expired, unknown CA, and unsupported_certificate for a keyUsage, extendedKeyUsage or
- * key the certificate may not be used with (RFC 8446, section 6.2). A
- * certificate with several faults gets the alert of the first one checked here.
+ * The alert for a refused client certificate with these verify flags, under TLS 1.2 and
+ * 1.3 alike (version: the session's): the one mbedtls_ssl_verify_certificate() would
+ * send, flag for flag and in its order, so a certificate with several faults gets the
+ * alert of the first one checked here: access_denied for what only the gate's policy
+ * refuses (BADCERT_OTHER: an empty subject, a user certificate with CA:TRUE, sess.c's
+ * verify callback), unsupported_certificate for a keyUsage, extendedKeyUsage or key the
+ * certificate may not be used with, then expired, revoked, unknown CA, and
+ * certificate_unknown for the rest (a signature hash the profile refuses, an expired
+ * CRL). Where mbedTLS's choice is not the RFC's, the RFC's:
+ * - not yet valid: certificate_expired, "a certificate has expired or is not currently
+ *   valid" (RFC 5246, section 7.2.2; RFC 8446, section 6.2); mbedTLS sends
+ *   certificate_unknown;
+ * - no certificate: TLS 1.3 has certificate_required for it (RFC 8446, section
+ *   4.4.2.4); TLS 1.2 has no such alert, and a server that will not go on without one
+ *   answers handshake_failure (RFC 5246, section 7.4.6); mbedTLS sends none.
  */
-static unsigned char tls_alert_for(uint32_t flags)
+static unsigned char tls_alert_for(uint32_t flags, mbedtls_ssl_protocol_version version)
 {
 	if (flags & MBEDTLS_X509_BADCERT_MISSING)
-		return MBEDTLS_SSL_ALERT_MSG_CERT_REQUIRED;
-	if (flags & MBEDTLS_X509_BADCERT_REVOKED)
-		return MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED;
-	if (flags & (MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE))
-		return MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED;
-	if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
-		return MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA;
+		return version == MBEDTLS_SSL_VERSION_TLS1_3 ? MBEDTLS_SSL_ALERT_MSG_CERT_REQUIRED
+							     : MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE;
+	if (flags & MBEDTLS_X509_BADCERT_OTHER)
+		return MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED;
 	if (flags & (MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
 		     MBEDTLS_X509_BADCERT_BAD_PK | MBEDTLS_X509_BADCERT_BAD_KEY))
 		return MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_CERT;
-	/* A signature hash the profile refuses. */
-	if (flags & MBEDTLS_X509_BADCERT_BAD_MD)
-		return MBEDTLS_SSL_ALERT_MSG_BAD_CERT;
-	return MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN; /* e.g. an expired CRL */
+	if (flags & (MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE))
+		return MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED;
+	if (flags & MBEDTLS_X509_BADCERT_REVOKED)
+		return MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED;
+	if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
+		return MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA;
+	return MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN;
 }
 
 /*
- * The handshake, one mbedTLS step at a time, because of TLS 1.3: when mbedTLS refuses
- * the client certificate in the handshake it sends its alert under the handshake keys,
- * while the client, having sent its Finished, already reads with the application keys,
- * so OpenSSL-based clients report "bad record mac" instead of "certificate revoked".
- * Under TLS 1.3 only, we therefore let mbedTLS finish the handshake (authmode OPTIONAL
- * for this session, set just before the client's Certificate is processed) and decide
- * right after it, before the session sees a byte: a failed verification is answered
- * with the proper alert, now under the keys the client expects, and the connection is
- * refused. The client cannot tell the difference otherwise (in TLS 1.3 its handshake is
- * over once it sent Finished). Under TLS 1.2 mbedTLS refuses in the handshake as usual.
+ * The gate's decision on the client certificate's verify flags: 0 when there are none;
+ * else the refusal is logged, the client gets the alert for it (tls_alert_for) and the
+ * result is -MGW_ETLS.
+ */
+static int tls_sess_decide(struct tls_sess *s, uint32_t flags)
+{
+	if (flags == 0)
+		return 0;
+	tls_sess_refused(s, 0, flags | s->vrfy_flags);
+	(void)mbedtls_ssl_send_alert_message(
+	    &s->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+	    tls_alert_for(flags, mbedtls_ssl_get_version_number(&s->ssl)));
+	return -MGW_ETLS;
+}
+
+/*
+ * The handshake, one mbedTLS step at a time, so that the gate, not mbedTLS, refuses a
+ * client certificate, with one choice of alert for both versions (tls_alert_for). mbedTLS
+ * is told to only note what is wrong with the certificate (authmode OPTIONAL for this
+ * session, set just before the client's Certificate is processed), and the gate
+ * decides:
+ * - under TLS 1.2 right after that Certificate, before the client's next message, where
+ *   mbedTLS would have refused it (the alert goes out in the clear, as mbedTLS's would);
+ * - under TLS 1.3 right after the handshake, before the session sees a byte. When
+ *   mbedTLS refuses a client certificate in a TLS 1.3 handshake it sends its alert under
+ *   the handshake keys, while the client, having sent its Finished, already reads with
+ *   the application keys, so OpenSSL-based clients report "bad record mac" instead of
+ *   "certificate revoked". After the handshake the alert goes under the keys the client
+ *   expects. The client cannot tell the difference otherwise (in TLS 1.3 its handshake
+ *   is over once it sent Finished).
  * The check after the handshake runs for every version (fail closed).
  */
 static int tls_hs(void *ctx)
@@ -368,9 +396,10 @@ static int tls_hs(void *ctx)
 		}
 	}
 	while (!mbedtls_ssl_is_handshake_over(&s->ssl)) {
-		if (s->conf->client_auth && !s->deferred &&
-		    s->ssl.MBEDTLS_PRIVATE(state) == MBEDTLS_SSL_CLIENT_CERTIFICATE &&
-		    mbedtls_ssl_get_version_number(&s->ssl) == MBEDTLS_SSL_VERSION_TLS1_3) {
+		bool cert_step = s->conf->client_auth &&
+				 s->ssl.MBEDTLS_PRIVATE(state) == MBEDTLS_SSL_CLIENT_CERTIFICATE;
+
+		if (cert_step && !s->deferred) {
 			mbedtls_ssl_set_hs_authmode(&s->ssl, MBEDTLS_SSL_VERIFY_OPTIONAL);
 			s->deferred = true;
 		}
@@ -379,6 +408,12 @@ static int tls_hs(void *ctx)
 		tls_chain_leave(s);
 		if (ret != 0)
 			break;
+		/* Mid-handshake the certificate is not the session's yet (no peer certificate to
+		 * ask for), but mbedTLS flags a missing one BADCERT_MISSING. */
+		if (cert_step && s->ssl.MBEDTLS_PRIVATE(state) != MBEDTLS_SSL_CLIENT_CERTIFICATE &&
+		    mbedtls_ssl_get_version_number(&s->ssl) == MBEDTLS_SSL_VERSION_TLS1_2 &&
+		    tls_sess_decide(s, mbedtls_ssl_get_verify_result(&s->ssl)) < 0)
+			return -MGW_ETLS;
 	}
 	if (ret == MBEDTLS_ERR_SSL_WANT_READ)
 		return -MGW_EWANTREAD;
@@ -392,12 +427,8 @@ static int tls_hs(void *ctx)
 		flags = mbedtls_ssl_get_verify_result(&s->ssl);
 		if (mbedtls_ssl_get_peer_cert(&s->ssl) == NULL)
 			flags |= MBEDTLS_X509_BADCERT_MISSING;
-		if (flags != 0) {
-			tls_sess_refused(s, 0, flags | s->vrfy_flags);
-			(void)mbedtls_ssl_send_alert_message(&s->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
-							     tls_alert_for(flags));
+		if (tls_sess_decide(s, flags) < 0)
 			return -MGW_ETLS;
-		}
 	}
 	s->handshake_done = true;
 	log_info("tls %s: %s %s%s%s%s%s", s->peer, mbedtls_ssl_get_version(&s->ssl),

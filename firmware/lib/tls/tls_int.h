@@ -84,7 +84,7 @@ struct tls_sess {
 	bool tcp_corked;	/* the last send had MSG_MORE: the kernel may hold its bytes */
 	bool refused_logged;
 	bool handshake_done;
-	bool deferred;	 /* TLS 1.3: certificate verdict taken after the handshake (sess.c) */
+	bool deferred;	 /* certificate verdict taken by the gate, not mbedTLS (sess.c, tls_hs) */
 	bool suite_set;	 /* the cipher preference is applied (sess.c, tls_sess_prefer) */
 	bool chain_seen; /* tls_chain_no_ca() has seen the client's certificate (chain.c) */
 	mbedtls_x509_crt *chain_tail; /* our CA's copy, off the peer's list during verify */
