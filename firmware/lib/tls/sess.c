@@ -115,10 +115,15 @@ static int tls_sess_verify(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t
 		tls_crt_subject(crt, s->subject, sizeof(s->subject));
 		tls_crt_serial(crt, s->serial, sizeof(s->serial));
 		tls_crt_id(crt, s->cert_id, sizeof(s->cert_id));
-		if (crt->subject_raw.len <= 2 || strcmp(s->subject, "(empty)") == 0)
+		/* The gate's own refusals: BADCERT_OTHER, and for the log which. */
+		if (crt->subject_raw.len <= 2 || strcmp(s->subject, "(empty)") == 0) {
 			*flags |= MBEDTLS_X509_BADCERT_OTHER; /* an empty subject names nobody */
-		if (crt->MBEDTLS_PRIVATE(ca_istrue))
+			s->other_empty = true;
+		}
+		if (crt->MBEDTLS_PRIVATE(ca_istrue)) {
 			*flags |= MBEDTLS_X509_BADCERT_OTHER; /* a user certificate is not a CA */
+			s->other_ca = true;
+		}
 		/* Revocation is checked by us, against the CRL whose issuer is byte for byte
 		 * the certificate's issuer (mbedTLS skips a CRL whose issuer name it does not
 		 * match and then treats the certificate as not revoked, CVE-2026-116462; it is
@@ -269,6 +274,28 @@ int tls_sess_new_transport(struct tls_conf *conf, const struct transport *lower,
 	return rc;
 }
 
+/*
+ * The verify flags in words (tls_flags_text), the gate's own reasons for BADCERT_OTHER
+ * first, in words of their own instead of mbedTLS's "Other reason".
+ */
+static void tls_sess_flags_text(const struct tls_sess *s, uint32_t flags, char *out, size_t outsz)
+{
+	static const char empty[] = "The certificate's subject is empty";
+	static const char ca[] = "The certificate is a CA's (basicConstraints CA:TRUE), not a user's";
+	char own[sizeof(empty) + sizeof(ca) + 2], rest[480];
+
+	snprintf(own, sizeof(own), "%s%s%s", s->other_empty ? empty : "",
+		 s->other_empty && s->other_ca ? "; " : "", s->other_ca ? ca : "");
+	if (!(flags & MBEDTLS_X509_BADCERT_OTHER))
+		own[0] = '\0';
+	else if (own[0] != '\0')
+		flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_OTHER;
+	rest[0] = '\0';
+	if (flags)
+		tls_flags_text(flags, rest, sizeof(rest));
+	snprintf(out, outsz, "%s%s%s", own, own[0] && rest[0] ? "; " : "", rest);
+}
+
 /* Logs a refused or failed handshake once: reason in words, peer, subject, serial. */
 static void tls_sess_refused(struct tls_sess *s, int ret, uint32_t flags)
 {
@@ -284,7 +311,7 @@ static void tls_sess_refused(struct tls_sess *s, int ret, uint32_t flags)
 	if (flags & MBEDTLS_X509_BADCERT_MISSING)
 		flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_MISSING;
 	if (flags) {
-		tls_flags_text(flags, why, sizeof(why));
+		tls_sess_flags_text(s, flags, why, sizeof(why));
 	} else if (ret == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE ||
 		   (s->conf->client_auth && s->subject[0] == '-' &&
 		    (ret == MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE || ret == 0))) {

@@ -90,6 +90,8 @@ struct tls_sess {
 	mbedtls_x509_crt *chain_tail; /* our CA's copy, off the peer's list during verify */
 	/* What the verify callback saw of the client certificate (depth 0). */
 	uint32_t vrfy_flags;
+	bool other_empty; /* BADCERT_OTHER for an empty subject */
+	bool other_ca;	  /* BADCERT_OTHER for basicConstraints CA:TRUE */
 	char subject[TLS_SUBJECT_MAX];
 	char serial[TLS_SERIAL_MAX];
 	char cert_id[TLS_CERT_ID_MAX];
