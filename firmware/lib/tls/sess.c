@@ -281,7 +281,8 @@ int tls_sess_new_transport(struct tls_conf *conf, const struct transport *lower,
 static void tls_sess_flags_text(const struct tls_sess *s, uint32_t flags, char *out, size_t outsz)
 {
 	static const char empty[] = "The certificate's subject is empty";
-	static const char ca[] = "The certificate is a CA's (basicConstraints CA:TRUE), not a user's";
+	static const char ca[] =
+	    "The certificate is a CA's (basicConstraints CA:TRUE), not a user's";
 	char own[sizeof(empty) + sizeof(ca) + 2], rest[480];
 
 	snprintf(own, sizeof(own), "%s%s%s", s->other_empty ? empty : "",
@@ -358,8 +359,9 @@ static uint32_t tls_sess_verdict(const struct tls_sess *s)
 static unsigned char tls_alert_for(uint32_t flags, mbedtls_ssl_protocol_version version)
 {
 	if (flags & MBEDTLS_X509_BADCERT_MISSING)
-		return version == MBEDTLS_SSL_VERSION_TLS1_3 ? MBEDTLS_SSL_ALERT_MSG_CERT_REQUIRED
-							     : MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE;
+		return version == MBEDTLS_SSL_VERSION_TLS1_3
+			   ? MBEDTLS_SSL_ALERT_MSG_CERT_REQUIRED
+			   : MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE;
 	if (flags & MBEDTLS_X509_BADCERT_OTHER)
 		return MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED;
 	if (flags & (MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
