@@ -36,6 +36,30 @@ $(O)/armhf/tests/test_gcm: tests/unit/test_gcm.c tests/unit/minicmocka.h $(MBEDT
 		-DGCM_TEST_STANDALONE=1 -static -o $@ $< $(MBEDTLS_armhf_LIBS)
 GCM_CROSS_TESTS := $(O)/a64/tests/test_gcm $(O)/armhf/tests/test_gcm
 
+# test_chachapoly (our ChaCha20 and Poly1305, firmware/lib/tls/chacha) the same way: on the
+# host against OpenSSL's ChaCha20-Poly1305, its x86 SIMD paths all tried; cross-compiled
+# for aarch64 (the Advanced SIMD path on QEMU's Cortex-A72, the Raspberry Pi 4's CPU) and
+# armhf (NEON chosen at run time on qemu-arm's default CPU, which has it; the portable path
+# on a Cortex-R5F, whose VFPv3-D16 without NEON is what armhf guarantees: the same binary
+# must run there), and with the portable path forced (MAILGW_CHACHA_PORTABLE=1) on the host
+# and on armhf, in test-unit.
+$(O)/asan/tests/test_chachapoly: tests/unit/test_chachapoly.c $(asan_LIB) $(MBEDTLS_asan_LIBS)
+	@mkdir -p $(@D)
+	@echo "  CC      $< (unit, asan, OpenSSL)"
+	$(Q)$(HOSTCC) $(asan_CFLAGS) -Wno-missing-prototypes -DCHACHA_TEST_OPENSSL=1 -o $@ $< \
+		$(asan_LIB) $(MBEDTLS_asan_LIBS) $(SANITIZE) -lcmocka -lcrypto
+$(O)/a64/tests/test_chachapoly: tests/unit/test_chachapoly.c tests/unit/minicmocka.h $(MBEDTLS_a64_LIBS)
+	@mkdir -p $(@D)
+	@echo "  CC      $< (unit, aarch64)"
+	$(Q)$(A64_CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) \
+		-DCHACHA_TEST_STANDALONE=1 -static -o $@ $< $(MBEDTLS_a64_LIBS)
+$(O)/armhf/tests/test_chachapoly: tests/unit/test_chachapoly.c tests/unit/minicmocka.h $(MBEDTLS_armhf_LIBS)
+	@mkdir -p $(@D)
+	@echo "  CC      $< (unit, armhf)"
+	$(Q)$(ARMHF_CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) \
+		-DCHACHA_TEST_STANDALONE=1 -static -o $@ $< $(MBEDTLS_armhf_LIBS)
+CHACHA_CROSS_TESTS := $(O)/a64/tests/test_chachapoly $(O)/armhf/tests/test_chachapoly
+
 # The pki test driver: a command-line front to firmware/lib/pki (test_pki.py).
 PKI_DRIVER := $(O)/asan/tests/pki_driver
 $(PKI_DRIVER): tests/integration/pki_driver.c $(asan_LIB) $(MBEDTLS_asan_LIBS)
@@ -58,7 +82,7 @@ test-host-suites:
 test-board-suites:
 	$(Q)$(MAKE) --no-print-directory -j1 test-system
 
-test-unit: $(UNIT_BINS) $(GCM_CROSS_TESTS)
+test-unit: $(UNIT_BINS) $(GCM_CROSS_TESTS) $(CHACHA_CROSS_TESTS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "  UNIT    $$(basename $$t)"; $$t; done
 	@echo "  UNIT    test_gcm, portable path forced"
 	$(Q)MAILGW_GCM_PORTABLE=1 GCM_TEST_EXPECT=portable $(O)/asan/tests/test_gcm
@@ -68,6 +92,16 @@ test-unit: $(UNIT_BINS) $(GCM_CROSS_TESTS)
 	$(Q)MAILGW_GCM_PORTABLE=1 GCM_TEST_EXPECT=portable qemu-aarch64 -cpu cortex-a53 $(O)/a64/tests/test_gcm
 	@echo "  UNIT    test_gcm (armhf, qemu-arm)"
 	$(Q)GCM_TEST_EXPECT=portable qemu-arm $(O)/armhf/tests/test_gcm
+	@echo "  UNIT    test_chachapoly, portable path forced"
+	$(Q)MAILGW_CHACHA_PORTABLE=1 CHACHA_TEST_EXPECT=portable $(O)/asan/tests/test_chachapoly
+	@echo "  UNIT    test_chachapoly (aarch64, qemu-aarch64 -cpu cortex-a72)"
+	$(Q)CHACHA_TEST_EXPECT=asimd qemu-aarch64 -cpu cortex-a72 $(O)/a64/tests/test_chachapoly
+	@echo "  UNIT    test_chachapoly (armhf, qemu-arm)"
+	$(Q)CHACHA_TEST_EXPECT=neon qemu-arm $(O)/armhf/tests/test_chachapoly
+	@echo "  UNIT    test_chachapoly (armhf, qemu-arm, portable path forced)"
+	$(Q)MAILGW_CHACHA_PORTABLE=1 CHACHA_TEST_EXPECT=portable qemu-arm $(O)/armhf/tests/test_chachapoly
+	@echo "  UNIT    test_chachapoly (armhf, qemu-arm -cpu cortex-r5f: VFPv3-D16, no NEON)"
+	$(Q)CHACHA_TEST_EXPECT=portable qemu-arm -cpu cortex-r5f $(O)/armhf/tests/test_chachapoly
 
 # The integration tests run against the ASan+UBSan build, so a memory error anywhere a
 # real client can reach fails the run. Their temporary folders live under output/: the
