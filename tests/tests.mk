@@ -238,10 +238,29 @@ $(CIPHER_SPEED_STOCK): tests/bench/cipher_speed.c $(MBEDTLS_stock_LIBS)
 	$(Q)$(HOSTCC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -I$(MBEDTLS_INC) \
 		-DMBEDTLS_USER_CONFIG_FILE='"$(MBEDTLS_STOCK_CONFIG)"' -o $@ $< $(MBEDTLS_stock_LIBS)
 
+# cipher_speed for aarch64 and armhf (static), with our modules and against the stock
+# mbedTLS, run by bench_tls.py under qemu-aarch64 -cpu cortex-a72 and qemu-arm: $(1) a64 or
+# armhf, $(2) the compiler.
+define cipher-speed-cross
+$$(O)/$(1)/tests/cipher_speed: tests/bench/cipher_speed.c $$(MBEDTLS_$(1)_LIBS)
+	@mkdir -p $$(@D)
+	@echo "  CC      $$< (bench, $(1))"
+	$$(Q)$(2) -std=c11 -D_GNU_SOURCE $$(WARN) -O2 -g -I$$(MBEDTLS_INC) $$(MBEDTLS_CFLAGS) -static \
+		-o $$@ $$< $$(MBEDTLS_$(1)_LIBS)
+$$(O)/$(1)/tests/cipher_speed_stock: tests/bench/cipher_speed.c $$(MBEDTLS_$(1)stock_LIBS)
+	@mkdir -p $$(@D)
+	@echo "  CC      $$< (bench, $(1), stock mbedTLS)"
+	$$(Q)$(2) -std=c11 -D_GNU_SOURCE $$(WARN) -O2 -g -I$$(MBEDTLS_INC) -static \
+		-DMBEDTLS_USER_CONFIG_FILE='"$$(MBEDTLS_STOCK_CONFIG)"' -o $$@ $$< $$(MBEDTLS_$(1)stock_LIBS)
+CIPHER_SPEED_CROSS += $$(O)/$(1)/tests/cipher_speed $$(O)/$(1)/tests/cipher_speed_stock
+endef
+$(eval $(call cipher-speed-cross,a64,$(A64_CC)))
+$(eval $(call cipher-speed-cross,armhf,$(ARMHF_CC)))
+
 # SMTP: 10 and 50 senders, on the build host's disk and on a slow one (every fsync of
 # both servers +BENCH_SLOW_MS, one at a time, as on an SD card: tests/bench/slowfsync.c).
 BENCH_SLOW_MS ?= 10
-bench: deps bench-deps host $(CIPHER_SPEED) $(CIPHER_SPEED_STOCK)
+bench: deps bench-deps host $(CIPHER_SPEED) $(CIPHER_SPEED_STOCK) $(CIPHER_SPEED_CROSS)
 	$(Q)set -e; for slow in 0 $(BENCH_SLOW_MS); do for s in 10 50; do \
 		BENCH_SESSIONS=$$s BENCH_FSYNC_DELAY_MS=$$slow $(PY) tests/bench/smtp_bench $(O); \
 	done; done

@@ -89,3 +89,7 @@ $(eval $(call mbedtls-build,target,$(TARGET_CC),-O2 -g,-DCMAKE_SYSTEM_NAME=Linux
 $(eval $(call mbedtls-build,a64,$(A64_CC),-O2 -g,-DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=aarch64,))
 $(eval $(call mbedtls-build,armhf,$(ARMHF_CC),-O2 -g,-DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=arm,))
 $(eval $(call mbedtls-build,stock,$(HOSTCC),-O2 -g,,,$(MBEDTLS_STOCK_CONFIG)))
+# The stock mbedTLS for aarch64 and armhf too: bench_tls.py compares ChaCha20-Poly1305
+# under qemu-user (emulated: relative rates only).
+$(eval $(call mbedtls-build,a64stock,$(A64_CC),-O2 -g,-DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=aarch64,,$(MBEDTLS_STOCK_CONFIG)))
+$(eval $(call mbedtls-build,armhfstock,$(ARMHF_CC),-O2 -g,-DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=arm,,$(MBEDTLS_STOCK_CONFIG)))
