@@ -6,7 +6,8 @@
  * Known answers: RFC 8439's (7539's) test vectors for the ChaCha20 block function and
  * encryption, Poly1305 (its edge cases of the final reduction included) and the AEAD, on
  * every path this build and CPU have (portable, SSE2, SSSE3, AVX2; Advanced SIMD; NEON).
- * Then: streaming in random chunks equals one piece (ChaCha20, Poly1305, the AEAD); every
+ * Then: Poly1305 against a slow one on mbedTLS's bignums over random and extreme keys and
+ * messages; streaming in random chunks equals one piece (ChaCha20, Poly1305, the AEAD); every
  * SIMD path against the portable one over the lengths around the block and group sizes and
  * random ones; the 32-bit counter's end as mbedTLS defines it; a changed tag, ciphertext,
  * AD or nonce refused by mbedtls_chachapoly_auth_decrypt and the output wiped; the
@@ -33,6 +34,7 @@
 #include <cmocka.h>
 #endif
 
+#include "mbedtls/bignum.h"
 #include "mbedtls/chacha20.h"
 #include "mbedtls/chachapoly.h"
 #include "mbedtls/cipher.h"
@@ -386,6 +388,79 @@ static void test_poly1305_known_answers(void **state)
 		if (memcmp(mac, want, 16) != 0)
 			fail_msg("%s: wrong tag byte by byte", v->name);
 		mbedtls_poly1305_free(&p);
+	}
+}
+
+/* Poly1305 the slow way, with mbedTLS's bignums (RFC 8439 2.5.1 as written): a = ((a + n) r)
+ * mod 2^130 - 5 for each 16-byte piece n with a 1 byte appended, tag = (a + s) mod 2^128. */
+static void poly1305_bignum(const uint8_t key[32], const uint8_t *m, size_t len, uint8_t tag[16])
+{
+	mbedtls_mpi a, r, s, n, p, t;
+	uint8_t rb[16], out[32];
+
+	mbedtls_mpi_init(&a);
+	mbedtls_mpi_init(&r);
+	mbedtls_mpi_init(&s);
+	mbedtls_mpi_init(&n);
+	mbedtls_mpi_init(&p);
+	mbedtls_mpi_init(&t);
+	memcpy(rb, key, 16);
+	for (int i = 3; i < 16; i += 4)
+		rb[i] &= 0x0f;
+	for (int i = 4; i < 16; i += 4)
+		rb[i] &= 0xfc;
+	assert_int_equal(mbedtls_mpi_read_binary_le(&r, rb, 16), 0);
+	assert_int_equal(mbedtls_mpi_read_binary_le(&s, key + 16, 16), 0);
+	assert_int_equal(mbedtls_mpi_lset(&p, 1), 0);
+	assert_int_equal(mbedtls_mpi_shift_l(&p, 130), 0);
+	assert_int_equal(mbedtls_mpi_sub_int(&p, &p, 5), 0);
+	assert_int_equal(mbedtls_mpi_lset(&a, 0), 0);
+	for (size_t off = 0; off < len; off += 16) {
+		size_t k = len - off < 16 ? len - off : 16;
+
+		assert_int_equal(mbedtls_mpi_read_binary_le(&n, m + off, k), 0);
+		assert_int_equal(mbedtls_mpi_lset(&t, 1), 0);
+		assert_int_equal(mbedtls_mpi_shift_l(&t, 8 * k), 0);
+		assert_int_equal(mbedtls_mpi_add_mpi(&n, &n, &t), 0);
+		assert_int_equal(mbedtls_mpi_add_mpi(&a, &a, &n), 0);
+		assert_int_equal(mbedtls_mpi_mul_mpi(&t, &a, &r), 0);
+		assert_int_equal(mbedtls_mpi_mod_mpi(&a, &t, &p), 0);
+	}
+	assert_int_equal(mbedtls_mpi_add_mpi(&a, &a, &s), 0);
+	assert_int_equal(mbedtls_mpi_write_binary_le(&a, out, sizeof(out)), 0);
+	memcpy(tag, out, 16);
+	mbedtls_mpi_free(&a);
+	mbedtls_mpi_free(&r);
+	mbedtls_mpi_free(&s);
+	mbedtls_mpi_free(&n);
+	mbedtls_mpi_free(&p);
+	mbedtls_mpi_free(&t);
+}
+
+/* Random keys and messages, and messages of all-ones bytes and keys with r and s all ones
+ * (the accumulator's limbs near their bounds), against the slow Poly1305: the limb code of
+ * this build (radix 2^64 or 26-bit limbs) checked where no OpenSSL is linked too. */
+static void test_poly1305_against_bignum(void **state)
+{
+	static uint8_t key[32], msg[1100];
+	uint8_t want[16], mac[16];
+
+	(void)state;
+	seed();
+	for (int trial = 0; trial < 400; trial++) {
+		size_t len = trial < 40 ? (size_t)trial : rnd_below(sizeof(msg));
+
+		rnd_fill(key, sizeof(key));
+		rnd_fill(msg, len);
+		if (trial % 5 == 1)
+			memset(msg, 0xff, len);
+		if (trial % 7 == 2)
+			memset(key, 0xff, sizeof(key));
+		poly1305_bignum(key, msg, len, want);
+		assert_int_equal(mbedtls_poly1305_mac(key, msg, len, mac), 0);
+		if (memcmp(mac, want, 16) != 0)
+			fail_msg("trial %d: Poly1305 of %zu bytes differs from the bignum one",
+				 trial, len);
 	}
 }
 
@@ -832,6 +907,7 @@ int main(void)
 		cmocka_unit_test(test_impl_detected),
 		cmocka_unit_test(test_chacha20_known_answers),
 		cmocka_unit_test(test_poly1305_known_answers),
+		cmocka_unit_test(test_poly1305_against_bignum),
 		cmocka_unit_test(test_aead_known_answers),
 		cmocka_unit_test(test_streaming_splits),
 		cmocka_unit_test(test_simd_equals_portable),
