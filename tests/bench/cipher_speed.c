@@ -85,7 +85,8 @@ int main(int argc, char **argv)
 	fprintf(stderr, "cipher_speed: AES-GCM: stock mbedTLS\n");
 #endif
 #if defined(MBEDTLS_CHACHA20_ALT)
-	fprintf(stderr, "cipher_speed: ChaCha20: mailgw's, %s path\n", chacha20_alt_impl_name(NULL));
+	fprintf(stderr, "cipher_speed: ChaCha20: mailgw's, %s path\n",
+		chacha20_alt_impl_name(NULL));
 #else
 	fprintf(stderr, "cipher_speed: ChaCha20: stock mbedTLS\n");
 #endif
