@@ -11,10 +11,15 @@ $(O)/asan/tests/%: tests/unit/%.c $(asan_LIB) $(MBEDTLS_asan_LIBS)
 	$(Q)$(HOSTCC) $(asan_CFLAGS) -Wno-missing-prototypes -o $@ $< $(asan_LIB) \
 		$(MBEDTLS_asan_LIBS) $(SANITIZE) -lcmocka
 
+# The cipher tests' shared headers: vectors and random cases (testvec.h), cmocka's stand-in
+# for their cross builds (minicmocka.h).
+CIPHER_TEST_HDRS := tests/unit/minicmocka.h tests/unit/testvec.h
+
 # test_gcm (our AES-GCM, firmware/lib/tls/gcm) also checks itself against OpenSSL's
 # AES-GCM (libcrypto, Debian's libssl-dev), and runs a second time with the portable path
 # forced (MAILGW_GCM_PORTABLE=1) in test-unit.
-$(O)/asan/tests/test_gcm: tests/unit/test_gcm.c $(asan_LIB) $(MBEDTLS_asan_LIBS)
+$(O)/asan/tests/test_gcm: tests/unit/test_gcm.c $(CIPHER_TEST_HDRS) $(asan_LIB) \
+		$(MBEDTLS_asan_LIBS)
 	@mkdir -p $(@D)
 	@echo "  CC      $< (unit, asan, OpenSSL)"
 	$(Q)$(HOSTCC) $(asan_CFLAGS) -Wno-missing-prototypes -DGCM_TEST_OPENSSL=1 -o $@ $< $(asan_LIB) \
@@ -24,12 +29,12 @@ $(O)/asan/tests/test_gcm: tests/unit/test_gcm.c $(asan_LIB) $(MBEDTLS_asan_LIBS)
 # mbedTLS of its architecture, run under qemu-user whatever the configured board: aarch64
 # on QEMU's Cortex-A53 model (AES and PMULL: it must take the armv8-ce path, then the
 # portable one forced), and armhf (the portable path on a 32-bit CPU).
-$(O)/a64/tests/test_gcm: tests/unit/test_gcm.c tests/unit/minicmocka.h $(MBEDTLS_a64_LIBS)
+$(O)/a64/tests/test_gcm: tests/unit/test_gcm.c $(CIPHER_TEST_HDRS) $(MBEDTLS_a64_LIBS)
 	@mkdir -p $(@D)
 	@echo "  CC      $< (unit, aarch64)"
 	$(Q)$(A64_CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) \
 		-DGCM_TEST_STANDALONE=1 -static -o $@ $< $(MBEDTLS_a64_LIBS)
-$(O)/armhf/tests/test_gcm: tests/unit/test_gcm.c tests/unit/minicmocka.h $(MBEDTLS_armhf_LIBS)
+$(O)/armhf/tests/test_gcm: tests/unit/test_gcm.c $(CIPHER_TEST_HDRS) $(MBEDTLS_armhf_LIBS)
 	@mkdir -p $(@D)
 	@echo "  CC      $< (unit, armhf)"
 	$(Q)$(ARMHF_CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) \
@@ -43,17 +48,18 @@ GCM_CROSS_TESTS := $(O)/a64/tests/test_gcm $(O)/armhf/tests/test_gcm
 # on a Cortex-R5F, whose VFPv3-D16 without NEON is what armhf guarantees: the same binary
 # must run there), and with the portable path forced (MAILGW_CHACHA_PORTABLE=1) on the host
 # and on armhf, in test-unit.
-$(O)/asan/tests/test_chachapoly: tests/unit/test_chachapoly.c $(asan_LIB) $(MBEDTLS_asan_LIBS)
+$(O)/asan/tests/test_chachapoly: tests/unit/test_chachapoly.c $(CIPHER_TEST_HDRS) $(asan_LIB) \
+		$(MBEDTLS_asan_LIBS)
 	@mkdir -p $(@D)
 	@echo "  CC      $< (unit, asan, OpenSSL)"
 	$(Q)$(HOSTCC) $(asan_CFLAGS) -Wno-missing-prototypes -DCHACHA_TEST_OPENSSL=1 -o $@ $< \
 		$(asan_LIB) $(MBEDTLS_asan_LIBS) $(SANITIZE) -lcmocka -lcrypto
-$(O)/a64/tests/test_chachapoly: tests/unit/test_chachapoly.c tests/unit/minicmocka.h $(MBEDTLS_a64_LIBS)
+$(O)/a64/tests/test_chachapoly: tests/unit/test_chachapoly.c $(CIPHER_TEST_HDRS) $(MBEDTLS_a64_LIBS)
 	@mkdir -p $(@D)
 	@echo "  CC      $< (unit, aarch64)"
 	$(Q)$(A64_CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) \
 		-DCHACHA_TEST_STANDALONE=1 -static -o $@ $< $(MBEDTLS_a64_LIBS)
-$(O)/armhf/tests/test_chachapoly: tests/unit/test_chachapoly.c tests/unit/minicmocka.h $(MBEDTLS_armhf_LIBS)
+$(O)/armhf/tests/test_chachapoly: tests/unit/test_chachapoly.c $(CIPHER_TEST_HDRS) $(MBEDTLS_armhf_LIBS)
 	@mkdir -p $(@D)
 	@echo "  CC      $< (unit, armhf)"
 	$(Q)$(ARMHF_CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) \

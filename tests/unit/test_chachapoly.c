@@ -34,6 +34,8 @@
 #include <cmocka.h>
 #endif
 
+#include "testvec.h"
+
 #include "mbedtls/bignum.h"
 #include "mbedtls/chacha20.h"
 #include "mbedtls/chachapoly.h"
@@ -221,48 +223,9 @@ static const struct aead_vec aead_vecs[] = {
 static const char *const paths[] = {"portable", "sse2", "ssse3", "avx2", "asimd", "neon"};
 #define NPATHS (sizeof(paths) / sizeof(paths[0]))
 
-static size_t unhex(const char *s, uint8_t *out)
-{
-	size_t n = 0;
-
-	for (; s[0] && s[1]; s += 2) {
-		unsigned v;
-
-		sscanf(s, "%2x", &v);
-		out[n++] = (uint8_t)v;
-	}
-	return n;
-}
-
-/* A small reproducible generator (xorshift64*). */
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545F4914F6CDD1DULL;
-}
-
-static size_t rnd_below(size_t n)
-{
-	return n ? (size_t)(rnd() % n) : 0;
-}
-
-static void rnd_fill(uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)rnd();
-}
-
 static void seed(void)
 {
-	const char *s = getenv("CHACHA_TEST_SEED");
-
-	rng_state = s ? strtoull(s, NULL, 0) : 0x6d61696c67772121ULL;
-	if (rng_state == 0)
-		rng_state = 1;
+	rnd_seed("CHACHA_TEST_SEED");
 }
 
 /* Make every later setkey take path (until chacha20_alt_force(NULL), which each test

@@ -32,6 +32,8 @@
 #include <cmocka.h>
 #endif
 
+#include "testvec.h"
+
 #include "mbedtls/cipher.h"
 #include "mbedtls/gcm.h"
 #include "psa/crypto.h"
@@ -385,19 +387,6 @@ static const struct gcm_vec vecs[] = {
 #define NVEC (sizeof(vecs) / sizeof(vecs[0]))
 #define MAXB 4096
 
-static size_t unhex(const char *s, uint8_t *out)
-{
-	size_t n = 0;
-
-	for (; s[0] && s[1]; s += 2) {
-		unsigned v;
-
-		sscanf(s, "%2x", &v);
-		out[n++] = (uint8_t)v;
-	}
-	return n;
-}
-
 struct gcm_case {
 	uint8_t key[32], iv[128], ad[MAXB], pt[MAXB], ct[MAXB], tag[16];
 	size_t klen, ivlen, adlen, len, taglen;
@@ -414,35 +403,9 @@ static void load(const struct gcm_vec *v, struct gcm_case *c)
 	c->taglen = unhex(v->tag, c->tag);
 }
 
-/* A small reproducible generator (xorshift64*). */
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545F4914F6CDD1DULL;
-}
-
-static size_t rnd_below(size_t n)
-{
-	return n ? (size_t)(rnd() % n) : 0;
-}
-
-static void rnd_fill(uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)rnd();
-}
-
 static void seed(void)
 {
-	const char *s = getenv("GCM_TEST_SEED");
-
-	rng_state = s ? strtoull(s, NULL, 0) : 0x6d61696c67772121ULL;
-	if (rng_state == 0)
-		rng_state = 1;
+	rnd_seed("GCM_TEST_SEED");
 }
 
 /* A random key of a random size, and random IV, AD and text of the given lengths. */
