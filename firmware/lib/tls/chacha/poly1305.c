@@ -38,6 +38,18 @@ static uint64_t poly_load64le(const uint8_t *p)
 	return (uint64_t)poly_load32le(p) | (uint64_t)poly_load32le(p + 4) << 32;
 }
 
+/* (r0, r1, r2) = (h0, h1, h2) + c, the carries through the words */
+static inline void poly_addc(uint64_t *r0, uint64_t *r1, uint64_t *r2, uint64_t h0, uint64_t h1,
+			     uint64_t h2, uint64_t c)
+{
+	poly_u128 t = (poly_u128)h0 + c;
+
+	*r0 = (uint64_t)t;
+	t = (poly_u128)h1 + (uint64_t)(t >> 64);
+	*r1 = (uint64_t)t;
+	*r2 = h2 + (uint64_t)(t >> 64);
+}
+
 static void poly_setr(mbedtls_poly1305_context *ctx, const uint8_t key[16])
 {
 	/* clamp (RFC 8439 2.5.1): r &= 0x0ffffffc0ffffffc0ffffffc0fffffff */
@@ -76,12 +88,7 @@ static void poly_blocks(mbedtls_poly1305_context *ctx, const uint8_t *m, size_t 
 		h2 = h2 * r0 + (uint64_t)(d1 >> 64);
 		/* the bits from 2^130 up: c 2^130 = 5 c mod p */
 		c = (h2 >> 2) + (h2 & ~(uint64_t)3);
-		h2 &= 3;
-		t = (poly_u128)h0 + c;
-		h0 = (uint64_t)t;
-		t = (poly_u128)h1 + (uint64_t)(t >> 64);
-		h1 = (uint64_t)t;
-		h2 += (uint64_t)(t >> 64);
+		poly_addc(&h0, &h1, &h2, h0, h1, h2 & 3, c);
 	}
 	ctx->h[0] = h0;
 	ctx->h[1] = h1;
@@ -96,18 +103,9 @@ static void poly_tag(mbedtls_poly1305_context *ctx, uint8_t mac[16])
 
 	/* fold the bits from 2^130 up once more: h < 2^130 + 2^64, below 2 p */
 	c = (h2 >> 2) * 5;
-	h2 &= 3;
-	t = (poly_u128)h0 + c;
-	h0 = (uint64_t)t;
-	t = (poly_u128)h1 + (uint64_t)(t >> 64);
-	h1 = (uint64_t)t;
-	h2 += (uint64_t)(t >> 64);
+	poly_addc(&h0, &h1, &h2, h0, h1, h2 & 3, c);
 	/* g = h + 5 - 2^130; take it where it is not negative (bit 2 of g2 set) */
-	t = (poly_u128)h0 + 5;
-	g0 = (uint64_t)t;
-	t = (poly_u128)h1 + (uint64_t)(t >> 64);
-	g1 = (uint64_t)t;
-	g2 = h2 + (uint64_t)(t >> 64);
+	poly_addc(&g0, &g1, &g2, h0, h1, h2, 5);
 	mask = 0 - (g2 >> 2 & 1);
 	h0 = (h0 & ~mask) | (g0 & mask);
 	h1 = (h1 & ~mask) | (g1 & mask);
