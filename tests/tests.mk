@@ -11,10 +11,15 @@ $(O)/asan/tests/%: tests/unit/%.c $(asan_LIB) $(MBEDTLS_asan_LIBS)
 	$(Q)$(HOSTCC) $(asan_CFLAGS) -Wno-missing-prototypes -o $@ $< $(asan_LIB) \
 		$(MBEDTLS_asan_LIBS) $(SANITIZE) -lcmocka
 
+# The cipher tests' shared headers: vectors and random cases (testvec.h), cmocka's stand-in
+# for their cross builds (minicmocka.h).
+CIPHER_TEST_HDRS := tests/unit/minicmocka.h tests/unit/testvec.h
+
 # test_gcm (our AES-GCM, firmware/lib/tls/gcm) also checks itself against OpenSSL's
 # AES-GCM (libcrypto, Debian's libssl-dev), and runs a second time with the portable path
 # forced (MAILGW_GCM_PORTABLE=1) in test-unit.
-$(O)/asan/tests/test_gcm: tests/unit/test_gcm.c $(asan_LIB) $(MBEDTLS_asan_LIBS)
+$(O)/asan/tests/test_gcm: tests/unit/test_gcm.c $(CIPHER_TEST_HDRS) $(asan_LIB) \
+		$(MBEDTLS_asan_LIBS)
 	@mkdir -p $(@D)
 	@echo "  CC      $< (unit, asan, OpenSSL)"
 	$(Q)$(HOSTCC) $(asan_CFLAGS) -Wno-missing-prototypes -DGCM_TEST_OPENSSL=1 -o $@ $< $(asan_LIB) \
@@ -24,17 +29,42 @@ $(O)/asan/tests/test_gcm: tests/unit/test_gcm.c $(asan_LIB) $(MBEDTLS_asan_LIBS)
 # mbedTLS of its architecture, run under qemu-user whatever the configured board: aarch64
 # on QEMU's Cortex-A53 model (AES and PMULL: it must take the armv8-ce path, then the
 # portable one forced), and armhf (the portable path on a 32-bit CPU).
-$(O)/a64/tests/test_gcm: tests/unit/test_gcm.c tests/unit/minicmocka.h $(MBEDTLS_a64_LIBS)
+$(O)/a64/tests/test_gcm: tests/unit/test_gcm.c $(CIPHER_TEST_HDRS) $(MBEDTLS_a64_LIBS)
 	@mkdir -p $(@D)
 	@echo "  CC      $< (unit, aarch64)"
 	$(Q)$(A64_CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) \
 		-DGCM_TEST_STANDALONE=1 -static -o $@ $< $(MBEDTLS_a64_LIBS)
-$(O)/armhf/tests/test_gcm: tests/unit/test_gcm.c tests/unit/minicmocka.h $(MBEDTLS_armhf_LIBS)
+$(O)/armhf/tests/test_gcm: tests/unit/test_gcm.c $(CIPHER_TEST_HDRS) $(MBEDTLS_armhf_LIBS)
 	@mkdir -p $(@D)
 	@echo "  CC      $< (unit, armhf)"
 	$(Q)$(ARMHF_CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) \
 		-DGCM_TEST_STANDALONE=1 -static -o $@ $< $(MBEDTLS_armhf_LIBS)
 GCM_CROSS_TESTS := $(O)/a64/tests/test_gcm $(O)/armhf/tests/test_gcm
+
+# test_chachapoly (our ChaCha20 and Poly1305, firmware/lib/tls/chacha) the same way: on the
+# host against OpenSSL's ChaCha20-Poly1305, its x86 SIMD paths all tried; cross-compiled
+# for aarch64 (the Advanced SIMD path on QEMU's Cortex-A72, the Raspberry Pi 4's CPU) and
+# armhf (NEON chosen at run time on qemu-arm's default CPU, which has it; the portable path
+# on a Cortex-R5F, whose VFPv3-D16 without NEON is what armhf guarantees: the same binary
+# must run there), and with the portable path forced (MAILGW_CHACHA_PORTABLE=1) on the host
+# and on armhf, in test-unit.
+$(O)/asan/tests/test_chachapoly: tests/unit/test_chachapoly.c $(CIPHER_TEST_HDRS) $(asan_LIB) \
+		$(MBEDTLS_asan_LIBS)
+	@mkdir -p $(@D)
+	@echo "  CC      $< (unit, asan, OpenSSL)"
+	$(Q)$(HOSTCC) $(asan_CFLAGS) -Wno-missing-prototypes -DCHACHA_TEST_OPENSSL=1 -o $@ $< \
+		$(asan_LIB) $(MBEDTLS_asan_LIBS) $(SANITIZE) -lcmocka -lcrypto
+$(O)/a64/tests/test_chachapoly: tests/unit/test_chachapoly.c $(CIPHER_TEST_HDRS) $(MBEDTLS_a64_LIBS)
+	@mkdir -p $(@D)
+	@echo "  CC      $< (unit, aarch64)"
+	$(Q)$(A64_CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) \
+		-DCHACHA_TEST_STANDALONE=1 -static -o $@ $< $(MBEDTLS_a64_LIBS)
+$(O)/armhf/tests/test_chachapoly: tests/unit/test_chachapoly.c $(CIPHER_TEST_HDRS) $(MBEDTLS_armhf_LIBS)
+	@mkdir -p $(@D)
+	@echo "  CC      $< (unit, armhf)"
+	$(Q)$(ARMHF_CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -I$(MBEDTLS_INC) $(MBEDTLS_CFLAGS) \
+		-DCHACHA_TEST_STANDALONE=1 -static -o $@ $< $(MBEDTLS_armhf_LIBS)
+CHACHA_CROSS_TESTS := $(O)/a64/tests/test_chachapoly $(O)/armhf/tests/test_chachapoly
 
 # The pki test driver: a command-line front to firmware/lib/pki (test_pki.py).
 PKI_DRIVER := $(O)/asan/tests/pki_driver
@@ -58,7 +88,7 @@ test-host-suites:
 test-board-suites:
 	$(Q)$(MAKE) --no-print-directory -j1 test-system
 
-test-unit: $(UNIT_BINS) $(GCM_CROSS_TESTS)
+test-unit: $(UNIT_BINS) $(GCM_CROSS_TESTS) $(CHACHA_CROSS_TESTS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "  UNIT    $$(basename $$t)"; $$t; done
 	@echo "  UNIT    test_gcm, portable path forced"
 	$(Q)MAILGW_GCM_PORTABLE=1 GCM_TEST_EXPECT=portable $(O)/asan/tests/test_gcm
@@ -68,6 +98,16 @@ test-unit: $(UNIT_BINS) $(GCM_CROSS_TESTS)
 	$(Q)MAILGW_GCM_PORTABLE=1 GCM_TEST_EXPECT=portable qemu-aarch64 -cpu cortex-a53 $(O)/a64/tests/test_gcm
 	@echo "  UNIT    test_gcm (armhf, qemu-arm)"
 	$(Q)GCM_TEST_EXPECT=portable qemu-arm $(O)/armhf/tests/test_gcm
+	@echo "  UNIT    test_chachapoly, portable path forced"
+	$(Q)MAILGW_CHACHA_PORTABLE=1 CHACHA_TEST_EXPECT=portable $(O)/asan/tests/test_chachapoly
+	@echo "  UNIT    test_chachapoly (aarch64, qemu-aarch64 -cpu cortex-a72)"
+	$(Q)CHACHA_TEST_EXPECT=asimd qemu-aarch64 -cpu cortex-a72 $(O)/a64/tests/test_chachapoly
+	@echo "  UNIT    test_chachapoly (armhf, qemu-arm)"
+	$(Q)CHACHA_TEST_EXPECT=neon qemu-arm $(O)/armhf/tests/test_chachapoly
+	@echo "  UNIT    test_chachapoly (armhf, qemu-arm, portable path forced)"
+	$(Q)MAILGW_CHACHA_PORTABLE=1 CHACHA_TEST_EXPECT=portable qemu-arm $(O)/armhf/tests/test_chachapoly
+	@echo "  UNIT    test_chachapoly (armhf, qemu-arm -cpu cortex-r5f: VFPv3-D16, no NEON)"
+	$(Q)CHACHA_TEST_EXPECT=portable qemu-arm -cpu cortex-r5f $(O)/armhf/tests/test_chachapoly
 
 # The integration tests run against the ASan+UBSan build, so a memory error anywhere a
 # real client can reach fails the run. Their temporary folders live under output/: the
@@ -204,10 +244,29 @@ $(CIPHER_SPEED_STOCK): tests/bench/cipher_speed.c $(MBEDTLS_stock_LIBS)
 	$(Q)$(HOSTCC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -I$(MBEDTLS_INC) \
 		-DMBEDTLS_USER_CONFIG_FILE='"$(MBEDTLS_STOCK_CONFIG)"' -o $@ $< $(MBEDTLS_stock_LIBS)
 
+# cipher_speed for aarch64 and armhf (static), with our modules and against the stock
+# mbedTLS, run by bench_tls.py under qemu-aarch64 -cpu cortex-a72 and qemu-arm: $(1) a64 or
+# armhf, $(2) the compiler.
+define cipher-speed-cross
+$$(O)/$(1)/tests/cipher_speed: tests/bench/cipher_speed.c $$(MBEDTLS_$(1)_LIBS)
+	@mkdir -p $$(@D)
+	@echo "  CC      $$< (bench, $(1))"
+	$$(Q)$(2) -std=c11 -D_GNU_SOURCE $$(WARN) -O2 -g -I$$(MBEDTLS_INC) $$(MBEDTLS_CFLAGS) -static \
+		-o $$@ $$< $$(MBEDTLS_$(1)_LIBS)
+$$(O)/$(1)/tests/cipher_speed_stock: tests/bench/cipher_speed.c $$(MBEDTLS_$(1)stock_LIBS)
+	@mkdir -p $$(@D)
+	@echo "  CC      $$< (bench, $(1), stock mbedTLS)"
+	$$(Q)$(2) -std=c11 -D_GNU_SOURCE $$(WARN) -O2 -g -I$$(MBEDTLS_INC) -static \
+		-DMBEDTLS_USER_CONFIG_FILE='"$$(MBEDTLS_STOCK_CONFIG)"' -o $$@ $$< $$(MBEDTLS_$(1)stock_LIBS)
+CIPHER_SPEED_CROSS += $$(O)/$(1)/tests/cipher_speed $$(O)/$(1)/tests/cipher_speed_stock
+endef
+$(eval $(call cipher-speed-cross,a64,$(A64_CC)))
+$(eval $(call cipher-speed-cross,armhf,$(ARMHF_CC)))
+
 # SMTP: 10 and 50 senders, on the build host's disk and on a slow one (every fsync of
 # both servers +BENCH_SLOW_MS, one at a time, as on an SD card: tests/bench/slowfsync.c).
 BENCH_SLOW_MS ?= 10
-bench: deps bench-deps host $(CIPHER_SPEED) $(CIPHER_SPEED_STOCK)
+bench: deps bench-deps host $(CIPHER_SPEED) $(CIPHER_SPEED_STOCK) $(CIPHER_SPEED_CROSS)
 	$(Q)set -e; for slow in 0 $(BENCH_SLOW_MS); do for s in 10 50; do \
 		BENCH_SESSIONS=$$s BENCH_FSYNC_DELAY_MS=$$slow $(PY) tests/bench/smtp_bench $(O); \
 	done; done

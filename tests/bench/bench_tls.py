@@ -18,10 +18,16 @@ one run.
    makes it send its certificate alone. The negotiated group and suite are shown
    from `openssl s_client` for each case.
 2. Bulk AEAD rates (16 KiB records): mbedTLS as built here (output/host/tests/
-   cipher_speed; AES-GCM is ours, firmware/lib/tls/gcm), the stock mbedTLS with its own
-   AES-GCM (cipher_speed_stock), our portable AES-GCM path forced (MAILGW_GCM_PORTABLE=1),
-   against `openssl speed -evp` on the same machine, in the same run.
-3. Whether the hardware AES code is in the built binaries: AES-NI (x86-64: mbedTLS's
+   cipher_speed; AES-GCM is ours, firmware/lib/tls/gcm, and so are ChaCha20 and Poly1305,
+   firmware/lib/tls/chacha), the stock mbedTLS with its own (cipher_speed_stock), our
+   portable AES-GCM and ChaCha20 paths forced (MAILGW_GCM_PORTABLE=1,
+   MAILGW_CHACHA_PORTABLE=1), against `openssl speed -evp` on the same machine, in the
+   same run.
+3. ChaCha20-Poly1305 of the aarch64 and armhf builds (output/{a64,armhf}/tests/
+   cipher_speed and cipher_speed_stock, static) under qemu-aarch64 -cpu cortex-a72 and
+   qemu-arm -cpu cortex-a15: ours (its SIMD path, then the portable one forced) against
+   the stock mbedTLS. Emulated: only the ratios mean something, and only roughly.
+4. Whether the hardware AES code is in the built binaries: AES-NI (x86-64: mbedTLS's
    aesni functions, our GCM's x86 path, aesenc/pclmulqdq instructions) in the host build,
    the Armv8 crypto extension (MBEDTLS_AESCE_C: aesce functions, our GCM's arm64 path,
    aese/pmull instructions) in the board builds found under OUTPUT_DIR/boards (built only
@@ -241,8 +247,9 @@ def main():
                 "%s, %s" % (keyname, glabel), a, "%.2f" % b if b else "-", bp.ratio(a, b)))
 
     print("\nbulk AEAD, 16 KiB records, MB/s (10^6 bytes), one core; mbedTLS as built here "
-          "(AES-GCM: ours, firmware/lib/tls/gcm), the stock mbedTLS (its own AES-GCM), OpenSSL %s"
-          % openssl_version())
+          "(AES-GCM: ours, firmware/lib/tls/gcm; ChaCha20 and Poly1305: ours, "
+          "firmware/lib/tls/chacha, %s path), the stock mbedTLS (its own), OpenSSL %s"
+          % (chacha_path(out), openssl_version()))
     print("%-28s %10s %10s %10s %8s %8s" % ("", "mbedTLS", "stock", "OpenSSL", "ratio",
                                             "stock"))
     mine = cipher_rates(out, "cipher_speed")
@@ -256,6 +263,12 @@ def main():
     print("%-28s %10.0f %10s %10s %8s %8s   (our portable path, forced: what a CPU without "
           "AES instructions runs; ours/stock)" % ("aes-128-gcm, portable", a / 1e6, "", "",
                                                    "", bp.ratio(a, stock.get("aes-128-gcm", 0))))
+    a = cipher_rates(out, "cipher_speed", "chacha20-poly1305",
+                     MAILGW_CHACHA_PORTABLE="1").get("chacha20-poly1305", 0.0)
+    print("%-28s %10.0f %10s %10s %8s %8s   (our portable ChaCha20 path, forced: a CPU "
+          "without SIMD; ours/stock)" % ("chacha20-poly1305, portable", a / 1e6, "", "", "",
+                                         bp.ratio(a, stock.get("chacha20-poly1305", 0))))
+    emulated(out)
     print("\nhardware AES in the builds (CPU here: %s)" % cpu_aes())
     for line in hw_aes_report(out):
         print("  " + line)
@@ -275,6 +288,51 @@ def cipher_rates(out, prog, only=None, **env):
         name, rate = line.split()
         rates[name] = float(rate)
     return rates
+
+
+# The boards without AES instructions, emulated: (build, qemu-user command line, what it is).
+EMULATED = (("a64", ["qemu-aarch64", "-cpu", "cortex-a72"], "aarch64, QEMU's Cortex-A72"),
+            ("armhf", ["qemu-arm", "-cpu", "cortex-a15"], "armhf, QEMU's Cortex-A15"))
+
+
+def emulated(out):
+    """ChaCha20-Poly1305 of the aarch64 and armhf builds under qemu-user: ours (the SIMD
+    path the emulated CPU has, then the portable one forced) against the stock mbedTLS.
+    Emulation: the rates say nothing of the boards' speed, the ratios only roughly how
+    much less work ours does."""
+    print("\nChaCha20-Poly1305 under emulation (qemu-user, 16 KiB records, MB per second of "
+          "qemu's CPU time; only the ratios mean something)")
+    print("%-48s %10s %10s %10s %8s %8s" % ("", "ours", "portable", "stock", "ratio",
+                                            "portable"))
+    for build, qemu, what in EMULATED:
+        progs = [os.path.join(out, build, "tests", p) for p in ("cipher_speed",
+                                                                 "cipher_speed_stock")]
+        if not all(os.path.exists(p) for p in progs) or not shutil.which(qemu[0]):
+            print("%-48s (not built or no %s: make bench builds them)" % (what, qemu[0]))
+            continue
+        rates, paths = [], []
+        for prog, env in ((progs[0], {}), (progs[0], {"MAILGW_CHACHA_PORTABLE": "1"}),
+                          (progs[1], {})):
+            r = subprocess.run(qemu + [prog, CIPHER_SECS, "chacha20-poly1305"],
+                               capture_output=True, text=True, check=True,
+                               env=dict(os.environ, **env), timeout=300)
+            rates.append(float(r.stdout.split()[1]))
+            m = re.search(r"ChaCha20: mailgw's, (\S+) path", r.stderr)
+            paths.append(m.group(1) if m else "stock")
+        print("%-48s %10.0f %10.0f %10.0f %8s %8s   (ours/stock, portable/stock)" % (
+            "%s, %s path" % (what, paths[0]), rates[0] / 1e6, rates[1] / 1e6, rates[2] / 1e6,
+            bp.ratio(rates[0], rates[2]), bp.ratio(rates[1], rates[2])))
+
+
+def chacha_path(out):
+    """The ChaCha20 path cipher_speed takes on this CPU (it says so on stderr)."""
+    speed = os.path.join(out, "host", "tests", "cipher_speed")
+    try:
+        r = subprocess.run([speed, "0.01", "none"], capture_output=True, text=True, timeout=60)
+    except OSError:
+        return "?"
+    m = re.search(r"ChaCha20: mailgw's, (\S+) path", r.stderr)
+    return m.group(1) if m else "?"
 
 
 def openssl_version():

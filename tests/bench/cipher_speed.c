@@ -11,9 +11,11 @@
  * machine; `openssl speed` counts user CPU time too). Links the host build's static mbedTLS
  * libraries with mailgw's mbedtls_config.h, so what it measures is the code the daemon runs:
  * AES-GCM is ours (firmware/lib/tls/gcm: AES-NI and PCLMULQDQ when the CPU has them, decided
- * at run time; MAILGW_GCM_PORTABLE=1 measures its portable path). Built a second time as
- * cipher_speed_stock against the stock mbedTLS (tests/bench/mbedtls_stock_config.h): its
- * own AES-GCM. Which GCM it measures goes to stderr.
+ * at run time; MAILGW_GCM_PORTABLE=1 measures its portable path), and so are ChaCha20 and
+ * Poly1305 (firmware/lib/tls/chacha: the SIMD path the CPU has; MAILGW_CHACHA_PORTABLE=1
+ * measures the portable one). Built a second time as cipher_speed_stock against the stock
+ * mbedTLS (tests/bench/mbedtls_stock_config.h): its own AES-GCM, ChaCha20 and Poly1305.
+ * Which code it measures goes to stderr.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +83,12 @@ int main(int argc, char **argv)
 	fprintf(stderr, "cipher_speed: AES-GCM: mailgw's, %s path\n", gcm_alt_impl_name(NULL));
 #else
 	fprintf(stderr, "cipher_speed: AES-GCM: stock mbedTLS\n");
+#endif
+#if defined(MBEDTLS_CHACHA20_ALT)
+	fprintf(stderr, "cipher_speed: ChaCha20: mailgw's, %s path\n",
+		chacha20_alt_impl_name(NULL));
+#else
+	fprintf(stderr, "cipher_speed: ChaCha20: stock mbedTLS\n");
 #endif
 	memset(key, 0x42, sizeof(key));
 	for (size_t i = 0; i < sizeof(aes) / sizeof(aes[0]); i++) {

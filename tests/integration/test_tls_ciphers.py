@@ -5,11 +5,13 @@ follows the client's order) and TLS 1.2. The client is openssl s_client offering
 the no-AES path is forced with the documented test switch MAILGWD_TEST_TLS_NO_AES=1 in
 the daemon's environment (the CPU's real hwcaps are not faked)."""
 import re
+import ssl
 import subprocess
 
 import pytest
 
-from test_pop3 import start
+from gate import deliver, message
+from test_pop3 import pop, start
 
 AES13, CHACHA13 = "TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256"
 AES12, CHACHA12 = "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305"
@@ -75,3 +77,23 @@ def test_without_aes_a_client_without_chacha_still_gets_aes(daemon, pki, monkeyp
     assert negotiated(d, pki, "1.3", ("TLS_AES_256_GCM_SHA384", AES13)) == AES13
     assert negotiated(d, pki, "1.2", ("ECDHE-ECDSA-AES256-GCM-SHA384",)) == \
         "ECDHE-ECDSA-AES256-GCM-SHA384"
+
+
+@pytest.mark.parametrize("version", ["1.3", "1.2"])
+def test_without_aes_a_large_retr_over_chacha20_poly1305_is_byte_exact(daemon, pki, monkeypatch,
+                                                                       version):
+    """Whole 16 KiB records of ChaCha20-Poly1305 (our ChaCha20 and Poly1305,
+    firmware/lib/tls/chacha, on the SIMD path this CPU has) and the partial ones around
+    them: a 3 MiB message by RETR arrives byte for byte, Python's ssl (OpenSSL) checking
+    every record's tag, and the commands after it are read."""
+    monkeypatch.setenv("MAILGWD_TEST_TLS_NO_AES", "1")
+    d = start(daemon, pki)
+    big = message(1, 3 * 1024 * 1024 + 1234)
+    deliver(d, "joe", big)
+    tls = ssl.TLSVersion.TLSv1_3 if version == "1.3" else ssl.TLSVersion.TLSv1_2
+    p = pop(d, pki, minv=tls, maxv=tls)
+    assert p.sock.cipher()[0] in (CHACHA13, CHACHA12)
+    resp, lines, octets = p.retr(1)
+    assert b"\r\n".join(lines) + b"\r\n" == big
+    assert p.stat() == (1, len(big))
+    p.quit()

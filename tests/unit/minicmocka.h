@@ -1,8 +1,9 @@
 /*
- * minicmocka.h - the few cmocka calls test_gcm.c makes, for its builds where no cmocka
- * library exists (the aarch64 build run under qemu-user, tests/tests.mk). Each test runs
- * until its first failed assertion; the run ends with cmocka's summary lines and the
- * plain "N passed, N failed" line, and exits non-zero when a test failed.
+ * minicmocka.h - the few cmocka calls test_gcm.c and test_chachapoly.c make, for their
+ * builds where no cmocka library exists (the aarch64 and armhf builds run under qemu-user,
+ * tests/tests.mk). Each test runs until its first failed assertion; the run ends with
+ * cmocka's summary lines and the plain "N passed, N failed" line, and exits non-zero when
+ * a test failed.
  */
 #ifndef MAILGW_MINICMOCKA_H
 #define MAILGW_MINICMOCKA_H

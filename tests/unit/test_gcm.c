@@ -40,6 +40,8 @@
 #include <openssl/evp.h>
 #endif
 
+#include "testvec.h"
+
 struct gcm_vec {
 	const char *name;
 	int ok; /* 0: the tag must be refused */
@@ -385,19 +387,6 @@ static const struct gcm_vec vecs[] = {
 #define NVEC (sizeof(vecs) / sizeof(vecs[0]))
 #define MAXB 4096
 
-static size_t unhex(const char *s, uint8_t *out)
-{
-	size_t n = 0;
-
-	for (; s[0] && s[1]; s += 2) {
-		unsigned v;
-
-		sscanf(s, "%2x", &v);
-		out[n++] = (uint8_t)v;
-	}
-	return n;
-}
-
 struct gcm_case {
 	uint8_t key[32], iv[128], ad[MAXB], pt[MAXB], ct[MAXB], tag[16];
 	size_t klen, ivlen, adlen, len, taglen;
@@ -414,35 +403,9 @@ static void load(const struct gcm_vec *v, struct gcm_case *c)
 	c->taglen = unhex(v->tag, c->tag);
 }
 
-/* A small reproducible generator (xorshift64*). */
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545F4914F6CDD1DULL;
-}
-
-static size_t rnd_below(size_t n)
-{
-	return n ? (size_t)(rnd() % n) : 0;
-}
-
-static void rnd_fill(uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)rnd();
-}
-
 static void seed(void)
 {
-	const char *s = getenv("GCM_TEST_SEED");
-
-	rng_state = s ? strtoull(s, NULL, 0) : 0x6d61696c67772121ULL;
-	if (rng_state == 0)
-		rng_state = 1;
+	rnd_seed("GCM_TEST_SEED");
 }
 
 /* A random key of a random size, and random IV, AD and text of the given lengths. */
@@ -892,24 +855,11 @@ static void test_cipher_layer_and_psa(void **state)
 #if defined(GCM_TEST_OPENSSL)
 static void openssl_seal(const struct gcm_case *c, uint8_t *ct, uint8_t *tag)
 {
-	EVP_CIPHER_CTX *e = EVP_CIPHER_CTX_new();
 	const EVP_CIPHER *alg = c->klen == 16	? EVP_aes_128_gcm()
 				: c->klen == 24 ? EVP_aes_192_gcm()
 						: EVP_aes_256_gcm();
-	int n = 0;
 
-	assert_true(e != NULL);
-	assert_int_equal(EVP_EncryptInit_ex(e, alg, NULL, NULL, NULL), 1);
-	assert_int_equal(EVP_CIPHER_CTX_ctrl(e, EVP_CTRL_GCM_SET_IVLEN, (int)c->ivlen, NULL), 1);
-	assert_int_equal(EVP_EncryptInit_ex(e, NULL, NULL, c->key, c->iv), 1);
-	if (c->adlen)
-		assert_int_equal(EVP_EncryptUpdate(e, NULL, &n, c->ad, (int)c->adlen), 1);
-	n = 0;
-	if (c->len)
-		assert_int_equal(EVP_EncryptUpdate(e, ct, &n, c->pt, (int)c->len), 1);
-	assert_int_equal(EVP_EncryptFinal_ex(e, ct + n, &n), 1);
-	assert_int_equal(EVP_CIPHER_CTX_ctrl(e, EVP_CTRL_GCM_GET_TAG, 16, tag), 1);
-	EVP_CIPHER_CTX_free(e);
+	openssl_aead_seal(alg, c->key, c->iv, c->ivlen, c->ad, c->adlen, c->pt, c->len, ct, tag);
 }
 
 /* OpenSSL's AES-GCM over random key sizes, IV lengths, AD and text lengths, on both paths,

@@ -125,6 +125,14 @@
  * cipher layer (TLS records) and PSA's built-in AEAD call it through mbedtls/gcm.h. */
 #define MBEDTLS_GCM_ALT
 
+/* ChaCha20 and Poly1305 are ours (firmware/lib/tls/chacha, README "TLS cost"): mbedTLS 3.6
+ * does ChaCha20 one 64-byte block per call in plain C, a tenth of what the boards without
+ * AES instructions (where mailgwd prefers ChaCha20-Poly1305) do with their SIMD units.
+ * mbedTLS's ChaCha20-Poly1305 (chachapoly.c: the cipher layer's TLS records, PSA's AEAD)
+ * calls them through mbedtls/chacha20.h and mbedtls/poly1305.h. */
+#define MBEDTLS_CHACHA20_ALT
+#define MBEDTLS_POLY1305_ALT
+
 /* The cipher-suite list is restricted again at run time (firmware/lib/tls). */
 #define MBEDTLS_SSL_IN_CONTENT_LEN  16384
 #define MBEDTLS_SSL_OUT_CONTENT_LEN 16384
