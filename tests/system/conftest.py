@@ -9,7 +9,8 @@ from vm import Vm, images  # noqa: E402
 
 # Run first (make test-system runs the tests on SYSTEST_JOBS workers, in this order as
 # workers come free): the longest, so that no worker starts one of them last.
-LONGEST_FIRST = ("test_update.py", "test_pi_update.py", "test_console_flow.py")
+LONGEST_FIRST = ("test_update.py", "test_pi_update.py", "test_armhf_update.py",
+                 "test_console_flow.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -75,8 +75,15 @@ def overlay_initramfs(base, out, files):
         f.write(gz)
 
 
-def make_bundle(work, name, key, version, build_time, overlay, board=BOARD):
-    return make_bundle_files(work, name, key, version, build_time, overlay, board, BOARD)
+def make_bundle(work, name, key, version, build_time, overlay, board=BOARD, image_board=BOARD):
+    return make_bundle_files(work, name, key, version, build_time, overlay, board, image_board)
+
+
+def kernel_file(img):
+    """The slot's kernel file of a built image: Image (arm64) or zImage (armhf)."""
+    names = [n for n in ("Image", "zImage") if os.path.exists(os.path.join(img, n))]
+    assert len(names) == 1, "%s: no single kernel file (Image or zImage): %s" % (img, names)
+    return names[0]
 
 
 def make_bundle_files(work, name, key, version, build_time, overlay, board, image_board,
@@ -91,11 +98,12 @@ def make_bundle_files(work, name, key, version, build_time, overlay, board, imag
              "etc/mailgw/build-time": (0o644, "%d\n" % build_time)}
     files.update(overlay)
     overlay_initramfs(os.path.join(img, "rootfs.cpio.gz"), os.path.join(d, "rootfs.cpio.gz"), files)
-    shutil.copyfile(os.path.join(img, "Image"), os.path.join(d, "Image"))
+    kernel = kernel_file(img)
+    shutil.copyfile(os.path.join(img, kernel), os.path.join(d, kernel))
     out = os.path.join(work, name + ".mgwfw")
     bundle_tool("create", "-k", key, "-K", "development", "-b", board, "-v", version,
                 "-r", "test-" + name, "-t", build_time, "-o", out,
-                os.path.join(d, "Image"), os.path.join(d, "rootfs.cpio.gz"), *extra)
+                os.path.join(d, kernel), os.path.join(d, "rootfs.cpio.gz"), *extra)
     return out
 
 
@@ -166,35 +174,31 @@ def update_to_broken_c(v, update=None):
     v.expect(r"mgwboot: booting slot b")
 
 
-def test_update_keeps_mail_and_rolls_back(vm, tmp_path):
-    img = images(BOARD)
-    boards_out = os.path.dirname(img)
-    key = os.path.join(boards_out, "update-key", "development.key")
+def mail_survives_b_and_broken_c(vm, tmp_path, board, more_bundles=None):
+    """On board: version A (the built image, slot a) with a message in joe's mailbox ->
+    update to B from a USB key, B boots on trial and confirms, the message is still there
+    over POP3S -> update to the broken C: three boots that do not confirm, the board rolls
+    back to B by itself and the console says why, the message is still there.
+    more_bundles(work, key, a_time) makes further bundles for the key. Returns the board,
+    running B, logged in to the console's shell."""
+    img = images(board)
+    key = os.path.join(os.path.dirname(img), "update-key", "development.key")
     assert os.path.exists(os.path.join(img, "boot.img")), "the image has no A/B boot disk"
     a_time = int(manifest_field(os.path.join(img, "manifest"), "build-time"))
     a_version = manifest_field(os.path.join(img, "manifest"), "version")
     work = str(tmp_path / "bundles")
     os.makedirs(work)
-    b = make_bundle(work, "b", key, "B-test", a_time + 100, {})
-    c = make_bundle(work, "c", key, "C-test", a_time + 200, BROKEN_C)
-    # refused ones
-    subprocess.run([os.path.join(HOST_BIN, "mgw-bundle"), "keygen", os.path.join(work, "other.key"),
-                    os.path.join(work, "other.pem")], check=True)
-    badsig = make_bundle(work, "badsig", os.path.join(work, "other.key"), "D-test", a_time + 300, {})
-    otherboard = make_bundle(work, "otherboard", key, "E-test", a_time + 300, {}, board="qemu_arm_virt")
-    old = make_bundle(work, "old", key, "old-test", a_time - 100, {})
-    trunc = os.path.join(work, "truncated.mgwfw")
-    with open(b, "rb") as f, open(trunc, "wb") as t:
-        t.write(f.read(os.path.getsize(b) // 2))
+    b = make_bundle(work, "b", key, "B-test", a_time + 100, {}, board, board)
+    c = make_bundle(work, "c", key, "C-test", a_time + 200, BROKEN_C, board, board)
     key_img = str(tmp_path / "usbkey.img")
-    usb_key(key_img, [b, c, badsig, otherboard, old, trunc])
+    usb_key(key_img, [b, c] + (more_bundles(work, key, a_time) if more_bundles else []))
     usb = ("-drive if=none,id=usbkey,format=raw,file=%s "
            "-device usb-storage,bus=usb.0,drive=usbkey" % key_img)
 
     pki = PKI(tmp_path / "pki")
     seed = tmp_path / "seed"
     seed_data(str(seed), pki)
-    v = vm(board=BOARD, qemu_extra=usb, data_seed=seed)
+    v = vm(board=board, qemu_extra=usb, data_seed=seed)
 
     # ---- A: boots through U-Boot's boot script from slot a; mail goes into joe's mailbox
     v.expect(r"mgwboot: booting slot a")
@@ -233,6 +237,26 @@ def test_update_keeps_mail_and_rolls_back(vm, tmp_path):
     out = v.check("mailgw status")
     assert "firmware: B-test" in out and "running slot: b" in out, out
     assert "ROLLED BACK to slot b: slot a did not confirm" in out and "(slot a: C-test" in out, out
+    return v
+
+
+def refused_bundles(work, key, a_time):
+    """Bundles `firmware update` refuses: a bad signature, another board's, a truncated
+    one, a downgrade."""
+    subprocess.run([os.path.join(HOST_BIN, "mgw-bundle"), "keygen", os.path.join(work, "other.key"),
+                    os.path.join(work, "other.pem")], check=True)
+    badsig = make_bundle(work, "badsig", os.path.join(work, "other.key"), "D-test", a_time + 300, {})
+    otherboard = make_bundle(work, "otherboard", key, "E-test", a_time + 300, {}, board="qemu_arm_virt")
+    old = make_bundle(work, "old", key, "old-test", a_time - 100, {})
+    b = os.path.join(work, "b.mgwfw")
+    trunc = os.path.join(work, "truncated.mgwfw")
+    with open(b, "rb") as f, open(trunc, "wb") as t:
+        t.write(f.read(os.path.getsize(b) // 2))
+    return [badsig, otherboard, old, trunc]
+
+
+def test_update_keeps_mail_and_rolls_back(vm, tmp_path):
+    v = mail_survives_b_and_broken_c(vm, tmp_path, BOARD, refused_bundles)
 
     # ---- refused bundles: each says why, nothing on the boot partition changes
     before = slot_digest(v)
