@@ -215,7 +215,7 @@ deps:
 	done); \
 	if [ -n "$$missing" ]; then \
 		echo "  DEPS    installing:" $$missing; \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		apt-get -o Acquire::Retries=3 update -q && DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::Retries=3 install -y -q \
 			--no-install-recommends $$missing; \
 	fi
 

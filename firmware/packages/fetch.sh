@@ -62,13 +62,22 @@ Dir::State "$apt/state/$tag";
 Dir::State::Lists "$apt/state/$tag/lists";
 Dir::Cache "$apt/cache/$tag";
 APT::Sandbox::User "root";
+Acquire::Retries "3";
 $archconf
 $validconf
 CONF
 mkdir -p "$apt/state/$tag/lists/partial" "$apt/cache/$tag/archives/partial"
 export APT_CONFIG="$apt/apt.conf.$tag"
+# The archive is sometimes briefly without a suite's Release file (seen: "does not have a
+# Release file" for a suite served a minute later): try again before failing the build.
 if [ ! -f "$apt/state/$tag/updated" ]; then
-	apt-get -qq update >&2
+	n=0
+	until apt-get -qq update >&2; do
+		n=$((n + 1))
+		[ $n -lt 4 ] || { echo "fetch.sh: apt-get update for $suite failed $n times" >&2; exit 1; }
+		echo "fetch.sh: apt-get update for $suite failed, again in $((n * 15)) s" >&2
+		sleep $((n * 15))
+	done
 	touch "$apt/state/$tag/updated"
 fi
 tmp=$(mktemp -d "$apt/src.XXXXXX")
