@@ -524,6 +524,7 @@ def test_bundle_pkcs12_openssl_and_pk12util(ca, tmp_path):
     readme = (usb / "README.txt").read_text()
     assert fp in readme and "port 995" in readme and "port 993" in readme
     assert i["serial"] in readme and pw not in readme
+    assert "private key: keep it private too (chmod 600)" in readme, readme
     curl = (usb / "curl-example.sh").read_text()
     assert "--cert joe.crt --key joe.key" in curl and "pop3s://mail.example.test:995/" in curl
     assert (usb / "office-ca.pem").read_text() == open(os.path.join(d, "ca.crt")).read()

@@ -175,9 +175,11 @@ def test_console_flow(board):
     certs.mkdir(parents=True)
     for n in ("joe.crt", "joe.key", "office-ca.pem", "server.pem"):
         (certs / n).write_bytes(usb_read(key, n))
-    (certs / "joe.key").chmod(0o600)
     readme = usb_read(key, "README.txt").decode()
     assert "port 995" in readme and "port 993" in readme and "sslcommonname" in readme, readme
+    # The key stick is FAT (no modes): the user keeps the key private as README.txt says.
+    assert "joe.key is your\nprivate key: keep it private too (chmod 600)" in readme, readme
+    (certs / "joe.key").chmod(0o600)
     # the .p12 opens with the passphrase shown once on the console
     (certs / "joe.p12").write_bytes(usb_read(key, "joe.p12"))
     r = subprocess.run(["openssl", "pkcs12", "-in", str(certs / "joe.p12"), "-nokeys",

@@ -325,7 +325,8 @@ int pki_bundle_write(const char *out_dir, const char *ca_dir, const struct pki_i
 		    readme + n, BUNDLE_TEXT_MAX - n,
 		    "\n"
 		    "fetchmail: copy .fetchmailrc to your home folder (chmod 600) and %s.crt,\n"
-		    "%s.key and %s to %s, or change the paths in it. Reaching\n"
+		    "%s.key and %s to %s, or change the paths in it; %s.key is your\n"
+		    "private key: keep it private too (chmod 600). Reaching\n"
 		    "the gateway by an address, another name than %s or a forwarded port:\n"
 		    "change \"poll\" and \"service\" and add  sslcommonname %s  after "
 		    "\"sslcertck\"\n"
@@ -333,7 +334,7 @@ int pki_bundle_write(const char *out_dir, const char *ca_dir, const struct pki_i
 		    "machine,\n"
 		    "add an mda (see man fetchmail) after \"keep\".\n"
 		    "\n",
-		    local, local, trust, certdir, o->host, o->host);
+		    local, local, trust, certdir, local, o->host, o->host);
 	if (n < BUNDLE_TEXT_MAX)
 		snprintf(readme + n, BUNDLE_TEXT_MAX - n,
 			 "The gateway accepts no mail program without this certificate, and only\n"
