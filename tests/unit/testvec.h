@@ -2,9 +2,9 @@
  * testvec.h - what the cipher tests share (test_gcm.c, test_chachapoly.c): the hex decoder
  * for their typed-in vectors, a small reproducible random generator (xorshift64*) for
  * their random cases, seeded from an environment variable so a failing case can be
- * replayed with another seed or the same one, and, where the test links libcrypto and
- * includes <openssl/evp.h> first, OpenSSL's AEAD encryption to check against. Include
- * after cmocka.h or minicmocka.h (the OpenSSL helper asserts).
+ * replayed with another seed or the same one, the x86 CPU flags the kernel lists, and, where the
+ * test links libcrypto and includes <openssl/evp.h> first, OpenSSL's AEAD encryption to check
+ * against. Include after cmocka.h or minicmocka.h (the OpenSSL helper asserts).
  */
 #ifndef MAILGW_TESTVEC_H
 #define MAILGW_TESTVEC_H
@@ -27,6 +27,32 @@ static size_t unhex(const char *s, uint8_t *out)
 	}
 	return n;
 }
+
+#if defined(__x86_64__)
+#include <stdbool.h>
+#include <string.h>
+
+/* Does the kernel list this CPU flag (x86 /proc/cpuinfo "flags")? For the tests that
+ * check the automatic choice of an accelerated path against what the CPU has. */
+static bool cpuinfo_has(const char *flag)
+{
+	static char line[8192];
+	char word[32];
+	bool found = false;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	snprintf(word, sizeof(word), " %s ", flag);
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "flags", 5) == 0) {
+			line[strcspn(line, "\n")] = ' ';
+			found = strstr(line, word) != NULL;
+			break;
+		}
+	if (f)
+		fclose(f);
+	return found;
+}
+#endif
 
 static uint64_t rng_state;
 

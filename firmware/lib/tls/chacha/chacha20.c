@@ -26,18 +26,6 @@ static uint32_t chacha_rotl(uint32_t v, int n)
 	return v << n | v >> (32 - n);
 }
 
-#define CHACHA_QR(a, b, c, d)                                                                      \
-	do {                                                                                       \
-		a += b;                                                                            \
-		d = chacha_rotl(d ^ a, 16);                                                        \
-		c += d;                                                                            \
-		b = chacha_rotl(b ^ c, 12);                                                        \
-		a += b;                                                                            \
-		d = chacha_rotl(d ^ a, 8);                                                         \
-		c += d;                                                                            \
-		b = chacha_rotl(b ^ c, 7);                                                         \
-	} while (0)
-
 /* The key stream block of counter ctr (RFC 8439 section 2.3), little-endian words. */
 static void chacha_port_block(const uint32_t st[16], uint32_t ctr, uint8_t ks[64])
 {
@@ -46,14 +34,7 @@ static void chacha_port_block(const uint32_t st[16], uint32_t ctr, uint8_t ks[64
 	memcpy(x, st, sizeof(x));
 	x[12] = ctr;
 	for (int i = 0; i < 10; i++) {
-		CHACHA_QR(x[0], x[4], x[8], x[12]);
-		CHACHA_QR(x[1], x[5], x[9], x[13]);
-		CHACHA_QR(x[2], x[6], x[10], x[14]);
-		CHACHA_QR(x[3], x[7], x[11], x[15]);
-		CHACHA_QR(x[0], x[5], x[10], x[15]);
-		CHACHA_QR(x[1], x[6], x[11], x[12]);
-		CHACHA_QR(x[2], x[7], x[8], x[13]);
-		CHACHA_QR(x[3], x[4], x[9], x[14]);
+		CHACHA_DOUBLE_ROUND(chacha_rotl, x);
 	}
 	for (int i = 0; i < 16; i++) {
 		uint32_t v = x[i] + (i == 12 ? ctr : st[i]);

@@ -16,6 +16,36 @@
 
 #include "mbedtls/chacha20.h"
 
+/*
+ * ChaCha20's rounds (RFC 8439 sections 2.1, 2.3) on 16 words x[0..15] of any type that has
+ * +, ^ and a rotate-left ROT(v, n): a 32-bit word (the portable path) or a vector of the
+ * same word of several blocks (chacha_vec.h). One double round: the column round, then
+ * the diagonal round.
+ */
+#define CHACHA_QR(ROT, a, b, c, d)                                                                 \
+	do {                                                                                       \
+		a += b;                                                                            \
+		d = ROT(d ^ a, 16);                                                                \
+		c += d;                                                                            \
+		b = ROT(b ^ c, 12);                                                                \
+		a += b;                                                                            \
+		d = ROT(d ^ a, 8);                                                                 \
+		c += d;                                                                            \
+		b = ROT(b ^ c, 7);                                                                 \
+	} while (0)
+
+#define CHACHA_DOUBLE_ROUND(ROT, x)                                                                \
+	do {                                                                                       \
+		CHACHA_QR(ROT, x[0], x[4], x[8], x[12]);                                           \
+		CHACHA_QR(ROT, x[1], x[5], x[9], x[13]);                                           \
+		CHACHA_QR(ROT, x[2], x[6], x[10], x[14]);                                          \
+		CHACHA_QR(ROT, x[3], x[7], x[11], x[15]);                                          \
+		CHACHA_QR(ROT, x[0], x[5], x[10], x[15]);                                          \
+		CHACHA_QR(ROT, x[1], x[6], x[11], x[12]);                                          \
+		CHACHA_QR(ROT, x[2], x[7], x[8], x[13]);                                           \
+		CHACHA_QR(ROT, x[3], x[4], x[9], x[14]);                                           \
+	} while (0)
+
 enum chacha_impl {
 	CHACHA_IMPL_NONE = 0,
 	CHACHA_IMPL_PORTABLE,

@@ -53,18 +53,6 @@ typedef uint32_t CHV_NAME(vec) __attribute__((vector_size(4 * CHV_N)));
 #define CHV_HI128(a, b) __builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15)
 #endif
 
-#define CHV_QR(a, b, c, d)                                                                         \
-	do {                                                                                       \
-		a += b;                                                                            \
-		d = CHV_ROT(d ^ a, 16);                                                            \
-		c += d;                                                                            \
-		b = CHV_ROT(b ^ c, 12);                                                            \
-		a += b;                                                                            \
-		d = CHV_ROT(d ^ a, 8);                                                             \
-		c += d;                                                                            \
-		b = CHV_ROT(b ^ c, 7);                                                             \
-	} while (0)
-
 /* Vector loads and stores of any alignment (memcpy: the compiler emits one unaligned
  * vector move). */
 CHV_INLINE chv_vec CHV_NAME(load)(const uint8_t *p)
@@ -101,14 +89,7 @@ CHV_INLINE void CHV_NAME(keystream)(const uint32_t st[16], uint32_t ctr, chv_vec
 	for (int i = 0; i < 16; i++)
 		x[i] = s[i];
 	for (int i = 0; i < 10; i++) {
-		CHV_QR(x[0], x[4], x[8], x[12]);
-		CHV_QR(x[1], x[5], x[9], x[13]);
-		CHV_QR(x[2], x[6], x[10], x[14]);
-		CHV_QR(x[3], x[7], x[11], x[15]);
-		CHV_QR(x[0], x[5], x[10], x[15]);
-		CHV_QR(x[1], x[6], x[11], x[12]);
-		CHV_QR(x[2], x[7], x[8], x[13]);
-		CHV_QR(x[3], x[4], x[9], x[14]);
+		CHACHA_DOUBLE_ROUND(CHV_ROT, x);
 	}
 	CHV_UNROLL
 	for (int i = 0; i < 16; i++)
@@ -179,7 +160,6 @@ CHV_ATTR static void CHV_NAME(stream)(const uint32_t st[16], const uint8_t *in, 
 	mbedtls_platform_zeroize(ks, sizeof(ks));
 }
 
-#undef CHV_QR
 #undef CHV_INLINE
 #undef CHV_UNROLL
 #undef CHV_LO32
